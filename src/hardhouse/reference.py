@@ -24,6 +24,8 @@ CONTAINERS = {"users": ("users[]", User), "quotas": ("quotas.NAME", Quota)}
 def type_text(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return type_text(args[0])
     if origin in (typing.Union, types.UnionType):
         return " \\| ".join("null" if a is type(None) else type_text(a) for a in args)
     if origin is typing.Literal:

@@ -366,8 +366,11 @@ class HardeningSpec(StrictModel):
     def valid_profiles(cls, value: dict[str, dict[str, SettingValue]]) -> dict[str, dict[str, SettingValue]]:
         for name, settings in value.items():
             check_name(name, "profile name")
-            for setting in settings:
+            for setting, setting_value in settings.items():
                 check_name(setting, f"setting name in profile {name!r}")
+                # XML 1.0 cannot carry control characters, escaped or not.
+                if isinstance(setting_value, str) and any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF or c in "\ufffe\uffff" for c in setting_value):
+                    raise fail(f"setting {setting!r} in profile {name!r} contains a control character", "remove it; setting values are single-line text")
         return value
 
     @field_validator("quotas")

@@ -19,8 +19,8 @@ from clickhouse_driver.errors import NetworkError, ServerException
 from hardhouse.ca import TlsFiles, write_server_material
 from hardhouse.render import render
 from hardhouse.spec import load_spec
-from hardhouse.testing.clients import http_query, listening_sockets, native_query, tls_handshake
-from hardhouse.testing.local_server import LocalClickHouse, free_port, port_open, server_binary
+from hardhouse.clients import http_query, listening_sockets, native_query, port_open, tls_handshake
+from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary
 from tests.helpers import require
 
 pytestmark = pytest.mark.integration

@@ -33,6 +33,15 @@ class HttpAnswer:
         return int(match.group(1)) if match else None
 
 
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when a TCP connection is accepted."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def tls_context(ca: Path | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(ca) if ca else None)
     if ca is None:
