@@ -159,3 +159,19 @@ def test_control_empty_password_hash_is_caught_by_a_real_login(environ):
     assert ingest.auth_type == ["sha256_password"] and ingest.login == "accepted"
     # Its networks (10.0.0.0/8) do not hide it: only the authentication method is judged.
     assert ingest.networks == ["10.0.0.0/8"]
+
+
+def test_truncated_config_d_file_yields_clickhouses_parser_error(environ):
+    # chdb-core itself only says "Connection failed: Exception" for a bad config.d file;
+    # the report adds what ClickHouse's config processor says about that same file.
+    files = [f for f in rendered(environ) if f.path != "config.d/zz-hardhouse-tls.xml"]
+    files.append(RenderedFile("config.d/zz-hardhouse-tls.xml", "<clickhouse><openSSL>\n"))
+
+    report = validate_embedded(files)
+
+    assert not report.ok
+    assert any(
+        "SAXParseException" in error and "config.d/zz-hardhouse-tls.xml" in error for error in report.errors
+    ), report.errors
+    # Left out, the same users.d files pass: the failure is the config.d file's alone.
+    assert validate_embedded(files, include_config_d=False).ok
