@@ -151,13 +151,17 @@ def listening_sockets(pid: int) -> set[tuple[str, int]]:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
+    tables = [Path(f"/proc/{pid}/net/{name}") for name in ("tcp", "tcp6")]
+    return parse_listening("\n".join(t.read_text() for t in tables if t.exists()), inodes)
+
+
+def parse_listening(proc_net_tcp: str, inodes: set[str] | None = None) -> set[tuple[str, int]]:
+    """LISTEN sockets in the text of /proc/net/tcp{,6}, optionally only those with given inodes."""
     found = set()
-    for table in ("tcp", "tcp6"):
-        path = Path(f"/proc/{pid}/net/{table}")
-        if not path.exists():
+    for line in proc_net_tcp.splitlines():
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != "0A":  # 0A = LISTEN; also skips the header lines
             continue
-        for line in path.read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A = LISTEN
-                found.add(_proc_address(fields[1]))
+        if inodes is None or fields[9] in inodes:
+            found.add(_proc_address(fields[1]))
     return found

@@ -1,0 +1,160 @@
+"""pytest plugin (registered as `hardhouse`): fixtures that start ClickHouse in a container
+from a hardening spec, for this project's tests and for teams' own pipelines.
+
+    def test_my_spec(hardened_clickhouse):
+        server = hardened_clickhouse("deploy/clickhouse.yaml")
+        assert_anonymous_refused(server.target())
+        assert_tls_only(server.target())
+
+The spec is adapted to the test container: it listens on the container's address and uses
+freshly issued test TLS material; everything else (ports, users, networks) is the spec's.
+Set HARDHOUSE_CLICKHOUSE_IMAGE to test against e.g. clickhouse/clickhouse-server:24.8.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+import shutil
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.render import RenderedFile, render
+from hardhouse.spec import HardeningSpec, load_spec
+from hardhouse.testing.assertions import Target
+from hardhouse.testing.containers import TLS_DIR, ClickHouseContainer, DockerNetwork, clickhouse_image, docker_network
+
+# How the official image opens the server to the network; kept in so a render must undo it.
+OFFICIAL_LISTEN = RenderedFile("config.d/docker_related_config.xml", "<clickhouse>\n    <listen_host>0.0.0.0</listen_host>\n</clickhouse>\n", 0o644)
+
+
+@dataclass
+class HardenedServer:
+    container: ClickHouseContainer
+    spec: HardeningSpec
+    tls: TlsFiles
+    passwords: dict[str, str] = field(repr=False)
+
+    @property
+    def address(self) -> str:
+        return self.container.address
+
+    def open_ports(self) -> tuple[int, ...]:
+        """Every port reachable from outside the container, read from its own /proc.
+
+        Loopback listeners are left out: nobody outside can reach them (Docker's embedded
+        DNS resolver listens on 127.0.0.11 in every container of a user-defined network).
+        """
+        return tuple(sorted({port for host, port in self.container.listening() if not ipaddress.ip_address(host).is_loopback}))
+
+    def target(self) -> Target:
+        minimum = ssl.TLSVersion.TLSv1_3 if self.spec.tls and self.spec.tls.min_protocol == "tlsv1_3" else ssl.TLSVersion.TLSv1_2
+        return Target(self.address, self.open_ports(), self.tls.ca_certificate, minimum)
+
+
+def adapt_spec(spec: Mapping[str, Any], address: str) -> dict[str, Any]:
+    """The spec as the test container needs it: its address, its TLS paths."""
+    adapted = copy.deepcopy(dict(spec))
+    adapted["listen_hosts"] = [address]
+    if adapted.get("tls"):
+        adapted["tls"].update(certificate=f"{TLS_DIR}/server.crt", private_key=f"{TLS_DIR}/server.key")
+        if adapted["tls"].get("ca_certificate"):
+            adapted["tls"]["ca_certificate"] = f"{TLS_DIR}/ca.crt"
+    return adapted
+
+
+def docker_available() -> str | None:
+    """None when a Docker engine can be used, else the reason it cannot."""
+    if shutil.which("docker") is None and not os.environ.get("CI"):
+        return "Docker is not installed (scripts/setup-machine installs it)"
+    try:
+        from hardhouse.images import ensure_docker_engine
+
+        ensure_docker_engine()
+    except Exception as error:  # noqa: BLE001 - any failure means "no engine here"
+        return f"no Docker engine: {error}"
+    return None
+
+
+def _require_docker() -> None:
+    reason = docker_available()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must provide it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_image_name() -> str:
+    """The ClickHouse image under test (HARDHOUSE_CLICKHOUSE_IMAGE, else built locally)."""
+    _require_docker()
+    return clickhouse_image()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_network(clickhouse_image_name: str) -> Iterator[DockerNetwork]:
+    """A Docker network of the test session's own, with a fixed subnet."""
+    with docker_network() as network:
+        yield network
+
+
+class ServerFactory:
+    """Starts hardened servers on one network; close() removes every one it started."""
+
+    def __init__(self, network: DockerNetwork, image: str, tmp_path_factory: pytest.TempPathFactory):
+        self.network, self.image, self.tmp_path_factory = network, image, tmp_path_factory
+        self.started: list[ClickHouseContainer] = []
+
+    def __call__(
+        self,
+        spec: str | Path | Mapping[str, Any],
+        environ: Mapping[str, str] | None = None,
+        *,
+        tamper: Callable[[list[RenderedFile]], list[RenderedFile]] = lambda files: files,
+        data_volume: str | None = None,
+        address: str | None = None,
+        extra_networks: dict[str, str] | None = None,
+    ) -> HardenedServer:
+        """Start a container hardened with spec (a YAML path or a mapping).
+
+        environ supplies the passwords the spec names (default: os.environ); tamper may
+        alter the rendered files first (to show that a check catches a weakened config).
+        """
+        data = yaml.safe_load(Path(spec).read_text()) if isinstance(spec, (str, Path)) else spec
+        address = address or self.network.allocate()
+        loaded = load_spec(adapt_spec(data, address))
+        environ = dict(os.environ if environ is None else environ)
+        tls = write_server_material(self.tmp_path_factory.mktemp("tls"), [address])
+        files = tamper([OFFICIAL_LISTEN, *render(loaded, environ)])
+        container = ClickHouseContainer(self.network, address, files, tls, image=self.image, data_volume=data_volume, extra_networks=extra_networks)
+        self.started.append(container)
+        container.start()
+        container.wait_ready(list(loaded.ports.open().values()))
+        passwords = {u.name: environ[u.password_env] for u in loaded.users if u.password_env and u.password_env in environ}
+        return HardenedServer(container, loaded, tls, passwords)
+
+    def close(self) -> None:
+        import docker.errors
+
+        for container in self.started:
+            try:
+                container.stop()
+            except docker.errors.NotFound:
+                pass  # already removed by the test
+
+
+@pytest.fixture
+def hardened_clickhouse(clickhouse_network: DockerNetwork, clickhouse_image_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """Factory: start a container hardened with a spec (path or dict); removed after the test."""
+    factory = ServerFactory(clickhouse_network, clickhouse_image_name, tmp_path_factory)
+    yield factory
+    factory.close()
