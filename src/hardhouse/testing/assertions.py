@@ -40,15 +40,19 @@ def anonymous_sessions(address: str, port: int, ca: Path | None, credentials: It
     """What an anonymous client gets on one port, over every protocol ClickHouse speaks there."""
     tls = speaks_tls(address, port)
     found = []
+    speaks_http = False
     # HTTP: no credentials at all, then each default credential.
     for user, password in [(None, None), *credentials]:
         try:
             answer = http_query(address, port, "SELECT 1", user=user, password=password, tls=tls, ca=None, timeout=5)
         except (OSError, http.client.HTTPException):
             break  # not HTTP
+        speaks_http = True
         if answer.status == 200 and answer.body.strip() == "1":
             who = "no credentials" if user is None else f"user {user!r} with {'an empty password' if not password else 'a default password'}"
             found.append(f"{address}:{port} ({'https' if tls else 'http'}): SELECT 1 answered for {who}")
+    if speaks_http:
+        return found  # an HTTP server would only wait out a native Hello
     for user, password in credentials:
         try:
             native_query(address, port, "SELECT 1", user=user, password=password, tls=tls, timeout=5)
