@@ -109,3 +109,34 @@ def check_command(spec_path: Path, as_json: bool) -> None:
 def reference_command() -> None:
     """Print the spec field reference (Markdown) that README.md embeds."""
     click.echo(reference.markdown(), nl=False)
+
+
+@main.command("validate")
+@SPEC_OPTION
+@JSON_OPTION
+def validate_command(spec_path: Path, as_json: bool) -> None:
+    """Load the rendered files into modern ClickHouse's own parser and prove no user can log
+    in without a password there.
+
+    Uses the ClickHouse engine embedded in chdb-core (26.9; pip install "hardhouse[test]"):
+    it reports ClickHouse's own error for anything it cannot parse, and tries an
+    empty-password login as every user. Exit 0 valid, 1 rejected or passwordless, 2 bad spec.
+    """
+    from hardhouse.embedded import EmbeddedUnavailable, validate_embedded
+
+    spec, files = load_and_render(spec_path, as_json, "nothing was validated")
+    try:
+        report = validate_embedded(files)
+    except EmbeddedUnavailable as error:
+        click.echo(f"hardhouse: the embedded ClickHouse engine cannot run: {error}. Install it with: pip install 'hardhouse[test]'", err=True)
+        sys.exit(EXIT_INVALID)
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, "engine_version": report.engine_version, "errors": report.errors, "users": report.users, "passwordless": report.passwordless, "seconds": report.seconds}, indent=2))
+    else:
+        click.echo(f"ClickHouse {report.engine_version} (embedded) loaded {len(files)} files rendered for {spec.clickhouse_version} in {report.seconds:.1f}s")
+        for error in report.errors:
+            click.echo(f"  error: {error}")
+        click.echo(f"  users: {', '.join(report.users) or 'none'}")
+        click.echo(f"  passwordless logins: {', '.join(report.passwordless) or 'none'}")
+        click.echo("valid" if report.ok else "NOT valid")
+    sys.exit(0 if report.ok else 1)
