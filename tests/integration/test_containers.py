@@ -5,7 +5,6 @@ key checks are shown to fail when their control is removed."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import secrets
 import ssl
@@ -18,10 +17,14 @@ from clickhouse_driver.errors import ServerException
 from docker.types import EndpointConfig
 
 from hardhouse.clients import http_query, native_query, port_open, tls_handshake
-from hardhouse.render import RenderedFile
 from hardhouse.testing.assertions import assert_anonymous_refused, assert_tls_only
-from hardhouse.testing.containers import ClickHouseContainer, DockerNetwork, docker_network
+from hardhouse.testing.containers import (
+    ClickHouseContainer,
+    DockerNetwork,
+    docker_network,
+)
 from hardhouse.testing.plugin import OFFICIAL_LISTEN, HardenedServer, ServerFactory
+from tests.helpers import weaken
 
 pytestmark = pytest.mark.integration
 
@@ -215,20 +218,6 @@ def test_tls_minimum_1_3_refuses_1_2(hardened_clickhouse, clickhouse_network: Do
     server = hardened_clickhouse(data, PASSWORDS)
     assert tls_handshake(server.address, 9440, version=ssl.TLSVersion.TLSv1_2) is None
     assert_tls_only(server.target())
-
-
-def weaken(files: list[RenderedFile]) -> list[RenderedFile]:
-    """Remove three controls by hand: stock users survive, old TLS and CBC suites allowed."""
-    out = []
-    for file in files:
-        if file.path.endswith("stock-users.xml"):
-            continue
-        if file.path.endswith("tls.xml"):
-            content = file.content.replace("sslv2,sslv3,tlsv1,tlsv1_1", "sslv2,sslv3")
-            content = re.sub(r"<cipherList>.*</cipherList>", "<cipherList>ALL:@SECLEVEL=0</cipherList>", content)
-            file = dataclasses.replace(file, content=content)
-        out.append(file)
-    return out
 
 
 def test_helpers_report_the_exposures_of_a_weakened_config(hardened_clickhouse, clickhouse_network: DockerNetwork) -> None:  # type: ignore[no-untyped-def]

@@ -3,8 +3,6 @@ weakened configuration that the same checks must catch (proof that they can fail
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import secrets
 import ssl
 from pathlib import Path
@@ -14,12 +12,17 @@ from clickhouse_driver.errors import ServerException
 
 from hardhouse.ca import write_server_material
 from hardhouse.clients import http_query, native_query, tls_handshake
-from hardhouse.render import RenderedFile, render
+from hardhouse.render import render
 from hardhouse.spec import load_spec
 from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary
 from hardhouse.verify import verify_server
-from tests.helpers import require
-from tests.integration.test_live_18_16 import ADDRESS_NOT_ALLOWED, PASSWORD_REQUIRED, SERVE, spec_for
+from tests.helpers import require, weaken
+from tests.integration.test_live_18_16 import (
+    ADDRESS_NOT_ALLOWED,
+    PASSWORD_REQUIRED,
+    SERVE,
+    spec_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,20 +71,6 @@ def test_tls_1_3_minimum_refuses_tls_1_2(locked) -> None:  # type: ignore[no-unt
         assert tls_handshake(SERVE, port, version=ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
     # and a real client still works over TLS 1.3
     assert native_query(SERVE, native_tls, "SELECT 1", user="admin", password=environ["HH_ADMIN"], tls=True) == [(1,)]
-
-
-def weaken(files: list[RenderedFile]) -> list[RenderedFile]:
-    """Undo three controls by hand: the stock users survive, old TLS and CBC suites allowed."""
-    weakened = []
-    for file in files:
-        if file.path.endswith("stock-users.xml"):
-            continue
-        if file.path.endswith("tls.xml"):
-            content = file.content.replace("sslv2,sslv3,tlsv1,tlsv1_1", "sslv2,sslv3")
-            content = re.sub(r"<cipherList>.*</cipherList>", "<cipherList>ALL:@SECLEVEL=0</cipherList>", content)
-            file = dataclasses.replace(file, content=content)
-        weakened.append(file)
-    return weakened
 
 
 @pytest.fixture(scope="module")
