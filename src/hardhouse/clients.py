@@ -126,7 +126,7 @@ def tls_handshake(
         with socket.create_connection((host, port), timeout=timeout) as raw:
             with context.wrap_socket(raw) as tls:
                 return tls.version()
-    except (ssl.SSLError, ConnectionError, socket.timeout):
+    except (TimeoutError, ssl.SSLError, ConnectionError):
         return None
 
 

@@ -31,9 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 # Bump to force a rebuild of every image when something outside the recipe
 # fields below changes (e.g. how the root file system is post-processed).

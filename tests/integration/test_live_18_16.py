@@ -11,15 +11,14 @@ from __future__ import annotations
 import secrets
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from clickhouse_driver.errors import NetworkError, ServerException
+from clickhouse_driver.errors import ServerException
 
 from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.clients import http_query, listening_sockets, native_query, port_open, tls_handshake
 from hardhouse.render import render
 from hardhouse.spec import load_spec
-from hardhouse.clients import http_query, listening_sockets, native_query, port_open, tls_handshake
 from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary
 from tests.helpers import require
 

@@ -76,7 +76,7 @@ def assert_tls_only(target: Target) -> None:
         if not speaks_tls(target.address, port):
             problems.append(f"{target.address}:{port} accepts connections without TLS")
             continue
-        for label, version in {**OLD_TLS, "TLSv1.2": ssl.TLSVersion.TLSv1_2}.items():
+        for version in (*OLD_TLS.values(), ssl.TLSVersion.TLSv1_2):
             if version >= target.min_tls:
                 continue
             negotiated = tls_handshake(target.address, port, version=version)
