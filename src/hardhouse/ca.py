@@ -65,6 +65,7 @@ def issue_ca(common_name: str = "hardhouse sandbox CA") -> Issued:
         _builder(common_name, _name(common_name), key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return Issued(cert, key)
@@ -78,6 +79,9 @@ def issue_leaf(ca: Issued, common_name: str, addresses: Sequence[str] = (), dns_
         _builder(common_name, ca.certificate.subject, key.public_key())
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        # Key identifiers: strict RFC 5280 validators (sslyze, Python 3.13) require them.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
     )
     sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
     sans += [x509.DNSName(name) for name in dns_names]

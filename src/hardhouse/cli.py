@@ -14,6 +14,7 @@ from typing import NoReturn
 import click
 
 from hardhouse import __version__, reference
+from hardhouse.probe_cli import probe_command
 from hardhouse.problems import Problem, SpecError
 from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.spec import HardeningSpec, load_spec_file
@@ -140,3 +141,6 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
         click.echo(f"  passwordless logins: {', '.join(report.passwordless) or 'none'}")
         click.echo("valid" if report.ok else "NOT valid")
     sys.exit(0 if report.ok else 1)
+
+
+main.add_command(probe_command)

@@ -1,0 +1,191 @@
+"""`hardhouse probe`: the click command over hardhouse.probe (registered in hardhouse.cli).
+
+Exit codes: 0 nothing at or above --fail-on, 1 something is, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import click
+
+from hardhouse.probe import (
+    DEFAULT_MAX_HOSTS,
+    DEFAULT_PORTS,
+    WHAT_IS_SENT,
+    EndpointReport,
+    ProbeOptions,
+    Severity,
+    TargetError,
+    expand_targets,
+    render_json,
+    render_sarif,
+    render_text,
+    run_scan,
+)
+
+EXIT_CLEAN, EXIT_EXPOSED, EXIT_USAGE = 0, 1, 2
+PROGRESS_THRESHOLD = 20  # endpoints; smaller scans finish before a bar is worth drawing
+
+
+def _ports(option: str | None, extra: tuple[int, ...]) -> list[int]:
+    ports = list(DEFAULT_PORTS)
+    if option:
+        try:
+            ports = [int(p) for p in option.replace(" ", "").split(",") if p]
+        except ValueError:
+            raise click.BadParameter(f"{option!r} is not a comma-separated list of ports", param_hint="--ports") from None
+        if not ports or any(not 0 < p < 65536 for p in ports):
+            raise click.BadParameter(f"{option!r}: ports are 1-65535", param_hint="--ports")
+    return list(dict.fromkeys([*ports, *extra]))
+
+
+class _Progress:
+    """A progress bar on stderr: rich when installed, else one rewritten line."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total = total
+        self.done = 0
+        self.enabled = enabled
+        self._rich = None
+        self._task = None
+
+    def __enter__(self) -> _Progress:
+        if not self.enabled:
+            return self
+        try:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        except ImportError:
+            return self
+        self._rich = Progress(TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[exposed]} exposed"),
+                              TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self._rich.__enter__()
+        self._task = self._rich.add_task("probe", total=self.total, exposed=0)
+        return self
+
+    def advance(self, report: EndpointReport, exposed: int) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.update(self._task, advance=1, exposed=exposed)
+        elif self.done == self.total or self.done % max(1, self.total // 100) == 0:
+            width = 30
+            filled = width * self.done // self.total
+            sys.stderr.write(f"\rprobing [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}, {exposed} exposed")
+            sys.stderr.flush()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self._rich is not None:
+            self._rich.__exit__(kind, value, tb)
+        elif self.enabled:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+
+
+@click.command("probe", context_settings={"help_option_names": ["-h", "--help"]}, epilog=WHAT_IS_SENT)
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.option("-p", "--port", "extra_ports", multiple=True, type=click.IntRange(1, 65535), help="Also probe this port on every bare host (repeatable).")
+@click.option("--ports", "port_list", metavar="LIST", help=f"Comma-separated ports for bare hosts, replacing the default {','.join(map(str, DEFAULT_PORTS))}.")
+@click.option("--max-hosts", default=DEFAULT_MAX_HOSTS, show_default=True, type=click.IntRange(1), help="Refuse targets that expand to more hosts (a /16 is 65536).")
+@click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(0.1, 120), help="Seconds per connection attempt and per answer.")
+@click.option("--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096), help="Endpoints probed at once.")
+@click.option("--ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA certificate to validate server certificates against.")
+@click.option("--no-default-credentials", is_flag=True, help="Try anonymous access only, not the default credential list.")
+@click.option("--no-enumerate", is_flag=True, help="Do not list databases, tables and columns where a login succeeds.")
+@click.option("--no-tls-scan", is_flag=True, help="Skip the sslyze scan of TLS ports.")
+@click.option("--fail-on", type=click.Choice([s.label for s in Severity]), default="high", show_default=True,
+              help="Exit 1 when a finding is at least this severe (anonymous or default-credential access is critical).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option("--sarif", "as_sarif", is_flag=True, help="Print a SARIF 2.1.0 report (code-scanning dashboards).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
+@click.option("--show-closed", is_flag=True, help="List closed ports in the table too.")
+@click.option("-v", "--verbose", is_flag=True, help="List every finding under its endpoint.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal, for scans over 20 endpoints).")
+def probe_command(
+    targets: tuple[str, ...],
+    extra_ports: tuple[int, ...],
+    port_list: str | None,
+    max_hosts: int,
+    timeout: float,
+    concurrency: int,
+    ca: Path | None,
+    no_default_credentials: bool,
+    no_enumerate: bool,
+    no_tls_scan: bool,
+    fail_on: str,
+    as_json: bool,
+    as_sarif: bool,
+    output: Path | None,
+    show_closed: bool,
+    verbose: bool,
+    progress: bool | None,
+) -> None:
+    """Find ClickHouse endpoints that let someone in, the way an attacker would.
+
+    \b
+    TARGET is one of:
+      HOST | ADDRESS          every default port (and -p/--ports)
+      HOST:PORT | [V6]:PORT   that port only
+      CIDR | CIDR:PORT        every address in the range (capped by --max-hosts)
+      @FILE | FILE            targets one per line (# comments), or a pyinfra
+                              inventory (.py; read without running it unless
+                              pyinfra is installed)
+
+    For each endpoint it reports whether the port is open and speaks ClickHouse
+    (HTTP, native, TLS variants, interserver, metrics), the version when the
+    server tells it, which anonymous or default logins work, what such a login
+    could read (databases, tables, row counts, column names; names suggesting
+    logs, chats, messages, keys, tokens, secrets, passwords or e-mail are flagged),
+    TLS protocol versions, weak suites and certificate problems, and leaks to
+    clients that did not log in (version banners, stack traces, host names).
+
+    Exit status: 0 nothing at or above --fail-on, 1 something is, 2 usage error.
+    """
+    if as_json and as_sarif:
+        raise click.UsageError("choose one of --json and --sarif")
+    ports = _ports(port_list, extra_ports)
+    try:
+        endpoints, notes = expand_targets(targets, ports, max_hosts=max_hosts)
+    except TargetError as error:
+        raise click.UsageError(str(error)) from None
+    for note in notes:
+        click.echo(f"hardhouse probe: {note}", err=True)
+    if not endpoints:
+        raise click.UsageError("the targets name no host to probe")
+    options = ProbeOptions(
+        timeout=timeout,
+        concurrency=concurrency,
+        ca=ca,
+        credentials=() if no_default_credentials else ProbeOptions().credentials,
+        enumerate=not no_enumerate,
+        tls_scan=not no_tls_scan,
+    )
+    threshold = Severity.parse(fail_on)
+    show_bar = progress if progress is not None else (sys.stderr.isatty() and len(endpoints) > PROGRESS_THRESHOLD)
+    exposed = 0
+    with _Progress(len(endpoints), show_bar) as bar:
+
+        def on_result(report: EndpointReport) -> None:
+            nonlocal exposed
+            exposed += report.exposed(threshold)
+            bar.advance(report, exposed)
+
+        callback: Callable[[EndpointReport], None] = on_result
+        report = run_scan(list(targets), endpoints, options, fail_on=threshold, on_result=callback)
+    if as_sarif:
+        text = json.dumps(render_sarif(report), indent=2, default=str)
+    elif as_json:
+        text = render_json(report)
+    else:
+        text = render_text(report, show_closed=show_closed, verbose=verbose)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"hardhouse probe: report written to {output}", err=True)
+    else:
+        click.echo(text)
+    sys.exit(EXIT_EXPOSED if report.exposed else EXIT_CLEAN)
