@@ -42,6 +42,20 @@ How "no user can log in without a password" is proved, one engine start each:
    definition under the session's name), and U's networks widened to any address so that
    only the authentication method decides. The engine's empty-password login then either
    succeeds (U is passwordless) or fails with 516.
+
+The inspect run also executes the rendered sql/ files (log database DDL) as the inspector,
+so ClickHouse's own parser judges the tables, their TTL and their storage policy too.
+
+Secrets the rendered files leave to the server (from_env keys, include_from key files) are
+never handed to the engine: each gets a fresh random stand-in of the right shape, enough for
+ClickHouse to build the encrypted disk, and the stand-in dies with the run.
+
+run_as() runs queries as one rendered user: a first start as the inspector creates what the
+queries need (the rendered DDL, then setup statements) in a data directory that a second start
+reuses with U swapped into `default` as above. In that second start only U's authentication
+(replaced by the empty password the session presents) and its networks (any address) are
+changed; its grants, database allow-list, profile, quota and access_management are exactly
+the rendered ones. Each query's result or ClickHouse's error code comes back.
 """
 
 from __future__ import annotations
@@ -49,6 +63,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -104,16 +119,21 @@ STOCK_USERS_XML = """\
 # The minimal server configuration: everything the engine writes stays in the run directory.
 CONFIG_XML = """\
 <clickhouse>
-    <path>{run}/data/</path>
-    <tmp_path>{run}/data/tmp/</tmp_path>
-    <user_files_path>{run}/data/user_files/</user_files_path>
-    <format_schema_path>{run}/data/format_schemas/</format_schema_path>
-    <access_control_path>{run}/data/access/</access_control_path>
+    <path>{data}/</path>
+    <tmp_path>{data}/tmp/</tmp_path>
+    <user_files_path>{data}/user_files/</user_files_path>
+    <format_schema_path>{data}/format_schemas/</format_schema_path>
+    <access_control_path>{data}/access/</access_control_path>
     <users_config>{run}/users.xml</users_config>
 </clickhouse>
 """
 
 SESSION_USER = "default"  # the only user chdb-core's session authenticates as
+# The session presents an empty password; a SHA-256 of it (not <no_password/>) still logs in
+# when the rendered config refuses passwordless users (allow_no_password 0).
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+KEY_HEX_DIGITS = 64  # AES_256_CTR, the algorithm hardhouse renders
+HARNESS_KEYS = "harness-keys.xml"
 # Harness-only users.d files sort after every rendered file ("zz-hardhouse-..."), so they
 # are merged last.
 HARNESS_FILE = "zzzz-embedded-harness.xml"
@@ -132,7 +152,7 @@ INSPECTOR_XML = """\
     <!-- hardhouse embedded validation harness: not part of the rendered set. -->
     <users>
         <default replace="1">
-            <no_password/>
+            <password_sha256_hex>{empty}</password_sha256_hex>
             <networks>
                 <ip>::1</ip>
                 <ip>127.0.0.1</ip>
@@ -141,7 +161,29 @@ INSPECTOR_XML = """\
         </default>
     </users>
 </clickhouse>
-"""
+""".replace("{empty}", EMPTY_SHA256)
+
+# For run_as: the account under test keeps everything rendered except how it authenticates
+# (the session's empty password) and where from (anywhere).
+AS_USER_XML = """\
+<clickhouse>
+    <!-- hardhouse embedded validation harness: not part of the rendered set. -->
+    <users>
+        <default>
+            <no_password remove="1"/>
+            <password remove="1"/>
+            <password_scram_sha256_hex remove="1"/>
+            <password_double_sha1_hex remove="1"/>
+            <ssl_certificates remove="1"/>
+            <password_sha256_hex remove="1"/>
+            <password_sha256_hex>{empty}</password_sha256_hex>
+            <networks replace="1">
+                <ip>::/0</ip>
+            </networks>
+        </default>
+    </users>
+</clickhouse>
+""".replace("{empty}", EMPTY_SHA256)
 
 # For a login probe: the account under test accepts any source address, so that only its
 # authentication method decides whether the empty-password login succeeds.
@@ -196,6 +238,100 @@ class EmbeddedReport:
     seconds: float = 0.0
 
 
+@dataclass
+class QueryOutcome:
+    query: str
+    ok: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)  # JSONEachRow rows when ok
+    code: int | None = None  # ClickHouse's error code when not ok
+    message: str = ""
+
+
+@dataclass
+class RunAsReport:
+    user: str
+    logged_in: bool  # the engine started with the user's rights and let the session in
+    login: str  # "accepted", or ClickHouse's message
+    errors: list[str]  # load errors and failed setup statements (harness side)
+    outcomes: list[QueryOutcome]
+
+    def outcome(self, query: str) -> QueryOutcome:
+        return next(o for o in self.outcomes if o.query == query)
+
+
+def _stage(files: list[RenderedFile], root: Path, include_config_d: bool = True) -> list[str]:
+    """Write the rendered files under root/rendered/; return those not loaded."""
+    ignored = []
+    for file in files:
+        parts = Path(file.path).parts
+        if len(parts) != 2 or parts[0] not in ("users.d", "config.d", "sql") or parts[1] in ("", ".", ".."):
+            ignored.append(file.path)
+            continue
+        if parts[0] == "config.d" and not include_config_d:
+            ignored.append(file.path)
+            continue
+        target = root / "rendered" / parts[0] / parts[1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(file.content, encoding="utf-8")
+    for subdir in ("users.d", "config.d", "sql"):
+        (root / "rendered" / subdir).mkdir(parents=True, exist_ok=True)
+    (root / "work").mkdir(exist_ok=True)  # the child's cwd: no config.xml for clickhouse-local to find
+    return ignored
+
+
+def _key_stand_ins(root: Path) -> dict[str, str]:
+    """Random keys for every from_env key the rendered config.d names (never the real ones)."""
+    env = {}
+    for source in sorted((root / "rendered" / "config.d").iterdir()):
+        try:
+            tree = ET.fromstring(source.read_text(encoding="utf-8"))
+        except ET.ParseError:
+            continue  # the engine reports it
+        for element in tree.iter():
+            name = element.get("from_env")
+            if name and str(element.tag).startswith("key"):
+                env[name] = secrets.token_hex(KEY_HEX_DIGITS // 2)
+    return env
+
+
+def run_as(
+    files: list[RenderedFile],
+    user: str,
+    queries: list[str],
+    *,
+    setup: list[str] | tuple[str, ...] = (),
+    apply_sql: bool = True,
+    data_dir: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> RunAsReport:
+    """Run queries in the embedded engine as the rendered `user` and return each result.
+
+    The rendered sql/ DDL (when apply_sql), then setup statements, run first as an inspector
+    with every right, on the data the user's run then sees. See the module docstring for
+    what is and is not the rendered user's in that run. data_dir (the caller's, kept) holds
+    that data, e.g. to look at what reached the disk; by default it is removed with the run.
+    Keys the rendered files leave to the server get random stand-ins that live only for
+    this call, so encrypted data in data_dir cannot be read by a later call.
+    """
+    root = Path(tempfile.mkdtemp(prefix="hardhouse-embedded-"))
+    try:
+        _stage(files, root)
+        (root / "request.json").write_text(json.dumps({
+            "mode": "run_as", "user": user, "queries": list(queries), "setup": list(setup), "apply_sql": apply_sql,
+            "data_dir": str(data_dir.resolve()) if data_dir is not None else None,
+        }), encoding="utf-8")
+        result = _run_worker(root, timeout)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return RunAsReport(
+        user=user,
+        logged_in=result["logged_in"],
+        login=result["login"],
+        errors=result["errors"],
+        outcomes=[QueryOutcome(**o) for o in result["outcomes"]],
+    )
+
+
 def validate_embedded(
     files: list[RenderedFile],
     *,
@@ -211,21 +347,8 @@ def validate_embedded(
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="hardhouse-embedded-"))
     try:
-        ignored = []
-        for file in files:
-            parts = Path(file.path).parts
-            if len(parts) != 2 or parts[0] not in ("users.d", "config.d") or parts[1] in ("", ".", ".."):
-                ignored.append(file.path)
-                continue
-            if parts[0] == "config.d" and not include_config_d:
-                ignored.append(file.path)
-                continue
-            target = root / "rendered" / parts[0] / parts[1]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(file.content, encoding="utf-8")
-        (root / "rendered" / "users.d").mkdir(parents=True, exist_ok=True)
-        (root / "rendered" / "config.d").mkdir(parents=True, exist_ok=True)
-        (root / "work").mkdir()  # the child's cwd: no config.xml for clickhouse-local to find
+        ignored = _stage(files, root, include_config_d)
+        (root / "request.json").write_text(json.dumps({"mode": "validate"}), encoding="utf-8")
         result = _run_worker(root, timeout)
         report = EmbeddedReport(
             ok=result["ok"],
@@ -249,6 +372,9 @@ def validate_embedded(
 def _run_worker(root: Path, timeout: float) -> dict[str, Any]:
     package_parent = str(Path(__file__).resolve().parents[1])
     env = {
+        # Random stand-ins for the keys the rendered files name (never the caller's values),
+        # then what Python and the engine need, which no stand-in may override.
+        **_key_stand_ins(root),
         # Only what Python and the engine need; the caller's secrets stay out of the child.
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(root / "work"),
@@ -290,12 +416,43 @@ def _rename_users(xml_text: str, renames: dict[str, str], source: str) -> str:
     return ET.tostring(tree_root, encoding="unicode") + "\n"
 
 
-def _build_run(root: Path, name: str, renames: dict[str, str], harness: str | None) -> Path:
-    """A run directory: config.xml (+ config.d/), users.xml and users.d/ for one engine start."""
+def _redirect_key_includes(config_d: Path, root: Path) -> None:
+    """Point include_from at a harness file of random stand-ins for every incl'd key.
+
+    The stand-ins are drawn once per call (root), so every engine start of a run_as call
+    decrypts what an earlier start of the same call encrypted.
+    """
+    names: set[str] = set()
+    redirected = []
+    for source in sorted(config_d.iterdir()):
+        try:
+            tree = ET.fromstring(source.read_text(encoding="utf-8"))
+        except ET.ParseError:
+            continue
+        names.update(e.get("incl", "") for e in tree.iter() if str(e.tag).startswith("key") and e.get("incl"))
+        if tree.find("include_from") is not None:
+            redirected.append((source, tree))
+    if not redirected:
+        return
+    keys_file = root / HARNESS_KEYS
+    if not keys_file.exists():
+        keys = "".join(f"<{n}>{secrets.token_hex(KEY_HEX_DIGITS // 2)}</{n}>" for n in sorted(names))
+        keys_file.write_text(f"<clickhouse>{keys}</clickhouse>\n", encoding="utf-8")
+    for source, tree in redirected:
+        tree.find("include_from").text = str(keys_file)  # type: ignore[union-attr]
+        source.write_text(ET.tostring(tree, encoding="unicode") + "\n", encoding="utf-8")
+
+
+def _build_run(root: Path, name: str, renames: dict[str, str], harness: str | None, data: Path | None = None) -> Path:
+    """A run directory: config.xml (+ config.d/), users.xml and users.d/ for one engine start.
+
+    data: a data directory shared between starts (run_as); by default the run's own.
+    """
     run = root / "runs" / name
     (run / "users.d").mkdir(parents=True)
     shutil.copytree(root / "rendered" / "config.d", run / "config.d")
-    (run / "config.xml").write_text(CONFIG_XML.format(run=run), encoding="utf-8")
+    _redirect_key_includes(run / "config.d", root)
+    (run / "config.xml").write_text(CONFIG_XML.format(data=data or run / "data", run=run), encoding="utf-8")
     stock = STOCK_USERS_XML if not renames else _rename_users(STOCK_USERS_XML, renames, "users.xml")
     (run / "users.xml").write_text(stock, encoding="utf-8")
     for source in sorted((root / "rendered" / "users.d").iterdir()):
@@ -349,8 +506,12 @@ class _Engine:
         self.root = root
         self.starts = 0
 
-    def start(self, run: Path, queries: list[str]) -> tuple[bool, list[str], list[str]]:
-        """(logged in, messages, query results as JSONEachRow text)."""
+    def start(self, run: Path, queries: list[str], each: bool = False) -> tuple[bool, list[str], list[Any]]:
+        """(logged in, messages, query results as JSONEachRow text).
+
+        each=True: every query runs even when one fails, and the results are
+        QueryOutcome-shaped dicts (ClickHouse's error code and message for a failure).
+        """
         self.starts += 1
         capture_path = run / "engine.stderr"
         sys.stderr.flush()
@@ -365,7 +526,15 @@ class _Engine:
                 logged_in = True
                 try:
                     for query in queries:
-                        results.append(connection.query(query, "JSONEachRow").data())
+                        if not each:
+                            results.append(connection.query(query, "JSONEachRow").data())
+                            continue
+                        try:
+                            rows = _rows(connection.query(query, "JSONEachRow").data())
+                            results.append({"query": query, "ok": True, "rows": rows, "code": None, "message": ""})
+                        except Exception as error:  # the engine's own error for this query
+                            message = _clean_message(str(error))
+                            results.append({"query": query, "ok": False, "rows": [], "code": _code(message), "message": message})
                 finally:
                     connection.close()
             except Exception as error:  # chdb raises RuntimeError / ChdbError with the engine's text
@@ -398,8 +567,13 @@ def _worker(root_text: str) -> None:
             return
         result["engine_version"] = str(getattr(chdb, "engine_version", ""))
         engine = _Engine(chdb, root)
+        request = json.loads((root / "request.json").read_text(encoding="utf-8"))
         try:
-            _prove(root, engine, result)
+            if request["mode"] == "run_as":
+                result.update(logged_in=False, login="", outcomes=[])
+                _run_as(root, engine, request, result)
+            else:
+                _prove(root, engine, result)
         except ValueError as error:
             result["errors"].append(str(error))
         result["engine_starts"] = engine.starts
@@ -423,7 +597,7 @@ def _diagnose_config_d(root: Path, engine: _Engine) -> list[str]:
     run = root / "runs" / "config-d-diagnosis"
     (run / "users.d").mkdir(parents=True)
     (run / "config.d").mkdir()
-    (run / "config.xml").write_text(CONFIG_XML.format(run=run), encoding="utf-8")
+    (run / "config.xml").write_text(CONFIG_XML.format(data=run / "data", run=run), encoding="utf-8")
     (run / "users.xml").write_text(STOCK_USERS_XML, encoding="utf-8")
     for source in sources:
         shutil.copyfile(source, run / "users.d" / source.name)
@@ -447,15 +621,23 @@ def _prove(root: Path, engine: _Engine, result: dict[str, Any]) -> None:
         result["errors"].extend(messages or ["hardhouse: the engine failed without a message"])
         return
 
-    # 2. Which accounts exist after the merge, as ClickHouse sees them.
+    # 2. Which accounts exist after the merge, as ClickHouse sees them; the rendered DDL too.
     names = {SESSION_USER: ORIGINAL_DEFAULT, ORIGINAL_DEFAULT: SESSION_USER}
-    logged_in, messages, outputs = engine.start(
-        _build_run(root, "inspect", names, INSPECTOR_XML), [USERS_QUERY, SETTINGS_QUERY])
+    statements = _rendered_sql(root)
+    logged_in, messages, outcomes = engine.start(
+        _build_run(root, "inspect", names, INSPECTOR_XML), [s for _, s in statements] + [USERS_QUERY, SETTINGS_QUERY], each=True)
     if not logged_in:
         result["errors"].extend(["hardhouse: the inspection run failed:"] + messages)
         return
+    for (source, _), outcome in zip(statements, outcomes[: len(statements)], strict=True):
+        if not outcome["ok"]:
+            result["errors"].append(f"ClickHouse on {source}: {outcome['message']}")
+    users_outcome, settings_outcome = outcomes[len(statements):]
+    if not users_outcome["ok"] or not settings_outcome["ok"]:
+        result["errors"].extend(["hardhouse: the inspection queries failed:", users_outcome["message"], settings_outcome["message"]])
+        return
     accounts = []
-    for row in _rows(outputs[0]):
+    for row in users_outcome["rows"]:
         if row["name"] == SESSION_USER:
             continue  # the inspector
         name = SESSION_USER if row["name"] == ORIGINAL_DEFAULT else row["name"]
@@ -463,7 +645,7 @@ def _prove(root: Path, engine: _Engine, result: dict[str, Any]) -> None:
                     *(f"regexp:{r}" for r in row["host_names_regexp"]),
                     *(f"like:{p}" for p in row["host_names_like"])]
         accounts.append((name, [str(a) for a in row["auth_type"]], networks))
-    result["server_settings"] = {row["name"]: row["value"] for row in _rows(outputs[1])}
+    result["server_settings"] = {row["name"]: row["value"] for row in settings_outcome["rows"]}
     result["users"] = sorted(name for name, _, _ in accounts)
 
     # 3. One empty-password login per account, with only its authentication method in the way.
@@ -479,3 +661,32 @@ def _prove(root: Path, engine: _Engine, result: dict[str, Any]) -> None:
                                  "passwordless": logged_in, "login": login})
         if logged_in:
             result["passwordless"].append(name)
+
+
+def _rendered_sql(root: Path) -> list[tuple[str, str]]:
+    """(sql/FILE, statement) for every rendered SQL file, in order."""
+    from hardhouse.render import sql_statements  # late: the child process keeps its imports light
+    found = []
+    for source in sorted((root / "rendered" / "sql").iterdir()):
+        for statement in sql_statements(source.read_text(encoding="utf-8")):
+            found.append((f"sql/{source.name}", statement))
+    return found
+
+
+def _run_as(root: Path, engine: _Engine, request: dict[str, Any], result: dict[str, Any]) -> None:
+    data = Path(request["data_dir"]) if request.get("data_dir") else root / "shared-data"
+    # 1. As the inspector (every right): the rendered DDL, then what the queries need.
+    names = {SESSION_USER: ORIGINAL_DEFAULT, ORIGINAL_DEFAULT: SESSION_USER}
+    setup = ([s for _, s in _rendered_sql(root)] if request["apply_sql"] else []) + list(request["setup"])
+    logged_in, messages, outcomes = engine.start(_build_run(root, "setup", names, INSPECTOR_XML, data), setup, each=True)
+    if not logged_in:
+        result["errors"].extend(["hardhouse: the setup run failed to load:"] + messages)
+        return
+    result["errors"].extend(f"hardhouse: setup statement failed: {o['query']}: {o['message']}" for o in outcomes if not o["ok"])
+    # 2. As the user: its rendered rights under the session's name.
+    user = request["user"]
+    renames = {} if user == SESSION_USER else {user: SESSION_USER, SESSION_USER: user}
+    logged_in, messages, outcomes = engine.start(_build_run(root, "as-user", renames, AS_USER_XML, data), request["queries"], each=True)
+    result["logged_in"] = logged_in
+    result["login"] = "accepted" if logged_in else (messages[0] if messages else "refused without a message")
+    result["outcomes"] = outcomes

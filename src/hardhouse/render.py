@@ -1,7 +1,10 @@
-"""Turn a validated spec into ClickHouse config.d/ and users.d/ files.
+"""Turn a validated spec into ClickHouse config.d/ and users.d/ files (and, for log
+databases, sql/ with the DDL an owner applies).
 
 render() is pure apart from reading secrets: it returns the files (relative path, content,
 mode) and writes nothing. write_files() puts them in place all at once or not at all.
+Every version-dependent element is decided by hardhouse.versions.has() or by the spec
+helpers built on it, which the spec's cross-checks use too.
 """
 
 from __future__ import annotations
@@ -18,12 +21,23 @@ from typing import Any
 import jinja2
 
 from hardhouse import versions
-from hardhouse.credentials import resolve_hashes
-from hardhouse.spec import LOCKED_PROFILE, STRONG_CIPHERS, HardeningSpec, parse_network
+from hardhouse.credentials import resolve_credentials
+from hardhouse.spec import (
+    LOCKED_PROFILE,
+    STRONG_CIPHERS,
+    HardeningSpec,
+    masking_rules,
+    parse_network,
+    refuses_insecure_auth,
+    user_access,
+)
 
 FILE_PREFIX = "zz-hardhouse-"  # merged after the stock and packager files, so it has the last word
 FILE_MODE = 0o640  # root:clickhouse; the server reads, nobody else
-SUBDIRS = ("config.d", "users.d")
+SUBDIRS = ("config.d", "users.d", "sql")
+SQL_FILE = f"sql/{FILE_PREFIX}log-databases.sql"
+# Log tables are partitioned by day so that TTL drops whole parts.
+KEY_INCLUDE_PREFIX = "hardhouse_key_"  # element name of a log database key in key_file
 
 # A SHA-256 value with no known preimage: no password maps to it, and a fixed value keeps
 # renders reproducible (a re-deploy changes nothing).
@@ -65,7 +79,9 @@ def environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         undefined=jinja2.StrictUndefined,  # a missing value is a bug, never an empty element
-        autoescape=True,  # every value is XML-escaped
+        # every value in an XML template is XML-escaped; SQL templates get only identifiers and
+        # types the spec has already restricted to characters that need no quoting
+        autoescape=jinja2.select_autoescape(enabled_extensions=("xml.j2",), disabled_extensions=("sql.j2",), default=True),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -88,9 +104,60 @@ def disabled_protocols(min_protocol: str) -> str:
     return ",".join(PROTOCOLS[: PROTOCOLS.index(min_protocol)])
 
 
+def sql_statements(text: str) -> list[str]:
+    """The statements of a rendered SQL file, without comments, in order.
+
+    Safe to split on ';' because every identifier and type in a rendered file is restricted
+    by the spec to characters that exclude ';' (and quotes around one).
+    """
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in body.split(";") if statement.strip()]
+
+
+def log_disk_name(database: str) -> str:
+    return f"hardhouse_{database}_encrypted"
+
+
+def log_policy_name(database: str) -> str:
+    return f"hardhouse_{database}"
+
+
+def log_storage_context(spec: HardeningSpec) -> dict[str, Any] | None:
+    disks = []
+    include_from = None
+    for name, db in spec.log_databases.items():
+        if db.encryption is None:
+            continue
+        if db.encryption.key_file is not None:
+            include_from = db.encryption.key_file
+        disks.append({
+            "database": name,
+            "name": log_disk_name(name),
+            "policy": log_policy_name(name),
+            "key_env": db.encryption.key_env,
+            "key_include": f"{KEY_INCLUDE_PREFIX}{name}",
+        })
+    if not disks:
+        return None
+    return {"disks": disks, "include_from": include_from}
+
+
+def log_database_context(spec: HardeningSpec) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "retention_days": db.retention_days,
+            "policy": log_policy_name(name) if db.encryption is not None else None,
+            "writers": db.writers, "readers": db.readers, "owners": db.owners,
+            "tables": [{"name": t_name, "columns": table.columns, "time_column": table.time_column} for t_name, table in db.tables.items()],
+        }
+        for name, db in spec.log_databases.items()
+    ]
+
+
 def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> list[RenderedFile]:
     """All files for this spec. Raises SpecError (nothing rendered) on a problem."""
-    hashes = resolve_hashes(spec, environ)
+    credentials = resolve_credentials(spec, environ)
     version = spec.version
     common = {"version": str(version), "has": lambda feature: versions.has(version, feature)}
     declared = {user.name for user in spec.users}
@@ -111,23 +178,35 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
             "disabled_protocols": disabled_protocols(spec.tls.min_protocol),
             "cipher_list": STRONG_CIPHERS,
         }))
+    if refuses_insecure_auth(spec):
+        plan.append(("config.d", "auth", {}))
+    rules = masking_rules(spec)
+    if rules:
+        plan.append(("config.d", "masking", {"rules": [{"name": n, "regexp": r, "replace": p} for n, r, p in rules]}))
+    storage = log_storage_context(spec)
+    if storage is not None:
+        plan.append(("config.d", "log_storage", storage))
     plan.append(("users.d", "stock_users", {
         "default_user": spec.default_user,
         "locked_hash": LOCKED_HASH,
         "locked_profile": LOCKED_PROFILE,
         "removed_stock_users": [name for name in STOCK_PASSWORDLESS_USERS if name not in declared],
     }))
-    plan.append(("users.d", "users", {"users": [
-        {
+    users = []
+    for user in spec.users:
+        grants, databases = user_access(spec, user)
+        credential = credentials[user.name]
+        users.append({
             "name": user.name,
-            "hash": hashes[user.name],
+            "kind": credential.kind,
+            "secret": credential.value,
             "networks": [xml_network(text) for text in user.networks],
             "profile": user.profile,
             "quota": user.quota,
-            "databases": user.databases,
-        }
-        for user in spec.users
-    ]}))
+            "grants": grants,
+            "databases": databases,
+        })
+    plan.append(("users.d", "users", {"users": users}))
     if profiles:
         plan.append(("users.d", "profiles", {"profiles": profiles}))
     if spec.quotas:
@@ -138,6 +217,10 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
         template = environment().get_template(f"{concern}.xml.j2")
         content = template.render(concern=concern, **common, **context)
         files.append(RenderedFile(f"{subdir}/{FILE_PREFIX}{concern.replace('_', '-')}.xml", content))
+    if spec.log_databases:
+        template = environment().get_template("log_databases.sql.j2")
+        content = template.render(concern="log databases", databases=log_database_context(spec), **common)
+        files.append(RenderedFile(SQL_FILE, content))
     return files
 
 
@@ -158,10 +241,13 @@ def write_files(files: list[RenderedFile], out_dir: str | Path) -> list[Path]:
             os.chmod(target, file.mode)
         written = []
         for subdir in SUBDIRS:
-            (out / subdir).mkdir(parents=True, exist_ok=True)
             wanted = {Path(f.path).name for f in files if f.path.startswith(f"{subdir}/")}
-            for stale in (out / subdir).glob(f"{FILE_PREFIX}*.xml"):
-                if stale.name not in wanted:
+            # config.d/ and users.d/ always exist where ClickHouse looks; sql/ only when used.
+            if subdir == "sql" and not wanted and not (out / subdir).is_dir():
+                continue
+            (out / subdir).mkdir(parents=True, exist_ok=True)
+            for stale in (out / subdir).glob(f"{FILE_PREFIX}*"):
+                if stale.suffix in (".xml", ".sql") and stale.name not in wanted:
                     stale.unlink()
         for file in files:
             os.replace(staging / file.path, out / file.path)

@@ -50,6 +50,11 @@ class Feature:
 
 
 # Each entry: the oldest supported profile that has the feature, and how we know.
+# "docs" means the version comes from ClickHouse's changelog or pull requests; "embedded 26.9"
+# means the rendered form was loaded (and, where it says so, exercised) in chdb-core's engine;
+# "live 18.16" means Debian's server was run with it. Where the first release of a feature is
+# not pinned down, the gate sits at the later candidate: refusing a feature a server has is a
+# nuisance, rendering one it lacks is a silent hole.
 FEATURES: dict[str, Feature] = {
     "mysql_port": Feature(
         MODERN_MIN, "the MySQL compatibility port (mysql_port)", "absent from 18.16's config.xml"
@@ -64,6 +69,60 @@ FEATURES: dict[str, Feature] = {
         MODERN_MIN,
         "SQL-driven access management (access_management)",
         "18.16 has no SQL RBAC; parsed by the embedded 26.9 engine",
+    ),
+    "refuse_insecure_auth": Feature(
+        MODERN_MIN,
+        "server-wide refusal of passwordless and plaintext-password users (allow_no_password, allow_plaintext_password)",
+        "docs: PR #34738 (March 2022, before 22.8); embedded 26.9 refuses to load a users.d user with "
+        "<no_password/> or <password> when both are 0; absent from 18.16's library",
+    ),
+    "refuse_implicit_no_password": Feature(
+        Version(22, 10),
+        "refusal of CREATE USER without IDENTIFIED WITH (allow_implicit_no_password)",
+        "docs: PR #41341 (opened September 2022, after 22.9 was cut, so gated at 22.10); "
+        "loaded without error by embedded 26.9",
+    ),
+    "scram_sha256_hash": Feature(
+        Version(26, 9),
+        "SCRAM-SHA-256 password hashes in users.d (password_scram_sha256_hex)",
+        "embedded 26.9 reads it and checks a password against it (PBKDF2-HMAC-SHA256, empty salt, "
+        "4096 rounds); issue #86510 (September 2025) shows 25.8 refusing it in users.xml; the "
+        "first release that reads it is not pinned down, so it is gated at the verified 26.9",
+    ),
+    "ssl_certificate_auth": Feature(
+        MODERN_MIN,
+        "users authenticated by client certificate (ssl_certificates/common_name)",
+        "docs: PR #31484 (November 2021, before 22.8); embedded 26.9 parses it and refuses a "
+        "password login for such a user (516); absent from 18.16's library",
+    ),
+    "query_masking_rules": Feature(
+        MODERN_MIN,
+        "query masking rules (query_masking_rules)",
+        "docs: PR #5710 (2019, 19.14); absent from 18.16's library; merged without error by the "
+        "embedded 26.9 config processor, which never applies them (clickhouse-local has no masker)",
+    ),
+    "users_xml_grants": Feature(
+        Version(23, 6),
+        "GRANT queries for users in users.d (grants/query), needed for insert-only writers",
+        "docs: PR #49381 (opened 2023-05-02; released in 23.5 or 23.6, gated at 23.6); embedded "
+        "26.9: an INSERT-only writer cannot SELECT or DROP (497)",
+    ),
+    "table_ttl": Feature(
+        MODERN_MIN,
+        "table retention (TTL)",
+        "docs: MergeTree TTL since 19.6; 18.16 refuses the TTL clause (live 18.16); "
+        "embedded 26.9 creates the rendered tables",
+    ),
+    "encrypted_disk": Feature(
+        MODERN_MIN,
+        "encrypted disks and storage policies (storage_configuration, disk type encrypted)",
+        "docs: PR #24206 (21.9), AES_256_CTR and key_hex PR #26377/#26465 (21.9); absent from "
+        "18.16's library; embedded 26.9: no plaintext on disk, a wrong key is refused",
+    ),
+    "hide_in_preprocessed": Feature(
+        Version(23, 10),
+        "keeping a value out of preprocessed_configs (hide_in_preprocessed)",
+        "docs: PR #53818 (opened 2023-08-25, after 23.8; gated at 23.10); accepted by embedded 26.9",
     ),
 }
 

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spec.yaml"
 USERS_FILE = "users.d/zz-hardhouse-users.xml"
 STOCK_USERS_FILE = "users.d/zz-hardhouse-stock-users.xml"
+AUTH_FILE = "config.d/zz-hardhouse-auth.xml"
 VERSIONS = ["22.8", "23.8", "24.8", "25.3"]
 
 
@@ -81,7 +82,10 @@ def test_example_spec_loads_and_no_user_logs_in_without_password(environ, versio
     networks = {login.name: login.networks for login in report.logins}
     assert networks == {"ingest": ["10.0.0.0/8"], "analyst": ["10.1.2.0/24", "2001:db8::/64"]}
     # The config.d overlays were merged by ClickHouse's config processor too.
-    assert report.config_d == ["zz-hardhouse-listen.xml", "zz-hardhouse-ports.xml", "zz-hardhouse-tls.xml"]
+    assert report.config_d == [
+        "zz-hardhouse-auth.xml", "zz-hardhouse-listen.xml", "zz-hardhouse-masking.xml",
+        "zz-hardhouse-ports.xml", "zz-hardhouse-tls.xml",
+    ]
     assert report.server_settings["openSSL.server.disableProtocols"] == "sslv2,sslv3,tlsv1,tlsv1_1"
 
 
@@ -134,8 +138,9 @@ def test_malformed_xml_yields_clickhouses_own_error(environ):
 
 
 def test_control_stock_default_kept_is_reported_passwordless(environ):
-    # Without the file that removes it, the stock default (empty password, ::/0) survives.
-    files = [f for f in rendered(environ) if f.path != STOCK_USERS_FILE]
+    # Without the file that removes it, the stock default (empty password, ::/0) survives,
+    # and without the server-wide refusal nothing stops the server from starting with it.
+    files = [f for f in rendered(environ) if f.path not in (STOCK_USERS_FILE, AUTH_FILE)]
 
     report = validate_embedded(files)
 
@@ -144,6 +149,21 @@ def test_control_stock_default_kept_is_reported_passwordless(environ):
     assert report.passwordless == ["default"]
     assert report.default_login == "accepted"
     assert report.users == ["analyst", "default", "ingest"]
+
+
+def test_server_wide_refusal_stops_a_passwordless_default_from_loading(environ):
+    # The same hole as above, with the rendered allow_no_password/allow_plaintext_password 0:
+    # ClickHouse itself refuses to start with a plaintext-password (here: empty) user.
+    files = [f for f in rendered(environ) if f.path != STOCK_USERS_FILE]
+
+    report = validate_embedded(files)
+
+    assert not report.ok
+    assert report.users == [] and report.passwordless == []
+    assert any(
+        "Authentication type PLAINTEXT_PASSWORD is not allowed" in error and "while parsing user 'default'" in error
+        for error in report.errors
+    ), report.errors
 
 
 def test_control_empty_password_hash_is_caught_by_a_real_login(environ):

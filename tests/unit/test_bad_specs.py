@@ -68,6 +68,27 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def log_db(**changes: Any) -> Mutation:
+    """A valid log database `audit` (analyst reads it), changed by changes."""
+    base: dict[str, Any] = {
+        "tables": {"events": {"columns": {"ts": "DateTime", "message": "String"}, "time_column": "ts"}},
+        "readers": ["analyst"],
+    }
+    return set_path("log_databases", {"audit": {**base, **changes}})
+
+
+def cert_user(common_name: str = "ingest.logs.example") -> Mutation:
+    return both(delete("users.0.password_env"), set_path("users.0.certificate_common_name", common_name))
+
+
+def rule(**fields: Any) -> Mutation:
+    return set_path("query_masking", {"rules": [{"name": "card_numbers", "regexp": r"\d{16}", **fields}]})
+
+
+def add_tables(path: str, value: Any) -> Mutation:
+    return set_path(f"log_databases.audit.tables.events.{path}", value)
+
+
 LEAKABLE = "Tr0ub4dor&3-plain"  # a plaintext a user wrongly put in a spec; must never be echoed
 
 BAD_SPECS = [
@@ -117,6 +138,50 @@ BAD_SPECS = [
     pytest.param(set_path("users.0.databases", ["logs;drop"]), "users[0].databases[0]", "cannot be used", "starts with a letter", id="bad database name"),
     pytest.param(delete("users"), "users", "required field is missing", "users", id="no users section"),
     pytest.param(set_path("users.0.allow_any_network", "yes"), "users[0].allow_any_network", "not true or false", "true or false", id="boolean as a string"),
+    # Modern controls (issue 6): password hashes, certificate users, server-wide refusal, masking.
+    pytest.param(set_path("password_hash", "bcrypt"), "password_hash", "bcrypt", "scram_sha256", id="bcrypt requested"),
+    pytest.param(set_path("users.0.password_hash", "bcrypt"), "users[0].password_hash", "bcrypt", "SQL", id="bcrypt requested for one user"),
+    pytest.param(set_path("password_hash", "argon2"), "password_hash", "not allowed", "'auto', 'sha256' or 'scram_sha256'", id="unknown password hash"),
+    pytest.param(set_path("password_hash", "scram_sha256"), "password_hash", "needs ClickHouse 26.9", "auto or sha256", id="SCRAM on a target without it"),
+    pytest.param(set_path("users.0.password_hash", "scram_sha256"), "users[0].password_hash", "needs ClickHouse 26.9", "sha256", id="SCRAM for one user on a target without it"),
+    pytest.param(both(set_path("clickhouse_version", "26.9"), delete("users.0.password_env"), set_path("users.0.password_sha256_hex", sha("x" * 20)), set_path("users.0.password_hash", "scram_sha256")), "users[0].password_sha256_hex", "cannot be turned into a SCRAM", "password_env", id="SCRAM from a SHA-256 hash"),
+    pytest.param(cert_user(), "users[0].certificate_common_name", "verifies client certificates", "verify_clients: true", id="certificate user without client verification"),
+    pytest.param(both(cert_user(), set_path("clickhouse_version", "18.16")), "users[0].certificate_common_name", "needs ClickHouse 22.8", "password source", id="certificate user on 18.16"),
+    pytest.param(set_path("users.0.certificate_common_name", "ingest.logs.example"), "users[0]", "several password sources", "certificate_common_name", id="certificate and password"),
+    pytest.param(cert_user(" ingest"), "users[0].certificate_common_name", "leading or trailing spaces", "subject CN", id="common name with a space"),
+    pytest.param(both(cert_user(), set_path("tls.verify_clients", True), set_path("tls.ca_certificate", "/etc/clickhouse-server/tls/ca.crt"), set_path("users.0.password_hash", "sha256")), "users[0].password_hash", "no password to hash", "remove password_hash", id="hash choice for a certificate user"),
+    pytest.param(both(set_path("clickhouse_version", "18.16"), set_path("refuse_insecure_auth", True)), "refuse_insecure_auth", "needs ClickHouse 22.8", "refuse_insecure_auth: null", id="server-wide refusal on 18.16"),
+    pytest.param(both(set_path("clickhouse_version", "18.16"), rule()), "query_masking.rules", "needs ClickHouse 22.8", "remove it", id="masking rules on 18.16"),
+    pytest.param(both(set_path("clickhouse_version", "18.16"), set_path("query_masking", {"builtin_rules": True})), "query_masking.builtin_rules", "needs ClickHouse 22.8", "builtin_rules: null", id="built-in masking forced on 18.16"),
+    pytest.param(rule(regexp=r"(?<=key=)\w+"), "query_masking.rules[0]", "lookaround", "RE2", id="masking regexp RE2 cannot run"),
+    pytest.param(rule(regexp=r"x*"), "query_masking.rules[0]", "matches the empty string", "at least one character", id="masking regexp matching nothing"),
+    pytest.param(rule(regexp=r"(sk-)\w+", replace=r"\1***\2"), "query_masking.rules[0]", "not a capture group", r"\0 to \1", id="masking replacement without its group"),
+    pytest.param(rule(name="hardhouse_api_keys"), "query_masking.rules[0].name", "already used", "its own name", id="masking rule named like a built-in"),
+    pytest.param(rule(regexp="(unclosed"), "query_masking.rules[0]", "does not compile", "fix the regular expression", id="masking regexp that does not compile"),
+    pytest.param(set_path("query_masking", {"builtin_rules": "yes"}), "query_masking.builtin_rules", "not true or false", "true or false", id="masking switch as a string"),
+    # Log databases (issue 6): least privilege, retention, encryption.
+    pytest.param(both(set_path("clickhouse_version", "22.8"), log_db(writers=["ingest"])), "log_databases.audit.writers", "needs ClickHouse 23.6", "remove the writers", id="insert-only writer before users.d grants"),
+    pytest.param(both(set_path("clickhouse_version", "18.16"), log_db()), "log_databases.audit.retention_days", "needs ClickHouse 22.8", "retention_days: null", id="retention on 18.16"),
+    pytest.param(both(set_path("clickhouse_version", "18.16"), log_db(retention_days=None, encryption={"key_env": "CH_AUDIT_KEY"})), "log_databases.audit.encryption", "needs ClickHouse 22.8", "encryption: null", id="encrypted log storage on 18.16"),
+    pytest.param(log_db(writers=["nobody"]), "log_databases.audit.writers[0]", "not declared", "analyst", id="log writer that is not a user"),
+    pytest.param(log_db(readers=["analyst", "analyst"]), "log_databases.audit.readers[1]", "listed twice", "once", id="log reader listed twice"),
+    pytest.param(log_db(owners=["analyst"]), "log_databases.audit.owners[0]", "already has every right", "remove it from log_databases.audit.readers", id="owner also listed as reader"),
+    pytest.param(both(log_db(), set_path("users.0.databases", ["audit"])), "users[0].databases[0]", "is a log database", "log_databases.audit.readers", id="log database in a user's allow-list"),
+    pytest.param(log_db(readers=[]), "users[1].databases", "may use every database", "databases allow-list", id="user who would see the log database"),
+    pytest.param(both(set_path("clickhouse_version", "23.3"), log_db(), set_path("users.1.profile", "writer")), "log_databases.audit.readers[0]", "read-only profile", "readonly", id="reader that could write before grants"),
+    pytest.param(set_path("log_databases", {"system": {"tables": {"e": {"columns": {"ts": "DateTime"}, "time_column": "ts"}}, "readers": ["analyst"]}}), "log_databases", "ClickHouse's own database", "its own name", id="log database named system"),
+    pytest.param(log_db(tables={}), "log_databases.audit.tables", "no table", "at least one", id="log database without tables"),
+    pytest.param(both(log_db(), add_tables("time_column", "when")), "log_databases.audit.tables.events", "not among the columns", "ts, message", id="retention column missing"),
+    pytest.param(both(log_db(), add_tables("time_column", "message")), "log_databases.audit.tables.events", "not a date or time", "DateTime", id="retention column not a time"),
+    pytest.param(both(log_db(), add_tables("columns.message", "String) ENGINE = Log; DROP TABLE x; --")), "log_databases.audit.tables.events.columns.message", "not a column type", "LowCardinality(String)", id="column type that smuggles SQL"),
+    pytest.param(both(log_db(), add_tables("columns.message", "String, extra String")), "log_databases.audit.tables.events.columns.message", "not a column type", "String", id="column type that adds a column"),
+    pytest.param(log_db(retention_days=0), "log_databases.audit.retention_days", "keeps nothing", "null to keep", id="zero retention"),
+    pytest.param(log_db(encryption={"key_env": "CH_AUDIT_KEY", "key_file": "/etc/clickhouse-server/secrets/keys.xml"}), "log_databases.audit.encryption", "exactly one place", "key_env", id="two key sources"),
+    pytest.param(log_db(encryption={"key_hex": "00" * 32}), "log_databases.audit.encryption.key_hex", "unknown field", "key_env", id="key material in the spec"),
+    pytest.param(log_db(encryption={"key_env": "CH-AUDIT-KEY"}), "log_databases.audit.encryption.key_env", "not an environment variable name", "CH_LOGS_KEY", id="bad key variable"),
+    pytest.param(log_db(encryption={"key_file": "keys.xml"}), "log_databases.audit.encryption.key_file", "absolute path", "full path", id="relative key file"),
+    pytest.param(both(log_db(encryption={"key_file": "/etc/clickhouse-server/a.xml"}), set_path("log_databases.more", {"tables": {"e": {"columns": {"ts": "DateTime"}, "time_column": "ts"}}, "readers": ["analyst"], "encryption": {"key_file": "/etc/clickhouse-server/b.xml"}})), "log_databases.more.encryption.key_file", "one include file", "/etc/clickhouse-server/a.xml", id="two key files"),
+    pytest.param(log_db(retention=7), "log_databases.audit.retention", "unknown field", "retention_days", id="typo in a log database field"),
 ]
 
 

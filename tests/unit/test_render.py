@@ -26,6 +26,8 @@ def test_renders_one_file_per_concern_with_tight_modes(spec_dict: dict[str, Any]
         "config.d/zz-hardhouse-listen.xml",
         "config.d/zz-hardhouse-ports.xml",
         "config.d/zz-hardhouse-tls.xml",
+        "config.d/zz-hardhouse-auth.xml",
+        "config.d/zz-hardhouse-masking.xml",
         "users.d/zz-hardhouse-stock-users.xml",
         "users.d/zz-hardhouse-users.xml",
         "users.d/zz-hardhouse-profiles.xml",
