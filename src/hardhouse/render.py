@@ -88,10 +88,14 @@ def environment() -> jinja2.Environment:
     )
 
 
-def xml_network(text: str) -> str:
+def xml_network(text: str, version: versions.Version) -> str:
     network = parse_network(text)
     if network.prefixlen == network.max_prefixlen:
         return str(network.network_address)
+    if network.version == 4 and not versions.has(version, "ipv4_cidr_networks"):
+        # 18.16 matches every client as an IPv6 address and applies the prefix to it: written
+        # as given, 10.0.0.0/8 would admit every IPv4 client. The IPv4-mapped form is exact.
+        return f"::ffff:{network.network_address}/{network.prefixlen + 96}"
     return str(network)
 
 
@@ -200,7 +204,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
             "name": user.name,
             "kind": credential.kind,
             "secret": credential.value,
-            "networks": [xml_network(text) for text in user.networks],
+            "networks": [xml_network(text, version) for text in user.networks],
             "profile": user.profile,
             "quota": user.quota,
             "grants": grants,

@@ -65,6 +65,12 @@ FEATURES: dict[str, Feature] = {
         "absent from 18.16's config.xml",
     ),
     "grpc_port": Feature(MODERN_MIN, "the gRPC port (grpc_port)", "absent from 18.16's config.xml"),
+    "ipv4_cidr_networks": Feature(
+        MODERN_MIN,
+        "IPv4 CIDR networks matched as IPv4 (<ip>10.0.0.0/8</ip>)",
+        "live 18.16 applies the prefix to the IPv4-mapped IPv6 address (so /8 admits every IPv4 "
+        "client); the renderer writes ::ffff:A.B.C.D/(N+96) there, checked live",
+    ),
     "access_management": Feature(
         MODERN_MIN,
         "SQL-driven access management (access_management)",

@@ -153,6 +153,15 @@ def test_user_is_accepted_inside_its_network_and_refused_outside(hardened: Harde
     assert outside.status != 200 and outside.error_code == ADDRESS_NOT_ALLOWED, outside
 
 
+def test_ipv4_cidr_network_admits_inside_and_refuses_outside(hardened: Hardened) -> None:
+    # analyst's networks include 127.0.0.0/29: .5 is inside, .9 is not. 18.16 given the
+    # network as written would admit both (it applies /29 to the IPv6 form of the address).
+    inside = hardened.https_query("SELECT 1", user="analyst", source="127.0.0.5")
+    assert (inside.status, inside.body.strip()) == (200, "1"), inside
+    outside = hardened.https_query("SELECT 1", user="analyst", source="127.0.0.9")
+    assert outside.status != 200 and outside.error_code == ADDRESS_NOT_ALLOWED, outside
+
+
 def test_readonly_user_cannot_write(hardened: Hardened) -> None:
     assert hardened.native("SELECT count() FROM logs.log_stream", user="analyst") == [(len(FAKE_KEYS),)]
     with pytest.raises(ServerException) as refused:

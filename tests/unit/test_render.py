@@ -187,3 +187,15 @@ def test_cli_render_writes_the_files_and_reports_them(tmp_path: Path, spec_dict:
     report = json.loads(result.output)
     assert report["ok"] is True
     assert {f["path"] for f in report["files"]} == {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.xml")}
+
+
+def test_ipv4_networks_are_written_in_mapped_form_for_18_16(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+    # 18.16 applies an IPv4 prefix to the IPv4-mapped IPv6 address: 10.0.0.0/8 would admit
+    # every IPv4 client (seen live); the mapped form with 96 added is exact.
+    spec_dict["users"][0]["networks"] = ["10.0.0.0/8", "10.9.9.9", "2001:db8::/64"]
+    spec_dict["clickhouse_version"] = "18.16"
+    legacy = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-users.xml"]
+    assert [ip.text for ip in legacy.findall("users/ingest/networks/ip")] == ["::ffff:10.0.0.0/104", "10.9.9.9", "2001:db8::/64"]
+    spec_dict["clickhouse_version"] = "24.8"
+    modern = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-users.xml"]
+    assert [ip.text for ip in modern.findall("users/ingest/networks/ip")] == ["10.0.0.0/8", "10.9.9.9", "2001:db8::/64"]
