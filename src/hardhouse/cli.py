@@ -14,6 +14,7 @@ from typing import NoReturn
 import click
 
 from hardhouse import __version__, reference
+from hardhouse.ca_cli import ca_group
 from hardhouse.probe_cli import probe_command
 from hardhouse.problems import Problem, SpecError
 from hardhouse.render import RenderedFile, render, write_files
@@ -144,3 +145,4 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
 
 
 main.add_command(probe_command)
+main.add_command(ca_group)

@@ -8,9 +8,7 @@ stock ports to free ones). Everything hardhouse renders sorts after it and wins.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -86,22 +84,15 @@ class LocalClickHouse:
         (self.etc / SANDBOX_PORTS).unlink(missing_ok=True)
         write_files(files, self.etc)
 
-    def start(self, ready: list[tuple[str, int]], timeout: float = 60.0, detach: bool = False) -> None:
-        """Start the server and wait until every (host, port) in ready accepts connections.
-
-        detach=True starts it in its own session, so it outlives this Python process
-        (the sandbox); its pid is kept in server.pid for stop_detached().
-        """
+    def start(self, ready: list[tuple[str, int]], timeout: float = 60.0) -> None:
+        """Start the server and wait until every (host, port) in ready accepts connections."""
         self.process = subprocess.Popen(
             [self.binary, f"--config-file={self.etc / 'config.xml'}"],
             cwd=self.workdir,
             stdin=subprocess.DEVNULL,
             stdout=(self.workdir / "stdout.log").open("ab"),
             stderr=subprocess.STDOUT,
-            start_new_session=detach,
         )
-        if detach:
-            (self.workdir / "server.pid").write_text(f"{self.process.pid}\n")
         deadline = time.monotonic() + timeout
         pending = list(ready)
         while pending:
@@ -129,28 +120,6 @@ class LocalClickHouse:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-    @staticmethod
-    def stop_detached(workdir: Path, timeout: float = 30.0) -> bool:
-        """Stop a server started with detach=True; False when none was running."""
-        pid_file = workdir / "server.pid"
-        if not pid_file.exists():
-            return False
-        pid = int(pid_file.read_text())
-        pid_file.unlink()
-        try:
-            # Only signal it if it still is our clickhouse-server (pids get reused).
-            if "clickhouse" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
-                return False
-            os.kill(pid, signal.SIGTERM)
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        deadline = time.monotonic() + timeout
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
-        return True
 
     @property
     def pid(self) -> int:
