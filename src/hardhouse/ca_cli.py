@@ -13,8 +13,7 @@ from pathlib import Path
 import click
 
 from hardhouse.ca_store import CaError, ensure_ca, ensure_server, list_certificates
-
-EXIT_INVALID = 2
+from hardhouse.cli_options import EXIT_INVALID, JSON_OPTION
 
 DIR_OPTION = click.option(
     "--dir",
@@ -23,7 +22,6 @@ DIR_OPTION = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="CA directory on this machine (created 0700; the CA key is kept there, 0600).",
 )
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
 
 
 def _fail(message: str) -> None:

@@ -15,12 +15,11 @@ import click
 
 from hardhouse import __version__, reference
 from hardhouse.ca_cli import ca_group
+from hardhouse.cli_options import EXIT_INVALID, JSON_OPTION
 from hardhouse.probe_cli import probe_command
 from hardhouse.problems import Problem, SpecError
 from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.spec import HardeningSpec, load_spec_file
-
-EXIT_INVALID = 2
 
 SPEC_OPTION = click.option(
     "--spec",
@@ -29,7 +28,6 @@ SPEC_OPTION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Hardening spec (YAML). Passwords are read from the variables or files it names.",
 )
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

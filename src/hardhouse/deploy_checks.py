@@ -24,12 +24,10 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from hardhouse.credentials import read_secret
-from hardhouse.probe import login_sync
-from hardhouse.spec import HardeningSpec, load_spec
-from hardhouse.verify import Check, report_text, verify_server
+from hardhouse.spec import HardeningSpec, User, load_spec
+from hardhouse.verify import Check, login_as, report_text, verify_server
 
 TLS_KINDS = ("native_tls", "https")
 
@@ -57,11 +55,11 @@ def readable_passwords(spec: HardeningSpec, environ: Mapping[str, str]) -> dict[
     return passwords
 
 
-def _in_networks(address: str | None, networks: list[str]) -> bool:
+def _in_networks(address: str | None, user: User) -> bool:
     if address is None:
         return False
     ip = ipaddress.ip_address(address)
-    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
+    return any(ip in network for network in user.parsed_networks())
 
 
 def _tls_port(spec: HardeningSpec) -> tuple[str, int] | None:
@@ -70,11 +68,6 @@ def _tls_port(spec: HardeningSpec) -> tuple[str, int] | None:
         if kind in open_ports:
             return kind, open_ports[kind]
     return None
-
-
-def _login(address: str, kind: str, port: int, user: str, password: str, ca: Path | None) -> Any:
-    protocol = "native" if kind == "native_tls" else "http"
-    return login_sync(address, port, protocol=protocol, tls=True, user=user, password=password, ca=ca)
 
 
 def verify_deployment(
@@ -98,8 +91,8 @@ def verify_deployment(
     for user in spec.users:
         if user.name not in passwords:
             continue
-        result = _login(address, kind, port, user.name, passwords[user.name], ca)
-        if _in_networks(here, user.networks):
+        result = login_as(address, port, kind, user.name, passwords[user.name], ca)
+        if _in_networks(here, user):
             logged_in += result.accepted
             detail = "logged in over TLS" if result.accepted else f"refused: {result.detail}"
             checks.append(Check(endpoint, f"user {user.name} logs in from {here}", result.accepted, detail))
@@ -108,7 +101,7 @@ def verify_deployment(
             detail = f"refused ({result.detail}): {here} is outside its networks" if refused else f"logged in although {here} is outside its networks"
             checks.append(Check(endpoint, f"user {user.name} refused from {here}", refused, detail))
     if logged_in == 0:
-        names = ", ".join(u.name for u in spec.users if _in_networks(here, u.networks) and u.name in passwords)
+        names = ", ".join(u.name for u in spec.users if _in_networks(here, u) and u.name in passwords)
         why = (
             f"no user whose password this machine can read lists {here} in its networks"
             if not names

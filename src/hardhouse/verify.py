@@ -36,7 +36,8 @@ class Check:
         return asdict(self)
 
 
-def _login(host: str, port: int, kind: str, user: str | None, password: str | None, ca: Path | None) -> LoginResult:
+def login_as(host: str, port: int, kind: str, user: str | None, password: str | None, ca: Path | None) -> LoginResult:
+    """One login on a spec port kind (http, https, native, native_tls); user None = no credentials."""
     if kind in HTTP_KINDS:
         return login_sync(host, port, protocol="http", tls=HTTP_KINDS[kind], user=user, password=password, ca=ca)
     return login_sync(host, port, protocol="native", tls=NATIVE_KINDS[kind], user=user or "default", password=password or "", ca=ca)
@@ -45,7 +46,7 @@ def _login(host: str, port: int, kind: str, user: str | None, password: str | No
 def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
     """HTTP without credentials, or a native Hello as `default` with an empty password."""
     endpoint = f"{host}:{port} ({kind})"
-    result = _login(host, port, kind, None, None, ca)
+    result = login_as(host, port, kind, None, None, ca)
     if result.accepted:
         what = "a query without credentials was answered" if kind in HTTP_KINDS else "user default with an empty password logged in"
         return Check(endpoint, "anonymous refused", False, what)
@@ -54,7 +55,7 @@ def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
 
 def user_check(host: str, port: int, kind: str, user: str, password: str, ca: Path | None) -> Check:
     endpoint = f"{host}:{port} ({kind})"
-    result = _login(host, port, kind, user, password, ca)
+    result = login_as(host, port, kind, user, password, ca)
     return Check(endpoint, f"user {user} logs in", result.accepted, "login answered" if result.accepted else result.detail)
 
 
@@ -90,15 +91,6 @@ def verify_server(
     for user, password in (passwords or {}).items():
         kind = "native_tls" if "native_tls" in open_ports else next(iter(open_ports))
         checks.append(user_check(host, open_ports[kind], kind, user, password, ca))
-    return checks
-
-
-def verify_not_listening(host: str, spec: HardeningSpec) -> list[Check]:
-    """An address the spec does not list must not serve any of the spec's ports."""
-    checks = []
-    for name, port in spec.ports.open().items():
-        closed = not _reachable(host, port)
-        checks.append(Check(f"{host}:{port} ({name})", "unlisted address refuses", closed, "connection refused" if closed else "accepts connections"))
     return checks
 
 
