@@ -77,7 +77,7 @@ def run(sandbox, deploy_file: Path, label: str) -> dict[str, object]:  # type: i
 
 
 def bench(n_hosts: int, floor: Path, tmp: Path) -> list[dict[str, object]]:
-    from hardhouse.sandbox_hosts import Sandbox, free_subnet
+    from hardhouse_dev.sandbox import Sandbox, free_subnet
 
     tag = f"{n_hosts}-{os.getpid()}"
     sandbox = Sandbox(state=tmp / f"state-{n_hosts}", network=f"hh-bench-{tag}", subnet=free_subnet(), prefix=f"hh-bench-{tag}")

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from hardhouse.ca import write_server_material  # noqa: E402
-from hardhouse.clients import native_query  # noqa: E402
+from hardhouse.testing.clients import native_query  # noqa: E402
 from hardhouse.probe import Endpoint, ProbeOptions, run_scan  # noqa: E402
 from hardhouse.render import render  # noqa: E402
 from hardhouse.spec import load_spec  # noqa: E402

@@ -8,7 +8,7 @@ internal CA on the deploy machine and Debian's own ClickHouse packages.
 
 Group data (the tuple's second item) applies to every host; host data (each host's
 mapping) adds what differs per host. The keys are documented with their defaults in
-hardhouse.deploy_ops.DATA_DEFAULTS. Passwords are named, never written: the spec points at
+hardhouse.deploy.DATA_DEFAULTS. Passwords are named, never written: the spec points at
 environment variables, read and hashed on the deploy machine at deploy time.
 """
 

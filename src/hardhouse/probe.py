@@ -1207,7 +1207,7 @@ def _ssl_posture(host: str, port: int, ca: Path | None, timeout: float) -> TlsPo
     """Fallback without sslyze: versions and a weak-suite probe through the system OpenSSL."""
     from cryptography import x509
 
-    from hardhouse.clients import tls_handshake
+    from hardhouse.testing.clients import tls_handshake
 
     versions = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1, "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
     posture = TlsPosture("ssl")

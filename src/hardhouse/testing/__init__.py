@@ -1,1 +1,5 @@
-"""Helpers to prove a hardened ClickHouse from the outside: real servers, real clients."""
+"""Helpers to prove a hardened ClickHouse from the outside: real servers, real clients.
+
+plugin (pytest fixtures), containers (testcontainers), assertions (checks for teams' tests),
+local_server (the machine's own Debian server as a process), clients (real HTTP, native and
+TLS clients), network (address ranges for a test's own Docker network)."""

@@ -1,8 +1,8 @@
 """ClickHouse in a container, started from rendered hardhouse files, with testcontainers.
 
-The image is a parameter: HARDHOUSE_CLICKHOUSE_IMAGE (e.g. clickhouse/clickhouse-server:24.8
-where a registry is reachable); by default the local Debian 18.16 image that
-hardhouse.images builds from Debian packages.
+The image is a parameter: the pytest plugin takes it from HARDHOUSE_CLICKHOUSE_IMAGE (e.g.
+clickhouse/clickhouse-server:24.8) or its ini option; this project's own tests build a Debian
+18.16 image locally (dev/hardhouse_dev/images.py) and pass that.
 
 Containers join a Docker network the test creates (fixed subnet, fixed addresses), and
 tests talk to them only at those addresses. Rendered files and TLS material are copied in
@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
-import random
 import tarfile
 import time
 from collections.abc import Iterator
@@ -25,27 +24,14 @@ from pathlib import Path
 from testcontainers.core.container import DockerContainer
 
 from hardhouse.ca import TlsFiles
-from hardhouse.clients import parse_listening, port_open
 from hardhouse.render import RenderedFile
+from hardhouse.testing.clients import parse_listening, port_open
+from hardhouse.testing.network import free_subnet
 
 IMAGE_VARIABLE = "HARDHOUSE_CLICKHOUSE_IMAGE"
 CONFIG_DIR = "/etc/clickhouse-server"
 TLS_DIR = f"{CONFIG_DIR}/tls"  # where test specs point tls.certificate / private_key
 FILES_MARKER = "/.hardhouse-files"  # stands for "our files" in testcontainers' copy list
-
-# testcontainers' reaper image cannot be pulled without a registry; fixtures clean up instead.
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-
-
-def clickhouse_image() -> str:
-    """The image under test: the variable if set, else the locally built Debian one."""
-    configured = os.environ.get(IMAGE_VARIABLE)
-    if configured:
-        return configured
-    from hardhouse.images import ensure_docker_engine, ensure_image
-
-    ensure_docker_engine()
-    return ensure_image("clickhouse")
 
 
 @dataclass
@@ -80,9 +66,7 @@ def docker_network(prefix: str = "hardhouse-test") -> Iterator[DockerNetwork]:
         for config in (existing.attrs.get("IPAM") or {}).get("Config") or []:
             if "Subnet" in config:
                 taken.add(ipaddress.ip_network(config["Subnet"], strict=False))
-    candidates = [ipaddress.ip_network(f"172.31.{n}.0/24") for n in range(256)]
-    free = [c for c in candidates if not any(c.overlaps(t) for t in taken)]
-    subnet = random.choice(free)
+    subnet = free_subnet(taken, "172.31")
     name = f"{prefix}-{subnet.network_address.packed[2]}-{os.getpid()}"
     network = client.networks.create(name, driver="bridge", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=str(subnet.network_address + 1))]))
     try:
@@ -112,11 +96,12 @@ class ClickHouseContainer(DockerContainer):
         address: str,
         files: list[RenderedFile] = (),  # type: ignore[assignment]
         tls: TlsFiles | None = None,
-        image: str | None = None,
+        *,
+        image: str,
         data_volume: str | None = None,
         extra_networks: dict[str, str] | None = None,
     ):
-        super().__init__(image or clickhouse_image())
+        super().__init__(image)
         self.network = network
         self.address = address
         self.files = list(files)

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from hardhouse.clients import port_open
 from hardhouse.render import RenderedFile, write_files
+from hardhouse.testing.clients import port_open
 
 STOCK_CONFIG_DIR = Path("/etc/clickhouse-server")
 SERVER_BINARY_CANDIDATES = ("clickhouse-server", "/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server")

@@ -8,7 +8,13 @@ from a hardening spec, for this project's tests and for teams' own pipelines.
 
 The spec is adapted to the test container: it listens on the container's address and uses
 freshly issued test TLS material; everything else (ports, users, networks) is the spec's.
-Set HARDHOUSE_CLICKHOUSE_IMAGE to test against e.g. clickhouse/clickhouse-server:24.8.
+Configuration (nothing is changed at import; every setting has a documented source):
+* the image: HARDHOUSE_CLICKHOUSE_IMAGE, else `--hardhouse-image`, else the ini option
+  `hardhouse_clickhouse_image` (e.g. clickhouse/clickhouse-server:24.8); without one the
+  fixtures skip and say how to set it. A conftest.py may override the `clickhouse_image_name`
+  fixture instead (this project's tests build a Debian image locally).
+* `hardhouse_disable_ryuk = true` (ini): tell testcontainers not to start its reaper (which
+  needs a registry to pull from); the fixtures remove what they start either way.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from __future__ import annotations
 import copy
 import ipaddress
 import os
-import shutil
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +35,7 @@ from hardhouse.ca import TlsFiles, write_server_material
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec, load_spec
 from hardhouse.testing.assertions import Target
-from hardhouse.testing.containers import TLS_DIR, ClickHouseContainer, DockerNetwork, clickhouse_image, docker_network
+from hardhouse.testing.containers import IMAGE_VARIABLE, TLS_DIR, ClickHouseContainer, DockerNetwork, docker_network
 
 # How the official image opens the server to the network; kept in so a render must undo it.
 OFFICIAL_LISTEN = RenderedFile("config.d/docker_related_config.xml", "<clickhouse>\n    <listen_host>0.0.0.0</listen_host>\n</clickhouse>\n", 0o644)
@@ -71,16 +76,26 @@ def adapt_spec(spec: Mapping[str, Any], address: str) -> dict[str, Any]:
     return adapted
 
 
-def docker_available() -> str | None:
-    """None when a Docker engine can be used, else the reason it cannot."""
-    if shutil.which("docker") is None and not os.environ.get("CI"):
-        return "Docker is not installed (scripts/setup-machine installs it)"
-    try:
-        from hardhouse.images import ensure_docker_engine
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hardhouse", "hardened ClickHouse fixtures")
+    group.addoption("--hardhouse-image", dest="hardhouse_image", default=None,
+                    help=f"ClickHouse image for the hardened_clickhouse fixture (or {IMAGE_VARIABLE})")
+    parser.addini("hardhouse_clickhouse_image", "ClickHouse image for the hardened_clickhouse fixture", default="")
+    parser.addini("hardhouse_disable_ryuk", "do not start testcontainers' reaper (no registry to pull it from)", type="bool", default=False)
 
-        ensure_docker_engine()
+
+def docker_available() -> str | None:
+    """None when a Docker engine answers, else the reason it does not."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        try:
+            client.ping()
+        finally:
+            client.close()
     except Exception as error:  # noqa: BLE001 - any failure means "no engine here"
-        return f"no Docker engine: {error}"
+        return f"no Docker engine answers: {error}"
     return None
 
 
@@ -94,15 +109,23 @@ def _require_docker() -> None:
 
 
 @pytest.fixture(scope="session")
-def clickhouse_image_name() -> str:
-    """The ClickHouse image under test (HARDHOUSE_CLICKHOUSE_IMAGE, else built locally)."""
+def clickhouse_image_name(pytestconfig: pytest.Config) -> str:
+    """The ClickHouse image under test, from the environment, the command line or the ini file."""
     _require_docker()
-    return clickhouse_image()
+    image = os.environ.get(IMAGE_VARIABLE) or pytestconfig.getoption("hardhouse_image") or pytestconfig.getini("hardhouse_clickhouse_image")
+    if not image:
+        pytest.skip(f"no ClickHouse image configured: set {IMAGE_VARIABLE} (e.g. clickhouse/clickhouse-server:24.8), "
+                    "--hardhouse-image or the ini option hardhouse_clickhouse_image")
+    return str(image)
 
 
 @pytest.fixture(scope="session")
-def clickhouse_network(clickhouse_image_name: str) -> Iterator[DockerNetwork]:
+def clickhouse_network(clickhouse_image_name: str, pytestconfig: pytest.Config) -> Iterator[DockerNetwork]:
     """A Docker network of the test session's own, with a fixed subnet."""
+    if pytestconfig.getini("hardhouse_disable_ryuk"):
+        from testcontainers.core.config import testcontainers_config
+
+        testcontainers_config.ryuk_disabled = True
     with docker_network() as network:
         yield network
 

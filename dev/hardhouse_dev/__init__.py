@@ -1,0 +1,1 @@
+"""Development tooling outside the wheel: local images, the sandbox driver."""

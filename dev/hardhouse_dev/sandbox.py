@@ -1,0 +1,383 @@
+"""Sandbox hosts: plain Debian containers reached over SSH, hardened by the real pyinfra deploy.
+
+    python -m hardhouse_dev.sandbox run [--hosts N]   # up + deploy + report (the main job)
+    python -m hardhouse_dev.sandbox up [--hosts N]    # start N hosts (default 2)
+    python -m hardhouse_dev.sandbox deploy [-- ARGS]  # pyinfra inventories/sandbox.py deploy/harden.py -y ARGS
+    python -m hardhouse_dev.sandbox report [--json]   # verify every host from this machine
+    python -m hardhouse_dev.sandbox down              # remove the hosts, their network and state
+
+Each host is a container of the local `host` image (Debian bookworm, sshd, no ClickHouse):
+SSH is published on a random 127.0.0.1 port; the container also has a fixed address on a
+Docker network the sandbox creates, which is the address ClickHouse listens on and the
+address this machine verifies it at (the network's gateway is this machine, so it is the
+source address the server sees). Nothing else is contacted.
+
+State (default /var/lib/hardhouse-sandbox-hosts, 0700): an SSH key made for this sandbox,
+the hosts' SSH host keys (pinned, strict checking), generated passwords (one file per
+user, 0600, never printed), the sandbox CA, and hosts.json, which inventories/sandbox.py
+reads: one entry per host with its full pyinfra host data (SSH settings and the spec).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_VARIABLE = "HARDHOUSE_SANDBOX_HOSTS_STATE"
+DEFAULT_STATE = Path("/var/lib/hardhouse-sandbox-hosts")
+DEFAULT_NETWORK = "hardhouse-sandbox"
+DEFAULT_SUBNET = "172.30.77.0/24"
+DEFAULT_HOSTS = 2
+FIRST_HOST_INDEX = 10  # host i gets .(10+i); .1 is the gateway, i.e. this machine
+LABEL = "hardhouse.sandbox-hosts"
+SSH_WAIT = 30.0
+USERS = ("ingest", "analyst")
+
+
+def step(text: str) -> None:
+    print(f"sandbox: {text}", file=sys.stderr, flush=True)
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get(STATE_VARIABLE) or DEFAULT_STATE)
+
+
+def _docker(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["docker", *args], capture_output=capture, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:2])} failed: {(result.stderr or '').strip()}")
+    return result
+
+
+@dataclass(frozen=True)
+class SandboxHost:
+    name: str
+    container: str
+    address: str
+    ssh_port: int
+
+
+def free_subnet(prefix: str = "172.30", first: int = 100, last: int = 249) -> str:
+    """A /24 under prefix (third octet first..last) that no Docker network overlaps; for
+    sandboxes beside the default one (tests, benchmarks)."""
+    from hardhouse.testing.network import free_subnet as pick
+
+    listing = _docker("network", "ls", "-q").stdout.split()
+    taken = []
+    if listing:
+        for network in json.loads(_docker("network", "inspect", *listing).stdout):
+            for config in (network.get("IPAM") or {}).get("Config") or []:
+                if "Subnet" in config:
+                    taken.append(ipaddress.ip_network(config["Subnet"], strict=False))
+    return str(pick(taken, prefix, first, last))
+
+
+def sandbox_spec(address: str, gateway: str, subnet: str, secrets_dir: Path) -> dict[str, Any]:
+    """The spec each sandbox host is hardened with (listening on its own address only)."""
+    network = ipaddress.ip_network(subnet)
+    upper_half = list(network.subnets(prefixlen_diff=1))[1]
+    # The deploy machine (the gateway, in the lower half) must be refused as analyst: the
+    # deploy's verification checks that a user outside its networks is refused.
+    analysts = str(upper_half)
+    return {
+        "clickhouse_version": "18.16",
+        "listen_hosts": [address],
+        "ports": {"http": None, "native": None, "https": 8443, "native_tls": 9440},
+        "tls": {
+            "certificate": "/etc/clickhouse-server/tls/server.crt",
+            "private_key": "/etc/clickhouse-server/tls/server.key",
+            "min_protocol": "tlsv1_2",
+        },
+        "default_user": "remove",
+        "users": [
+            # The deploy machine (the network's gateway) writes logs: the deploy's login check uses it.
+            {"name": "ingest", "password_file": str(secrets_dir / "ingest"), "networks": [gateway], "profile": "writer"},
+            # Analysts sit elsewhere: the deploy machine must be refused as analyst.
+            {"name": "analyst", "password_file": str(secrets_dir / "analyst"), "networks": [analysts], "profile": "readonly"},
+        ],
+        "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},
+    }
+
+
+class Sandbox:
+    """N host containers on one Docker network, and the inventory data to deploy to them."""
+
+    def __init__(self, state: Path | None = None, network: str = DEFAULT_NETWORK, subnet: str = DEFAULT_SUBNET, prefix: str = "hardhouse-sandbox-host"):
+        self.state = Path(state) if state else state_dir()
+        self.network = network
+        self.subnet = ipaddress.ip_network(subnet)
+        self.prefix = prefix
+
+    # -- paths --------------------------------------------------------------------------------
+    @property
+    def key(self) -> Path:
+        return self.state / "ssh" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state / "ssh" / "known_hosts"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state / "secrets"
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.state / "ca"
+
+    @property
+    def hosts_file(self) -> Path:
+        return self.state / "hosts.json"
+
+    @property
+    def gateway(self) -> str:
+        return str(self.subnet.network_address + 1)
+
+    def address(self, index: int) -> str:
+        return str(self.subnet.network_address + FIRST_HOST_INDEX + index)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def up(self, n_hosts: int = DEFAULT_HOSTS) -> list[SandboxHost]:
+        from hardhouse_dev.images import ensure_docker_engine, ensure_image
+
+        step("Docker engine")
+        ensure_docker_engine()
+        step("host image (Debian bookworm with sshd, no ClickHouse; built once, about a minute)")
+        image = ensure_image("host")
+        self.state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.state, 0o700)
+        self._ssh_key()
+        self._passwords()
+        self._network()
+        wanted = [f"{self.prefix}-{i}" for i in range(1, n_hosts + 1)]
+        for container in self._containers():
+            if container not in wanted:
+                step(f"removing {container} (not among the {n_hosts} hosts)")
+                _docker("rm", "-f", container)
+        hosts = []
+        running = set(self._containers(running_only=True))
+        for index, container in enumerate(wanted, start=1):
+            address = self.address(index)
+            if container not in running:
+                _docker("rm", "-f", container, check=False)
+                step(f"starting {container} at {address}")
+                _docker(
+                    "run", "-d", "--name", container, "--hostname", container,
+                    "--label", f"{LABEL}={self.network}",
+                    "--network", self.network, "--ip", address,
+                    "-e", f"AUTHORIZED_KEY={self.key.with_suffix('.pub').read_text().strip()}",
+                    "-p", "127.0.0.1::22",
+                    image,
+                )
+            hosts.append(SandboxHost(f"sandbox-{index}", container, address, self._ssh_port(container)))
+        self._pin_host_keys(hosts)
+        self.write_inventory(hosts)
+        step(f"{len(hosts)} hosts up: " + ", ".join(f"{h.name} (ssh 127.0.0.1:{h.ssh_port}, {h.address})" for h in hosts))
+        return hosts
+
+    def down(self) -> None:
+        for container in self._containers():
+            step(f"removing {container}")
+            _docker("rm", "-f", container, check=False)
+        if _docker("network", "inspect", self.network, check=False).returncode == 0:
+            step(f"removing network {self.network}")
+            _docker("network", "rm", self.network, check=False)
+        if self.state.exists():
+            step(f"removing {self.state} (keys, passwords, CA)")
+            shutil.rmtree(self.state)
+
+    def hosts(self) -> list[SandboxHost]:
+        if not self.hosts_file.exists():
+            raise RuntimeError(f"no sandbox hosts ({self.hosts_file} is missing); start them with: python -m hardhouse_dev.sandbox up")
+        data = json.loads(self.hosts_file.read_text())
+        return [SandboxHost(**h["sandbox"]) for h in data["hosts"]]
+
+    # -- inventory data -----------------------------------------------------------------------
+    def host_data(self, host: SandboxHost, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+        return {
+            "ssh_hostname": "127.0.0.1",
+            "ssh_port": host.ssh_port,
+            "ssh_user": "root",
+            "ssh_key": str(self.key),
+            "ssh_known_hosts_file": str(self.known_hosts),
+            "ssh_strict_host_key_checking": "yes",
+            "hardhouse_spec": spec or sandbox_spec(host.address, self.gateway, str(self.subnet), self.secrets_dir),
+            "hardhouse_tls_source": "sandbox-ca",
+            "hardhouse_sandbox_ca_dir": str(self.ca_dir),
+            "hardhouse_verify_address": host.address,
+            **extra,
+        }
+
+    def write_inventory(self, hosts: Sequence[SandboxHost], data: dict[str, dict[str, Any]] | None = None) -> None:
+        """hosts.json for inventories/sandbox.py; `data` replaces a host's data by name."""
+        entries = [
+            {"name": h.name, "sandbox": h.__dict__, "data": (data or {}).get(h.name) or self.host_data(h)}
+            for h in hosts
+        ]
+        document = {"network": self.network, "subnet": str(self.subnet), "gateway": self.gateway, "hosts": entries}
+        temporary = self.hosts_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(document, indent=2) + "\n")
+        os.replace(temporary, self.hosts_file)
+
+    def passwords(self) -> dict[str, str]:
+        return {name: (self.secrets_dir / name).read_text().strip() for name in USERS}
+
+    # -- running the deploy -------------------------------------------------------------------
+    def pyinfra_command(self, *args: str) -> list[str]:
+        pyinfra = Path(sys.executable).with_name("pyinfra")
+        executable = str(pyinfra) if pyinfra.exists() else (shutil.which("pyinfra") or "pyinfra")
+        return [executable, str(ROOT / "inventories" / "sandbox.py"), str(ROOT / "deploy" / "harden.py"), "-y", *args]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, STATE_VARIABLE: str(self.state)}
+
+    def deploy(self, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run the deploy over SSH; output streams to this terminal unless captured."""
+        command = self.pyinfra_command(*args)
+        step("deploying: " + " ".join(Path(command[0]).name if i == 0 else os.path.relpath(c, ROOT) if c.startswith(str(ROOT)) else c for i, c in enumerate(command)))
+        return subprocess.run(command, cwd=ROOT, env=self.environment(), text=True, capture_output=capture)
+
+    def report(self) -> tuple[bool, list[dict[str, Any]]]:
+        """Verify every host from this machine, as the deploy's last step does."""
+        from hardhouse.spec import load_spec
+        from hardhouse.verify.deployment import verify_deployment
+
+        data = json.loads(self.hosts_file.read_text())
+        results = []
+        for entry in data["hosts"]:
+            host_data = entry["data"]
+            spec = load_spec(host_data["hardhouse_spec"])
+            address = host_data.get("hardhouse_verify_address") or spec.listen_hosts[0]
+            checks = verify_deployment(address, spec, ca=self.ca_dir / "ca.crt")
+            results.append({"host": entry["name"], "address": address, "ok": all(c.ok for c in checks), "checks": checks})
+        return all(r["ok"] for r in results), results
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _containers(self, running_only: bool = False) -> list[str]:
+        args = ["ps", "--filter", f"label={LABEL}={self.network}", "--format", "{{.Names}}"]
+        if not running_only:
+            args.insert(1, "-a")
+        return sorted(_docker(*args).stdout.split())
+
+    def _ssh_key(self) -> None:
+        if self.key.exists():
+            return
+        self.key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hardhouse-sandbox", "-f", str(self.key)], check=True)
+        step(f"SSH key for this sandbox: {self.key}")
+
+    def _passwords(self) -> None:
+        self.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name in USERS:
+            path = self.secrets_dir / name
+            if not path.exists():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(24) + "\n")
+
+    def _network(self) -> None:
+        found = _docker("network", "inspect", self.network, check=False)
+        if found.returncode == 0:
+            configs = json.loads(found.stdout)[0].get("IPAM", {}).get("Config") or []
+            if any(c.get("Subnet") == str(self.subnet) for c in configs):
+                return
+            raise RuntimeError(f"Docker network {self.network} exists with another subnet; remove it (docker network rm {self.network}) or run down first")
+        step(f"network {self.network} ({self.subnet}, this machine is {self.gateway})")
+        _docker("network", "create", "--driver", "bridge", "--subnet", str(self.subnet), "--gateway", self.gateway, "--label", f"{LABEL}={self.network}", self.network)
+
+    @staticmethod
+    def _ssh_port(container: str) -> int:
+        mapping = _docker("port", container, "22/tcp").stdout.split()[0]
+        return int(mapping.rsplit(":", 1)[1])
+
+    def _pin_host_keys(self, hosts: Sequence[SandboxHost]) -> None:
+        """Read each container's freshly made host key from inside it and pin it, so SSH
+        checks keys strictly instead of trusting whatever answers first."""
+        lines = []
+        deadline = time.monotonic() + SSH_WAIT
+        for host in hosts:
+            while True:
+                key = _docker("exec", host.container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
+                if key.returncode == 0 and _ssh_banner(host.ssh_port):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"sshd in {host.container} did not come up within {SSH_WAIT:.0f} s")
+                time.sleep(0.2)
+            kind, blob = key.stdout.split()[:2]
+            lines.append(f"[127.0.0.1]:{host.ssh_port} {kind} {blob}\n")
+        self.known_hosts.write_text("".join(lines))
+
+
+def _ssh_banner(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def print_report(results: list[dict[str, Any]]) -> None:
+    from hardhouse.verify.checks import report_text
+
+    for result in results:
+        print(f"\n{result['host']} ({result['address']}): {'VERIFIED' if result['ok'] else 'NOT VERIFIED'}")
+        print(report_text(result["checks"]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hardhouse_dev.sandbox", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["run", "up", "deploy", "report", "down"], nargs="?", default="run")
+    parser.add_argument("--hosts", type=int, default=DEFAULT_HOSTS, help=f"number of sandbox hosts (default {DEFAULT_HOSTS})")
+    parser.add_argument("--json", action="store_true", help="print the verification report as JSON")
+    parser.add_argument("pyinfra_args", nargs="*", help="extra pyinfra arguments for deploy (after --), e.g. -- -vv")
+    args = parser.parse_args(argv)
+    sandbox = Sandbox()
+    try:
+        if args.action == "down":
+            sandbox.down()
+            return 0
+        if args.action in ("run", "up"):
+            if args.hosts < 1:
+                parser.error("--hosts must be at least 1")
+            sandbox.up(args.hosts)
+            if args.action == "up":
+                return 0
+        if args.action in ("run", "deploy"):
+            sandbox.hosts()
+            if sandbox.deploy(*args.pyinfra_args).returncode != 0:
+                step("the deploy failed (see above); the report below shows what each host serves now")
+                deployed = False
+            else:
+                deployed = True
+            if args.action == "deploy":
+                return 0 if deployed else 1
+        else:
+            deployed = True
+        step("verifying every host from this machine")
+        ok, results = sandbox.report()
+        if args.json:
+            print(json.dumps([{**r, "checks": [c.as_dict() for c in r["checks"]]} for r in results], indent=2))
+        else:
+            print_report(results)
+            print(f"\n{sum(r['ok'] for r in results)} of {len(results)} hosts verified. Tear down with: scripts/sandbox down")
+        return 0 if ok and deployed else 1
+    except RuntimeError as error:
+        step(str(error))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

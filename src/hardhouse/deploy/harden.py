@@ -1,0 +1,119 @@
+"""The @deploy: install ClickHouse, ship the hardened files, validate them on the host, go
+live only if they are healthy (rolling back if not), and verify from outside.
+
+Use it from a deploy file (deploy/harden.py at the top of the repository is one):
+
+    from hardhouse.deploy import harden_clickhouse
+    harden_clickhouse()
+
+Everything comes from host/group data (hardhouse.deploy.settings.DATA_DEFAULTS lists every
+key with its reason): the v1 spec in `hardhouse_spec`, where ClickHouse comes from, where the
+TLS material comes from, and where the deploy machine reaches the server to verify it.
+
+Data flow: the spec is validated and rendered here, on the deploy machine, where the
+passwords are read from the environment or files and hashed; only hashes and TLS material
+travel to the host. Files are first staged under `hardhouse_state_dir` with their final
+owner and mode; the helper `hardhouse-apply` (shipped with the deploy) validates the staged
+set and swaps it in as one transaction on the host, so a dropped SSH connection cannot
+leave a half-applied or unhealthy configuration behind.
+
+Every step is an operation with a name, and each one reads the host's state first and
+does nothing when it already matches: a second run reports no changes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files
+
+from hardhouse.deploy.contract import SERVER_USER, TLS_KINDS
+from hardhouse.deploy.operations import go_live, signing_key, stage, validate_staged, verify_from_here
+from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
+from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, read_settings
+
+DEBIAN_PACKAGES = ("clickhouse-server", "clickhouse-client", "openssl", "procps")
+# What the official repository path needs before it can add a signed repository.
+REPO_PREREQUISITES = ("ca-certificates", "curl", "gnupg", "openssl", "procps")
+REPO_PACKAGES = ("clickhouse-server", "clickhouse-client", "clickhouse-common-static")
+KEYRING = "/usr/share/keyrings/clickhouse-keyring.gpg"
+
+
+def install_clickhouse(settings: Settings) -> None:
+    installed = host.get_fact(DebPackages)
+    if settings.install_source == "debian":
+        missing = [p for p in DEBIAN_PACKAGES if p not in installed]
+        apt.packages(
+            name="Install ClickHouse from the distribution's packages",
+            packages=list(DEBIAN_PACKAGES),
+            no_recommends=True,
+            # Refresh the package lists only when something is missing (no apt traffic on a re-run).
+            update=bool(missing),
+            cache_time=settings.apt_cache_time,
+        )
+        return
+    repo = settings.repo
+    assert repo is not None
+    missing = [p for p in REPO_PREREQUISITES if p not in installed]
+    apt.packages(
+        name="Install what a signed apt repository needs (curl, gnupg)",
+        packages=list(REPO_PREREQUISITES),
+        no_recommends=True,
+        update=bool(missing),
+        cache_time=settings.apt_cache_time,
+    )
+    signing_key(name="Install ClickHouse's signing key (fingerprint checked)", url=repo["key_url"], fingerprint=repo["key_fingerprint"], keyring=KEYRING)
+    source = apt.repo(name="Add ClickHouse's apt repository", src=f"deb [signed-by={KEYRING}] {repo['url']} stable main", filename="clickhouse")
+    files.put(
+        name=f"Pin ClickHouse to {repo['version']}",
+        src=io.StringIO(f"# Managed by hardhouse: ClickHouse upgrades are a decision, not a side effect.\nPackage: clickhouse-*\nPin: version {repo['version']}\nPin-Priority: 1001\n"),
+        dest="/etc/apt/preferences.d/clickhouse",
+        mode="644",
+    )
+    apt.update(name="Refresh apt's package lists (repository added)", _if=source.did_change)
+    apt.packages(
+        name=f"Install ClickHouse {repo['version']} from ClickHouse's repository",
+        packages=[f"{p}={repo['version']}" for p in REPO_PACKAGES],
+        no_recommends=True,
+        allow_downgrades=True,
+    )
+
+
+
+@deploy("Harden ClickHouse", data_defaults=DATA_DEFAULTS)
+def harden_clickhouse() -> None:
+    settings = read_settings(host.data)
+    managed, verify_ca = managed_files(settings, os.environ)
+
+    install_clickhouse(settings)
+
+    state, staged = settings.state_dir, settings.staged_dir
+    stage(
+        name="Install hardhouse-apply (validate, activate, roll back)",
+        payloads=[apply_script(settings)],
+        directories=[
+            Directory(state, "root", SERVER_USER, 0o750),
+            Directory(f"{state}/bin", "root", "root", 0o700),
+        ],
+    )
+    tls_dirs = sorted({str(Path(m.live.path).parent) for m in managed if m.kind in TLS_KINDS})
+    stage(
+        name="Stage the rendered files and TLS material (hashes only; key 0600 owned by clickhouse)",
+        payloads=[m.staged for m in managed] + [manifest(settings, managed)],
+        directories=[Directory(staged, "root", SERVER_USER, 0o750)]
+        + [Directory(f"{staged}/{sub}", "root", SERVER_USER, 0o750) for sub in ("config.d", "users.d", "tls")]
+        # config.d/users.d are created if missing (Debian's package ships none) but never changed.
+        + [Directory(f"{settings.config_dir}/{sub}", "root", SERVER_USER, 0o750, enforce=False) for sub in ("config.d", "users.d")]
+        # TLS directories hardhouse owns (inside the config dir) are locked down; others are only created.
+        + [Directory(d, "root", SERVER_USER, 0o750, enforce=d.startswith(settings.config_dir + "/")) for d in tls_dirs],
+        prune=[f"{staged}/config.d/*.xml", f"{staged}/users.d/*.xml", f"{staged}/tls/*.pem"],
+    )
+    validate_staged(name="Validate on the host before going live (ClickHouse's parser, TLS pair, permissions)", settings=settings, managed=managed)
+    go_live(name="Go live: restart only if needed, wait until healthy, roll back if not", settings=settings, managed=managed)
+    if settings.verify:
+        verify_from_here(name="Verify from the deploy machine (anonymous refused, closed ports closed, TLS logins)", settings=settings, ca=verify_ca)

@@ -1,0 +1,185 @@
+"""The deploy's own operations (pyinfra @operation generators): read facts, yield commands,
+or say there is nothing to do."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.facts.files import File
+from pyinfra.facts.gpg import GpgKey
+
+from hardhouse.deploy.facts import HardhouseFiles, HostFiles, PathState
+from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
+from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
+from hardhouse.deploy.settings import Settings
+from hardhouse.render.build import FILE_PREFIX
+
+PRIVATE_UPLOAD_DIR = ".hardhouse-upload"  # where uploads wait with sudo (relative to the SSH user's home)
+
+
+def _chain(commands: list[list[Any]]) -> StringCommand:
+    """Several commands as one remote command (`a && b && ...`): one round trip."""
+    bits: list[Any] = []
+    for command in commands:
+        bits += (["&&"] if bits else []) + command
+    return StringCommand(*bits)
+
+
+def _owner_mode(path: str, user: str, group: str, mode: int) -> list[Any]:
+    return ["chown", f"{user}:{group}", QuoteString(path), "&&", "chmod", f"{mode:o}", QuoteString(path)]
+
+
+@operation()
+def stage(payloads: list[Payload], directories: list[Directory] | None = None, prune: list[str] | None = None) -> Iterator[Any]:
+    """Make directories and files exactly as given (content, owner, mode) and remove files
+    matching `prune` globs that are not among them. File contents never reach the log.
+    One fact command reads everything; directories, then each changed file's upload, then
+    one command for every owner/mode and removal."""
+    directories = directories or []
+    found = host.get_fact(HardhouseFiles, paths=[d.path for d in directories] + [p.path for p in payloads], globs=prune or [])
+    make_dirs = []
+    for directory in directories:
+        state = found.paths.get(directory.path, PathState("M"))
+        meta = f"{directory.user}:{directory.group}:{directory.mode:o}"
+        if state.kind == "M" or (directory.enforce and state.meta != meta):
+            make_dirs.append(["install", "-d", "-o", directory.user, "-g", directory.group, "-m", f"{directory.mode:o}", QuoteString(directory.path)])
+    if make_dirs:
+        yield _chain(make_dirs)
+    upload, fix = files_to_upload(payloads, found)
+    arguments = host.current_op_global_arguments or {}
+    temp_dir = arguments.get("_temp_dir")
+    if upload and any(arguments.get(k) for k in ("_sudo", "_su_user", "_doas")):
+        # With sudo/su/doas, pyinfra uploads as the SSH user to a temporary file and copies it
+        # into place as root. A private key must not sit world-readable in /tmp meanwhile: use
+        # a directory only the SSH user can enter (relative: the SSH user's home, where both
+        # SFTP and the copy command start).
+        temp_dir = temp_dir or PRIVATE_UPLOAD_DIR
+        yield StringCommand("install", "-d", "-m", "700", temp_dir, _sudo=False, _su_user=None, _doas=False)
+    for payload in upload:
+        temporary = f"{temp_dir}/{hashlib.sha1(payload.path.encode()).hexdigest()}" if temp_dir else None
+        yield FileUploadCommand(io.BytesIO(payload.data), payload.path, remote_temp_filename=temporary)
+    finish = [_owner_mode(p.path, p.user, p.group, p.mode) for p in upload + fix]
+    wanted = {p.path for p in payloads}
+    stale = [p for p in found.matches if p not in wanted]
+    if stale:
+        finish.append(["rm", "-f", *(QuoteString(p) for p in stale)])
+    if finish:
+        yield _chain(finish)
+    if not (make_dirs or finish):
+        host.noop(f"{len(payloads)} files already in place")
+
+
+def _apply_command(settings: Settings, *args: str) -> StringCommand:
+    env = [
+        f"HARDHOUSE_CONF={settings.config_dir}",
+        f"HARDHOUSE_DATA={settings.data_dir}",
+    ]
+    return StringCommand("env", *env, settings.apply_path, *(QuoteString(a) for a in args))
+
+
+def _live_state(settings: Settings, managed: list[ManagedFile]) -> HostFiles:
+    globs = [f"{settings.config_dir}/config.d/{FILE_PREFIX}*.xml", f"{settings.config_dir}/users.d/{FILE_PREFIX}*.xml"]
+    return host.get_fact(HardhouseFiles, paths=[m.live.path for m in managed], globs=globs)
+
+
+@operation()
+def validate_staged(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
+    """Run hardhouse-apply validate when the staged files are not already live."""
+    plan = plan_activation(managed, _live_state(settings, managed), settings.config_dir)
+    if plan.mode is None:
+        host.noop("the live files already match the spec; nothing to validate")
+        return
+    yield _apply_command(settings, "validate")
+
+
+@operation()
+def go_live(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
+    """Swap the staged files in and restart, reload or start as the change needs; the host
+    waits until healthy and rolls back (exit 1, reason on stderr) if it is not."""
+    plan = plan_activation(managed, _live_state(settings, managed), settings.config_dir)
+    if plan.mode is None:
+        host.noop("ClickHouse already runs this configuration; no restart")
+        return
+    if host.state.is_executing:
+        names = ", ".join(Path(p).name for p in plan.changed) or "no file"
+        host.log(f"going live ({plan.mode}: {plan.why}): {names}")
+    yield _apply_command(settings, "activate", plan.mode, str(settings.health_timeout), *health_targets(settings.spec))
+
+
+def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
+    """hardhouse.verify.deployment in a subprocess (outside pyinfra's gevent-patched process)."""
+    request = json.dumps({"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None})
+    completed = subprocess.run(
+        [sys.executable, "-m", "hardhouse.verify.deployment"],
+        input=request,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        return json.loads(completed.stdout)  # type: ignore[no-any-return]
+    except json.JSONDecodeError:
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
+        return {"ok": False, "checks": [{"endpoint": settings.verify_address, "check": "verification ran", "ok": False, "detail": " / ".join(tail)}]}
+
+
+def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
+    for line in lines:
+        host.log_styled(line, fg="red")
+    return False
+
+
+@operation()
+def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
+    """Check the live server from the deploy machine. A read: no change when it passes; when
+    a check fails the host fails with every failed check listed."""
+    if not host.state.is_executing:
+        return  # only the live server can be verified, not the plan
+    result = run_checks(settings, ca)
+    checks = result.get("checks", [])
+    failed = [c for c in checks if not c["ok"]]
+    if not failed:
+        logins = [c["check"] for c in checks if "logs in" in c["check"]]
+        # Shown at every verbosity (a noop message needs -v): the proof is the point of the step.
+        host.log(f"verified from the deploy machine at {settings.verify_address}: {len(checks)} checks passed ({'; '.join(logins)})")
+        return
+    lines = [f"verification from the deploy machine failed ({len(failed)} of {len(checks)} checks):"]
+    lines += [f"  FAIL {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]
+    yield FunctionCommand(_report_failure, (lines,), {})
+
+
+# Fetch a key, keep it only if its fingerprint is the pinned one. Values come as arguments
+# ($1 URL, $2 fingerprint, $3 keyring), never inside the script text.
+INSTALL_KEY_SCRIPT = """set -eu
+t=$(mktemp); trap 'rm -f "$t" "$t.gpg"' EXIT
+curl -fsSL --proto =https -- "$1" -o "$t"
+got=$(gpg --show-keys --with-colons "$t" | awk -F: '/^fpr:/ {print toupper($10)}')
+if [ "$got" != "$2" ]; then
+    printf 'hardhouse: the key at %s has fingerprint %s, not %s; not installed\\n' "$1" "$got" "$2" >&2
+    exit 1
+fi
+gpg --dearmor < "$t" > "$t.gpg"
+install -m 644 "$t.gpg" "$3"
+"""
+
+
+@operation()
+def signing_key(url: str, fingerprint: str, keyring: str) -> Iterator[Any]:
+    """Download a repository key and keep it only if its fingerprint is the pinned one."""
+    wanted = fingerprint.replace(" ", "").upper()
+    if host.get_fact(File, path=keyring):
+        installed = host.get_fact(GpgKey, src=keyring) or {}
+        if any(str(key.get("fingerprint", "")).upper() == wanted for key in installed.values()):
+            host.noop(f"{keyring} holds {wanted}")
+            return
+    yield StringCommand("sh", "-c", QuoteString(INSTALL_KEY_SCRIPT), "hardhouse-signing-key",
+                        QuoteString(url), QuoteString(wanted), QuoteString(keyring))

@@ -1,0 +1,96 @@
+"""What should be on a host: the rendered files and TLS material, each as a Payload with its
+staged and live path, owner and mode, plus the MANIFEST and the hardhouse-apply script."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pyinfra import host
+
+from hardhouse.deploy.contract import SERVER_USER
+from hardhouse.deploy.settings import Settings, _fail
+from hardhouse.deploy.tls import tls_material
+from hardhouse.render import render
+from hardhouse.spec import SpecError
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One file for the host. The content may be a private key: it is never in a repr."""
+
+    path: str
+    data: bytes = field(repr=False)
+    user: str
+    group: str
+    mode: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def meta(self) -> str:
+        return f"{self.user}:{self.group}:{self.mode:o}"
+
+    def __repr__(self) -> str:
+        return f"Payload({self.path}, sha256={self.sha256[:12]}, {self.meta})"
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    user: str
+    group: str
+    mode: int
+    enforce: bool = True  # False: only create it when missing, never change an existing one
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """A file that goes live: its kind, where it is staged, where it goes."""
+
+    kind: str  # config | users | certificate | private_key | ca_certificate
+    staged: Payload
+    live: Payload
+
+
+
+def managed_files(settings: Settings, environ: Mapping[str, str]) -> tuple[list[ManagedFile], Path | None]:
+    """Everything hardhouse puts live on this host, with its staged twin."""
+    try:
+        rendered = render(settings.spec, environ)
+    except SpecError as error:
+        raise _fail("the spec's secrets cannot be used; nothing was touched:\n" + "\n".join(f"  - hardhouse_spec.{p}" for p in error.problems)) from None
+    managed = []
+    for file in rendered:
+        kind = "config" if file.path.startswith("config.d/") else "users"
+        content = file.content.encode()
+        staged = Payload(f"{settings.staged_dir}/{file.path}", content, "root", SERVER_USER, file.mode)
+        live = Payload(f"{settings.config_dir}/{file.path}", content, "root", SERVER_USER, file.mode)
+        managed.append(ManagedFile(kind, staged, live))
+    pems, verify_ca = tls_material(settings, host.data)
+    tls = settings.spec.tls
+    for kind, pem in pems.items():
+        assert tls is not None
+        # The key belongs to the server user alone; certificates are public.
+        owner, mode = (SERVER_USER, 0o600) if kind == "private_key" else ("root", 0o644)
+        staged = Payload(f"{settings.staged_dir}/tls/{kind}.pem", pem, owner, SERVER_USER, mode)
+        live = Payload(getattr(tls, kind), pem, owner, SERVER_USER, mode)
+        managed.append(ManagedFile(kind, staged, live))
+    return managed, verify_ca
+
+
+def manifest(settings: Settings, managed: list[ManagedFile]) -> Payload:
+    prefix = settings.staged_dir + "/"
+    lines = [f"{m.kind} {m.staged.path.removeprefix(prefix)} {m.live.path}\n" for m in managed]
+    return Payload(f"{settings.staged_dir}/MANIFEST", "".join(lines).encode(), "root", "root", 0o640)
+
+
+def apply_script(settings: Settings) -> Payload:
+    text = resources.files("hardhouse").joinpath("hostscripts/hardhouse-apply.sh").read_bytes()
+    return Payload(settings.apply_path, text, "root", "root", 0o750)
+

@@ -1,0 +1,559 @@
+"""The hardening spec (public contract v1) as a typed, validated model.
+
+Every default lives here with its reason (`why`), and the README's field reference is
+generated from these same Field declarations (see hardhouse.spec.reference). Rules for
+single strings live in hardhouse.spec.fields; rules that span fields in hardhouse.spec.checks.
+Secrets are not read here; see hardhouse.render.credentials.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from hardhouse.clickhouse import versions
+from hardhouse.clickhouse.stock import RESERVED_DATABASES
+from hardhouse.spec.fields import (
+    COMMON_NAME_MAX,
+    ENV_PATTERN,
+    REWRITE_ESCAPE,
+    SHA256_PATTERN,
+    TIME_TYPE_PATTERN,
+    check_address,
+    check_column_type,
+    check_database,
+    check_name,
+    check_network,
+    check_re2,
+    fail,
+    has_control_character,
+    parse_network,
+)
+
+PasswordHash = Literal["auto", "sha256", "scram_sha256"]
+# The read-only profile the locked default user gets; the spec may not define it.
+LOCKED_PROFILE = "hardhouse_locked"
+BCRYPT_FIX = (
+    "use scram_sha256 (PBKDF2-HMAC-SHA256, 4096 rounds) where the target reads it, or sha256: "
+    "ClickHouse accepts bcrypt only for users created by SQL (IDENTIFIED WITH bcrypt_hash), "
+    "never in users.d files, which is what hardhouse renders"
+)
+
+
+def described(default: Any = ..., *, description: str, why: str = "", **kwargs: Any) -> Any:
+    """A Field whose description and reason feed the README reference."""
+    extra = {"why": why} if why else {}
+    return Field(default, description=description, json_schema_extra=extra, **kwargs)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+
+def refuse_bcrypt(value: Any) -> Any:
+    if value == "bcrypt":
+        raise fail("bcrypt hashes cannot be rendered into users.d", BCRYPT_FIX)
+    return value
+
+
+
+# List items validated one by one, so an error names its index (users[0].networks[1]).
+Address = Annotated[str, AfterValidator(check_address)]
+Network = Annotated[str, AfterValidator(check_network)]
+DatabaseName = Annotated[str, AfterValidator(check_database)]
+ColumnType = Annotated[str, AfterValidator(check_column_type)]
+
+
+class Ports(StrictModel):
+    http: int | None = described(
+        None,
+        description="plaintext HTTP port (stock 8123)",
+        why="plaintext leaks credentials and data; closed unless asked for",
+    )
+    native: int | None = described(
+        None,
+        description="plaintext native-protocol port (stock 9000)",
+        why="plaintext leaks credentials and data; closed unless asked for",
+    )
+    https: int | None = described(
+        8443, description="HTTPS port", why="the HTTP interface, over TLS"
+    )
+    native_tls: int | None = described(
+        9440, description="native protocol over TLS", why="the native interface, over TLS"
+    )
+    interserver_http: int | None = described(
+        None,
+        description="replication port (stock 9009)",
+        why="unauthenticated by default; single servers do not need it",
+    )
+    mysql: int | None = described(
+        None,
+        description="MySQL compatibility port (stock 9004 on modern versions)",
+        why="a second way in with its own auth quirks; closed unless asked for",
+    )
+    postgresql: int | None = described(
+        None,
+        description="PostgreSQL compatibility port (stock 9005 on modern versions)",
+        why="a second way in with its own auth quirks; closed unless asked for",
+    )
+    grpc: int | None = described(
+        None,
+        description="gRPC port",
+        why="a second way in; closed unless asked for",
+    )
+
+    @field_validator("*")
+    @classmethod
+    def port_range(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 65535:
+            raise fail(f"{value} is not a TCP port", "use a number from 1 to 65535, or null to close it")
+        return value
+
+    def open(self) -> dict[str, int]:
+        return {name: port for name, port in self.model_dump().items() if port is not None}
+
+
+class Tls(StrictModel):
+    certificate: str = described(description="server certificate (PEM), path on the ClickHouse host")
+    private_key: str = described(description="its private key (PEM), path on the ClickHouse host")
+    ca_certificate: str | None = described(
+        None,
+        description="CA bundle (PEM) used to verify clients; required when verify_clients is true",
+    )
+    min_protocol: Literal["tlsv1_2", "tlsv1_3"] = described(
+        "tlsv1_2",
+        description="oldest TLS version accepted",
+        why="TLS 1.0/1.1 are broken or deprecated (RFC 8996)",
+    )
+    verify_clients: bool = described(
+        False,
+        description="require a client certificate signed by ca_certificate",
+        why="passwords already authenticate; mTLS is an extra layer to opt into",
+    )
+
+    @field_validator("certificate", "private_key", "ca_certificate")
+    @classmethod
+    def absolute_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise fail(f"{value!r} is not an absolute path", "give the full path on the ClickHouse host, e.g. /etc/clickhouse-server/tls/server.crt")
+        if value is not None and any(c in value for c in "\n\r\t<>&\"'"):
+            raise fail(f"{value!r} contains characters that do not belong in a path", "use a plain file path")
+        return value
+
+    @model_validator(mode="after")
+    def ca_for_client_verification(self) -> Tls:
+        if self.verify_clients and not self.ca_certificate:
+            raise PydanticCustomError(
+                "hardhouse",
+                "verify_clients is true but no ca_certificate is given",
+                {"fix": "set tls.ca_certificate to the CA that signs client certificates, or set verify_clients: false"},
+            )
+        return self
+
+
+PASSWORD_SOURCES = ("password_env", "password_file", "password_sha256_hex", "certificate_common_name")
+
+
+class User(StrictModel):
+    name: str = described(description="login name")
+    password_env: str | None = described(
+        None, description="environment variable holding the password (read at render time)"
+    )
+    password_file: str | None = described(
+        None, description="file holding the password (read at render time, trailing newline ignored)"
+    )
+    password_sha256_hex: str | None = described(
+        None, description="SHA-256 of the password, 64 lowercase hex digits"
+    )
+    certificate_common_name: str | None = described(
+        None,
+        description="authenticate by TLS client certificate with this common name instead of a password (needs tls.verify_clients; 22.8+)",
+        why="a key that never crosses the wire beats a password; opt in per user",
+    )
+    password_hash: PasswordHash | None = described(
+        None,
+        description="hash for this user's password, as password_hash; null uses the top-level password_hash",
+    )
+    networks: list[Network] = described(
+        description="client networks allowed to log in as this user (addresses or CIDR, IPv4 or IPv6)",
+        why="a stolen password is useless from elsewhere",
+    )
+    allow_any_network: bool = described(
+        False,
+        description="permit 0.0.0.0/0 or ::/0 in networks",
+        why="logging in from anywhere must be a visible decision",
+    )
+    profile: str = described("default", description="settings profile (from profiles, or stock default/readonly)")
+    quota: str = described("default", description="quota (from quotas, or stock default)")
+    databases: list[DatabaseName] | None = described(
+        None,
+        description="databases this user may use (allow-list); omitted means all, except for a writer or reader of a log database, who gets its log roles plus this list",
+        why="least privilege: a log writer needs its log database only",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def valid_name(cls, value: str) -> str:
+        check_name(value, "user name")
+        if value == "default":
+            raise fail("the stock default user is not declared under users", "pick another name; default_user (remove | lock) decides the stock user's fate")
+        return value
+
+    @field_validator("password_env")
+    @classmethod
+    def valid_env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_PATTERN.match(value):
+            raise fail(f"{value!r} is not an environment variable name", "use letters, digits and underscores, e.g. CH_INGEST_PASSWORD")
+        return value
+
+    @field_validator("password_sha256_hex")
+    @classmethod
+    def valid_hash(cls, value: str | None) -> str | None:
+        if value is not None and not SHA256_PATTERN.match(value):
+            raise fail("is not 64 lowercase hex digits", "use the output of: printf '%s' \"$PASSWORD\" | sha256sum")
+        return value
+
+    @field_validator("password_hash", mode="before")
+    @classmethod
+    def no_bcrypt(cls, value: Any) -> Any:
+        return refuse_bcrypt(value)
+
+    @field_validator("certificate_common_name")
+    @classmethod
+    def valid_common_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value or value != value.strip():
+            raise fail("the common name is empty or has leading or trailing spaces", "write the certificate's subject CN exactly, e.g. ingest.logs.example")
+        if len(value) > COMMON_NAME_MAX:
+            raise fail(f"the common name has {len(value)} characters, more than X.509 allows ({COMMON_NAME_MAX})", "use the certificate's subject CN")
+        if has_control_character(value):
+            raise fail("the common name contains a control character", "use the certificate's subject CN")
+        return value
+
+    @field_validator("networks")
+    @classmethod
+    def valid_networks(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise fail("no client network is listed", "list the networks this user connects from, e.g. [\"10.0.0.0/8\"]")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def valid_profile_name(cls, value: str) -> str:
+        return check_name(value, "profile name")
+
+    @field_validator("quota")
+    @classmethod
+    def valid_quota_name(cls, value: str) -> str:
+        return check_name(value, "quota name")
+
+    @field_validator("databases")
+    @classmethod
+    def valid_databases(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise fail("an empty allow-list locks the user out of every database", "list at least one database, or omit databases")
+        return value
+
+    @model_validator(mode="after")
+    def one_password_source(self) -> User:
+        sources = [s for s in PASSWORD_SOURCES if getattr(self, s) is not None]
+        if len(sources) != 1:
+            problem = "no password source is given" if not sources else f"several password sources are given ({', '.join(sources)})"
+            raise PydanticCustomError(
+                "hardhouse",
+                problem,
+                {"fix": "give exactly one of password_env, password_file, password_sha256_hex or certificate_common_name"},
+            )
+        return self
+
+    @property
+    def has_password(self) -> bool:
+        return self.certificate_common_name is None
+
+    def parsed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [parse_network(text) for text in self.networks]
+
+
+
+class Quota(StrictModel):
+    duration: int = described(3600, description="interval length in seconds")
+    queries: int = described(0, description="queries per interval (0 = unlimited)")
+    errors: int = described(0, description="failed queries per interval (0 = unlimited)")
+    result_rows: int = described(0, description="result rows per interval (0 = unlimited)")
+    read_rows: int = described(0, description="rows read per interval (0 = unlimited)")
+    execution_time: int = described(0, description="query seconds per interval (0 = unlimited)")
+
+    @field_validator("*")
+    @classmethod
+    def not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise fail(f"{value} is negative", "use 0 for unlimited or a positive number")
+        return value
+
+
+
+class MaskingRule(StrictModel):
+    name: str = described(description="rule name (unique)")
+    regexp: str = described(description="RE2 regular expression matching the secret")
+    replace: str = described("******", description="replacement text; \\1..\\9 insert capture groups")
+
+    @field_validator("name")
+    @classmethod
+    def valid_name(cls, value: str) -> str:
+        return check_name(value, "rule name")
+
+    @model_validator(mode="after")
+    def valid_rule(self) -> MaskingRule:
+        try:
+            compiled = check_re2(self.regexp)
+        except PydanticCustomError as error:
+            raise PydanticCustomError("hardhouse", f"regexp: {error.message()}", error.context) from None
+        if has_control_character(self.replace):
+            raise PydanticCustomError("hardhouse", "replace contains a control character", {"fix": "use plain text"})
+        for match in REWRITE_ESCAPE.finditer(self.replace):
+            after = match.group(1)
+            if after == "\\":
+                continue
+            if not after.isdigit() or int(after) > compiled.groups:
+                raise PydanticCustomError(
+                    "hardhouse",
+                    f"replace refers to \\{after}, which is not a capture group of regexp",
+                    {"fix": f"use \\0 to \\{compiled.groups} for capture groups, or \\\\ for a backslash"},
+                )
+        return self
+
+
+class QueryMasking(StrictModel):
+    builtin_rules: bool | None = described(
+        None,
+        description="apply hardhouse's rules for API keys (sk-...), bearer tokens, key=value secrets and passwords in IDENTIFIED BY; null: where the target supports masking (22.8+)",
+        why="the incident leaked API keys through logs; masking costs nothing where the server has it",
+    )
+    rules: list[MaskingRule] = described(
+        default_factory=list, description="your own rules, applied after the built-in ones (needs 22.8+)"
+    )
+
+
+
+class LogTable(StrictModel):
+    columns: dict[str, ColumnType] = described(description="column name -> ClickHouse type")
+    time_column: str = described(description="column (Date/DateTime) the retention counts from; also the sort key")
+
+    @field_validator("columns")
+    @classmethod
+    def valid_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise fail("no column is declared", "declare the columns, e.g. {ts: DateTime, message: String}")
+        for name in value:
+            check_name(name, "column name")
+        return value
+
+    @model_validator(mode="after")
+    def valid_time_column(self) -> LogTable:
+        column_type = self.columns.get(self.time_column)
+        if column_type is None:
+            raise PydanticCustomError("hardhouse", f"time_column {self.time_column!r} is not among the columns", {"fix": f"use one of: {', '.join(self.columns)}"})
+        if not TIME_TYPE_PATTERN.match(column_type):
+            raise PydanticCustomError("hardhouse", f"time_column {self.time_column!r} has type {column_type}, not a date or time", {"fix": "point time_column at a Date, DateTime or DateTime64 column"})
+        return self
+
+
+class LogEncryption(StrictModel):
+    key_env: str | None = described(
+        None,
+        description="environment variable of the clickhouse-server process holding the key (64 hex digits, AES-256); read by ClickHouse at start (from_env)",
+    )
+    key_file: str | None = described(
+        None,
+        description="XML file on the ClickHouse host whose element hardhouse_key_DATABASE holds the key (64 hex digits); read by ClickHouse at start (include_from)",
+    )
+
+    @field_validator("key_env")
+    @classmethod
+    def valid_env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_PATTERN.match(value):
+            raise fail(f"{value!r} is not an environment variable name", "use letters, digits and underscores, e.g. CH_LOGS_KEY")
+        return value
+
+    @field_validator("key_file")
+    @classmethod
+    def valid_key_file(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or any(c in value for c in "\n\r\t<>&\"'")):
+            raise fail(f"{value!r} is not a plain absolute path", "give the full path on the ClickHouse host, e.g. /etc/clickhouse-server/secrets/log-keys.xml")
+        return value
+
+    @model_validator(mode="after")
+    def one_key_source(self) -> LogEncryption:
+        if (self.key_env is None) == (self.key_file is None):
+            raise PydanticCustomError("hardhouse", "the key must come from exactly one place", {"fix": "give key_env (a variable of the server process) or key_file (a file on the ClickHouse host); the key itself never goes in the spec"})
+        return self
+
+
+class LogDatabase(StrictModel):
+    tables: dict[str, LogTable] = described(description="log tables by name, created with retention and storage policy")
+    retention_days: int | None = described(
+        30,
+        description="rows older than this are deleted (TTL on time_column); null keeps them forever (the only choice on 18.16)",
+        why="logs hold secrets; what is gone cannot leak",
+    )
+    writers: list[str] = described(
+        default_factory=list,
+        description="users that may INSERT and nothing else: no SELECT, no DROP (needs users.d grants, 23.6+)",
+        why="an ingest credential that leaks must not read the logs back",
+    )
+    readers: list[str] = described(
+        default_factory=list,
+        description="users that may SELECT only (on targets without users.d grants: allow_databases plus a read-only profile)",
+    )
+    owners: list[str] = described(
+        default_factory=list,
+        description="users with every right on the database (schema and retention changes); the deploy applies the DDL as one of them",
+    )
+    encryption: LogEncryption | None = described(
+        None,
+        description="encrypted disk and storage policy for the tables (22.8+); null stores them unencrypted",
+        why="the server needs a key it can read at start; providing one is the operator's decision",
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def valid_tables(cls, value: dict[str, LogTable]) -> dict[str, LogTable]:
+        if not value:
+            raise fail("no table is declared", "declare at least one log table with its columns and time_column")
+        for name in value:
+            check_name(name, "table name")
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def positive_retention(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise fail(f"{value} days keeps nothing", "use a number of days (1 or more), or null to keep rows forever")
+        return value
+
+    def grantees(self) -> dict[str, list[str]]:
+        return {"writers": self.writers, "readers": self.readers, "owners": self.owners}
+
+
+SettingValue = int | float | str | bool
+
+
+class HardeningSpec(StrictModel):
+    clickhouse_version: str = described(
+        description=f'target server, "major.minor" ({versions.SUPPORTED_TEXT})',
+        why="features the target lacks are refused instead of silently ignored",
+    )
+    listen_hosts: list[Address] = described(
+        description="addresses the server listens on (IP addresses)",
+        why="the stock config listens wherever its packager chose; say where",
+    )
+    allow_all_interfaces: bool = described(
+        False,
+        description="permit 0.0.0.0 or :: in listen_hosts",
+        why="listening on every interface is how the incident's server was exposed",
+    )
+    ports: Ports = described(default_factory=Ports, description="ports to open; null closes one")
+    tls: Tls | None = described(None, description="TLS material and policy; required when a TLS port is open")
+    default_user: Literal["remove", "lock"] = described(
+        "remove",
+        description="fate of the stock passwordless default user",
+        why="the stock default user has no password and accepts any address",
+    )
+    users: list[User] = described(description="accounts, each with a password and networks")
+    profiles: dict[str, dict[str, SettingValue]] = described(
+        default_factory=dict, description="settings profiles by name: {setting: value}"
+    )
+    quotas: dict[str, Quota] = described(default_factory=dict, description="quotas by name (one interval each)")
+    password_hash: PasswordHash = described(
+        "auto",
+        description="how passwords are stored: auto is scram_sha256 where the target reads it (26.9+) and the password is given as plaintext source, else sha256; bcrypt is refused (ClickHouse reads it only for SQL users)",
+        why="PBKDF2 with 4096 rounds costs a stolen users.d file 4096 times more per guess than bare SHA-256",
+    )
+    refuse_insecure_auth: bool | None = described(
+        None,
+        description="server-wide: refuse users with no password or a plaintext one (allow_no_password, allow_plaintext_password 0); null: where the target has it (22.8+)",
+        why="a passwordless user added later by hand must stop the server, not open it",
+    )
+    query_masking: QueryMasking = described(default_factory=QueryMasking, description="masking of secrets in query logs and server logs")
+    log_databases: dict[str, LogDatabase] = described(
+        default_factory=dict, description="log databases by name: tables, retention, who may write, read or own them"
+    )
+
+    @field_validator("clickhouse_version", mode="before")
+    @classmethod
+    def version_text(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)):
+            raise fail(
+                f"{value!r} is a number, not a version string",
+                'quote it, e.g. clickhouse_version: "24.8" (YAML reads 22.10 as 22.1)',
+            )
+        if isinstance(value, str):
+            try:
+                versions.parse_version(value)
+            except ValueError as error:
+                raise fail(str(error), f"use one of the supported targets: {versions.SUPPORTED_TEXT}") from None
+        return value
+
+    @field_validator("password_hash", mode="before")
+    @classmethod
+    def no_bcrypt(cls, value: Any) -> Any:
+        return refuse_bcrypt(value)
+
+    @field_validator("log_databases")
+    @classmethod
+    def valid_log_database_names(cls, value: dict[str, LogDatabase]) -> dict[str, LogDatabase]:
+        for name in value:
+            check_name(name, "database name")
+            if name in RESERVED_DATABASES:
+                raise fail(f"{name!r} is ClickHouse's own database", "give the log database its own name, e.g. logs")
+        return value
+
+    @field_validator("listen_hosts")
+    @classmethod
+    def valid_listen_hosts(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise fail("no listen address is given", "list the addresses clients reach the server on, e.g. [\"10.0.0.5\"]")
+        if len(set(value)) != len(value):
+            raise fail("an address is listed twice", "list each address once")
+        return value
+
+    @field_validator("users")
+    @classmethod
+    def some_users(cls, value: list[User]) -> list[User]:
+        if not value:
+            raise fail("no user is declared", "declare at least one user with a password and networks")
+        return value
+
+    @field_validator("profiles")
+    @classmethod
+    def valid_profiles(cls, value: dict[str, dict[str, SettingValue]]) -> dict[str, dict[str, SettingValue]]:
+        for name, settings in value.items():
+            check_name(name, "profile name")
+            for setting, setting_value in settings.items():
+                check_name(setting, f"setting name in profile {name!r}")
+                # XML 1.0 cannot carry control characters, escaped or not.
+                if isinstance(setting_value, str) and has_control_character(setting_value):
+                    raise fail(f"setting {setting!r} in profile {name!r} contains a control character", "remove it; setting values are single-line text")
+        return value
+
+    @field_validator("quotas")
+    @classmethod
+    def valid_quota_names(cls, value: dict[str, Quota]) -> dict[str, Quota]:
+        for name in value:
+            check_name(name, "quota name")
+        return value
+
+    @property
+    def version(self) -> versions.Version:
+        return versions.parse_version(self.clickhouse_version)
+
+    def tls_ports_open(self) -> bool:
+        return self.ports.https is not None or self.ports.native_tls is not None
+
+

@@ -1,0 +1,128 @@
+"""What the deploy checks from the machine running pyinfra once a host is live.
+
+On top of hardhouse.verify's checks (every open port open, anonymous refused on each,
+TLS 1.0/1.1 refused, the stock ports closed), this adds the per-user view from where the
+deploy runs: users whose networks include the deploy machine's address must log in over
+TLS with their password; users whose networks do not must be refused (a stolen password is
+useless from elsewhere). At least one user must log in, or the deploy cannot claim the
+server is usable.
+
+Passwords are read here, on the deploy machine, from the variables and files the spec
+names; they are sent only inside login attempts and never printed.
+
+The pyinfra deploy runs this module as a subprocess (`python -m hardhouse.verify.deployment`,
+a JSON request on stdin, a JSON answer on stdout), which keeps the TLS scanner and asyncio
+clients out of pyinfra's gevent-patched process.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from hardhouse.render.credentials import read_secret
+from hardhouse.spec import HardeningSpec, User, load_spec
+from hardhouse.verify.checks import Check, login_as, report_text, verify_server
+
+TLS_KINDS = ("native_tls", "https")
+
+
+def source_address(address: str) -> str | None:
+    """The local address this machine uses to reach `address` (no packet is sent)."""
+    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((address, 9))
+        except OSError:
+            return None
+        return str(sock.getsockname()[0])
+
+
+def readable_passwords(spec: HardeningSpec, environ: Mapping[str, str]) -> dict[str, str]:
+    """user -> password for users whose password source this machine can read."""
+    passwords = {}
+    for index, user in enumerate(spec.users):
+        if user.password_env is None and user.password_file is None:
+            continue  # a hash only: nobody here knows the password
+        secret, problem = read_secret(user, f"users[{index}]", environ)
+        if problem is None and secret:
+            passwords[user.name] = secret
+    return passwords
+
+
+def _in_networks(address: str | None, user: User) -> bool:
+    if address is None:
+        return False
+    ip = ipaddress.ip_address(address)
+    return any(ip in network for network in user.parsed_networks())
+
+
+def _tls_port(spec: HardeningSpec) -> tuple[str, int] | None:
+    open_ports = spec.ports.open()
+    for kind in TLS_KINDS:
+        if kind in open_ports:
+            return kind, open_ports[kind]
+    return None
+
+
+def verify_deployment(
+    address: str,
+    spec: HardeningSpec,
+    *,
+    ca: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """Every check for one deployed server, seen from this machine at `address`."""
+    environ = os.environ if environ is None else environ
+    checks = verify_server(address, spec, ca=ca)
+    passwords = readable_passwords(spec, environ)
+    here = source_address(address)
+    tls = _tls_port(spec)
+    if tls is None:
+        return checks + [Check(address, "an authorized user logs in over TLS", False, "the spec opens no TLS port")]
+    kind, port = tls
+    endpoint = f"{address}:{port} ({kind})"
+    logged_in = 0
+    for user in spec.users:
+        if user.name not in passwords:
+            continue
+        result = login_as(address, port, kind, user.name, passwords[user.name], ca)
+        if _in_networks(here, user):
+            logged_in += result.accepted
+            detail = "logged in over TLS" if result.accepted else f"refused: {result.detail}"
+            checks.append(Check(endpoint, f"user {user.name} logs in from {here}", result.accepted, detail))
+        else:
+            refused = not result.accepted
+            detail = f"refused ({result.detail}): {here} is outside its networks" if refused else f"logged in although {here} is outside its networks"
+            checks.append(Check(endpoint, f"user {user.name} refused from {here}", refused, detail))
+    if logged_in == 0:
+        names = ", ".join(u.name for u in spec.users if _in_networks(here, u) and u.name in passwords)
+        why = (
+            f"no user whose password this machine can read lists {here} in its networks"
+            if not names
+            else f"{names} could not log in"
+        )
+        checks.append(Check(endpoint, "an authorized user logs in over TLS", False, why))
+    return checks
+
+
+def main() -> int:
+    """stdin: {"spec": {...}, "address": "...", "ca": "path" | null}; stdout: the checks as JSON."""
+    request = json.load(sys.stdin)
+    spec = load_spec(request["spec"])
+    ca = Path(request["ca"]) if request.get("ca") else None
+    checks = verify_deployment(request["address"], spec, ca=ca)
+    if "--text" in sys.argv:
+        print(report_text(checks))
+    else:
+        json.dump({"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}, sys.stdout)
+    return 0 if all(c.ok for c in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The pyinfra deploy over SSH against fresh host containers (plain Debian, sshd, no
+ClickHouse), driven exactly as an operator drives it: `pyinfra inventories/sandbox.py
+deploy/harden.py -y` in a subprocess, with the inventory data the sandbox driver writes.
+
+One host (module fixture) goes through a life in order: stock and exposed with data ->
+hardened -> re-run with no changes -> a spec change -> two broken changes that are refused
+or rolled back -> back to the good spec. A second, fresh pair of hosts is deployed in one
+run at -vvv and the captured output is searched for every password.
+
+Claims are checked from this machine over the sandbox network (the hosts' addresses on a
+Docker network the fixture creates) with real clients; every container and network is
+removed by the fixtures.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import secrets
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardhouse.ca import issue_ca, issue_leaf
+from hardhouse.probe import login_sync
+from hardhouse.testing.clients import native_query, port_open
+from tests.helpers import require
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+ROWS = 1000
+FAKE_KEY = "sk-live-FAKE0000000000000000000042"
+
+
+def _docker_ok() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def tooling() -> None:
+    require(_docker_ok(), "Docker engine not available (scripts/setup-machine starts one)")
+    require(shutil.which("ssh-keygen") is not None, "ssh-keygen not installed (openssh-client)")
+    try:
+        import pyinfra  # noqa: F401
+    except ImportError:
+        require(False, "pyinfra is not installed (pip install 'pyinfra>=3,<4')")
+
+
+def make_sandbox(tmp_path_factory: pytest.TempPathFactory, name: str) -> Any:
+    from hardhouse_dev.sandbox import Sandbox, free_subnet
+
+    tag = secrets.token_hex(3)
+    return Sandbox(
+        state=tmp_path_factory.mktemp(f"sandbox-{name}"),
+        network=f"hh-test-deploy-{name}-{tag}",
+        subnet=free_subnet(),
+        prefix=f"hh-test-deploy-{name}-{tag}",
+    )
+
+
+@pytest.fixture(scope="module")
+def one_host(tooling: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    sandbox = make_sandbox(tmp_path_factory, "one")
+    try:
+        sandbox.up(1)
+        yield sandbox
+    finally:
+        sandbox.down()
+
+
+def deploy(sandbox: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    result = sandbox.deploy(*args, capture=True)
+    result.output = result.stdout + result.stderr  # type: ignore[attr-defined]
+    return result
+
+
+def grand_total(output: str) -> dict[str, str]:
+    """The 'Grand total' row of pyinfra's results table: hosts, success, error, no change."""
+    match = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    assert match, f"no results table in the output:\n{output[-3000:]}"
+    return dict(zip(("hosts", "success", "error", "no_change"), match.groups(), strict=True))
+
+
+def host_data(sandbox: Any) -> tuple[Any, dict[str, Any]]:
+    """The host and a copy of its data as the inventory holds it now."""
+    (host,) = sandbox.hosts()
+    (entry,) = json.loads(sandbox.hosts_file.read_text())["hosts"]
+    return host, entry["data"]
+
+
+def ingest(sandbox: Any, query: str, user: str = "ingest") -> list[tuple[Any, ...]]:
+    (host,) = sandbox.hosts()
+    password = (sandbox.secrets_dir / user).read_text().strip()
+    return native_query(host.address, 9440, query, user=user, password=password, tls=True, ca=sandbox.ca_dir / "ca.crt")
+
+
+def served_fingerprint(address: str, port: int = 9440) -> str:
+    pem = ssl.get_server_certificate((address, port))
+    return ssl.PEM_cert_to_DER_cert(pem).hex()
+
+
+def docker_exec(container: str, script: str) -> str:
+    result = subprocess.run(["docker", "exec", container, "sh", "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+EXPOSED = """<clickhouse>
+    <!-- The incident's configuration: every interface, stock ports, stock passwordless default. -->
+    <listen_host remove="1"/>
+    <listen_host remove="1"/>
+    <listen_host>0.0.0.0</listen_host>
+</clickhouse>
+"""
+
+
+@pytest.fixture(scope="module")
+def exposed_host(one_host: Any) -> Any:
+    """Debian's stock ClickHouse on the host, open on every interface, with a log table
+    holding API keys written anonymously from this machine."""
+    (host,) = one_host.hosts()
+    docker_exec(
+        host.container,
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client >/dev/null 2>&1 "
+        "|| (apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client >/dev/null)",
+    )
+    docker_exec(host.container, f"mkdir -p /etc/clickhouse-server/config.d && cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n/etc/init.d/clickhouse-server start")
+    for _ in range(100):
+        if port_open(host.address, 9000):
+            break
+        subprocess.run(["sleep", "0.2"])
+    anonymous = {"user": "default", "password": ""}
+    native_query(host.address, 9000, "CREATE DATABASE logs", **anonymous)
+    native_query(host.address, 9000, "CREATE TABLE logs.log_stream (ts DateTime, line String) ENGINE = MergeTree ORDER BY ts", **anonymous)
+    # INSERT ... VALUES hangs on 18.16 over clickhouse-driver; INSERT ... SELECT does not.
+    native_query(host.address, 9000, f"INSERT INTO logs.log_stream SELECT now(), concat('chat line ', toString(number), ' api_key={FAKE_KEY}') FROM numbers({ROWS})", **anonymous)
+    assert native_query(host.address, 9000, "SELECT count() FROM logs.log_stream", **anonymous) == [(ROWS,)]
+    return one_host
+
+
+def test_stock_exposed_server_is_hardened_by_one_run_and_keeps_its_data(exposed_host: Any) -> None:
+    (host,) = exposed_host.hosts()
+    result = deploy(exposed_host)
+    assert result.returncode == 0, result.output[-4000:]
+    assert "verified from the deploy machine" in result.output
+    # Anonymous access is gone on every port: the plaintext ones are closed, the TLS ones refuse.
+    assert not port_open(host.address, 9000) and not port_open(host.address, 8123)
+    for port, protocol in ((9440, "native"), (8443, "http")):
+        anonymous = login_sync(host.address, port, protocol=protocol, tls=True, user=None if protocol == "http" else "default", password="")
+        assert not anonymous.accepted, anonymous.detail
+    # The data is intact, readable by the authorized user over TLS.
+    assert ingest(exposed_host, "SELECT count(), countIf(position(line, 'api_key') > 0) FROM logs.log_stream") == [(ROWS, ROWS)]
+    # The operator's own config.d file is left alone; hardhouse's files are root:clickhouse 0640, the key clickhouse 0600.
+    listing = docker_exec(host.container, "stat -c '%U:%G %a %n' /etc/clickhouse-server/config.d/* /etc/clickhouse-server/users.d/* /etc/clickhouse-server/tls/*")
+    assert "/etc/clickhouse-server/config.d/exposed.xml" in listing
+    for line in listing.splitlines():
+        if "zz-hardhouse-" in line:
+            assert line.startswith("root:clickhouse 640 "), line
+    assert "clickhouse:clickhouse 600 /etc/clickhouse-server/tls/server.key" in listing
+
+
+def test_second_run_changes_nothing(exposed_host: Any) -> None:
+    (host,) = exposed_host.hosts()
+    uptime = ingest(exposed_host, "SELECT uptime()")[0][0]
+    result = deploy(exposed_host)
+    assert result.returncode == 0, result.output[-4000:]
+    totals = grand_total(result.output)
+    assert totals["success"] == "-" and totals["error"] == "-", totals
+    assert ingest(exposed_host, "SELECT uptime()")[0][0] >= uptime  # not restarted
+
+
+def test_official_repository_install_is_planned_with_a_checked_key_and_a_pinned_version(exposed_host: Any) -> None:
+    """ClickHouse's own repository cannot be reached here: the plan is made against the real
+    host (--dry reads its facts and executes nothing), which shows the operations it would run.
+    The .invalid names are never contacted."""
+    host, data = host_data(exposed_host)
+    good = json.loads(json.dumps(data))
+    data.update(
+        hardhouse_install_source="clickhouse-repo",
+        hardhouse_clickhouse_repo={
+            "url": "https://clickhouse-apt.invalid/deb",
+            "key_url": "https://clickhouse-apt.invalid/key.asc",
+            "key_fingerprint": "0000 1111 2222 3333 4444 5555 6666 7777 8888 9999",
+            "version": "24.8.14.39",
+        },
+    )
+    exposed_host.write_inventory([host], {host.name: data})
+    try:
+        from hardhouse_dev.sandbox import ROOT
+
+        command = [arg for arg in exposed_host.pyinfra_command("--dry") if arg != "-y"]  # --dry: plan only
+        result = subprocess.run(command, env=exposed_host.environment(), capture_output=True, text=True, cwd=ROOT)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        for operation in ("Install ClickHouse's signing key (fingerprint checked)", "Add ClickHouse's apt repository", "Pin ClickHouse to 24.8.14.39", "Install ClickHouse 24.8.14.39 from ClickHouse's repository"):
+            assert re.search(re.escape(operation) + r"\s+1 \(sandbox-1\)", output), f"{operation} not planned:\n{output[-3000:]}"
+        assert "clickhouse" not in docker_exec(host.container, "ls /etc/apt/sources.list.d/ /etc/apt/preferences.d/")  # nothing executed
+    finally:
+        exposed_host.write_inventory([host], {host.name: good})
+
+
+def test_spec_change_is_applied_without_restart_or_data_loss(exposed_host: Any) -> None:
+    host, data = host_data(exposed_host)
+    spec = data["hardhouse_spec"]
+    auditor_secret = exposed_host.secrets_dir / "auditor"
+    auditor_secret.write_text(secrets.token_urlsafe(24) + "\n")
+    auditor_secret.chmod(0o600)
+    gateway = exposed_host.gateway
+    spec["users"].append({"name": "auditor", "password_file": str(auditor_secret), "networks": [gateway], "profile": "readonly"})
+    # The analysts move to another part of the network.
+    lower = list(ipaddress.ip_network(str(exposed_host.subnet)).subnets(prefixlen_diff=2))[2]
+    spec["users"][1]["networks"] = [str(lower)]
+    exposed_host.write_inventory([host], {host.name: data})
+    uptime = ingest(exposed_host, "SELECT uptime()")[0][0]
+
+    result = deploy(exposed_host)
+    assert result.returncode == 0, result.output[-4000:]
+    assert ingest(exposed_host, "SELECT count() FROM logs.log_stream", user="auditor") == [(ROWS,)]
+    assert ingest(exposed_host, "SELECT uptime()")[0][0] >= uptime, "a users.d-only change restarted the server"
+    users = docker_exec(host.container, "cat /etc/clickhouse-server/users.d/zz-hardhouse-users.xml")
+    # 18.16 gets IPv4 networks in IPv4-mapped form (see render.xml_network).
+    assert f"::ffff:{lower.network_address}/{lower.prefixlen + 96}" in users and "<auditor" in users
+
+
+def _mismatched_tls(tmp_path: Path, address: str) -> dict[str, str]:
+    """A certificate and a private key that do not belong together (both well-formed)."""
+    ca = issue_ca()
+    one, other = issue_leaf(ca, "clickhouse", [address]), issue_leaf(ca, "clickhouse", [address])
+    paths = {"certificate": tmp_path / "server.crt", "private_key": tmp_path / "server.key", "verify_ca": tmp_path / "ca.crt"}
+    paths["certificate"].write_bytes(one.cert_pem)
+    paths["private_key"].write_bytes(other.key_pem)
+    paths["private_key"].chmod(0o600)
+    paths["verify_ca"].write_bytes(ca.cert_pem)
+    return {k: str(v) for k, v in paths.items()}
+
+
+def test_certificate_not_matching_its_key_is_refused_before_going_live(exposed_host: Any, tmp_path: Path) -> None:
+    host, data = host_data(exposed_host)
+    good = dict(data)
+    before = served_fingerprint(host.address)
+    data.update(hardhouse_tls_source="files", hardhouse_tls_files=_mismatched_tls(tmp_path, host.address))
+    exposed_host.write_inventory([host], {host.name: data})
+    try:
+        result = deploy(exposed_host)
+        assert result.returncode != 0
+        assert "does not match the private key" in result.output, result.output[-3000:]
+        assert "nothing went live" in result.output
+        # The old configuration keeps serving, with the old certificate.
+        assert served_fingerprint(host.address) == before
+        assert ingest(exposed_host, "SELECT count() FROM logs.log_stream") == [(ROWS,)]
+    finally:
+        exposed_host.write_inventory([host], {host.name: good})
+
+
+def test_listen_address_not_on_the_host_is_rolled_back(exposed_host: Any) -> None:
+    host, data = host_data(exposed_host)
+    good = json.loads(json.dumps(data))
+    # Valid for the spec, but not an address of this host: the server cannot bind it.
+    absent = str(ipaddress.ip_network(str(exposed_host.subnet)).network_address + 250)
+    data["hardhouse_spec"]["listen_hosts"] = [host.address, absent]
+    exposed_host.write_inventory([host], {host.name: data})
+    try:
+        result = deploy(exposed_host)
+        assert result.returncode != 0
+        assert "rolled back: the previous configuration is serving again" in result.output, result.output[-3000:]
+        assert "Cannot assign requested address" in result.output
+        # The old configuration serves: data readable, the listen file without the bad address.
+        assert ingest(exposed_host, "SELECT count() FROM logs.log_stream") == [(ROWS,)]
+        assert absent not in docker_exec(host.container, "cat /etc/clickhouse-server/config.d/zz-hardhouse-listen.xml")
+    finally:
+        exposed_host.write_inventory([host], {host.name: good})
+
+
+def test_good_spec_after_failed_changes_finds_the_previous_files_live(exposed_host: Any) -> None:
+    result = deploy(exposed_host)
+    assert result.returncode == 0, result.output[-4000:]
+    # The rollbacks left the previous XML files live: none of them goes live again. Only the
+    # certificate does, because the sandbox CA issued one covering the address the failed
+    # change added (a certificate covering the listen addresses is kept, not churned).
+    going_live = re.search(r"going live \((\w+): [^)]*\): (.*)", result.output)
+    assert going_live, result.output[-3000:]
+    assert going_live.group(2).split(", ") == ["server.crt", "server.key"], going_live.group(0)
+    assert ingest(exposed_host, "SELECT count() FROM logs.log_stream") == [(ROWS,)]
+
+
+def test_host_side_validation_uses_clickhouses_own_parser_and_the_server_users_view(exposed_host: Any) -> None:
+    """hardhouse-apply validate on a copy of the staging area: a malformed users.d file is
+    refused by ClickHouse's own config merge (18.16 has no extract-from-config; its client
+    loads --config-file through the same ConfigProcessor), an unreadable file by the check
+    run as the clickhouse user; every problem is listed."""
+    (host,) = exposed_host.hosts()
+    out = subprocess.run(["docker", "exec", host.container, "sh", "-c", (
+        "rm -rf /tmp/hh && cp -a /var/lib/hardhouse /tmp/hh && "
+        "echo '<clickhouse><users><x></users></clickhouse>' > /tmp/hh/staged/users.d/zz-hardhouse-users.xml && "
+        "chmod 600 /tmp/hh/staged/config.d/zz-hardhouse-tls.xml && /tmp/hh/bin/hardhouse-apply validate; echo rc=$?; rm -rf /tmp/hh"
+    )], capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    assert "rc=1" in text and "nothing went live" in text, text
+    assert "Failed to merge config with '/etc/clickhouse-server/users.d/zz-hardhouse-users.xml': SAXParseException: Tag mismatch" in text, text
+    assert "zz-hardhouse-tls.xml: not readable by clickhouse (root:clickhouse 600)" in text, text
+
+
+def test_deploy_as_a_sudo_user_keeps_the_private_key_out_of_tmp(exposed_host: Any) -> None:
+    host, data = host_data(exposed_host)
+    good = json.loads(json.dumps(data))
+    docker_exec(host.container, (
+        "id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
+        "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; "
+        "install -d -o deploy -m 700 /home/deploy/.ssh; install -o deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/; "
+        "rm -rf /var/lib/hardhouse/staged"  # so everything is uploaded again
+    ))
+    data.update(ssh_user="deploy", _sudo=True)
+    exposed_host.write_inventory([host], {host.name: data})
+    try:
+        result = deploy(exposed_host, "-vv")
+        assert result.returncode == 0, result.output[-3000:]
+        assert "cp .hardhouse-upload/" in result.output and "private_key.pem" in result.output
+        assert "pyinfra-" not in docker_exec(host.container, "ls -a /tmp")
+        assert docker_exec(host.container, "stat -c '%U:%G %a' /var/lib/hardhouse/staged/tls/private_key.pem").strip() == "clickhouse:clickhouse 600"
+    finally:
+        exposed_host.write_inventory([host], {host.name: good})
+
+
+def test_plain_ipv4_cidr_restricts_logins_on_18_16(exposed_host: Any) -> None:
+    host, data = host_data(exposed_host)
+    upper = list(ipaddress.ip_network(str(exposed_host.subnet)).subnets(prefixlen_diff=1))[1]
+    data["hardhouse_spec"]["users"][1]["networks"] = [str(upper)]
+    exposed_host.write_inventory([host], {host.name: data})
+    result = deploy(exposed_host)
+    assert result.returncode == 0, result.output[-3000:]
+
+
+@pytest.fixture
+def two_hosts(tooling: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    sandbox = make_sandbox(tmp_path_factory, "two")
+    try:
+        sandbox.up(2)
+        yield sandbox
+    finally:
+        sandbox.down()
+
+
+def test_two_fresh_hosts_in_one_run_at_vvv_without_a_password_in_the_output(two_hosts: Any) -> None:
+    result = deploy(two_hosts, "-vvv")
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.output.count("verified from the deploy machine") == 2
+    assert ">>> sh -c" in result.output  # -vvv really printed every command it ran
+    passwords = two_hosts.passwords()
+    for name, password in passwords.items():
+        assert password not in result.output, f"the {name} password appears in pyinfra's -vvv output"
+    ok, results = two_hosts.report()
+    assert ok, results
+    for host in two_hosts.hosts():
+        # Not on the host either: no file under /etc, hardhouse's state, ClickHouse's data or logs holds one.
+        for password in passwords.values():
+            found = subprocess.run(
+                ["docker", "exec", host.container, "grep", "-r", "-l", "-F", password, "/etc", "/var/lib/hardhouse", "/var/lib/clickhouse", "/var/log"],
+                capture_output=True, text=True,
+            )
+            assert found.returncode == 1 and not found.stdout, f"{host.name}: password found in {found.stdout}"

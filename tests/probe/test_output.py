@@ -1,0 +1,182 @@
+"""What `hardhouse probe` prints: the table (worst first), JSON, SARIF 2.1.0 and exit codes."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hardhouse.cli.probe import probe_command
+from hardhouse.probe import (
+    RULES,
+    WHAT_IS_SENT,
+    DataInventory,
+    EndpointReport,
+    Finding,
+    LoginResult,
+    ScanReport,
+    Severity,
+    TableInfo,
+    render_json,
+    render_sarif,
+    render_text,
+)
+
+
+def exposed_endpoint(source: str | None = None) -> EndpointReport:
+    endpoint = EndpointReport("10.0.0.5", 8123, source, state="open", service="clickhouse-http", clickhouse=True, version="18.16.1")
+    endpoint.logins = [LoginResult("http", False, None, None, True, "SELECT version() answered", status=200, version="18.16.1", clickhouse=True)]
+    endpoint.inventory = DataInventory("http as no credentials", ["default", "logs"], [
+        TableInfo("logs", "log_stream", "MergeTree", 1200000, ["ts", "message", "api_key"], ["message", "api_key"], "log"),
+    ])
+    endpoint.findings = [
+        Finding.of("anonymous-access", "no credentials can run queries over plaintext clickhouse-http"),
+        Finding.of("sensitive-data-readable", "logs.log_stream (1200000 rows) is readable", table="logs.log_stream", rows=1200000),
+        Finding.of("plaintext-port", "clickhouse-http takes passwords and data over plaintext"),
+    ]
+    return endpoint
+
+
+def hardened_endpoint() -> EndpointReport:
+    endpoint = EndpointReport("10.0.0.6", 9440, state="open", service="clickhouse-native-tls", clickhouse=True, tls=True)
+    endpoint.logins = [LoginResult("native", True, "default", "", False, "code 192", code=192, clickhouse=True)]
+    endpoint.findings = [Finding.of("tls-certificate-untrusted", "chain does not validate", Severity.INFO)]
+    return endpoint
+
+
+def scan_report(*endpoints: EndpointReport, fail_on: Severity = Severity.HIGH) -> ScanReport:
+    return ScanReport(["10.0.0.0/29"], list(endpoints), "2026-11-25T00:00:00+00:00", 1.5, fail_on)
+
+
+def test_table_lists_worst_first_one_line_per_endpoint() -> None:
+    closed = EndpointReport("10.0.0.7", 9000, state="closed")
+    other = EndpointReport("10.0.0.8", 80, state="open", service="http", banner="nginx")
+    text = render_text(scan_report(hardened_endpoint(), closed, other, exposed_endpoint()))
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["SEVERITY", "ENDPOINT", "STATE"]
+    assert lines[1].startswith("critical") and "10.0.0.5:8123" in lines[1] and "sensitive: logs.log_stream (message, api_key)" in lines[1]
+    assert lines[2].startswith("info") and "10.0.0.6:9440" in lines[2]
+    assert "not ClickHouse: nginx" in lines[3]
+    assert "10.0.0.7" not in text and "1 closed not listed" in text and "EXPOSED" in text
+    assert "10.0.0.7:9000" in render_text(scan_report(closed), show_closed=True)
+
+
+def test_threshold_decides_exposure() -> None:
+    assert scan_report(exposed_endpoint()).exposed
+    assert not scan_report(hardened_endpoint()).exposed
+    assert scan_report(hardened_endpoint(), fail_on=Severity.INFO).exposed
+
+
+def test_json_report() -> None:
+    document = json.loads(render_json(scan_report(hardened_endpoint(), exposed_endpoint())))
+    assert document["exposed"] is True and document["summary"]["exposed"] == 1
+    first = document["endpoints"][0]
+    assert first["address"] == "10.0.0.5:8123" and first["severity"] == "critical"
+    assert first["inventory"]["total_rows"] == 1200000 and first["inventory"]["tables"][0]["sensitive"] is True
+    assert first["logins"][0]["who"] == "no credentials"
+    assert [f["rule"] for f in first["findings"]][:2] == ["anonymous-access", "sensitive-data-readable"]
+
+
+def test_json_never_prints_a_password() -> None:
+    endpoint = exposed_endpoint()
+    endpoint.logins.append(LoginResult("native", False, "admin", "admin", True, "Hello answered", clickhouse=True))
+    login = json.loads(render_json(scan_report(endpoint)))["endpoints"][0]["logins"][1]
+    assert login["password"] == "(default list)" and login["who"] == "admin/admin"
+
+
+def test_sarif_shape(tmp_path: Path) -> None:
+    targets = tmp_path / "fleet.txt"
+    targets.write_text("10.0.0.5\n")
+    sarif = render_sarif(scan_report(exposed_endpoint(str(targets)), hardened_endpoint()))
+    assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
+    (run,) = sarif["runs"]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == list(RULES) and len({r["id"] for r in rules}) == len(rules)
+    for rule in rules:
+        assert rule["shortDescription"]["text"] and rule["help"]["text"]
+        assert rule["defaultConfiguration"]["level"] in {"error", "warning", "note"}
+        assert 0.0 <= float(rule["properties"]["security-severity"]) <= 10.0
+    results = run["results"]
+    assert len(results) == 4
+    for result in results:
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        assert result["level"] in {"error", "warning", "note"} and result["message"]["text"]
+        assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert result["locations"][0]["logicalLocations"][0]["name"] in {"10.0.0.5:8123", "10.0.0.6:9440"}
+        assert len(result["partialFingerprints"]["endpointFinding/v1"]) == 64
+    first = results[0]
+    assert first["ruleId"] == "anonymous-access" and first["level"] == "error"
+    assert first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == targets.as_posix()
+    last = results[-1]
+    assert last["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "clickhouse://10.0.0.6:9440"
+    assert len({r["partialFingerprints"]["endpointFinding/v1"] for r in results}) == len(results)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(probe_command, list(args))
+    return result.exit_code, result.output
+
+
+def closed_port() -> tuple[socket.socket, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, sock.getsockname()[1]
+
+
+def test_help_says_what_is_sent() -> None:
+    code, output = run("--help")
+    assert code == 0
+    for sent in ("GET /ping", "SELECT version()", "native Hello", "PostgreSQL SSLRequest", "readonly=1", "sslyze", "never answered", "default/clickhouse"):
+        assert sent in output, sent
+    assert "What it sends" in WHAT_IS_SENT
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["10.0.0.0/8"], id="range over the cap"),
+        pytest.param(["host:99999"], id="bad port"),
+        pytest.param(["127.0.0.1:1", "--json", "--sarif"], id="two formats"),
+        pytest.param(["--ports", "80,x", "127.0.0.1"], id="bad port list"),
+        pytest.param([], id="no target"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    code, _ = run(*args)
+    assert code == 2
+
+
+def test_closed_port_exits_0_in_every_format(tmp_path: Path) -> None:
+    sock, port = closed_port()
+    with sock:
+        code, text = run(f"127.0.0.1:{port}", "--show-closed")
+        assert code == 0 and "closed" in text
+        code, text = run(f"127.0.0.1:{port}", "--json")
+        assert code == 0 and json.loads(text)["endpoints"][0]["state"] == "closed"
+        out = tmp_path / "probe.sarif"
+        code, _ = run(f"127.0.0.1:{port}", "--sarif", "-o", str(out))
+        assert code == 0 and json.loads(out.read_text())["runs"][0]["results"] == []
+
+
+def test_an_unreachable_host_does_not_stop_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    real = asyncio.open_connection
+
+    async def open_connection(host: str, port: int, **kwargs: object) -> object:
+        if host == "db7.fleet.internal":  # simulated: no test resolves a name or leaves loopback
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await real(host, port, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("hardhouse.probe.asyncio.open_connection", open_connection)
+    sock, port = closed_port()
+    with sock:
+        code, text = run("db7.fleet.internal:9000", f"127.0.0.1:{port}", "--json")
+    states = {e["address"]: e["state"] for e in json.loads(text)["endpoints"]}
+    assert code == 0 and states == {"db7.fleet.internal:9000": "unreachable", f"127.0.0.1:{port}": "closed"}
