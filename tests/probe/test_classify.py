@@ -3,6 +3,7 @@ servers on loopback standing in for ClickHouse lookalikes and other services."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import socketserver
@@ -15,20 +16,22 @@ from typing import Any
 import pytest
 
 from hardhouse import probe
+from hardhouse.clickhouse.tls import weak_suite_reason
 from hardhouse.probe import (
     DataInventory,
     ProbeOptions,
     QueryError,
     Severity,
     collect_inventory,
-    native_hello,
-    parse_http,
-    parse_mysql_greeting,
-    parse_native_reply,
     probe_endpoint_sync,
     sensitive_reason,
-    weak_suite_reason,
 )
+from hardhouse.probe.transport import asyncio as transport_asyncio
+from hardhouse.probe.wire import native
+from hardhouse.probe.wire.http import parse as parse_http
+from hardhouse.probe.wire.mysql import parse_greeting as parse_mysql_greeting
+from hardhouse.probe.wire.native import hello as native_hello
+from hardhouse.probe.wire.native import parse_reply as parse_native_reply
 
 # ---------------------------------------------------------------- wire formats
 
@@ -63,9 +66,9 @@ def server_hello(name: str = "ClickHouse", major: int = 24, minor: int = 8, revi
 def server_exception(code: int = 516, message: str = "DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))", stack: str = "") -> bytes:
     def s(text: str) -> bytes:
         raw = text.encode()
-        return probe._varint(len(raw)) + raw
+        return native.varint(len(raw)) + raw
 
-    return probe._varint(2) + struct.pack("<i", code) + s("DB::Exception") + s(message) + s(stack) + b"\0"
+    return native.varint(2) + struct.pack("<i", code) + s("DB::Exception") + s(message) + s(stack) + b"\0"
 
 
 def test_native_hello_and_replies() -> None:
@@ -73,7 +76,7 @@ def test_native_hello_and_replies() -> None:
     assert hello.accepted and hello.version == "24.8.4" and hello.display_name == "db1" and hello.timezone == "UTC"
     refused = parse_native_reply(server_exception(stack="0. StackTrace::StackTrace() [0x1]\n"))
     assert not refused.accepted and refused.code == 516 and refused.stack_trace
-    with pytest.raises(probe._Incomplete):
+    with pytest.raises(native.Incomplete):
         parse_native_reply(server_hello()[:7])
     with pytest.raises(ValueError, match="not a ClickHouse Hello"):
         parse_native_reply(native_hello("default", ""))  # an echo server returns our own Hello
@@ -134,7 +137,7 @@ class FakeServer:
         self.modern = modern
         self.sent: list[str] = []
 
-    def __call__(self, sql: str) -> list[Any]:
+    async def __call__(self, sql: str) -> list[Any]:
         self.sent.append(sql)
         if sql.startswith("SELECT name FROM system.databases"):
             return [("default",), ("logs",), ("system",)]
@@ -158,7 +161,7 @@ class FakeServer:
 @pytest.mark.parametrize("modern", [True, False], ids=["total_rows", "18.16 parts"])
 def test_inventory_counts_and_flags_without_reading_rows(modern: bool) -> None:
     server = FakeServer(modern)
-    inventory = collect_inventory(server, "http as no credentials")
+    inventory = asyncio.run(collect_inventory(server, "http as no credentials"))
     tables = {t.qualified: t for t in inventory.tables}
     assert tables["logs.log_stream"].rows == 1200000 and tables["default.scratch"].rows == 3
     assert tables["default.kafka_in"].rows is None and tables["default.metrics_v"].rows is None  # never counted
@@ -171,10 +174,10 @@ def test_inventory_counts_and_flags_without_reading_rows(modern: bool) -> None:
 
 
 def test_inventory_when_listing_is_refused() -> None:
-    def refuse(sql: str) -> list[Any]:
+    async def refuse(sql: str) -> list[Any]:
         raise QueryError(497, "code 497")
 
-    inventory = collect_inventory(refuse, "native as readonly/(empty)")
+    inventory = asyncio.run(collect_inventory(refuse, "native as readonly/(empty)"))
     assert inventory.tables == [] and "listing refused" in inventory.errors[0]
 
 
@@ -330,7 +333,7 @@ def test_unreachable_hosts_are_reported_not_raised(monkeypatch: pytest.MonkeyPat
     async def fail(*args: Any, **kwargs: Any) -> Any:
         raise failure
 
-    monkeypatch.setattr(probe.asyncio, "open_connection", fail)
+    monkeypatch.setattr(transport_asyncio, "open_connection", fail)
     report = probe_endpoint_sync("db7.fleet.internal", 9000, FAST)
     assert report.state == state and detail in (report.error or "") and report.findings == []
 

@@ -174,7 +174,7 @@ def test_an_unreachable_host_does_not_stop_the_scan(monkeypatch: pytest.MonkeyPa
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return await real(host, port, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("hardhouse.probe.asyncio.open_connection", open_connection)
+    monkeypatch.setattr("hardhouse.probe.transport.asyncio.open_connection", open_connection)
     sock, port = closed_port()
     with sock:
         code, text = run("db7.fleet.internal:9000", f"127.0.0.1:{port}", "--json")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-import types
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
 import pytest
 
-from hardhouse import probe
-from hardhouse.probe import DEFAULT_PORTS, Endpoint, TargetError, expand_targets, inventory_hosts_static, parse_target
+from hardhouse.clickhouse.ports import PROBE_PORTS as DEFAULT_PORTS
+from hardhouse.probe import Endpoint, TargetError, expand_targets, parse_target
+from hardhouse.probe.targets import inventory_hosts_static
 
 
 def pairs(endpoints: list[Endpoint]) -> list[tuple[str, int]]:
@@ -111,59 +109,59 @@ def test_pyinfra_inventory_is_read_without_running_it(tmp_path: Path) -> None:
     assert any("computed" in note for note in notes)
 
 
-def test_pyinfra_inventory_as_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pyinfra_cli", None)  # as on a machine without pyinfra
-    monkeypatch.setitem(sys.modules, "pyinfra_cli.inventory", None)
+def test_pyinfra_inventory_as_target(tmp_path: Path) -> None:
     inventory = tmp_path / "staging.py"
     inventory.write_text('hosts = ["10.0.0.21", ("db", {"ssh_hostname": "10.0.0.22"})]\n')
     endpoints, _ = expand_targets([str(inventory)], [9000, 8123])
     assert pairs(endpoints) == [("10.0.0.21", 9000), ("10.0.0.21", 8123), ("10.0.0.22", 9000), ("10.0.0.22", 8123)]
 
 
-def install_fake_pyinfra(monkeypatch: pytest.MonkeyPatch, inventory_module: types.ModuleType) -> None:
-    """Stand-ins for the three pyinfra modules the loader uses (pyinfra itself is optional)."""
-    class State:
-        def __init__(self, **kwargs: object):
-            self.cwd = ""
-
-    class Context:
-        @contextlib.contextmanager
-        def use(self, state: object) -> Iterator[None]:
-            yield
-
-    api, context = types.ModuleType("pyinfra.api"), types.ModuleType("pyinfra.context")
-    api.State = State  # type: ignore[attr-defined]
-    context.ctx_state = Context()  # type: ignore[attr-defined]
-    for name, module in {"pyinfra": types.ModuleType("pyinfra"), "pyinfra.api": api, "pyinfra.context": context,
-                         "pyinfra_cli": types.ModuleType("pyinfra_cli"), "pyinfra_cli.inventory": inventory_module}.items():
-        monkeypatch.setitem(sys.modules, name, module)
+def hostile_inventory(tmp_path: Path) -> tuple[Path, Path]:
+    """An inventory (and group data) whose code leaves a mark when it runs."""
+    marker = tmp_path / "ran"
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "all.py").write_text(f"open({str(marker)!r}, 'a').write('group_data ')\n")
+    inventory = tmp_path / "fleet.py"
+    inventory.write_text(f"open({str(marker)!r}, 'a').write('inventory ')\n"
+                         "hosts = ['10.0.0.51']\n"
+                         "computed = ['10.0.0.%d' % n for n in (52, 53)]\n")
+    return inventory, marker
 
 
-def test_pyinfra_loader_is_used_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Host:
-        def __init__(self, name: str, data: dict[str, str]):
-            self.name, self.data = name, data
-
-    fake = types.ModuleType("pyinfra_cli.inventory")
-    fake.make_inventory = lambda path, cwd=None: [Host("ch-1", {"ssh_hostname": "10.0.0.31"}), Host("@docker/abc", {}), Host("10.0.0.32", {})]  # type: ignore[attr-defined]
-    install_fake_pyinfra(monkeypatch, fake)
-    inventory = tmp_path / "inv.py"
-    inventory.write_text("hosts = []\n")
-    hosts, notes = probe.inventory_hosts(inventory)
-    assert hosts == ["10.0.0.31", "10.0.0.32"] and any("@docker/abc" in n for n in notes)
+@pytest.mark.parametrize("target", ["{path}", "@{path}"])
+def test_an_inventory_is_read_without_running_anything(tmp_path: Path, target: str) -> None:
+    inventory, marker = hostile_inventory(tmp_path)
+    endpoints, notes = expand_targets([target.format(path=inventory)], [9000])
+    assert pairs(endpoints) == [("10.0.0.51", 9000)]
+    assert not marker.exists(), "the inventory or its group_data was executed"
+    assert any("computed" in note and "--run-inventory" in note for note in notes)
 
 
-def test_pyinfra_loader_failure_falls_back_to_static_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(path: str) -> None:
-        raise RuntimeError("group_data needs a secret")
+def test_run_inventory_runs_it_as_pyinfra_does(tmp_path: Path) -> None:
+    inventory, marker = hostile_inventory(tmp_path)
+    endpoints, _ = expand_targets([str(inventory)], [9000], run_inventory=True)
+    assert pairs(endpoints) == [("10.0.0.51", 9000), ("10.0.0.52", 9000), ("10.0.0.53", 9000)]
+    assert sorted(marker.read_text().split()) == ["group_data", "inventory"]
 
-    fake = types.ModuleType("pyinfra_cli.inventory")
-    fake.make_inventory = broken  # type: ignore[attr-defined]
-    install_fake_pyinfra(monkeypatch, fake)
-    inventory = tmp_path / "inv.py"
-    inventory.write_text('hosts = ["10.0.0.41"]\n')
-    hosts, notes = probe.inventory_hosts(inventory)
-    assert hosts == ["10.0.0.41"] and "read statically" in notes[0]
+
+def test_an_inventory_pyinfra_cannot_load_is_a_usage_error(tmp_path: Path) -> None:
+    inventory = tmp_path / "broken.py"
+    inventory.write_text("raise RuntimeError('group data needs a secret')\n")
+    with pytest.raises(TargetError, match="pyinfra could not load it"):
+        expand_targets([str(inventory)], [9000], run_inventory=True)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge", "binary"])
+def test_target_files_are_read_with_bounds(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "fleet.txt"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it must not wait for a writer
+    elif kind == "huge":
+        path.write_bytes(b"10.0.0.1\n" * (600 * 1024))
+    else:
+        path.write_bytes(b"\xff\xfe10.0.0.1\n")
+    with pytest.raises(TargetError, match="not a regular file|larger than|not UTF-8"):
+        expand_targets([f"@{path}"], [9000])
 
 
 def test_unparsable_inventory_is_a_usage_error(tmp_path: Path) -> None:

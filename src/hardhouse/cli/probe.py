@@ -12,10 +12,12 @@ from pathlib import Path
 from types import TracebackType
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hardhouse.clickhouse.ports import PROBE_PORTS
 from hardhouse.probe import (
     DEFAULT_MAX_HOSTS,
-    DEFAULT_PORTS,
     WHAT_IS_SENT,
     EndpointReport,
     ProbeOptions,
@@ -27,13 +29,14 @@ from hardhouse.probe import (
     render_text,
     run_scan,
 )
+from hardhouse.probe.scanner import DEFAULT_DEADLINE
 
 EXIT_CLEAN, EXIT_EXPOSED, EXIT_USAGE = 0, 1, 2
 PROGRESS_THRESHOLD = 20  # endpoints; smaller scans finish before a bar is worth drawing
 
 
 def _ports(option: str | None, extra: tuple[int, ...]) -> list[int]:
-    ports = list(DEFAULT_PORTS)
+    ports = list(PROBE_PORTS)
     if option:
         try:
             ports = [int(p) for p in option.replace(" ", "").split(",") if p]
@@ -45,55 +48,39 @@ def _ports(option: str | None, extra: tuple[int, ...]) -> list[int]:
 
 
 class _Progress:
-    """A progress bar on stderr: rich when installed, else one rewritten line."""
+    """A progress bar on stderr (rich), shown only when asked for or on a terminal."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total = total
-        self.done = 0
         self.enabled = enabled
-        self._rich = None
-        self._task = None
+        self._bar = Progress(TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[exposed]} exposed"),
+                             TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self._task = self._bar.add_task("probe", total=total, exposed=0)
 
     def __enter__(self) -> _Progress:
-        if not self.enabled:
-            return self
-        try:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        except ImportError:
-            return self
-        self._rich = Progress(TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[exposed]} exposed"),
-                              TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-        self._rich.__enter__()
-        self._task = self._rich.add_task("probe", total=self.total, exposed=0)
+        if self.enabled:
+            self._bar.__enter__()
         return self
 
-    def advance(self, report: EndpointReport, exposed: int) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        if self._rich is not None:
-            self._rich.update(self._task, advance=1, exposed=exposed)
-        elif self.done == self.total or self.done % max(1, self.total // 100) == 0:
-            width = 30
-            filled = width * self.done // self.total
-            sys.stderr.write(f"\rprobing [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}, {exposed} exposed")
-            sys.stderr.flush()
+    def advance(self, exposed: int) -> None:
+        if self.enabled:
+            self._bar.update(self._task, advance=1, exposed=exposed)
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        if self._rich is not None:
-            self._rich.__exit__(kind, value, tb)
-        elif self.enabled:
-            sys.stderr.write("\r" + " " * 70 + "\r")
+        if self.enabled:
+            self._bar.__exit__(kind, value, tb)
 
 
 @click.command("probe", context_settings={"help_option_names": ["-h", "--help"]}, epilog=WHAT_IS_SENT)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("-p", "--port", "extra_ports", multiple=True, type=click.IntRange(1, 65535), help="Also probe this port on every bare host (repeatable).")
-@click.option("--ports", "port_list", metavar="LIST", help=f"Comma-separated ports for bare hosts, replacing the default {','.join(map(str, DEFAULT_PORTS))}.")
+@click.option("--ports", "port_list", metavar="LIST", help=f"Comma-separated ports for bare hosts, replacing the default {','.join(map(str, PROBE_PORTS))}.")
 @click.option("--max-hosts", default=DEFAULT_MAX_HOSTS, show_default=True, type=click.IntRange(1), help="Refuse targets that expand to more hosts (a /16 is 65536).")
 @click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(0.1, 120), help="Seconds per connection attempt and per answer.")
+@click.option("--deadline", default=DEFAULT_DEADLINE, show_default=True, type=click.FloatRange(1, 3600),
+              help="Seconds for everything done with one endpoint; a whole scan takes at most about endpoints / concurrency x this.")
 @click.option("--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096), help="Endpoints probed at once.")
+@click.option("--run-inventory", is_flag=True,
+              help="Load a .py pyinfra inventory the way pyinfra does: this RUNS the file and its group_data. Only for inventories you trust.")
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA certificate to validate server certificates against.")
 @click.option("--no-default-credentials", is_flag=True, help="Try anonymous access only, not the default credential list.")
 @click.option("--no-enumerate", is_flag=True, help="Do not list databases, tables and columns where a login succeeds.")
@@ -112,6 +99,8 @@ def probe_command(
     port_list: str | None,
     max_hosts: int,
     timeout: float,
+    deadline: float,
+    run_inventory: bool,
     concurrency: int,
     ca: Path | None,
     no_default_credentials: bool,
@@ -132,9 +121,10 @@ def probe_command(
       HOST | ADDRESS          every default port (and -p/--ports)
       HOST:PORT | [V6]:PORT   that port only
       CIDR | CIDR:PORT        every address in the range (capped by --max-hosts)
-      @FILE | FILE            targets one per line (# comments), or a pyinfra
-                              inventory (.py; read without running it unless
-                              pyinfra is installed)
+      @FILE | FILE            targets one per line (# comments; never run), or a
+                              pyinfra inventory (.py): its literal host groups are
+                              read without running it; --run-inventory runs it
+                              (and its group_data) as pyinfra does
 
     For each endpoint it reports whether the port is open and speaks ClickHouse
     (HTTP, native, TLS variants, interserver, metrics), the version when the
@@ -150,7 +140,7 @@ def probe_command(
         raise click.UsageError("choose one of --json and --sarif")
     ports = _ports(port_list, extra_ports)
     try:
-        endpoints, notes = expand_targets(targets, ports, max_hosts=max_hosts)
+        endpoints, notes = expand_targets(targets, ports, max_hosts=max_hosts, run_inventory=run_inventory)
     except TargetError as error:
         raise click.UsageError(str(error)) from None
     for note in notes:
@@ -159,6 +149,7 @@ def probe_command(
         raise click.UsageError("the targets name no host to probe")
     options = ProbeOptions(
         timeout=timeout,
+        deadline=deadline,
         concurrency=concurrency,
         ca=ca,
         credentials=() if no_default_credentials else ProbeOptions().credentials,
@@ -173,7 +164,7 @@ def probe_command(
         def on_result(report: EndpointReport) -> None:
             nonlocal exposed
             exposed += report.exposed(threshold)
-            bar.advance(report, exposed)
+            bar.advance(exposed)
 
         callback: Callable[[EndpointReport], None] = on_result
         report = run_scan(list(targets), endpoints, options, fail_on=threshold, on_result=callback)

@@ -1,0 +1,119 @@
+"""`hardhouse probe`: find exposed ClickHouse endpoints from the network, the way an attacker
+would, and judge what a client gets there.
+
+Layout, the way a scan flows:
+  targets      target strings, lists and pyinfra inventories -> endpoints
+  wire/        the bytes of HTTP, the native Hello, MySQL's greeting, PostgreSQL's SSLRequest
+  transport    bounded TCP/TLS exchanges on asyncio
+  login        one login attempt -> LoginResult
+  enumerate    what a login could list (names and counts, never rows)
+  tls          the TLS scan (sslyze), in a worker child
+  worker       blocking clients in a child the deadline can kill, memory capped
+  scanner      observe one endpoint (then judge it), or a fleet
+  rules        RULES and judge(): observations in, findings out (pure)
+  model        states, services, results; text: bounding server-supplied text
+  output/      text, JSON, SARIF; sent: what the probe sends, for --help
+
+The per-endpoint functions (`login`, `port_state`, `tls_posture`) are the ones the deploy's
+and the tests' verification use (hardhouse.verify), so "probe says clean" and "verify says
+clean" cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import warnings
+from importlib import import_module
+from typing import Any
+
+from hardhouse.probe.enumerate import QueryError, collect_inventory, sensitive_reason
+from hardhouse.probe.login import login
+from hardhouse.probe.model import (
+    CertificateInfo,
+    DataInventory,
+    EndpointReport,
+    Finding,
+    LoginResult,
+    ScanReport,
+    Service,
+    Severity,
+    State,
+    TableInfo,
+    TlsPosture,
+)
+from hardhouse.probe.output import render_json, render_sarif, render_text
+from hardhouse.probe.rules import RULES, Rule, judge, tls_findings
+from hardhouse.probe.scanner import (
+    DEFAULT_CREDENTIALS,
+    ProbeOptions,
+    login_sync,
+    port_state_sync,
+    probe_endpoint,
+    probe_endpoint_sync,
+    run_scan,
+    run_sync,
+    scan,
+    scan_endpoints,
+)
+from hardhouse.probe.sent import WHAT_IS_SENT
+from hardhouse.probe.targets import DEFAULT_MAX_HOSTS, Endpoint, TargetError, expand_targets, parse_target
+from hardhouse.probe.tls import scan_tls, tls_posture
+from hardhouse.probe.transport import port_state
+
+__all__ = [
+    "DEFAULT_CREDENTIALS", "DEFAULT_MAX_HOSTS", "RULES", "WHAT_IS_SENT", "CertificateInfo", "DataInventory", "Endpoint",
+    "EndpointReport", "Finding", "LoginResult", "ProbeOptions", "QueryError", "Rule", "ScanReport", "Service", "Severity",
+    "State", "TableInfo", "TargetError", "TlsPosture", "collect_inventory", "expand_targets", "judge", "login",
+    "login_sync", "parse_target", "port_state", "port_state_sync", "probe_endpoint", "probe_endpoint_sync",
+    "render_json", "render_sarif", "render_text", "run_scan", "run_sync", "scan", "scan_endpoints", "scan_tls",
+    "sensitive_reason", "tls_findings", "tls_posture",
+]
+
+# Names of the flat module hardhouse.probe was until 0.1: importable for one release, with
+# a DeprecationWarning that says where each one lives now.
+_MOVED: dict[str, tuple[str, str]] = {
+    "DEFAULT_PORTS": ("hardhouse.clickhouse.ports", "PROBE_PORTS"),
+    "METRICS_PORTS": ("hardhouse.clickhouse.ports", "METRICS_PORT"),
+    "CLIENT_NAME": ("hardhouse.probe.model", "CLIENT_NAME"),
+    "NATIVE_REVISION": ("hardhouse.probe.wire.native", "REVISION"),
+    "NATIVE_MARKER": ("hardhouse.probe.wire.native", "MARKER_ON_HTTP"),
+    "USER_AGENT": ("hardhouse.probe.wire.http", "USER_AGENT"),
+    "QUERY_TIMEOUT": ("hardhouse.probe.enumerate", "QUERY_TIMEOUT"),
+    "MAX_TABLES": ("hardhouse.probe.enumerate", "MAX_TABLES"),
+    "MAX_COUNT_QUERIES": ("hardhouse.probe.enumerate", "MAX_COUNT_QUERIES"),
+    "COUNTABLE_ENGINES": ("hardhouse.probe.enumerate", "COUNTABLE_ENGINES"),
+    "SCOPE_TABLES": ("hardhouse.probe.enumerate", "SCOPE_TABLES"),
+    "SCOPE_COLUMNS": ("hardhouse.probe.enumerate", "SCOPE_COLUMNS"),
+    "SENSITIVE_WORDS": ("hardhouse.probe.enumerate", "SENSITIVE_WORDS"),
+    "read_target_file": ("hardhouse.probe.targets", "read_target_file"),
+    "inventory_hosts_static": ("hardhouse.probe.targets", "inventory_hosts_static"),
+    "inventory_hosts": ("hardhouse.probe.targets", "inventory_hosts_run"),
+    "weak_suite_reason": ("hardhouse.clickhouse.tls", "weak_suite_reason"),
+    "OLD_PROTOCOLS": ("hardhouse.clickhouse.tls", "OLD_LABELS"),
+    "CODE_RE": ("hardhouse.clickhouse.codes", "CODE_PATTERN"),
+    "VERSION_RE": ("hardhouse.probe.login", "VERSION_RE"),
+    "HttpResponse": ("hardhouse.probe.wire.http", "Response"),
+    "http_request": ("hardhouse.probe.wire.http", "request"),
+    "parse_http": ("hardhouse.probe.wire.http", "parse"),
+    "native_hello": ("hardhouse.probe.wire.native", "hello"),
+    "NativeReply": ("hardhouse.probe.wire.native", "Reply"),
+    "parse_native_reply": ("hardhouse.probe.wire.native", "parse_reply"),
+    "parse_mysql_greeting": ("hardhouse.probe.wire.mysql", "parse_greeting"),
+    "Unreachable": ("hardhouse.probe.transport", "Unreachable"),
+    "NotTls": ("hardhouse.probe.transport", "NotTls"),
+    "probe_tls_context": ("hardhouse.probe.transport", "tls_context"),
+    "exchange": ("hardhouse.probe.transport", "exchange"),
+    "Exchange": ("hardhouse.probe.transport", "Exchange"),
+    "http_get": ("hardhouse.probe.login", "http_get"),
+    "http_login_result": ("hardhouse.probe.login", "http_login_result"),
+    "certificate_info": ("hardhouse.probe.tls", "certificate_info"),
+    "SARIF_SCHEMA": ("hardhouse.probe.output.sarif", "SARIF_SCHEMA"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module 'hardhouse.probe' has no attribute {name!r}")
+    module, attribute = _MOVED[name]
+    warnings.warn(f"hardhouse.probe.{name} is deprecated and will be removed in the next release; use {module}.{attribute}",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(import_module(module), attribute)

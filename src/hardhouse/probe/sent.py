@@ -1,0 +1,36 @@
+"""Everything the probe sends, in words; `hardhouse probe --help` prints it. Keep it true:
+a change to what the scanner sends changes this text in the same commit."""
+
+from __future__ import annotations
+
+from hardhouse.probe.enumerate import QUERY_TIMEOUT
+from hardhouse.probe.scanner import DEFAULT_CREDENTIALS
+from hardhouse.probe.wire.http import USER_AGENT
+
+WHAT_IS_SENT = f"""\b
+What it sends, to each TARGET port and to nothing else:
+  1. a TCP connection; if accepted, `GET /ping` (HTTP/1.1, User-Agent {USER_AGENT}).
+  2. if the answer is neither HTTP nor a MySQL greeting: a TLS handshake (TLS 1.0-1.3,
+     any suite, certificate not checked) and `GET /ping` over it. If TLS works but that
+     gets no answer: a native Hello over TLS. If TLS fails and the port said nothing:
+     a native Hello, then a PostgreSQL SSLRequest (8 bytes). A MySQL greeting is only
+     read, never answered.
+  3. ClickHouse HTTP(S): `GET /?query=SELECT version()` without credentials, then with
+     each default credential (HTTP Basic). Port 9363, if not ClickHouse HTTP: `GET /metrics`.
+  4. ClickHouse native (plain or TLS): a Hello (the login packet) as `default` with an
+     empty password, then one Hello per default credential; each on its own connection,
+     closed after the server's answer. No query is sent with a Hello.
+  5. only where a login succeeded, read-only listings (HTTP GET, which ClickHouse runs
+     read-only, or native through clickhouse-driver, both with readonly=1 and
+     max_execution_time={QUERY_TIMEOUT}, resent without settings to a user that may not set
+     them): system.databases; system.tables (names, engines, total_rows); system.parts (row
+     counts); system.columns (names); `SELECT count()` on Memory/Log/MergeTree tables that
+     have no count yet. Only `system` tables ending in _log are listed from `system`.
+     No row of user data is read.
+  6. TLS ports: an sslyze scan (one handshake per protocol version and cipher suite from
+     SSL 2.0 to TLS 1.3, and the certificate chain; no application data); with --ca, also
+     one OpenSSL handshake that validates the chain against that CA.
+Every answer is read up to a size bound (64 KiB for a login, 1 MiB for a listing) and
+within --timeout; everything for one endpoint ends within --deadline.
+Default credentials: {", ".join(f"{u}/{p or '(empty)'}" for u, p in DEFAULT_CREDENTIALS)}.
+"""

@@ -1,0 +1,176 @@
+"""TLS posture of one port: protocol versions, cipher suites and the certificate, scanned by
+sslyze (it speaks SSL 2.0 to TLS 1.3 itself, through nassl) in a worker child that the
+caller's deadline can end (hardhouse.probe.worker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import socket
+import ssl
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from hardhouse.clickhouse.tls import weak_suite_reason
+from hardhouse.probe import text
+from hardhouse.probe.model import CertificateInfo, TlsPosture
+from hardhouse.probe.worker import JobFailed, run_job
+
+# How long a whole scan may take, beyond the per-connection timeout: one handshake per
+# protocol version and suite (three connections at a time) plus the certificate chain.
+SCAN_DEADLINE = 60.0
+
+
+async def scan_tls(host: str, port: int, *, ca: Path | None = None, timeout: float = 5.0,
+                   deadline: float = SCAN_DEADLINE) -> TlsPosture:
+    """Scan one TLS port; a scan that fails or overruns is a posture with an error."""
+    arguments = {"host": host, "port": port, "ca": str(ca) if ca else None, "timeout": timeout}
+    try:
+        return TlsPosture.from_dict(await run_job("tls_posture", arguments, deadline))
+    except JobFailed as error:
+        return TlsPosture("sslyze", error=f"TLS scan: {error}")
+
+
+def tls_posture(host: str, port: int, *, ca: Path | None = None, timeout: float = 5.0) -> TlsPosture:
+    """scan_tls for blocking callers (verification, assertions)."""
+    from hardhouse.probe.scanner import run_sync
+
+    return run_sync(scan_tls(host, port, ca=ca, timeout=timeout))
+
+
+# ------------------------------------------------------------------------------ in the child
+
+
+def hostname_matches(certificate: Any, host: str) -> bool | None:
+    from cryptography import x509
+
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        names = None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return names is not None and address in names.get_values_for_type(x509.IPAddress)
+    candidates = names.get_values_for_type(x509.DNSName) if names is not None else [
+        a.value for a in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    host = host.lower().rstrip(".")
+    for candidate in candidates:
+        candidate = str(candidate).lower().rstrip(".")
+        if candidate == host:
+            return True
+        if candidate.startswith("*.") and "." in host and host.split(".", 1)[1] == candidate[2:]:
+            return True
+    return False
+
+
+def certificate_info(certificate: Any, host: str, trusted: bool | None, trust_detail: str) -> CertificateInfo:
+    not_after = certificate.not_valid_after_utc
+    not_before = certificate.not_valid_before_utc
+    now = dt.datetime.now(dt.UTC)
+    return CertificateInfo(
+        subject=text.excerpt(certificate.subject.rfc4514_string()) or "",
+        issuer=text.excerpt(certificate.issuer.rfc4514_string()) or "",
+        not_after=not_after.isoformat(),
+        expired=not (not_before <= now <= not_after),
+        days_left=(not_after - now).days,
+        self_signed=certificate.subject == certificate.issuer,
+        trusted=trusted,
+        trust_detail=text.excerpt(trust_detail) or "",
+        hostname_match=hostname_matches(certificate, host),
+    )
+
+
+_OID_NAMES = {"2.5.29.35": "authorityKeyIdentifier", "2.5.29.14": "subjectKeyIdentifier", "2.5.29.19": "basicConstraints",
+              "2.5.29.15": "keyUsage", "2.5.29.37": "extendedKeyUsage", "2.5.29.17": "subjectAltName"}
+
+
+def _short_validation_error(stores: Sequence[Any]) -> str:
+    errors = sorted({str(s.validation_error) for s in stores if s.validation_error})
+    message = "; ".join(re.sub(r"\s*\(encountered processing.*", "", e, flags=re.S) for e in errors) or "does not validate"
+    for oid, name in _OID_NAMES.items():
+        message = message.replace(oid, f"{oid} ({name})")
+    return message[:200]
+
+
+def _openssl_validates(host: str, port: int, ca: Path, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                ssl.create_default_context(cafile=str(ca)).wrap_socket(raw, server_hostname=host):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dict[str, Any]:
+    """The sslyze scan itself (blocking; runs in the worker child)."""
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    # sslyze's bundled trust stores hold a few old certificates that cryptography warns about.
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
+    import sslyze
+
+    ca_path = Path(ca) if ca else None
+    commands = {
+        "SSLv2": sslyze.ScanCommand.SSL_2_0_CIPHER_SUITES,
+        "SSLv3": sslyze.ScanCommand.SSL_3_0_CIPHER_SUITES,
+        "TLSv1.0": sslyze.ScanCommand.TLS_1_0_CIPHER_SUITES,
+        "TLSv1.1": sslyze.ScanCommand.TLS_1_1_CIPHER_SUITES,
+        "TLSv1.2": sslyze.ScanCommand.TLS_1_2_CIPHER_SUITES,
+        "TLSv1.3": sslyze.ScanCommand.TLS_1_3_CIPHER_SUITES,
+    }
+    try:
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    except socket.gaierror as error:
+        return asdict(TlsPosture("sslyze", error=f"name does not resolve: {error}"))
+    extra = (sslyze.ScanCommandsExtraArguments(certificate_info=sslyze.CertificateInfoExtraArgument(custom_ca_file=ca_path))
+             if ca_path else sslyze.ScanCommandsExtraArguments())
+    request = sslyze.ServerScanRequest(
+        server_location=sslyze.ServerNetworkLocation(hostname=host, port=port, ip_address=address),
+        network_configuration=sslyze.ServerNetworkConfiguration(
+            tls_server_name_indication=host, network_timeout=max(1, int(timeout)), network_max_retries=1),
+        scan_commands={*commands.values(), sslyze.ScanCommand.CERTIFICATE_INFO},
+        scan_commands_extra_arguments=extra,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scanner = sslyze.Scanner(per_server_concurrent_connections_limit=3, concurrent_server_scans_limit=1)
+        scanner.queue_scans([request])
+        result = next(iter(scanner.get_results()))
+    if result.scan_result is None:
+        trace = result.connectivity_error_trace
+        detail = f"{result.connectivity_status.name}: {str(trace).strip()[:200] if trace else ''}"
+        return asdict(TlsPosture("sslyze", error=text.excerpt(f"TLS scan failed: {detail}")))
+    posture = TlsPosture("sslyze")
+    for label, command in commands.items():
+        attempt = getattr(result.scan_result, command.value)
+        if attempt.result is None:
+            continue
+        suites = [s.cipher_suite.name for s in attempt.result.accepted_cipher_suites]
+        if suites:
+            posture.accepted_versions.append(label)
+            posture.accepted_suites[label] = suites
+            posture.weak_suites += [f"{label} {s} ({why})" for s in suites if (why := weak_suite_reason(s, label))]
+    info = result.scan_result.certificate_info
+    if info.result is not None and info.result.certificate_deployments:
+        deployment = info.result.certificate_deployments[0]
+        leaf = deployment.received_certificate_chain[0]
+        stores = deployment.path_validation_results
+        if ca_path is not None:
+            stores = [s for s in stores if s.trust_store.path == ca_path] or stores
+        ok = [s.trust_store.name for s in stores if s.was_validation_successful]
+        detail = f"validates against {', '.join(ok)}" if ok else _short_validation_error(stores)
+        posture.certificate = certificate_info(leaf, host, bool(ok), detail)
+        if not ok and ca_path is not None and _openssl_validates(host, port, ca_path, timeout):
+            posture.certificate.trusted = True
+            posture.certificate.strict_failure = detail
+            posture.certificate.trust_detail = f"validates against {ca_path} with OpenSSL"
+    elif info.error_reason is not None:
+        posture.error = f"certificate: {info.error_reason.name}"
+    return asdict(posture)

@@ -1,0 +1,132 @@
+"""Small servers on loopback for the probe's tests: ClickHouse lookalikes, other services, and
+hostile endpoints (endless bodies, tarpits, garbage), each on a port of its own."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def tcp_service(handle: Callable[[socket.socket], None], tls: tuple[Path, Path] | None = None) -> Iterator[int]:
+    """Serve `handle(conn)` for every connection (TLS with (certificate, key) if given)."""
+    context = None
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            conn = self.request
+            try:
+                if context is not None:
+                    conn = context.wrap_socket(conn, server_side=True)
+                handle(conn)
+            except (OSError, ssl.SSLError):
+                pass
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 64
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    conn.settimeout(2)
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def http_answer(status: bytes, body: bytes, headers: bytes = b"X-ClickHouse-Server-Display-Name: db1\r\n") -> bytes:
+    return b"HTTP/1.1 " + status + b"\r\n" + headers + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+
+
+def clickhouse_http(listing: Callable[[socket.socket], None] | None = None) -> Callable[[socket.socket], None]:
+    """A ClickHouse HTTP interface that lets anyone in; `listing` answers the listing queries."""
+    def handle(conn: socket.socket) -> None:
+        request = read_request(conn)
+        if request.startswith(b"GET /ping"):
+            conn.sendall(http_answer(b"200 OK", b"Ok.\n"))
+        elif b"SELECT+version%28%29" in request or b"SELECT%20version()" in request:
+            conn.sendall(http_answer(b"200 OK", b"24.8.4.13\n"))
+        elif listing is not None:
+            listing(conn)
+        else:
+            conn.sendall(http_answer(b"200 OK", b'{"data": []}'))
+
+    return handle
+
+
+def endless_chunked(conn: socket.socket) -> None:
+    """A 200 whose chunked body never ends."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-ClickHouse-Query-Id: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"ffff\r\n" + b"A" * 0xFFFF + b"\r\n"
+    while True:
+        conn.sendall(chunk)
+
+
+def huge_content_length(conn: socket.socket) -> None:
+    """Announces a terabyte and sends as fast as it can."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-ClickHouse-Query-Id: x\r\nContent-Length: 1000000000000\r\n\r\n")
+    block = b'{"data": [["' + b"B" * 65536
+    while True:
+        conn.sendall(block)
+
+
+def drip(payload: bytes, every: float = 1.0) -> Callable[[socket.socket], None]:
+    """A tarpit: one byte of `payload` every `every` seconds, then silence."""
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(every + 1)
+        try:
+            conn.recv(4096)
+        except OSError:
+            pass
+        for byte in payload:
+            conn.sendall(bytes([byte]))
+            time.sleep(every)
+        time.sleep(60)
+
+    return handle
+
+
+def tls_silent(conn: socket.socket) -> None:
+    """Reads the ClientHello (or anything) and never answers."""
+    conn.settimeout(120)
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
+def garbage(payload: bytes) -> Callable[[socket.socket], None]:
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(2)
+        try:
+            conn.recv(4096)
+        except OSError:
+            pass
+        conn.sendall(payload)
+        time.sleep(0.5)
+
+    return handle
