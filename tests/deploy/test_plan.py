@@ -4,7 +4,6 @@ reloads or starts the server, how host state is read, where health is checked. D
 from __future__ import annotations
 
 import copy
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from hardhouse_dev.sandbox import sandbox_spec
 from tests.helpers import PASSWORDS, VALID_SPEC
 
 CONF = "/etc/clickhouse-server"
-SCRIPT = Path(__file__).resolve().parents[2] / "src" / "hardhouse" / "deploy" / "hostscripts" / "hardhouse-apply.sh"
 
 
 def payload(path: str, data: bytes = b"x", user: str = "root", group: str = "clickhouse", mode: int = 0o640) -> Payload:
@@ -153,10 +151,6 @@ def test_sandbox_spec_is_valid_and_renders(tmp_path: Path) -> None:
     users = next(f for f in render(spec, {}) if f.path.endswith("hardhouse-users.xml")).content
     assert "<ip>172.30.77.1</ip>" in users
     assert "<ip>::ffff:172.30.77.128/121</ip>" in users  # 172.30.77.128/25, written the way 18.16 matches it exactly
-
-
-def test_host_script_is_valid_sh() -> None:
-    assert subprocess.run(["sh", "-n", str(SCRIPT)], capture_output=True).returncode == 0
 
 
 @pytest.mark.parametrize("inventory", ["staging", "production"])

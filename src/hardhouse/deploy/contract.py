@@ -1,24 +1,150 @@
-"""The contract between the deploy (Python, on the deploy machine) and hardhouse-apply (shell,
-on the host). The script is shipped with these values written into its header, so the two
-sides cannot disagree: change a value here and the shipped script changes with it."""
+"""The contract between the deploy (Python, on the deploy machine) and hardhouse-apply (bash,
+on the host). The script is shipped with these values written into its header (shell_header(),
+put in by payloads.apply_script()), so the two sides cannot disagree: change a value here and
+the shipped script changes with it. The script refuses to run without its header."""
 
 from __future__ import annotations
 
+import shlex
+
 from hardhouse.render.build import FILE_PREFIX
+
+# Bumped when the meaning of a value changes (not when a value does).
+CONTRACT_VERSION = "1"
 
 SERVER_USER = "clickhouse"
 SERVICE = "clickhouse-server"
+# Process names of a running server, tried in this order with pidof.
+SERVER_PROCESSES = ("clickhouse-server", "clickhouse")
+# The host's defaults when the deploy does not say otherwise (manual runs of the script).
+CONFIG_DIR = "/etc/clickhouse-server"
+DATA_DIR = "/var/lib/clickhouse"
+ERROR_LOG = "/var/log/clickhouse-server/clickhouse-server.err.log"
+
 APPLY_SCRIPT = "hardhouse-apply"
-# Under the state directory: the helper, the staged set, the rollback set.
+# Under the state directory: the helper (bin/hardhouse-apply; the script finds the state
+# directory as its own parent's parent), the staged set, the rollback set, and the script's
+# own bookkeeping (the last healthy targets, the time of the last activation, its lock).
 BIN_DIR = "bin"
 STAGED_DIR = "staged"
 PREVIOUS_DIR = "previous"
 MANIFEST = "MANIFEST"
-# One MANIFEST line per file: "KIND STAGED_PATH LIVE_PATH" (STAGED_PATH relative to the staged dir).
-MANIFEST_KINDS = ("config", "users", "certificate", "private_key", "ca_certificate")
-TLS_KINDS = ("certificate", "private_key", "ca_certificate")
+LIVE_TARGETS = "live-targets"
+ACTIVATED_AT = "activated-at"
+LOCK = ".lock"
+
+# One MANIFEST line per file, fields separated by a space: KIND STAGED_PATH LIVE_PATH.
+# STAGED_PATH is relative to the staged dir; both paths are plain (see plain_path).
+MANIFEST_FORMAT = ("KIND", "STAGED_PATH", "LIVE_PATH")
+# config and users are named after ClickHouse's config.xml/users.xml: their files go live as
+# CONFIG_DIR/config.d/FILE_PREFIX*.xml and CONFIG_DIR/users.d/FILE_PREFIX*.xml.
+KIND_CONFIG, KIND_USERS = "config", "users"
+KIND_CERTIFICATE, KIND_PRIVATE_KEY, KIND_CA_CERTIFICATE = "certificate", "private_key", "ca_certificate"
+TLS_KINDS = (KIND_CERTIFICATE, KIND_PRIVATE_KEY, KIND_CA_CERTIFICATE)
+MANIFEST_KINDS = (KIND_CONFIG, KIND_USERS, *TLS_KINDS)
 # Health targets: "tls:ADDRESS:PORT" (answers a TLS handshake with the new certificate) or
-# "tcp:ADDRESS:PORT" (accepts connections).
-HEALTH_KINDS = ("tls", "tcp")
-ACTIVATION_MODES = ("restart", "reload", "start")
-__all__ = ["FILE_PREFIX"]
+# "tcp:ADDRESS:PORT" (accepts connections); ADDRESS is an IPv4 or IPv6 literal.
+HEALTH_TLS, HEALTH_TCP = "tls", "tcp"
+HEALTH_KINDS = (HEALTH_TLS, HEALTH_TCP)
+# restart: config.d or TLS changed; reload: users.d only (ClickHouse re-reads it by itself);
+# start: the server was not running.
+MODE_RESTART, MODE_RELOAD, MODE_START = "restart", "reload", "start"
+ACTIVATION_MODES = (MODE_RESTART, MODE_RELOAD, MODE_START)
+# Characters no path may hold (besides whitespace and control characters): nothing a shell or
+# the line-based MANIFEST could split, quote or expand.
+UNSAFE_PATH_CHARS = "'\"\\$`"
+
+# The block of the script's source that shell_header() replaces. It declares every HH_*
+# name empty, so the unshipped source refuses to run (and shellcheck sees the names).
+HEADER_BEGIN = "# @hardhouse-contract-begin@"
+HEADER_END = "# @hardhouse-contract-end@"
+
+
+def plain_path(path: str, absolute: bool = True) -> bool:
+    """A path both sides accept: absolute (or relative), without whitespace, control or
+    UNSAFE_PATH_CHARS characters, and without a `..` component."""
+    if not path or path.startswith("/") != absolute:
+        return False
+    if any(c.isspace() or not c.isprintable() or c in UNSAFE_PATH_CHARS for c in path):
+        return False
+    return ".." not in path.split("/")
+
+
+def manifest_line(kind: str, staged: str, live: str) -> str:
+    """One MANIFEST line, refused here if the script would refuse it."""
+    if kind not in MANIFEST_KINDS:
+        raise ValueError(f"unknown manifest kind {kind!r} (one of {', '.join(MANIFEST_KINDS)})")
+    if not plain_path(staged, absolute=False) or not plain_path(live):
+        raise ValueError(f"manifest paths must be plain (staged relative, live absolute): {staged!r} {live!r}")
+    return f"{kind} {staged} {live}\n"
+
+
+def shell_values() -> dict[str, str | tuple[str, ...]]:
+    """Every value the script uses, by its name in the script (tuples become bash arrays)."""
+    return {
+        "HH_CONTRACT": CONTRACT_VERSION,
+        "HH_FILE_PREFIX": FILE_PREFIX,
+        "HH_SERVER_USER": SERVER_USER,
+        "HH_SERVICE": SERVICE,
+        "HH_SERVER_PROCESSES": SERVER_PROCESSES,
+        "HH_CONFIG_DIR": CONFIG_DIR,
+        "HH_DATA_DIR": DATA_DIR,
+        "HH_ERROR_LOG": ERROR_LOG,
+        "HH_BIN_DIR": BIN_DIR,
+        "HH_STAGED_DIR": STAGED_DIR,
+        "HH_PREVIOUS_DIR": PREVIOUS_DIR,
+        "HH_MANIFEST": MANIFEST,
+        "HH_LIVE_TARGETS": LIVE_TARGETS,
+        "HH_ACTIVATED_AT": ACTIVATED_AT,
+        "HH_LOCK": LOCK,
+        "HH_MANIFEST_FORMAT": MANIFEST_FORMAT,
+        "HH_MANIFEST_KINDS": MANIFEST_KINDS,
+        "HH_KIND_CONFIG": KIND_CONFIG,
+        "HH_KIND_USERS": KIND_USERS,
+        "HH_KIND_CERTIFICATE": KIND_CERTIFICATE,
+        "HH_KIND_PRIVATE_KEY": KIND_PRIVATE_KEY,
+        "HH_KIND_CA_CERTIFICATE": KIND_CA_CERTIFICATE,
+        "HH_HEALTH_KINDS": HEALTH_KINDS,
+        "HH_HEALTH_TLS": HEALTH_TLS,
+        "HH_HEALTH_TCP": HEALTH_TCP,
+        "HH_MODES": ACTIVATION_MODES,
+        "HH_MODE_RESTART": MODE_RESTART,
+        "HH_MODE_RELOAD": MODE_RELOAD,
+        "HH_MODE_START": MODE_START,
+        "HH_UNSAFE_PATH_CHARS": UNSAFE_PATH_CHARS,
+    }
+
+
+def shell_quote(value: str) -> str:
+    """shlex.quote, always quoted: a bare live-targets reads as arithmetic to shellcheck."""
+    quoted = shlex.quote(value)
+    return quoted if quoted.startswith("'") else f"'{value}'"
+
+
+def shell_assignment(name: str, value: str | tuple[str, ...]) -> str:
+    if isinstance(value, tuple):
+        return f"{name}=({' '.join(shell_quote(v) for v in value)})"
+    return f"{name}={shell_quote(value)}"
+
+
+def shell_header() -> str:
+    """The assignments that replace the script's contract block."""
+    lines = [HEADER_BEGIN + " generated from hardhouse.deploy.contract; do not edit"]
+    lines += [shell_assignment(name, value) for name, value in shell_values().items()]
+    lines.append(HEADER_END)
+    return "\n".join(lines) + "\n"
+
+
+def with_header(source: str) -> str:
+    """The script's source with its contract block replaced by shell_header(). The block
+    declares the same names empty; a source whose names differ from shell_values() is a bug
+    to fix before shipping, so it raises."""
+    lines = source.splitlines(keepends=True)
+    begin = [i for i, line in enumerate(lines) if line.strip() == HEADER_BEGIN]
+    end = [i for i, line in enumerate(lines) if line.strip() == HEADER_END]
+    if len(begin) != 1 or len(end) != 1 or begin[0] > end[0]:
+        raise ValueError("the script must hold one contract block (its begin and end marker lines)")
+    declared = {line.split("=", 1)[0] for line in lines[begin[0] + 1 : end[0]] if "=" in line}
+    if declared != set(shell_values()):
+        raise ValueError(f"the script and contract.py disagree on names: {sorted(declared ^ set(shell_values()))}")
+    return "".join(lines[: begin[0]]) + shell_header() + "".join(lines[end[0] + 1 :])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pyinfra import host
 
+from hardhouse.deploy import contract
 from hardhouse.deploy.contract import SERVER_USER
 from hardhouse.deploy.settings import Settings, _fail
 from hardhouse.deploy.tls import tls_material
@@ -91,6 +92,6 @@ def manifest(settings: Settings, managed: list[ManagedFile]) -> Payload:
 
 
 def apply_script(settings: Settings) -> Payload:
-    text = resources.files("hardhouse").joinpath("hostscripts/hardhouse-apply.sh").read_bytes()
-    return Payload(settings.apply_path, text, "root", "root", 0o750)
-
+    """hardhouse-apply as shipped: its source with the contract header filled in."""
+    source = resources.files("hardhouse.deploy").joinpath("hostscripts/hardhouse-apply.sh").read_text()
+    return Payload(settings.apply_path, contract.with_header(source).encode(), "root", "root", 0o750)

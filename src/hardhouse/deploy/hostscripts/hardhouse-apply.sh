@@ -1,60 +1,339 @@
-#!/bin/sh
+#!/bin/bash
 # hardhouse-apply: validate, activate and roll back hardhouse's ClickHouse files on this host.
-# Installed and run by the hardhouse pyinfra deploy (hardhouse.deploy); edits are overwritten.
+# Installed and run (as root) by the hardhouse pyinfra deploy (hardhouse.deploy) as
+# STATE/bin/hardhouse-apply, with the contract block below filled in from
+# hardhouse/deploy/contract.py; edits are overwritten. Bash: the health check uses /dev/tcp.
 #
 #   hardhouse-apply validate
 #       Check the staged files before they go live: every file readable by the server user,
+#       every directory a live file goes to owned by root and not writable by group or others,
 #       ClickHouse's own config parser merges them with the stock config.xml/users.xml, and
 #       the TLS certificate parses, is in date and matches its private key.
 #   hardhouse-apply activate restart|reload|start TIMEOUT TARGET...
 #       Back up the live files, put the staged ones in place, restart (config.d or TLS
 #       changed), wait for the users reload (users.d only) or start the server, and wait up to
-#       TIMEOUT seconds until every TARGET is healthy. TARGET is tls:HOST:PORT (answers a TLS
-#       handshake with the new certificate) or tcp:HOST:PORT (accepts connections).
-#       When it is not healthy: restore the backup, restart, and exit 1 with the reason.
+#       TIMEOUT seconds until every TARGET is healthy. TARGET is tls:ADDRESS:PORT (answers a
+#       TLS handshake with the new certificate) or tcp:ADDRESS:PORT (accepts connections),
+#       ADDRESS an IPv4 or IPv6 literal. When it is not healthy: restore the backup, restart,
+#       and exit 1 with the reason ("rolled back: ..." or "ROLLBACK FAILED: ...").
+#   Exit status: 0 done, 1 refused or rolled back (the reason on stderr), 2 usage.
 #
-# Staged files live in $STATE/staged with their final owner and mode; $STATE/staged/MANIFEST
-# lists them, one "KIND STAGED_PATH LIVE_PATH" per line (KIND: config, users, certificate,
-# private_key, ca_certificate; STAGED_PATH relative to $STATE/staged).
+# The contract (HH_* below; the Python side writes what this script reads):
+#   STATE is this script's parent's parent. STATE/staged holds the staged files with their
+#   final owner and mode, and STATE/staged/MANIFEST lists them, one "KIND STAGED_PATH
+#   LIVE_PATH" per line: KIND one of HH_MANIFEST_KINDS; STAGED_PATH relative to the staged
+#   dir; LIVE_PATH absolute; no path with whitespace, quotes, $, \, ` or a ".." component.
+#   config and users files go live as CONF/config.d|users.d/zz-hardhouse-*.xml; any other
+#   zz-hardhouse-*.xml there is an earlier file of hardhouse's and is removed.
+#   Every value from outside (arguments, MANIFEST, environment) is checked before anything
+#   changes; anything unexpected is refused, with nothing touched.
+#
+# Files and the rollback set:
+#   A file goes live through a fresh temporary file (mktemp, a random name that is not *.xml)
+#   in the target directory, renamed over the live path: nothing is ever written through a
+#   symbolic link, and ClickHouse never reads a half-written file. Live paths that are links
+#   are refused.
+#   STATE/previous holds ONE rollback set: the files that were live before the last activation
+#   (directory 0700 root, files 0600, INDEX with each file's owner and mode). After a rollback
+#   those files are live again and nothing of the new set stays live. After a successful
+#   activation the private keys in it (the retired key) are deleted at once; the rest stays
+#   until the next activation replaces the set.
+#
+# Environment (tests and unusual hosts): HARDHOUSE_CONF (ClickHouse's config dir),
+# HARDHOUSE_DATA (its data dir: preprocessed_configs shows a users reload), HARDHOUSE_ERRLOG,
+# HARDHOUSE_SERVER_USER, HARDHOUSE_SERVICE, HARDHOUSE_SYSTEMD_DIR (/run/systemd/system; when
+# it exists, systemctl runs the service), HARDHOUSE_INIT_DIR (/etc/init.d, the SysV script).
 set -u
+# Everything this script creates is root's alone; the server gets the caller's umask back.
+CALLER_UMASK=$(umask)
+umask 077
 
-STATE=$(cd "$(dirname "$0")/.." && pwd)
-CONF=${HARDHOUSE_CONF:-/etc/clickhouse-server}
-DATA=${HARDHOUSE_DATA:-/var/lib/clickhouse}
-ERRLOG=${HARDHOUSE_ERRLOG:-/var/log/clickhouse-server/clickhouse-server.err.log}
-SERVER_USER=${HARDHOUSE_SERVER_USER:-clickhouse}
-SERVICE=${HARDHOUSE_SERVICE:-clickhouse-server}
-STAGED=$STATE/staged
-MANIFEST=$STAGED/MANIFEST
-PREV=$STATE/previous
-LIVE_TARGETS=$STATE/live-targets
-MARKER=$STATE/activated-at
+# @hardhouse-contract-begin@
+HH_CONTRACT=
+HH_FILE_PREFIX=
+HH_SERVER_USER=
+HH_SERVICE=
+HH_SERVER_PROCESSES=()
+HH_CONFIG_DIR=
+HH_DATA_DIR=
+HH_ERROR_LOG=
+HH_BIN_DIR=
+HH_STAGED_DIR=
+HH_PREVIOUS_DIR=
+HH_MANIFEST=
+HH_LIVE_TARGETS=
+HH_ACTIVATED_AT=
+HH_LOCK=
+HH_MANIFEST_FORMAT=()
+HH_MANIFEST_KINDS=()
+HH_KIND_CONFIG=
+HH_KIND_USERS=
+HH_KIND_CERTIFICATE=
+HH_KIND_PRIVATE_KEY=
+HH_KIND_CA_CERTIFICATE=
+HH_HEALTH_KINDS=()
+HH_HEALTH_TLS=
+HH_HEALTH_TCP=
+HH_MODES=()
+HH_MODE_RESTART=
+HH_MODE_RELOAD=
+HH_MODE_START=
+HH_UNSAFE_PATH_CHARS=
+# @hardhouse-contract-end@
 
 say() { printf 'hardhouse: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
-
-# The path of the first manifest entry of a kind ("staged" or "live" side), or nothing.
-manifest_path() {
-    awk -v kind="$1" -v side="$2" '$1 == kind { print (side == "staged" ? $2 : $3); exit }' "$MANIFEST"
+usage() {
+    local modes
+    [ $# -eq 0 ] || say "$*"
+    modes=$(IFS='|' && printf '%s' "${HH_MODES[*]}")
+    say "usage: hardhouse-apply validate | activate $modes TIMEOUT TARGET..."
+    exit 2
+}
+# A value from outside, shown unambiguously (no control characters reach the terminal).
+shown() {
+    if [[ $1 =~ ^[A-Za-z0-9_./:@%+=,-]+$ ]]; then printf '%s' "$1"; else printf '%s' "${1@Q}"; fi
+}
+# Problems are collected, then reported together: "HEADLINE:" and one "  - " line each.
+report() {
+    local headline=$1
+    shift
+    say "$headline:"
+    printf '%s\n' "$@" | awk '!seen[$0]++ { print "  - " $0 }' >&2
 }
 
-readable_by_server() {
-    if command -v runuser >/dev/null 2>&1; then
+if [ -z "$HH_CONTRACT" ]; then
+    say "this is hardhouse-apply's source without its contract header; the deploy ships it" \
+        "with the header filled in (hardhouse.deploy.payloads.apply_script)"
+    exit 2
+fi
+
+# The state directory is found from where the deploy put this script: STATE/bin/hardhouse-apply.
+BIN=$(cd "$(dirname -- "$0")" && pwd -P) || exit 2
+if [ "${BIN##*/}" != "$HH_BIN_DIR" ]; then
+    say "this script runs from STATE/$HH_BIN_DIR/ (it finds the state directory from there), not from $BIN"
+    exit 2
+fi
+STATE=$(dirname -- "$BIN")
+CONF=${HARDHOUSE_CONF:-$HH_CONFIG_DIR}
+DATA=${HARDHOUSE_DATA:-$HH_DATA_DIR}
+ERRLOG=${HARDHOUSE_ERRLOG:-$HH_ERROR_LOG}
+SERVER_USER=${HARDHOUSE_SERVER_USER:-$HH_SERVER_USER}
+SERVICE=${HARDHOUSE_SERVICE:-$HH_SERVICE}
+SYSTEMD_DIR=${HARDHOUSE_SYSTEMD_DIR:-/run/systemd/system}
+INIT_DIR=${HARDHOUSE_INIT_DIR:-/etc/init.d}
+STAGED=$STATE/$HH_STAGED_DIR
+MANIFEST=$STAGED/$HH_MANIFEST
+PREV=$STATE/$HH_PREVIOUS_DIR
+LIVE_TARGETS=$STATE/$HH_LIVE_TARGETS
+MARKER=$STATE/$HH_ACTIVATED_AT
+RUN_UID=$(id -u)
+
+# Temporary files and directories of this run, removed on exit (a moved one is already gone).
+CLEANUP=()
+cleanup() { [ ${#CLEANUP[@]} -eq 0 ] || rm -rf -- "${CLEANUP[@]}"; }
+trap cleanup EXIT
+
+# One run at a time per state directory: two interleaved activations would back up and
+# restore each other's files.
+lock_state() {
+    command -v flock >/dev/null 2>&1 || return 0
+    exec 9>>"$STATE/$HH_LOCK" || die "cannot open $STATE/$HH_LOCK; nothing changed"
+    flock -n 9 || die "another hardhouse-apply is running on $STATE; nothing changed"
+}
+
+in_list() {
+    local want=$1 item
+    shift
+    for item in "$@"; do
+        [ "$item" = "$want" ] && return 0
+    done
+    return 1
+}
+
+# A path without whitespace, control characters, quotes, $, \, ` or a ".." component: nothing
+# a shell or the line-based MANIFEST could split or expand (contract.plain_path, same rule).
+plain() {
+    case $1 in
+        '' | *[[:space:][:cntrl:]]* | *["$HH_UNSAFE_PATH_CHARS"]*) return 1 ;;
+    esac
+    case /$1/ in
+        */../*) return 1 ;;
+    esac
+}
+absolute_plain() { case $1 in /*) plain "$1" ;; *) return 1 ;; esac }
+relative_plain() { case $1 in /*) return 1 ;; *) plain "$1" ;; esac }
+
+check_environment() {
+    local problems=() pair name value
+    for pair in "HARDHOUSE_CONF=$CONF" "HARDHOUSE_DATA=$DATA" "HARDHOUSE_ERRLOG=$ERRLOG" \
+        "HARDHOUSE_SYSTEMD_DIR=$SYSTEMD_DIR" "HARDHOUSE_INIT_DIR=$INIT_DIR" "the state directory=$STATE"; do
+        name=${pair%%=*} value=${pair#*=}
+        absolute_plain "$value" || problems+=("$name $(shown "$value") is not a plain absolute path")
+    done
+    [[ $SERVER_USER =~ ^[a-z_][a-z0-9_-]*$ ]] ||
+        problems+=("HARDHOUSE_SERVER_USER $(shown "$SERVER_USER") is not a user name")
+    [[ $SERVICE =~ ^[A-Za-z0-9_.@-]+$ ]] || problems+=("HARDHOUSE_SERVICE $(shown "$SERVICE") is not a service name")
+    if [ ${#problems[@]} -gt 0 ]; then
+        report "refusing to run; nothing changed" "${problems[@]}"
+        exit 2
+    fi
+}
+
+# The MANIFEST, checked as a whole before anything uses it: M_KIND, M_STAGED, M_LIVE.
+load_manifest() {
+    local line n=0 fields where kind staged live problems=()
+    local -A lives=() kinds=()
+    M_KIND=() M_STAGED=() M_LIVE=()
+    if [ -L "$MANIFEST" ] || [ ! -f "$MANIFEST" ]; then
+        die "nothing is staged ($MANIFEST is missing); nothing changed"
+    fi
+    while IFS= read -r line || [ -n "$line" ]; do
+        n=$((n + 1))
+        where="$HH_MANIFEST line $n"
+        read -r -a fields <<<"$line"
+        if [ ${#fields[@]} -ne ${#HH_MANIFEST_FORMAT[@]} ]; then
+            problems+=("$where: $(shown "$line") is not \"${HH_MANIFEST_FORMAT[*]}\"")
+            continue
+        fi
+        kind=${fields[0]} staged=${fields[1]} live=${fields[2]}
+        if ! in_list "$kind" "${HH_MANIFEST_KINDS[@]}"; then
+            problems+=("$where: unknown kind $(shown "$kind") (one of ${HH_MANIFEST_KINDS[*]})")
+            continue
+        fi
+        relative_plain "$staged" ||
+            problems+=("$where: the staged path $(shown "$staged") must be relative and plain (no whitespace, quotes, \$, \\, \` or ..)")
+        absolute_plain "$live" ||
+            problems+=("$where: the live path $(shown "$live") must be absolute and plain (no whitespace, quotes, \$, \\, \` or ..)")
+        case $kind in
+            "$HH_KIND_CONFIG" | "$HH_KIND_USERS")
+                # Only these names are hardhouse's in config.d/users.d: the stale-file cleanup relies on it.
+                case $live in
+                    "$CONF/$kind.d/$HH_FILE_PREFIX"*.xml) [ "${live%/*}" = "$CONF/$kind.d" ] ||
+                        problems+=("$where: a $kind file goes live in $CONF/$kind.d itself, not $(shown "${live%/*}")") ;;
+                    *) problems+=("$where: a $kind file goes live as $CONF/$kind.d/$HH_FILE_PREFIX*.xml, not $(shown "$live")") ;;
+                esac
+                ;;
+            *)
+                [ -z "${kinds[$kind]:-}" ] || problems+=("$where: a second $kind")
+                ;;
+        esac
+        [ -z "${lives[$live]:-}" ] || problems+=("$where: $(shown "$live") is listed twice")
+        lives[$live]=1 kinds[$kind]=1
+        M_KIND+=("$kind") M_STAGED+=("$staged") M_LIVE+=("$live")
+    done <"$MANIFEST"
+    [ ${#M_KIND[@]} -gt 0 ] || problems+=("$HH_MANIFEST lists no files")
+    if [ "${kinds[$HH_KIND_CERTIFICATE]:-}" != "${kinds[$HH_KIND_PRIVATE_KEY]:-}" ]; then
+        problems+=("$HH_MANIFEST has a $HH_KIND_CERTIFICATE without a $HH_KIND_PRIVATE_KEY or the other way round")
+    fi
+    if [ ${#problems[@]} -gt 0 ]; then
+        report "$MANIFEST is not usable; nothing changed" "${problems[@]}"
+        exit 1
+    fi
+}
+
+# hardhouse's earlier files that the MANIFEST no longer lists: STALE (paths), STALE_KIND.
+find_stale() {
+    local kind path
+    local -A listed=()
+    STALE=() STALE_KIND=()
+    for path in "${M_LIVE[@]}"; do listed[$path]=1; done
+    for kind in "$HH_KIND_CONFIG" "$HH_KIND_USERS"; do
+        for path in "$CONF/$kind.d/$HH_FILE_PREFIX"*.xml; do
+            [ -e "$path" ] || [ -L "$path" ] || continue
+            [ -z "${listed[$path]:-}" ] || continue
+            STALE+=("$path") STALE_KIND+=("$kind")
+        done
+    done
+}
+
+# Why root must not write into directory $1, printed, or nothing: it must be owned by root (the
+# user running this) and not writable by group or others, and so must every directory above it,
+# except sticky ones like /tmp; otherwise someone else could plant a link or swap a file in.
+# Both the path as given and the one its links resolve to are checked.
+declare -A DIR_CHECKED=()
+dir_problem() {
+    local dir=$1 real start d chain owner perm type name
+    [ -z "${DIR_CHECKED[$dir]:-}" ] || return 0
+    DIR_CHECKED[$dir]=1
+    if [ ! -d "$dir" ]; then
+        echo "$dir: directory does not exist"
+        return
+    fi
+    real=$(readlink -f -- "$dir")
+    for start in "$dir" "$real"; do
+        chain=() d=$start
+        while :; do
+            chain+=("$d")
+            [ "$d" = / ] && break
+            d=${d%/*} && d=${d:-/}
+        done
+        while read -r owner perm type name; do
+            # A link's own mode means nothing; the directory holding it is checked too.
+            (((16#$type & 16#F000) == 16#A000)) && continue
+            if [ "$owner" != 0 ] && [ "$owner" != "$RUN_UID" ]; then
+                echo "$name is owned by $(id -nu "$owner" 2>/dev/null || echo "$owner"), not root: it could plant a link or file where root writes. Fix: chown root $name"
+                return
+            fi
+            if (((8#$perm & 8#022) != 0)) && { [ "$name" = "$start" ] || (((8#$perm & 8#1000) == 0)); }; then
+                echo "$name is writable by group or others (mode $perm): they could plant a link or file where root writes. Fix: chmod go-w $name"
+                return
+            fi
+        done < <(stat -c '%u %a %f %n' -- "${chain[@]}")
+    done
+}
+
+# test $1 $2 as the server user would see it.
+as_server_user() {
+    if [ "$(id -un)" = "$SERVER_USER" ]; then
+        test "$1" "$2"
+    elif command -v runuser >/dev/null 2>&1; then
         runuser -u "$SERVER_USER" -- test "$1" "$2"
     else
-        su -s /bin/sh "$SERVER_USER" -c "test $1 '$2'"
+        # shellcheck disable=SC2016  # $1 and $2 expand in the server user's shell, not here
+        su -s /bin/sh "$SERVER_USER" -c 'test "$1" "$2"' sh "$1" "$2"
     fi
+}
+
+# What must hold before any file goes live, for validate and again right before the swap:
+# the staged files are there, and no live path or directory lets root be steered elsewhere.
+safety_problems() {
+    local i file live dir path
+    for dir in "$STATE" "$STAGED"; do
+        dir_problem "$dir"
+    done
+    for i in "${!M_KIND[@]}"; do
+        file=$STAGED/${M_STAGED[i]} live=${M_LIVE[i]}
+        if [ -L "$file" ]; then
+            echo "$live: the staged $file is a symbolic link, not a file"
+        elif [ ! -f "$file" ]; then
+            echo "$live: not staged"
+        else
+            dir_problem "${file%/*}"
+        fi
+        dir_problem "${live%/*}"
+        if [ -L "$live" ]; then
+            echo "$live is a symbolic link (to $(readlink -- "$live")); hardhouse replaces files and never writes through a link. Fix: remove the link"
+        fi
+    done
+    for path in "${STALE[@]}"; do
+        if [ -L "$path" ] || ! plain "$path"; then
+            echo "$(shown "$path") looks like an earlier hardhouse file but is a link or has an unusual name. Fix: remove it"
+        fi
+    done
 }
 
 # ClickHouse's own parser merges FILE with FILE's .d directory (and conf.d). Modern servers
 # ship extract-from-config; 18.16 has none, but its client loads --config-file through the
 # same ConfigProcessor and only then tries to connect (to a port nothing listens on).
 clickhouse_merges() {
+    local out
     if command -v clickhouse >/dev/null 2>&1 && clickhouse extract-from-config --help >/dev/null 2>&1; then
-        clickhouse extract-from-config --try --config-file="$1" --key=path 2>&1 >/dev/null
-        return $?
+        { clickhouse extract-from-config --try --config-file="$1" --key=path >/dev/null; } 2>&1
+        return
     fi
-    out=$(cd /tmp && timeout 30 clickhouse-client --config-file="$1" --compression 0 --host 127.0.0.1 --port 1 --query 'SELECT 1' </dev/null 2>&1)
+    out=$(cd "$(dirname -- "$1")" && timeout 30 clickhouse-client --config-file="$1" --compression 0 \
+        --host 127.0.0.1 --port 1 --query 'SELECT 1' </dev/null 2>&1)
     case $out in
         *"Code: 210"*) return 0 ;;  # config parsed and merged; the connection was refused as intended
     esac
@@ -62,145 +341,205 @@ clickhouse_merges() {
     return 1
 }
 
-validate() {
-    [ -f "$MANIFEST" ] || die "nothing is staged ($MANIFEST is missing)"
-    problems=$(mktemp)
-    candidate=$(mktemp -d)
-    trap 'rm -rf "$candidate" "$problems"' EXIT
+tls_problems() {
+    local i cert='' key='' ca='' live_cert='' live_key='' live_ca='' cert_pub key_pub
+    for i in "${!M_KIND[@]}"; do
+        case ${M_KIND[i]} in
+            "$HH_KIND_CERTIFICATE") cert=$STAGED/${M_STAGED[i]} live_cert=${M_LIVE[i]} ;;
+            "$HH_KIND_PRIVATE_KEY") key=$STAGED/${M_STAGED[i]} live_key=${M_LIVE[i]} ;;
+            "$HH_KIND_CA_CERTIFICATE") ca=$STAGED/${M_STAGED[i]} live_ca=${M_LIVE[i]} ;;
+        esac
+    done
+    if [ -n "$cert" ] && [ -f "$cert" ] && [ -f "$key" ]; then
+        if ! openssl x509 -in "$cert" -noout 2>/dev/null; then
+            echo "$live_cert: not a PEM certificate"
+        elif ! openssl pkey -in "$key" -noout -passin pass: 2>/dev/null; then
+            echo "$live_key: not an unencrypted PEM private key"
+        else
+            cert_pub=$(openssl x509 -in "$cert" -noout -pubkey | openssl sha256)
+            key_pub=$(openssl pkey -in "$key" -pubout | openssl sha256)
+            [ "$cert_pub" = "$key_pub" ] || echo "the certificate $live_cert does not match the private key $live_key"
+            openssl x509 -in "$cert" -noout -checkend 0 >/dev/null ||
+                echo "$live_cert: expired ($(openssl x509 -in "$cert" -noout -enddate))"
+        fi
+    fi
+    if [ -n "$ca" ] && [ -f "$ca" ] && ! openssl x509 -in "$ca" -noout 2>/dev/null; then
+        echo "$live_ca: not a PEM certificate"
+    fi
+}
 
-    while read -r kind staged live; do
-        [ -n "$kind" ] || continue
-        file=$STAGED/$staged
-        if [ ! -f "$file" ]; then
-            echo "$live: not staged" >>"$problems"
-            continue
+validate() {
+    local problems=() problem i kind file live dir name candidate reason
+    load_manifest
+    find_stale
+    id -u "$SERVER_USER" >/dev/null 2>&1 || problems+=("the server user $SERVER_USER does not exist (is ClickHouse installed?)")
+    while IFS= read -r problem; do
+        [ -n "$problem" ] && problems+=("$problem")
+    done < <(safety_problems; tls_problems)
+    for i in "${!M_KIND[@]}"; do
+        file=$STAGED/${M_STAGED[i]} live=${M_LIVE[i]}
+        if [ -f "$file" ] && ! as_server_user -r "$file"; then
+            problems+=("$live: not readable by $SERVER_USER ($(stat -c '%U:%G %a' -- "$file"))")
         fi
-        readable_by_server -r "$file" || echo "$live: not readable by $SERVER_USER ($(stat -c '%U:%G %a' "$file"))" >>"$problems"
-        dir=$(dirname "$live")
-        if [ ! -d "$dir" ]; then
-            echo "$dir: directory does not exist" >>"$problems"
-        elif ! readable_by_server -x "$dir"; then
-            echo "$dir: $SERVER_USER cannot enter it ($(stat -c '%U:%G %a' "$dir"))" >>"$problems"
+        dir=$(dirname -- "$live")
+        if [ -d "$dir" ] && ! as_server_user -x "$dir"; then
+            problems+=("$dir: $SERVER_USER cannot enter it ($(stat -c '%U:%G %a' -- "$dir"))")
         fi
-    done <"$MANIFEST"
+        if [ -e "$live" ] && [ ! -L "$live" ] && [ ! -f "$live" ]; then
+            problems+=("$live: exists and is not a file")
+        fi
+    done
 
     # The configuration as the server would load it: the stock files, everyone else's
     # config.d/users.d files as they are live now, and hardhouse's staged ones.
-    for name in config users; do
-        [ -f "$CONF/$name.xml" ] || { echo "$CONF/$name.xml: missing (is ClickHouse installed?)" >>"$problems"; continue; }
-        cp "$CONF/$name.xml" "$candidate/"
-        mkdir -p "$candidate/$name.d"
-        for file in "$CONF/$name.d"/*.xml "$CONF/$name.d"/*.conf; do
+    candidate=$(mktemp -d) || die "cannot make a temporary directory"
+    CLEANUP+=("$candidate")
+    for name in "$HH_KIND_CONFIG" "$HH_KIND_USERS"; do
+        if [ ! -f "$CONF/$name.xml" ]; then
+            problems+=("$CONF/$name.xml: missing (is ClickHouse installed?)")
+            continue
+        fi
+        if ! cp -- "$CONF/$name.xml" "$candidate/" || ! mkdir -- "$candidate/$name.d"; then
+            die "cannot copy $CONF/$name.xml into $candidate"
+        fi
+        for file in "$CONF/$name.d"/*.xml "$CONF/$name.d"/*.conf "$CONF/$name.d"/*.yaml "$CONF/$name.d"/*.yml; do
             [ -f "$file" ] || continue
-            case $(basename "$file") in zz-hardhouse-*) continue ;; esac
-            cp "$file" "$candidate/$name.d/"
-        done
-        for file in "$STAGED/$name.d"/*.xml; do
-            [ -f "$file" ] && cp "$file" "$candidate/$name.d/"
+            case ${file##*/} in "$HH_FILE_PREFIX"*) continue ;; esac
+            cp -- "$file" "$candidate/$name.d/"
         done
     done
-    [ -d "$CONF/conf.d" ] && cp -r "$CONF/conf.d" "$candidate/"
-    for name in config users; do
+    for i in "${!M_KIND[@]}"; do
+        kind=${M_KIND[i]} file=$STAGED/${M_STAGED[i]}
+        case $kind in
+            "$HH_KIND_CONFIG" | "$HH_KIND_USERS")
+                [ -d "$candidate/$kind.d" ] && [ -f "$file" ] && cp -- "$file" "$candidate/$kind.d/${M_LIVE[i]##*/}"
+                ;;
+        esac
+    done
+    [ -d "$CONF/conf.d" ] && cp -r -- "$CONF/conf.d" "$candidate/"
+    for name in "$HH_KIND_CONFIG" "$HH_KIND_USERS"; do
         [ -f "$candidate/$name.xml" ] || continue
         if ! reason=$(clickhouse_merges "$candidate/$name.xml"); then
-            echo "ClickHouse cannot load $name.xml with the new files: $(printf '%s' "$reason" | sed "s|$candidate|$CONF|g" | tr '\n' ' ')" >>"$problems"
+            reason=${reason//"$candidate"/"$CONF"}
+            problems+=("ClickHouse cannot load $name.xml with the new files: ${reason//$'\n'/ }")
         fi
     done
 
-    cert=$(manifest_path certificate staged)
-    key=$(manifest_path private_key staged)
-    if [ -n "$cert" ] && [ -n "$key" ]; then
-        live_cert=$(manifest_path certificate live)
-        live_key=$(manifest_path private_key live)
-        if ! openssl x509 -in "$STAGED/$cert" -noout 2>/dev/null; then
-            echo "$live_cert: not a PEM certificate" >>"$problems"
-        elif ! openssl pkey -in "$STAGED/$key" -noout -passin pass: 2>/dev/null; then
-            echo "$live_key: not an unencrypted PEM private key" >>"$problems"
-        else
-            cert_pub=$(openssl x509 -in "$STAGED/$cert" -noout -pubkey | openssl sha256)
-            key_pub=$(openssl pkey -in "$STAGED/$key" -pubout | openssl sha256)
-            [ "$cert_pub" = "$key_pub" ] || echo "the certificate $live_cert does not match the private key $live_key" >>"$problems"
-            openssl x509 -in "$STAGED/$cert" -noout -checkend 0 >/dev/null ||
-                echo "$live_cert: expired ($(openssl x509 -in "$STAGED/$cert" -noout -enddate))" >>"$problems"
-        fi
-    fi
-    ca=$(manifest_path ca_certificate staged)
-    if [ -n "$ca" ] && ! openssl x509 -in "$STAGED/$ca" -noout 2>/dev/null; then
-        echo "$(manifest_path ca_certificate live): not a PEM certificate" >>"$problems"
-    fi
-
-    if [ -s "$problems" ]; then
-        say "validation failed; nothing went live:"
-        awk '!seen[$0]++ { print "  - " $0 }' "$problems" >&2
+    if [ ${#problems[@]} -gt 0 ]; then
+        report "validation failed; nothing went live" "${problems[@]}"
         exit 1
     fi
-    echo "hardhouse: staged configuration is valid ($(grep -c . "$MANIFEST") files)"
+    echo "hardhouse: staged configuration is valid (${#M_KIND[@]} files)"
 }
 
-# Every live path hardhouse manages now or will manage: the manifest's and any earlier file.
-managed_paths() {
-    awk '{ print $3 }' "$MANIFEST"
-    ls -1d "$CONF"/config.d/zz-hardhouse-*.xml "$CONF"/users.d/zz-hardhouse-*.xml 2>/dev/null
+# Put the bytes of $1 at $2 with owner $3 (uid:gid) and mode $4, atomically: a fresh file
+# beside $2 (mktemp: exclusive create, random name, never *.xml, so ClickHouse does not read
+# it half-written), then renamed over $2. A rename replaces a link at $2, never follows it.
+put() {
+    local tmp
+    tmp=$(mktemp -- "$(dirname -- "$2")/.hardhouse-new.XXXXXXXXXX") || return 1
+    CLEANUP+=("$tmp")
+    cat -- "$1" >"$tmp" && chown -- "$3" "$tmp" && chmod -- "$4" "$tmp" && mv -T -f -- "$tmp" "$2"
 }
 
+# A fresh rollback set: previous/INDEX lists every path hardhouse manages now or managed
+# before, "N KIND UID GID MODE PATH" (N: the copy in previous/files) or "- KIND - - - PATH"
+# (nothing there: a rollback removes it).
 backup() {
-    rm -rf "$PREV.new"
-    mkdir -p "$PREV.new/files"
-    managed_paths | sort -u >"$PREV.new/PATHS"
-    while read -r path; do
-        [ -e "$path" ] || continue
-        mkdir -p "$PREV.new/files$(dirname "$path")"
-        cp -p "$path" "$PREV.new/files$path"
-    done <"$PREV.new/PATHS"
-    [ -f "$LIVE_TARGETS" ] && cp -p "$LIVE_TARGETS" "$PREV.new/targets"
-    rm -rf "$PREV"
-    mv "$PREV.new" "$PREV"
-}
-
-# Replace one file atomically (write beside it, rename over it); the .hardhouse-new name is
-# not *.xml, so ClickHouse never reads a half-written file.
-replace() {
-    cp -p "$1" "$2.hardhouse-new" && mv -f "$2.hardhouse-new" "$2"
+    local new i n=0 path kind
+    rm -rf -- "$STATE/.$HH_PREVIOUS_DIR".*  # a crashed run's half-made set (it may hold a key)
+    new=$(mktemp -d -- "$STATE/.$HH_PREVIOUS_DIR.XXXXXXXXXX") || return 1
+    CLEANUP+=("$new")
+    mkdir -- "$new/files" || return 1
+    {
+        for i in "${!MANAGED[@]}"; do
+            path=${MANAGED[i]} kind=${MANAGED_KIND[i]}
+            if [ -f "$path" ] && [ ! -L "$path" ]; then
+                n=$((n + 1))
+                cat -- "$path" >"$new/files/$n" || return 1
+                printf '%s %s %s %s\n' "$n" "$kind" "$(stat -c '%u %g %a' -- "$path")" "$path"
+            else
+                printf -- '- %s - - - %s\n' "$kind" "$path"
+            fi
+        done
+    } >"$new/INDEX" || return 1
+    if [ -f "$LIVE_TARGETS" ]; then
+        cat -- "$LIVE_TARGETS" >"$new/targets" || return 1
+    fi
+    rm -rf -- "$PREV" && mv -T -- "$new" "$PREV"
 }
 
 install_staged() {
-    while read -r kind staged live; do
-        [ -n "$kind" ] || continue
-        replace "$STAGED/$staged" "$live" || return 1
-    done <"$MANIFEST"
-    for path in "$CONF"/config.d/zz-hardhouse-*.xml "$CONF"/users.d/zz-hardhouse-*.xml; do
-        [ -f "$path" ] || continue
-        awk -v p="$path" '$3 == p { found = 1 } END { exit !found }' "$MANIFEST" || rm -f "$path"
+    local i src path
+    for i in "${!M_KIND[@]}"; do
+        src=$STAGED/${M_STAGED[i]}
+        put "$src" "${M_LIVE[i]}" "$(stat -c '%u:%g' -- "$src")" "$(stat -c '%a' -- "$src")" || return 1
+    done
+    for path in "${STALE[@]}"; do
+        rm -f -- "$path" || return 1
     done
 }
 
+# Put the rollback set back: its files byte for byte with their owner and mode, and remove
+# what was not there before. Returns 1 if any path could not be restored.
 restore() {
-    while read -r path; do
-        if [ -e "$PREV/files$path" ]; then
-            replace "$PREV/files$path" "$path"
-        else
-            rm -f "$path"
+    local failed=0 n uid gid mode path
+    while read -r n _ uid gid mode path; do
+        if [ "$n" = - ]; then
+            if [ -L "$path" ] || [ -f "$path" ]; then
+                rm -f -- "$path" || failed=1
+            fi
+        elif [ -f "$PREV/files/$n" ]; then
+            put "$PREV/files/$n" "$path" "$uid:$gid" "$mode" || failed=1
         fi
-    done <"$PREV/PATHS"
+    done <"$PREV/INDEX"
+    return "$failed"
 }
 
+# After a successful activation the old private key has no use left: delete it from the set.
+retire_keys() {
+    local n kind rest tmp
+    tmp=$(mktemp -- "$PREV/.INDEX.XXXXXXXXXX") || return 1
+    CLEANUP+=("$tmp")
+    while read -r n kind rest; do
+        if [ "$kind" = "$HH_KIND_PRIVATE_KEY" ] && [ "$n" != - ]; then
+            rm -f -- "$PREV/files/$n" || return 1
+            n=retired
+        fi
+        printf '%s %s %s\n' "$n" "$kind" "$rest"
+    done <"$PREV/INDEX" >"$tmp" && mv -T -f -- "$tmp" "$PREV/INDEX"
+}
+
+systemd_runs() { [ -d "$SYSTEMD_DIR" ] && command -v systemctl >/dev/null 2>&1; }
+
+# Run a service manager command as the caller would: under SysV the server inherits our
+# environment, so give it the caller's umask, and not our lock (it would hold it for ever).
+as_caller() { (umask "$CALLER_UMASK" && exec "$@" 9>&-); }
+
 service_do() {
-    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        systemctl "$1" "$SERVICE"
-    elif [ -x "/etc/init.d/$SERVICE" ]; then
-        "/etc/init.d/$SERVICE" "$1" >/dev/null
+    if systemd_runs; then
+        as_caller systemctl "$1" "$SERVICE"
+    elif [ -x "$INIT_DIR/$SERVICE" ]; then
+        as_caller "$INIT_DIR/$SERVICE" "$1" >/dev/null
     else
-        die "cannot $1 $SERVICE: neither systemd nor /etc/init.d/$SERVICE is there"
+        say "cannot $1 $SERVICE: neither systemd nor $INIT_DIR/$SERVICE is there"
+        return 1
     fi
 }
 
-running() { pidof clickhouse-server >/dev/null 2>&1 || pidof clickhouse >/dev/null 2>&1; }
-
-server_pids() { pidof clickhouse-server 2>/dev/null || pidof clickhouse 2>/dev/null; }
+# The pids of the server: the first process name (HH_SERVER_PROCESSES) that runs.
+server_pids() {
+    local name
+    for name in "${HH_SERVER_PROCESSES[@]}"; do
+        pidof "$name" 2>/dev/null && return 0
+    done
+    return 1
+}
+running() { server_pids >/dev/null; }
 
 # Wait up to $1 seconds for every server process to exit.
 wait_gone() {
-    waited=0
+    local waited=0
     while running; do
         [ "$waited" -ge "$(($1 * 5))" ] && return 1
         sleep 0.2
@@ -208,13 +547,19 @@ wait_gone() {
     done
 }
 
+kill_server() {
+    local pids
+    read -r -a pids <<<"$(server_pids)"
+    [ ${#pids[@]} -eq 0 ] || kill "$@" "${pids[@]}" 2>/dev/null
+}
+
 # systemd restarts reliably. Debian's SysV script finds the server with start-stop-daemon
 # --exec, which cannot read /proc/PID/exe where ptrace is not allowed (containers), and then
 # "restarts" by starting a second server that dies on the lock of the first: so stop it
 # ourselves when the script did not, by pid, TERM then KILL, before starting again.
 restart_server() {
-    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        systemctl restart "$SERVICE"
+    if systemd_runs; then
+        as_caller systemctl restart "$SERVICE"
         return
     fi
     stop_server
@@ -222,50 +567,58 @@ restart_server() {
 }
 
 stop_server() {
-    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        systemctl stop "$SERVICE"
+    if systemd_runs; then
+        as_caller systemctl stop "$SERVICE"
         return
     fi
     service_do stop
     # start-stop-daemon waits for what it stops, so anything left was never matched.
     wait_gone 2 && return 0
-    # shellcheck disable=SC2046
-    kill $(server_pids) 2>/dev/null
+    kill_server -TERM
     wait_gone 30 && return 0
-    # shellcheck disable=SC2046
-    kill -9 $(server_pids) 2>/dev/null
+    kill_server -KILL
     wait_gone 5
 }
 
 fingerprint_of_file() { openssl x509 -in "$1" -noout -fingerprint -sha256 2>/dev/null; }
 
+# KIND:ADDRESS:PORT with a known kind, an IPv4/IPv6 literal and a port number.
+target_valid() {
+    local kind=${1%%:*} port=${1##*:}
+    in_list "$kind" "${HH_HEALTH_KINDS[@]}" && [[ ${1#*:} =~ ^[0-9A-Fa-f:.]+:[0-9]{1,5}$ ]] &&
+        [ "$((10#$port))" -ge 1 ] && [ "$((10#$port))" -le 65535 ]
+}
+
 target_ok() {
-    kind=${1%%:*}
-    rest=${1#*:}
-    port=${rest##*:}
-    host=${rest%:*}
+    local kind=${1%%:*} rest=${1#*:} host port address served
+    port=${rest##*:} host=${rest%:*}
     case $host in *:*) address="[$host]:$port" ;; *) address="$host:$port" ;; esac
-    if [ "$kind" = tls ]; then
-        served=$(timeout 5 openssl s_client -connect "$address" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null)
+    if [ "$kind" = "$HH_HEALTH_TLS" ]; then
+        served=$(timeout 5 openssl s_client -connect "$address" </dev/null 2>/dev/null |
+            openssl x509 -noout -fingerprint -sha256 2>/dev/null)
         [ -n "$served" ] && { [ -z "$WANT_FINGERPRINT" ] || [ "$served" = "$WANT_FINGERPRINT" ]; }
+    elif [ "$kind" = "$HH_HEALTH_TCP" ]; then
+        # shellcheck disable=SC2016  # $0 and $1 are the child shell's arguments
+        timeout 5 "$BASH" -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null
     else
-        timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null
+        return 1
     fi
 }
 
 # Lines the server wrote to its error log since this activation began.
 new_errors() {
     [ -f "$ERRLOG" ] || return 0
-    tail -c "+$((ERRLOG_OFFSET + 1))" "$ERRLOG" 2>/dev/null | grep -E '<Error>|Exception' | sed 's/^[0-9.: ]*\[ *[0-9]* *\] {[^}]*} //' | tail -n 3
+    tail -c "+$((ERRLOG_OFFSET + 1))" -- "$ERRLOG" 2>/dev/null | grep -E '<Error>|Exception' |
+        sed 's/^[0-9.: ]*\[ *[0-9]* *\] {[^}]*} //' | tail -n 3
 }
 
-# Wait until healthy; on failure leave the reason in $REASON.
+errlog_size() { stat -c %s -- "$ERRLOG" 2>/dev/null || echo 0; }
+
+# Wait until healthy; on failure leave the reason in REASON.
 wait_healthy() {
-    mode=$1
-    timeout=$2
+    local mode=$1 timeout=$2 deadline gone=0 pending target fatal errors
     shift 2
     deadline=$(($(date +%s) + timeout))
-    gone=0
     while :; do
         pending=""
         if running; then
@@ -274,7 +627,8 @@ wait_healthy() {
             gone=$((gone + 1))
             pending="the server process"
         fi
-        if [ "$mode" = reload ] && [ -z "$(find "$DATA/preprocessed_configs/users.xml" -newer "$MARKER" 2>/dev/null)" ]; then
+        if [ "$mode" = "$HH_MODE_RELOAD" ] &&
+            [ -z "$(find "$DATA/preprocessed_configs/users.xml" -newer "$MARKER" 2>/dev/null)" ]; then
             pending="$pending${pending:+, }the users reload"
         fi
         for target in "$@"; do
@@ -282,7 +636,7 @@ wait_healthy() {
         done
         [ -z "$pending" ] && return 0
         fatal=$(new_errors | grep -E 'Cannot assign requested address|Address already in use|No servers started|Cannot lock file|SSL|certificate|private key|Error updating configuration' | tail -n 1)
-        if [ -n "$fatal" ] && [ "$mode" != reload ] || [ "$gone" -ge 10 ] || [ "$(date +%s)" -ge "$deadline" ]; then
+        if { [ -n "$fatal" ] && [ "$mode" != "$HH_MODE_RELOAD" ]; } || [ "$gone" -ge 10 ] || [ "$(date +%s)" -ge "$deadline" ]; then
             REASON="not healthy (waiting for: $pending)"
             errors=$(new_errors | tr '\n' ' ')
             [ -n "$errors" ] && REASON="$REASON; the server logged: $errors"
@@ -293,35 +647,60 @@ wait_healthy() {
 }
 
 activate() {
-    [ $# -ge 3 ] || die "usage: hardhouse-apply activate restart|reload|start TIMEOUT TARGET..."
-    mode=$1
-    timeout=$2
+    local mode timeout target problems=() problem was_running=no failure i old_targets=() live_cert=''
+    [ $# -ge 3 ] || usage "activate needs a mode, a timeout and at least one target"
+    mode=$1 timeout=$2
     shift 2
-    [ -f "$MANIFEST" ] || die "nothing is staged ($MANIFEST is missing)"
-    was_running=no
+    in_list "$mode" "${HH_MODES[@]}" || problems+=("the mode $(shown "$mode") is not one of ${HH_MODES[*]}")
+    [[ $timeout =~ ^[1-9][0-9]{0,5}$ ]] || problems+=("TIMEOUT $(shown "$timeout") is not a number of seconds (1 or more)")
+    for target in "$@"; do
+        target_valid "$target" ||
+            problems+=("the target $(shown "$target") is not KIND:ADDRESS:PORT (KIND ${HH_HEALTH_KINDS[*]}, ADDRESS an IP literal)")
+    done
+    if [ ${#problems[@]} -gt 0 ]; then
+        report "activate refused; nothing changed" "${problems[@]}"
+        usage
+    fi
+    load_manifest
+    find_stale
+    while IFS= read -r problem; do
+        [ -n "$problem" ] && problems+=("$problem")
+    done < <(safety_problems)
+    systemd_runs || [ -x "$INIT_DIR/$SERVICE" ] || problems+=("neither systemd nor $INIT_DIR/$SERVICE is there to $mode $SERVICE")
+    if [ ${#problems[@]} -gt 0 ]; then
+        report "refusing to activate; nothing changed" "${problems[@]}"
+        exit 1
+    fi
+    MANAGED=("${M_LIVE[@]}" "${STALE[@]}") MANAGED_KIND=("${M_KIND[@]}" "${STALE_KIND[@]}")
+
     running && was_running=yes
-    ERRLOG_OFFSET=$(stat -c %s "$ERRLOG" 2>/dev/null || echo 0)
+    ERRLOG_OFFSET=$(errlog_size)
     WANT_FINGERPRINT=""
-    cert=$(manifest_path certificate staged)
-    [ -n "$cert" ] && WANT_FINGERPRINT=$(fingerprint_of_file "$STAGED/$cert")
+    for i in "${!M_KIND[@]}"; do
+        if [ "${M_KIND[i]}" = "$HH_KIND_CERTIFICATE" ]; then
+            WANT_FINGERPRINT=$(fingerprint_of_file "$STAGED/${M_STAGED[i]}")
+            live_cert=${M_LIVE[i]}
+        fi
+    done
 
     backup || die "could not back up the live files into $PREV; nothing changed"
-    touch "$MARKER"
-    sleep 1  # the users reload is seen by mtime (1 s resolution on some file systems)
+    touch -- "$MARKER"
+    # The users reload is seen by mtime, with 1 s resolution on some file systems.
+    [ "$mode" = "$HH_MODE_RELOAD" ] && sleep 1
     if ! install_staged; then
-        restore
+        restore || die "ROLLBACK FAILED: could not put the staged files in place, nor all previous files back (see $PREV/INDEX)"
         die "could not put the staged files in place; the previous files were restored"
     fi
     case $mode in
-        restart) restart_server ;;
-        start) service_do start ;;
-        reload) ;;  # ClickHouse re-reads users.xml and users.d by itself
-        *) restore; die "unknown mode $mode" ;;
+        "$HH_MODE_RESTART") restart_server ;;
+        "$HH_MODE_START") service_do start ;;
+        "$HH_MODE_RELOAD") ;;  # ClickHouse re-reads users.xml and users.d by itself
     esac
     if wait_healthy "$mode" "$timeout" "$@"; then
-        printf '%s\n' "$@" >"$LIVE_TARGETS"
+        printf '%s\n' "$@" >"$LIVE_TARGETS.new" && mv -T -f -- "$LIVE_TARGETS.new" "$LIVE_TARGETS"
+        retire_keys || say "warning: could not delete the retired private key from $PREV"
         case $mode in
-            reload) echo "hardhouse: users reloaded without a restart; healthy on $*" ;;
+            "$HH_MODE_RELOAD") echo "hardhouse: users reloaded without a restart; healthy on $*" ;;
             *) echo "hardhouse: ClickHouse ${mode}ed with the new configuration; healthy on $*" ;;
         esac
         return 0
@@ -330,15 +709,21 @@ activate() {
     failure=$REASON
     say "the new configuration is $failure"
     say "rolling back to the previous files"
-    restore
-    ERRLOG_OFFSET=$(stat -c %s "$ERRLOG" 2>/dev/null || echo 0)
+    if ! restore; then
+        stop_server >/dev/null 2>&1
+        die "ROLLBACK FAILED: not every previous file could be put back (see $PREV/INDEX); the server is stopped. Reason for the rollback: the new configuration was $failure"
+    fi
+    ERRLOG_OFFSET=$(errlog_size)
     WANT_FINGERPRINT=""
-    live_cert=$(manifest_path certificate live)
     [ -n "$live_cert" ] && [ -f "$live_cert" ] && WANT_FINGERPRINT=$(fingerprint_of_file "$live_cert")
     if [ "$was_running" = yes ]; then
         restart_server
-        # shellcheck disable=SC2046
-        if wait_healthy restart "$timeout" $(cat "$PREV/targets" 2>/dev/null); then
+        if [ -f "$PREV/targets" ]; then
+            while IFS= read -r target; do
+                target_valid "$target" && old_targets+=("$target")
+            done <"$PREV/targets"
+        fi
+        if wait_healthy "$HH_MODE_RESTART" "$timeout" "${old_targets[@]}"; then
             die "rolled back: the previous configuration is serving again. Reason: the new configuration was $failure"
         fi
         die "ROLLBACK FAILED: the previous configuration is $REASON. Reason for the rollback: the new configuration was $failure"
@@ -347,8 +732,16 @@ activate() {
     die "rolled back: the previous files are restored and the server is stopped, as it was. Reason: the new configuration was $failure"
 }
 
+check_environment
+case ${1:-} in validate | activate) lock_state ;; esac
 case ${1:-} in
-    validate) validate ;;
-    activate) shift; activate "$@" ;;
-    *) die "usage: hardhouse-apply validate | activate restart|reload|start TIMEOUT TARGET..." ;;
+    validate)
+        [ $# -eq 1 ] || usage "validate takes no arguments"
+        validate
+        ;;
+    activate)
+        shift
+        activate "$@"
+        ;;
+    *) usage ;;
 esac
