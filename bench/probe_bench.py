@@ -1,6 +1,7 @@
 """Endpoints probed per second on loopback: `hardhouse probe` against `nmap -sV`, same endpoints, same run.
 
     .venv/bin/python bench/probe_bench.py [--hosts 100] [--timeout 3] [--nmap-timeout 300]
+    .venv/bin/python bench/probe_bench.py --hostile [--copies 8] [--deadline 10]
 
 The fleet is 1,000 endpoints: 100 loopback addresses (127.0.0.1-100) x 10 ports. Debian's
 stock ClickHouse 18.16 listens on 127.0.0.1-5 (plaintext HTTP, native, interserver: the
@@ -9,6 +10,12 @@ python HTTP server on 127.0.0.1, and four more ports nobody listens on; every ot
 a closed port. The probe does its full job (logins, listings, sslyze on TLS ports); nmap
 does a SYN scan with service detection (-sV). Nothing but loopback is touched.
 Prints numbers only; nothing here is asserted.
+
+--hostile: the same probe against a mix of hostile loopback endpoints (endless and huge
+bodies, tarpits on HTTP, native and TLS, garbage native packets; tests/probe/fakes.py), each
+kind --copies times, in a child process: wall time against the bound the deadline promises
+(endpoints / concurrency x deadline), and peak RSS against the same probe over as many
+closed ports (the baseline, same run).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
 from hardhouse.ca import write_server_material  # noqa: E402
 from hardhouse.testing.clients import native_query  # noqa: E402
@@ -130,12 +138,64 @@ def run_nmap(hosts: int, ports: list[int], timeout: float) -> dict[str, Any]:
     return {"elapsed": elapsed, "open": services, "command": " ".join(command)}
 
 
+MEASURE = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def measured_probe(targets: list[str], *options: str) -> tuple[float, int]:
+    """(wall seconds, peak RSS KiB of the probe and its worker children) of one CLI run."""
+    started = time.monotonic()
+    completed = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "hardhouse", "probe", *targets, *options],
+                               capture_output=True, text=True, check=True)
+    return time.monotonic() - started, int(completed.stdout.strip())
+
+
+def hostile(copies: int, deadline: float, timeout: float) -> int:
+    from contextlib import ExitStack
+
+    from hardhouse.probe.wire import native
+    from tests.probe import fakes
+
+    kinds = {
+        "endless listing": fakes.clickhouse_http(fakes.endless_chunked),
+        "huge Content-Length": fakes.clickhouse_http(fakes.huge_content_length),
+        "HTTP tarpit": fakes.drip(b"HTTP/1.1 200 OK\r\nX-ClickHouse-Server-Display-Name: db\r\n", every=1.0),
+        "listing tarpit": fakes.clickhouse_http(fakes.drip(b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"y" * 500, every=0.5)),
+        "native tarpit": fakes.drip(native.hello("x", "")[:1] + b"\x0aClickHouse", every=1.0),
+        "TLS silent": fakes.tls_silent,
+        "garbage native": fakes.garbage(os.urandom(4096)),
+    }
+    options = ["--timeout", str(timeout), "--deadline", str(deadline), "--json", "--concurrency", "256"]
+    with ExitStack() as stack:
+        # One loopback address each, so the probe's per-host limit does not queue them.
+        handlers = [handler for handler in kinds.values() for _ in range(copies)]
+        targets = [f"127.0.0.{i + 1}:{stack.enter_context(fakes.tcp_service(handler, host=f'127.0.0.{i + 1}'))}"
+                   for i, handler in enumerate(handlers)]
+        wall, rss = measured_probe(targets, *options)
+    closed = [f"127.0.0.1:{port}" for port in pick_ports(len(targets), listening_ports(), start=40000)]
+    base_wall, base_rss = measured_probe(closed, *options)
+    bound = -(-len(targets) // 256) * deadline
+    print(f"hostile mix: {len(targets)} endpoints ({', '.join(kinds)}; {copies} each), --timeout {timeout:g} --deadline {deadline:g}")
+    print(f"hardhouse probe: {wall:.1f}s wall (bound: endpoints/concurrency x deadline = {bound:.0f}s), peak RSS {rss / 1024:.0f} MiB")
+    print(f"baseline, {len(closed)} closed ports: {base_wall:.1f}s wall, peak RSS {base_rss / 1024:.0f} MiB")
+    print(f"ratio hostile/baseline: {wall / base_wall:.1f}x wall, {rss / base_rss:.2f}x peak RSS")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100, help="loopback addresses 127.0.0.1-N (10 ports each)")
     parser.add_argument("--timeout", type=float, default=3.0, help="probe per-connection timeout")
     parser.add_argument("--nmap-timeout", type=float, default=300.0, help="give up on nmap after this many seconds")
+    parser.add_argument("--hostile", action="store_true", help="the hostile mix instead of the fleet against nmap")
+    parser.add_argument("--copies", type=int, default=8, help="--hostile: endpoints of each hostile kind")
+    parser.add_argument("--deadline", type=float, default=10.0, help="--hostile: per-endpoint deadline")
     args = parser.parse_args()
+    if args.hostile:
+        return hostile(args.copies, args.deadline, min(args.timeout, 2.0))
     if server_binary() is None:
         print("clickhouse-server is not installed (scripts/setup-machine installs it)", file=sys.stderr)
         return 2

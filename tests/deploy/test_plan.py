@@ -4,12 +4,17 @@ reloads or starts the server, how host state is read, where health is checked. D
 from __future__ import annotations
 
 import copy
+import json
+import os
+import sys
+import hashlib
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hardhouse.deploy.facts import HardhouseFiles, HostFiles, PathState
+from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles, PathState, keyed_digest
 from hardhouse.deploy.payloads import ManagedFile, Payload, manifest
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import DATA_DEFAULTS, HardhouseDeployError, Settings, read_settings
@@ -34,7 +39,7 @@ def present(*files: ManagedFile, running: bool = True, extra: list[str] = (), **
     found = HostFiles(running=running)
     for file in files:
         data = changes.get(Path(file.live.path).name.replace("-", "_").replace(".", "_"), file.live.data)
-        found.paths[file.live.path] = PathState("F", file.live.meta, Payload("-", data, "root", "x", 0).sha256)
+        found.paths[file.live.path] = PathState("F", file.live.meta, Payload("-", data, "root", "x", 0).digest)
         if "zz-hardhouse-" in file.live.path:
             found.matches.append(file.live.path)
     found.matches += list(extra)
@@ -67,32 +72,37 @@ def test_activation_mode(found: HostFiles, mode: str | None) -> None:
 
 def test_owner_or_mode_drift_is_a_change_without_upload() -> None:
     found = present(*FILES)
-    found.paths[USERS.live.path] = PathState("F", "root:root:644", found.paths[USERS.live.path].sha256)
+    found.paths[USERS.live.path] = PathState("F", "root:root:644", found.paths[USERS.live.path].digest)
     upload, fix = files_to_upload([f.live for f in FILES], found)
     assert upload == [] and fix == [USERS.live]
     assert plan_activation(FILES, found, CONF).mode == "reload"
 
 
-def test_host_state_is_parsed_from_one_command_output() -> None:
+def test_host_state_is_read_by_one_command_with_keyed_digests(tmp_path: Path) -> None:
+    """The fact's command, run by a real shell on real files: contents compare by a digest
+    keyed with a secret that no log shows, so the output is no guessing oracle."""
+    (tmp_path / "a b").mkdir()
+    users = tmp_path / "a b" / "users.xml"
+    users.write_bytes(b"<password_sha256_hex>" + b"0" * 64 + b"</password_sha256_hex>")
+    (tmp_path / "config.d").mkdir()
+    (tmp_path / "config.d" / "zz-hardhouse-listen.xml").write_text("x")
     fact = HardhouseFiles()
-    command = fact.command(paths=["/a b/c", "/d"], globs=["/etc/x/config.d/zz-hardhouse-*.xml"])
-    assert "'/a b/c'" in command and "/etc/x/config.d/zz-hardhouse-*.xml" in command
-    found = fact.process([
-        "F root:clickhouse:640 " + "a" * 64 + " /a b/c",
-        "D root:clickhouse:750 - /d",
-        "M - - /e",
-        "G /etc/x/config.d/zz-hardhouse-listen.xml",
-        "RUNNING",
-    ])
-    assert found.paths["/a b/c"] == PathState("F", "root:clickhouse:640", "a" * 64)
-    assert found.paths["/d"].kind == "D" and found.paths["/e"].kind == "M"
-    assert found.matches == ["/etc/x/config.d/zz-hardhouse-listen.xml"] and found.running
+    command = fact.command(paths=[str(users), str(tmp_path / "config.d"), str(tmp_path / "missing")],
+                           globs=[f"{tmp_path}/config.d/zz-hardhouse-*.xml"])
+    assert DIGEST_KEY not in str(command) and DIGEST_KEY not in repr(command)
+    output = subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True, text=True, check=True).stdout
+    assert hashlib.sha256(users.read_bytes()).hexdigest() not in output
+    found = fact.process(output.splitlines())
+    state = found.paths[str(users)]
+    assert state.kind == "F" and state.digest == keyed_digest(users.read_bytes()) == Payload("-", users.read_bytes(), "r", "r", 0).digest
+    assert found.paths[str(tmp_path / "config.d")].kind == "D" and found.paths[str(tmp_path / "missing")].kind == "M"
+    assert found.matches == [f"{tmp_path}/config.d/zz-hardhouse-listen.xml"]
 
 
 def test_a_payload_never_shows_its_content() -> None:
     secret = b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n"
     shown = repr(payload("/k", secret, mode=0o600)) + str(payload("/k", secret, mode=0o600))
-    assert b"MIGHAgEA".decode() not in shown and "sha256=" in shown
+    assert b"MIGHAgEA".decode() not in shown and "sha256" not in shown and Payload("-", b"x", "r", "r", 0).digest not in shown
 
 
 def test_manifest_lists_staged_and_live_paths() -> None:
@@ -127,7 +137,15 @@ def _settings(spec: dict[str, Any], **data: Any) -> Settings:
         pytest.param({"hardhouse_spec": {**VALID_SPEC, "listen_hosts": ["0.0.0.0"]}}, "hardhouse_spec.listen_hosts[0]", id="spec problem names the field"),
         pytest.param({"hardhouse_install_source": "snap"}, "debian or clickhouse-repo", id="install source"),
         pytest.param({"hardhouse_install_source": "clickhouse-repo", "hardhouse_clickhouse_repo": {"url": "u"}}, "lacks key_url, key_fingerprint, version", id="repo incomplete"),
-        pytest.param({"hardhouse_state_dir": "relative/dir"}, "hardhouse_state_dir must be an absolute path", id="state dir"),
+        pytest.param({"hardhouse_state_dir": "relative/dir"}, "hardhouse_state_dir is not an absolute path", id="state dir"),
+        pytest.param({"hardhouse_config_dir": "/etc/click house;rm -rf /"}, "hardhouse_config_dir contains a character", id="shell in a dir"),
+        pytest.param({"hardhouse_data_dir": "/var/lib/../clickhouse"}, "hardhouse_data_dir is not normalized", id="dot-dot"),
+        pytest.param({"hardhouse_health_timeout": "60; reboot"}, "hardhouse_health_timeout must be a whole number", id="timeout text"),
+        pytest.param({"hardhouse_install_source": "clickhouse-repo", "hardhouse_clickhouse_repo": {
+            "url": "https://repo.example/deb", "key_url": 'https://x/$(touch /tmp/p)"', "key_fingerprint": "A" * 40, "version": "24.8.1.1"}},
+            "key_url is not a plain https URL", id="URL with a command"),
+        pytest.param({"hardhouse_spec_overrides": ["not", "a", "mapping"]}, "hardhouse_spec_overrides is not a mapping", id="overrides"),
+        pytest.param({"hardhouse_listen_hosts": ["0.0.0.0"]}, "hardhouse_spec.listen_hosts[0]", id="host listen checked as the spec"),
         pytest.param({"hardhouse_spec": {**VALID_SPEC, "tls": {**VALID_SPEC["tls"], "certificate": "/etc/my certs/a.crt"}}}, "tls.certificate", id="path with a space"),
     ],
 )
@@ -135,6 +153,12 @@ def test_bad_host_data_is_refused_before_anything_is_touched(data: dict[str, Any
     with pytest.raises(HardhouseDeployError, match=None) as raised:
         read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC, **data})
     assert message in str(raised.value)
+
+
+def test_group_overrides_and_host_listen_addresses_layer_over_the_shared_spec() -> None:
+    settings = _settings(VALID_SPEC, hardhouse_spec_overrides={"clickhouse_version": "18.16"}, hardhouse_listen_hosts=["10.0.0.9"])
+    assert settings.spec.clickhouse_version == "18.16" and settings.spec.listen_hosts == ["10.0.0.9"]
+    assert settings.verify_address == "10.0.0.9" and settings.spec_data["listen_hosts"] == ["10.0.0.9"]
 
 
 def test_settings_default_to_the_first_listen_address() -> None:
@@ -147,22 +171,44 @@ def test_sandbox_spec_is_valid_and_renders(tmp_path: Path) -> None:
 
     for name in ("ingest", "analyst"):
         (tmp_path / name).write_text(PASSWORDS["CH_INGEST_PASSWORD"] + name + "\n")
+        (tmp_path / name).chmod(0o600)
     spec = load_spec(sandbox_spec("172.30.77.11", "172.30.77.1", "172.30.77.0/24", tmp_path))
     users = next(f for f in render(spec, {}) if f.path.endswith("hardhouse-users.xml")).content
     assert "<ip>172.30.77.1</ip>" in users
     assert "<ip>::ffff:172.30.77.128/121</ip>" in users  # 172.30.77.128/25, written the way 18.16 matches it exactly
 
 
-@pytest.mark.parametrize("inventory", ["staging", "production"])
-def test_example_inventories_hold_valid_specs(inventory: str) -> None:
-    """The documented inventories load as pyinfra loads them, and every host's spec is valid."""
-    import runpy
+# pyinfra's own loader, in a child (its CLI monkey-patches sockets on import): each host's merged data.
+LOAD_INVENTORY = """
+import json, sys
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+state = State(check_for_changes=False)
+state.cwd = sys.argv[2]
+with ctx_state.use(state):
+    inventory = make_inventory(sys.argv[1], cwd=state.cwd)
+print(json.dumps({host.name: dict(host.data.dict()) for host in inventory}, default=str))
+"""
 
-    path = Path(__file__).resolve().parents[2] / "inventories" / f"{inventory}.py"
-    namespace = runpy.run_path(str(path))
-    hosts, group_data = namespace[f"clickhouse_{inventory}"]
-    assert hosts and group_data["hardhouse_install_source"] in ("debian", "clickhouse-repo")
-    for name, data in hosts:
-        spec = load_spec(data["hardhouse_spec"])
-        assert spec.listen_hosts == [data["ssh_hostname"]], name
+
+@pytest.mark.parametrize("inventory", ["staging", "production"])
+def test_example_inventories_state_only_what_differs_and_merge_into_valid_settings(inventory: str) -> None:
+    """Loaded the way pyinfra loads them (group_data/all.py, then the environment's group
+    data, then host data), every host's settings are valid and it listens on its own address."""
+    root = Path(__file__).resolve().parents[2]
+    # What the deploy job's environment provides (placeholders: nothing is fetched here).
+    environment = {**os.environ, "CLICKHOUSE_APT_URL": "https://packages.example/deb", "CLICKHOUSE_APT_KEY_URL": "https://packages.example/key.gpg",
+                   "CLICKHOUSE_APT_KEY_FINGERPRINT": "3A9E" * 10}
+    loaded = subprocess.run([sys.executable, "-c", LOAD_INVENTORY, str(root / "inventories" / f"{inventory}.py"), str(root)],
+                            capture_output=True, text=True, check=True, cwd=root, env=environment)
+    hosts = json.loads(loaded.stdout)
+    assert hosts
+    for name, data in hosts.items():
+        settings = read_settings({**DATA_DEFAULTS, **data})
+        assert settings.spec.listen_hosts == [data["ssh_hostname"]] == [settings.verify_address], name
         assert set(data["hardhouse_tls_files"]) >= {"certificate", "private_key", "verify_ca"}
+        assert settings.install_source == ("debian" if inventory == "staging" else "clickhouse-repo") or data["hardhouse_clickhouse_repo"]
+    # Each inventory file itself says only where its hosts are.
+    text = (root / "inventories" / f"{inventory}.py").read_text()
+    assert "hardhouse_spec" not in text and "password" not in text.split('"""', 2)[2]

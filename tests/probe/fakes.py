@@ -14,8 +14,9 @@ from pathlib import Path
 
 
 @contextmanager
-def tcp_service(handle: Callable[[socket.socket], None], tls: tuple[Path, Path] | None = None) -> Iterator[int]:
-    """Serve `handle(conn)` for every connection (TLS with (certificate, key) if given)."""
+def tcp_service(handle: Callable[[socket.socket], None], tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1") -> Iterator[int]:
+    """Serve `handle(conn)` on a free port of `host` (a loopback address), for every connection
+    (TLS with (certificate, key) if given)."""
     context = None
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -36,7 +37,7 @@ def tcp_service(handle: Callable[[socket.socket], None], tls: tuple[Path, Path] 
         allow_reuse_address = True
         request_queue_size = 64
 
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -17,6 +17,7 @@ from hardhouse.cli.ca import ca_group
 from hardhouse.cli.options import EXIT_INVALID, JSON_OPTION
 from hardhouse.cli.probe import probe_command
 from hardhouse.render import RenderedFile, render, write_files
+from hardhouse.render.write import WriteError
 from hardhouse.spec import HardeningSpec, load_spec_file, reference
 from hardhouse.spec.errors import Problem, SpecError
 
@@ -84,8 +85,14 @@ def render_command(spec_path: Path, out_dir: Path, as_json: bool) -> None:
     spec, files = load_and_render(spec_path, as_json, "nothing was written")
     try:
         write_files(files, out_dir)
-    except OSError as error:
-        fail_with([Problem("", f"cannot write to {out_dir}: {error.strerror}", "choose a writable --out directory")], spec_path, as_json, "nothing was written")
+    except WriteError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        if error.restored:
+            fail_with([Problem("", f"cannot write to {out_dir}: {where}{error.strerror}", "choose a writable --out directory")],
+                      spec_path, as_json, "nothing was changed")
+        fail_with([Problem("", f"writing to {out_dir} failed ({where}{error.strerror}) and undoing it failed too",
+                           f"compare {out_dir} with a fresh render before the server restarts")],
+                  spec_path, as_json, f"{out_dir} may be partly changed")
     if as_json:
         click.echo(json.dumps({"ok": True, "clickhouse_version": spec.clickhouse_version, "out": str(out_dir), "files": [file_summary(f) for f in files]}, indent=2))
         return

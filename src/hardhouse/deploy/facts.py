@@ -1,18 +1,51 @@
-"""Facts: what is on a host, read with one remote command each (pyinfra.api.FactBase)."""
+"""Facts: what is on a host, read with one remote command each (pyinfra.api.FactBase).
+
+Contents are compared by a keyed digest, never a plain one: a users.d file holds password
+hashes, and a plain SHA-256 of it in pyinfra's output (-vvv prints fact output) would let
+anyone with the CI log test password guesses offline. The key is random per deploy run and
+travels to the host as a pyinfra HiddenValue, which every log shows masked.
+"""
 
 from __future__ import annotations
 
-import shlex
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand
+
+DIGEST_KEY = secrets.token_hex(16)  # one per process: the deploy machine's side of the comparison
+
+
+def keyed_digest(data: bytes, key: str = DIGEST_KEY) -> str:
+    """What the host prints for a file with this content: SHA-256 of key + content."""
+    return hashlib.sha256(key.encode() + data).hexdigest()
+
+
+# $1: the digest key; then paths; then "--globs" and glob patterns (expanded here, on the host).
+FILES_SCRIPT = """key=$1; shift; globs=no
+for arg do
+    if [ "$arg" = --globs ]; then globs=yes; continue; fi
+    if [ "$globs" = yes ]; then
+        for p in $arg; do [ -e "$p" ] && printf 'G %s\\n' "$p"; done
+    elif [ -f "$arg" ]; then
+        printf 'F %s %s %s\\n' "$(stat -c %U:%G:%a "$arg")" "$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
+    elif [ -d "$arg" ]; then
+        printf 'D %s - %s\\n' "$(stat -c %U:%G:%a "$arg")" "$arg"
+    else
+        printf 'M - - %s\\n' "$arg"
+    fi
+done
+if pidof clickhouse-server >/dev/null 2>&1; then echo RUNNING; fi
+true
+"""
 
 
 @dataclass(frozen=True)
 class PathState:
     kind: str  # F file, D directory, M missing
     meta: str = ""  # user:group:mode (octal, as stat %a prints it)
-    sha256: str = ""
+    digest: str = ""  # keyed_digest of the content (files only)
 
 
 @dataclass
@@ -23,23 +56,19 @@ class HostFiles:
 
 
 class HardhouseFiles(FactBase):
-    """Owner, mode and SHA-256 of given paths, the files matching some globs, and whether
-    clickhouse-server runs: one remote command for everything a step compares."""
+    """Owner, mode and keyed digest of given paths, the files matching some globs, and whether
+    clickhouse-server runs: one remote command for everything a step compares.
 
-    def command(self, paths: list[str], globs: list[str] | None = None) -> str:
-        quoted = " ".join(shlex.quote(p) for p in paths)
-        parts = [
-            f"for p in {quoted}; do "
-            'if [ -f "$p" ]; then printf "F %s %s %s\\n" "$(stat -c %U:%G:%a "$p")" "$(sha256sum < "$p" | cut -c1-64)" "$p"; '
-            'elif [ -d "$p" ]; then printf "D %s - %s\\n" "$(stat -c %U:%G:%a "$p")" "$p"; '
-            'else printf "M - - %s\\n" "$p"; fi; done'
-        ]
-        for pattern in globs or []:
-            directory, name = pattern.rsplit("/", 1)
-            parts.append(f'for p in {shlex.quote(directory)}/{name}; do [ -e "$p" ] && printf "G %s\\n" "$p"; done')
-        parts.append("if pidof clickhouse-server >/dev/null 2>&1; then echo RUNNING; fi")
-        parts.append("true")
-        return "; ".join(parts)
+        HostFiles(paths={"/etc/clickhouse-server/users.d/zz-hardhouse-users.xml":
+                         PathState("F", "root:clickhouse:640", "<keyed digest>")},
+                  matches=["/etc/clickhouse-server/config.d/zz-hardhouse-ports.xml"], running=True)
+    """
+
+    def command(self, paths: list[str], globs: list[str] | None = None) -> StringCommand:
+        arguments = [QuoteString(p) for p in paths]
+        if globs:
+            arguments += ["--globs", *(QuoteString(g) for g in globs)]
+        return StringCommand("sh", "-c", QuoteString(FILES_SCRIPT), "hardhouse-files", QuoteString(HiddenValue(DIGEST_KEY)), *arguments)
 
     def process(self, output: list[str]) -> HostFiles:
         found = HostFiles()
@@ -55,4 +84,3 @@ class HardhouseFiles(FactBase):
 
     def default(self) -> HostFiles:
         return HostFiles()
-

@@ -35,7 +35,7 @@ from pyinfra.operations import apt, files
 from hardhouse.deploy.contract import SERVER_USER, TLS_KINDS
 from hardhouse.deploy.operations import go_live, signing_key, stage, validate_staged, verify_from_here
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
-from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, read_settings
+from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
 
 DEBIAN_PACKAGES = ("clickhouse-server", "clickhouse-client", "openssl", "procps")
 # What the official repository path needs before it can add a signed repository.
@@ -89,6 +89,12 @@ def install_clickhouse(settings: Settings) -> None:
 def harden_clickhouse() -> None:
     settings = read_settings(host.data)
     managed, verify_ca = managed_files(settings, os.environ)
+    if settings.verify and settings.spec.tls_ports_open() and verify_ca is None:
+        # Verification logs in with real passwords; only a server whose certificate validates
+        # against a CA the operator named may receive them. Refused before anything is touched.
+        raise _fail("hardhouse_verify is on, but no CA to verify the server's certificate is named, so the deploy machine "
+                    "cannot prove it sends passwords to this server and not an impostor. Fix: set hardhouse_tls_files.verify_ca "
+                    "to the CA that signed the server certificate (or hardhouse_verify: false to skip verification)")
 
     install_clickhouse(settings)
 

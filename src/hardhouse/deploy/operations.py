@@ -63,7 +63,7 @@ def stage(payloads: list[Payload], directories: list[Directory] | None = None, p
         # a directory only the SSH user can enter (relative: the SSH user's home, where both
         # SFTP and the copy command start).
         temp_dir = temp_dir or PRIVATE_UPLOAD_DIR
-        yield StringCommand("install", "-d", "-m", "700", temp_dir, _sudo=False, _su_user=None, _doas=False)
+        yield StringCommand("install", "-d", "-m", "700", QuoteString(temp_dir), _sudo=False, _su_user=None, _doas=False)
     for payload in upload:
         temporary = f"{temp_dir}/{hashlib.sha1(payload.path.encode()).hexdigest()}" if temp_dir else None
         yield FileUploadCommand(io.BytesIO(payload.data), payload.path, remote_temp_filename=temporary)
@@ -80,10 +80,10 @@ def stage(payloads: list[Payload], directories: list[Directory] | None = None, p
 
 def _apply_command(settings: Settings, *args: str) -> StringCommand:
     env = [
-        f"HARDHOUSE_CONF={settings.config_dir}",
-        f"HARDHOUSE_DATA={settings.data_dir}",
+        QuoteString(f"HARDHOUSE_CONF={settings.config_dir}"),
+        QuoteString(f"HARDHOUSE_DATA={settings.data_dir}"),
     ]
-    return StringCommand("env", *env, settings.apply_path, *(QuoteString(a) for a in args))
+    return StringCommand("env", *env, QuoteString(settings.apply_path), *(QuoteString(a) for a in args))
 
 
 def _live_state(settings: Settings, managed: list[ManagedFile]) -> HostFiles:

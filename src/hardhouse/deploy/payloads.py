@@ -3,7 +3,6 @@ staged and live path, owner and mode, plus the MANIFEST and the hardhouse-apply 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,6 +12,7 @@ from pyinfra import host
 
 from hardhouse.deploy import contract
 from hardhouse.deploy.contract import SERVER_USER
+from hardhouse.deploy.facts import keyed_digest
 from hardhouse.deploy.settings import Settings, _fail
 from hardhouse.deploy.tls import tls_material
 from hardhouse.render import render
@@ -30,15 +30,17 @@ class Payload:
     mode: int
 
     @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+    def digest(self) -> str:
+        """The keyed digest the host reports for this content (hardhouse.deploy.facts)."""
+        return keyed_digest(self.data)
 
     @property
     def meta(self) -> str:
         return f"{self.user}:{self.group}:{self.mode:o}"
 
     def __repr__(self) -> str:
-        return f"Payload({self.path}, sha256={self.sha256[:12]}, {self.meta})"
+        # Neither content nor a digest of it: a users file holds password hashes.
+        return f"Payload({self.path}, {len(self.data)} bytes, {self.meta})"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def files_to_upload(payloads: list[Payload], found: HostFiles) -> tuple[list[Pay
     upload, fix = [], []
     for payload in payloads:
         state = found.paths.get(payload.path, PathState("M"))
-        if state.kind != "F" or state.sha256 != payload.sha256:
+        if state.kind != "F" or state.digest != payload.digest:
             upload.append(payload)
         elif state.meta != payload.meta:
             fix.append(payload)

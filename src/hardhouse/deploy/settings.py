@@ -4,6 +4,7 @@ anything is touched."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +14,18 @@ from pyinfra.api import DeployError
 
 from hardhouse.deploy.contract import APPLY_SCRIPT
 from hardhouse.spec import HardeningSpec, SpecError, load_spec
+from hardhouse.spec.fields import host_path_problem
 
 # Every setting the deploy reads from host/group data, with its default and the reason.
 DATA_DEFAULTS: dict[str, Any] = {
-    # The v1 hardening spec (the same mapping as a spec YAML file). Required.
+    # The v1 hardening spec (the same mapping as a spec YAML file). Required. Shared by a
+    # fleet in group_data/all.py; what differs is stated by the two keys below.
     "hardhouse_spec": None,
+    # Top-level spec fields an environment replaces (group data such as group_data/staging.py),
+    # e.g. {"clickhouse_version": "18.16", "users": [...]}.
+    "hardhouse_spec_overrides": None,
+    # This host's listen addresses (host data); replaces the spec's listen_hosts.
+    "hardhouse_listen_hosts": None,
     # debian: the distribution's clickhouse-server (18.16 on bookworm; the only source
     # reachable on this project's machines). clickhouse-repo: ClickHouse's own apt
     # repository, key fingerprint checked, version pinned (needs hardhouse_clickhouse_repo).
@@ -32,8 +40,9 @@ DATA_DEFAULTS: dict[str, Any] = {
     # per host by the toolkit's own CA (hardhouse ca) in hardhouse_sandbox_ca_dir.
     "hardhouse_tls_source": "files",
     # For files: {"certificate", "private_key", "ca_certificate" (only if the spec sets
-    # tls.ca_certificate), "verify_ca" (CA that signed the server certificate, used by the
-    # deploy machine to verify it)}; paths on the deploy machine.
+    # tls.ca_certificate), "verify_ca" (CA that signed the server certificate: the deploy
+    # machine verifies the server against it before sending any password)}; paths on the
+    # deploy machine, where "{host}" stands for the host's inventory name.
     "hardhouse_tls_files": None,
     # For sandbox-ca: the CA directory on the deploy machine (created on first use).
     "hardhouse_sandbox_ca_dir": None,
@@ -50,6 +59,11 @@ DATA_DEFAULTS: dict[str, Any] = {
     # ClickHouse's data path on the host (its preprocessed_configs show a users reload).
     "hardhouse_data_dir": "/var/lib/clickhouse",
 }
+
+
+URL_PATTERN = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+@=-]*)?")
+FINGERPRINT_PATTERN = re.compile(r"[0-9A-Fa-f]{40}")
+VERSION_PATTERN = re.compile(r"[0-9]+(\.[0-9]+){1,4}")
 
 
 class HardhouseDeployError(DeployError):
@@ -88,10 +102,57 @@ def _fail(message: str) -> HardhouseDeployError:
     return HardhouseDeployError(f"{name}: {message}")
 
 
-def read_settings(data: Any) -> Settings:
+def effective_spec(data: Any) -> dict[str, Any]:
+    """hardhouse_spec with the environment's overrides and the host's listen addresses."""
     raw_spec = data.get("hardhouse_spec")
     if raw_spec is None:
         raise _fail("host data has no hardhouse_spec. Fix: set it in the inventory's group or host data (the v1 spec as a mapping)")
+    if not isinstance(raw_spec, Mapping):
+        raise _fail(f"hardhouse_spec is a {type(raw_spec).__name__}, not a mapping. Fix: give the v1 spec as a mapping of fields")
+    spec = dict(raw_spec)
+    overrides = data.get("hardhouse_spec_overrides")
+    if overrides is not None:
+        if not isinstance(overrides, Mapping):
+            raise _fail("hardhouse_spec_overrides is not a mapping. Fix: map top-level spec fields to their values for this group")
+        spec.update(overrides)
+    listen = data.get("hardhouse_listen_hosts")
+    if listen is not None:
+        spec["listen_hosts"] = listen
+    return spec
+
+
+def _int(data: Any, name: str, low: int, high: int) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(f"{name} must be a whole number from {low} to {high}. Fix: set it to e.g. {DATA_DEFAULTS[name]}")
+    return value
+
+
+def _host_path(data: Any, name: str) -> str:
+    value = data.get(name)
+    problem = host_path_problem(value) if isinstance(value, str) else "is not text"
+    if problem is not None:
+        raise _fail(f"{name} {problem}. Fix: give a normalized absolute path such as {DATA_DEFAULTS[name]}")
+    return str(value)
+
+
+def _repo(data: Any) -> Mapping[str, str]:
+    repo = data.get("hardhouse_clickhouse_repo") or {}
+    missing = [k for k in ("url", "key_url", "key_fingerprint", "version") if not repo.get(k)]
+    if missing:
+        raise _fail(f"hardhouse_clickhouse_repo lacks {', '.join(missing)}. Fix: give the repository URL, its key URL and fingerprint, and the version to pin")
+    for key in ("url", "key_url"):
+        if not isinstance(repo[key], str) or not URL_PATTERN.fullmatch(repo[key]):
+            raise _fail(f"hardhouse_clickhouse_repo.{key} is not a plain https URL. Fix: give https://HOST/PATH without spaces, quotes or control characters")
+    if not isinstance(repo["key_fingerprint"], str) or not FINGERPRINT_PATTERN.fullmatch(repo["key_fingerprint"].replace(" ", "")):
+        raise _fail("hardhouse_clickhouse_repo.key_fingerprint is not a 40-digit hex fingerprint. Fix: copy it from ClickHouse's install documentation")
+    if not isinstance(repo["version"], str) or not VERSION_PATTERN.fullmatch(repo["version"]):
+        raise _fail("hardhouse_clickhouse_repo.version is not a package version. Fix: give digits and dots, e.g. 24.8.14.39")
+    return repo
+
+
+def read_settings(data: Any) -> Settings:
+    raw_spec = effective_spec(data)
     try:
         spec = load_spec(raw_spec)
     except SpecError as error:
@@ -99,40 +160,25 @@ def read_settings(data: Any) -> Settings:
     source = data.get("hardhouse_install_source")
     if source not in ("debian", "clickhouse-repo"):
         raise _fail(f"hardhouse_install_source is {source!r}. Fix: use debian or clickhouse-repo")
-    repo = data.get("hardhouse_clickhouse_repo")
-    if source == "clickhouse-repo":
-        missing = [k for k in ("url", "key_url", "key_fingerprint", "version") if not (repo or {}).get(k)]
-        if missing:
-            raise _fail(f"hardhouse_clickhouse_repo lacks {', '.join(missing)}. Fix: give the repository URL, its key URL and fingerprint, and the version to pin")
+    repo = _repo(data) if source == "clickhouse-repo" else None
     verify_address = data.get("hardhouse_verify_address") or spec.listen_hosts[0]
     try:
-        if ipaddress.ip_address(verify_address).is_unspecified:
+        if not isinstance(verify_address, str) or ipaddress.ip_address(verify_address).is_unspecified:
             raise _fail(f"the deploy machine cannot verify the server at {verify_address}. Fix: set hardhouse_verify_address to the address it reaches the server at")
     except ValueError:
-        raise _fail(f"hardhouse_verify_address {verify_address!r} is not an IP address") from None
-    for name in ("hardhouse_state_dir", "hardhouse_config_dir", "hardhouse_data_dir"):
-        if not _plain_path(str(data.get(name))):
-            raise _fail(f"{name} must be an absolute path without spaces or quotes")
-    if spec.tls is not None:
-        for kind in ("certificate", "private_key", "ca_certificate"):
-            value = getattr(spec.tls, kind)
-            if value is not None and not _plain_path(value):
-                raise _fail(f"hardhouse_spec.tls.{kind} must be an absolute path without spaces or quotes (it is {value!r})")
+        raise _fail("hardhouse_verify_address is not an IP address. Fix: give the address the deploy machine reaches the server at") from None
+    # The spec's own paths (TLS files, key files) follow the same host-path rule (hardhouse.spec.fields).
+    state_dir, config_dir, data_dir = (_host_path(data, name) for name in ("hardhouse_state_dir", "hardhouse_config_dir", "hardhouse_data_dir"))
     return Settings(
         spec=spec,
         install_source=source,
         repo=repo,
-        apt_cache_time=int(data.get("hardhouse_apt_cache_time")),
+        apt_cache_time=_int(data, "hardhouse_apt_cache_time", 0, 10 ** 8),
         verify=bool(data.get("hardhouse_verify")),
         verify_address=verify_address,
-        health_timeout=int(data.get("hardhouse_health_timeout")),
-        state_dir=str(data.get("hardhouse_state_dir")).rstrip("/"),
-        config_dir=str(data.get("hardhouse_config_dir")).rstrip("/"),
-        data_dir=str(data.get("hardhouse_data_dir")).rstrip("/"),
+        health_timeout=_int(data, "hardhouse_health_timeout", 1, 86400),
+        state_dir=state_dir,
+        config_dir=config_dir,
+        data_dir=data_dir,
         spec_data=raw_spec,
     )
-
-
-def _plain_path(path: str) -> bool:
-    return path.startswith("/") and not any(c.isspace() or c in "'\"\\$`" for c in path)
-

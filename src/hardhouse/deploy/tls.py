@@ -34,7 +34,8 @@ def tls_material(settings: Settings, data: Any) -> tuple[dict[str, bytes], Path 
         return pems, material.ca_path
     if source != "files":
         raise _fail(f"hardhouse_tls_source is {source!r}. Fix: use files or sandbox-ca")
-    paths = data.get("hardhouse_tls_files") or {}
+    # Paths may name the host: "{host}" is replaced by its inventory name (one PKI per fleet).
+    paths = {kind: str(value).replace("{host}", host.name) for kind, value in (data.get("hardhouse_tls_files") or {}).items() if value}
     wanted = ["certificate", "private_key"] + (["ca_certificate"] if spec.tls.ca_certificate else [])
     pems = {}
     for kind in wanted:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hardhouse.clickhouse import codes
 from hardhouse.embedded.harness import (
     AS_USER_XML,
     CONFIG_XML,
@@ -25,8 +26,7 @@ from hardhouse.embedded.harness import (
 )
 from hardhouse.embedded.protocol import QueryOutcome, Request, UserLogin, WorkerResult
 
-AUTH_FAILED = 516
-CODE_PATTERN = re.compile(r"Code: (\d+)\.")
+AUTH_FAILED = codes.AUTHENTICATION_FAILED
 # What chdb-core says when config.xml or a config.d file cannot be loaded, and nothing more.
 UNINFORMATIVE = re.compile(r"^Connection failed: \w+$")
 
@@ -61,8 +61,7 @@ def _messages(stderr: str, exception: str) -> list[str]:
 
 
 def _code(message: str) -> int | None:
-    match = CODE_PATTERN.search(message)
-    return int(match.group(1)) if match else None
+    return codes.code_in(message)
 
 
 class _Engine:

@@ -7,11 +7,9 @@ containers they created.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import ipaddress
 import os
-import re
 import socket
 import ssl
 import urllib.parse
@@ -19,7 +17,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-ERROR_CODE = re.compile(r"Code: (\d+)")
+from hardhouse.clickhouse.codes import code_in
+from hardhouse.probe.transport import tls_context
+from hardhouse.probe.wire.http import basic_auth
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,7 @@ class HttpAnswer:
 
     @property
     def error_code(self) -> int | None:
-        match = ERROR_CODE.search(self.body)
-        return int(match.group(1)) if match else None
+        return code_in(self.body)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -40,14 +39,6 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-def tls_context(ca: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca) if ca else None)
-    if ca is None:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def http_query(
@@ -71,8 +62,7 @@ def http_query(
         connection = http.client.HTTPConnection(host, port, timeout=timeout, source_address=source_address)
     headers = {}
     if user is not None:
-        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+        headers["Authorization"] = basic_auth(user, password or "")
     try:
         connection.request("POST", "/?" + urllib.parse.urlencode({"query": query}), headers=headers)
         response = connection.getresponse()

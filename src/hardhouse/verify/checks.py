@@ -10,18 +10,16 @@ and the probe's TLS scan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hardhouse.clickhouse.ports import BY_NAME, PORTS
+from hardhouse.clickhouse.tls import OLD_LABELS
 from hardhouse.probe import LoginResult, login_sync, port_state_sync, tls_posture
 from hardhouse.spec import HardeningSpec
 
-# The ports a stock ClickHouse opens (or documents) and what speaks on them.
-STOCK_PORTS = {"http": 8123, "native": 9000, "interserver_http": 9009, "mysql": 9004, "postgresql": 9005, "grpc": 9100}
-HTTP_KINDS = {"http": False, "https": True}
-NATIVE_KINDS = {"native": False, "native_tls": True}
-OLD_TLS = ("TLSv1.0", "TLSv1.1")
+# The plaintext ports a stock ClickHouse opens (or documents); each must be closed unless the spec opens it.
+STOCK_PORTS = {port.name: port.stock for port in PORTS if not port.tls and port.stock is not None}
 PORT_TIMEOUT = 2.0  # seconds; loopback and container addresses refuse at once
 
 
@@ -37,10 +35,12 @@ class Check:
 
 
 def login_as(host: str, port: int, kind: str, user: str | None, password: str | None, ca: Path | None) -> LoginResult:
-    """One login on a spec port kind (http, https, native, native_tls); user None = no credentials."""
-    if kind in HTTP_KINDS:
-        return login_sync(host, port, protocol="http", tls=HTTP_KINDS[kind], user=user, password=password, ca=ca)
-    return login_sync(host, port, protocol="native", tls=NATIVE_KINDS[kind], user=user or "default", password=password or "", ca=ca)
+    """One login on a spec port kind (http, https, native, native_tls); user None = no credentials.
+    Over TLS with `ca`, the server's certificate must validate against it before anything is sent."""
+    spec_port = BY_NAME[kind]
+    if spec_port.protocol == "http":
+        return login_sync(host, port, protocol="http", tls=spec_port.tls, user=user, password=password, ca=ca)
+    return login_sync(host, port, protocol="native", tls=spec_port.tls, user=user or "default", password=password or "", ca=ca)
 
 
 def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
@@ -48,15 +48,9 @@ def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
     endpoint = f"{host}:{port} ({kind})"
     result = login_as(host, port, kind, None, None, ca)
     if result.accepted:
-        what = "a query without credentials was answered" if kind in HTTP_KINDS else "user default with an empty password logged in"
+        what = "a query without credentials was answered" if BY_NAME[kind].protocol == "http" else "user default with an empty password logged in"
         return Check(endpoint, "anonymous refused", False, what)
     return Check(endpoint, "anonymous refused", True, result.detail)
-
-
-def user_check(host: str, port: int, kind: str, user: str, password: str, ca: Path | None) -> Check:
-    endpoint = f"{host}:{port} ({kind})"
-    result = login_as(host, port, kind, user, password, ca)
-    return Check(endpoint, f"user {user} logs in", result.accepted, "login answered" if result.accepted else result.detail)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -68,19 +62,18 @@ def verify_server(
     spec: HardeningSpec,
     *,
     ca: Path | None = None,
-    passwords: Mapping[str, str] | None = None,
 ) -> list[Check]:
-    """All checks for one server address; passwords (user -> plaintext) enable login checks."""
+    """All checks for one server address that need no secret: ports, anonymous logins, TLS."""
     checks: list[Check] = []
     open_ports = spec.ports.open()
     for name, port in open_ports.items():
         reachable = _reachable(host, port)
         checks.append(Check(f"{host}:{port} ({name})", "open as specified", reachable, "accepts connections" if reachable else "connection refused"))
-        if reachable and (name in HTTP_KINDS or name in NATIVE_KINDS):
+        if reachable and BY_NAME[name].login:
             checks.append(anonymous_check(host, port, name, ca))
-        if reachable and name in ("https", "native_tls"):
+        if reachable and BY_NAME[name].tls:
             accepted = tls_posture(host, port, ca=ca).accepted_versions
-            for label in OLD_TLS:
+            for label in OLD_LABELS:
                 refused = label not in accepted
                 checks.append(Check(f"{host}:{port} ({name})", f"{label} refused", refused, "handshake refused" if refused else f"negotiated {label}"))
     for name, port in STOCK_PORTS.items():
@@ -88,9 +81,6 @@ def verify_server(
             continue
         closed = not _reachable(host, port)
         checks.append(Check(f"{host}:{port} ({name})", "closed", closed, "connection refused" if closed else "accepts connections"))
-    for user, password in (passwords or {}).items():
-        kind = "native_tls" if "native_tls" in open_ports else next(iter(open_ports))
-        checks.append(user_check(host, open_ports[kind], kind, user, password, ca))
     return checks
 
 

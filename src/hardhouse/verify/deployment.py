@@ -1,18 +1,23 @@
 """What the deploy checks from the machine running pyinfra once a host is live.
 
-On top of hardhouse.verify's checks (every open port open, anonymous refused on each,
-TLS 1.0/1.1 refused, the stock ports closed), this adds the per-user view from where the
-deploy runs: users whose networks include the deploy machine's address must log in over
-TLS with their password; users whose networks do not must be refused (a stolen password is
-useless from elsewhere). At least one user must log in, or the deploy cannot claim the
-server is usable.
+On top of hardhouse.verify.checks (every open port open, anonymous refused on each, old TLS
+refused, the stock ports closed), this adds the per-user view from where the deploy runs:
+users whose networks include the deploy machine's address must log in over TLS with their
+password; users whose networks do not must be refused (a stolen password is useless from
+elsewhere). At least one user must log in, or the deploy cannot claim the server is usable.
+
+Secrets: a real password is sent only to a server whose certificate validated against the
+CA the operator named (`ca`), and only where the login is expected to succeed. Without a CA
+no password is sent and the login checks fail with the fix. A refusal is proven with a wrong,
+random password: ClickHouse checks the client's address before the password (on 18.16 an
+address outside the user's networks is refused with code 195 whatever the password, and a
+wrong password from inside with 193), so the network restriction is proven without the
+secret; modern servers answer 516 to both, which proves the refusal but not its cause.
 
 Passwords are read here, on the deploy machine, from the variables and files the spec
-names; they are sent only inside login attempts and never printed.
-
-The pyinfra deploy runs this module as a subprocess (`python -m hardhouse.verify.deployment`,
-a JSON request on stdin, a JSON answer on stdout), which keeps the TLS scanner and asyncio
-clients out of pyinfra's gevent-patched process.
+names; they are never printed. The pyinfra deploy runs this module as a subprocess
+(`python -m hardhouse.verify.deployment`, a JSON request on stdin, a JSON answer on stdout),
+which keeps the TLS scanner and asyncio clients out of pyinfra's gevent-patched process.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from hardhouse.clickhouse import codes
 from hardhouse.render.credentials import read_secret
 from hardhouse.spec import HardeningSpec, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
@@ -80,26 +87,28 @@ def verify_deployment(
     """Every check for one deployed server, seen from this machine at `address`."""
     environ = os.environ if environ is None else environ
     checks = verify_server(address, spec, ca=ca)
-    passwords = readable_passwords(spec, environ)
-    here = source_address(address)
     tls = _tls_port(spec)
     if tls is None:
         return checks + [Check(address, "an authorized user logs in over TLS", False, "the spec opens no TLS port")]
     kind, port = tls
     endpoint = f"{address}:{port} ({kind})"
+    if ca is None:
+        return checks + [Check(endpoint, "users log in only from their networks", False,
+                               "not checked: without a CA to verify the server's certificate, a password could go to an impostor. "
+                               "Fix: name the CA that signed the server certificate (hardhouse_tls_files.verify_ca)")]
+    passwords = readable_passwords(spec, environ)
+    here = source_address(address)
     logged_in = 0
     for user in spec.users:
-        if user.name not in passwords:
-            continue
-        result = login_as(address, port, kind, user.name, passwords[user.name], ca)
         if _in_networks(here, user):
+            if user.name not in passwords:
+                continue  # a hash only, or a certificate user: nobody here knows the secret
+            result = login_as(address, port, kind, user.name, passwords[user.name], ca)
             logged_in += result.accepted
             detail = "logged in over TLS" if result.accepted else f"refused: {result.detail}"
             checks.append(Check(endpoint, f"user {user.name} logs in from {here}", result.accepted, detail))
         else:
-            refused = not result.accepted
-            detail = f"refused ({result.detail}): {here} is outside its networks" if refused else f"logged in although {here} is outside its networks"
-            checks.append(Check(endpoint, f"user {user.name} refused from {here}", refused, detail))
+            checks.append(_refusal_check(address, port, kind, user, here, ca, endpoint))
     if logged_in == 0:
         names = ", ".join(u.name for u in spec.users if _in_networks(here, u) and u.name in passwords)
         why = (
@@ -109,6 +118,21 @@ def verify_deployment(
         )
         checks.append(Check(endpoint, "an authorized user logs in over TLS", False, why))
     return checks
+
+
+def _refusal_check(address: str, port: int, kind: str, user: User, here: str | None, ca: Path, endpoint: str) -> Check:
+    """A user outside its networks is refused: proven with a wrong password, never the real one."""
+    result = login_as(address, port, kind, user.name, "hardhouse-wrong-" + secrets.token_urlsafe(18), ca)
+    name = f"user {user.name} refused from {here}"
+    if result.accepted:
+        return Check(endpoint, name, False, "a wrong password logged in")
+    if result.code == codes.IP_ADDRESS_NOT_ALLOWED:
+        return Check(endpoint, name, True, f"refused before any password check (code 195): {here} is outside its networks")
+    if result.code in (codes.WRONG_PASSWORD, codes.REQUIRED_PASSWORD):
+        return Check(endpoint, name, False, f"the server checked the password (code {result.code}), so {here} is inside its networks")
+    if result.code == codes.AUTHENTICATION_FAILED:
+        return Check(endpoint, name, True, "refused (code 516; this server does not say whether the address or the password failed)")
+    return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}")
 
 
 def main() -> int:

@@ -1,0 +1,113 @@
+"""The deploy's operations as data, the way pyinfra tests its own (tests/operations/*/*.json):
+arguments and facts in, the commands the operation yields (or its no-op message) out.
+
+Each JSON file under tests/deploy/operations/OPERATION/ holds:
+  "args":     the operation's keyword arguments (payloads as {"path", "content", "user", "group", "mode"})
+  "settings": for go_live/validate_staged: host data over the defaults; "managed": the files
+  "facts":    fact class name -> value (HardhouseFiles: {"paths": {path: [kind, meta, content]}, "matches", "running"})
+  "global":   pyinfra global arguments of the operation (e.g. {"_sudo": true})
+  "commands": what it yields, in order: a shell command as text, {"upload": PATH} or "function"
+  "noop":     the no-op message, when it yields nothing
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
+from pyinfra.context import ctx_host
+
+from hardhouse.deploy import operations
+from hardhouse.deploy.facts import HostFiles, PathState, keyed_digest
+from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
+from hardhouse.deploy.settings import DATA_DEFAULTS, read_settings
+from tests.helpers import VALID_SPEC
+
+FIXTURES = Path(__file__).parent / "operations"
+
+
+class FakeState:
+    is_executing = True
+
+
+class FakeHost:
+    """Enough of pyinfra's Host for an operation: facts from the fixture, messages recorded."""
+
+    name = "test-host"
+
+    def __init__(self, facts: dict[str, Any], global_arguments: dict[str, Any]):
+        self.facts = facts
+        self.current_op_global_arguments = global_arguments
+        self.state = FakeState()
+        self.noops: list[str] = []
+        self.logs: list[str] = []
+
+    def get_fact(self, cls: type, **kwargs: Any) -> Any:
+        return self.facts[cls.__name__]
+
+    def noop(self, description: str) -> None:
+        self.noops.append(description)
+
+    def log(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.logs.append(message)
+
+
+def payload(entry: dict[str, Any]) -> Payload:
+    return Payload(entry["path"], entry["content"].encode(), entry.get("user", "root"), entry.get("group", "clickhouse"),
+                   int(str(entry.get("mode", "640")), 8))
+
+
+def host_files(entry: dict[str, Any]) -> HostFiles:
+    paths = {}
+    for path, (kind, meta, content) in entry.get("paths", {}).items():
+        digest = keyed_digest(content.encode()) if content is not None else ""
+        paths[path] = PathState(kind, meta or "", digest)
+    return HostFiles(paths, list(entry.get("matches", [])), bool(entry.get("running", False)))
+
+
+def arguments(operation: str, case: dict[str, Any]) -> dict[str, Any]:
+    args = copy.deepcopy(case.get("args", {}))
+    if "payloads" in args:
+        args["payloads"] = [payload(p) for p in args["payloads"]]
+    if "directories" in args:
+        args["directories"] = [Directory(d["path"], d["user"], d["group"], int(d["mode"], 8), d.get("enforce", True)) for d in args["directories"]]
+    if operation in ("go_live", "validate_staged"):
+        settings = read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC, **case.get("settings", {})})
+        args["settings"] = settings
+        args["managed"] = [ManagedFile(m["kind"], payload({**m, "path": f"{settings.staged_dir}/{m['staged']}"}), payload(m))
+                           for m in case["managed"]]
+    return args
+
+
+def yielded(commands: Iterator[Any]) -> list[Any]:
+    shown: list[Any] = []
+    for command in commands:
+        if isinstance(command, FileUploadCommand):
+            shown.append({"upload": command.dest})
+        elif isinstance(command, FunctionCommand):
+            shown.append("function")
+        else:
+            assert isinstance(command, StringCommand)
+            shown.append(command.get_raw_value())
+    return shown
+
+
+def cases() -> list[Any]:
+    return [pytest.param(path, id=f"{path.parent.name}/{path.stem}") for path in sorted(FIXTURES.glob("*/*.json"))]
+
+
+@pytest.mark.parametrize("path", cases())
+def test_operation(path: Path) -> None:
+    case = json.loads(path.read_text())
+    operation = path.parent.name
+    facts = {name: host_files(value) if name == "HardhouseFiles" else value for name, value in case.get("facts", {}).items()}
+    fake = FakeHost(facts, case.get("global", {}))
+    with ctx_host.use(fake):
+        commands = yielded(getattr(operations, operation)._inner(**arguments(operation, case)))
+    assert commands == case.get("commands", [])
+    assert fake.noops == ([case["noop"]] if "noop" in case else [])
