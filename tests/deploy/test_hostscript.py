@@ -571,6 +571,27 @@ def test_validate_refuses_what_clickhouses_parser_rejects(base: Path, parser: st
     assert host.snapshot() == before
 
 
+def test_validate_with_the_real_clickhouse_client_parser(host: Host) -> None:
+    """ClickHouse's real parser where this machine has one (scripts/setup-machine installs 18.16's client)."""
+    require(bool(shutil.which("clickhouse-client") or shutil.which("clickhouse")), "no ClickHouse client installed")
+    for stub in ("clickhouse", "clickhouse-client"):
+        (host.stubs / stub).unlink()
+    files = host.files("new")
+    host.stage(files)
+    result = host.run("validate")
+    assert result.returncode == 0, result.stderr
+    users = files[1]
+    files[1] = File(
+        users.kind, users.staged, users.live, b"<yandex><users><x></users></yandex>", users.uid, users.gid, 0o640
+    )
+    host.stage(files)
+    result = host.run("validate")
+    assert result.returncode == 1
+    assert f"Failed to merge config with '{users.live}': SAXParseException: Tag mismatch" in result.stderr, (
+        result.stderr
+    )
+
+
 @needs_root
 def test_validate_refuses_a_directory_not_owned_by_root(host: Host) -> None:
     host.stage(host.files("new", tls_for()))
@@ -629,6 +650,12 @@ def test_validate_reports_every_problem_at_once(host: Host) -> None:
             "a users file goes live as",
             id="not hardhouse's name",
         ),
+        pytest.param(
+            "config config.d/zz-hardhouse-x.xml {conf}/config.d/zz-hardhouse-sub/x.xml",
+            "a config file goes live in {conf}/config.d itself",
+            id="config in a subdirectory",
+        ),
+        pytest.param("", "MANIFEST line 3: '' is not", id="empty line"),
     ],
 )
 def test_a_bad_manifest_line_is_refused_before_anything_changes(

@@ -18,7 +18,8 @@
 #       and exit 1 with the reason ("rolled back: ..." or "ROLLBACK FAILED: ...").
 #   Exit status: 0 done, 1 refused or rolled back (the reason on stderr), 2 usage.
 #
-# The contract (HH_* below; the Python side writes what this script reads):
+# The contract (HH_* below; the Python side writes what this script reads; names here are
+# the contract's current values):
 #   STATE is this script's parent's parent. STATE/staged holds the staged files with their
 #   final owner and mode, and STATE/staged/MANIFEST lists them, one "KIND STAGED_PATH
 #   LIVE_PATH" per line: KIND one of HH_MANIFEST_KINDS; STAGED_PATH relative to the staged
@@ -32,12 +33,14 @@
 #   A file goes live through a fresh temporary file (mktemp, a random name that is not *.xml)
 #   in the target directory, renamed over the live path: nothing is ever written through a
 #   symbolic link, and ClickHouse never reads a half-written file. Live paths that are links
-#   are refused.
+#   are refused, and so are directories (or their parents) that someone other than root owns
+#   or that group or others may write: they could swap a file or plant a link there.
 #   STATE/previous holds ONE rollback set: the files that were live before the last activation
 #   (directory 0700 root, files 0600, INDEX with each file's owner and mode). After a rollback
 #   those files are live again and nothing of the new set stays live. After a successful
 #   activation the private keys in it (the retired key) are deleted at once; the rest stays
-#   until the next activation replaces the set.
+#   until the next activation replaces the set. The staged set is the deploy's: left as it is.
+#   One run at a time per STATE (flock on STATE/.lock).
 #
 # Environment (tests and unusual hosts): HARDHOUSE_CONF (ClickHouse's config dir),
 # HARDHOUSE_DATA (its data dir: preprocessed_configs shows a users reload), HARDHOUSE_ERRLOG,
