@@ -314,7 +314,8 @@ safety_problems() {
         else
             dir_problem "${file%/*}"
         fi
-        dir_problem "${live%/*}"
+        dir=${live%/*}
+        dir_problem "${dir:-/}"
         if [ -L "$live" ]; then
             echo "$live is a symbolic link (to $(readlink -- "$live")); hardhouse replaces files and never writes through a link. Fix: remove the link"
         fi
@@ -713,8 +714,8 @@ activate() {
     say "the new configuration is $failure"
     say "rolling back to the previous files"
     if ! restore; then
-        stop_server >/dev/null 2>&1
-        die "ROLLBACK FAILED: not every previous file could be put back (see $PREV/INDEX); the server is stopped. Reason for the rollback: the new configuration was $failure"
+        # A mix of old and new files is no configuration to restart into: leave the server be.
+        die "ROLLBACK FAILED: not every previous file could be put back (see $PREV/INDEX); the server was left as it is. Reason for the rollback: the new configuration was $failure"
     fi
     ERRLOG_OFFSET=$(errlog_size)
     WANT_FINGERPRINT=""
