@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 
 from hardhouse.render.build import FILE_PREFIX
+from hardhouse.spec.fields import is_plain_host_path
 
 # Bumped when the meaning of a value changes (not when a value does).
 CONTRACT_VERSION = "1"
@@ -61,13 +62,12 @@ HEADER_END = "# @hardhouse-contract-end@"
 
 
 def plain_path(path: str, absolute: bool = True) -> bool:
-    """A path both sides accept: absolute (or relative), without whitespace, control or
-    UNSAFE_PATH_CHARS characters, and without a `..` component."""
+    """A path the deploy ships: the spec's host-path rule (hardhouse.spec.fields), which is
+    stricter than what the script itself refuses (whitespace, control characters,
+    UNSAFE_PATH_CHARS, a `..` component); a relative path must be plain below a root."""
     if not path or path.startswith("/") != absolute:
         return False
-    if any(c.isspace() or not c.isprintable() or c in UNSAFE_PATH_CHARS for c in path):
-        return False
-    return ".." not in path.split("/")
+    return is_plain_host_path(path if absolute else "/" + path)
 
 
 def manifest_line(kind: str, staged: str, live: str) -> str:

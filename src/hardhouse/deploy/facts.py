@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand
 
+from hardhouse.deploy.contract import SERVER_PROCESSES
+
 DIGEST_KEY = secrets.token_hex(16)  # one per process: the deploy machine's side of the comparison
 
 
@@ -36,9 +38,9 @@ for arg do
         printf 'M - - %s\\n' "$arg"
     fi
 done
-if pidof clickhouse-server >/dev/null 2>&1; then echo RUNNING; fi
+if pidof SERVER_PROCESSES >/dev/null 2>&1; then echo RUNNING; fi
 true
-"""
+""".replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
 
 
 @dataclass(frozen=True)

@@ -113,8 +113,10 @@ def harden_clickhouse() -> None:
         payloads=[m.staged for m in managed] + [manifest(settings, managed)],
         directories=[Directory(staged, "root", SERVER_USER, 0o750)]
         + [Directory(f"{staged}/{sub}", "root", SERVER_USER, 0o750) for sub in ("config.d", "users.d", "tls")]
-        # config.d/users.d are created if missing (Debian's package ships none) but never changed.
-        + [Directory(f"{settings.config_dir}/{sub}", "root", SERVER_USER, 0o750, enforce=False) for sub in ("config.d", "users.d")]
+        # The server reads its configuration but may not change it: the configuration directory
+        # and its config.d/users.d belong to root (ClickHouse's own packages give them to the
+        # clickhouse user; hardhouse-apply refuses a target directory anyone but root can write).
+        + [Directory(d, "root", SERVER_USER, 0o750) for d in (settings.config_dir, f"{settings.config_dir}/config.d", f"{settings.config_dir}/users.d")]
         # TLS directories hardhouse owns (inside the config dir) are locked down; others are only created.
         + [Directory(d, "root", SERVER_USER, 0o750, enforce=d.startswith(settings.config_dir + "/")) for d in tls_dirs],
         prune=[f"{staged}/config.d/*.xml", f"{staged}/users.d/*.xml", f"{staged}/tls/*.pem"],

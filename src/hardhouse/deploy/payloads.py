@@ -70,7 +70,9 @@ def managed_files(settings: Settings, environ: Mapping[str, str]) -> tuple[list[
         raise _fail("the spec's secrets cannot be used; nothing was touched:\n" + "\n".join(f"  - hardhouse_spec.{p}" for p in error.problems)) from None
     managed = []
     for file in rendered:
-        kind = "config" if file.path.startswith("config.d/") else "users"
+        if not file.path.startswith(("config.d/", "users.d/")):
+            continue  # sql/ (log database DDL) is for an owner to apply; it never goes into /etc
+        kind = contract.KIND_CONFIG if file.path.startswith("config.d/") else contract.KIND_USERS
         content = file.content.encode()
         staged = Payload(f"{settings.staged_dir}/{file.path}", content, "root", SERVER_USER, file.mode)
         live = Payload(f"{settings.config_dir}/{file.path}", content, "root", SERVER_USER, file.mode)
@@ -88,9 +90,13 @@ def managed_files(settings: Settings, environ: Mapping[str, str]) -> tuple[list[
 
 
 def manifest(settings: Settings, managed: list[ManagedFile]) -> Payload:
+    """The MANIFEST hardhouse-apply reads; a line the script would refuse is refused here."""
     prefix = settings.staged_dir + "/"
-    lines = [f"{m.kind} {m.staged.path.removeprefix(prefix)} {m.live.path}\n" for m in managed]
-    return Payload(f"{settings.staged_dir}/MANIFEST", "".join(lines).encode(), "root", "root", 0o640)
+    try:
+        lines = [contract.manifest_line(m.kind, m.staged.path.removeprefix(prefix), m.live.path) for m in managed]
+    except ValueError as error:
+        raise _fail(f"cannot stage these files: {error}") from None
+    return Payload(f"{settings.staged_dir}/{contract.MANIFEST}", "".join(lines).encode(), "root", "root", 0o640)
 
 
 def apply_script(settings: Settings) -> Payload:

@@ -12,7 +12,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import DeployError
 
-from hardhouse.deploy.contract import APPLY_SCRIPT
+from hardhouse.deploy import contract
 from hardhouse.spec import HardeningSpec, SpecError, load_spec
 from hardhouse.spec.fields import host_path_problem
 
@@ -55,9 +55,9 @@ DATA_DEFAULTS: dict[str, Any] = {
     # hardhouse's own directory on the host: staged files, the previous files, the helper.
     "hardhouse_state_dir": "/var/lib/hardhouse",
     # ClickHouse's configuration directory on the host (config.xml, config.d, users.d).
-    "hardhouse_config_dir": "/etc/clickhouse-server",
+    "hardhouse_config_dir": contract.CONFIG_DIR,
     # ClickHouse's data path on the host (its preprocessed_configs show a users reload).
-    "hardhouse_data_dir": "/var/lib/clickhouse",
+    "hardhouse_data_dir": contract.DATA_DIR,
 }
 
 
@@ -87,11 +87,11 @@ class Settings:
 
     @property
     def apply_path(self) -> str:
-        return f"{self.state_dir}/bin/{APPLY_SCRIPT}"
+        return f"{self.state_dir}/{contract.BIN_DIR}/{contract.APPLY_SCRIPT}"
 
     @property
     def staged_dir(self) -> str:
-        return f"{self.state_dir}/staged"
+        return f"{self.state_dir}/{contract.STAGED_DIR}"
 
 
 def _fail(message: str) -> HardhouseDeployError:
