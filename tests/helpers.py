@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +62,36 @@ def weaken(files: list[RenderedFile]) -> list[RenderedFile]:
             file = dataclasses.replace(file, content=etree.tostring(root, encoding="unicode"))
         weakened.append(file)
     return weakened
+
+
+def write_password_file(path: Path, secret: str, mode: int = 0o600) -> Path:
+    """A password file as an operator keeps it: the password and a newline, owner-only by
+    default (hardhouse refuses one that group or others may read, as ssh does for keys)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    os.chmod(path, mode)
+    return path
+
+
+# Limits for a CLI run that faces input which could expand: address space and wall clock.
+CAPPED_MEMORY = 1 << 30
+CAPPED_SECONDS = 30
+SMALL_OUTPUT = 64 * 1024
+
+
+def run_cli_capped(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run `hardhouse ARGS` in a child limited to CAPPED_MEMORY of address space and
+    CAPPED_SECONDS; a hang raises subprocess.TimeoutExpired, a blow-up ends in MemoryError."""
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (CAPPED_MEMORY, CAPPED_MEMORY))
+
+    return subprocess.run(
+        [sys.executable, "-c", "from hardhouse.cli import main; main()", *args],
+        preexec_fn=limit_memory,
+        capture_output=True,
+        timeout=CAPPED_SECONDS,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )

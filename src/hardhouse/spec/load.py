@@ -4,6 +4,9 @@ errors turned into Problems that name the field and the fix.
 Validation happens in two passes so that every problem is reported at once:
 1. structure and single fields (pydantic, all field errors collected);
 2. rules that span fields (hardhouse.spec.checks), run when the structure is sound.
+A message echoes the input only through `excerpt` (bounded, control characters escaped),
+and never under a field whose name suggests a secret. The file itself is read within
+bounds by hardhouse.spec.source.
 """
 
 from __future__ import annotations
@@ -12,11 +15,10 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from hardhouse.spec.checks import cross_checks
-from hardhouse.spec.errors import Problem, SpecError, field_path
+from hardhouse.spec.errors import NOT_SHOWN, Problem, SpecError, bounded_text, excerpt, field_path, is_secret_location
 from hardhouse.spec.model import (
     HardeningSpec,
     LogDatabase,
@@ -30,6 +32,11 @@ from hardhouse.spec.model import (
     Tls,
     User,
 )
+from hardhouse.spec.source import check_data_bounds, decode_spec, parse_spec_text, read_spec_bytes
+
+# Beyond this many, problems are counted rather than listed: the report stays readable and
+# its size does not grow with a hostile input.
+MAX_PROBLEMS = 100
 
 
 def problems_from_validation(error: ValidationError) -> list[Problem]:
@@ -40,36 +47,47 @@ def problems_from_validation(error: ValidationError) -> list[Problem]:
         path = field_path(loc)
         kind = item["type"]
         ctx = item.get("ctx") or {}
+        # Under a secret-looking name the value is never repeated, whatever went wrong.
+        secret = is_secret_location(loc)
+        shown, note = ("this value", f" {NOT_SHOWN}") if secret else (excerpt(item.get("input")), "")
         if kind == "hardhouse":
             problems.append(Problem(path, item["msg"], ctx["fix"]))
         elif kind == "extra_forbidden":
             problems.append(_unknown_field(loc))
         elif kind == "missing":
-            problems.append(Problem(path, "this required field is missing", f"add {loc[-1]}: (see the spec reference in README.md)"))
+            problems.append(Problem(
+                path,
+                "this required field is missing",
+                f"add {loc[-1]}: (see the spec reference in README.md)",
+            ))
         elif kind == "literal_error":
-            problems.append(Problem(path, f"{item['input']!r} is not allowed", f"use {ctx.get('expected')}"))
+            problems.append(Problem(path, f"{shown} is not allowed{note}", f"use {ctx.get('expected')}"))
         elif kind in {"int_type", "int_parsing", "int_from_float"}:
-            problems.append(Problem(path, f"{item['input']!r} is not a whole number", "write a plain number without quotes"))
+            problems.append(Problem(
+                path,
+                f"{shown} is not a whole number{note}",
+                "write a plain number without quotes",
+            ))
         elif kind == "bool_type":
-            problems.append(Problem(path, f"{item['input']!r} is not true or false", "write true or false without quotes"))
-        elif kind in {"string_type"}:
-            problems.append(Problem(path, f"{item['input']!r} is not text", "write a string (quote it in YAML)"))
+            problems.append(Problem(path, f"{shown} is not true or false{note}", "write true or false without quotes"))
+        elif kind in {"string_type", "string_unicode"}:
+            problems.append(Problem(path, f"{shown} is not text{note}", "write a string (quote it in YAML)"))
         elif kind in {"list_type", "dict_type", "model_type"}:
             shape = "a list" if kind == "list_type" else "a mapping of keys to values"
-            problems.append(Problem(path, f"{_short(item['input'])} is not {shape}", f"write {shape} here"))
+            problems.append(Problem(path, f"{shown} is not {shape}{note}", f"write {shape} here"))
         else:
-            problems.append(Problem(path, item["msg"], "correct the value (see the spec reference in README.md)"))
+            # pydantic's own message names the expected type, not the input; cut it anyway.
+            problems.append(Problem(
+                path,
+                bounded_text(item["msg"]),
+                "correct the value (see the spec reference in README.md)",
+            ))
     return _dedupe(problems)
 
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic adds the tried member type to locations inside unions (e.g. "int", "str").
     return isinstance(part, str) and part in {"int", "float", "str", "bool"}
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -81,52 +99,69 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_PROBLEMS
+    summary = Problem("", f"{rest} more problems are not listed", "fix the ones above and check again")
+    return [*problems[:MAX_PROBLEMS], summary]
+
+
 MODELS_BY_FIELD: dict[str, type[StrictModel]] = {
     "ports": Ports, "tls": Tls, "users": User, "quotas": Quota, "query_masking": QueryMasking,
     "rules": MaskingRule, "log_databases": LogDatabase, "tables": LogTable, "encryption": LogEncryption,
 }
+PLAINTEXT_PASSWORD_NAMES = {"password", "passwd", "pass", "pwd", "plaintext_password"}
 
 
 def _unknown_field(loc: list[str | int]) -> Problem:
     name = str(loc[-1])
     path = field_path(loc)
-    if name == "password":
+    if name.lower() in PLAINTEXT_PASSWORD_NAMES:
         return Problem(
             path,
             "a plaintext password may not appear in a spec",
             "remove it and use password_env: VAR (or password_file / password_sha256_hex); only a hash is ever written",
         )
-    parent = next((MODELS_BY_FIELD[p] for p in reversed(loc[:-1]) if isinstance(p, str) and p in MODELS_BY_FIELD), HardeningSpec)
+    parent = next(
+        (MODELS_BY_FIELD[p] for p in reversed(loc[:-1]) if isinstance(p, str) and p in MODELS_BY_FIELD),
+        HardeningSpec,
+    )
     known = list(parent.model_fields)
-    close = difflib.get_close_matches(name, known, n=1)
+    # difflib is quadratic: only a name of plausible length is compared.
+    close = difflib.get_close_matches(name, known, n=1) if len(name) <= 64 else []
     fix = f"did you mean {close[0]!r}?" if close else f"remove it; known fields here: {', '.join(known)}"
-    return Problem(path, f"unknown field {name!r}", fix)
+    if is_secret_location([name]):
+        return Problem(path, f"unknown field {excerpt(name, 40)}; a secret may not appear in a spec {NOT_SHOWN}", fix)
+    return Problem(path, f"unknown field {excerpt(name, 40)}", fix)
 
 
 def load_spec(data: Any) -> HardeningSpec:
     """Validate a spec given as a mapping (YAML document or pyinfra host data)."""
     if not isinstance(data, dict):
-        raise SpecError([Problem("", f"the spec is {type(data).__name__}, not a mapping of fields", "write the spec as a YAML mapping (see README.md)")])
+        raise SpecError(
+            [Problem(
+                "",
+                f"the spec is {type(data).__name__}, not a mapping of fields",
+                "write the spec as a YAML mapping (see README.md)",
+            )],
+        )
+    check_data_bounds(data)
     try:
         spec = HardeningSpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError(problems_from_validation(error)) from None
+        raise SpecError(capped(problems_from_validation(error))) from None
+    except RecursionError:
+        raise SpecError(
+            [Problem("", "the spec nests too deeply to be read", "write the spec as plain YAML mappings and lists")],
+        ) from None
     problems = cross_checks(spec)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(capped(problems))
     return spec
 
 
 def load_spec_file(path: str | Path) -> HardeningSpec:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SpecError([Problem("", f"cannot read spec file {path}: {error.strerror}", "check the path given to --spec")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([Problem("", f"{path} is not valid YAML{where}", "fix the YAML syntax there")]) from None
-    return load_spec(data)
+    """Read, bound and validate a YAML spec file; every failure is a SpecError."""
+    text = decode_spec(read_spec_bytes(path), path)
+    return load_spec(parse_spec_text(text, path))

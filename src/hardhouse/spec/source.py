@@ -1,0 +1,212 @@
+"""Reading a spec file within bounds: a hostile or mistaken file ends in a Problem, never in
+a hang, a traceback or a message the size of the expanded input.
+
+* the file is opened without blocking (a FIFO cannot stall the read) and must be a regular
+  file of at most 1 MiB;
+* its bytes must be UTF-8;
+* its YAML is first read as events, without building anything: nesting deeper than 64, more
+  than 100 000 nodes as the document would be expanded (aliases counted each time they are
+  used, so a 600-byte "billion laughs" is refused) and a key given twice in one mapping are
+  refused before any object is built.
+The same node and depth bounds apply to specs given as data (pyinfra host data).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hardhouse.spec.errors import Problem, SpecError, bounded_text, excerpt
+
+MAX_SPEC_BYTES = 1 << 20
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+# libyaml when present: its parser keeps its own stack, so depth costs no Python recursion.
+LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def shown_path(path: str | Path) -> str:
+    text = str(path)
+    return text if text.isprintable() and len(text) <= 200 else excerpt(text, 200)
+
+
+def _refuse(problem: str, fix: str) -> SpecError:
+    return SpecError([Problem("", problem, fix)])
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_spec_bytes(path: str | Path) -> bytes:
+    """The file's bytes: a regular file of at most MAX_SPEC_BYTES, read without blocking."""
+    name = shown_path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        raise _refuse(f"cannot read spec file {name}: {error.strerror}", "check the path given to --spec") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse(
+                f"spec file {name} is {_file_kind(info.st_mode)}, not a regular file",
+                "give --spec the path of a YAML file",
+            )
+        too_big = _refuse(
+            f"spec file {name} is larger than {MAX_SPEC_BYTES} bytes (1 MiB)",
+            "a spec is a few kilobytes; check that --spec names the right file",
+        )
+        if info.st_size > MAX_SPEC_BYTES:
+            raise too_big
+        chunks, size = [], 0
+        # The size may change under us: read until end of file, never past the limit.
+        while size <= MAX_SPEC_BYTES:
+            chunk = os.read(fd, MAX_SPEC_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_SPEC_BYTES:
+            raise too_big
+        return b"".join(chunks)
+    except OSError as error:
+        raise _refuse(f"cannot read spec file {name}: {error.strerror}", "check the path given to --spec") from None
+    finally:
+        os.close(fd)
+
+
+def decode_spec(data: bytes, path: str | Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _refuse(
+            f"spec file {shown_path(path)} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
+            "cannot be decoded",
+            "save the file as UTF-8",
+        ) from None
+
+
+def _yaml_problem(error: yaml.YAMLError, path: str | Path) -> SpecError:
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    # The parser's words (e.g. "found undefined alias"), never the text around them.
+    reason = getattr(error, "problem", None)
+    said = f" ({bounded_text(reason, 100)})" if isinstance(reason, str) else ""
+    return _refuse(f"{shown_path(path)} is not valid YAML{where}{said}", "fix the YAML syntax there")
+
+
+def _at(event: Any) -> str:
+    mark = event.start_mark
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+class _Collection:
+    """A sequence or mapping being read: where its expansion started, and for a mapping the
+    keys seen so far and whether the next node is a key."""
+
+    def __init__(self, anchor: str | None, start: int, mapping: bool):
+        self.anchor = anchor
+        self.start = start
+        self.mapping = mapping
+        self.keys: set[str] = set()
+        self.next_is_key = mapping
+
+
+def check_yaml_bounds(text: str, path: str | Path) -> None:
+    """Refuse, from the event stream alone, YAML too deep, too large once aliases are
+    expanded, or with a key given twice in one mapping."""
+    name = shown_path(path)
+    loader = LOADER(text)
+    expanded = 0
+    anchors: dict[str, int] = {}
+    open_collections: list[_Collection] = []
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            parent = open_collections[-1] if open_collections else None
+            at_key = parent is not None and parent.mapping and parent.next_is_key
+            starts_node = isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent))
+            if starts_node and parent is not None and parent.mapping:
+                parent.next_is_key = not parent.next_is_key
+            if isinstance(event, yaml.ScalarEvent):
+                expanded += 1
+                if event.anchor:
+                    anchors[event.anchor] = 1
+                if at_key and parent is not None:
+                    if event.value in parent.keys:
+                        raise _refuse(
+                            f"{name}: key {excerpt(event.value, 40)} appears twice in one mapping ({_at(event)})",
+                            "keep one of them: YAML would silently use the last, which a reviewer may not see",
+                        )
+                    parent.keys.add(event.value)
+            elif isinstance(event, yaml.AliasEvent):
+                expanded += anchors.get(event.anchor, 1)
+            elif isinstance(event, yaml.CollectionStartEvent):
+                if len(open_collections) >= MAX_DEPTH:
+                    raise _refuse(
+                        f"{name} nests more than {MAX_DEPTH} levels deep ({_at(event)})",
+                        "a spec nests a few levels; check the brackets there",
+                    )
+                expanded += 1
+                open_collections.append(_Collection(event.anchor, expanded, isinstance(event, yaml.MappingStartEvent)))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                closed = open_collections.pop()
+                if closed.anchor:
+                    anchors[closed.anchor] = expanded - closed.start + 1
+            if expanded > MAX_NODES:
+                raise _refuse(
+                    f"{name} has more than {MAX_NODES} values once its aliases (*name) are expanded",
+                    "write the spec without aliases that multiply; a spec has a few hundred values",
+                )
+    except yaml.YAMLError as error:
+        raise _yaml_problem(error, path) from None
+    finally:
+        loader.dispose()
+
+
+def parse_spec_text(text: str, path: str | Path) -> Any:
+    check_yaml_bounds(text, path)
+    try:
+        return yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+    except yaml.YAMLError as error:
+        raise _yaml_problem(error, path) from None
+    except (ValueError, OverflowError, TypeError, RecursionError) as error:
+        # e.g. an integer of thousands of digits, or an impossible !!timestamp
+        raise _refuse(
+            f"{shown_path(path)} holds a value that cannot be read ({type(error).__name__})",
+            "write plain numbers, strings, lists and mappings",
+        ) from None
+
+
+def check_data_bounds(data: Any) -> None:
+    """The node and depth bounds for a spec given as data; shared objects are counted each
+    time they appear, as validating them would visit them."""
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    count = 0
+    while pending:
+        node, depth = pending.pop()
+        count += 1
+        if not isinstance(node, (dict, list, tuple, set, frozenset)):
+            continue
+        if depth > MAX_DEPTH:
+            raise _refuse(
+                f"the spec nests more than {MAX_DEPTH} levels deep",
+                "a spec nests a few levels; check where it is generated",
+            )
+        # Everything pending will be counted: refuse before the queue itself grows past the bound.
+        if count + len(pending) + len(node) * (2 if isinstance(node, dict) else 1) > MAX_NODES:
+            raise _refuse(
+                f"the spec has more than {MAX_NODES} values",
+                "a spec has a few hundred values; check where it is generated",
+            )
+        if isinstance(node, dict):
+            pending.extend((child, depth + 1) for pair in node.items() for child in pair)
+        else:
+            pending.extend((child, depth + 1) for child in node)
