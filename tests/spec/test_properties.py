@@ -13,12 +13,18 @@ from lxml import etree
 from hardhouse.clickhouse import versions
 from hardhouse.render import render, sql_statements
 from hardhouse.spec import load_spec
-from hardhouse.spec.fields import is_any_network
+from hardhouse.spec.fields import (
+    everything_covered,
+    has_control_character,
+    is_any_network,
+    listens_everywhere,
+    parse_network,
+)
 from hardhouse.spec.meaning import user_access
 
 NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,20}\Z")
 VERSIONS = st.sampled_from(["18.16", "22.8", "23.3", "23.8", "24.3", "24.8", "25.3", "25.8", "26.9"])
-ADDRESSES = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).filter(lambda a: not a.is_unspecified).map(str)
+ADDRESSES = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).map(str).filter(lambda a: not listens_everywhere(a))
 
 
 def as_ipv4(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -40,16 +46,22 @@ def networks(draw: st.DrawFn) -> str:
 SETTING_VALUES = st.one_of(
     st.integers(min_value=-(2**31), max_value=2**31),
     st.booleans(),
-    st.text(st.characters(min_codepoint=32, exclude_categories=("Cs",)), max_size=30).filter(lambda t: "\ufffe" not in t and "\uffff" not in t),
+    st.text(st.characters(min_codepoint=32), max_size=30).filter(lambda t: not has_control_character(t)),
 )
 
 
-TYPES = st.sampled_from(["String", "LowCardinality(String)", "UInt64", "Nullable(String)", "Map(String, String)", "Array(String)"])
+TYPES = st.sampled_from(
+    ["String", "LowCardinality(String)", "UInt64", "Nullable(String)", "Map(String, String)", "Array(String)"]
+)
+CA_CERTIFICATE = "/etc/clickhouse-server/tls/ca.crt"
+REGEXPS = st.sampled_from([r"secret-[0-9a-f]{8}", r"(key=)\w+", r"\d{4}-\d{4}"])
 TIME_TYPES = st.sampled_from(["DateTime", "DateTime64(3)", "Date", "DateTime('UTC')"])
 
 
 @st.composite
-def log_database(draw: st.DrawFn, version: versions.Version, users: list[dict[str, Any]], profiles: dict[str, Any]) -> dict[str, Any]:
+def log_database(
+    draw: st.DrawFn, version: versions.Version, users: list[dict[str, Any]], profiles: dict[str, Any]
+) -> dict[str, Any]:
     """A log database the cross-checks accept: every user either holds a role in it or is
     confined by its own allow-list; roles only where the version can enforce them."""
     grants = versions.has(version, "users_xml_grants")
@@ -78,15 +90,20 @@ def log_database(draw: st.DrawFn, version: versions.Version, users: list[dict[st
 @st.composite
 def specs(draw: st.DrawFn) -> dict[str, Any]:
     version = draw(VERSIONS)
-    profiles = draw(st.dictionaries(NAMES.filter(lambda n: n != "hardhouse_locked"), st.dictionaries(NAMES, SETTING_VALUES, max_size=3), max_size=3))
+    profile_names = NAMES.filter(lambda n: n != "hardhouse_locked")
+    profiles = draw(st.dictionaries(profile_names, st.dictionaries(NAMES, SETTING_VALUES, max_size=3), max_size=3))
     user_names = draw(st.lists(NAMES.filter(lambda n: n != "default"), min_size=1, max_size=4, unique=True))
+    # valid specs only: together, the networks must not cover every address either
+    user_networks = st.lists(networks(), min_size=1, max_size=3).filter(
+        lambda n: not everything_covered(map(parse_network, n))
+    )
     users = []
     for name in user_names:
         users.append({
             "name": name,
             # A random preimage: the hash of nothing guessable.
             "password_sha256_hex": hashlib.sha256(draw(st.binary(min_size=16, max_size=16))).hexdigest(),
-            "networks": draw(st.lists(networks(), min_size=1, max_size=3)),
+            "networks": draw(user_networks),
             "profile": draw(st.sampled_from(sorted({"default", "readonly", *profiles}))),
             **({"databases": draw(st.lists(NAMES, min_size=1, max_size=3))} if draw(st.booleans()) else {}),
         })
@@ -101,7 +118,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         extra["log_databases"] = {"hh_logs_" + draw(NAMES): draw(log_database(parsed, users, profiles))}
     if versions.has(parsed, "query_masking_rules") and draw(st.booleans()):
         extra["query_masking"] = {"builtin_rules": draw(st.sampled_from([None, True, False])), "rules": [
-            {"name": f"rule_{i}", "regexp": draw(st.sampled_from([r"secret-[0-9a-f]{8}", r"(key=)\w+", r"\d{4}-\d{4}"])), "replace": "***"}
+            {"name": f"rule_{i}", "regexp": draw(REGEXPS), "replace": "***"}
             for i in range(draw(st.integers(0, 2)))
         ]}
     return {
@@ -113,7 +130,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
             "certificate": "/etc/clickhouse-server/tls/" + draw(NAMES) + ".crt",
             "private_key": "/etc/clickhouse-server/tls/" + draw(NAMES) + ".key",
             "min_protocol": draw(st.sampled_from(["tlsv1_2", "tlsv1_3"])),
-            **({"verify_clients": True, "ca_certificate": "/etc/clickhouse-server/tls/ca.crt"} if verify_clients else {}),
+            **({"verify_clients": True, "ca_certificate": CA_CERTIFICATE} if verify_clients else {}),
         },
         "default_user": draw(st.sampled_from(["remove", "lock"])),
         "users": users,

@@ -4,11 +4,14 @@ Every default lives here with its reason (`why`), and the README's field referen
 generated from these same Field declarations (see hardhouse.spec.reference). Rules for
 single strings live in hardhouse.spec.fields; rules that span fields in hardhouse.spec.checks.
 Secrets are not read here; see hardhouse.render.credentials.
+
+The module is over 500 lines because it is the whole public contract in one place: every
+field with its default, description and reason, which the README reference is generated from.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,24 +19,30 @@ from pydantic_core import PydanticCustomError
 
 from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.stock import RESERVED_DATABASES
+from hardhouse.spec.column_types import is_time_type, parse_column_type
+from hardhouse.spec.errors import excerpt, listing
 from hardhouse.spec.fields import (
     COMMON_NAME_MAX,
-    ENV_PATTERN,
     REWRITE_ESCAPE,
-    SHA256_PATTERN,
-    TIME_TYPE_PATTERN,
+    AnyNetwork,
     check_address,
     check_column_type,
     check_database,
+    check_env_name,
+    check_host_path,
+    check_local_path,
     check_name,
     check_network,
     check_re2,
+    check_sha256_hex,
+    check_user_reference,
     fail,
     has_control_character,
     parse_network,
 )
 
 PasswordHash = Literal["auto", "sha256", "scram_sha256"]
+HOST_PATH_RULE = "absolute, normalized, only letters, digits, . _ + @ - and /"
 # The read-only profile the locked default user gets; the spec may not define it.
 LOCKED_PROFILE = "hardhouse_locked"
 BCRYPT_FIX = (
@@ -66,6 +75,9 @@ Address = Annotated[str, AfterValidator(check_address)]
 Network = Annotated[str, AfterValidator(check_network)]
 DatabaseName = Annotated[str, AfterValidator(check_database)]
 ColumnType = Annotated[str, AfterValidator(check_column_type)]
+UserReference = Annotated[str, AfterValidator(check_user_reference)]
+# The shape of a version, checked before parsing: "24.8\n" or " 24.8" is not canonical.
+VERSION_SHAPE = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}")
 
 
 class Ports(StrictModel):
@@ -110,7 +122,7 @@ class Ports(StrictModel):
     @classmethod
     def port_range(cls, value: int | None) -> int | None:
         if value is not None and not 1 <= value <= 65535:
-            raise fail(f"{value} is not a TCP port", "use a number from 1 to 65535, or null to close it")
+            raise fail(f"{excerpt(value)} is not a TCP port", "use a number from 1 to 65535, or null to close it")
         return value
 
     def open(self) -> dict[str, int]:
@@ -118,8 +130,10 @@ class Ports(StrictModel):
 
 
 class Tls(StrictModel):
-    certificate: str = described(description="server certificate (PEM), path on the ClickHouse host")
-    private_key: str = described(description="its private key (PEM), path on the ClickHouse host")
+    certificate: str = described(
+        description=f"server certificate (PEM), path on the ClickHouse host ({HOST_PATH_RULE})"
+    )
+    private_key: str = described(description="its private key (PEM), path on the ClickHouse host (same rule)")
     ca_certificate: str | None = described(
         None,
         description="CA bundle (PEM) used to verify clients; required when verify_clients is true",
@@ -137,12 +151,8 @@ class Tls(StrictModel):
 
     @field_validator("certificate", "private_key", "ca_certificate")
     @classmethod
-    def absolute_path(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            raise fail(f"{value!r} is not an absolute path", "give the full path on the ClickHouse host, e.g. /etc/clickhouse-server/tls/server.crt")
-        if value is not None and any(c in value for c in "\n\r\t<>&\"'"):
-            raise fail(f"{value!r} contains characters that do not belong in a path", "use a plain file path")
-        return value
+    def plain_host_path(cls, value: str | None) -> str | None:
+        return None if value is None else check_host_path(value)
 
     @model_validator(mode="after")
     def ca_for_client_verification(self) -> Tls:
@@ -150,7 +160,9 @@ class Tls(StrictModel):
             raise PydanticCustomError(
                 "hardhouse",
                 "verify_clients is true but no ca_certificate is given",
-                {"fix": "set tls.ca_certificate to the CA that signs client certificates, or set verify_clients: false"},
+                {"fix": (
+                    "set tls.ca_certificate to the CA that signs client certificates, or set verify_clients: false"
+                )},
             )
         return self
 
@@ -164,14 +176,21 @@ class User(StrictModel):
         None, description="environment variable holding the password (read at render time)"
     )
     password_file: str | None = described(
-        None, description="file holding the password (read at render time, trailing newline ignored)"
+        None,
+        description=(
+            "file holding the password (read at render time, trailing newline ignored): a regular file of at most "
+            "4 KiB that only its owner may read or write (chmod 600), as ssh requires of keys"
+        ),
     )
     password_sha256_hex: str | None = described(
         None, description="SHA-256 of the password, 64 lowercase hex digits"
     )
     certificate_common_name: str | None = described(
         None,
-        description="authenticate by TLS client certificate with this common name instead of a password (needs tls.verify_clients; 22.8+)",
+        description=(
+            "authenticate by TLS client certificate with this common name instead of a password (needs "
+            "tls.verify_clients; 22.8+)"
+        ),
         why="a key that never crosses the wire beats a password; opt in per user",
     )
     password_hash: PasswordHash | None = described(
@@ -179,19 +198,28 @@ class User(StrictModel):
         description="hash for this user's password, as password_hash; null uses the top-level password_hash",
     )
     networks: list[Network] = described(
-        description="client networks allowed to log in as this user (addresses or CIDR, IPv4 or IPv6)",
+        description=(
+            "client networks allowed to log in as this user (addresses or CIDR, IPv4 or IPv6; no %zone); "
+            "judged together, IPv4 also as ::ffff:a.b.c.d"
+        ),
         why="a stolen password is useless from elsewhere",
     )
     allow_any_network: bool = described(
         False,
-        description="permit 0.0.0.0/0 or ::/0 in networks",
+        description=(
+            "permit networks that alone or together cover every IPv4 address (0.0.0.0/0, ::ffff:0:0/96) or every "
+            "public IPv6 address (::/0, 2000::/3)"
+        ),
         why="logging in from anywhere must be a visible decision",
     )
     profile: str = described("default", description="settings profile (from profiles, or stock default/readonly)")
     quota: str = described("default", description="quota (from quotas, or stock default)")
     databases: list[DatabaseName] | None = described(
         None,
-        description="databases this user may use (allow-list); omitted means all, except for a writer or reader of a log database, who gets its log roles plus this list",
+        description=(
+            "databases this user may use (allow-list); omitted means all, except for a writer or reader of a log "
+            "database, who gets its log roles plus this list"
+        ),
         why="least privilege: a log writer needs its log database only",
     )
 
@@ -200,22 +228,26 @@ class User(StrictModel):
     def valid_name(cls, value: str) -> str:
         check_name(value, "user name")
         if value == "default":
-            raise fail("the stock default user is not declared under users", "pick another name; default_user (remove | lock) decides the stock user's fate")
+            raise fail(
+                "the stock default user is not declared under users",
+                "pick another name; default_user (remove | lock) decides the stock user's fate",
+            )
         return value
 
     @field_validator("password_env")
     @classmethod
     def valid_env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_PATTERN.match(value):
-            raise fail(f"{value!r} is not an environment variable name", "use letters, digits and underscores, e.g. CH_INGEST_PASSWORD")
-        return value
+        return None if value is None else check_env_name(value, "CH_INGEST_PASSWORD")
+
+    @field_validator("password_file")
+    @classmethod
+    def valid_password_file(cls, value: str | None) -> str | None:
+        return None if value is None else check_local_path(value)
 
     @field_validator("password_sha256_hex")
     @classmethod
     def valid_hash(cls, value: str | None) -> str | None:
-        if value is not None and not SHA256_PATTERN.match(value):
-            raise fail("is not 64 lowercase hex digits", "use the output of: printf '%s' \"$PASSWORD\" | sha256sum")
-        return value
+        return None if value is None else check_sha256_hex(value)
 
     @field_validator("password_hash", mode="before")
     @classmethod
@@ -228,9 +260,15 @@ class User(StrictModel):
         if value is None:
             return value
         if not value or value != value.strip():
-            raise fail("the common name is empty or has leading or trailing spaces", "write the certificate's subject CN exactly, e.g. ingest.logs.example")
+            raise fail(
+                "the common name is empty or has leading or trailing spaces",
+                "write the certificate's subject CN exactly, e.g. ingest.logs.example",
+            )
         if len(value) > COMMON_NAME_MAX:
-            raise fail(f"the common name has {len(value)} characters, more than X.509 allows ({COMMON_NAME_MAX})", "use the certificate's subject CN")
+            raise fail(
+                f"the common name has {len(value)} characters, more than X.509 allows ({COMMON_NAME_MAX})",
+                "use the certificate's subject CN",
+            )
         if has_control_character(value):
             raise fail("the common name contains a control character", "use the certificate's subject CN")
         return value
@@ -239,7 +277,10 @@ class User(StrictModel):
     @classmethod
     def valid_networks(cls, value: list[str]) -> list[str]:
         if not value:
-            raise fail("no client network is listed", "list the networks this user connects from, e.g. [\"10.0.0.0/8\"]")
+            raise fail(
+                "no client network is listed",
+                "list the networks this user connects from, e.g. [\"10.0.0.0/8\"]",
+            )
         return value
 
     @field_validator("profile")
@@ -257,18 +298,25 @@ class User(StrictModel):
     def valid_databases(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
             if not value:
-                raise fail("an empty allow-list locks the user out of every database", "list at least one database, or omit databases")
+                raise fail(
+                    "an empty allow-list locks the user out of every database",
+                    "list at least one database, or omit databases",
+                )
         return value
 
     @model_validator(mode="after")
     def one_password_source(self) -> User:
         sources = [s for s in PASSWORD_SOURCES if getattr(self, s) is not None]
         if len(sources) != 1:
-            problem = "no password source is given" if not sources else f"several password sources are given ({', '.join(sources)})"
+            problem = "no password source is given"
+            if sources:
+                problem = f"several password sources are given ({', '.join(sources)})"
             raise PydanticCustomError(
                 "hardhouse",
                 problem,
-                {"fix": "give exactly one of password_env, password_file, password_sha256_hex or certificate_common_name"},
+                {"fix": (
+                    "give exactly one of password_env, password_file, password_sha256_hex or certificate_common_name"
+                )},
             )
         return self
 
@@ -276,7 +324,7 @@ class User(StrictModel):
     def has_password(self) -> bool:
         return self.certificate_common_name is None
 
-    def parsed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    def parsed_networks(self) -> list[AnyNetwork]:
         return [parse_network(text) for text in self.networks]
 
 
@@ -293,7 +341,7 @@ class Quota(StrictModel):
     @classmethod
     def not_negative(cls, value: int) -> int:
         if value < 0:
-            raise fail(f"{value} is negative", "use 0 for unlimited or a positive number")
+            raise fail(f"{excerpt(value)} is negative", "use 0 for unlimited or a positive number")
         return value
 
 
@@ -332,7 +380,10 @@ class MaskingRule(StrictModel):
 class QueryMasking(StrictModel):
     builtin_rules: bool | None = described(
         None,
-        description="apply hardhouse's rules for API keys (sk-...), bearer tokens, key=value secrets and passwords in IDENTIFIED BY; null: where the target supports masking (22.8+)",
+        description=(
+            "apply hardhouse's rules for API keys (sk-...), bearer tokens, key=value secrets and passwords in "
+            "IDENTIFIED BY; null: where the target supports masking (22.8+)"
+        ),
         why="the incident leaked API keys through logs; masking costs nothing where the server has it",
     )
     rules: list[MaskingRule] = described(
@@ -342,7 +393,13 @@ class QueryMasking(StrictModel):
 
 
 class LogTable(StrictModel):
-    columns: dict[str, ColumnType] = described(description="column name -> ClickHouse type")
+    columns: dict[str, ColumnType] = described(
+        description=(
+            "column name -> ClickHouse type, a type only (no DEFAULT, CODEC or TTL): String, UInt8..Int256, "
+            "Float32/64, Decimal, Bool, Date, DateTime, DateTime64, UUID, IPv4/6, FixedString, Enum8/16, Array, "
+            "Tuple, Map, Nullable, LowCardinality"
+        )
+    )
     time_column: str = described(description="column (Date/DateTime) the retention counts from; also the sort key")
 
     @field_validator("columns")
@@ -358,40 +415,57 @@ class LogTable(StrictModel):
     def valid_time_column(self) -> LogTable:
         column_type = self.columns.get(self.time_column)
         if column_type is None:
-            raise PydanticCustomError("hardhouse", f"time_column {self.time_column!r} is not among the columns", {"fix": f"use one of: {', '.join(self.columns)}"})
-        if not TIME_TYPE_PATTERN.match(column_type):
-            raise PydanticCustomError("hardhouse", f"time_column {self.time_column!r} has type {column_type}, not a date or time", {"fix": "point time_column at a Date, DateTime or DateTime64 column"})
+            raise PydanticCustomError(
+                "hardhouse",
+                f"time_column {excerpt(self.time_column)} is not among the columns",
+                {"fix": f"use one of: {listing(self.columns)}"},
+            )
+        if not is_time_type(parse_column_type(column_type)):
+            raise PydanticCustomError(
+                "hardhouse",
+                f"time_column {self.time_column!r} has type {column_type}, not a date or time",
+                {"fix": "point time_column at a Date, DateTime or DateTime64 column"},
+            )
         return self
 
 
 class LogEncryption(StrictModel):
     key_env: str | None = described(
         None,
-        description="environment variable of the clickhouse-server process holding the key (64 hex digits, AES-256); read by ClickHouse at start (from_env)",
+        description=(
+            "environment variable of the clickhouse-server process holding the key (64 hex digits, AES-256); read by "
+            "ClickHouse at start (from_env)"
+        ),
     )
     key_file: str | None = described(
         None,
-        description="XML file on the ClickHouse host whose element hardhouse_key_DATABASE holds the key (64 hex digits); read by ClickHouse at start (include_from)",
+        description=(
+            "XML file on the ClickHouse host whose element hardhouse_key_DATABASE holds the key (64 hex digits); read "
+            "by ClickHouse at start (include_from); a path by the same rule as tls.certificate"
+        ),
     )
 
     @field_validator("key_env")
     @classmethod
     def valid_env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_PATTERN.match(value):
-            raise fail(f"{value!r} is not an environment variable name", "use letters, digits and underscores, e.g. CH_LOGS_KEY")
-        return value
+        return None if value is None else check_env_name(value, "CH_LOGS_KEY")
 
     @field_validator("key_file")
     @classmethod
     def valid_key_file(cls, value: str | None) -> str | None:
-        if value is not None and (not value.startswith("/") or any(c in value for c in "\n\r\t<>&\"'")):
-            raise fail(f"{value!r} is not a plain absolute path", "give the full path on the ClickHouse host, e.g. /etc/clickhouse-server/secrets/log-keys.xml")
-        return value
+        return None if value is None else check_host_path(value, "/etc/clickhouse-server/secrets/log-keys.xml")
 
     @model_validator(mode="after")
     def one_key_source(self) -> LogEncryption:
         if (self.key_env is None) == (self.key_file is None):
-            raise PydanticCustomError("hardhouse", "the key must come from exactly one place", {"fix": "give key_env (a variable of the server process) or key_file (a file on the ClickHouse host); the key itself never goes in the spec"})
+            raise PydanticCustomError(
+                "hardhouse",
+                "the key must come from exactly one place",
+                {"fix": (
+                    "give key_env (a variable of the server process) or key_file (a file on the ClickHouse host); the "
+                    "key itself never goes in the spec"
+                )},
+            )
         return self
 
 
@@ -399,21 +473,28 @@ class LogDatabase(StrictModel):
     tables: dict[str, LogTable] = described(description="log tables by name, created with retention and storage policy")
     retention_days: int | None = described(
         30,
-        description="rows older than this are deleted (TTL on time_column); null keeps them forever (the only choice on 18.16)",
+        description=(
+            "rows older than this are deleted (TTL on time_column); null keeps them forever (the only choice on 18.16)"
+        ),
         why="logs hold secrets; what is gone cannot leak",
     )
-    writers: list[str] = described(
+    writers: list[UserReference] = described(
         default_factory=list,
         description="users that may INSERT and nothing else: no SELECT, no DROP (needs users.d grants, 23.6+)",
         why="an ingest credential that leaks must not read the logs back",
     )
-    readers: list[str] = described(
+    readers: list[UserReference] = described(
         default_factory=list,
-        description="users that may SELECT only (on targets without users.d grants: allow_databases plus a read-only profile)",
+        description=(
+            "users that may SELECT only (on targets without users.d grants: allow_databases plus a read-only profile)"
+        ),
     )
-    owners: list[str] = described(
+    owners: list[UserReference] = described(
         default_factory=list,
-        description="users with every right on the database (schema and retention changes); the deploy applies the DDL as one of them",
+        description=(
+            "users with every right on the database (schema and retention changes); the deploy applies the DDL as one "
+            "of them"
+        ),
     )
     encryption: LogEncryption | None = described(
         None,
@@ -434,7 +515,10 @@ class LogDatabase(StrictModel):
     @classmethod
     def positive_retention(cls, value: int | None) -> int | None:
         if value is not None and value < 1:
-            raise fail(f"{value} days keeps nothing", "use a number of days (1 or more), or null to keep rows forever")
+            raise fail(
+                f"{excerpt(value)} days keeps nothing",
+                "use a number of days (1 or more), or null to keep rows forever",
+            )
         return value
 
     def grantees(self) -> dict[str, list[str]]:
@@ -450,12 +534,12 @@ class HardeningSpec(StrictModel):
         why="features the target lacks are refused instead of silently ignored",
     )
     listen_hosts: list[Address] = described(
-        description="addresses the server listens on (IP addresses)",
+        description="addresses the server listens on (IP addresses; an IPv6 zone such as %eth0 may follow)",
         why="the stock config listens wherever its packager chose; say where",
     )
     allow_all_interfaces: bool = described(
         False,
-        description="permit 0.0.0.0 or :: in listen_hosts",
+        description="permit 0.0.0.0, :: or ::ffff:0.0.0.0 in listen_hosts",
         why="listening on every interface is how the incident's server was exposed",
     )
     ports: Ports = described(default_factory=Ports, description="ports to open; null closes one")
@@ -472,15 +556,24 @@ class HardeningSpec(StrictModel):
     quotas: dict[str, Quota] = described(default_factory=dict, description="quotas by name (one interval each)")
     password_hash: PasswordHash = described(
         "auto",
-        description="how passwords are stored: auto is scram_sha256 where the target reads it (26.9+) and the password is given as plaintext source, else sha256; bcrypt is refused (ClickHouse reads it only for SQL users)",
+        description=(
+            "how passwords are stored: auto is scram_sha256 where the target reads it (26.9+) and the password is "
+            "given as plaintext source, else sha256; bcrypt is refused (ClickHouse reads it only for SQL users)"
+        ),
         why="PBKDF2 with 4096 rounds costs a stolen users.d file 4096 times more per guess than bare SHA-256",
     )
     refuse_insecure_auth: bool | None = described(
         None,
-        description="server-wide: refuse users with no password or a plaintext one (allow_no_password, allow_plaintext_password 0); null: where the target has it (22.8+)",
+        description=(
+            "server-wide: refuse users with no password or a plaintext one (allow_no_password, "
+            "allow_plaintext_password 0); null: where the target has it (22.8+)"
+        ),
         why="a passwordless user added later by hand must stop the server, not open it",
     )
-    query_masking: QueryMasking = described(default_factory=QueryMasking, description="masking of secrets in query logs and server logs")
+    query_masking: QueryMasking = described(
+        default_factory=QueryMasking,
+        description="masking of secrets in query logs and server logs",
+    )
     log_databases: dict[str, LogDatabase] = described(
         default_factory=dict, description="log databases by name: tables, retention, who may write, read or own them"
     )
@@ -488,12 +581,17 @@ class HardeningSpec(StrictModel):
     @field_validator("clickhouse_version", mode="before")
     @classmethod
     def version_text(cls, value: Any) -> Any:
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             raise fail(
-                f"{value!r} is a number, not a version string",
+                f"{excerpt(value)} is a number, not a version string",
                 'quote it, e.g. clickhouse_version: "24.8" (YAML reads 22.10 as 22.1)',
             )
         if isinstance(value, str):
+            if not VERSION_SHAPE.fullmatch(value):
+                raise fail(
+                    f"{excerpt(value)} is not of the form major.minor",
+                    f"use one of the supported targets: {versions.SUPPORTED_TEXT}, e.g. \"24.8\"",
+                )
             try:
                 versions.parse_version(value)
             except ValueError as error:
@@ -511,14 +609,20 @@ class HardeningSpec(StrictModel):
         for name in value:
             check_name(name, "database name")
             if name in RESERVED_DATABASES:
-                raise fail(f"{name!r} is ClickHouse's own database", "give the log database its own name, e.g. logs")
+                raise fail(
+                    f"{excerpt(name)} is ClickHouse's own database",
+                    "give the log database its own name, e.g. logs",
+                )
         return value
 
     @field_validator("listen_hosts")
     @classmethod
     def valid_listen_hosts(cls, value: list[str]) -> list[str]:
         if not value:
-            raise fail("no listen address is given", "list the addresses clients reach the server on, e.g. [\"10.0.0.5\"]")
+            raise fail(
+                "no listen address is given",
+                "list the addresses clients reach the server on, e.g. [\"10.0.0.5\"]",
+            )
         if len(set(value)) != len(value):
             raise fail("an address is listed twice", "list each address once")
         return value
@@ -539,7 +643,10 @@ class HardeningSpec(StrictModel):
                 check_name(setting, f"setting name in profile {name!r}")
                 # XML 1.0 cannot carry control characters, escaped or not.
                 if isinstance(setting_value, str) and has_control_character(setting_value):
-                    raise fail(f"setting {setting!r} in profile {name!r} contains a control character", "remove it; setting values are single-line text")
+                    raise fail(
+                        f"setting {setting!r} in profile {name!r} contains a control character",
+                        "remove it; setting values are single-line text without control characters",
+                    )
         return value
 
     @field_validator("quotas")
