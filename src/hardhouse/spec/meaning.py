@@ -14,7 +14,11 @@ BUILTIN_MASKING_RULES: tuple[tuple[str, str, str], ...] = (
     # Authorization: Bearer <token>
     ("hardhouse_bearer_tokens", r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]+=*", r"\1******"),
     # api_key=..., token: ..., secret=..., password=... inside log lines and query text
-    ("hardhouse_secret_assignments", r"(?i)((?:api[_-]?key|access[_-]?token|token|secret|password)\s*[=:]\s*)[^\s'\",;&]+", r"\1******"),
+    (
+        "hardhouse_secret_assignments",
+        r"(?i)((?:api[_-]?key|access[_-]?token|token|secret|password)\s*[=:]\s*)[^\s'\",;&]+",
+        r"\1******",
+    ),
     # CREATE/ALTER USER ... IDENTIFIED [WITH method] BY 'secret' (quotes escaped as \' or '')
     ("hardhouse_identified_by", r"(?i)(IDENTIFIED\s+(?:WITH\s+\w+\s+)?BY\s+)'(?:[^'\\]|\\.|'')*'", r"\1'******'"),
 )

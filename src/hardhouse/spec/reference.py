@@ -65,9 +65,11 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         path = f"{prefix}{name}"
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         why = str(extra.get("why", ""))
-        out.append(f"| `{path}` | {type_text(field.annotation)} | {default_text(field)} | {field.description or ''} | {why} |")
+        cells = [f"`{path}`", type_text(field.annotation), default_text(field), field.description or "", why]
+        out.append(f"| {' | '.join(cells)} |")
         annotation = field.annotation
-        nested = next((a for a in (annotation, *typing.get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        candidates = (annotation, *typing.get_args(annotation))
+        nested = next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
         container = element_model(annotation)
         if container is not None:
             suffix, element = container
