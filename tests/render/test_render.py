@@ -146,6 +146,7 @@ def test_render_is_reproducible(spec_dict: dict[str, Any], environ: dict[str, st
 def test_password_file_trailing_newline_is_not_part_of_the_password(tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
     secret = environ["CH_INGEST_PASSWORD"]
     (tmp_path / "pw").write_text(secret + "\n")
+    (tmp_path / "pw").chmod(0o600)  # a password file readable by others is refused
     spec_dict["users"][0].pop("password_env")
     spec_dict["users"][0]["password_file"] = str(tmp_path / "pw")
     users = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-users.xml"]

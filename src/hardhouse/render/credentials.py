@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from zxcvbn import zxcvbn
 
@@ -36,6 +37,12 @@ MIN_SCORE = 3
 # Hashes of passwords an attacker tries first; a hash given directly is checked against them.
 KNOWN_WEAK = ("", "default", "clickhouse", "password", "changeme", "admin", "123456", "qwerty")
 KNOWN_WEAK_SHA256 = {hashlib.sha256(p.encode()).hexdigest(): p for p in KNOWN_WEAK}
+# No password needs more; a bigger "password file" is the wrong file (or /dev/zero).
+MAX_SECRET_BYTES = 4096
+# Only a conventional variable name (CH_INGEST_PASSWORD) is repeated in a message: anything
+# else in password_env may be a password pasted by mistake.
+SHOWN_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+READABLE_FIX = "point password_file at a readable file holding the password"
 
 
 # ClickHouse's SCRAM-SHA-256 parameters for users.d hashes.
@@ -72,27 +79,86 @@ def weakness(secret: str, user_name: str) -> str | None:
 
 
 def read_secret(user: User, where: str, environ: Mapping[str, str]) -> tuple[str | None, Problem | None]:
+    """The user's password from its variable or file, or the problem with it (never echoing
+    the password, nor a value that may be one)."""
     if user.password_env is not None:
         if user.password_env not in environ:
-            return None, Problem(f"{where}.password_env", f"environment variable {user.password_env} is not set", f"export {user.password_env} before rendering")
+            name = user.password_env
+            if SHOWN_ENV_NAME.fullmatch(name) and len(name) <= 64:
+                problem = f"environment variable {name} is not set"
+                return None, Problem(f"{where}.password_env", problem, f"export {name} before rendering")
+            return None, Problem(
+                f"{where}.password_env",
+                "the environment variable it names is not set (the name is not shown: if it is a password pasted by "
+                "mistake, remove it and rotate it)",
+                "export that variable before rendering",
+            )
         return environ[user.password_env], None
     assert user.password_file is not None
-    path = Path(user.password_file)
+    secret, problem, fix = read_password_file(user.password_file, f"{where}.password_file")
+    if problem is not None:
+        return None, Problem(f"{where}.password_file", problem, fix)
+    return secret, None
+
+
+def read_password_file(path: str, field: str) -> tuple[str | None, str | None, str]:
+    """(password, None, "") or (None, problem, fix), judged the way ssh judges a private key.
+
+    The file is opened following symlinks (a mounted secret is often one; a symlink's own mode
+    means nothing) and without blocking (a FIFO cannot stall the render); then the opened file
+    itself is judged with fstat, so nothing can be swapped between the check and the read: a
+    regular file, at most MAX_SECRET_BYTES, not readable or writable by group or others, UTF-8.
+    The content and the path are never put in a message (the path may be a pasted password).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        # A trailing newline is an artefact of `echo > file`, not part of the password.
-        return path.read_text(encoding="utf-8").rstrip("\r\n"), None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "it is not UTF-8 text"
-        return None, Problem(f"{where}.password_file", f"cannot read {path}: {reason}", "point password_file at a readable file holding the password")
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or "the path cannot be opened"
+        return None, f"cannot read the file: {reason}", READABLE_FIX
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            problem = "the file is not a regular file (a device, FIFO, socket or directory)"
+            return None, problem, "point password_file at a plain file holding only the password"
+        if info.st_mode & 0o077:
+            problem = f"the file's mode is {stat.S_IMODE(info.st_mode):04o}: its group or others may read or write it"
+            fix = f"restrict it to its owner: chmod 600 FILE, FILE being the path in {field} (as ssh requires of keys)"
+            return None, problem, fix
+        too_big = f"the file is larger than {MAX_SECRET_BYTES} bytes, which no password needs"
+        if info.st_size > MAX_SECRET_BYTES:
+            return None, too_big, "put only the password (and at most a trailing newline) in the file"
+        data = b""
+        while len(data) <= MAX_SECRET_BYTES:  # the file may have grown since fstat
+            chunk = os.read(fd, MAX_SECRET_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > MAX_SECRET_BYTES:
+            return None, too_big, "put only the password (and at most a trailing newline) in the file"
+    except OSError as error:
+        return None, f"cannot read the file: {error.strerror}", READABLE_FIX
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, f"the file is not UTF-8 text (byte offset {error.start})", "write the password as UTF-8 text"
+    # A trailing newline is an artefact of `echo > file`, not part of the password.
+    return text.rstrip("\r\n"), None, ""
 
 
-def user_hash(user: User, where: str, environ: Mapping[str, str], kind: str = "sha256") -> tuple[str | None, Problem | None]:
+def user_hash(
+    user: User, where: str, environ: Mapping[str, str], kind: str = "sha256"
+) -> tuple[str | None, Problem | None]:
     """The hex hash (sha256 or scram_sha256) of a user's password, or the problem with it."""
     if user.password_sha256_hex is not None:
         if user.password_sha256_hex == EMPTY_SHA256:
-            return None, Problem(f"{where}.password_sha256_hex", "this is the hash of an empty password", "hash a strong password instead")
+            problem = "this is the hash of an empty password"
+            return None, Problem(f"{where}.password_sha256_hex", problem, "hash a strong password instead")
         if user.password_sha256_hex in KNOWN_WEAK_SHA256:
-            return None, Problem(f"{where}.password_sha256_hex", "this is the hash of a well-known password", "hash a strong password instead")
+            problem = "this is the hash of a well-known password"
+            return None, Problem(f"{where}.password_sha256_hex", problem, "hash a strong password instead")
         return user.password_sha256_hex, None
     secret, problem = read_secret(user, where, environ)
     if problem:
@@ -101,7 +167,8 @@ def user_hash(user: User, where: str, environ: Mapping[str, str], kind: str = "s
     source = "password_env" if user.password_env is not None else "password_file"
     reason = weakness(secret, user.name)
     if reason:
-        return None, Problem(f"{where}.{source}", reason, f"use a random password of at least {MIN_LENGTH} characters, e.g. from: openssl rand -base64 24")
+        fix = f"use a random password of at least {MIN_LENGTH} characters, e.g. from: openssl rand -base64 24"
+        return None, Problem(f"{where}.{source}", reason, fix)
     return (scram_sha256_hex(secret) if kind == "scram_sha256" else sha256_hex(secret)), None
 
 
