@@ -78,12 +78,21 @@ def main() -> None:
         finally:
             factory.close()
     b, v = statistics.median(base), statistics.median(full)
-    print(f"stock container start -> first answer (baseline): median {b:.2f}s  (min {min(base):.2f}, max {max(base):.2f}, n={args.runs})")
-    print(f"render + start hardened -> verdict:               median {v:.2f}s  (min {min(full):.2f}, max {max(full):.2f}, n={args.runs})")
+    print(
+        f"stock container start -> first answer (baseline): median {b:.2f}s  (min {min(base):.2f}, max {max(base):.2f}, n={args.runs})"
+    )
+    print(
+        f"render + start hardened -> verdict:               median {v:.2f}s  (min {min(full):.2f}, max {max(full):.2f}, n={args.runs})"
+    )
     print(f"ratio verdict / baseline: {v / b:.2f}x")
     if args.suite:
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "integration", "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-m", "integration", "-p", "no:cacheprovider"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         elapsed = time.perf_counter() - started
         summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
         print(f"integration suite: {elapsed:.1f}s on {os.cpu_count()} cores ({summary})")

@@ -56,7 +56,15 @@ def counting_pyinfra(out_path: str, argv: list[str]) -> None:
 
 def run(sandbox, deploy_file: Path, label: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
     with tempfile.NamedTemporaryFile(suffix=".json") as counts:
-        command = [sys.executable, __file__, COUNTING_FLAG, counts.name, str(ROOT / "inventories" / "sandbox.py"), str(deploy_file), "-y"]
+        command = [
+            sys.executable,
+            __file__,
+            COUNTING_FLAG,
+            counts.name,
+            str(ROOT / "inventories" / "sandbox.py"),
+            str(deploy_file),
+            "-y",
+        ]
         started = time.monotonic()
         result = subprocess.run(command, cwd=ROOT, env=sandbox.environment(), capture_output=True, text=True)
         seconds = time.monotonic() - started
@@ -80,12 +88,23 @@ def bench(n_hosts: int, floor: Path, tmp: Path) -> list[dict[str, object]]:
     from hardhouse_dev.sandbox import Sandbox, free_subnet
 
     tag = f"{n_hosts}-{os.getpid()}"
-    sandbox = Sandbox(state=tmp / f"state-{n_hosts}", network=f"hh-bench-{tag}", subnet=free_subnet(), prefix=f"hh-bench-{tag}")
+    sandbox = Sandbox(
+        state=tmp / f"state-{n_hosts}", network=f"hh-bench-{tag}", subnet=free_subnet(), prefix=f"hh-bench-{tag}"
+    )
     try:
         started = time.monotonic()
         sandbox.up(n_hosts)
         up_seconds = time.monotonic() - started
-        rows = [{"run": "hosts up (containers, sshd)", "seconds": up_seconds, "commands_per_host": "", "commands_total": "", "uploads_total": "", "changed_ops": ""}]
+        rows = [
+            {
+                "run": "hosts up (containers, sshd)",
+                "seconds": up_seconds,
+                "commands_per_host": "",
+                "commands_total": "",
+                "uploads_total": "",
+                "changed_ops": "",
+            }
+        ]
         rows.append(run(sandbox, floor, "floor: bare server.shell"))
         rows.append(run(sandbox, ROOT / "deploy" / "harden.py", "first deploy"))
         rows.append(run(sandbox, ROOT / "deploy" / "harden.py", "no-change re-run"))
@@ -108,11 +127,16 @@ def main() -> int:
         tmp = Path(directory)
         floor = tmp / "floor.py"
         floor.write_text(FLOOR_DEPLOY)
-        print(f"{'hosts':>5}  {'run':<28} {'wall s':>7} {'cmds/host':>9} {'cmds':>5} {'uploads':>7} {'changed ops':>11}")
+        print(
+            f"{'hosts':>5}  {'run':<28} {'wall s':>7} {'cmds/host':>9} {'cmds':>5} {'uploads':>7} {'changed ops':>11}"
+        )
         for n_hosts in args.hosts:
             for row in bench(n_hosts, floor, tmp):
                 per_host = f"{row['commands_per_host']:.0f}" if row["commands_per_host"] != "" else ""
-                print(f"{n_hosts:>5}  {row['run']:<28} {row['seconds']:>7.2f} {per_host:>9} {row['commands_total']!s:>5} {row['uploads_total']!s:>7} {row['changed_ops']!s:>11}", flush=True)
+                print(
+                    f"{n_hosts:>5}  {row['run']:<28} {row['seconds']:>7.2f} {per_host:>9} {row['commands_total']!s:>5} {row['uploads_total']!s:>7} {row['changed_ops']!s:>11}",
+                    flush=True,
+                )
     return 0
 
 

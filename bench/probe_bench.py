@@ -78,7 +78,11 @@ def start_stock(work: Path, ports: dict[str, int]) -> LocalClickHouse:
     (server.etc / "config.d" / "01-bench-listen.xml").write_text(f"<clickhouse>\n{listen}</clickhouse>\n")
     server.start([(STOCK_HOSTS[0], ports["http"]), (STOCK_HOSTS[0], ports["native"])])
     native_query(STOCK_HOSTS[0], ports["native"], "CREATE DATABASE IF NOT EXISTS logs")
-    native_query(STOCK_HOSTS[0], ports["native"], "CREATE TABLE IF NOT EXISTS logs.log_stream (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts")
+    native_query(
+        STOCK_HOSTS[0],
+        ports["native"],
+        "CREATE TABLE IF NOT EXISTS logs.log_stream (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts",
+    )
     native_query(STOCK_HOSTS[0], ports["native"], "INSERT INTO logs.log_stream SELECT now(), 'api_key=sk-FAKE'")
     return server
 
@@ -116,14 +120,28 @@ def run_nmap(hosts: int, ports: list[int], timeout: float) -> dict[str, Any]:
         return {"error": "nmap is not installed (apt-get install nmap)"}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "nmap.xml"
-        command = [nmap, "-sV", "-Pn", "-n", "-T4", "-p", ",".join(map(str, ports)), "-oX", str(out), f"127.0.0.1-{hosts}"]
+        command = [
+            nmap,
+            "-sV",
+            "-Pn",
+            "-n",
+            "-T4",
+            "-p",
+            ",".join(map(str, ports)),
+            "-oX",
+            str(out),
+            f"127.0.0.1-{hosts}",
+        ]
         started = time.monotonic()
         try:
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"error": f"nmap did not finish within {timeout:.0f}s", "command": " ".join(command)}
         except subprocess.CalledProcessError as error:
-            return {"error": f"nmap failed: {error.stderr.decode(errors='replace')[-300:]}", "command": " ".join(command)}
+            return {
+                "error": f"nmap failed: {error.stderr.decode(errors='replace')[-300:]}",
+                "command": " ".join(command),
+            }
         elapsed = time.monotonic() - started
         services = {}
         for host in ET.parse(out).getroot().iter("host"):
@@ -148,8 +166,12 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 def measured_probe(targets: list[str], *options: str) -> tuple[float, int]:
     """(wall seconds, peak RSS KiB of the probe and its worker children) of one CLI run."""
     started = time.monotonic()
-    completed = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "hardhouse", "probe", *targets, *options],
-                               capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", MEASURE, sys.executable, "-m", "hardhouse", "probe", *targets, *options],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return time.monotonic() - started, int(completed.stdout.strip())
 
 
@@ -163,7 +185,9 @@ def hostile(copies: int, deadline: float, timeout: float) -> int:
         "endless listing": fakes.clickhouse_http(fakes.endless_chunked),
         "huge Content-Length": fakes.clickhouse_http(fakes.huge_content_length),
         "HTTP tarpit": fakes.drip(b"HTTP/1.1 200 OK\r\nX-ClickHouse-Server-Display-Name: db\r\n", every=1.0),
-        "listing tarpit": fakes.clickhouse_http(fakes.drip(b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"y" * 500, every=0.5)),
+        "listing tarpit": fakes.clickhouse_http(
+            fakes.drip(b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"y" * 500, every=0.5)
+        ),
         "native tarpit": fakes.drip(native.hello("x", "")[:1] + b"\x0aClickHouse", every=1.0),
         "TLS silent": fakes.tls_silent,
         "garbage native": fakes.garbage(os.urandom(4096)),
@@ -172,14 +196,20 @@ def hostile(copies: int, deadline: float, timeout: float) -> int:
     with ExitStack() as stack:
         # One loopback address each, so the probe's per-host limit does not queue them.
         handlers = [handler for handler in kinds.values() for _ in range(copies)]
-        targets = [f"127.0.0.{i + 1}:{stack.enter_context(fakes.tcp_service(handler, host=f'127.0.0.{i + 1}'))}"
-                   for i, handler in enumerate(handlers)]
+        targets = [
+            f"127.0.0.{i + 1}:{stack.enter_context(fakes.tcp_service(handler, host=f'127.0.0.{i + 1}'))}"
+            for i, handler in enumerate(handlers)
+        ]
         wall, rss = measured_probe(targets, *options)
     closed = [f"127.0.0.1:{port}" for port in pick_ports(len(targets), listening_ports(), start=40000)]
     base_wall, base_rss = measured_probe(closed, *options)
     bound = -(-len(targets) // 256) * deadline
-    print(f"hostile mix: {len(targets)} endpoints ({', '.join(kinds)}; {copies} each), --timeout {timeout:g} --deadline {deadline:g}")
-    print(f"hardhouse probe: {wall:.1f}s wall (bound: endpoints/concurrency x deadline = {bound:.0f}s), peak RSS {rss / 1024:.0f} MiB")
+    print(
+        f"hostile mix: {len(targets)} endpoints ({', '.join(kinds)}; {copies} each), --timeout {timeout:g} --deadline {deadline:g}"
+    )
+    print(
+        f"hardhouse probe: {wall:.1f}s wall (bound: endpoints/concurrency x deadline = {bound:.0f}s), peak RSS {rss / 1024:.0f} MiB"
+    )
     print(f"baseline, {len(closed)} closed ports: {base_wall:.1f}s wall, peak RSS {base_rss / 1024:.0f} MiB")
     print(f"ratio hostile/baseline: {wall / base_wall:.1f}x wall, {rss / base_rss:.2f}x peak RSS")
     return 0
@@ -224,19 +254,34 @@ def main() -> int:
     counts = report.counts()
     open_endpoints = {e.address: e for e in report.endpoints if e.state == "open"}
     print(f"machine: {os.cpu_count()} cores; probe concurrency {ProbeOptions().concurrency}, timeout {args.timeout:g}s")
-    print(f"endpoints: {len(endpoints)} = {args.hosts} loopback addresses x {len(ports)} ports "
-          f"({len(STOCK_HOSTS) * 3} stock-exposed, {len(HARDENED_HOSTS) * 2} hardened, 1 other HTTP, the rest closed)")
-    print(f"hardhouse probe: {probe_elapsed:.2f}s = {len(endpoints) / probe_elapsed:.0f} endpoints/s; "
-          f"{counts.get('open', 0)} open, {counts.get('closed', 0)} closed, {counts['clickhouse']} ClickHouse, {counts['exposed']} exposed")
+    print(
+        f"endpoints: {len(endpoints)} = {args.hosts} loopback addresses x {len(ports)} ports "
+        f"({len(STOCK_HOSTS) * 3} stock-exposed, {len(HARDENED_HOSTS) * 2} hardened, 1 other HTTP, the rest closed)"
+    )
+    print(
+        f"hardhouse probe: {probe_elapsed:.2f}s = {len(endpoints) / probe_elapsed:.0f} endpoints/s; "
+        f"{counts.get('open', 0)} open, {counts.get('closed', 0)} closed, {counts['clickhouse']} ClickHouse, {counts['exposed']} exposed"
+    )
     if "error" in nmap:
         print(f"nmap -sV: {nmap['error']}")
         return 0
-    print(f"nmap -sV: {nmap['elapsed']:.2f}s = {len(endpoints) / nmap['elapsed']:.1f} endpoints/s; {len(nmap['open'])} open")
-    print(f"ratio: hardhouse probe is {nmap['elapsed'] / probe_elapsed:.1f}x the endpoints/s of nmap -sV on {os.cpu_count()} cores")
+    print(
+        f"nmap -sV: {nmap['elapsed']:.2f}s = {len(endpoints) / nmap['elapsed']:.1f} endpoints/s; {len(nmap['open'])} open"
+    )
+    print(
+        f"ratio: hardhouse probe is {nmap['elapsed'] / probe_elapsed:.1f}x the endpoints/s of nmap -sV on {os.cpu_count()} cores"
+    )
     print("what each named on the open ports (probe | nmap -sV):")
-    for address in sorted(set(open_endpoints) | set(nmap["open"]), key=lambda a: (tuple(int(x) for x in a.split(":")[0].split(".")), int(a.split(":")[1]))):
+    for address in sorted(
+        set(open_endpoints) | set(nmap["open"]),
+        key=lambda a: (tuple(int(x) for x in a.split(":")[0].split(".")), int(a.split(":")[1])),
+    ):
         endpoint = open_endpoints.get(address)
-        ours = f"{endpoint.service} {endpoint.severity.label if endpoint.severity is not None else ''}".strip() if endpoint else "-"
+        ours = (
+            f"{endpoint.service} {endpoint.severity.label if endpoint.severity is not None else ''}".strip()
+            if endpoint
+            else "-"
+        )
         print(f"  {address:<18} {ours:<36} | {nmap['open'].get(address, '-')}")
     print(f"nmap command: {nmap['command']}")
     return 0

@@ -104,9 +104,19 @@ def sandbox_spec(address: str, gateway: str, subnet: str, secrets_dir: Path) -> 
         "default_user": "remove",
         "users": [
             # The deploy machine (the network's gateway) writes logs: the deploy's login check uses it.
-            {"name": "ingest", "password_file": str(secrets_dir / "ingest"), "networks": [gateway], "profile": "writer"},
+            {
+                "name": "ingest",
+                "password_file": str(secrets_dir / "ingest"),
+                "networks": [gateway],
+                "profile": "writer",
+            },
             # Analysts sit elsewhere: the deploy machine must be refused as analyst.
-            {"name": "analyst", "password_file": str(secrets_dir / "analyst"), "networks": [analysts], "profile": "readonly"},
+            {
+                "name": "analyst",
+                "password_file": str(secrets_dir / "analyst"),
+                "networks": [analysts],
+                "profile": "readonly",
+            },
         ],
         "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},
     }
@@ -115,7 +125,13 @@ def sandbox_spec(address: str, gateway: str, subnet: str, secrets_dir: Path) -> 
 class Sandbox:
     """N host containers on one Docker network, and the inventory data to deploy to them."""
 
-    def __init__(self, state: Path | None = None, network: str = DEFAULT_NETWORK, subnet: str = DEFAULT_SUBNET, prefix: str = "hardhouse-sandbox-host"):
+    def __init__(
+        self,
+        state: Path | None = None,
+        network: str = DEFAULT_NETWORK,
+        subnet: str = DEFAULT_SUBNET,
+        prefix: str = "hardhouse-sandbox-host",
+    ):
         self.state = Path(state) if state else state_dir()
         self.network = network
         self.subnet = ipaddress.ip_network(subnet)
@@ -175,17 +191,30 @@ class Sandbox:
                 _docker("rm", "-f", container, check=False)
                 step(f"starting {container} at {address}")
                 _docker(
-                    "run", "-d", "--name", container, "--hostname", container,
-                    "--label", f"{LABEL}={self.network}",
-                    "--network", self.network, "--ip", address,
-                    "-e", f"AUTHORIZED_KEY={self.key.with_suffix('.pub').read_text().strip()}",
-                    "-p", "127.0.0.1::22",
+                    "run",
+                    "-d",
+                    "--name",
+                    container,
+                    "--hostname",
+                    container,
+                    "--label",
+                    f"{LABEL}={self.network}",
+                    "--network",
+                    self.network,
+                    "--ip",
+                    address,
+                    "-e",
+                    f"AUTHORIZED_KEY={self.key.with_suffix('.pub').read_text().strip()}",
+                    "-p",
+                    "127.0.0.1::22",
                     image,
                 )
             hosts.append(SandboxHost(f"sandbox-{index}", container, address, self._ssh_port(container)))
         self._pin_host_keys(hosts)
         self.write_inventory(hosts)
-        step(f"{len(hosts)} hosts up: " + ", ".join(f"{h.name} (ssh 127.0.0.1:{h.ssh_port}, {h.address})" for h in hosts))
+        step(
+            f"{len(hosts)} hosts up: " + ", ".join(f"{h.name} (ssh 127.0.0.1:{h.ssh_port}, {h.address})" for h in hosts)
+        )
         return hosts
 
     def down(self) -> None:
@@ -201,7 +230,9 @@ class Sandbox:
 
     def hosts(self) -> list[SandboxHost]:
         if not self.hosts_file.exists():
-            raise RuntimeError(f"no sandbox hosts ({self.hosts_file} is missing); start them with: python -m hardhouse_dev.sandbox up")
+            raise RuntimeError(
+                f"no sandbox hosts ({self.hosts_file} is missing); start them with: python -m hardhouse_dev.sandbox up"
+            )
         data = json.loads(self.hosts_file.read_text())
         return [SandboxHost(**h["sandbox"]) for h in data["hosts"]]
 
@@ -247,7 +278,13 @@ class Sandbox:
     def deploy(self, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
         """Run the deploy over SSH; output streams to this terminal unless captured."""
         command = self.pyinfra_command(*args)
-        step("deploying: " + " ".join(Path(command[0]).name if i == 0 else os.path.relpath(c, ROOT) if c.startswith(str(ROOT)) else c for i, c in enumerate(command)))
+        step(
+            "deploying: "
+            + " ".join(
+                Path(command[0]).name if i == 0 else os.path.relpath(c, ROOT) if c.startswith(str(ROOT)) else c
+                for i, c in enumerate(command)
+            )
+        )
         return subprocess.run(command, cwd=ROOT, env=self.environment(), text=True, capture_output=capture)
 
     def report(self) -> tuple[bool, list[dict[str, Any]]]:
@@ -262,7 +299,9 @@ class Sandbox:
             spec = load_spec(host_data["hardhouse_spec"])
             address = host_data.get("hardhouse_verify_address") or spec.listen_hosts[0]
             checks = verify_deployment(address, spec, ca=self.ca_dir / "ca.crt")
-            results.append({"host": entry["name"], "address": address, "ok": all(c.ok for c in checks), "checks": checks})
+            results.append(
+                {"host": entry["name"], "address": address, "ok": all(c.ok for c in checks), "checks": checks}
+            )
         return all(r["ok"] for r in results), results
 
     # -- helpers ------------------------------------------------------------------------------
@@ -276,7 +315,9 @@ class Sandbox:
         if self.key.exists():
             return
         self.key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hardhouse-sandbox", "-f", str(self.key)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hardhouse-sandbox", "-f", str(self.key)], check=True
+        )
         step(f"SSH key for this sandbox: {self.key}")
 
     def _passwords(self) -> None:
@@ -294,9 +335,23 @@ class Sandbox:
             configs = json.loads(found.stdout)[0].get("IPAM", {}).get("Config") or []
             if any(c.get("Subnet") == str(self.subnet) for c in configs):
                 return
-            raise RuntimeError(f"Docker network {self.network} exists with another subnet; remove it (docker network rm {self.network}) or run down first")
+            raise RuntimeError(
+                f"Docker network {self.network} exists with another subnet; remove it (docker network rm {self.network}) or run down first"
+            )
         step(f"network {self.network} ({self.subnet}, this machine is {self.gateway})")
-        _docker("network", "create", "--driver", "bridge", "--subnet", str(self.subnet), "--gateway", self.gateway, "--label", f"{LABEL}={self.network}", self.network)
+        _docker(
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--subnet",
+            str(self.subnet),
+            "--gateway",
+            self.gateway,
+            "--label",
+            f"{LABEL}={self.network}",
+            self.network,
+        )
 
     @staticmethod
     def _ssh_port(container: str) -> int:
@@ -340,7 +395,9 @@ def print_report(results: list[dict[str, Any]]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hardhouse_dev.sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["run", "up", "deploy", "report", "down"], nargs="?", default="run")
-    parser.add_argument("--hosts", type=int, default=DEFAULT_HOSTS, help=f"number of sandbox hosts (default {DEFAULT_HOSTS})")
+    parser.add_argument(
+        "--hosts", type=int, default=DEFAULT_HOSTS, help=f"number of sandbox hosts (default {DEFAULT_HOSTS})"
+    )
     parser.add_argument("--json", action="store_true", help="print the verification report as JSON")
     parser.add_argument("pyinfra_args", nargs="*", help="extra pyinfra arguments for deploy (after --), e.g. -- -vv")
     args = parser.parse_args(argv)
@@ -372,7 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps([{**r, "checks": [c.as_dict() for c in r["checks"]]} for r in results], indent=2))
         else:
             print_report(results)
-            print(f"\n{sum(r['ok'] for r in results)} of {len(results)} hosts verified. Tear down with: scripts/sandbox down")
+            print(
+                f"\n{sum(r['ok'] for r in results)} of {len(results)} hosts verified. Tear down with: scripts/sandbox down"
+            )
         return 0 if ok and deployed else 1
     except RuntimeError as error:
         step(str(error))

@@ -3,10 +3,10 @@ server your spec produces refuses anonymous access on every open port and speaks
 
     HARDHOUSE_SPEC=clickhouse/spec.yaml pytest test_clickhouse_hardening.py
 
-Needs `pip install "hardhouse[test]"` (the `hardened_clickhouse` fixture comes with it) and a
+Needs `pip install "hardhouse[pytest]"` (the `hardened_clickhouse` fixture comes with it) and a
 Docker engine. The passwords your spec names are read from the environment; for this check
 any strong random value will do. HARDHOUSE_CLICKHOUSE_IMAGE picks the server image
-(e.g. clickhouse/clickhouse-server:24.8); by default hardhouse builds Debian's 18.16 locally.
+(e.g. clickhouse/clickhouse-server:24.8); without it the fixture skips and says so.
 """
 
 import os

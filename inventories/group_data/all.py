@@ -21,7 +21,13 @@ hardhouse_spec = {
     "default_user": "remove",
     # Passwords are named, never written: read from the deploy machine's environment and hashed there.
     "users": [
-        {"name": "ingest", "password_env": "CH_INGEST_PASSWORD", "networks": ["10.0.1.0/24"], "profile": "writer", "databases": ["logs"]},
+        {
+            "name": "ingest",
+            "password_env": "CH_INGEST_PASSWORD",
+            "networks": ["10.0.1.0/24"],
+            "profile": "writer",
+            "databases": ["logs"],
+        },
         {"name": "analyst", "password_env": "CH_ANALYST_PASSWORD", "networks": ["10.99.0.0/16"], "profile": "readonly"},
     ],
     "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},

@@ -25,11 +25,21 @@ hardhouse_spec_overrides = {
         "min_protocol": "tlsv1_3",
     },
     "users": [
-        {"name": "ingest", "password_env": "CH_INGEST_PASSWORD", "networks": ["10.10.1.0/24"], "profile": "writer", "databases": ["logs"]},
+        {
+            "name": "ingest",
+            "password_env": "CH_INGEST_PASSWORD",
+            "networks": ["10.10.1.0/24"],
+            "profile": "writer",
+            "databases": ["logs"],
+        },
         {"name": "analyst", "password_env": "CH_ANALYST_PASSWORD", "networks": ["10.99.0.0/16"], "profile": "readonly"},
         # The deploy job's own login for the post-deploy check, from the deploy runners only.
-        {"name": "deploy_check", "password_file": os.environ.get("CH_ADMIN_PASSWORD_FILE", "/run/secrets/ch-admin"),
-         "networks": ["10.0.5.0/28"], "profile": "readonly"},
+        {
+            "name": "deploy_check",
+            "password_file": os.environ.get("CH_ADMIN_PASSWORD_FILE", "/run/secrets/ch-admin"),
+            "networks": ["10.0.5.0/28"],
+            "profile": "readonly",
+        },
     ],
 }
 hardhouse_tls_source = "files"

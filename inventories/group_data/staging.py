@@ -11,7 +11,13 @@ hardhouse_spec_overrides = {
     "users": [
         # Log shippers write from the application subnet; the deploy machine sits there too,
         # so ingest logs in from it over TLS after every deploy and analyst is refused.
-        {"name": "ingest", "password_env": "CH_INGEST_PASSWORD", "networks": ["10.20.1.0/24"], "profile": "writer", "databases": ["logs"]},
+        {
+            "name": "ingest",
+            "password_env": "CH_INGEST_PASSWORD",
+            "networks": ["10.20.1.0/24"],
+            "profile": "writer",
+            "databases": ["logs"],
+        },
         {"name": "analyst", "password_env": "CH_ANALYST_PASSWORD", "networks": ["10.99.0.0/16"], "profile": "readonly"},
     ],
 }

@@ -15,7 +15,12 @@ from hardhouse.cli.ca import ca_group
 
 def _sans(pem: bytes) -> set[str]:
     certificate = x509.load_pem_x509_certificate(pem)
-    return {str(a) for a in certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)}
+    return {
+        str(a)
+        for a in certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.IPAddress
+        )
+    }
 
 
 def test_server_certificate_is_kept_while_it_covers_the_addresses(tmp_path: Path) -> None:
@@ -45,5 +50,3 @@ def test_ca_commands(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "cannot name a certificate directory" in bad.output
     none = runner.invoke(ca_group, ["issue", "--dir", str(tmp_path), "--name", "db2"])
     assert none.exit_code == 2 and "at least one IP address or DNS name" in none.output
-
-

@@ -39,7 +39,9 @@ FAKE_KEY = "sk-live-FAKE0000000000000000000042"
 
 
 def _docker_ok() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    return (
+        shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +132,29 @@ def exposed_host(one_host: Any) -> Any:
         "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client >/dev/null 2>&1 "
         "|| (apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client >/dev/null)",
     )
-    docker_exec(host.container, f"mkdir -p /etc/clickhouse-server/config.d && cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n/etc/init.d/clickhouse-server start")
+    docker_exec(
+        host.container,
+        f"mkdir -p /etc/clickhouse-server/config.d && cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n/etc/init.d/clickhouse-server start",
+    )
     for _ in range(100):
         if port_open(host.address, 9000):
             break
         subprocess.run(["sleep", "0.2"])
     anonymous = {"user": "default", "password": ""}
     native_query(host.address, 9000, "CREATE DATABASE logs", **anonymous)
-    native_query(host.address, 9000, "CREATE TABLE logs.log_stream (ts DateTime, line String) ENGINE = MergeTree ORDER BY ts", **anonymous)
+    native_query(
+        host.address,
+        9000,
+        "CREATE TABLE logs.log_stream (ts DateTime, line String) ENGINE = MergeTree ORDER BY ts",
+        **anonymous,
+    )
     # INSERT ... VALUES hangs on 18.16 over clickhouse-driver; INSERT ... SELECT does not.
-    native_query(host.address, 9000, f"INSERT INTO logs.log_stream SELECT now(), concat('chat line ', toString(number), ' api_key={FAKE_KEY}') FROM numbers({ROWS})", **anonymous)
+    native_query(
+        host.address,
+        9000,
+        f"INSERT INTO logs.log_stream SELECT now(), concat('chat line ', toString(number), ' api_key={FAKE_KEY}') FROM numbers({ROWS})",
+        **anonymous,
+    )
     assert native_query(host.address, 9000, "SELECT count() FROM logs.log_stream", **anonymous) == [(ROWS,)]
     return one_host
 
@@ -152,12 +167,19 @@ def test_stock_exposed_server_is_hardened_by_one_run_and_keeps_its_data(exposed_
     # Anonymous access is gone on every port: the plaintext ones are closed, the TLS ones refuse.
     assert not port_open(host.address, 9000) and not port_open(host.address, 8123)
     for port, protocol in ((9440, "native"), (8443, "http")):
-        anonymous = login_sync(host.address, port, protocol=protocol, tls=True, user=None if protocol == "http" else "default", password="")
+        anonymous = login_sync(
+            host.address, port, protocol=protocol, tls=True, user=None if protocol == "http" else "default", password=""
+        )
         assert not anonymous.accepted, anonymous.detail
     # The data is intact, readable by the authorized user over TLS.
-    assert ingest(exposed_host, "SELECT count(), countIf(position(line, 'api_key') > 0) FROM logs.log_stream") == [(ROWS, ROWS)]
+    assert ingest(exposed_host, "SELECT count(), countIf(position(line, 'api_key') > 0) FROM logs.log_stream") == [
+        (ROWS, ROWS)
+    ]
     # The operator's own config.d file is left alone; hardhouse's files are root:clickhouse 0640, the key clickhouse 0600.
-    listing = docker_exec(host.container, "stat -c '%U:%G %a %n' /etc/clickhouse-server/config.d/* /etc/clickhouse-server/users.d/* /etc/clickhouse-server/tls/*")
+    listing = docker_exec(
+        host.container,
+        "stat -c '%U:%G %a %n' /etc/clickhouse-server/config.d/* /etc/clickhouse-server/users.d/* /etc/clickhouse-server/tls/*",
+    )
     assert "/etc/clickhouse-server/config.d/exposed.xml" in listing
     for line in listing.splitlines():
         if "zz-hardhouse-" in line:
@@ -198,9 +220,18 @@ def test_official_repository_install_is_planned_with_a_checked_key_and_a_pinned_
         result = subprocess.run(command, env=exposed_host.environment(), capture_output=True, text=True, cwd=ROOT)
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-3000:]
-        for operation in ("Install ClickHouse's signing key (fingerprint checked)", "Add ClickHouse's apt repository", "Pin ClickHouse to 24.8.14.39", "Install ClickHouse 24.8.14.39 from ClickHouse's repository"):
-            assert re.search(re.escape(operation) + r"\s+1 \(sandbox-1\)", output), f"{operation} not planned:\n{output[-3000:]}"
-        assert "clickhouse" not in docker_exec(host.container, "ls /etc/apt/sources.list.d/ /etc/apt/preferences.d/")  # nothing executed
+        for operation in (
+            "Install ClickHouse's signing key (fingerprint checked)",
+            "Add ClickHouse's apt repository",
+            "Pin ClickHouse to 24.8.14.39",
+            "Install ClickHouse 24.8.14.39 from ClickHouse's repository",
+        ):
+            assert re.search(re.escape(operation) + r"\s+1 \(sandbox-1\)", output), (
+                f"{operation} not planned:\n{output[-3000:]}"
+            )
+        assert "clickhouse" not in docker_exec(
+            host.container, "ls /etc/apt/sources.list.d/ /etc/apt/preferences.d/"
+        )  # nothing executed
     finally:
         exposed_host.write_inventory([host], {host.name: good})
 
@@ -212,7 +243,9 @@ def test_spec_change_is_applied_without_restart_or_data_loss(exposed_host: Any) 
     auditor_secret.write_text(secrets.token_urlsafe(24) + "\n")
     auditor_secret.chmod(0o600)
     gateway = exposed_host.gateway
-    spec["users"].append({"name": "auditor", "password_file": str(auditor_secret), "networks": [gateway], "profile": "readonly"})
+    spec["users"].append(
+        {"name": "auditor", "password_file": str(auditor_secret), "networks": [gateway], "profile": "readonly"}
+    )
     # The analysts move to another part of the network.
     lower = list(ipaddress.ip_network(str(exposed_host.subnet)).subnets(prefixlen_diff=2))[2]
     spec["users"][1]["networks"] = [str(lower)]
@@ -232,7 +265,11 @@ def _mismatched_tls(tmp_path: Path, address: str) -> dict[str, str]:
     """A certificate and a private key that do not belong together (both well-formed)."""
     ca = issue_ca()
     one, other = issue_leaf(ca, "clickhouse", [address]), issue_leaf(ca, "clickhouse", [address])
-    paths = {"certificate": tmp_path / "server.crt", "private_key": tmp_path / "server.key", "verify_ca": tmp_path / "ca.crt"}
+    paths = {
+        "certificate": tmp_path / "server.crt",
+        "private_key": tmp_path / "server.key",
+        "verify_ca": tmp_path / "ca.crt",
+    }
     paths["certificate"].write_bytes(one.cert_pem)
     paths["private_key"].write_bytes(other.key_pem)
     paths["private_key"].chmod(0o600)
@@ -295,26 +332,43 @@ def test_host_side_validation_uses_clickhouses_own_parser_and_the_server_users_v
     loads --config-file through the same ConfigProcessor), an unreadable file by the check
     run as the clickhouse user; every problem is listed."""
     (host,) = exposed_host.hosts()
-    out = subprocess.run(["docker", "exec", host.container, "sh", "-c", (
-        "rm -rf /tmp/hh && cp -a /var/lib/hardhouse /tmp/hh && "
-        "echo '<clickhouse><users><x></users></clickhouse>' > /tmp/hh/staged/users.d/zz-hardhouse-users.xml && "
-        "chmod 600 /tmp/hh/staged/config.d/zz-hardhouse-tls.xml && /tmp/hh/bin/hardhouse-apply validate; echo rc=$?; rm -rf /tmp/hh"
-    )], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "docker",
+            "exec",
+            host.container,
+            "sh",
+            "-c",
+            (
+                "rm -rf /tmp/hh && cp -a /var/lib/hardhouse /tmp/hh && "
+                "echo '<clickhouse><users><x></users></clickhouse>' > /tmp/hh/staged/users.d/zz-hardhouse-users.xml && "
+                "chmod 600 /tmp/hh/staged/config.d/zz-hardhouse-tls.xml && /tmp/hh/bin/hardhouse-apply validate; echo rc=$?; rm -rf /tmp/hh"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+    )
     text = out.stdout + out.stderr
     assert "rc=1" in text and "nothing went live" in text, text
-    assert "Failed to merge config with '/etc/clickhouse-server/users.d/zz-hardhouse-users.xml': SAXParseException: Tag mismatch" in text, text
+    assert (
+        "Failed to merge config with '/etc/clickhouse-server/users.d/zz-hardhouse-users.xml': SAXParseException: Tag mismatch"
+        in text
+    ), text
     assert "zz-hardhouse-tls.xml: not readable by clickhouse (root:clickhouse 600)" in text, text
 
 
 def test_deploy_as_a_sudo_user_keeps_the_private_key_out_of_tmp(exposed_host: Any) -> None:
     host, data = host_data(exposed_host)
     good = json.loads(json.dumps(data))
-    docker_exec(host.container, (
-        "id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
-        "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; "
-        "install -d -o deploy -m 700 /home/deploy/.ssh; install -o deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/; "
-        "rm -rf /var/lib/hardhouse/staged"  # so everything is uploaded again
-    ))
+    docker_exec(
+        host.container,
+        (
+            "id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
+            "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; "
+            "install -d -o deploy -m 700 /home/deploy/.ssh; install -o deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/; "
+            "rm -rf /var/lib/hardhouse/staged"  # so everything is uploaded again
+        ),
+    )
     data.update(ssh_user="deploy", _sudo=True)
     exposed_host.write_inventory([host], {host.name: data})
     try:
@@ -322,7 +376,10 @@ def test_deploy_as_a_sudo_user_keeps_the_private_key_out_of_tmp(exposed_host: An
         assert result.returncode == 0, result.output[-3000:]
         assert "cp .hardhouse-upload/" in result.output and "private_key.pem" in result.output
         assert "pyinfra-" not in docker_exec(host.container, "ls -a /tmp")
-        assert docker_exec(host.container, "stat -c '%U:%G %a' /var/lib/hardhouse/staged/tls/private_key.pem").strip() == "clickhouse:clickhouse 600"
+        assert (
+            docker_exec(host.container, "stat -c '%U:%G %a' /var/lib/hardhouse/staged/tls/private_key.pem").strip()
+            == "clickhouse:clickhouse 600"
+        )
     finally:
         exposed_host.write_inventory([host], {host.name: good})
 
@@ -360,7 +417,21 @@ def test_two_fresh_hosts_in_one_run_at_vvv_without_a_password_in_the_output(two_
         # Not on the host either: no file under /etc, hardhouse's state, ClickHouse's data or logs holds one.
         for password in passwords.values():
             found = subprocess.run(
-                ["docker", "exec", host.container, "grep", "-r", "-l", "-F", password, "/etc", "/var/lib/hardhouse", "/var/lib/clickhouse", "/var/log"],
-                capture_output=True, text=True,
+                [
+                    "docker",
+                    "exec",
+                    host.container,
+                    "grep",
+                    "-r",
+                    "-l",
+                    "-F",
+                    password,
+                    "/etc",
+                    "/var/lib/hardhouse",
+                    "/var/lib/clickhouse",
+                    "/var/log",
+                ],
+                capture_output=True,
+                text=True,
             )
             assert found.returncode == 1 and not found.stdout, f"{host.name}: password found in {found.stdout}"

@@ -58,8 +58,13 @@ class FakeHost:
 
 
 def payload(entry: dict[str, Any]) -> Payload:
-    return Payload(entry["path"], entry["content"].encode(), entry.get("user", "root"), entry.get("group", "clickhouse"),
-                   int(str(entry.get("mode", "640")), 8))
+    return Payload(
+        entry["path"],
+        entry["content"].encode(),
+        entry.get("user", "root"),
+        entry.get("group", "clickhouse"),
+        int(str(entry.get("mode", "640")), 8),
+    )
 
 
 def host_files(entry: dict[str, Any]) -> HostFiles:
@@ -75,12 +80,17 @@ def arguments(operation: str, case: dict[str, Any]) -> dict[str, Any]:
     if "payloads" in args:
         args["payloads"] = [payload(p) for p in args["payloads"]]
     if "directories" in args:
-        args["directories"] = [Directory(d["path"], d["user"], d["group"], int(d["mode"], 8), d.get("enforce", True)) for d in args["directories"]]
+        args["directories"] = [
+            Directory(d["path"], d["user"], d["group"], int(d["mode"], 8), d.get("enforce", True))
+            for d in args["directories"]
+        ]
     if operation in ("go_live", "validate_staged"):
         settings = read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC, **case.get("settings", {})})
         args["settings"] = settings
-        args["managed"] = [ManagedFile(m["kind"], payload({**m, "path": f"{settings.staged_dir}/{m['staged']}"}), payload(m))
-                           for m in case["managed"]]
+        args["managed"] = [
+            ManagedFile(m["kind"], payload({**m, "path": f"{settings.staged_dir}/{m['staged']}"}), payload(m))
+            for m in case["managed"]
+        ]
     return args
 
 
@@ -105,7 +115,9 @@ def cases() -> list[Any]:
 def test_operation(path: Path) -> None:
     case = json.loads(path.read_text())
     operation = path.parent.name
-    facts = {name: host_files(value) if name == "HardhouseFiles" else value for name, value in case.get("facts", {}).items()}
+    facts = {
+        name: host_files(value) if name == "HardhouseFiles" else value for name, value in case.get("facts", {}).items()
+    }
     fake = FakeHost(facts, case.get("global", {}))
     with ctx_host.use(fake):
         commands = yielded(getattr(operations, operation)._inner(**arguments(operation, case)))

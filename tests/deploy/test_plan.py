@@ -48,7 +48,11 @@ def present(*files: ManagedFile, running: bool = True, extra: list[str] = (), **
 
 LISTEN = managed("config", "config.d/zz-hardhouse-listen.xml")
 USERS = managed("users", "users.d/zz-hardhouse-users.xml")
-CERT = ManagedFile("certificate", payload("/var/lib/hardhouse/staged/tls/certificate.pem", b"c", mode=0o644), payload(f"{CONF}/tls/server.crt", b"c", mode=0o644))
+CERT = ManagedFile(
+    "certificate",
+    payload("/var/lib/hardhouse/staged/tls/certificate.pem", b"c", mode=0o644),
+    payload(f"{CONF}/tls/server.crt", b"c", mode=0o644),
+)
 FILES = [LISTEN, USERS, CERT]
 
 
@@ -61,9 +65,19 @@ FILES = [LISTEN, USERS, CERT]
         pytest.param(present(*FILES, zz_hardhouse_listen_xml=b"old"), "restart", id="config.d changed: restart"),
         pytest.param(present(*FILES, server_crt=b"old"), "restart", id="certificate changed: restart"),
         pytest.param(present(USERS, CERT), "restart", id="config.d file missing: restart"),
-        pytest.param(present(*FILES, extra=[f"{CONF}/users.d/zz-hardhouse-quotas.xml"]), "reload", id="stale users.d file: reload"),
-        pytest.param(present(*FILES, extra=[f"{CONF}/config.d/zz-hardhouse-old.xml"]), "restart", id="stale config.d file: restart"),
-        pytest.param(present(*FILES, running=False, zz_hardhouse_users_xml=b"old"), "start", id="stopped and changed: start"),
+        pytest.param(
+            present(*FILES, extra=[f"{CONF}/users.d/zz-hardhouse-quotas.xml"]),
+            "reload",
+            id="stale users.d file: reload",
+        ),
+        pytest.param(
+            present(*FILES, extra=[f"{CONF}/config.d/zz-hardhouse-old.xml"]),
+            "restart",
+            id="stale config.d file: restart",
+        ),
+        pytest.param(
+            present(*FILES, running=False, zz_hardhouse_users_xml=b"old"), "start", id="stopped and changed: start"
+        ),
     ],
 )
 def test_activation_mode(found: HostFiles, mode: str | None) -> None:
@@ -87,14 +101,19 @@ def test_host_state_is_read_by_one_command_with_keyed_digests(tmp_path: Path) ->
     (tmp_path / "config.d").mkdir()
     (tmp_path / "config.d" / "zz-hardhouse-listen.xml").write_text("x")
     fact = HardhouseFiles()
-    command = fact.command(paths=[str(users), str(tmp_path / "config.d"), str(tmp_path / "missing")],
-                           globs=[f"{tmp_path}/config.d/zz-hardhouse-*.xml"])
+    command = fact.command(
+        paths=[str(users), str(tmp_path / "config.d"), str(tmp_path / "missing")],
+        globs=[f"{tmp_path}/config.d/zz-hardhouse-*.xml"],
+    )
     assert DIGEST_KEY not in str(command) and DIGEST_KEY not in repr(command)
     output = subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True, text=True, check=True).stdout
     assert hashlib.sha256(users.read_bytes()).hexdigest() not in output
     found = fact.process(output.splitlines())
     state = found.paths[str(users)]
-    assert state.kind == "F" and state.digest == keyed_digest(users.read_bytes()) == Payload("-", users.read_bytes(), "r", "r", 0).digest
+    assert (
+        state.kind == "F"
+        and state.digest == keyed_digest(users.read_bytes()) == Payload("-", users.read_bytes(), "r", "r", 0).digest
+    )
     assert found.paths[str(tmp_path / "config.d")].kind == "D" and found.paths[str(tmp_path / "missing")].kind == "M"
     assert found.matches == [f"{tmp_path}/config.d/zz-hardhouse-listen.xml"]
 
@@ -102,7 +121,11 @@ def test_host_state_is_read_by_one_command_with_keyed_digests(tmp_path: Path) ->
 def test_a_payload_never_shows_its_content() -> None:
     secret = b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n"
     shown = repr(payload("/k", secret, mode=0o600)) + str(payload("/k", secret, mode=0o600))
-    assert b"MIGHAgEA".decode() not in shown and "sha256" not in shown and Payload("-", b"x", "r", "r", 0).digest not in shown
+    assert (
+        b"MIGHAgEA".decode() not in shown
+        and "sha256" not in shown
+        and Payload("-", b"x", "r", "r", 0).digest not in shown
+    )
 
 
 def test_manifest_lists_staged_and_live_paths() -> None:
@@ -116,11 +139,18 @@ def test_manifest_lists_staged_and_live_paths() -> None:
     ("listen", "ports", "targets"),
     [
         pytest.param(["10.0.0.5"], {}, ["tls:10.0.0.5:8443", "tls:10.0.0.5:9440"], id="every TLS port"),
-        pytest.param(["10.0.0.5", "2001:db8::5"], {"https": None}, ["tls:10.0.0.5:9440", "tls:2001:db8::5:9440"], id="every address"),
+        pytest.param(
+            ["10.0.0.5", "2001:db8::5"],
+            {"https": None},
+            ["tls:10.0.0.5:9440", "tls:2001:db8::5:9440"],
+            id="every address",
+        ),
         pytest.param(["0.0.0.0"], {"https": None}, ["tls:127.0.0.1:9440"], id="any address checked on loopback"),
     ],
 )
-def test_health_is_checked_on_every_listen_address_and_tls_port(listen: list[str], ports: dict[str, Any], targets: list[str]) -> None:
+def test_health_is_checked_on_every_listen_address_and_tls_port(
+    listen: list[str], ports: dict[str, Any], targets: list[str]
+) -> None:
     data = copy.deepcopy(VALID_SPEC) | {"listen_hosts": listen, "allow_all_interfaces": True}
     data["ports"] = {**data["ports"], **ports}
     assert health_targets(load_spec(data)) == targets
@@ -134,19 +164,61 @@ def _settings(spec: dict[str, Any], **data: Any) -> Settings:
     ("data", "message"),
     [
         pytest.param({"hardhouse_spec": None}, "no hardhouse_spec", id="no spec"),
-        pytest.param({"hardhouse_spec": {**VALID_SPEC, "listen_hosts": ["0.0.0.0"]}}, "hardhouse_spec.listen_hosts[0]", id="spec problem names the field"),
+        pytest.param(
+            {"hardhouse_spec": {**VALID_SPEC, "listen_hosts": ["0.0.0.0"]}},
+            "hardhouse_spec.listen_hosts[0]",
+            id="spec problem names the field",
+        ),
         pytest.param({"hardhouse_install_source": "snap"}, "debian or clickhouse-repo", id="install source"),
-        pytest.param({"hardhouse_install_source": "clickhouse-repo", "hardhouse_clickhouse_repo": {"url": "u"}}, "lacks key_url, key_fingerprint, version", id="repo incomplete"),
-        pytest.param({"hardhouse_state_dir": "relative/dir"}, "hardhouse_state_dir is not an absolute path", id="state dir"),
-        pytest.param({"hardhouse_config_dir": "/etc/click house;rm -rf /"}, "hardhouse_config_dir contains a character", id="shell in a dir"),
-        pytest.param({"hardhouse_data_dir": "/var/lib/../clickhouse"}, "hardhouse_data_dir is not normalized", id="dot-dot"),
-        pytest.param({"hardhouse_health_timeout": "60; reboot"}, "hardhouse_health_timeout must be a whole number", id="timeout text"),
-        pytest.param({"hardhouse_install_source": "clickhouse-repo", "hardhouse_clickhouse_repo": {
-            "url": "https://repo.example/deb", "key_url": 'https://x/$(touch /tmp/p)"', "key_fingerprint": "A" * 40, "version": "24.8.1.1"}},
-            "key_url is not a plain https URL", id="URL with a command"),
-        pytest.param({"hardhouse_spec_overrides": ["not", "a", "mapping"]}, "hardhouse_spec_overrides is not a mapping", id="overrides"),
-        pytest.param({"hardhouse_listen_hosts": ["0.0.0.0"]}, "hardhouse_spec.listen_hosts[0]", id="host listen checked as the spec"),
-        pytest.param({"hardhouse_spec": {**VALID_SPEC, "tls": {**VALID_SPEC["tls"], "certificate": "/etc/my certs/a.crt"}}}, "tls.certificate", id="path with a space"),
+        pytest.param(
+            {"hardhouse_install_source": "clickhouse-repo", "hardhouse_clickhouse_repo": {"url": "u"}},
+            "lacks key_url, key_fingerprint, version",
+            id="repo incomplete",
+        ),
+        pytest.param(
+            {"hardhouse_state_dir": "relative/dir"}, "hardhouse_state_dir is not an absolute path", id="state dir"
+        ),
+        pytest.param(
+            {"hardhouse_config_dir": "/etc/click house;rm -rf /"},
+            "hardhouse_config_dir contains a character",
+            id="shell in a dir",
+        ),
+        pytest.param(
+            {"hardhouse_data_dir": "/var/lib/../clickhouse"}, "hardhouse_data_dir is not normalized", id="dot-dot"
+        ),
+        pytest.param(
+            {"hardhouse_health_timeout": "60; reboot"},
+            "hardhouse_health_timeout must be a whole number",
+            id="timeout text",
+        ),
+        pytest.param(
+            {
+                "hardhouse_install_source": "clickhouse-repo",
+                "hardhouse_clickhouse_repo": {
+                    "url": "https://repo.example/deb",
+                    "key_url": 'https://x/$(touch /tmp/p)"',
+                    "key_fingerprint": "A" * 40,
+                    "version": "24.8.1.1",
+                },
+            },
+            "key_url is not a plain https URL",
+            id="URL with a command",
+        ),
+        pytest.param(
+            {"hardhouse_spec_overrides": ["not", "a", "mapping"]},
+            "hardhouse_spec_overrides is not a mapping",
+            id="overrides",
+        ),
+        pytest.param(
+            {"hardhouse_listen_hosts": ["0.0.0.0"]},
+            "hardhouse_spec.listen_hosts[0]",
+            id="host listen checked as the spec",
+        ),
+        pytest.param(
+            {"hardhouse_spec": {**VALID_SPEC, "tls": {**VALID_SPEC["tls"], "certificate": "/etc/my certs/a.crt"}}},
+            "tls.certificate",
+            id="path with a space",
+        ),
     ],
 )
 def test_bad_host_data_is_refused_before_anything_is_touched(data: dict[str, Any], message: str) -> None:
@@ -156,7 +228,9 @@ def test_bad_host_data_is_refused_before_anything_is_touched(data: dict[str, Any
 
 
 def test_group_overrides_and_host_listen_addresses_layer_over_the_shared_spec() -> None:
-    settings = _settings(VALID_SPEC, hardhouse_spec_overrides={"clickhouse_version": "18.16"}, hardhouse_listen_hosts=["10.0.0.9"])
+    settings = _settings(
+        VALID_SPEC, hardhouse_spec_overrides={"clickhouse_version": "18.16"}, hardhouse_listen_hosts=["10.0.0.9"]
+    )
     assert settings.spec.clickhouse_version == "18.16" and settings.spec.listen_hosts == ["10.0.0.9"]
     assert settings.verify_address == "10.0.0.9" and settings.spec_data["listen_hosts"] == ["10.0.0.9"]
 
@@ -198,17 +272,30 @@ def test_example_inventories_state_only_what_differs_and_merge_into_valid_settin
     data, then host data), every host's settings are valid and it listens on its own address."""
     root = Path(__file__).resolve().parents[2]
     # What the deploy job's environment provides (placeholders: nothing is fetched here).
-    environment = {**os.environ, "CLICKHOUSE_APT_URL": "https://packages.example/deb", "CLICKHOUSE_APT_KEY_URL": "https://packages.example/key.gpg",
-                   "CLICKHOUSE_APT_KEY_FINGERPRINT": "3A9E" * 10}
-    loaded = subprocess.run([sys.executable, "-c", LOAD_INVENTORY, str(root / "inventories" / f"{inventory}.py"), str(root)],
-                            capture_output=True, text=True, check=True, cwd=root, env=environment)
+    environment = {
+        **os.environ,
+        "CLICKHOUSE_APT_URL": "https://packages.example/deb",
+        "CLICKHOUSE_APT_KEY_URL": "https://packages.example/key.gpg",
+        "CLICKHOUSE_APT_KEY_FINGERPRINT": "3A9E" * 10,
+    }
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_INVENTORY, str(root / "inventories" / f"{inventory}.py"), str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env=environment,
+    )
     hosts = json.loads(loaded.stdout)
     assert hosts
     for name, data in hosts.items():
         settings = read_settings({**DATA_DEFAULTS, **data})
         assert settings.spec.listen_hosts == [data["ssh_hostname"]] == [settings.verify_address], name
         assert set(data["hardhouse_tls_files"]) >= {"certificate", "private_key", "verify_ca"}
-        assert settings.install_source == ("debian" if inventory == "staging" else "clickhouse-repo") or data["hardhouse_clickhouse_repo"]
+        assert (
+            settings.install_source == ("debian" if inventory == "staging" else "clickhouse-repo")
+            or data["hardhouse_clickhouse_repo"]
+        )
     # Each inventory file itself says only where its hosts are.
     text = (root / "inventories" / f"{inventory}.py").read_text()
     assert "hardhouse_spec" not in text and "password" not in text.split('"""', 2)[2]

@@ -83,8 +83,11 @@ def test_example_spec_loads_and_no_user_logs_in_without_password(environ, versio
     assert networks == {"ingest": ["10.0.0.0/8"], "analyst": ["10.1.2.0/24", "2001:db8::/64"]}
     # The config.d overlays were merged by ClickHouse's config processor too.
     assert report.config_d == [
-        "zz-hardhouse-auth.xml", "zz-hardhouse-listen.xml", "zz-hardhouse-masking.xml",
-        "zz-hardhouse-ports.xml", "zz-hardhouse-tls.xml",
+        "zz-hardhouse-auth.xml",
+        "zz-hardhouse-listen.xml",
+        "zz-hardhouse-masking.xml",
+        "zz-hardhouse-ports.xml",
+        "zz-hardhouse-tls.xml",
     ]
     assert report.server_settings["openSSL.server.disableProtocols"] == "sslv2,sslv3,tlsv1,tlsv1_1"
 
@@ -190,8 +193,8 @@ def test_truncated_config_d_file_yields_clickhouses_parser_error(environ):
     report = validate_embedded(files)
 
     assert not report.ok
-    assert any(
-        "SAXParseException" in error and "config.d/zz-hardhouse-tls.xml" in error for error in report.errors
-    ), report.errors
+    assert any("SAXParseException" in error and "config.d/zz-hardhouse-tls.xml" in error for error in report.errors), (
+        report.errors
+    )
     # Left out, the same users.d files pass: the failure is the config.d file's alone.
     assert validate_embedded(files, include_config_d=False).ok

@@ -29,9 +29,18 @@ TABLE = "logs.log_stream"
 INSERT = f"INSERT INTO {TABLE} (ts, message) VALUES (now(), 'api_key={FAKE_KEY}')"
 SELECT = f"SELECT count() AS n FROM {TABLE}"
 WRITE_PROBES = [INSERT, f"INSERT INTO {TABLE} (ts, message) SELECT ts, message FROM {TABLE}"]
-DESTROY_PROBES = [f"DROP TABLE {TABLE}", f"TRUNCATE TABLE {TABLE}", f"ALTER TABLE {TABLE} DELETE WHERE 1", "DROP DATABASE logs"]
+DESTROY_PROBES = [
+    f"DROP TABLE {TABLE}",
+    f"TRUNCATE TABLE {TABLE}",
+    f"ALTER TABLE {TABLE} DELETE WHERE 1",
+    "DROP DATABASE logs",
+]
 SEED = [f"INSERT INTO {TABLE} (ts, message) VALUES (now(), 'seeded by the owner')"]
-PASSWORDS = {"CH_INGEST_PASSWORD": secrets.token_urlsafe(24), "CH_ANALYST_PASSWORD": secrets.token_urlsafe(24), "CH_APP_PASSWORD": secrets.token_urlsafe(24)}
+PASSWORDS = {
+    "CH_INGEST_PASSWORD": secrets.token_urlsafe(24),
+    "CH_ANALYST_PASSWORD": secrets.token_urlsafe(24),
+    "CH_APP_PASSWORD": secrets.token_urlsafe(24),
+}
 
 
 def spec(version: str = "24.8", *, encryption: dict[str, str] | None = None, **changes: Any) -> dict[str, Any]:
@@ -46,17 +55,24 @@ def spec(version: str = "24.8", *, encryption: dict[str, str] | None = None, **c
         },
         "users": [
             {"name": "ingest", "password_env": "CH_INGEST_PASSWORD", "networks": ["10.0.0.0/8"]},
-            {"name": "analyst", "password_env": "CH_ANALYST_PASSWORD", "networks": ["10.1.2.0/24"], "profile": "readonly"},
+            {
+                "name": "analyst",
+                "password_env": "CH_ANALYST_PASSWORD",
+                "networks": ["10.1.2.0/24"],
+                "profile": "readonly",
+            },
             {"name": "admin", "certificate_common_name": "admin.logs.example", "networks": ["10.9.9.9"]},
             {"name": "app", "password_env": "CH_APP_PASSWORD", "networks": ["10.0.0.0/8"], "databases": ["app"]},
         ],
-        "log_databases": {"logs": {
-            "tables": {"log_stream": {"columns": {"ts": "DateTime", "message": "String"}, "time_column": "ts"}},
-            "writers": ["ingest"],
-            "readers": ["analyst"],
-            "owners": ["admin"],
-            "encryption": encryption,
-        }},
+        "log_databases": {
+            "logs": {
+                "tables": {"log_stream": {"columns": {"ts": "DateTime", "message": "String"}, "time_column": "ts"}},
+                "writers": ["ingest"],
+                "readers": ["analyst"],
+                "owners": ["admin"],
+                "encryption": encryption,
+            }
+        },
     }
     data.update(changes)
     return data
@@ -112,7 +128,10 @@ def test_bad_ddl_is_reported_with_clickhouses_own_message() -> None:
     files = [RenderedFile(f.path, f.content.replace("ORDER BY ts", "ORDER BY no_such_column"), f.mode) for f in files]
     report = validate_embedded(files)
     assert not report.ok
-    assert any(e.startswith("ClickHouse on sql/zz-hardhouse-log-databases.sql:") and "no_such_column" in e for e in report.errors), report.errors
+    assert any(
+        e.startswith("ClickHouse on sql/zz-hardhouse-log-databases.sql:") and "no_such_column" in e
+        for e in report.errors
+    ), report.errors
 
 
 # ---------------------------------------------------------------- least privilege, with users.d grants
@@ -124,7 +143,9 @@ def granted(request: pytest.FixtureRequest) -> list[RenderedFile]:
 
 
 def test_writer_can_insert_but_cannot_read_or_drop(granted: list[RenderedFile]) -> None:
-    report = as_user(granted, "ingest", [INSERT, SELECT, *DESTROY_PROBES, WRITE_PROBES[1], "SELECT count() FROM app.nothing"])
+    report = as_user(
+        granted, "ingest", [INSERT, SELECT, *DESTROY_PROBES, WRITE_PROBES[1], "SELECT count() FROM app.nothing"]
+    )
     result = codes(report)
     assert result[INSERT] is None
     assert result[SELECT] == ACCESS_DENIED
@@ -149,7 +170,9 @@ def test_nobody_else_sees_the_log_database(granted: list[RenderedFile]) -> None:
 
 
 def test_owner_has_every_right(granted: list[RenderedFile]) -> None:
-    report = as_user(granted, "admin", [INSERT, SELECT, f"ALTER TABLE {TABLE} MODIFY TTL ts + INTERVAL 7 DAY", f"DROP TABLE {TABLE}"])
+    report = as_user(
+        granted, "admin", [INSERT, SELECT, f"ALTER TABLE {TABLE} MODIFY TTL ts + INTERVAL 7 DAY", f"DROP TABLE {TABLE}"]
+    )
     assert all(o.ok for o in report.outcomes), [(o.query, o.message) for o in report.outcomes]
 
 
@@ -173,11 +196,20 @@ def test_reader_before_grants_is_an_allow_list_with_a_read_only_profile() -> Non
 # ---------------------------------------------------------------- encrypted storage
 
 
-@pytest.mark.parametrize("key", [{"key_env": "CH_LOGS_KEY"}, {"key_file": "/etc/clickhouse-server/secrets/log-keys.xml"}], ids=["key from env", "key from file"])
+@pytest.mark.parametrize(
+    "key",
+    [{"key_env": "CH_LOGS_KEY"}, {"key_file": "/etc/clickhouse-server/secrets/log-keys.xml"}],
+    ids=["key from env", "key from file"],
+)
 def test_encrypted_log_table_keeps_no_plaintext_on_disk(tmp_path: Path, key: dict[str, str]) -> None:
     files = rendered(spec(encryption=key))
-    report = run_as(files, "analyst", [f"SELECT message FROM {TABLE}", "SELECT storage_policy FROM system.tables WHERE database = 'logs'"],
-                    setup=[INSERT], data_dir=tmp_path)
+    report = run_as(
+        files,
+        "analyst",
+        [f"SELECT message FROM {TABLE}", "SELECT storage_policy FROM system.tables WHERE database = 'logs'"],
+        setup=[INSERT],
+        data_dir=tmp_path,
+    )
     assert report.errors == [] and report.logged_in, (report.errors, report.login)
     assert report.outcomes[0].rows == [{"message": f"api_key={FAKE_KEY}"}]  # readable through ClickHouse
     assert report.outcomes[1].rows == [{"storage_policy": "hardhouse_logs"}]
@@ -186,6 +218,10 @@ def test_encrypted_log_table_keeps_no_plaintext_on_disk(tmp_path: Path, key: dic
 
 
 def test_control_unencrypted_log_table_has_the_key_on_disk(tmp_path: Path) -> None:
-    report = run_as(rendered(spec()), "analyst", [f"SELECT count() AS n FROM {TABLE}"], setup=[INSERT], data_dir=tmp_path)
+    report = run_as(
+        rendered(spec()), "analyst", [f"SELECT count() AS n FROM {TABLE}"], setup=[INSERT], data_dir=tmp_path
+    )
     assert report.outcomes[0].rows == [{"n": 1}]
-    assert [p for p in tmp_path.rglob("*") if p.is_file() and FAKE_KEY.encode() in p.read_bytes()], "the check above could not fail"
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and FAKE_KEY.encode() in p.read_bytes()], (
+        "the check above could not fail"
+    )

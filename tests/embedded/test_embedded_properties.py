@@ -23,12 +23,14 @@ from tests.spec.test_properties import specs
 
 pytestmark = [pytest.mark.integration, pytest.mark.chdb]
 
-REAL_SETTINGS = st.sampled_from([
-    {"max_execution_time": 300},
-    {"max_memory_usage": 10_000_000_000, "use_uncompressed_cache": False},
-    {"log_comment": "hardhouse <&> property test"},
-    {},
-])
+REAL_SETTINGS = st.sampled_from(
+    [
+        {"max_execution_time": 300},
+        {"max_memory_usage": 10_000_000_000, "use_uncompressed_cache": False},
+        {"log_comment": "hardhouse <&> property test"},
+        {},
+    ]
+)
 
 
 @st.composite

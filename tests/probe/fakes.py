@@ -14,7 +14,9 @@ from pathlib import Path
 
 
 @contextmanager
-def tcp_service(handle: Callable[[socket.socket], None], tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1") -> Iterator[int]:
+def tcp_service(
+    handle: Callable[[socket.socket], None], tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1"
+) -> Iterator[int]:
     """Serve `handle(conn)` on a free port of `host` (a loopback address), for every connection
     (TLS with (certificate, key) if given)."""
     context = None
@@ -59,11 +61,14 @@ def read_request(conn: socket.socket) -> bytes:
 
 
 def http_answer(status: bytes, body: bytes, headers: bytes = b"X-ClickHouse-Server-Display-Name: db1\r\n") -> bytes:
-    return b"HTTP/1.1 " + status + b"\r\n" + headers + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    return (
+        b"HTTP/1.1 " + status + b"\r\n" + headers + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
 
 
 def clickhouse_http(listing: Callable[[socket.socket], None] | None = None) -> Callable[[socket.socket], None]:
     """A ClickHouse HTTP interface that lets anyone in; `listing` answers the listing queries."""
+
     def handle(conn: socket.socket) -> None:
         request = read_request(conn)
         if request.startswith(b"GET /ping"):
@@ -96,6 +101,7 @@ def huge_content_length(conn: socket.socket) -> None:
 
 def drip(payload: bytes, every: float = 1.0) -> Callable[[socket.socket], None]:
     """A tarpit: one byte of `payload` every `every` seconds, then silence."""
+
     def handle(conn: socket.socket) -> None:
         conn.settimeout(every + 1)
         try:

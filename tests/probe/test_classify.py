@@ -37,7 +37,10 @@ from hardhouse.probe.wire.native import parse_reply as parse_native_reply
 
 
 def test_http_with_content_length_and_chunked_bodies() -> None:
-    plain = parse_http(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-ClickHouse-Server-Display-Name: db1\r\n\r\nOk.\n", require_complete=True)
+    plain = parse_http(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-ClickHouse-Server-Display-Name: db1\r\n\r\nOk.\n",
+        require_complete=True,
+    )
     assert plain is not None and (plain.status, plain.body) == (200, "Ok.\n")
     assert plain.clickhouse_headers() == {"x-clickhouse-server-display-name": "db1"}
     chunked = b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nCode: 194\r\n2\r\n, \r\n0\r\n\r\n"
@@ -48,7 +51,14 @@ def test_http_with_content_length_and_chunked_bodies() -> None:
     assert parse_http(b"SSH-2.0-OpenSSH_9.2\r\n") is None
 
 
-def server_hello(name: str = "ClickHouse", major: int = 24, minor: int = 8, revision: int = 54472, display: str = "db1", patch: int = 4) -> bytes:
+def server_hello(
+    name: str = "ClickHouse",
+    major: int = 24,
+    minor: int = 8,
+    revision: int = 54472,
+    display: str = "db1",
+    patch: int = 4,
+) -> bytes:
     def s(text: str) -> bytes:
         return bytes([len(text)]) + text.encode()
 
@@ -63,7 +73,11 @@ def server_hello(name: str = "ClickHouse", major: int = 24, minor: int = 8, revi
     return v(0) + s(name) + v(major) + v(minor) + v(revision) + s("UTC") + s(display) + v(patch)
 
 
-def server_exception(code: int = 516, message: str = "DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))", stack: str = "") -> bytes:
+def server_exception(
+    code: int = 516,
+    message: str = "DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))",
+    stack: str = "",
+) -> bytes:
     def s(text: str) -> bytes:
         raw = text.encode()
         return native.varint(len(raw)) + raw
@@ -102,9 +116,20 @@ def test_mysql_greeting() -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("log_stream", "log"), ("chat_messages", "chat"), ("userEmail", "email"), ("api_key", "apikey"), ("apiKey", "apikey"),
-        ("OPENAI_API_KEY", "apikey"), ("refresh_token", "token"), ("password_hash", "password"), ("query_log", "log"),
-        ("catalog", None), ("author", None), ("events", None), ("timestamp", None), ("messaging_latency_ms", None),
+        ("log_stream", "log"),
+        ("chat_messages", "chat"),
+        ("userEmail", "email"),
+        ("api_key", "apikey"),
+        ("apiKey", "apikey"),
+        ("OPENAI_API_KEY", "apikey"),
+        ("refresh_token", "token"),
+        ("password_hash", "password"),
+        ("query_log", "log"),
+        ("catalog", None),
+        ("author", None),
+        ("events", None),
+        ("timestamp", None),
+        ("messaging_latency_ms", None),
     ],
 )
 def test_sensitive_names(name: str, reason: str | None) -> None:
@@ -142,8 +167,13 @@ class FakeServer:
         if sql.startswith("SELECT name FROM system.databases"):
             return [("default",), ("logs",), ("system",)]
         if sql.startswith("SELECT database, name, engine FROM system.tables"):
-            return [("logs", "log_stream", "MergeTree"), ("default", "scratch", "Memory"), ("default", "metrics_v", "View"),
-                    ("default", "kafka_in", "Kafka"), ("system", "query_log", "MergeTree")]
+            return [
+                ("logs", "log_stream", "MergeTree"),
+                ("default", "scratch", "Memory"),
+                ("default", "metrics_v", "View"),
+                ("default", "kafka_in", "Kafka"),
+                ("system", "query_log", "MergeTree"),
+            ]
         if "total_rows" in sql:
             if not self.modern:
                 raise QueryError(47, "code 47")  # 18.16: no such column
@@ -153,8 +183,13 @@ class FakeServer:
         if sql.startswith("SELECT count() FROM `default`.`scratch`"):
             return [(3,)]
         if "system.columns" in sql:
-            return [("logs", "log_stream", "ts"), ("logs", "log_stream", "message"), ("logs", "log_stream", "api_key"),
-                    ("default", "scratch", "x"), ("system", "query_log", "query")]
+            return [
+                ("logs", "log_stream", "ts"),
+                ("logs", "log_stream", "message"),
+                ("logs", "log_stream", "api_key"),
+                ("default", "scratch", "x"),
+                ("system", "query_log", "query"),
+            ]
         raise AssertionError(f"unexpected query {sql}")
 
 
@@ -223,17 +258,29 @@ def fake_clickhouse_http(conn: socket.socket) -> None:
     if request.startswith(b"GET /ping"):
         body, status = b"Ok.\n", b"200 OK"
     elif b"Authorization:" in request:
-        body, status = b"Code: 516. DB::Exception: admin: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))\n", b"401 Unauthorized"
+        body, status = (
+            b"Code: 516. DB::Exception: admin: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))\n",
+            b"401 Unauthorized",
+        )
     else:
         body, status = b"24.8.4.13\n", b"200 OK"
-    conn.sendall(b"HTTP/1.1 " + status + b"\r\nX-ClickHouse-Server-Display-Name: db1\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    conn.sendall(
+        b"HTTP/1.1 "
+        + status
+        + b"\r\nX-ClickHouse-Server-Display-Name: db1\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 def fake_native(reply: bytes) -> Callable[[socket.socket], None]:
     def handle(conn: socket.socket) -> None:
         first = conn.recv(4096)
         if first.startswith(b"GET "):
-            conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nPort 9000 is for clickhouse-client program.\r\nYou must use port 8123 for HTTP.\r\n")
+            conn.sendall(
+                b"HTTP/1.0 400 Bad Request\r\n\r\nPort 9000 is for clickhouse-client program.\r\nYou must use port 8123 for HTTP.\r\n"
+            )
             return
         conn.sendall(reply)
 
@@ -279,7 +326,11 @@ def test_fake_clickhouse_http_with_anonymous_access() -> None:
 
 
 def test_fake_native_refusing_with_stack_trace() -> None:
-    reply = server_exception(194, "DB::Exception: Password required for user default", "0. /usr/lib/libclickhouse.so.18.16(StackTrace::StackTrace()+0x16) [0x7f]\n")
+    reply = server_exception(
+        194,
+        "DB::Exception: Password required for user default",
+        "0. /usr/lib/libclickhouse.so.18.16(StackTrace::StackTrace()+0x16) [0x7f]\n",
+    )
     with tcp_service(fake_native(reply)) as port:
         report = probe_endpoint_sync("127.0.0.1", port, FAST)
     assert (report.service, report.clickhouse, report.version) == ("clickhouse-native", True, "18.16")
@@ -323,12 +374,19 @@ def test_closed_port() -> None:
 @pytest.mark.parametrize(
     ("failure", "state", "detail"),
     [
-        pytest.param(socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "unreachable", "does not resolve", id="name does not resolve"),
+        pytest.param(
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "unreachable",
+            "does not resolve",
+            id="name does not resolve",
+        ),
         pytest.param(OSError(errno.EHOSTUNREACH, "No route to host"), "unreachable", "No route to host", id="no route"),
         pytest.param(TimeoutError(), "filtered", "no answer within", id="no answer"),
     ],
 )
-def test_unreachable_hosts_are_reported_not_raised(monkeypatch: pytest.MonkeyPatch, failure: BaseException, state: str, detail: str) -> None:
+def test_unreachable_hosts_are_reported_not_raised(
+    monkeypatch: pytest.MonkeyPatch, failure: BaseException, state: str, detail: str
+) -> None:
     # Simulated, so that no test sends anything beyond loopback (not even a DNS query).
     async def fail(*args: Any, **kwargs: Any) -> Any:
         raise failure

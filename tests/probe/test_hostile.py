@@ -63,9 +63,22 @@ sys.exit(code)
 def probe(*args: str, wall: float = 90.0) -> Run:
     """`hardhouse probe ARGS` in a child capped at MEMORY_CAP, with its peak RSS."""
     rss = Path(os.environ.get("TMPDIR", "/tmp")) / f"hardhouse-probe-rss-{os.getpid()}-{time.monotonic_ns()}"
-    command = [sys.executable, "-c", MEASURE, str(MEMORY_CAP), str(rss), sys.executable, "-m", "hardhouse", "probe", *args]
+    command = [
+        sys.executable,
+        "-c",
+        MEASURE,
+        str(MEMORY_CAP),
+        str(rss),
+        sys.executable,
+        "-m",
+        "hardhouse",
+        "probe",
+        *args,
+    ]
     started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"}
+    )
     try:
         stdout, stderr = process.communicate(timeout=wall)
     except subprocess.TimeoutExpired:
@@ -88,7 +101,9 @@ def endpoint_of(run: Run) -> dict:
     return endpoint
 
 
-@pytest.mark.parametrize("listing", [endless_chunked, huge_content_length], ids=["endless chunked body", "huge Content-Length"])
+@pytest.mark.parametrize(
+    "listing", [endless_chunked, huge_content_length], ids=["endless chunked body", "huge Content-Length"]
+)
 def test_an_endless_listing_is_cut_off_and_the_access_still_reported(listing: Callable) -> None:
     with tcp_service(clickhouse_http(listing)) as port:
         run = probe(f"127.0.0.1:{port}", *FAST)
@@ -109,7 +124,10 @@ def test_an_endless_ping_answer_is_cut_off() -> None:
 @pytest.mark.parametrize(
     "handler",
     [
-        pytest.param(drip(b"HTTP/1.1 200 OK\r\nX-ClickHouse-Server-Display-Name: db1\r\nContent-Length: 4\r\n\r\nOk.\n"), id="HTTP tarpit"),
+        pytest.param(
+            drip(b"HTTP/1.1 200 OK\r\nX-ClickHouse-Server-Display-Name: db1\r\nContent-Length: 4\r\n\r\nOk.\n"),
+            id="HTTP tarpit",
+        ),
         pytest.param(drip(native.hello("x", "")[:1] + b"\x0aClickHouse" + b"\x18\x08"), id="native tarpit"),
         pytest.param(tls_silent, id="TLS port that never answers the ClientHello"),
     ],
@@ -135,7 +153,9 @@ def test_a_listing_that_drips_ends_at_the_deadline_and_the_access_is_still_repor
 def test_a_whole_run_ends_within_endpoints_over_concurrency_times_deadline() -> None:
     with ExitStack() as stack:
         ports = [stack.enter_context(tcp_service(drip(b"HTTP/1.1 200 OK\r\n" * 4))) for _ in range(12)]
-        run = probe(*(f"127.0.0.1:{p}" for p in ports), "--timeout", "2", "--deadline", "4", "--concurrency", "6", "--json")
+        run = probe(
+            *(f"127.0.0.1:{p}" for p in ports), "--timeout", "2", "--deadline", "4", "--concurrency", "6", "--json"
+        )
     assert run.code in (0, 1) and len(json.loads(run.stdout)["endpoints"]) == 12
     assert run.seconds < (12 / 6) * 4 + 8, f"took {run.seconds:.1f}s"
 
@@ -187,8 +207,21 @@ def test_a_worker_job_is_killed_at_its_deadline() -> None:
     with tcp_service(drip(b"\x00" * 50, every=1.0)) as port:
         started = time.monotonic()
         with pytest.raises(JobFailed, match="did not finish within 3s"):
-            asyncio.run(run_job("native_inventory", {"host": "127.0.0.1", "port": port, "tls": False, "user": "default",
-                                                     "password": "", "timeout": 30.0, "via": "test"}, 3.0))
+            asyncio.run(
+                run_job(
+                    "native_inventory",
+                    {
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "tls": False,
+                        "user": "default",
+                        "password": "",
+                        "timeout": 30.0,
+                        "via": "test",
+                    },
+                    3.0,
+                )
+            )
     assert time.monotonic() - started < 8
 
 

@@ -27,21 +27,40 @@ from hardhouse.probe import (
 
 
 def exposed_endpoint(source: str | None = None) -> EndpointReport:
-    endpoint = EndpointReport("10.0.0.5", 8123, source, state="open", service="clickhouse-http", clickhouse=True, version="18.16.1")
-    endpoint.logins = [LoginResult("http", False, None, None, True, "SELECT version() answered", status=200, version="18.16.1", clickhouse=True)]
-    endpoint.inventory = DataInventory("http as no credentials", ["default", "logs"], [
-        TableInfo("logs", "log_stream", "MergeTree", 1200000, ["ts", "message", "api_key"], ["message", "api_key"], "log"),
-    ])
+    endpoint = EndpointReport(
+        "10.0.0.5", 8123, source, state="open", service="clickhouse-http", clickhouse=True, version="18.16.1"
+    )
+    endpoint.logins = [
+        LoginResult(
+            "http", False, None, None, True, "SELECT version() answered", status=200, version="18.16.1", clickhouse=True
+        )
+    ]
+    endpoint.inventory = DataInventory(
+        "http as no credentials",
+        ["default", "logs"],
+        [
+            TableInfo(
+                "logs", "log_stream", "MergeTree", 1200000, ["ts", "message", "api_key"], ["message", "api_key"], "log"
+            ),
+        ],
+    )
     endpoint.findings = [
         Finding.of("anonymous-access", "no credentials can run queries over plaintext clickhouse-http"),
-        Finding.of("sensitive-data-readable", "logs.log_stream (1200000 rows) is readable", table="logs.log_stream", rows=1200000),
+        Finding.of(
+            "sensitive-data-readable",
+            "logs.log_stream (1200000 rows) is readable",
+            table="logs.log_stream",
+            rows=1200000,
+        ),
         Finding.of("plaintext-port", "clickhouse-http takes passwords and data over plaintext"),
     ]
     return endpoint
 
 
 def hardened_endpoint() -> EndpointReport:
-    endpoint = EndpointReport("10.0.0.6", 9440, state="open", service="clickhouse-native-tls", clickhouse=True, tls=True)
+    endpoint = EndpointReport(
+        "10.0.0.6", 9440, state="open", service="clickhouse-native-tls", clickhouse=True, tls=True
+    )
     endpoint.logins = [LoginResult("native", True, "default", "", False, "code 192", code=192, clickhouse=True)]
     endpoint.findings = [Finding.of("tls-certificate-untrusted", "chain does not validate", Severity.INFO)]
     return endpoint
@@ -57,7 +76,11 @@ def test_table_lists_worst_first_one_line_per_endpoint() -> None:
     text = render_text(scan_report(hardened_endpoint(), closed, other, exposed_endpoint()))
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["SEVERITY", "ENDPOINT", "STATE"]
-    assert lines[1].startswith("critical") and "10.0.0.5:8123" in lines[1] and "sensitive: logs.log_stream (message, api_key)" in lines[1]
+    assert (
+        lines[1].startswith("critical")
+        and "10.0.0.5:8123" in lines[1]
+        and "sensitive: logs.log_stream (message, api_key)" in lines[1]
+    )
     assert lines[2].startswith("info") and "10.0.0.6:9440" in lines[2]
     assert "not ClickHouse: nginx" in lines[3]
     assert "10.0.0.7" not in text and "1 closed not listed" in text and "EXPOSED" in text
@@ -132,7 +155,16 @@ def closed_port() -> tuple[socket.socket, int]:
 def test_help_says_what_is_sent() -> None:
     code, output = run("--help")
     assert code == 0
-    for sent in ("GET /ping", "SELECT version()", "native Hello", "PostgreSQL SSLRequest", "readonly=1", "sslyze", "never answered", "default/clickhouse"):
+    for sent in (
+        "GET /ping",
+        "SELECT version()",
+        "native Hello",
+        "PostgreSQL SSLRequest",
+        "readonly=1",
+        "sslyze",
+        "never answered",
+        "default/clickhouse",
+    ):
         assert sent in output, sent
     assert "What it sends" in WHAT_IS_SENT
 

@@ -71,8 +71,14 @@ def stock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     server.start([(STOCK, ports["http"]), (STOCK, ports["native"])])
     with server:
         native_query(STOCK, ports["native"], "CREATE DATABASE logs")
-        native_query(STOCK, ports["native"], "CREATE TABLE logs.log_stream (ts DateTime, message String, api_key String) ENGINE = MergeTree ORDER BY ts")
-        native_query(STOCK, ports["native"], "CREATE TABLE default.page_views (ts DateTime, path String) ENGINE = Memory")
+        native_query(
+            STOCK,
+            ports["native"],
+            "CREATE TABLE logs.log_stream (ts DateTime, message String, api_key String) ENGINE = MergeTree ORDER BY ts",
+        )
+        native_query(
+            STOCK, ports["native"], "CREATE TABLE default.page_views (ts DateTime, path String) ENGINE = Memory"
+        )
         for key in FAKE_KEYS:
             # INSERT ... SELECT: 18.16 waits for a data block after INSERT ... VALUES over native.
             native_query(STOCK, ports["native"], f"INSERT INTO logs.log_stream SELECT now(), 'chat line', '{key}'")
@@ -131,7 +137,9 @@ def other_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[i
 
 
 @pytest.fixture(scope="module")
-def fleet(stock_server: dict[str, int], hardened_server: tuple[int, int, Path], other_services: tuple[int, int, int]) -> Fleet:
+def fleet(
+    stock_server: dict[str, int], hardened_server: tuple[int, int, Path], other_services: tuple[int, int, int]
+) -> Fleet:
     https, native_tls, ca = hardened_server
     web, tcp, closed = other_services
     return Fleet(stock_server, https, native_tls, ca, web, tcp, closed)
@@ -154,8 +162,14 @@ def test_stock_server_exposes_both_plaintext_ports_and_its_log_table(stock_serve
         flagged = [f for f in endpoint["findings"] if f["rule"] == "sensitive-data-readable"]
         assert [f["data"]["table"] for f in flagged] == ["logs.log_stream"]
     # who got in: nobody at all over HTTP, `default` with no password over native, and the stock `readonly` user
-    assert {login["who"] for login in endpoints[http]["logins"] if login["accepted"]} == {"no credentials", "readonly/(empty)"}
-    assert {login["who"] for login in endpoints[native]["logins"] if login["accepted"]} == {"user default with an empty password", "readonly/(empty)"}
+    assert {login["who"] for login in endpoints[http]["logins"] if login["accepted"]} == {
+        "no credentials",
+        "readonly/(empty)",
+    }
+    assert {login["who"] for login in endpoints[native]["logins"] if login["accepted"]} == {
+        "user default with an empty password",
+        "readonly/(empty)",
+    }
     assert not any(key in json.dumps(document) for key in FAKE_KEYS), "the probe must never read row contents"
 
 
@@ -174,7 +188,11 @@ def test_hardened_server_is_clean(hardened_server: tuple[int, int, Path]) -> Non
     code, document = run_json(f"{SERVE}:{https}", f"{SERVE}:{native_tls}", "--ca", str(ca))
     assert code == 0 and document["exposed"] is False
     for endpoint in document["endpoints"]:
-        assert endpoint["clickhouse"] and endpoint["tls"] and endpoint["service"] in {"clickhouse-https", "clickhouse-native-tls"}
+        assert (
+            endpoint["clickhouse"]
+            and endpoint["tls"]
+            and endpoint["service"] in {"clickhouse-https", "clickhouse-native-tls"}
+        )
         assert not [login for login in endpoint["logins"] if login["accepted"]]
         assert {login["code"] for login in endpoint["logins"]} <= {192, 193}  # unknown user / wrong password
         posture = endpoint["tls_posture"]
@@ -208,7 +226,11 @@ def test_mixed_fleet(fleet: Fleet, tmp_path: Path) -> None:
     code, output = run("--sarif", str(targets))
     sarif = json.loads(output)
     results = sarif["runs"][0]["results"]
-    assert code == 1 and {r["ruleId"] for r in results} >= {"anonymous-access", "sensitive-data-readable", "plaintext-port"}
+    assert code == 1 and {r["ruleId"] for r in results} >= {
+        "anonymous-access",
+        "sensitive-data-readable",
+        "plaintext-port",
+    }
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {targets.as_posix()}
 
 
@@ -226,4 +248,6 @@ def test_other_services_on_probed_ports_are_not_clickhouse(fleet: Fleet) -> None
 
 def test_library_call_matches_the_command(stock_server: dict[str, int]) -> None:
     report = probe_endpoint_sync(STOCK, stock_server["native"], ProbeOptions(enumerate=False, credentials=()))
-    assert report.clickhouse and [f.rule for f in report.findings][:1] == ["anonymous-access"] and report.inventory is None
+    assert (
+        report.clickhouse and [f.rule for f in report.findings][:1] == ["anonymous-access"] and report.inventory is None
+    )

@@ -19,12 +19,22 @@ def pairs(endpoints: list[Endpoint]) -> list[tuple[str, int]]:
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        pytest.param("db1.example.internal", [("db1.example.internal", p) for p in DEFAULT_PORTS], id="bare host gets every default port"),
+        pytest.param(
+            "db1.example.internal",
+            [("db1.example.internal", p) for p in DEFAULT_PORTS],
+            id="bare host gets every default port",
+        ),
         pytest.param("10.0.0.5:8123", [("10.0.0.5", 8123)], id="host:port is that port only"),
         pytest.param("[::1]:9000", [("::1", 9000)], id="bracketed IPv6 with port"),
         pytest.param("::1", [("::1", p) for p in DEFAULT_PORTS], id="bare IPv6"),
-        pytest.param("10.0.0.0/30", [(f"10.0.0.{i}", p) for i in (1, 2) for p in DEFAULT_PORTS], id="CIDR without network and broadcast"),
-        pytest.param("10.0.0.8/31:9440", [("10.0.0.8", 9440), ("10.0.0.9", 9440)], id="CIDR with a port; /31 keeps both"),
+        pytest.param(
+            "10.0.0.0/30",
+            [(f"10.0.0.{i}", p) for i in (1, 2) for p in DEFAULT_PORTS],
+            id="CIDR without network and broadcast",
+        ),
+        pytest.param(
+            "10.0.0.8/31:9440", [("10.0.0.8", 9440), ("10.0.0.9", 9440)], id="CIDR with a port; /31 keeps both"
+        ),
         pytest.param("10.0.0.7/32", [("10.0.0.7", p) for p in DEFAULT_PORTS], id="/32 is one host"),
     ],
 )
@@ -83,7 +93,7 @@ def test_at_file_and_missing_file(tmp_path: Path) -> None:
         expand_targets([f"@{tmp_path / 'missing'}"], [9000])
 
 
-INVENTORY = '''
+INVENTORY = """
 from os import environ  # imports and code are never run by the static reader
 
 clickhouse = [
@@ -97,7 +107,7 @@ _private = ["10.9.9.9"]
 computed = [name for name in environ]
 not_hosts = {"a": 1}
 sandbox = ["@local"]
-'''
+"""
 
 
 def test_pyinfra_inventory_is_read_without_running_it(tmp_path: Path) -> None:
@@ -122,9 +132,11 @@ def hostile_inventory(tmp_path: Path) -> tuple[Path, Path]:
     (tmp_path / "group_data").mkdir()
     (tmp_path / "group_data" / "all.py").write_text(f"open({str(marker)!r}, 'a').write('group_data ')\n")
     inventory = tmp_path / "fleet.py"
-    inventory.write_text(f"open({str(marker)!r}, 'a').write('inventory ')\n"
-                         "hosts = ['10.0.0.51']\n"
-                         "computed = ['10.0.0.%d' % n for n in (52, 53)]\n")
+    inventory.write_text(
+        f"open({str(marker)!r}, 'a').write('inventory ')\n"
+        "hosts = ['10.0.0.51']\n"
+        "computed = ['10.0.0.%d' % n for n in (52, 53)]\n"
+    )
     return inventory, marker
 
 

@@ -43,10 +43,20 @@ class Hardened:
 
     def https_query(self, query: str, user: str | None = None, source: str | None = None, host: str = SERVE):
         password = self.passwords.get(user) if user else None
-        return http_query(host, self.https, query, user=user, password=password, tls=True, ca=self.tls.ca_certificate, source=source)
+        return http_query(
+            host, self.https, query, user=user, password=password, tls=True, ca=self.tls.ca_certificate, source=source
+        )
 
     def native(self, query: str, user: str, password: str | None = None):
-        return native_query(SERVE, self.native_tls, query, user=user, password=self.passwords[user] if password is None else password, tls=True, ca=self.tls.ca_certificate)
+        return native_query(
+            SERVE,
+            self.native_tls,
+            query,
+            user=user,
+            password=self.passwords[user] if password is None else password,
+            tls=True,
+            ca=self.tls.ca_certificate,
+        )
 
 
 def spec_for(tls: TlsFiles, https: int, native_tls: int, **overrides: object) -> dict:
@@ -58,8 +68,19 @@ def spec_for(tls: TlsFiles, https: int, native_tls: int, **overrides: object) ->
         "default_user": "remove",
         "users": [
             {"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.1"]},
-            {"name": "ingest", "password_env": "HH_INGEST", "networks": [f"{INGEST_SOURCE}/32"], "profile": "writer", "databases": ["logs"]},
-            {"name": "analyst", "password_env": "HH_ANALYST", "networks": ["127.0.0.0/29", "::1"], "profile": "readonly"},
+            {
+                "name": "ingest",
+                "password_env": "HH_INGEST",
+                "networks": [f"{INGEST_SOURCE}/32"],
+                "profile": "writer",
+                "databases": ["logs"],
+            },
+            {
+                "name": "analyst",
+                "password_env": "HH_ANALYST",
+                "networks": ["127.0.0.0/29", "::1"],
+                "profile": "readonly",
+            },
         ],
         "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},
     }
@@ -80,7 +101,11 @@ def hardened(tmp_path_factory: pytest.TempPathFactory):
     server.start([(OTHER, stock_ports["http"]), (OTHER, stock_ports["native"])])
     try:
         native_query(OTHER, stock_ports["native"], "CREATE DATABASE logs")
-        native_query(OTHER, stock_ports["native"], "CREATE TABLE logs.log_stream (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts")
+        native_query(
+            OTHER,
+            stock_ports["native"],
+            "CREATE TABLE logs.log_stream (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts",
+        )
         for key in FAKE_KEYS:
             # INSERT ... SELECT: 18.16 waits for a data block after INSERT ... VALUES over native.
             native_query(OTHER, stock_ports["native"], f"INSERT INTO logs.log_stream SELECT now(), 'api_key={key}'")
@@ -91,7 +116,11 @@ def hardened(tmp_path_factory: pytest.TempPathFactory):
 
     # 2. The same server and data, restarted with hardhouse's files.
     https, native_tls = free_port(SERVE), free_port(SERVE)
-    passwords = {"admin": secrets.token_urlsafe(24), "ingest": secrets.token_urlsafe(24), "analyst": secrets.token_urlsafe(24)}
+    passwords = {
+        "admin": secrets.token_urlsafe(24),
+        "ingest": secrets.token_urlsafe(24),
+        "analyst": secrets.token_urlsafe(24),
+    }
     environ = {"HH_ADMIN": passwords["admin"], "HH_INGEST": passwords["ingest"], "HH_ANALYST": passwords["analyst"]}
     server.install(render(load_spec(spec_for(tls, https, native_tls)), environ))
     server.start([(SERVE, https), (SERVE, native_tls)])
@@ -124,7 +153,9 @@ def test_anonymous_native_tls_login_is_refused(hardened: Hardened) -> None:
 
 
 def test_stock_passwordless_readonly_user_is_gone(hardened: Hardened) -> None:
-    answer = http_query(SERVE, hardened.https, "SELECT 1", user="readonly", password="", tls=True, ca=hardened.tls.ca_certificate)
+    answer = http_query(
+        SERVE, hardened.https, "SELECT 1", user="readonly", password="", tls=True, ca=hardened.tls.ca_certificate
+    )
     assert answer.error_code == UNKNOWN_USER, answer
 
 
@@ -171,7 +202,9 @@ def test_readonly_user_cannot_write(hardened: Hardened) -> None:
 
 def test_database_allow_list_confines_a_user(hardened: Hardened) -> None:
     hardened.native("CREATE TABLE IF NOT EXISTS default.secrets (k String) ENGINE = Memory", user="admin")
-    allowed = hardened.https_query("INSERT INTO logs.log_stream SELECT now(), 'ingested'", user="ingest", source=INGEST_SOURCE)
+    allowed = hardened.https_query(
+        "INSERT INTO logs.log_stream SELECT now(), 'ingested'", user="ingest", source=INGEST_SOURCE
+    )
     assert allowed.status == 200, allowed
     denied = hardened.https_query("SELECT * FROM default.secrets", user="ingest", source=INGEST_SOURCE)
     assert denied.status != 200 and denied.error_code == 291, denied  # DATABASE_ACCESS_DENIED
@@ -188,4 +221,9 @@ def test_tls_1_2_with_strong_suite_is_accepted_and_weak_suites_refused(hardened:
     for port in (hardened.https, hardened.native_tls):
         assert tls_handshake(SERVE, port, version=ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
         # CBC-mode suites without AEAD: offered alone, the server must refuse them.
-        assert tls_handshake(SERVE, port, version=ssl.TLSVersion.TLSv1_2, ciphers="ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384") is None
+        assert (
+            tls_handshake(
+                SERVE, port, version=ssl.TLSVersion.TLSv1_2, ciphers="ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384"
+            )
+            is None
+        )

@@ -40,7 +40,9 @@ class Server:
     passwords: dict[str, str]
 
     def query(self, user: str, query: str, **settings: object) -> list[tuple]:  # type: ignore[type-arg]
-        client = native_client(SERVE, self.native_tls, user=user, password=self.passwords[user], tls=True, ca=self.tls.ca_certificate)
+        client = native_client(
+            SERVE, self.native_tls, user=user, password=self.passwords[user], tls=True, ca=self.tls.ca_certificate
+        )
         try:
             return client.execute(query, settings=settings or None)  # type: ignore[no-any-return]
         finally:
@@ -64,12 +66,14 @@ def spec(tls: TlsFiles, https: int, native_tls: int) -> dict:
             {"name": "app", "password_env": "HH_APP", "networks": ["127.0.0.0/8"], "databases": ["default"]},
         ],
         "profiles": {"readonly": {"readonly": 1}},
-        "log_databases": {"logs": {
-            "tables": {"log_stream": {"columns": {"ts": "DateTime", "message": "String"}, "time_column": "ts"}},
-            "retention_days": None,  # 18.16 has no TTL; the spec refuses any other value
-            "readers": ["analyst"],
-            "owners": ["admin"],
-        }},
+        "log_databases": {
+            "logs": {
+                "tables": {"log_stream": {"columns": {"ts": "DateTime", "message": "String"}, "time_column": "ts"}},
+                "retention_days": None,  # 18.16 has no TTL; the spec refuses any other value
+                "readers": ["analyst"],
+                "owners": ["admin"],
+            }
+        },
     }
 
 
@@ -131,24 +135,39 @@ def test_18_16_keeps_an_api_key_in_its_query_log(server: Server) -> None:
     found = 0
     while time.monotonic() < deadline and not found:
         server.query("admin", "SYSTEM FLUSH LOGS")
-        found = server.query("admin", f"SELECT count() FROM system.query_log WHERE position(query, reverse('{needle}')) > 0")[0][0]
+        found = server.query(
+            "admin", f"SELECT count() FROM system.query_log WHERE position(query, reverse('{needle}')) > 0"
+        )[0][0]
         time.sleep(0.5)
     assert found, "the key should be visible in 18.16's query log"
 
 
 def test_the_rendered_ddl_is_idempotent(server: Server) -> None:
-    files = render(load_spec(spec(server.tls, 1, server.native_tls)), {f"HH_{n.upper()}": p for n, p in server.passwords.items()})
+    files = render(
+        load_spec(spec(server.tls, 1, server.native_tls)), {f"HH_{n.upper()}": p for n, p in server.passwords.items()}
+    )
     ddl = next(f for f in files if f.path == SQL_FILE)
     for statement in sql_statements(ddl.content):
         server.query("admin", statement)
     assert server.query("admin", f"SELECT count() FROM {TABLE}") == [(1,)]
 
 
-@pytest.mark.parametrize("element", ["query_masking_rules", "allow_no_password", "ssl_certificates", "storage_configuration", "password_scram_sha256_hex"])
+@pytest.mark.parametrize(
+    "element",
+    [
+        "query_masking_rules",
+        "allow_no_password",
+        "ssl_certificates",
+        "storage_configuration",
+        "password_scram_sha256_hex",
+    ],
+)
 def test_18_16_library_has_no_trace_of_the_modern_controls(element: str) -> None:
     # The "absent from 18.16's library" notes in hardhouse.versions.FEATURES: ClickHouse reads
     # each of these by its element name, and 18.16's code does not contain the name at all.
-    libraries = sorted(Path("/usr/lib").glob("*/libclickhouse.so.18.16*")) + sorted(Path("/usr/lib").glob("libclickhouse.so.18.16*"))
+    libraries = sorted(Path("/usr/lib").glob("*/libclickhouse.so.18.16*")) + sorted(
+        Path("/usr/lib").glob("libclickhouse.so.18.16*")
+    )
     require(bool(libraries), "Debian's libclickhouse 18.16 is not installed")
     assert element.encode() not in libraries[0].read_bytes()
     assert b"from_env" in libraries[0].read_bytes()  # the search itself works: a name 18.16 does read

@@ -80,13 +80,17 @@ def test_a_fake_api_key_leaves_no_key_in_the_query_log(request: pytest.FixtureRe
     server = factory(spec(version), PASSWORDS)
 
     def query(text: str, **settings: object) -> list[tuple]:  # type: ignore[type-arg]
-        client = native_client(server.address, 9440, user="admin", password=PASSWORDS["HH_ADMIN"], tls=True, ca=server.tls.ca_certificate)
+        client = native_client(
+            server.address, 9440, user="admin", password=PASSWORDS["HH_ADMIN"], tls=True, ca=server.tls.ca_certificate
+        )
         try:
             return client.execute(text, settings=settings or None)  # type: ignore[no-any-return]
         finally:
             client.disconnect()
 
-    assert query(f"SELECT 'api_key={FAKE_KEY}' AS leaked", log_queries=1) == [(f"api_key={FAKE_KEY}",)]  # results are not masked
+    assert query(f"SELECT 'api_key={FAKE_KEY}' AS leaked", log_queries=1) == [
+        (f"api_key={FAKE_KEY}",)
+    ]  # results are not masked
     query("SYSTEM FLUSH LOGS")
     needle = f"reverse('{FAKE_KEY[::-1]}')"  # so that this query's own text cannot match
     assert query(f"SELECT count() FROM system.query_log WHERE position(query, {needle}) > 0") == [(0,)]

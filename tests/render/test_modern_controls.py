@@ -33,7 +33,12 @@ def by_name(files: list[RenderedFile]) -> dict[str, Any]:
 
 def audit_db(**changes: Any) -> dict[str, Any]:
     db: dict[str, Any] = {
-        "tables": {"events": {"columns": {"ts": "DateTime", "level": "LowCardinality(String)", "message": "String"}, "time_column": "ts"}},
+        "tables": {
+            "events": {
+                "columns": {"ts": "DateTime", "level": "LowCardinality(String)", "message": "String"},
+                "time_column": "ts",
+            }
+        },
         "readers": ["analyst"],
     }
     db.update(changes)
@@ -82,7 +87,10 @@ def test_scram_matches_clickhouses_documented_example() -> None:
 def test_auto_hash_is_sha256_on_older_targets(spec_dict, environ, version) -> None:
     spec_dict["clickhouse_version"] = version
     users = by_name(render(load_spec(spec_dict), environ))[USERS]
-    assert users.findtext("users/ingest/password_sha256_hex") == hashlib.sha256(environ["CH_INGEST_PASSWORD"].encode()).hexdigest()
+    assert (
+        users.findtext("users/ingest/password_sha256_hex")
+        == hashlib.sha256(environ["CH_INGEST_PASSWORD"].encode()).hexdigest()
+    )
     assert users.find("users/ingest/password_scram_sha256_hex") is None
 
 
@@ -91,7 +99,9 @@ def test_hash_choice_per_user_and_for_given_hashes(spec_dict, environ) -> None:
     spec_dict["password_hash"] = "sha256"
     spec_dict["users"][1]["password_hash"] = "scram_sha256"
     given = hashlib.sha256(b"a long random preimage nobody guesses").hexdigest()
-    spec_dict["users"].append({"name": "app", "password_sha256_hex": given, "networks": ["10.0.0.0/8"], "databases": ["app"]})
+    spec_dict["users"].append(
+        {"name": "app", "password_sha256_hex": given, "networks": ["10.0.0.0/8"], "databases": ["app"]}
+    )
     spec_dict["password_hash"] = "auto"
     spec_dict["users"][0]["password_hash"] = "sha256"
     users = by_name(render(load_spec(spec_dict), environ))[USERS]
@@ -112,7 +122,9 @@ def test_scram_render_is_reproducible(spec_dict, environ) -> None:
 
 def test_certificate_user_has_no_password_element(spec_dict, environ) -> None:
     spec_dict["tls"].update(verify_clients=True, ca_certificate="/etc/clickhouse-server/tls/ca.crt")
-    spec_dict["users"].append({"name": "admin", "certificate_common_name": "admin.logs.example", "networks": ["10.9.9.9"]})
+    spec_dict["users"].append(
+        {"name": "admin", "certificate_common_name": "admin.logs.example", "networks": ["10.9.9.9"]}
+    )
     admin = by_name(render(load_spec(spec_dict), environ))[USERS].find("users/admin")
     assert [e.text for e in admin.findall("ssl_certificates/common_name")] == ["admin.logs.example"]
     assert not [e for e in admin if isinstance(e.tag, str) and e.tag.startswith("password")]
@@ -150,14 +162,23 @@ def re2_replace(pattern: str, replacement: str, text: str) -> str:
     return re.sub(pattern, re.sub(r"\\(\d)", r"\\g<\1>", replacement), text)
 
 
-@pytest.mark.parametrize(("text", "secret"), [
-    ("INSERT INTO logs.log_stream VALUES (now(), 'api_key=sk-live-FAKE0000000000000000000001')", "sk-live-FAKE0000000000000000000001"),
-    ("SELECT * FROM url('https://api.example/v1', headers('Authorization'='Bearer eyJhbGciOi.payload.sig'))", "eyJhbGciOi.payload.sig"),
-    ("CREATE USER app IDENTIFIED WITH sha256_password BY 'S3cret-Passw0rd!'", "S3cret-Passw0rd!"),
-    ("ALTER USER app IDENTIFIED BY 'it''s a secret'", "a secret"),
-    ("INSERT INTO t VALUES ('token: ghp_0123456789abcdefABCDEF')", "ghp_0123456789abcdefABCDEF"),
-    ("INSERT INTO t FORMAT JSONEachRow {\"msg\": \"password=hunter2-but-longer\"}", "hunter2-but-longer"),
-])
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (
+            "INSERT INTO logs.log_stream VALUES (now(), 'api_key=sk-live-FAKE0000000000000000000001')",
+            "sk-live-FAKE0000000000000000000001",
+        ),
+        (
+            "SELECT * FROM url('https://api.example/v1', headers('Authorization'='Bearer eyJhbGciOi.payload.sig'))",
+            "eyJhbGciOi.payload.sig",
+        ),
+        ("CREATE USER app IDENTIFIED WITH sha256_password BY 'S3cret-Passw0rd!'", "S3cret-Passw0rd!"),
+        ("ALTER USER app IDENTIFIED BY 'it''s a secret'", "a secret"),
+        ("INSERT INTO t VALUES ('token: ghp_0123456789abcdefABCDEF')", "ghp_0123456789abcdefABCDEF"),
+        ('INSERT INTO t FORMAT JSONEachRow {"msg": "password=hunter2-but-longer"}', "hunter2-but-longer"),
+    ],
+)
 def test_builtin_rules_remove_the_secret_and_keep_the_query_readable(spec_dict, environ, text, secret) -> None:
     masked = text
     for _, (pattern, replacement) in masking_rules(render(load_spec(spec_dict), environ)).items():
@@ -171,11 +192,16 @@ def test_builtin_rules_remove_the_secret_and_keep_the_query_readable(spec_dict, 
 
 
 def test_writer_reader_owner_rights_with_users_d_grants(spec_dict, environ) -> None:
-    spec_dict["users"].append({"name": "admin", "password_env": "CH_INGEST_PASSWORD", "networks": ["10.9.9.9"], "databases": ["ops"]})
+    spec_dict["users"].append(
+        {"name": "admin", "password_env": "CH_INGEST_PASSWORD", "networks": ["10.9.9.9"], "databases": ["ops"]}
+    )
     spec_dict["log_databases"] = {"audit": audit_db(writers=["ingest"], owners=["admin"])}
     users = by_name(render(load_spec(spec_dict), environ))[USERS]
     # ingest's own allow-list (logs) becomes a grant too: users.d cannot mix grants and allow_databases.
-    assert [q.text for q in users.findall("users/ingest/grants/query")] == ["GRANT INSERT ON audit.*", "GRANT ALL ON logs.*"]
+    assert [q.text for q in users.findall("users/ingest/grants/query")] == [
+        "GRANT INSERT ON audit.*",
+        "GRANT ALL ON logs.*",
+    ]
     assert users.find("users/ingest/allow_databases") is None
     assert [q.text for q in users.findall("users/analyst/grants/query")] == ["GRANT SELECT ON audit.*"]
     assert [d.text for d in users.findall("users/admin/allow_databases/database")] == ["ops", "audit"]
@@ -223,22 +249,33 @@ def test_encrypted_disk_reads_the_key_from_the_environment(spec_dict, environ, v
     key = disk.find("key_hex")
     assert key.get("from_env") == "CH_AUDIT_KEY" and not (key.text or "").strip()
     assert (key.get("hide_in_preprocessed") == "true") is hidden
-    assert storage.findtext("storage_configuration/policies/hardhouse_audit/volumes/main/disk") == "hardhouse_audit_encrypted"
+    assert (
+        storage.findtext("storage_configuration/policies/hardhouse_audit/volumes/main/disk")
+        == "hardhouse_audit_encrypted"
+    )
     # The wrapped disk is announced before the encrypted one, as ClickHouse requires.
     assert [e.tag for e in storage.find("storage_configuration/disks") if isinstance(e.tag, str)][0] == "default"
     assert versions.has(load_spec(spec_dict).version, "hide_in_preprocessed") is hidden
 
 
 def test_encrypted_disk_reads_the_key_from_a_file_on_the_server(spec_dict, environ) -> None:
-    spec_dict["log_databases"] = {"audit": audit_db(encryption={"key_file": "/etc/clickhouse-server/secrets/log-keys.xml"})}
+    spec_dict["log_databases"] = {
+        "audit": audit_db(encryption={"key_file": "/etc/clickhouse-server/secrets/log-keys.xml"})
+    }
     storage = by_name(render(load_spec(spec_dict), environ))[STORAGE]
     assert storage.findtext("include_from") == "/etc/clickhouse-server/secrets/log-keys.xml"
-    assert storage.find("storage_configuration/disks/hardhouse_audit_encrypted/key_hex").get("incl") == "hardhouse_key_audit"
+    assert (
+        storage.find("storage_configuration/disks/hardhouse_audit_encrypted/key_hex").get("incl")
+        == "hardhouse_key_audit"
+    )
 
 
 def test_sql_statements_split_and_skip_comments() -> None:
     text = "-- a comment; not a statement\nCREATE DATABASE IF NOT EXISTS a;\n\n-- another\nCREATE TABLE IF NOT EXISTS a.t\n(\n    x String\n)\nENGINE = Log\n;\n"
-    assert sql_statements(text) == ["CREATE DATABASE IF NOT EXISTS a", "CREATE TABLE IF NOT EXISTS a.t\n(\n    x String\n)\nENGINE = Log"]
+    assert sql_statements(text) == [
+        "CREATE DATABASE IF NOT EXISTS a",
+        "CREATE TABLE IF NOT EXISTS a.t\n(\n    x String\n)\nENGINE = Log",
+    ]
 
 
 def test_no_secret_reaches_any_output(spec_dict, environ) -> None:
@@ -250,7 +287,9 @@ def test_no_secret_reaches_any_output(spec_dict, environ) -> None:
         assert secret not in everything
 
 
-def test_write_files_puts_the_ddl_in_sql_and_drops_it_when_no_longer_rendered(tmp_path: Path, spec_dict, environ) -> None:
+def test_write_files_puts_the_ddl_in_sql_and_drops_it_when_no_longer_rendered(
+    tmp_path: Path, spec_dict, environ
+) -> None:
     from hardhouse.render import write_files
 
     spec_dict["log_databases"] = {"audit": audit_db()}

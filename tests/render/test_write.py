@@ -51,7 +51,9 @@ def previous(out: Path) -> None:
 
 
 @pytest.mark.parametrize("failing_call", [1, 2, 3])
-def test_a_failed_rename_leaves_the_directory_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
+def test_a_failed_rename_leaves_the_directory_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
     previous(tmp_path)
     before = snapshot(tmp_path)
     real, calls = os.replace, []
@@ -68,7 +70,9 @@ def test_a_failed_rename_leaves_the_directory_as_it_was(tmp_path: Path, monkeypa
     assert raised.value.restored and snapshot(tmp_path) == before
 
 
-def test_a_failed_removal_of_a_stale_file_leaves_the_directory_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_removal_of_a_stale_file_leaves_the_directory_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     previous(tmp_path)
     before = snapshot(tmp_path)
 
@@ -103,7 +107,11 @@ def test_a_symlink_in_the_way_is_replaced_not_followed(tmp_path: Path) -> None:
 
 def _write_many(out: str, tag: str, rounds: int) -> None:
     for _ in range(rounds):
-        files = rendered(tag) if tag == "a" else rendered(tag)[:2] + [RenderedFile("users.d/zz-hardhouse-profiles.xml", "<clickhouse/>\n")]
+        files = (
+            rendered(tag)
+            if tag == "a"
+            else rendered(tag)[:2] + [RenderedFile("users.d/zz-hardhouse-profiles.xml", "<clickhouse/>\n")]
+        )
         write_files(files, out)
 
 
@@ -117,8 +125,10 @@ def test_concurrent_renders_into_one_directory_never_mix(tmp_path: Path) -> None
         assert writer.exitcode == 0
     names = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("zz-hardhouse-*")}
     contents = {p.read_text() for p in (tmp_path / "config.d").glob("zz-hardhouse-*")}
-    assert names in ({"config.d/zz-hardhouse-listen.xml", "config.d/zz-hardhouse-ports.xml", "users.d/zz-hardhouse-users.xml"},
-                     {"config.d/zz-hardhouse-listen.xml", "config.d/zz-hardhouse-ports.xml", "users.d/zz-hardhouse-profiles.xml"})
+    assert names in (
+        {"config.d/zz-hardhouse-listen.xml", "config.d/zz-hardhouse-ports.xml", "users.d/zz-hardhouse-users.xml"},
+        {"config.d/zz-hardhouse-listen.xml", "config.d/zz-hardhouse-ports.xml", "users.d/zz-hardhouse-profiles.xml"},
+    )
     assert len({c.split()[1] for c in contents}) == 1  # every config.d file from the same render
     assert not list(tmp_path.rglob("*.hardhouse-tmp"))
 
@@ -128,14 +138,36 @@ def test_concurrent_renders_into_one_directory_never_mix(tmp_path: Path) -> None
 
 def render_in_namespace(tmp_path: Path, mount_options: str) -> subprocess.CompletedProcess[str]:
     """`hardhouse render` with OUT/users.d on a tmpfs of its own, in a private mount namespace."""
-    require(os.geteuid() == 0 and shutil.which("unshare") is not None, "needs root and unshare(1) for a private mount namespace")
+    require(
+        os.geteuid() == 0 and shutil.which("unshare") is not None,
+        "needs root and unshare(1) for a private mount namespace",
+    )
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(VALID_SPEC))
     out = tmp_path / "out"
-    script = (f'mount -t tmpfs -o size=1m,{mount_options} tmpfs "$1/users.d" && '
-              f'exec "$2" -m hardhouse render --spec "$3" --out "$1"')
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(out), sys.executable, str(spec)],
-                          capture_output=True, text=True, env={**os.environ, **PASSWORDS}, timeout=60)
+    script = (
+        f'mount -t tmpfs -o size=1m,{mount_options} tmpfs "$1/users.d" && '
+        f'exec "$2" -m hardhouse render --spec "$3" --out "$1"'
+    )
+    return subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(out),
+            sys.executable,
+            str(spec),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **PASSWORDS},
+        timeout=60,
+    )
 
 
 @pytest.mark.root

@@ -28,8 +28,20 @@ def test_example_pipeline_test_passes_on_the_example_spec(tmp_path: Path, clickh
         "CH_ANALYST_PASSWORD": secrets.token_urlsafe(24),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "examples" / "ci" / "test_clickhouse_hardening.py")],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(ROOT / "examples" / "ci" / "test_clickhouse_hardening.py"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout

@@ -29,7 +29,11 @@ from tests.helpers import weaken
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 FAKE_KEYS = ["sk-live-FAKE0000000000000000000001", "sk-live-FAKE0000000000000000000002"]
-PASSWORDS = {"HH_ADMIN": secrets.token_urlsafe(24), "HH_INGEST": secrets.token_urlsafe(24), "HH_ANALYST": secrets.token_urlsafe(24)}
+PASSWORDS = {
+    "HH_ADMIN": secrets.token_urlsafe(24),
+    "HH_INGEST": secrets.token_urlsafe(24),
+    "HH_ANALYST": secrets.token_urlsafe(24),
+}
 ALLOWED_CLIENT, OTHER_CLIENT = 200, 201  # address indexes of client containers on the test network
 AUTH_CODES = {192, 193, 194, 195, 516}  # 18.16's refusals; 516 on modern servers
 
@@ -41,7 +45,13 @@ def spec(network: DockerNetwork, **overrides: Any) -> dict[str, Any]:
         "tls": {"certificate": "/x/server.crt", "private_key": "/x/server.key"},  # replaced by test material
         "users": [
             {"name": "admin", "password_env": "HH_ADMIN", "networks": [network.gateway]},
-            {"name": "ingest", "password_env": "HH_INGEST", "networks": [network.address(ALLOWED_CLIENT)], "profile": "writer", "databases": ["logs"]},
+            {
+                "name": "ingest",
+                "password_env": "HH_INGEST",
+                "networks": [network.address(ALLOWED_CLIENT)],
+                "profile": "writer",
+                "databases": ["logs"],
+            },
             {"name": "analyst", "password_env": "HH_ANALYST", "networks": [network.gateway], "profile": "readonly"},
         ],
         "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},
@@ -51,7 +61,15 @@ def spec(network: DockerNetwork, **overrides: Any) -> dict[str, Any]:
 
 
 def admin(server: HardenedServer, query: str) -> list[tuple]:  # type: ignore[type-arg]
-    return native_query(server.address, 9440, query, user="admin", password=PASSWORDS["HH_ADMIN"], tls=True, ca=server.tls.ca_certificate)
+    return native_query(
+        server.address,
+        9440,
+        query,
+        user="admin",
+        password=PASSWORDS["HH_ADMIN"],
+        tls=True,
+        ca=server.tls.ca_certificate,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +85,14 @@ def incident(clickhouse_network: DockerNetwork, clickhouse_image_name: str, data
     """The stock server as the official image runs it (listening on every interface), with
     a log table holding fake API keys, on a data volume the hardened server reuses."""
     address = clickhouse_network.allocate()
-    with ClickHouseContainer(clickhouse_network, address, [OFFICIAL_LISTEN], image=clickhouse_image_name, data_volume=data_volume) as stock:
+    with ClickHouseContainer(
+        clickhouse_network, address, [OFFICIAL_LISTEN], image=clickhouse_image_name, data_volume=data_volume
+    ) as stock:
         stock.wait_ready([8123, 9000])
         native_query(address, 9000, "CREATE DATABASE logs")
-        native_query(address, 9000, "CREATE TABLE logs.log_stream (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts")
+        native_query(
+            address, 9000, "CREATE TABLE logs.log_stream (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts"
+        )
         for key in FAKE_KEYS:
             native_query(address, 9000, f"INSERT INTO logs.log_stream SELECT now(), 'api_key={key}'")
         return {
@@ -87,17 +109,25 @@ def test_stock_server_leaks_the_log_table_anonymously(incident: dict[str, Any]) 
     assert sorted(row[0] for row in incident["native"]) == [f"api_key={key}" for key in FAKE_KEYS]
 
 
-def test_hardened_server_refuses_anonymous_and_keeps_the_data(incident: dict[str, Any], hardened_clickhouse, clickhouse_network: DockerNetwork, data_volume: str) -> None:  # type: ignore[no-untyped-def]
-    server = hardened_clickhouse(spec(clickhouse_network), PASSWORDS, data_volume=data_volume, address=incident["address"])
+def test_hardened_server_refuses_anonymous_and_keeps_the_data(
+    incident: dict[str, Any], hardened_clickhouse, clickhouse_network: DockerNetwork, data_volume: str
+) -> None:  # type: ignore[no-untyped-def]
+    server = hardened_clickhouse(
+        spec(clickhouse_network), PASSWORDS, data_volume=data_volume, address=incident["address"]
+    )
     assert_anonymous_refused(server.target())
     assert not port_open(server.address, 8123) and not port_open(server.address, 9000)
-    answer = http_query(server.address, 8443, "SELECT message FROM logs.log_stream", tls=True, ca=server.tls.ca_certificate)
+    answer = http_query(
+        server.address, 8443, "SELECT message FROM logs.log_stream", tls=True, ca=server.tls.ca_certificate
+    )
     assert answer.status == 401 and not any(key in answer.body for key in FAKE_KEYS)
     assert admin(server, "SELECT count() FROM logs.log_stream") == [(len(FAKE_KEYS),)]
 
 
 @pytest.fixture(scope="module")
-def server(clickhouse_network: DockerNetwork, clickhouse_image_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HardenedServer]:
+def server(
+    clickhouse_network: DockerNetwork, clickhouse_image_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HardenedServer]:
     """One hardened server (plaintext ports closed) shared by the read-only checks below."""
     factory = ServerFactory(clickhouse_network, clickhouse_image_name, tmp_path_factory)
     try:
@@ -121,7 +151,15 @@ def test_closed_ports_refuse_connections(server: HardenedServer, port: int) -> N
 
 
 def test_users_work_over_https_and_native_tls(server: HardenedServer) -> None:
-    answer = http_query(server.address, 8443, "SELECT 1", user="analyst", password=PASSWORDS["HH_ANALYST"], tls=True, ca=server.tls.ca_certificate)
+    answer = http_query(
+        server.address,
+        8443,
+        "SELECT 1",
+        user="analyst",
+        password=PASSWORDS["HH_ANALYST"],
+        tls=True,
+        ca=server.tls.ca_certificate,
+    )
     assert (answer.status, answer.body.strip()) == (200, "1")
     assert admin(server, "SELECT 1") == [(1,)]
 
@@ -129,13 +167,23 @@ def test_users_work_over_https_and_native_tls(server: HardenedServer) -> None:
 def test_wrong_password_and_unknown_user_are_refused(server: HardenedServer) -> None:
     for user, password in (("admin", "x" + PASSWORDS["HH_ADMIN"]), ("mallory", PASSWORDS["HH_ADMIN"]), ("default", "")):
         with pytest.raises(ServerException) as refused:
-            native_query(server.address, 9440, "SELECT 1", user=user, password=password, tls=True, ca=server.tls.ca_certificate)
+            native_query(
+                server.address, 9440, "SELECT 1", user=user, password=password, tls=True, ca=server.tls.ca_certificate
+            )
         assert refused.value.code in AUTH_CODES
 
 
 def test_readonly_user_cannot_write(server: HardenedServer) -> None:
     with pytest.raises(ServerException) as refused:
-        native_query(server.address, 9440, "INSERT INTO logs.log_stream SELECT now(), 'x'", user="analyst", password=PASSWORDS["HH_ANALYST"], tls=True, ca=server.tls.ca_certificate)
+        native_query(
+            server.address,
+            9440,
+            "INSERT INTO logs.log_stream SELECT now(), 'x'",
+            user="analyst",
+            password=PASSWORDS["HH_ANALYST"],
+            tls=True,
+            ca=server.tls.ca_certificate,
+        )
     assert refused.value.code == 164  # READONLY
 
 
@@ -153,9 +201,12 @@ def run_client(network: DockerNetwork, index: int, server: HardenedServer, user:
     )
     client = docker.from_env()
     container = client.containers.run(
-        ensure_image("host"), ["python3", "-c", code], detach=True,
+        ensure_image("host"),
+        ["python3", "-c", code],
+        detach=True,
         environment={"U": user, "P": password, "H": server.address, "Q": query},
-        network=network.name, networking_config={network.name: EndpointConfig("1.41", ipv4_address=network.address(index))},
+        network=network.name,
+        networking_config={network.name: EndpointConfig("1.41", ipv4_address=network.address(index))},
     )
     try:
         container.wait(timeout=60)
@@ -164,19 +215,40 @@ def run_client(network: DockerNetwork, index: int, server: HardenedServer, user:
         container.remove(force=True)
 
 
-def test_user_is_accepted_inside_its_network_and_refused_outside(server: HardenedServer, clickhouse_network: DockerNetwork) -> None:
+def test_user_is_accepted_inside_its_network_and_refused_outside(
+    server: HardenedServer, clickhouse_network: DockerNetwork
+) -> None:
     inside = run_client(clickhouse_network, ALLOWED_CLIENT, server, "ingest", PASSWORDS["HH_INGEST"], "SELECT 42")
     assert inside.split() == ["200", "42"], inside
     outside = run_client(clickhouse_network, OTHER_CLIENT, server, "ingest", PASSWORDS["HH_INGEST"], "SELECT 42")
     assert outside.startswith("500") and re.search(r"Code: (195|516)", outside), outside
-    from_gateway = http_query(server.address, 8443, "SELECT 42", user="ingest", password=PASSWORDS["HH_INGEST"], tls=True, ca=server.tls.ca_certificate)
+    from_gateway = http_query(
+        server.address,
+        8443,
+        "SELECT 42",
+        user="ingest",
+        password=PASSWORDS["HH_INGEST"],
+        tls=True,
+        ca=server.tls.ca_certificate,
+    )
     assert from_gateway.error_code in {195, 516}
 
 
-def test_allow_listed_user_cannot_read_other_databases(server: HardenedServer, clickhouse_network: DockerNetwork) -> None:
-    own = run_client(clickhouse_network, ALLOWED_CLIENT, server, "ingest", PASSWORDS["HH_INGEST"], "SELECT count() FROM logs.log_stream")
+def test_allow_listed_user_cannot_read_other_databases(
+    server: HardenedServer, clickhouse_network: DockerNetwork
+) -> None:
+    own = run_client(
+        clickhouse_network,
+        ALLOWED_CLIENT,
+        server,
+        "ingest",
+        PASSWORDS["HH_INGEST"],
+        "SELECT count() FROM logs.log_stream",
+    )
     assert own.split()[0] == "200", own
-    other = run_client(clickhouse_network, ALLOWED_CLIENT, server, "ingest", PASSWORDS["HH_INGEST"], "SELECT * FROM default.secrets")
+    other = run_client(
+        clickhouse_network, ALLOWED_CLIENT, server, "ingest", PASSWORDS["HH_INGEST"], "SELECT * FROM default.secrets"
+    )
     assert re.search(r"Code: (291|497)", other), other  # DATABASE_ACCESS_DENIED / ACCESS_DENIED
 
 
@@ -206,7 +278,9 @@ def test_plaintext_ports_open_but_authenticated(hardened_clickhouse, clickhouse_
 def test_locked_default_user(hardened_clickhouse, clickhouse_network: DockerNetwork) -> None:  # type: ignore[no-untyped-def]
     server = hardened_clickhouse(spec(clickhouse_network, default_user="lock"), PASSWORDS)
     with pytest.raises(ServerException) as refused:
-        native_query(server.address, 9440, "SELECT 1", user="default", password="", tls=True, ca=server.tls.ca_certificate)
+        native_query(
+            server.address, 9440, "SELECT 1", user="default", password="", tls=True, ca=server.tls.ca_certificate
+        )
     assert refused.value.code in {194, 195, 516}
     code, output = server.container.exec("clickhouse-client", "--port", "9000", "-q", "SELECT 1")
     assert code != 0  # not even from inside: no plaintext port, and no password
@@ -220,14 +294,18 @@ def test_tls_minimum_1_3_refuses_1_2(hardened_clickhouse, clickhouse_network: Do
     assert_tls_only(server.target())
 
 
-def test_helpers_report_the_exposures_of_a_weakened_config(hardened_clickhouse, clickhouse_network: DockerNetwork) -> None:  # type: ignore[no-untyped-def]
+def test_helpers_report_the_exposures_of_a_weakened_config(
+    hardened_clickhouse, clickhouse_network: DockerNetwork
+) -> None:  # type: ignore[no-untyped-def]
     data = spec(clickhouse_network)
     data["users"][1]["networks"] = [str(clickhouse_network.subnet)]  # the network control, widened
     server = hardened_clickhouse(data, PASSWORDS, tamper=weaken)
     with pytest.raises(AssertionError) as anonymous:
         assert_anonymous_refused(server.target())
     assert f"{server.address}:8443 (http over TLS): logged in with no credentials" in str(anonymous.value)
-    assert f"{server.address}:9440 (native over TLS): logged in with user default with an empty password" in str(anonymous.value)
+    assert f"{server.address}:9440 (native over TLS): logged in with user default with an empty password" in str(
+        anonymous.value
+    )
     with pytest.raises(AssertionError) as tls:
         assert_tls_only(server.target())
     assert f"{server.address}:8443 negotiated TLSv1" in str(tls.value)

@@ -33,17 +33,24 @@ class Server:
     environ: dict[str, str]
 
     def spec(self, analyst_networks: list[str]) -> HardeningSpec:
-        return load_spec({
-            "clickhouse_version": "18.16",
-            "listen_hosts": [SERVE],
-            "ports": {"http": None, "native": None, "https": self.https, "native_tls": self.native_tls},
-            "tls": {"certificate": str(self.tls.certificate), "private_key": str(self.tls.private_key)},
-            "users": [
-                {"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.1"]},
-                {"name": "ingest", "password_env": "HH_INGEST", "networks": ["127.0.0.3"]},
-                {"name": "analyst", "password_env": "HH_ANALYST", "networks": analyst_networks, "profile": "readonly"},
-            ],
-        })
+        return load_spec(
+            {
+                "clickhouse_version": "18.16",
+                "listen_hosts": [SERVE],
+                "ports": {"http": None, "native": None, "https": self.https, "native_tls": self.native_tls},
+                "tls": {"certificate": str(self.tls.certificate), "private_key": str(self.tls.private_key)},
+                "users": [
+                    {"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.1"]},
+                    {"name": "ingest", "password_env": "HH_INGEST", "networks": ["127.0.0.3"]},
+                    {
+                        "name": "analyst",
+                        "password_env": "HH_ANALYST",
+                        "networks": analyst_networks,
+                        "profile": "readonly",
+                    },
+                ],
+            }
+        )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +85,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, str | None, 
 
 
 def test_users_log_in_only_from_their_networks_and_refusals_need_no_password(server: Server, sent: list) -> None:
-    checks = verify_deployment(SERVE, server.spec(["127.0.0.0/29"]), ca=server.tls.ca_certificate, environ=server.environ)
+    checks = verify_deployment(
+        SERVE, server.spec(["127.0.0.0/29"]), ca=server.tls.ca_certificate, environ=server.environ
+    )
     failed = [c for c in checks if not c.ok]
     assert not failed, failed
     by_name = {c.check: c for c in checks}

@@ -40,10 +40,12 @@ class Issued:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hardhouse sandbox"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hardhouse sandbox"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _builder(subject: str, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
@@ -71,7 +73,9 @@ def issue_ca(common_name: str = "hardhouse sandbox CA") -> Issued:
     return Issued(cert, key)
 
 
-def issue_leaf(ca: Issued, common_name: str, addresses: Sequence[str] = (), dns_names: Sequence[str] = (), client: bool = False) -> Issued:
+def issue_leaf(
+    ca: Issued, common_name: str, addresses: Sequence[str] = (), dns_names: Sequence[str] = (), client: bool = False
+) -> Issued:
     """A server certificate (SANs for the given IPs and names) or, with client=True, a client one."""
     key = ec.generate_private_key(ec.SECP256R1())
     usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH

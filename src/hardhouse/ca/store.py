@@ -77,7 +77,9 @@ def _load(cert_path: Path, key_path: Path) -> Issued:
     certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise CaError(f"{key_path} is not an EC key made by hardhouse ca; remove the directory and run `hardhouse ca init` again")
+        raise CaError(
+            f"{key_path} is not an EC key made by hardhouse ca; remove the directory and run `hardhouse ca init` again"
+        )
     return Issued(certificate, key)
 
 
@@ -121,7 +123,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def ensure_server(directory: Path, name: str, addresses: Sequence[str] = (), dns_names: Sequence[str] = ()) -> ServerMaterial:
+def ensure_server(
+    directory: Path, name: str, addresses: Sequence[str] = (), dns_names: Sequence[str] = ()
+) -> ServerMaterial:
     """A server certificate for host `name` covering these SANs; issued only when the
     stored one is missing, from another CA, misses an address or name, or nears expiry."""
     directory = Path(directory)

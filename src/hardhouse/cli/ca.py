@@ -61,18 +61,27 @@ def init_command(directory: Path, as_json: bool) -> None:
 @click.option("--ip", "addresses", multiple=True, help="IP address the server is reached at (repeatable).")
 @click.option("--dns", "dns_names", multiple=True, help="DNS name the server is reached at (repeatable).")
 @JSON_OPTION
-def issue_command(directory: Path, name: str, addresses: tuple[str, ...], dns_names: tuple[str, ...], as_json: bool) -> None:
+def issue_command(
+    directory: Path, name: str, addresses: tuple[str, ...], dns_names: tuple[str, ...], as_json: bool
+) -> None:
     """Issue a server certificate for NAME, or keep the stored one if it covers these addresses."""
     try:
         ensure_server(directory, name, addresses, dns_names)
     except (CaError, ValueError, OSError) as error:
         _fail(str(error))
     host_dir = directory / "hosts" / name
-    result = {"ok": True, "certificate": str(host_dir / "server.crt"), "private_key": str(host_dir / "server.key"), "ca_certificate": str(directory / "ca.crt")}
+    result = {
+        "ok": True,
+        "certificate": str(host_dir / "server.crt"),
+        "private_key": str(host_dir / "server.key"),
+        "ca_certificate": str(directory / "ca.crt"),
+    }
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        click.echo(f"certificate: {result['certificate']}\nprivate key: {result['private_key']} (0600)\nCA:          {result['ca_certificate']}")
+        click.echo(
+            f"certificate: {result['certificate']}\nprivate key: {result['private_key']} (0600)\nCA:          {result['ca_certificate']}"
+        )
 
 
 @ca_group.command("list")
@@ -88,4 +97,6 @@ def list_command(directory: Path, as_json: bool) -> None:
         return
     for summary in summaries:
         sans = ", ".join(summary.addresses + summary.dns_names) or "-"
-        click.echo(f"{summary.path}\n  subject {summary.subject}\n  SANs    {sans}\n  expires {summary.not_after:%Y-%m-%d %H:%M} UTC")
+        click.echo(
+            f"{summary.path}\n  subject {summary.subject}\n  SANs    {sans}\n  expires {summary.not_after:%Y-%m-%d %H:%M} UTC"
+        )

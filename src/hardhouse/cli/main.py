@@ -43,7 +43,9 @@ def main() -> None:
 
 def fail_with(problems: list[Problem], spec_path: Path, as_json: bool, action: str) -> NoReturn:
     if as_json:
-        click.echo(json.dumps({"ok": False, "spec": str(spec_path), "problems": [p.as_dict() for p in problems]}, indent=2))
+        click.echo(
+            json.dumps({"ok": False, "spec": str(spec_path), "problems": [p.as_dict() for p in problems]}, indent=2)
+        )
     else:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         click.echo(f"hardhouse: {spec_path}: {count}; {action}.", err=True)
@@ -88,13 +90,40 @@ def render_command(spec_path: Path, out_dir: Path, as_json: bool) -> None:
     except WriteError as error:
         where = f"{error.filename}: " if error.filename else ""
         if error.restored:
-            fail_with([Problem("", f"cannot write to {out_dir}: {where}{error.strerror}", "choose a writable --out directory")],
-                      spec_path, as_json, "nothing was changed")
-        fail_with([Problem("", f"writing to {out_dir} failed ({where}{error.strerror}) and undoing it failed too",
-                           f"compare {out_dir} with a fresh render before the server restarts")],
-                  spec_path, as_json, f"{out_dir} may be partly changed")
+            fail_with(
+                [
+                    Problem(
+                        "", f"cannot write to {out_dir}: {where}{error.strerror}", "choose a writable --out directory"
+                    )
+                ],
+                spec_path,
+                as_json,
+                "nothing was changed",
+            )
+        fail_with(
+            [
+                Problem(
+                    "",
+                    f"writing to {out_dir} failed ({where}{error.strerror}) and undoing it failed too",
+                    f"compare {out_dir} with a fresh render before the server restarts",
+                )
+            ],
+            spec_path,
+            as_json,
+            f"{out_dir} may be partly changed",
+        )
     if as_json:
-        click.echo(json.dumps({"ok": True, "clickhouse_version": spec.clickhouse_version, "out": str(out_dir), "files": [file_summary(f) for f in files]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "clickhouse_version": spec.clickhouse_version,
+                    "out": str(out_dir),
+                    "files": [file_summary(f) for f in files],
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(f"Rendered {len(files)} files for ClickHouse {spec.clickhouse_version} into {out_dir}/:")
     for file in files:
@@ -108,9 +137,16 @@ def check_command(spec_path: Path, as_json: bool) -> None:
     """Validate the spec and its secrets without writing anything (exit 0 when valid)."""
     spec, files = load_and_render(spec_path, as_json, "the spec is not valid")
     if as_json:
-        click.echo(json.dumps({"ok": True, "clickhouse_version": spec.clickhouse_version, "files": [file_summary(f) for f in files]}, indent=2))
+        click.echo(
+            json.dumps(
+                {"ok": True, "clickhouse_version": spec.clickhouse_version, "files": [file_summary(f) for f in files]},
+                indent=2,
+            )
+        )
     else:
-        click.echo(f"{spec_path}: valid for ClickHouse {spec.clickhouse_version} ({len(spec.users)} users, {len(files)} files).")
+        click.echo(
+            f"{spec_path}: valid for ClickHouse {spec.clickhouse_version} ({len(spec.users)} users, {len(files)} files)."
+        )
 
 
 @main.command("reference")
@@ -136,12 +172,29 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
     try:
         report = validate_embedded(files)
     except EmbeddedUnavailable as error:
-        click.echo(f"hardhouse: the embedded ClickHouse engine cannot run: {error}. Install it with: pip install 'hardhouse[validate]'", err=True)
+        click.echo(
+            f"hardhouse: the embedded ClickHouse engine cannot run: {error}. Install it with: pip install 'hardhouse[validate]'",
+            err=True,
+        )
         sys.exit(EXIT_INVALID)
     if as_json:
-        click.echo(json.dumps({"ok": report.ok, "engine_version": report.engine_version, "errors": report.errors, "users": report.users, "passwordless": report.passwordless, "seconds": report.seconds}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "engine_version": report.engine_version,
+                    "errors": report.errors,
+                    "users": report.users,
+                    "passwordless": report.passwordless,
+                    "seconds": report.seconds,
+                },
+                indent=2,
+            )
+        )
     else:
-        click.echo(f"ClickHouse {report.engine_version} (embedded) loaded {len(files)} files rendered for {spec.clickhouse_version} in {report.seconds:.1f}s")
+        click.echo(
+            f"ClickHouse {report.engine_version} (embedded) loaded {len(files)} files rendered for {spec.clickhouse_version} in {report.seconds:.1f}s"
+        )
         for error in report.errors:
             click.echo(f"  error: {error}")
         click.echo(f"  users: {', '.join(report.users) or 'none'}")

@@ -41,7 +41,9 @@ def _ports(option: str | None, extra: tuple[int, ...]) -> list[int]:
         try:
             ports = [int(p) for p in option.replace(" ", "").split(",") if p]
         except ValueError:
-            raise click.BadParameter(f"{option!r} is not a comma-separated list of ports", param_hint="--ports") from None
+            raise click.BadParameter(
+                f"{option!r} is not a comma-separated list of ports", param_hint="--ports"
+            ) from None
         if not ports or any(not 0 < p < 65536 for p in ports):
             raise click.BadParameter(f"{option!r}: ports are 1-65535", param_hint="--ports")
     return list(dict.fromkeys([*ports, *extra]))
@@ -52,8 +54,15 @@ class _Progress:
 
     def __init__(self, total: int, enabled: bool):
         self.enabled = enabled
-        self._bar = Progress(TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[exposed]} exposed"),
-                             TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self._bar = Progress(
+            TextColumn("probing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[exposed]} exposed"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         self._task = self._bar.add_task("probe", total=total, exposed=0)
 
     def __enter__(self) -> _Progress:
@@ -72,27 +81,81 @@ class _Progress:
 
 @click.command("probe", context_settings={"help_option_names": ["-h", "--help"]}, epilog=WHAT_IS_SENT)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("-p", "--port", "extra_ports", multiple=True, type=click.IntRange(1, 65535), help="Also probe this port on every bare host (repeatable).")
-@click.option("--ports", "port_list", metavar="LIST", help=f"Comma-separated ports for bare hosts, replacing the default {','.join(map(str, PROBE_PORTS))}.")
-@click.option("--max-hosts", default=DEFAULT_MAX_HOSTS, show_default=True, type=click.IntRange(1), help="Refuse targets that expand to more hosts (a /16 is 65536).")
-@click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(0.1, 120), help="Seconds per connection attempt and per answer.")
-@click.option("--deadline", default=DEFAULT_DEADLINE, show_default=True, type=click.FloatRange(1, 3600),
-              help="Seconds for everything done with one endpoint; a whole scan takes at most about endpoints / concurrency x this.")
-@click.option("--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096), help="Endpoints probed at once.")
-@click.option("--run-inventory", is_flag=True,
-              help="Load a .py pyinfra inventory the way pyinfra does: this RUNS the file and its group_data. Only for inventories you trust.")
-@click.option("--ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CA certificate to validate server certificates against.")
-@click.option("--no-default-credentials", is_flag=True, help="Try anonymous access only, not the default credential list.")
+@click.option(
+    "-p",
+    "--port",
+    "extra_ports",
+    multiple=True,
+    type=click.IntRange(1, 65535),
+    help="Also probe this port on every bare host (repeatable).",
+)
+@click.option(
+    "--ports",
+    "port_list",
+    metavar="LIST",
+    help=f"Comma-separated ports for bare hosts, replacing the default {','.join(map(str, PROBE_PORTS))}.",
+)
+@click.option(
+    "--max-hosts",
+    default=DEFAULT_MAX_HOSTS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Refuse targets that expand to more hosts (a /16 is 65536).",
+)
+@click.option(
+    "--timeout",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 120),
+    help="Seconds per connection attempt and per answer.",
+)
+@click.option(
+    "--deadline",
+    default=DEFAULT_DEADLINE,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="Seconds for everything done with one endpoint; a whole scan takes at most about endpoints / concurrency x this.",
+)
+@click.option(
+    "--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096), help="Endpoints probed at once."
+)
+@click.option(
+    "--run-inventory",
+    is_flag=True,
+    help="Load a .py pyinfra inventory the way pyinfra does: this RUNS the file and its group_data. Only for inventories you trust.",
+)
+@click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA certificate to validate server certificates against.",
+)
+@click.option(
+    "--no-default-credentials", is_flag=True, help="Try anonymous access only, not the default credential list."
+)
 @click.option("--no-enumerate", is_flag=True, help="Do not list databases, tables and columns where a login succeeds.")
 @click.option("--no-tls-scan", is_flag=True, help="Skip the sslyze scan of TLS ports.")
-@click.option("--fail-on", type=click.Choice([s.label for s in Severity]), default="high", show_default=True,
-              help="Exit 1 when a finding is at least this severe (anonymous or default-credential access is critical).")
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.label for s in Severity]),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at least this severe (anonymous or default-credential access is critical).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--sarif", "as_sarif", is_flag=True, help="Print a SARIF 2.1.0 report (code-scanning dashboards).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of stdout.",
+)
 @click.option("--show-closed", is_flag=True, help="List closed ports in the table too.")
 @click.option("-v", "--verbose", is_flag=True, help="List every finding under its endpoint.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: on a terminal, for scans over 20 endpoints).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: on a terminal, for scans over 20 endpoints).",
+)
 def probe_command(
     targets: tuple[str, ...],
     extra_ports: tuple[int, ...],

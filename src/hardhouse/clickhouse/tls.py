@@ -33,9 +33,18 @@ def weak_suite_reason(suite: str, version: str) -> str | None:
     if version == "TLSv1.3":
         return None
     name = suite.upper()
-    for marker, reason in (("NULL", "no encryption"), ("_ANON_", "no authentication"), ("EXPORT", "export grade"),
-                           ("RC4", "RC4"), ("RC2", "RC2"), ("_DES_", "DES"), ("3DES", "3DES"), ("DES_192", "3DES"),
-                           ("IDEA", "IDEA"), ("MD5", "MD5")):
+    for marker, reason in (
+        ("NULL", "no encryption"),
+        ("_ANON_", "no authentication"),
+        ("EXPORT", "export grade"),
+        ("RC4", "RC4"),
+        ("RC2", "RC2"),
+        ("_DES_", "DES"),
+        ("3DES", "3DES"),
+        ("DES_192", "3DES"),
+        ("IDEA", "IDEA"),
+        ("MD5", "MD5"),
+    ):
         if marker in name:
             return reason
     if "ECDHE" not in name and "DHE" not in name:

@@ -56,9 +56,7 @@ class Feature:
 # not pinned down, the gate sits at the later candidate: refusing a feature a server has is a
 # nuisance, rendering one it lacks is a silent hole.
 FEATURES: dict[str, Feature] = {
-    "mysql_port": Feature(
-        MODERN_MIN, "the MySQL compatibility port (mysql_port)", "absent from 18.16's config.xml"
-    ),
+    "mysql_port": Feature(MODERN_MIN, "the MySQL compatibility port (mysql_port)", "absent from 18.16's config.xml"),
     "postgresql_port": Feature(
         MODERN_MIN,
         "the PostgreSQL compatibility port (postgresql_port)",

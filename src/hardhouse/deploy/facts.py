@@ -70,7 +70,9 @@ class HardhouseFiles(FactBase):
         arguments = [QuoteString(p) for p in paths]
         if globs:
             arguments += ["--globs", *(QuoteString(g) for g in globs)]
-        return StringCommand("sh", "-c", QuoteString(FILES_SCRIPT), "hardhouse-files", QuoteString(HiddenValue(DIGEST_KEY)), *arguments)
+        return StringCommand(
+            "sh", "-c", QuoteString(FILES_SCRIPT), "hardhouse-files", QuoteString(HiddenValue(DIGEST_KEY)), *arguments
+        )
 
     def process(self, output: list[str]) -> HostFiles:
         found = HostFiles()

@@ -67,11 +67,22 @@ def install_clickhouse(settings: Settings) -> None:
         update=bool(missing),
         cache_time=settings.apt_cache_time,
     )
-    signing_key(name="Install ClickHouse's signing key (fingerprint checked)", url=repo["key_url"], fingerprint=repo["key_fingerprint"], keyring=KEYRING)
-    source = apt.repo(name="Add ClickHouse's apt repository", src=f"deb [signed-by={KEYRING}] {repo['url']} stable main", filename="clickhouse")
+    signing_key(
+        name="Install ClickHouse's signing key (fingerprint checked)",
+        url=repo["key_url"],
+        fingerprint=repo["key_fingerprint"],
+        keyring=KEYRING,
+    )
+    source = apt.repo(
+        name="Add ClickHouse's apt repository",
+        src=f"deb [signed-by={KEYRING}] {repo['url']} stable main",
+        filename="clickhouse",
+    )
     files.put(
         name=f"Pin ClickHouse to {repo['version']}",
-        src=io.StringIO(f"# Managed by hardhouse: ClickHouse upgrades are a decision, not a side effect.\nPackage: clickhouse-*\nPin: version {repo['version']}\nPin-Priority: 1001\n"),
+        src=io.StringIO(
+            f"# Managed by hardhouse: ClickHouse upgrades are a decision, not a side effect.\nPackage: clickhouse-*\nPin: version {repo['version']}\nPin-Priority: 1001\n"
+        ),
         dest="/etc/apt/preferences.d/clickhouse",
         mode="644",
     )
@@ -84,7 +95,6 @@ def install_clickhouse(settings: Settings) -> None:
     )
 
 
-
 @deploy("Harden ClickHouse", data_defaults=DATA_DEFAULTS)
 def harden_clickhouse() -> None:
     settings = read_settings(host.data)
@@ -92,9 +102,11 @@ def harden_clickhouse() -> None:
     if settings.verify and settings.spec.tls_ports_open() and verify_ca is None:
         # Verification logs in with real passwords; only a server whose certificate validates
         # against a CA the operator named may receive them. Refused before anything is touched.
-        raise _fail("hardhouse_verify is on, but no CA to verify the server's certificate is named, so the deploy machine "
-                    "cannot prove it sends passwords to this server and not an impostor. Fix: set hardhouse_tls_files.verify_ca "
-                    "to the CA that signed the server certificate (or hardhouse_verify: false to skip verification)")
+        raise _fail(
+            "hardhouse_verify is on, but no CA to verify the server's certificate is named, so the deploy machine "
+            "cannot prove it sends passwords to this server and not an impostor. Fix: set hardhouse_tls_files.verify_ca "
+            "to the CA that signed the server certificate (or hardhouse_verify: false to skip verification)"
+        )
 
     install_clickhouse(settings)
 
@@ -116,12 +128,25 @@ def harden_clickhouse() -> None:
         # The server reads its configuration but may not change it: the configuration directory
         # and its config.d/users.d belong to root (ClickHouse's own packages give them to the
         # clickhouse user; hardhouse-apply refuses a target directory anyone but root can write).
-        + [Directory(d, "root", SERVER_USER, 0o750) for d in (settings.config_dir, f"{settings.config_dir}/config.d", f"{settings.config_dir}/users.d")]
+        + [
+            Directory(d, "root", SERVER_USER, 0o750)
+            for d in (settings.config_dir, f"{settings.config_dir}/config.d", f"{settings.config_dir}/users.d")
+        ]
         # TLS directories hardhouse owns (inside the config dir) are locked down; others are only created.
         + [Directory(d, "root", SERVER_USER, 0o750, enforce=d.startswith(settings.config_dir + "/")) for d in tls_dirs],
         prune=[f"{staged}/config.d/*.xml", f"{staged}/users.d/*.xml", f"{staged}/tls/*.pem"],
     )
-    validate_staged(name="Validate on the host before going live (ClickHouse's parser, TLS pair, permissions)", settings=settings, managed=managed)
-    go_live(name="Go live: restart only if needed, wait until healthy, roll back if not", settings=settings, managed=managed)
+    validate_staged(
+        name="Validate on the host before going live (ClickHouse's parser, TLS pair, permissions)",
+        settings=settings,
+        managed=managed,
+    )
+    go_live(
+        name="Go live: restart only if needed, wait until healthy, roll back if not", settings=settings, managed=managed
+    )
     if settings.verify:
-        verify_from_here(name="Verify from the deploy machine (anonymous refused, closed ports closed, TLS logins)", settings=settings, ca=verify_ca)
+        verify_from_here(
+            name="Verify from the deploy machine (anonymous refused, closed ports closed, TLS logins)",
+            settings=settings,
+            ca=verify_ca,
+        )

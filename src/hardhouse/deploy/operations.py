@@ -39,19 +39,35 @@ def _owner_mode(path: str, user: str, group: str, mode: int) -> list[Any]:
 
 
 @operation()
-def stage(payloads: list[Payload], directories: list[Directory] | None = None, prune: list[str] | None = None) -> Iterator[Any]:
+def stage(
+    payloads: list[Payload], directories: list[Directory] | None = None, prune: list[str] | None = None
+) -> Iterator[Any]:
     """Make directories and files exactly as given (content, owner, mode) and remove files
     matching `prune` globs that are not among them. File contents never reach the log.
     One fact command reads everything; directories, then each changed file's upload, then
     one command for every owner/mode and removal."""
     directories = directories or []
-    found = host.get_fact(HardhouseFiles, paths=[d.path for d in directories] + [p.path for p in payloads], globs=prune or [])
+    found = host.get_fact(
+        HardhouseFiles, paths=[d.path for d in directories] + [p.path for p in payloads], globs=prune or []
+    )
     make_dirs = []
     for directory in directories:
         state = found.paths.get(directory.path, PathState("M"))
         meta = f"{directory.user}:{directory.group}:{directory.mode:o}"
         if state.kind == "M" or (directory.enforce and state.meta != meta):
-            make_dirs.append(["install", "-d", "-o", directory.user, "-g", directory.group, "-m", f"{directory.mode:o}", QuoteString(directory.path)])
+            make_dirs.append(
+                [
+                    "install",
+                    "-d",
+                    "-o",
+                    directory.user,
+                    "-g",
+                    directory.group,
+                    "-m",
+                    f"{directory.mode:o}",
+                    QuoteString(directory.path),
+                ]
+            )
     if make_dirs:
         yield _chain(make_dirs)
     upload, fix = files_to_upload(payloads, found)
@@ -63,7 +79,9 @@ def stage(payloads: list[Payload], directories: list[Directory] | None = None, p
         # a directory only the SSH user can enter (relative: the SSH user's home, where both
         # SFTP and the copy command start).
         temp_dir = temp_dir or PRIVATE_UPLOAD_DIR
-        yield StringCommand("install", "-d", "-m", "700", QuoteString(temp_dir), _sudo=False, _su_user=None, _doas=False)
+        yield StringCommand(
+            "install", "-d", "-m", "700", QuoteString(temp_dir), _sudo=False, _su_user=None, _doas=False
+        )
     for payload in upload:
         temporary = f"{temp_dir}/{hashlib.sha1(payload.path.encode()).hexdigest()}" if temp_dir else None
         yield FileUploadCommand(io.BytesIO(payload.data), payload.path, remote_temp_filename=temporary)
@@ -117,7 +135,9 @@ def go_live(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
 
 def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
     """hardhouse.verify.deployment in a subprocess (outside pyinfra's gevent-patched process)."""
-    request = json.dumps({"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None})
+    request = json.dumps(
+        {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
+    )
     completed = subprocess.run(
         [sys.executable, "-m", "hardhouse.verify.deployment"],
         input=request,
@@ -129,7 +149,17 @@ def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
         return json.loads(completed.stdout)  # type: ignore[no-any-return]
     except json.JSONDecodeError:
         tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-        return {"ok": False, "checks": [{"endpoint": settings.verify_address, "check": "verification ran", "ok": False, "detail": " / ".join(tail)}]}
+        return {
+            "ok": False,
+            "checks": [
+                {
+                    "endpoint": settings.verify_address,
+                    "check": "verification ran",
+                    "ok": False,
+                    "detail": " / ".join(tail),
+                }
+            ],
+        }
 
 
 def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
@@ -150,7 +180,9 @@ def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
     if not failed:
         logins = [c["check"] for c in checks if "logs in" in c["check"]]
         # Shown at every verbosity (a noop message needs -v): the proof is the point of the step.
-        host.log(f"verified from the deploy machine at {settings.verify_address}: {len(checks)} checks passed ({'; '.join(logins)})")
+        host.log(
+            f"verified from the deploy machine at {settings.verify_address}: {len(checks)} checks passed ({'; '.join(logins)})"
+        )
         return
     lines = [f"verification from the deploy machine failed ({len(failed)} of {len(checks)} checks):"]
     lines += [f"  FAIL {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]
@@ -181,5 +213,12 @@ def signing_key(url: str, fingerprint: str, keyring: str) -> Iterator[Any]:
         if any(str(key.get("fingerprint", "")).upper() == wanted for key in installed.values()):
             host.noop(f"{keyring} holds {wanted}")
             return
-    yield StringCommand("sh", "-c", QuoteString(INSTALL_KEY_SCRIPT), "hardhouse-signing-key",
-                        QuoteString(url), QuoteString(wanted), QuoteString(keyring))
+    yield StringCommand(
+        "sh",
+        "-c",
+        QuoteString(INSTALL_KEY_SCRIPT),
+        "hardhouse-signing-key",
+        QuoteString(url),
+        QuoteString(wanted),
+        QuoteString(keyring),
+    )

@@ -61,13 +61,15 @@ class ManagedFile:
     live: Payload
 
 
-
 def managed_files(settings: Settings, environ: Mapping[str, str]) -> tuple[list[ManagedFile], Path | None]:
     """Everything hardhouse puts live on this host, with its staged twin."""
     try:
         rendered = render(settings.spec, environ)
     except SpecError as error:
-        raise _fail("the spec's secrets cannot be used; nothing was touched:\n" + "\n".join(f"  - hardhouse_spec.{p}" for p in error.problems)) from None
+        raise _fail(
+            "the spec's secrets cannot be used; nothing was touched:\n"
+            + "\n".join(f"  - hardhouse_spec.{p}" for p in error.problems)
+        ) from None
     managed = []
     for file in rendered:
         if not file.path.startswith(("config.d/", "users.d/")):

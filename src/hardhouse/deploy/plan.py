@@ -25,7 +25,6 @@ def health_targets(spec: HardeningSpec) -> list[str]:
     return targets
 
 
-
 def files_to_upload(payloads: list[Payload], found: HostFiles) -> tuple[list[Payload], list[Payload]]:
     """(payloads whose content differs or is missing, payloads whose owner/mode differ)."""
     upload, fix = [], []
@@ -63,4 +62,3 @@ def plan_activation(managed: list[ManagedFile], found: HostFiles, config_dir: st
     if kinds:
         return Activation("reload", changed, "only users.d changed")
     return Activation(None, (), "the live files already match")
-

@@ -70,7 +70,6 @@ class HardhouseDeployError(DeployError):
     """Host data the deploy cannot work with; raised before anything is touched."""
 
 
-
 @dataclass(frozen=True)
 class Settings:
     spec: HardeningSpec
@@ -106,14 +105,20 @@ def effective_spec(data: Any) -> dict[str, Any]:
     """hardhouse_spec with the environment's overrides and the host's listen addresses."""
     raw_spec = data.get("hardhouse_spec")
     if raw_spec is None:
-        raise _fail("host data has no hardhouse_spec. Fix: set it in the inventory's group or host data (the v1 spec as a mapping)")
+        raise _fail(
+            "host data has no hardhouse_spec. Fix: set it in the inventory's group or host data (the v1 spec as a mapping)"
+        )
     if not isinstance(raw_spec, Mapping):
-        raise _fail(f"hardhouse_spec is a {type(raw_spec).__name__}, not a mapping. Fix: give the v1 spec as a mapping of fields")
+        raise _fail(
+            f"hardhouse_spec is a {type(raw_spec).__name__}, not a mapping. Fix: give the v1 spec as a mapping of fields"
+        )
     spec = dict(raw_spec)
     overrides = data.get("hardhouse_spec_overrides")
     if overrides is not None:
         if not isinstance(overrides, Mapping):
-            raise _fail("hardhouse_spec_overrides is not a mapping. Fix: map top-level spec fields to their values for this group")
+            raise _fail(
+                "hardhouse_spec_overrides is not a mapping. Fix: map top-level spec fields to their values for this group"
+            )
         spec.update(overrides)
     listen = data.get("hardhouse_listen_hosts")
     if listen is not None:
@@ -140,14 +145,24 @@ def _repo(data: Any) -> Mapping[str, str]:
     repo = data.get("hardhouse_clickhouse_repo") or {}
     missing = [k for k in ("url", "key_url", "key_fingerprint", "version") if not repo.get(k)]
     if missing:
-        raise _fail(f"hardhouse_clickhouse_repo lacks {', '.join(missing)}. Fix: give the repository URL, its key URL and fingerprint, and the version to pin")
+        raise _fail(
+            f"hardhouse_clickhouse_repo lacks {', '.join(missing)}. Fix: give the repository URL, its key URL and fingerprint, and the version to pin"
+        )
     for key in ("url", "key_url"):
         if not isinstance(repo[key], str) or not URL_PATTERN.fullmatch(repo[key]):
-            raise _fail(f"hardhouse_clickhouse_repo.{key} is not a plain https URL. Fix: give https://HOST/PATH without spaces, quotes or control characters")
-    if not isinstance(repo["key_fingerprint"], str) or not FINGERPRINT_PATTERN.fullmatch(repo["key_fingerprint"].replace(" ", "")):
-        raise _fail("hardhouse_clickhouse_repo.key_fingerprint is not a 40-digit hex fingerprint. Fix: copy it from ClickHouse's install documentation")
+            raise _fail(
+                f"hardhouse_clickhouse_repo.{key} is not a plain https URL. Fix: give https://HOST/PATH without spaces, quotes or control characters"
+            )
+    if not isinstance(repo["key_fingerprint"], str) or not FINGERPRINT_PATTERN.fullmatch(
+        repo["key_fingerprint"].replace(" ", "")
+    ):
+        raise _fail(
+            "hardhouse_clickhouse_repo.key_fingerprint is not a 40-digit hex fingerprint. Fix: copy it from ClickHouse's install documentation"
+        )
     if not isinstance(repo["version"], str) or not VERSION_PATTERN.fullmatch(repo["version"]):
-        raise _fail("hardhouse_clickhouse_repo.version is not a package version. Fix: give digits and dots, e.g. 24.8.14.39")
+        raise _fail(
+            "hardhouse_clickhouse_repo.version is not a package version. Fix: give digits and dots, e.g. 24.8.14.39"
+        )
     return repo
 
 
@@ -156,7 +171,10 @@ def read_settings(data: Any) -> Settings:
     try:
         spec = load_spec(raw_spec)
     except SpecError as error:
-        raise _fail("hardhouse_spec is not valid; nothing was touched:\n" + "\n".join(f"  - hardhouse_spec.{p}" if p.path else f"  - {p}" for p in error.problems)) from None
+        raise _fail(
+            "hardhouse_spec is not valid; nothing was touched:\n"
+            + "\n".join(f"  - hardhouse_spec.{p}" if p.path else f"  - {p}" for p in error.problems)
+        ) from None
     source = data.get("hardhouse_install_source")
     if source not in ("debian", "clickhouse-repo"):
         raise _fail(f"hardhouse_install_source is {source!r}. Fix: use debian or clickhouse-repo")
@@ -164,16 +182,22 @@ def read_settings(data: Any) -> Settings:
     verify_address = data.get("hardhouse_verify_address") or spec.listen_hosts[0]
     try:
         if not isinstance(verify_address, str) or ipaddress.ip_address(verify_address).is_unspecified:
-            raise _fail(f"the deploy machine cannot verify the server at {verify_address}. Fix: set hardhouse_verify_address to the address it reaches the server at")
+            raise _fail(
+                f"the deploy machine cannot verify the server at {verify_address}. Fix: set hardhouse_verify_address to the address it reaches the server at"
+            )
     except ValueError:
-        raise _fail("hardhouse_verify_address is not an IP address. Fix: give the address the deploy machine reaches the server at") from None
+        raise _fail(
+            "hardhouse_verify_address is not an IP address. Fix: give the address the deploy machine reaches the server at"
+        ) from None
     # The spec's own paths (TLS files, key files) follow the same host-path rule (hardhouse.spec.fields).
-    state_dir, config_dir, data_dir = (_host_path(data, name) for name in ("hardhouse_state_dir", "hardhouse_config_dir", "hardhouse_data_dir"))
+    state_dir, config_dir, data_dir = (
+        _host_path(data, name) for name in ("hardhouse_state_dir", "hardhouse_config_dir", "hardhouse_data_dir")
+    )
     return Settings(
         spec=spec,
         install_source=source,
         repo=repo,
-        apt_cache_time=_int(data, "hardhouse_apt_cache_time", 0, 10 ** 8),
+        apt_cache_time=_int(data, "hardhouse_apt_cache_time", 0, 10**8),
         verify=bool(data.get("hardhouse_verify")),
         verify_address=verify_address,
         health_timeout=_int(data, "hardhouse_health_timeout", 1, 86400),

@@ -22,8 +22,12 @@ def tls_material(settings: Settings, data: Any) -> tuple[dict[str, bytes], Path 
     if source == "sandbox-ca":
         ca_dir = data.get("hardhouse_sandbox_ca_dir")
         if not ca_dir:
-            raise _fail("hardhouse_tls_source is sandbox-ca but hardhouse_sandbox_ca_dir is not set. Fix: name a directory on the deploy machine")
-        addresses = sorted({a for a in [*spec.listen_hosts, settings.verify_address] if not ipaddress.ip_address(a).is_unspecified})
+            raise _fail(
+                "hardhouse_tls_source is sandbox-ca but hardhouse_sandbox_ca_dir is not set. Fix: name a directory on the deploy machine"
+            )
+        addresses = sorted(
+            {a for a in [*spec.listen_hosts, settings.verify_address] if not ipaddress.ip_address(a).is_unspecified}
+        )
         try:
             material = ensure_server(Path(ca_dir), host.name, addresses)
         except (CaError, OSError) as error:
@@ -35,17 +39,22 @@ def tls_material(settings: Settings, data: Any) -> tuple[dict[str, bytes], Path 
     if source != "files":
         raise _fail(f"hardhouse_tls_source is {source!r}. Fix: use files or sandbox-ca")
     # Paths may name the host: "{host}" is replaced by its inventory name (one PKI per fleet).
-    paths = {kind: str(value).replace("{host}", host.name) for kind, value in (data.get("hardhouse_tls_files") or {}).items() if value}
+    paths = {
+        kind: str(value).replace("{host}", host.name)
+        for kind, value in (data.get("hardhouse_tls_files") or {}).items()
+        if value
+    }
     wanted = ["certificate", "private_key"] + (["ca_certificate"] if spec.tls.ca_certificate else [])
     pems = {}
     for kind in wanted:
         local = paths.get(kind)
         if not local:
-            raise _fail(f"hardhouse_tls_files.{kind} is not set. Fix: give the local path of the {kind.replace('_', ' ')} to ship")
+            raise _fail(
+                f"hardhouse_tls_files.{kind} is not set. Fix: give the local path of the {kind.replace('_', ' ')} to ship"
+            )
         try:
             pems[kind] = Path(local).expanduser().read_bytes()
         except OSError as error:
             raise _fail(f"cannot read hardhouse_tls_files.{kind} ({local}): {error.strerror}") from None
     verify_ca = paths.get("verify_ca")
     return pems, Path(verify_ca).expanduser() if verify_ca else None
-

@@ -61,4 +61,12 @@ the rendered ones. Each query's result or ClickHouse's error code comes back.
 from hardhouse.embedded.parent import EmbeddedUnavailable, run_as, validate_embedded
 from hardhouse.embedded.protocol import EmbeddedReport, QueryOutcome, RunAsReport, UserLogin
 
-__all__ = ["EmbeddedReport", "EmbeddedUnavailable", "QueryOutcome", "RunAsReport", "UserLogin", "run_as", "validate_embedded"]
+__all__ = [
+    "EmbeddedReport",
+    "EmbeddedUnavailable",
+    "QueryOutcome",
+    "RunAsReport",
+    "UserLogin",
+    "run_as",
+    "validate_embedded",
+]

@@ -224,7 +224,9 @@ def build_run(root: Path, name: str, renames: dict[str, str], harness: str | Non
         text = source.read_text(encoding="utf-8")
         if renames:
             if source.suffix != ".xml":
-                raise ValueError(f"hardhouse: cannot rewrite users.d/{source.name} for a login probe (only .xml is supported)")
+                raise ValueError(
+                    f"hardhouse: cannot rewrite users.d/{source.name} for a login probe (only .xml is supported)"
+                )
             text = rename_users(text, renames, f"users.d/{source.name}")
         (run / "users.d" / source.name).write_text(text, encoding="utf-8")
     if harness is not None:

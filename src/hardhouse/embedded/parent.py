@@ -47,12 +47,20 @@ def run_as(
     root = Path(tempfile.mkdtemp(prefix="hardhouse-embedded-"))
     try:
         stage(files, root)
-        request = Request("run_as", user=user, queries=list(queries), setup=list(setup), apply_sql=apply_sql,
-                          data_dir=str(data_dir.resolve()) if data_dir is not None else None)
+        request = Request(
+            "run_as",
+            user=user,
+            queries=list(queries),
+            setup=list(setup),
+            apply_sql=apply_sql,
+            data_dir=str(data_dir.resolve()) if data_dir is not None else None,
+        )
         result = _run_worker(root, request, timeout)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return RunAsReport(user=user, logged_in=result.logged_in, login=result.login, errors=result.errors, outcomes=result.outcomes)
+    return RunAsReport(
+        user=user, logged_in=result.logged_in, login=result.login, errors=result.errors, outcomes=result.outcomes
+    )
 
 
 def validate_embedded(
@@ -107,15 +115,23 @@ def _run_worker(root: Path, request: Request, timeout: float) -> WorkerResult:
     command = [sys.executable, "-m", "hardhouse.embedded.worker", str(root)]
     try:
         completed = subprocess.run(
-            command, cwd=root / "work", env=env, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            command,
+            cwd=root / "work",
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as error:
         raise EmbeddedUnavailable(f"the embedded engine did not finish within {timeout:.0f} s") from error
     result_path = root / "result.json"
     if not result_path.is_file():
         tail = "\n".join((completed.stderr or "").strip().splitlines()[-15:])
-        raise EmbeddedUnavailable(f"the embedded engine worker exited with {completed.returncode} and no result:\n{tail}")
+        raise EmbeddedUnavailable(
+            f"the embedded engine worker exited with {completed.returncode} and no result:\n{tail}"
+        )
     result = WorkerResult.read(result_path)
     if result.unavailable:
         raise EmbeddedUnavailable(result.unavailable)

@@ -49,7 +49,9 @@ class EmbeddedReport:
     logins: list[UserLogin] = field(default_factory=list)
     config_d: list[str] = field(default_factory=list)  # config.d files merged into config.xml
     server_settings: dict[str, str] = field(default_factory=dict)  # openSSL.* as the engine merged them
-    ignored: list[str] = field(default_factory=list)  # not loaded: outside users.d/ and config.d/, or config.d/ when excluded
+    ignored: list[str] = field(
+        default_factory=list
+    )  # not loaded: outside users.d/ and config.d/, or config.d/ when excluded
     engine_starts: int = 0
     seconds: float = 0.0
 

@@ -31,8 +31,7 @@ AUTH_FAILED = codes.AUTHENTICATION_FAILED
 UNINFORMATIVE = re.compile(r"^Connection failed: \w+$")
 
 USERS_QUERY = (
-    "SELECT name, auth_type, host_ip, host_names, host_names_regexp, host_names_like "
-    "FROM system.users ORDER BY name"
+    "SELECT name, auth_type, host_ip, host_names, host_names_regexp, host_names_like FROM system.users ORDER BY name"
 )
 SETTINGS_QUERY = "SELECT name, value FROM system.server_settings WHERE changed AND name LIKE 'openSSL.%' ORDER BY name"
 
@@ -158,7 +157,9 @@ def _diagnose_config_d(root: Path, engine: _Engine) -> list[str]:
     logged_in, messages, _ = engine.start(run, [])
     found = [m.replace(f"{run / 'users.d'}/", "config.d/") for m in messages if _code(m) != AUTH_FAILED]
     if logged_in or not found:
-        return ["hardhouse: the config.d files parse on their own; the failure is elsewhere in the server configuration"]
+        return [
+            "hardhouse: the config.d files parse on their own; the failure is elsewhere in the server configuration"
+        ]
     return [f"ClickHouse's config processor on the config.d files: {m}" for m in found]
 
 
@@ -179,25 +180,31 @@ def _prove(root: Path, engine: _Engine, result: WorkerResult) -> None:
     names = {SESSION_USER: ORIGINAL_DEFAULT, ORIGINAL_DEFAULT: SESSION_USER}
     statements = _rendered_sql(root)
     logged_in, messages, outcomes = engine.start(
-        build_run(root, "inspect", names, INSPECTOR_XML), [s for _, s in statements] + [USERS_QUERY, SETTINGS_QUERY])
+        build_run(root, "inspect", names, INSPECTOR_XML), [s for _, s in statements] + [USERS_QUERY, SETTINGS_QUERY]
+    )
     if not logged_in:
         result.errors.extend(["hardhouse: the inspection run failed:"] + messages)
         return
     for (source, _), outcome in zip(statements, outcomes[: len(statements)], strict=True):
         if not outcome.ok:
             result.errors.append(f"ClickHouse on {source}: {outcome.message}")
-    users_outcome, settings_outcome = outcomes[len(statements):]
+    users_outcome, settings_outcome = outcomes[len(statements) :]
     if not users_outcome.ok or not settings_outcome.ok:
-        result.errors.extend(["hardhouse: the inspection queries failed:", users_outcome.message, settings_outcome.message])
+        result.errors.extend(
+            ["hardhouse: the inspection queries failed:", users_outcome.message, settings_outcome.message]
+        )
         return
     accounts = []
     for row in users_outcome.rows:
         if row["name"] == SESSION_USER:
             continue  # the inspector
         name = SESSION_USER if row["name"] == ORIGINAL_DEFAULT else row["name"]
-        networks = [*row["host_ip"], *row["host_names"],
-                    *(f"regexp:{r}" for r in row["host_names_regexp"]),
-                    *(f"like:{p}" for p in row["host_names_like"])]
+        networks = [
+            *row["host_ip"],
+            *row["host_names"],
+            *(f"regexp:{r}" for r in row["host_names_regexp"]),
+            *(f"like:{p}" for p in row["host_names_like"]),
+        ]
         accounts.append((name, [str(a) for a in row["auth_type"]], networks))
     result.server_settings = {row["name"]: row["value"] for row in settings_outcome.rows}
     result.users = sorted(name for name, _, _ in accounts)
@@ -205,8 +212,7 @@ def _prove(root: Path, engine: _Engine, result: WorkerResult) -> None:
     # 3. One empty-password login per account, with only its authentication method in the way.
     for index, (name, auth_type, networks) in enumerate(sorted(accounts)):
         renames = {} if name == SESSION_USER else {name: SESSION_USER, SESSION_USER: name}
-        logged_in, messages, _ = engine.start(
-            build_run(root, f"login-{index}", renames, OPEN_NETWORKS_XML), [])
+        logged_in, messages, _ = engine.start(build_run(root, f"login-{index}", renames, OPEN_NETWORKS_XML), [])
         if not logged_in and not (messages and all(_code(m) == AUTH_FAILED for m in messages)):
             result.errors.extend([f"hardhouse: the login probe for {name!r} failed to load:"] + messages)
             continue
@@ -219,6 +225,7 @@ def _prove(root: Path, engine: _Engine, result: WorkerResult) -> None:
 def _rendered_sql(root: Path) -> list[tuple[str, str]]:
     """(sql/FILE, statement) for every rendered SQL file, in order."""
     from hardhouse.render.sql import sql_statements
+
     found = []
     for source in sorted((root / "rendered" / "sql").iterdir()):
         for statement in sql_statements(source.read_text(encoding="utf-8")):
@@ -239,7 +246,9 @@ def _run_as(root: Path, engine: _Engine, request: Request, result: WorkerResult)
     # 2. As the user: its rendered rights under the session's name.
     user = request.user
     renames = {} if user == SESSION_USER else {user: SESSION_USER, SESSION_USER: user}
-    logged_in, messages, outcomes = engine.start(build_run(root, "as-user", renames, AS_USER_XML, data), request.queries)
+    logged_in, messages, outcomes = engine.start(
+        build_run(root, "as-user", renames, AS_USER_XML, data), request.queries
+    )
     result.logged_in = logged_in
     result.login = "accepted" if logged_in else (messages[0] if messages else "refused without a message")
     result.outcomes = outcomes

@@ -60,12 +60,47 @@ from hardhouse.probe.tls import scan_tls, tls_posture
 from hardhouse.probe.transport import port_state
 
 __all__ = [
-    "DEFAULT_CREDENTIALS", "DEFAULT_MAX_HOSTS", "RULES", "WHAT_IS_SENT", "CertificateInfo", "DataInventory", "Endpoint",
-    "EndpointReport", "Finding", "LoginResult", "ProbeOptions", "QueryError", "Rule", "ScanReport", "Service", "Severity",
-    "State", "TableInfo", "TargetError", "TlsPosture", "collect_inventory", "expand_targets", "judge", "login",
-    "login_sync", "parse_target", "port_state", "port_state_sync", "probe_endpoint", "probe_endpoint_sync",
-    "render_json", "render_sarif", "render_text", "run_scan", "run_sync", "scan", "scan_endpoints", "scan_tls",
-    "sensitive_reason", "tls_findings", "tls_posture",
+    "DEFAULT_CREDENTIALS",
+    "DEFAULT_MAX_HOSTS",
+    "RULES",
+    "WHAT_IS_SENT",
+    "CertificateInfo",
+    "DataInventory",
+    "Endpoint",
+    "EndpointReport",
+    "Finding",
+    "LoginResult",
+    "ProbeOptions",
+    "QueryError",
+    "Rule",
+    "ScanReport",
+    "Service",
+    "Severity",
+    "State",
+    "TableInfo",
+    "TargetError",
+    "TlsPosture",
+    "collect_inventory",
+    "expand_targets",
+    "judge",
+    "login",
+    "login_sync",
+    "parse_target",
+    "port_state",
+    "port_state_sync",
+    "probe_endpoint",
+    "probe_endpoint_sync",
+    "render_json",
+    "render_sarif",
+    "render_text",
+    "run_scan",
+    "run_sync",
+    "scan",
+    "scan_endpoints",
+    "scan_tls",
+    "sensitive_reason",
+    "tls_findings",
+    "tls_posture",
 ]
 
 # Names of the flat module hardhouse.probe was until 0.1: importable for one release, with
@@ -114,6 +149,9 @@ def __getattr__(name: str) -> Any:
     if name not in _MOVED:
         raise AttributeError(f"module 'hardhouse.probe' has no attribute {name!r}")
     module, attribute = _MOVED[name]
-    warnings.warn(f"hardhouse.probe.{name} is deprecated and will be removed in the next release; use {module}.{attribute}",
-                  DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        f"hardhouse.probe.{name} is deprecated and will be removed in the next release; use {module}.{attribute}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return getattr(import_module(module), attribute)

@@ -33,12 +33,46 @@ COUNTABLE_ENGINES = frozenset({"Memory", "Log", "TinyLog", "StripeLog"})
 SCOPE_TABLES = "(database != 'system' OR endsWith(name, '_log'))"
 SCOPE_COLUMNS = "(database != 'system' OR endsWith(table, '_log'))"
 
-SENSITIVE_WORDS = frozenset({
-    "log", "logs", "chat", "chats", "message", "messages", "msg", "msgs", "conversation", "conversations",
-    "prompt", "prompts", "completion", "completions", "token", "tokens", "secret", "secrets", "password",
-    "passwords", "passwd", "pwd", "credential", "credentials", "email", "emails", "mail", "phone", "ssn",
-    "session", "sessions", "cookie", "cookies", "auth", "otp", "iban",
-})
+SENSITIVE_WORDS = frozenset(
+    {
+        "log",
+        "logs",
+        "chat",
+        "chats",
+        "message",
+        "messages",
+        "msg",
+        "msgs",
+        "conversation",
+        "conversations",
+        "prompt",
+        "prompts",
+        "completion",
+        "completions",
+        "token",
+        "tokens",
+        "secret",
+        "secrets",
+        "password",
+        "passwords",
+        "passwd",
+        "pwd",
+        "credential",
+        "credentials",
+        "email",
+        "emails",
+        "mail",
+        "phone",
+        "ssn",
+        "session",
+        "sessions",
+        "cookie",
+        "cookies",
+        "auth",
+        "otp",
+        "iban",
+    }
+)
 SENSITIVE_COMPOUNDS = ("apikey", "accesskey", "secretkey", "privatekey", "creditcard", "cardnumber", "bearer")
 
 Rows = list[Sequence[Any]]
@@ -78,7 +112,9 @@ async def collect_inventory(query: QueryFn, via: str, max_tables: int = MAX_TABL
     try:
         databases = await query(f"SELECT name FROM system.databases LIMIT {MAX_DATABASES}")
         inventory.databases = sorted(_name(row[0]) for row in databases)
-        rows = await query(f"SELECT database, name, engine FROM system.tables WHERE {SCOPE_TABLES} ORDER BY database, name LIMIT {max_tables + 1}")
+        rows = await query(
+            f"SELECT database, name, engine FROM system.tables WHERE {SCOPE_TABLES} ORDER BY database, name LIMIT {max_tables + 1}"
+        )
     except QueryError as error:
         inventory.errors.append(f"listing refused: {error}")
         return inventory
@@ -86,11 +122,15 @@ async def collect_inventory(query: QueryFn, via: str, max_tables: int = MAX_TABL
     # Keyed by the server's own names (for matching later answers); only bounded excerpts are kept.
     raw = {(str(r[0]), str(r[1])): TableInfo(_name(r[0]), _name(r[1]), _name(r[2])) for r in rows[:max_tables]}
     try:
-        counts = await query(f"SELECT database, name, total_rows FROM system.tables WHERE {SCOPE_TABLES} LIMIT {max_tables + 1}")
+        counts = await query(
+            f"SELECT database, name, total_rows FROM system.tables WHERE {SCOPE_TABLES} LIMIT {max_tables + 1}"
+        )
     except QueryError:  # servers before 19.x have no total_rows: sum the active parts instead
         try:
-            counts = await query(f"SELECT database, table, sum(rows) FROM system.parts WHERE active AND {SCOPE_COLUMNS} "
-                                 f"GROUP BY database, table LIMIT {max_tables + 1}")
+            counts = await query(
+                f"SELECT database, table, sum(rows) FROM system.parts WHERE active AND {SCOPE_COLUMNS} "
+                f"GROUP BY database, table LIMIT {max_tables + 1}"
+            )
         except QueryError as error:
             counts = []
             inventory.errors.append(f"row counts: {error}")
@@ -100,7 +140,11 @@ async def collect_inventory(query: QueryFn, via: str, max_tables: int = MAX_TABL
             table.rows = int(total)
     counted = 0
     for (database, name), table in raw.items():
-        if table.rows is None and (table.engine in COUNTABLE_ENGINES or table.engine.endswith("MergeTree")) and counted < MAX_COUNT_QUERIES:
+        if (
+            table.rows is None
+            and (table.engine in COUNTABLE_ENGINES or table.engine.endswith("MergeTree"))
+            and counted < MAX_COUNT_QUERIES
+        ):
             counted += 1
             try:
                 table.rows = int((await query(f"SELECT count() FROM {_quote(database)}.{_quote(name)}"))[0][0])
@@ -108,7 +152,8 @@ async def collect_inventory(query: QueryFn, via: str, max_tables: int = MAX_TABL
                 inventory.errors.append(f"count {table.qualified}: {text.excerpt(str(error))}")
     try:
         for database, name, column in await query(
-                f"SELECT database, table, name FROM system.columns WHERE {SCOPE_COLUMNS} LIMIT {max_tables * MAX_COLUMNS}"):
+            f"SELECT database, table, name FROM system.columns WHERE {SCOPE_COLUMNS} LIMIT {max_tables * MAX_COLUMNS}"
+        ):
             table = raw.get((str(database), str(name)))
             if table is not None and len(table.columns) < MAX_COLUMNS:
                 table.columns.append(_name(column))
@@ -128,8 +173,15 @@ def http_query_fn(host: str, port: int, tls: bool, auth: tuple[str, str] | None,
 
     async def run(sql: str) -> Rows:
         path = http.query_path(sql + " FORMAT JSONCompact", settings)
-        reply = await exchange(host, port, http.request(host, port, path, auth), tls=tls, timeout=timeout + QUERY_TIMEOUT,
-                               complete=http.complete, limit=LISTING_ANSWER)
+        reply = await exchange(
+            host,
+            port,
+            http.request(host, port, path, auth),
+            tls=tls,
+            timeout=timeout + QUERY_TIMEOUT,
+            complete=http.complete,
+            limit=LISTING_ANSWER,
+        )
         answer = http.parse(reply.data)
         if answer is None:
             raise QueryError(None, "no HTTP answer")
@@ -152,7 +204,9 @@ def http_query_fn(host: str, port: int, tls: bool, auth: tuple[str, str] | None,
 # ------------------------------------------------------------------------------ in the child
 
 
-def native_inventory_job(host: str, port: int, tls: bool, user: str, password: str, timeout: float, via: str) -> dict[str, Any]:
+def native_inventory_job(
+    host: str, port: int, tls: bool, user: str, password: str, timeout: float, via: str
+) -> dict[str, Any]:
     """The native listing with clickhouse-driver (blocking; runs in the worker child)."""
     import asyncio
 
@@ -164,8 +218,18 @@ def native_inventory_job(host: str, port: int, tls: bool, user: str, password: s
     options: dict[str, Any] = {"secure": True, "verify": False} if tls else {}
 
     def connect(current: dict[str, Any]) -> Any:
-        return Client(host, port=port, user=user, password=password, client_name=CLIENT_NAME, connect_timeout=timeout,
-                      send_receive_timeout=timeout + QUERY_TIMEOUT, sync_request_timeout=timeout, settings=dict(current), **options)
+        return Client(
+            host,
+            port=port,
+            user=user,
+            password=password,
+            client_name=CLIENT_NAME,
+            connect_timeout=timeout,
+            send_receive_timeout=timeout + QUERY_TIMEOUT,
+            sync_request_timeout=timeout,
+            settings=dict(current),
+            **options,
+        )
 
     client = connect(settings)
 
@@ -191,6 +255,6 @@ def native_inventory_job(host: str, port: int, tls: bool, user: str, password: s
 
 def inventory_from_dict(data: dict[str, Any]) -> DataInventory:
     tables = [TableInfo(**table) for table in data.get("tables", [])]
-    return DataInventory(data["via"], list(data.get("databases", [])), tables, bool(data.get("truncated")), list(data.get("errors", [])))
-
-
+    return DataInventory(
+        data["via"], list(data.get("databases", [])), tables, bool(data.get("truncated")), list(data.get("errors", []))
+    )

@@ -39,7 +39,9 @@ async def login(
     if protocol == "http":
         auth = None if user is None else (user, password or "")
         try:
-            answer = await http_get(host, port, http.query_path("SELECT version()"), tls=tls, auth=auth, timeout=timeout, ca=ca)
+            answer = await http_get(
+                host, port, http.query_path("SELECT version()"), tls=tls, auth=auth, timeout=timeout, ca=ca
+            )
         except (Unreachable, NotTls) as error:
             return LoginResult("http", tls, user, password, False, f"no session: {error}")
         return http_login_result(answer, tls, user, password)
@@ -47,27 +49,71 @@ async def login(
         raise ValueError(f"unknown protocol {protocol!r}")
     name = "default" if user is None else user
     try:
-        reply = await exchange(host, port, native.hello(name, password or ""), tls=tls, timeout=timeout, complete=native.complete, ca=ca)
+        reply = await exchange(
+            host, port, native.hello(name, password or ""), tls=tls, timeout=timeout, complete=native.complete, ca=ca
+        )
     except (Unreachable, NotTls) as error:
         return LoginResult("native", tls, name, password, False, f"no session: {error}")
     try:
         parsed = native.parse_reply(reply.data)
     except (ValueError, native.Incomplete):
-        return LoginResult("native", tls, name, password, False, "no ClickHouse answer to Hello" if reply.data else "no answer to Hello")
+        return LoginResult(
+            "native",
+            tls,
+            name,
+            password,
+            False,
+            "no ClickHouse answer to Hello" if reply.data else "no answer to Hello",
+        )
     if parsed.accepted:
-        return LoginResult("native", tls, name, password, True, "Hello answered", version=text.excerpt(parsed.version, text.VERSION),
-                           display_name=text.excerpt(parsed.display_name, text.NAME), clickhouse=True)
-    return LoginResult("native", tls, name, password, False, f"code {parsed.code}", code=parsed.code,
-                       stack_trace=bool(parsed.stack_trace.strip()), leaked_version=leaked_version(parsed.message + "\n" + parsed.stack_trace),
-                       clickhouse=True)
+        return LoginResult(
+            "native",
+            tls,
+            name,
+            password,
+            True,
+            "Hello answered",
+            version=text.excerpt(parsed.version, text.VERSION),
+            display_name=text.excerpt(parsed.display_name, text.NAME),
+            clickhouse=True,
+        )
+    return LoginResult(
+        "native",
+        tls,
+        name,
+        password,
+        False,
+        f"code {parsed.code}",
+        code=parsed.code,
+        stack_trace=bool(parsed.stack_trace.strip()),
+        leaked_version=leaked_version(parsed.message + "\n" + parsed.stack_trace),
+        clickhouse=True,
+    )
 
 
-async def http_get(host: str, port: int, path: str, *, tls: bool, auth: tuple[str, str] | None = None,
-                   timeout: float = 3.0, ca: Path | None = None, limit: int | None = None) -> http.Response | None:
+async def http_get(
+    host: str,
+    port: int,
+    path: str,
+    *,
+    tls: bool,
+    auth: tuple[str, str] | None = None,
+    timeout: float = 3.0,
+    ca: Path | None = None,
+    limit: int | None = None,
+) -> http.Response | None:
     """One GET; the answer as far as `limit` bytes (default: a small answer) allowed."""
     options = {} if limit is None else {"limit": limit}
-    reply = await exchange(host, port, http.request(host, port, path, auth), tls=tls, timeout=timeout,
-                           complete=http.complete, ca=ca, **options)
+    reply = await exchange(
+        host,
+        port,
+        http.request(host, port, path, auth),
+        tls=tls,
+        timeout=timeout,
+        complete=http.complete,
+        ca=ca,
+        **options,
+    )
     return http.parse(reply.data)
 
 
@@ -81,11 +127,32 @@ def http_login_result(answer: http.Response | None, tls: bool, user: str | None,
     clickhouse = bool(answer.clickhouse_headers()) or (code is not None and "Exception" in answer.body)
     if answer.status == 200 and code is None:
         version = body if VERSION_RE.fullmatch(body) else None
-        return LoginResult("http", tls, user, password, True, "SELECT version() answered", status=200, version=version,
-                           display_name=display, clickhouse=clickhouse or version is not None)
-    return LoginResult("http", tls, user, password, False, f"HTTP {answer.status}, code {code}", code=code, status=answer.status,
-                       display_name=display, stack_trace=bool(STACK_RE.search(answer.body)),
-                       leaked_version=leaked_version(answer.body), clickhouse=clickhouse)
+        return LoginResult(
+            "http",
+            tls,
+            user,
+            password,
+            True,
+            "SELECT version() answered",
+            status=200,
+            version=version,
+            display_name=display,
+            clickhouse=clickhouse or version is not None,
+        )
+    return LoginResult(
+        "http",
+        tls,
+        user,
+        password,
+        False,
+        f"HTTP {answer.status}, code {code}",
+        code=code,
+        status=answer.status,
+        display_name=display,
+        stack_trace=bool(STACK_RE.search(answer.body)),
+        leaked_version=leaked_version(answer.body),
+        clickhouse=clickhouse,
+    )
 
 
 def leaked_version(message: str) -> str | None:

@@ -69,7 +69,12 @@ class Finding:
         return cls(rule, message, RULES[rule].severity if severity is None else severity, data)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity.label, "message": self.message, **({"data": self.data} if self.data else {})}
+        return {
+            "rule": self.rule,
+            "severity": self.severity.label,
+            "message": self.message,
+            **({"data": self.data} if self.data else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,9 @@ class EndpointReport:
         return any(f.severity >= threshold for f in self.findings)
 
     def sort_key(self) -> tuple[int, int, str, int]:
-        state_rank = {State.OPEN: 0, State.ERROR: 1, State.UNREACHABLE: 2, State.FILTERED: 3, State.CLOSED: 4}.get(self.state, 5)
+        state_rank = {State.OPEN: 0, State.ERROR: 1, State.UNREACHABLE: 2, State.FILTERED: 3, State.CLOSED: 4}.get(
+            self.state, 5
+        )
         severity = -1 if self.severity is None else int(self.severity)
         return (-severity, state_rank, self.host, self.port)
 

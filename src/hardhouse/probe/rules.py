@@ -22,51 +22,126 @@ class Rule:
 RULES: dict[str, Rule] = {
     rule.id: rule
     for rule in (
-        Rule("anonymous-access", Severity.CRITICAL, "Queries answered without credentials",
-             "Remove the passwordless default user or give it a password (hardhouse spec: default_user: remove)."),
-        Rule("default-credentials", Severity.CRITICAL, "A well-known default credential logs in",
-             "Give every user a strong password stored as a hash (password_sha256_hex)."),
-        Rule("sensitive-data-readable", Severity.CRITICAL, "Tables whose names suggest secrets or personal data are readable",
-             "Close anonymous access; restrict users to the databases they need."),
-        Rule("plaintext-port", Severity.MEDIUM, "ClickHouse accepts logins over plaintext",
-             "Close the plaintext HTTP and native ports (ports.http: null, ports.native: null) and use 8443/9440."),
-        Rule("interserver-reachable", Severity.MEDIUM, "The interserver HTTP port is reachable",
-             "Close interserver_http_port unless the server replicates; set interserver_http_credentials."),
-        Rule("metrics-readable", Severity.LOW, "Prometheus metrics are readable without credentials",
-             "Bind the metrics endpoint to a management network only."),
-        Rule("tls-old-protocol", Severity.MEDIUM, "TLS endpoint accepts a protocol older than TLS 1.2",
-             "Disable sslv2, sslv3, tlsv1 and tlsv1_1 (tls.min_protocol: tlsv1_2)."),
-        Rule("tls-weak-cipher", Severity.MEDIUM, "TLS endpoint accepts cipher suites without forward secrecy or AEAD",
-             "Allow ECDHE/DHE suites with GCM or ChaCha20-Poly1305 only."),
-        Rule("tls-certificate-expired", Severity.MEDIUM, "The server certificate has expired or is not valid yet",
-             "Renew the certificate."),
-        Rule("tls-certificate-untrusted", Severity.LOW, "The certificate chain does not validate",
-             "Use a certificate from a CA the clients trust; pass --ca to validate against a private CA."),
-        Rule("tls-certificate-self-signed", Severity.LOW, "The server certificate is self-signed",
-             "Sign the server certificate with a CA instead."),
-        Rule("tls-certificate-hostname", Severity.LOW, "The certificate does not name the address it is served on",
-             "Put the server's DNS names and addresses in subjectAltName."),
-        Rule("version-disclosure", Severity.LOW, "The server version is told to clients that did not log in",
-             "Upgrade; modern servers still say their version in errors, so keep the ports private."),
-        Rule("stack-trace-disclosure", Severity.LOW, "Server stack traces are sent to clients that did not log in",
-             "Set calculate_text_stack_trace to 0 for the default profile."),
-        Rule("hostname-disclosure", Severity.INFO, "The server's host name is sent to clients that did not log in",
-             "Set display_name to a neutral value."),
+        Rule(
+            "anonymous-access",
+            Severity.CRITICAL,
+            "Queries answered without credentials",
+            "Remove the passwordless default user or give it a password (hardhouse spec: default_user: remove).",
+        ),
+        Rule(
+            "default-credentials",
+            Severity.CRITICAL,
+            "A well-known default credential logs in",
+            "Give every user a strong password stored as a hash (password_sha256_hex).",
+        ),
+        Rule(
+            "sensitive-data-readable",
+            Severity.CRITICAL,
+            "Tables whose names suggest secrets or personal data are readable",
+            "Close anonymous access; restrict users to the databases they need.",
+        ),
+        Rule(
+            "plaintext-port",
+            Severity.MEDIUM,
+            "ClickHouse accepts logins over plaintext",
+            "Close the plaintext HTTP and native ports (ports.http: null, ports.native: null) and use 8443/9440.",
+        ),
+        Rule(
+            "interserver-reachable",
+            Severity.MEDIUM,
+            "The interserver HTTP port is reachable",
+            "Close interserver_http_port unless the server replicates; set interserver_http_credentials.",
+        ),
+        Rule(
+            "metrics-readable",
+            Severity.LOW,
+            "Prometheus metrics are readable without credentials",
+            "Bind the metrics endpoint to a management network only.",
+        ),
+        Rule(
+            "tls-old-protocol",
+            Severity.MEDIUM,
+            "TLS endpoint accepts a protocol older than TLS 1.2",
+            "Disable sslv2, sslv3, tlsv1 and tlsv1_1 (tls.min_protocol: tlsv1_2).",
+        ),
+        Rule(
+            "tls-weak-cipher",
+            Severity.MEDIUM,
+            "TLS endpoint accepts cipher suites without forward secrecy or AEAD",
+            "Allow ECDHE/DHE suites with GCM or ChaCha20-Poly1305 only.",
+        ),
+        Rule(
+            "tls-certificate-expired",
+            Severity.MEDIUM,
+            "The server certificate has expired or is not valid yet",
+            "Renew the certificate.",
+        ),
+        Rule(
+            "tls-certificate-untrusted",
+            Severity.LOW,
+            "The certificate chain does not validate",
+            "Use a certificate from a CA the clients trust; pass --ca to validate against a private CA.",
+        ),
+        Rule(
+            "tls-certificate-self-signed",
+            Severity.LOW,
+            "The server certificate is self-signed",
+            "Sign the server certificate with a CA instead.",
+        ),
+        Rule(
+            "tls-certificate-hostname",
+            Severity.LOW,
+            "The certificate does not name the address it is served on",
+            "Put the server's DNS names and addresses in subjectAltName.",
+        ),
+        Rule(
+            "version-disclosure",
+            Severity.LOW,
+            "The server version is told to clients that did not log in",
+            "Upgrade; modern servers still say their version in errors, so keep the ports private.",
+        ),
+        Rule(
+            "stack-trace-disclosure",
+            Severity.LOW,
+            "Server stack traces are sent to clients that did not log in",
+            "Set calculate_text_stack_trace to 0 for the default profile.",
+        ),
+        Rule(
+            "hostname-disclosure",
+            Severity.INFO,
+            "The server's host name is sent to clients that did not log in",
+            "Set display_name to a neutral value.",
+        ),
     )
 }
 
-LOGIN_SERVICES = frozenset({Service.CLICKHOUSE_HTTP, Service.CLICKHOUSE_HTTPS, Service.CLICKHOUSE_NATIVE, Service.CLICKHOUSE_NATIVE_TLS})
+LOGIN_SERVICES = frozenset(
+    {Service.CLICKHOUSE_HTTP, Service.CLICKHOUSE_HTTPS, Service.CLICKHOUSE_NATIVE, Service.CLICKHOUSE_NATIVE_TLS}
+)
 
 
 def judge(report: EndpointReport, ca_given: bool = False) -> list[Finding]:
     """Every finding the observations at one endpoint support, most severe first."""
     findings: list[Finding] = []
     if report.interserver:
-        findings.append(Finding.of("interserver-reachable", "the interserver HTTP port answers; without interserver credentials anyone can fetch table parts from it"))
+        findings.append(
+            Finding.of(
+                "interserver-reachable",
+                "the interserver HTTP port answers; without interserver credentials anyone can fetch table parts from it",
+            )
+        )
     if report.metrics:
-        findings.append(Finding.of("metrics-readable", "GET /metrics answers ClickHouse's Prometheus metrics without credentials"))
+        findings.append(
+            Finding.of("metrics-readable", "GET /metrics answers ClickHouse's Prometheus metrics without credentials")
+        )
     if report.service == Service.CLICKHOUSE_MYSQL and report.mysql_greeting:
-        findings.append(Finding.of("version-disclosure", f"the MySQL greeting names the server version {report.mysql_greeting}", version=report.mysql_greeting))
+        findings.append(
+            Finding.of(
+                "version-disclosure",
+                f"the MySQL greeting names the server version {report.mysql_greeting}",
+                version=report.mysql_greeting,
+            )
+        )
         if not report.tls:
             findings.append(Finding.of("plaintext-port", "ClickHouse's MySQL interface takes passwords over plaintext"))
     if report.service in LOGIN_SERVICES:
@@ -82,24 +157,47 @@ def _login_findings(report: EndpointReport) -> list[Finding]:
     where = f"over {'TLS' if report.tls else 'plaintext'} {report.service}"
     for login in accepted:
         rule = "anonymous-access" if login.anonymous else "default-credentials"
-        findings.append(Finding.of(rule, f"{login.who} can run queries {where}", user=login.user, protocol=login.protocol))
+        findings.append(
+            Finding.of(rule, f"{login.who} can run queries {where}", user=login.user, protocol=login.protocol)
+        )
     if accepted and report.inventory is not None:
         for table in report.inventory.sensitive_tables:
             why = [f"name ({table.sensitive_reason})"] if table.sensitive_reason else []
             if table.sensitive_columns:
                 why.append("columns " + ", ".join(table.sensitive_columns))
             rows = "unknown" if table.rows is None else f"{table.rows}"
-            findings.append(Finding.of("sensitive-data-readable", f"{table.qualified} ({rows} rows) is readable; flagged by {'; '.join(why)}",
-                                       table=table.qualified, rows=table.rows, columns=table.sensitive_columns))
+            findings.append(
+                Finding.of(
+                    "sensitive-data-readable",
+                    f"{table.qualified} ({rows} rows) is readable; flagged by {'; '.join(why)}",
+                    table=table.qualified,
+                    rows=table.rows,
+                    columns=table.sensitive_columns,
+                )
+            )
     if not accepted:
         leaked = next((login.leaked_version for login in report.logins if login.leaked_version), None)
         if leaked:
-            findings.append(Finding.of("version-disclosure", f"a refused login still names the server version ({leaked})", version=leaked))
+            findings.append(
+                Finding.of(
+                    "version-disclosure", f"a refused login still names the server version ({leaked})", version=leaked
+                )
+            )
     if any(login.stack_trace for login in report.logins):
-        findings.append(Finding.of("stack-trace-disclosure", "refused logins answer with the server's stack trace (binary paths and addresses)"))
+        findings.append(
+            Finding.of(
+                "stack-trace-disclosure",
+                "refused logins answer with the server's stack trace (binary paths and addresses)",
+            )
+        )
     if report.display_name and not accepted:
-        findings.append(Finding.of("hostname-disclosure", f"the server names itself {report.display_name!r} to clients that did not log in",
-                                   display_name=report.display_name))
+        findings.append(
+            Finding.of(
+                "hostname-disclosure",
+                f"the server names itself {report.display_name!r} to clients that did not log in",
+                display_name=report.display_name,
+            )
+        )
     if not report.tls:
         findings.append(Finding.of("plaintext-port", f"{report.service} takes passwords and data over plaintext"))
     return findings
@@ -112,19 +210,41 @@ def tls_findings(posture: TlsPosture, ca_given: bool = False) -> list[Finding]:
         severity = Severity.HIGH if any(v.startswith("SSL") for v in old) else None
         findings.append(Finding.of("tls-old-protocol", f"accepts {', '.join(old)}", severity, versions=old))
     if posture.weak_suites:
-        shown = ", ".join(posture.weak_suites[:3]) + (f" and {len(posture.weak_suites) - 3} more" if len(posture.weak_suites) > 3 else "")
+        shown = ", ".join(posture.weak_suites[:3]) + (
+            f" and {len(posture.weak_suites) - 3} more" if len(posture.weak_suites) > 3 else ""
+        )
         findings.append(Finding.of("tls-weak-cipher", f"accepts weak suites: {shown}", suites=posture.weak_suites))
     certificate = posture.certificate
     if certificate is not None:
         if certificate.expired:
-            findings.append(Finding.of("tls-certificate-expired", f"certificate not valid now (not after {certificate.not_after})"))
+            findings.append(
+                Finding.of("tls-certificate-expired", f"certificate not valid now (not after {certificate.not_after})")
+            )
         if certificate.self_signed:
-            findings.append(Finding.of("tls-certificate-self-signed", f"certificate is self-signed ({certificate.subject})"))
+            findings.append(
+                Finding.of("tls-certificate-self-signed", f"certificate is self-signed ({certificate.subject})")
+            )
         elif certificate.trusted is False:
             severity = Severity.MEDIUM if ca_given else Severity.INFO
-            findings.append(Finding.of("tls-certificate-untrusted", f"certificate chain does not validate: {certificate.trust_detail}", severity))
+            findings.append(
+                Finding.of(
+                    "tls-certificate-untrusted",
+                    f"certificate chain does not validate: {certificate.trust_detail}",
+                    severity,
+                )
+            )
         elif certificate.strict_failure:
-            findings.append(Finding.of("tls-certificate-untrusted", f"OpenSSL accepts the chain, strict RFC 5280 validation does not: {certificate.strict_failure}", Severity.LOW))
+            findings.append(
+                Finding.of(
+                    "tls-certificate-untrusted",
+                    f"OpenSSL accepts the chain, strict RFC 5280 validation does not: {certificate.strict_failure}",
+                    Severity.LOW,
+                )
+            )
         if certificate.hostname_match is False:
-            findings.append(Finding.of("tls-certificate-hostname", f"certificate ({certificate.subject}) does not name this address"))
+            findings.append(
+                Finding.of(
+                    "tls-certificate-hostname", f"certificate ({certificate.subject}) does not name this address"
+                )
+            )
     return findings

@@ -72,8 +72,14 @@ class _Context:
 # ------------------------------------------------------------------------------ one endpoint
 
 
-async def probe_endpoint(host: str, port: int, options: ProbeOptions | None = None, *, source: str | None = None,
-                         context: _Context | None = None) -> EndpointReport:
+async def probe_endpoint(
+    host: str,
+    port: int,
+    options: ProbeOptions | None = None,
+    *,
+    source: str | None = None,
+    context: _Context | None = None,
+) -> EndpointReport:
     """Everything the probe learns about one (host, port); never raises for network trouble
     and never runs past options.deadline."""
     options = options or ProbeOptions()
@@ -115,7 +121,9 @@ async def _observe(report: EndpointReport, context: _Context) -> None:
     if await _identify(report, plain, False, context):
         return
     try:
-        secure: Exchange | None = await exchange(host, port, ping, tls=True, timeout=timeout, complete=_first_answer_complete, limit=SMALL_ANSWER)
+        secure: Exchange | None = await exchange(
+            host, port, ping, tls=True, timeout=timeout, complete=_first_answer_complete, limit=SMALL_ANSWER
+        )
     except (NotTls, Unreachable):
         secure = None
     if secure is not None:
@@ -175,7 +183,15 @@ async def _identify(report: EndpointReport, answer: Exchange, tls: bool, context
 
 
 async def _try_native(report: EndpointReport, tls: bool, context: _Context) -> bool:
-    first = await login(report.host, report.port, protocol="native", tls=tls, user="default", password="", timeout=context.options.timeout)
+    first = await login(
+        report.host,
+        report.port,
+        protocol="native",
+        tls=tls,
+        user="default",
+        password="",
+        timeout=context.options.timeout,
+    )
     if not first.clickhouse:
         return False
     report.tls = tls
@@ -183,11 +199,22 @@ async def _try_native(report: EndpointReport, tls: bool, context: _Context) -> b
     return True
 
 
-async def _credential_logins(report: EndpointReport, protocol: str, tls: bool, context: _Context, skip: set[tuple[str, str]]) -> None:
+async def _credential_logins(
+    report: EndpointReport, protocol: str, tls: bool, context: _Context, skip: set[tuple[str, str]]
+) -> None:
     for user, password in context.options.credentials:
         if (user, password) not in skip:
-            report.logins.append(await login(report.host, report.port, protocol=protocol, tls=tls, user=user, password=password,
-                                             timeout=context.options.timeout))
+            report.logins.append(
+                await login(
+                    report.host,
+                    report.port,
+                    protocol=protocol,
+                    tls=tls,
+                    user=user,
+                    password=password,
+                    timeout=context.options.timeout,
+                )
+            )
 
 
 async def _http_endpoint(report: EndpointReport, ping: http.Response, tls: bool, context: _Context) -> None:
@@ -205,7 +232,11 @@ async def _http_endpoint(report: EndpointReport, ping: http.Response, tls: bool,
     if not (anonymous.clickhouse or (ping.body == "Ok.\n" and ping.clickhouse_headers())):
         if port == METRICS_PORT:
             metrics = await http_get(host, port, "/metrics", tls=tls, timeout=options.timeout, limit=METRICS_ANSWER)
-            if metrics is not None and metrics.status == 200 and ("ClickHouseProfileEvents_" in metrics.body or "ClickHouseMetrics_" in metrics.body):
+            if (
+                metrics is not None
+                and metrics.status == 200
+                and ("ClickHouseProfileEvents_" in metrics.body or "ClickHouseMetrics_" in metrics.body)
+            ):
                 report.service = Service.CLICKHOUSE_METRICS
                 report.clickhouse = True
                 report.metrics = True
@@ -217,7 +248,9 @@ async def _http_endpoint(report: EndpointReport, ping: http.Response, tls: bool,
     if options.credentials:
         await _credential_logins(report, "http", tls, context, skip={("default", "")} if anonymous.accepted else set())
     display = next((login.display_name for login in report.logins if login.display_name), None)
-    await _after_logins(report, tls, context, display or text.excerpt(ping.headers.get("x-clickhouse-server-display-name"), text.NAME))
+    await _after_logins(
+        report, tls, context, display or text.excerpt(ping.headers.get("x-clickhouse-server-display-name"), text.NAME)
+    )
 
 
 async def _native_endpoint(report: EndpointReport, tls: bool, context: _Context, first: LoginResult | None) -> None:
@@ -225,11 +258,15 @@ async def _native_endpoint(report: EndpointReport, tls: bool, context: _Context,
     report.clickhouse = True
     report.service = Service.CLICKHOUSE_NATIVE_TLS if tls else Service.CLICKHOUSE_NATIVE
     if first is None:
-        first = await login(report.host, report.port, protocol="native", tls=tls, user="default", password="", timeout=options.timeout)
+        first = await login(
+            report.host, report.port, protocol="native", tls=tls, user="default", password="", timeout=options.timeout
+        )
     report.logins.append(first)
     if options.credentials:
         await _credential_logins(report, "native", tls, context, skip={("default", "")})
-    await _after_logins(report, tls, context, next((login.display_name for login in report.logins if login.display_name), None))
+    await _after_logins(
+        report, tls, context, next((login.display_name for login in report.logins if login.display_name), None)
+    )
 
 
 async def _after_logins(report: EndpointReport, tls: bool, context: _Context, display_name: str | None) -> None:
@@ -238,14 +275,17 @@ async def _after_logins(report: EndpointReport, tls: bool, context: _Context, di
     accepted = report.accepted_logins
     report.version = next((login.version for login in report.logins if login.version), None)
     if not accepted:
-        report.version = report.version or next((login.leaked_version for login in report.logins if login.leaked_version), None)
+        report.version = report.version or next(
+            (login.leaked_version for login in report.logins if login.leaked_version), None
+        )
     report.display_name = display_name
     if accepted and options.enumerate:
         report.inventory = await _inventory(report, accepted[0], tls, context)
     if tls and options.tls_scan:
         async with context.workers:
-            report.tls_posture = await scan_tls(report.host, report.port, ca=options.ca, timeout=options.timeout,
-                                                   deadline=options.deadline)
+            report.tls_posture = await scan_tls(
+                report.host, report.port, ca=options.ca, timeout=options.timeout, deadline=options.deadline
+            )
 
 
 async def _inventory(report: EndpointReport, best: LoginResult, tls: bool, context: _Context) -> DataInventory:
@@ -255,8 +295,15 @@ async def _inventory(report: EndpointReport, best: LoginResult, tls: bool, conte
         if best.protocol == "http":
             auth = None if best.user is None else (best.user, best.password or "")
             return await collect_inventory(http_query_fn(report.host, report.port, tls, auth, options.timeout), via)
-        arguments = {"host": report.host, "port": report.port, "tls": tls, "user": best.user or "default",
-                     "password": best.password or "", "timeout": options.timeout, "via": via}
+        arguments = {
+            "host": report.host,
+            "port": report.port,
+            "tls": tls,
+            "user": best.user or "default",
+            "password": best.password or "",
+            "timeout": options.timeout,
+            "via": via,
+        }
         async with context.workers:
             return inventory_from_dict(await run_job("native_inventory", arguments, options.deadline))
     except JobFailed as error:  # the listing is extra evidence; the access finding stands without it
@@ -283,7 +330,9 @@ async def scan_endpoints(
         for endpoint in pending:  # one shared iterator: each endpoint goes to exactly one worker
             gate = per_host.setdefault(endpoint.host, asyncio.Semaphore(max(1, options.per_host)))
             async with gate:
-                result = await probe_endpoint(endpoint.host, endpoint.port, options, source=endpoint.source, context=context)
+                result = await probe_endpoint(
+                    endpoint.host, endpoint.port, options, source=endpoint.source, context=context
+                )
             results.append(result)
             if on_result is not None:
                 on_result(result)
@@ -308,17 +357,29 @@ def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str,
     loop.default_exception_handler(context)
 
 
-def run_scan(targets: list[str], endpoints: Sequence[Endpoint], options: ProbeOptions | None = None, *,
-             fail_on: Severity = Severity.HIGH, on_result: Callable[[EndpointReport], None] | None = None) -> ScanReport:
+def run_scan(
+    targets: list[str],
+    endpoints: Sequence[Endpoint],
+    options: ProbeOptions | None = None,
+    *,
+    fail_on: Severity = Severity.HIGH,
+    on_result: Callable[[EndpointReport], None] | None = None,
+) -> ScanReport:
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
     results = run_sync(scan_endpoints(endpoints, options, on_result))
     return ScanReport(targets, results, started.isoformat(timespec="seconds"), time.monotonic() - clock, fail_on)
 
 
-def scan(targets: Sequence[str], options: ProbeOptions | None = None, *, ports: Sequence[int] = PROBE_PORTS,
-         max_hosts: int | None = None, fail_on: Severity = Severity.HIGH,
-         on_result: Callable[[EndpointReport], None] | None = None) -> ScanReport:
+def scan(
+    targets: Sequence[str],
+    options: ProbeOptions | None = None,
+    *,
+    ports: Sequence[int] = PROBE_PORTS,
+    max_hosts: int | None = None,
+    fail_on: Severity = Severity.HIGH,
+    on_result: Callable[[EndpointReport], None] | None = None,
+) -> ScanReport:
     """Blocking entry point: targets -> ScanReport. Raises TargetError for bad targets."""
     endpoints, _ = expand_targets(targets, ports, **({"max_hosts": max_hosts} if max_hosts else {}))
     return run_scan(list(targets), endpoints, options, fail_on=fail_on, on_result=on_result)

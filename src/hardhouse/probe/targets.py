@@ -69,7 +69,9 @@ def _expand_cidr(text: str, max_hosts: int) -> list[str]:
     except ValueError as error:
         raise TargetError(f"{text[:80]!r}: {error}") from None
     if network.num_addresses > max_hosts:
-        raise TargetError(f"{text!r} holds {network.num_addresses} addresses, more than --max-hosts {max_hosts}; split it or raise --max-hosts")
+        raise TargetError(
+            f"{text!r} holds {network.num_addresses} addresses, more than --max-hosts {max_hosts}; split it or raise --max-hosts"
+        )
     if network.num_addresses <= 2:
         return [str(a) for a in network]
     return [str(a) for a in network.hosts()]
@@ -85,7 +87,9 @@ def _check_host(host: str, where: str) -> str:
     return host
 
 
-def parse_target(text: str, ports: Sequence[int], *, max_hosts: int = DEFAULT_MAX_HOSTS, source: str | None = None) -> list[Endpoint]:
+def parse_target(
+    text: str, ports: Sequence[int], *, max_hosts: int = DEFAULT_MAX_HOSTS, source: str | None = None
+) -> list[Endpoint]:
     """One target string (not a file) -> endpoints. A bare host gets every port in `ports`."""
     text = text.strip()
     if not text:
@@ -167,15 +171,23 @@ def inventory_hosts_static(path: Path) -> tuple[list[str], list[str]]:
     addresses: list[str] = []
     notes: list[str] = []
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) and node.value else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign) and node.value
+            else []
+        )
         names = [t.id for t in targets if isinstance(t, ast.Name) and not t.id.startswith("_")]
         if not names:
             continue
         try:
             value = ast.literal_eval(node.value)  # type: ignore[arg-type]
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            notes.append(f"{path}:{node.lineno}: group {names[0]!r} is computed, not a literal; "
-                         "--run-inventory runs the file as pyinfra does (only for inventories you trust)")
+            notes.append(
+                f"{path}:{node.lineno}: group {names[0]!r} is computed, not a literal; "
+                "--run-inventory runs the file as pyinfra does (only for inventories you trust)"
+            )
             continue
         for name, data in _literal_hosts(value):
             address = _inventory_host(name, data)
@@ -196,7 +208,9 @@ def inventory_hosts_run(path: Path) -> tuple[list[str], list[str]]:
     inventory's code must not share the probe's process."""
     command = [sys.executable, "-m", "hardhouse.probe.targets", str(path)]
     try:
-        completed = subprocess.run(command, capture_output=True, timeout=INVENTORY_TIMEOUT, check=False, stdin=subprocess.DEVNULL)
+        completed = subprocess.run(
+            command, capture_output=True, timeout=INVENTORY_TIMEOUT, check=False, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         raise TargetError(f"{path}: pyinfra did not load it within {INVENTORY_TIMEOUT:g}s") from None
     try:

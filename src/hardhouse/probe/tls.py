@@ -25,8 +25,9 @@ from hardhouse.probe.worker import JobFailed, run_job
 SCAN_DEADLINE = 60.0
 
 
-async def scan_tls(host: str, port: int, *, ca: Path | None = None, timeout: float = 5.0,
-                   deadline: float = SCAN_DEADLINE) -> TlsPosture:
+async def scan_tls(
+    host: str, port: int, *, ca: Path | None = None, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
+) -> TlsPosture:
     """Scan one TLS port; a scan that fails or overruns is a posture with an error."""
     arguments = {"host": host, "port": port, "ca": str(ca) if ca else None, "timeout": timeout}
     try:
@@ -58,8 +59,11 @@ def hostname_matches(certificate: Any, host: str) -> bool | None:
         address = None
     if address is not None:
         return names is not None and address in names.get_values_for_type(x509.IPAddress)
-    candidates = names.get_values_for_type(x509.DNSName) if names is not None else [
-        a.value for a in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    candidates = (
+        names.get_values_for_type(x509.DNSName)
+        if names is not None
+        else [a.value for a in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    )
     host = host.lower().rstrip(".")
     for candidate in candidates:
         candidate = str(candidate).lower().rstrip(".")
@@ -87,13 +91,21 @@ def certificate_info(certificate: Any, host: str, trusted: bool | None, trust_de
     )
 
 
-_OID_NAMES = {"2.5.29.35": "authorityKeyIdentifier", "2.5.29.14": "subjectKeyIdentifier", "2.5.29.19": "basicConstraints",
-              "2.5.29.15": "keyUsage", "2.5.29.37": "extendedKeyUsage", "2.5.29.17": "subjectAltName"}
+_OID_NAMES = {
+    "2.5.29.35": "authorityKeyIdentifier",
+    "2.5.29.14": "subjectKeyIdentifier",
+    "2.5.29.19": "basicConstraints",
+    "2.5.29.15": "keyUsage",
+    "2.5.29.37": "extendedKeyUsage",
+    "2.5.29.17": "subjectAltName",
+}
 
 
 def _short_validation_error(stores: Sequence[Any]) -> str:
     errors = sorted({str(s.validation_error) for s in stores if s.validation_error})
-    message = "; ".join(re.sub(r"\s*\(encountered processing.*", "", e, flags=re.S) for e in errors) or "does not validate"
+    message = (
+        "; ".join(re.sub(r"\s*\(encountered processing.*", "", e, flags=re.S) for e in errors) or "does not validate"
+    )
     for oid, name in _OID_NAMES.items():
         message = message.replace(oid, f"{oid} ({name})")
     return message[:200]
@@ -101,8 +113,10 @@ def _short_validation_error(stores: Sequence[Any]) -> str:
 
 def _openssl_validates(host: str, port: int, ca: Path, timeout: float) -> bool:
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw, \
-                ssl.create_default_context(cafile=str(ca)).wrap_socket(raw, server_hostname=host):
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            ssl.create_default_context(cafile=str(ca)).wrap_socket(raw, server_hostname=host),
+        ):
             return True
     except (OSError, ssl.SSLError):
         return False
@@ -129,12 +143,16 @@ def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dic
         address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
     except socket.gaierror as error:
         return asdict(TlsPosture("sslyze", error=f"name does not resolve: {error}"))
-    extra = (sslyze.ScanCommandsExtraArguments(certificate_info=sslyze.CertificateInfoExtraArgument(custom_ca_file=ca_path))
-             if ca_path else sslyze.ScanCommandsExtraArguments())
+    extra = (
+        sslyze.ScanCommandsExtraArguments(certificate_info=sslyze.CertificateInfoExtraArgument(custom_ca_file=ca_path))
+        if ca_path
+        else sslyze.ScanCommandsExtraArguments()
+    )
     request = sslyze.ServerScanRequest(
         server_location=sslyze.ServerNetworkLocation(hostname=host, port=port, ip_address=address),
         network_configuration=sslyze.ServerNetworkConfiguration(
-            tls_server_name_indication=host, network_timeout=max(1, int(timeout)), network_max_retries=1),
+            tls_server_name_indication=host, network_timeout=max(1, int(timeout)), network_max_retries=1
+        ),
         scan_commands={*commands.values(), sslyze.ScanCommand.CERTIFICATE_INFO},
         scan_commands_extra_arguments=extra,
     )

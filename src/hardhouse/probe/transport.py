@@ -56,12 +56,20 @@ def tls_context(ca: Path | None) -> ssl.SSLContext:
     return permissive_context() if ca is None else verifying_context(ca)
 
 
-async def connect(host: str, port: int, tls: bool, timeout: float, ca: Path | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(
+    host: str, port: int, tls: bool, timeout: float, ca: Path | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     context = tls_context(ca) if tls else None
     try:
         return await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, server_hostname=host if tls else None, limit=READ_CHUNK,
-                                    ssl_handshake_timeout=timeout if tls else None),
+            asyncio.open_connection(
+                host,
+                port,
+                ssl=context,
+                server_hostname=host if tls else None,
+                limit=READ_CHUNK,
+                ssl_handshake_timeout=timeout if tls else None,
+            ),
             timeout,
         )
     except ConnectionRefusedError:

@@ -35,9 +35,14 @@ def _limit_memory() -> None:  # runs in the child between fork and exec
 async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
     """Run one job in a fresh child; kill it when `deadline` seconds have passed."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hardhouse.probe.worker",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        preexec_fn=_limit_memory, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        sys.executable,
+        "-m",
+        "hardhouse.probe.worker",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=_limit_memory,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     try:
         assert process.stdin is not None and process.stdout is not None

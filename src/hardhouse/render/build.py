@@ -51,7 +51,9 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,  # a missing value is a bug, never an empty element
         # every value in an XML template is XML-escaped; SQL templates get only identifiers and
         # types the spec has already restricted to characters that need no quoting
-        autoescape=jinja2.select_autoescape(enabled_extensions=("xml.j2",), disabled_extensions=("sql.j2",), default=True),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("xml.j2",), disabled_extensions=("sql.j2",), default=True
+        ),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -90,13 +92,15 @@ def log_storage_context(spec: HardeningSpec) -> dict[str, Any] | None:
             continue
         if db.encryption.key_file is not None:
             include_from = db.encryption.key_file
-        disks.append({
-            "database": name,
-            "name": log_disk_name(name),
-            "policy": log_policy_name(name),
-            "key_env": db.encryption.key_env,
-            "key_include": f"{KEY_INCLUDE_PREFIX}{name}",
-        })
+        disks.append(
+            {
+                "database": name,
+                "name": log_disk_name(name),
+                "policy": log_policy_name(name),
+                "key_env": db.encryption.key_env,
+                "key_include": f"{KEY_INCLUDE_PREFIX}{name}",
+            }
+        )
     if not disks:
         return None
     return {"disks": disks, "include_from": include_from}
@@ -108,8 +112,13 @@ def log_database_context(spec: HardeningSpec) -> list[dict[str, Any]]:
             "name": name,
             "retention_days": db.retention_days,
             "policy": log_policy_name(name) if db.encryption is not None else None,
-            "writers": db.writers, "readers": db.readers, "owners": db.owners,
-            "tables": [{"name": t_name, "columns": table.columns, "time_column": table.time_column} for t_name, table in db.tables.items()],
+            "writers": db.writers,
+            "readers": db.readers,
+            "owners": db.owners,
+            "tables": [
+                {"name": t_name, "columns": table.columns, "time_column": table.time_column}
+                for t_name, table in db.tables.items()
+            ],
         }
         for name, db in spec.log_databases.items()
     ]
@@ -127,17 +136,29 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
 
     plan: list[tuple[str, str, dict[str, Any]]] = [
         ("config.d", "listen", {"listen_hosts": spec.listen_hosts, "remove_slots": LISTEN_REMOVE_SLOTS}),
-        ("config.d", "ports", {"ports": [
-            {"element": port.element, "why": port.what, "number": getattr(spec.ports, port.name)}
-            for port in PORTS
-        ]}),
+        (
+            "config.d",
+            "ports",
+            {
+                "ports": [
+                    {"element": port.element, "why": port.what, "number": getattr(spec.ports, port.name)}
+                    for port in PORTS
+                ]
+            },
+        ),
     ]
     if spec.tls is not None and spec.tls_ports_open():
-        plan.append(("config.d", "tls", {
-            "tls": spec.tls,
-            "disabled_protocols": disabled_protocols(spec.tls.min_protocol),
-            "cipher_list": STRONG_CIPHERS,
-        }))
+        plan.append(
+            (
+                "config.d",
+                "tls",
+                {
+                    "tls": spec.tls,
+                    "disabled_protocols": disabled_protocols(spec.tls.min_protocol),
+                    "cipher_list": STRONG_CIPHERS,
+                },
+            )
+        )
     if refuses_insecure_auth(spec):
         plan.append(("config.d", "auth", {}))
     rules = masking_rules(spec)
@@ -146,26 +167,34 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
     storage = log_storage_context(spec)
     if storage is not None:
         plan.append(("config.d", "log_storage", storage))
-    plan.append(("users.d", "stock_users", {
-        "default_user": spec.default_user,
-        "locked_hash": LOCKED_HASH,
-        "locked_profile": LOCKED_PROFILE,
-        "removed_stock_users": [name for name in STOCK_PASSWORDLESS_USERS if name not in declared],
-    }))
+    plan.append(
+        (
+            "users.d",
+            "stock_users",
+            {
+                "default_user": spec.default_user,
+                "locked_hash": LOCKED_HASH,
+                "locked_profile": LOCKED_PROFILE,
+                "removed_stock_users": [name for name in STOCK_PASSWORDLESS_USERS if name not in declared],
+            },
+        )
+    )
     users = []
     for user in spec.users:
         grants, databases = user_access(spec, user)
         credential = credentials[user.name]
-        users.append({
-            "name": user.name,
-            "kind": credential.kind,
-            "secret": credential.value,
-            "networks": [xml_network(text, version) for text in user.networks],
-            "profile": user.profile,
-            "quota": user.quota,
-            "grants": grants,
-            "databases": databases,
-        })
+        users.append(
+            {
+                "name": user.name,
+                "kind": credential.kind,
+                "secret": credential.value,
+                "networks": [xml_network(text, version) for text in user.networks],
+                "profile": user.profile,
+                "quota": user.quota,
+                "grants": grants,
+                "databases": databases,
+            }
+        )
     plan.append(("users.d", "users", {"users": users}))
     if profiles:
         plan.append(("users.d", "profiles", {"profiles": profiles}))

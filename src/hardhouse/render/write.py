@@ -105,8 +105,11 @@ def _write_locked(files: list[RenderedFile], out: Path, created: list[Path]) -> 
             if subdir == "sql" and not wanted and not (out / subdir).is_dir():
                 continue
             _make_dir(out / subdir, created)
-            stale += [p for p in sorted((out / subdir).glob(f"{FILE_PREFIX}*"))
-                      if p.suffix in (".xml", ".sql") and p.name not in wanted and not p.is_dir()]
+            stale += [
+                p
+                for p in sorted((out / subdir).glob(f"{FILE_PREFIX}*"))
+                if p.suffix in (".xml", ".sql") and p.name not in wanted and not p.is_dir()
+            ]
         for file in files:
             target = out / file.path
             temps[target] = _temp_beside(target, file.content.encode("utf-8"), file.mode)

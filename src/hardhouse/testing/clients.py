@@ -57,7 +57,9 @@ def http_query(
     source_address = (source, 0) if source else None
     connection: http.client.HTTPConnection
     if tls:
-        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(ca), source_address=source_address)
+        connection = http.client.HTTPSConnection(
+            host, port, timeout=timeout, context=tls_context(ca), source_address=source_address
+        )
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout, source_address=source_address)
     headers = {}
@@ -71,7 +73,16 @@ def http_query(
         connection.close()
 
 
-def native_client(host: str, port: int, *, user: str = "default", password: str = "", tls: bool = False, ca: Path | None = None, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+def native_client(
+    host: str,
+    port: int,
+    *,
+    user: str = "default",
+    password: str = "",
+    tls: bool = False,
+    ca: Path | None = None,
+    timeout: float = 10.0,
+):  # type: ignore[no-untyped-def]
     from clickhouse_driver import Client  # test extra; imported late so the core package stays light
 
     options: dict[str, object] = {}
@@ -79,7 +90,9 @@ def native_client(host: str, port: int, *, user: str = "default", password: str 
         options.update(secure=True, verify=ca is not None)
         if ca is not None:
             options["ca_certs"] = str(ca)
-    return Client(host, port=port, user=user, password=password, connect_timeout=timeout, send_receive_timeout=timeout, **options)
+    return Client(
+        host, port=port, user=user, password=password, connect_timeout=timeout, send_receive_timeout=timeout, **options
+    )
 
 
 def native_query(host: str, port: int, query: str, **kwargs: object) -> list[tuple]:  # type: ignore[type-arg]

@@ -68,7 +68,11 @@ def docker_network(prefix: str = "hardhouse-test") -> Iterator[DockerNetwork]:
                 taken.add(ipaddress.ip_network(config["Subnet"], strict=False))
     subnet = free_subnet(taken, "172.31")
     name = f"{prefix}-{subnet.network_address.packed[2]}-{os.getpid()}"
-    network = client.networks.create(name, driver="bridge", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=str(subnet.network_address + 1))]))
+    network = client.networks.create(
+        name,
+        driver="bridge",
+        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=str(subnet.network_address + 1))]),
+    )
     try:
         yield DockerNetwork(name, subnet)
     finally:
@@ -161,7 +165,9 @@ class ClickHouseContainer(DockerContainer):
             if self._container.status == "exited":  # type: ignore[union-attr]
                 raise RuntimeError(f"ClickHouse container exited:\n{self.server_log()}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"ports {pending} of {self.address} not open after {timeout:.0f}s:\n{self.server_log()}")
+                raise TimeoutError(
+                    f"ports {pending} of {self.address} not open after {timeout:.0f}s:\n{self.server_log()}"
+                )
             pending = [port for port in pending if not port_open(self.address, port)]
             if pending:
                 time.sleep(0.1)
@@ -170,7 +176,9 @@ class ClickHouseContainer(DockerContainer):
         """The server's error log (it logs to files, not to stdout)."""
         if self._container is None:
             return ""
-        result = self._container.exec_run(["sh", "-c", f"tail -n {lines} /var/log/clickhouse-server/clickhouse-server.err.log 2>/dev/null"])
+        result = self._container.exec_run(
+            ["sh", "-c", f"tail -n {lines} /var/log/clickhouse-server/clickhouse-server.err.log 2>/dev/null"]
+        )
         logs = self._container.logs(tail=lines).decode(errors="replace")
         return logs + result.output.decode(errors="replace")
 

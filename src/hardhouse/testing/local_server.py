@@ -54,7 +54,9 @@ class LocalClickHouse:
         (self.etc / "users.d").mkdir(parents=True, exist_ok=True)
         for name in ("config.xml", "users.xml"):
             shutil.copyfile(stock_dir / name, self.etc / name)
-        self._write(SANDBOX_PATHS, f"""<clickhouse>
+        self._write(
+            SANDBOX_PATHS,
+            f"""<clickhouse>
     <path>{self.data}/</path>
     <tmp_path>{self.data}/tmp/</tmp_path>
     <user_files_path>{self.data}/user_files/</user_files_path>
@@ -65,19 +67,23 @@ class LocalClickHouse:
         <errorlog>{workdir}/server.err.log</errorlog>
     </logger>
 </clickhouse>
-""")
+""",
+        )
 
     def _write(self, relative: str, content: str) -> None:
         (self.etc / relative).write_text(content, encoding="utf-8")
 
     def use_stock_ports(self, http: int, native: int, interserver: int) -> None:
         """Keep the stock exposure (default user, plaintext ports) but on free ports."""
-        self._write(SANDBOX_PORTS, f"""<clickhouse>
+        self._write(
+            SANDBOX_PORTS,
+            f"""<clickhouse>
     <http_port>{http}</http_port>
     <tcp_port>{native}</tcp_port>
     <interserver_http_port>{interserver}</interserver_http_port>
 </clickhouse>
-""")
+""",
+        )
 
     def install(self, files: list[RenderedFile]) -> None:
         """Drop rendered files in, as an operator would into /etc/clickhouse-server."""
@@ -100,7 +106,9 @@ class LocalClickHouse:
                 raise RuntimeError(f"clickhouse-server exited with {self.process.returncode}:\n{self.error_log()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"clickhouse-server did not open {pending} within {timeout:.0f}s:\n{self.error_log()}")
+                raise TimeoutError(
+                    f"clickhouse-server did not open {pending} within {timeout:.0f}s:\n{self.error_log()}"
+                )
             pending = [(host, port) for host, port in pending if not port_open(host, port)]
             if pending:
                 time.sleep(0.1)
@@ -108,7 +116,11 @@ class LocalClickHouse:
     def error_log(self, lines: int = 30) -> str:
         log = self.workdir / "server.err.log"
         if not log.exists():
-            return (self.workdir / "stdout.log").read_text(errors="replace")[-4000:] if (self.workdir / "stdout.log").exists() else ""
+            return (
+                (self.workdir / "stdout.log").read_text(errors="replace")[-4000:]
+                if (self.workdir / "stdout.log").exists()
+                else ""
+            )
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:

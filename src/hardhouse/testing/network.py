@@ -8,7 +8,9 @@ import secrets
 from collections.abc import Iterable
 
 
-def free_subnet(taken: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], prefix: str, first: int = 0, last: int = 255) -> ipaddress.IPv4Network:
+def free_subnet(
+    taken: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], prefix: str, first: int = 0, last: int = 255
+) -> ipaddress.IPv4Network:
     """A random /24 `prefix.N.0/24` (first <= N <= last) that overlaps none of `taken`."""
     taken = list(taken)
     candidates = [ipaddress.IPv4Network(f"{prefix}.{n}.0/24") for n in range(first, last + 1)]

@@ -38,7 +38,9 @@ from hardhouse.testing.assertions import Target
 from hardhouse.testing.containers import IMAGE_VARIABLE, TLS_DIR, ClickHouseContainer, DockerNetwork, docker_network
 
 # How the official image opens the server to the network; kept in so a render must undo it.
-OFFICIAL_LISTEN = RenderedFile("config.d/docker_related_config.xml", "<clickhouse>\n    <listen_host>0.0.0.0</listen_host>\n</clickhouse>\n", 0o644)
+OFFICIAL_LISTEN = RenderedFile(
+    "config.d/docker_related_config.xml", "<clickhouse>\n    <listen_host>0.0.0.0</listen_host>\n</clickhouse>\n", 0o644
+)
 
 
 @dataclass
@@ -58,10 +60,16 @@ class HardenedServer:
         Loopback listeners are left out: nobody outside can reach them (Docker's embedded
         DNS resolver listens on 127.0.0.11 in every container of a user-defined network).
         """
-        return tuple(sorted({port for host, port in self.container.listening() if not ipaddress.ip_address(host).is_loopback}))
+        return tuple(
+            sorted({port for host, port in self.container.listening() if not ipaddress.ip_address(host).is_loopback})
+        )
 
     def target(self) -> Target:
-        minimum = ssl.TLSVersion.TLSv1_3 if self.spec.tls and self.spec.tls.min_protocol == "tlsv1_3" else ssl.TLSVersion.TLSv1_2
+        minimum = (
+            ssl.TLSVersion.TLSv1_3
+            if self.spec.tls and self.spec.tls.min_protocol == "tlsv1_3"
+            else ssl.TLSVersion.TLSv1_2
+        )
         return Target(self.address, self.open_ports(), self.tls.ca_certificate, minimum)
 
 
@@ -78,10 +86,19 @@ def adapt_spec(spec: Mapping[str, Any], address: str) -> dict[str, Any]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hardhouse", "hardened ClickHouse fixtures")
-    group.addoption("--hardhouse-image", dest="hardhouse_image", default=None,
-                    help=f"ClickHouse image for the hardened_clickhouse fixture (or {IMAGE_VARIABLE})")
+    group.addoption(
+        "--hardhouse-image",
+        dest="hardhouse_image",
+        default=None,
+        help=f"ClickHouse image for the hardened_clickhouse fixture (or {IMAGE_VARIABLE})",
+    )
     parser.addini("hardhouse_clickhouse_image", "ClickHouse image for the hardened_clickhouse fixture", default="")
-    parser.addini("hardhouse_disable_ryuk", "do not start testcontainers' reaper (no registry to pull it from)", type="bool", default=False)
+    parser.addini(
+        "hardhouse_disable_ryuk",
+        "do not start testcontainers' reaper (no registry to pull it from)",
+        type="bool",
+        default=False,
+    )
 
 
 def docker_available() -> str | None:
@@ -112,10 +129,16 @@ def _require_docker() -> None:
 def clickhouse_image_name(pytestconfig: pytest.Config) -> str:
     """The ClickHouse image under test, from the environment, the command line or the ini file."""
     _require_docker()
-    image = os.environ.get(IMAGE_VARIABLE) or pytestconfig.getoption("hardhouse_image") or pytestconfig.getini("hardhouse_clickhouse_image")
+    image = (
+        os.environ.get(IMAGE_VARIABLE)
+        or pytestconfig.getoption("hardhouse_image")
+        or pytestconfig.getini("hardhouse_clickhouse_image")
+    )
     if not image:
-        pytest.skip(f"no ClickHouse image configured: set {IMAGE_VARIABLE} (e.g. clickhouse/clickhouse-server:24.8), "
-                    "--hardhouse-image or the ini option hardhouse_clickhouse_image")
+        pytest.skip(
+            f"no ClickHouse image configured: set {IMAGE_VARIABLE} (e.g. clickhouse/clickhouse-server:24.8), "
+            "--hardhouse-image or the ini option hardhouse_clickhouse_image"
+        )
     return str(image)
 
 
@@ -158,11 +181,15 @@ class ServerFactory:
         environ = dict(os.environ if environ is None else environ)
         tls = write_server_material(self.tmp_path_factory.mktemp("tls"), [address])
         files = tamper([OFFICIAL_LISTEN, *render(loaded, environ)])
-        container = ClickHouseContainer(self.network, address, files, tls, image=self.image, data_volume=data_volume, extra_networks=extra_networks)
+        container = ClickHouseContainer(
+            self.network, address, files, tls, image=self.image, data_volume=data_volume, extra_networks=extra_networks
+        )
         self.started.append(container)
         container.start()
         container.wait_ready(list(loaded.ports.open().values()))
-        passwords = {u.name: environ[u.password_env] for u in loaded.users if u.password_env and u.password_env in environ}
+        passwords = {
+            u.name: environ[u.password_env] for u in loaded.users if u.password_env and u.password_env in environ
+        }
         return HardenedServer(container, loaded, tls, passwords)
 
     def close(self) -> None:
@@ -176,7 +203,9 @@ class ServerFactory:
 
 
 @pytest.fixture
-def hardened_clickhouse(clickhouse_network: DockerNetwork, clickhouse_image_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+def hardened_clickhouse(
+    clickhouse_network: DockerNetwork, clickhouse_image_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
     """Factory: start a container hardened with a spec (path or dict); removed after the test."""
     factory = ServerFactory(clickhouse_network, clickhouse_image_name, tmp_path_factory)
     yield factory

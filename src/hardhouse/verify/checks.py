@@ -40,7 +40,9 @@ def login_as(host: str, port: int, kind: str, user: str | None, password: str | 
     spec_port = BY_NAME[kind]
     if spec_port.protocol == "http":
         return login_sync(host, port, protocol="http", tls=spec_port.tls, user=user, password=password, ca=ca)
-    return login_sync(host, port, protocol="native", tls=spec_port.tls, user=user or "default", password=password or "", ca=ca)
+    return login_sync(
+        host, port, protocol="native", tls=spec_port.tls, user=user or "default", password=password or "", ca=ca
+    )
 
 
 def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
@@ -48,7 +50,11 @@ def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
     endpoint = f"{host}:{port} ({kind})"
     result = login_as(host, port, kind, None, None, ca)
     if result.accepted:
-        what = "a query without credentials was answered" if BY_NAME[kind].protocol == "http" else "user default with an empty password logged in"
+        what = (
+            "a query without credentials was answered"
+            if BY_NAME[kind].protocol == "http"
+            else "user default with an empty password logged in"
+        )
         return Check(endpoint, "anonymous refused", False, what)
     return Check(endpoint, "anonymous refused", True, result.detail)
 
@@ -68,19 +74,37 @@ def verify_server(
     open_ports = spec.ports.open()
     for name, port in open_ports.items():
         reachable = _reachable(host, port)
-        checks.append(Check(f"{host}:{port} ({name})", "open as specified", reachable, "accepts connections" if reachable else "connection refused"))
+        checks.append(
+            Check(
+                f"{host}:{port} ({name})",
+                "open as specified",
+                reachable,
+                "accepts connections" if reachable else "connection refused",
+            )
+        )
         if reachable and BY_NAME[name].login:
             checks.append(anonymous_check(host, port, name, ca))
         if reachable and BY_NAME[name].tls:
             accepted = tls_posture(host, port, ca=ca).accepted_versions
             for label in OLD_LABELS:
                 refused = label not in accepted
-                checks.append(Check(f"{host}:{port} ({name})", f"{label} refused", refused, "handshake refused" if refused else f"negotiated {label}"))
+                checks.append(
+                    Check(
+                        f"{host}:{port} ({name})",
+                        f"{label} refused",
+                        refused,
+                        "handshake refused" if refused else f"negotiated {label}",
+                    )
+                )
     for name, port in STOCK_PORTS.items():
         if name in open_ports or port in open_ports.values():
             continue
         closed = not _reachable(host, port)
-        checks.append(Check(f"{host}:{port} ({name})", "closed", closed, "connection refused" if closed else "accepts connections"))
+        checks.append(
+            Check(
+                f"{host}:{port} ({name})", "closed", closed, "connection refused" if closed else "accepts connections"
+            )
+        )
     return checks
 
 

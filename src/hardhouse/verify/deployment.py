@@ -93,9 +93,15 @@ def verify_deployment(
     kind, port = tls
     endpoint = f"{address}:{port} ({kind})"
     if ca is None:
-        return checks + [Check(endpoint, "users log in only from their networks", False,
-                               "not checked: without a CA to verify the server's certificate, a password could go to an impostor. "
-                               "Fix: name the CA that signed the server certificate (hardhouse_tls_files.verify_ca)")]
+        return checks + [
+            Check(
+                endpoint,
+                "users log in only from their networks",
+                False,
+                "not checked: without a CA to verify the server's certificate, a password could go to an impostor. "
+                "Fix: name the CA that signed the server certificate (hardhouse_tls_files.verify_ca)",
+            )
+        ]
     passwords = readable_passwords(spec, environ)
     here = source_address(address)
     logged_in = 0
@@ -127,11 +133,23 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
     if result.accepted:
         return Check(endpoint, name, False, "a wrong password logged in")
     if result.code == codes.IP_ADDRESS_NOT_ALLOWED:
-        return Check(endpoint, name, True, f"refused before any password check (code 195): {here} is outside its networks")
+        return Check(
+            endpoint, name, True, f"refused before any password check (code 195): {here} is outside its networks"
+        )
     if result.code in (codes.WRONG_PASSWORD, codes.REQUIRED_PASSWORD):
-        return Check(endpoint, name, False, f"the server checked the password (code {result.code}), so {here} is inside its networks")
+        return Check(
+            endpoint,
+            name,
+            False,
+            f"the server checked the password (code {result.code}), so {here} is inside its networks",
+        )
     if result.code == codes.AUTHENTICATION_FAILED:
-        return Check(endpoint, name, True, "refused (code 516; this server does not say whether the address or the password failed)")
+        return Check(
+            endpoint,
+            name,
+            True,
+            "refused (code 516; this server does not say whether the address or the password failed)",
+        )
     return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}")
 
 

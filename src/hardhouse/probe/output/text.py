@@ -12,11 +12,19 @@ def _summary_line(endpoint: EndpointReport) -> str:
         parts.append("login: " + ", ".join(dict.fromkeys(login.who for login in accepted)))
     if endpoint.inventory is not None:
         inventory = endpoint.inventory
-        parts.append(f"readable: {len(inventory.databases)} databases, {len(inventory.tables)} tables, {inventory.total_rows} rows")
+        parts.append(
+            f"readable: {len(inventory.databases)} databases, {len(inventory.tables)} tables, {inventory.total_rows} rows"
+        )
         sensitive = inventory.sensitive_tables
         if sensitive:
-            parts.append("sensitive: " + ", ".join(f"{t.qualified}" + (f" ({', '.join(t.sensitive_columns)})" if t.sensitive_columns else "") for t in sensitive[:5])
-                         + (f" +{len(sensitive) - 5}" if len(sensitive) > 5 else ""))
+            parts.append(
+                "sensitive: "
+                + ", ".join(
+                    f"{t.qualified}" + (f" ({', '.join(t.sensitive_columns)})" if t.sensitive_columns else "")
+                    for t in sensitive[:5]
+                )
+                + (f" +{len(sensitive) - 5}" if len(sensitive) > 5 else "")
+            )
     if endpoint.clickhouse and not accepted and endpoint.logins:
         codes = sorted({str(login.code) for login in endpoint.logins if login.code is not None})
         parts.append("logins refused" + (f" (codes {', '.join(codes)})" if codes else ""))
@@ -39,8 +47,19 @@ def render_text(report: ScanReport, *, show_closed: bool = False, verbose: bool 
     counts = report.counts()
     shown = [e for e in report.ordered() if show_closed or e.state != State.CLOSED]
     header = ("SEVERITY", "ENDPOINT", "STATE", "SERVICE", "VERSION", "WHAT A CLIENT GETS")
-    rows = [(e.severity.label if e.severity is not None else "-", e.address, str(e.state), str(e.service or "-"), e.version or "-", _summary_line(e)) for e in shown]
+    rows = [
+        (
+            e.severity.label if e.severity is not None else "-",
+            e.address,
+            str(e.state),
+            str(e.service or "-"),
+            e.version or "-",
+            _summary_line(e),
+        )
+        for e in shown
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+
     def line(row: tuple[str, ...]) -> str:
         return "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
 
@@ -50,9 +69,20 @@ def render_text(report: ScanReport, *, show_closed: bool = False, verbose: bool 
         if verbose:
             lines.extend(f"    - [{f.severity.label}] {f.rule}: {f.message}" for f in endpoint.findings)
     hidden = len(report.endpoints) - len(shown)
-    states = ", ".join(f"{counts[s]} {s}" for s in (State.OPEN, State.CLOSED, State.FILTERED, State.UNREACHABLE, State.ERROR) if counts.get(s))
-    verdict = f"EXPOSED: {counts['exposed']} endpoint(s) at or above {report.fail_on.label}" if report.exposed else f"nothing at or above {report.fail_on.label}"
+    states = ", ".join(
+        f"{counts[s]} {s}"
+        for s in (State.OPEN, State.CLOSED, State.FILTERED, State.UNREACHABLE, State.ERROR)
+        if counts.get(s)
+    )
+    verdict = (
+        f"EXPOSED: {counts['exposed']} endpoint(s) at or above {report.fail_on.label}"
+        if report.exposed
+        else f"nothing at or above {report.fail_on.label}"
+    )
     lines.append("")
-    lines.append(f"{counts['endpoints']} endpoints on {counts['hosts']} hosts in {report.duration:.1f}s: {states}; "
-                 f"{counts['clickhouse']} ClickHouse; {verdict}" + (f" ({hidden} closed not listed; --show-closed lists them)" if hidden else ""))
+    lines.append(
+        f"{counts['endpoints']} endpoints on {counts['hosts']} hosts in {report.duration:.1f}s: {states}; "
+        f"{counts['clickhouse']} ClickHouse; {verdict}"
+        + (f" ({hidden} closed not listed; --show-closed lists them)" if hidden else "")
+    )
     return "\n".join(lines)

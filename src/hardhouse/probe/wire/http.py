@@ -25,7 +25,13 @@ def query_path(query: str, settings: dict[str, Any] | None = None) -> str:
 
 def request(host: str, port: int, path: str, auth: tuple[str, str] | None = None) -> bytes:
     host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host_header}", f"User-Agent: {USER_AGENT}", "Accept: */*", "Connection: close"]
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host_header}",
+        f"User-Agent: {USER_AGENT}",
+        "Accept: */*",
+        "Connection: close",
+    ]
     if auth is not None:
         lines.append("Authorization: " + basic_auth(*auth))
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -58,7 +64,7 @@ def dechunk(data: bytes) -> tuple[bytes, bool]:
         if size == 0:
             return bytes(body), True
         start = end + 2
-        body += data[start:start + size]
+        body += data[start : start + size]
         if start + size > len(data):
             return bytes(body), False
         pos = start + size + 2
@@ -78,7 +84,7 @@ def parse(data: bytes, *, require_complete: bool = False) -> Response | None:
     if len(parts) < 2 or not parts[1].isdigit() or len(parts[1]) != 3:
         return None
     headers: dict[str, str] = {}
-    for line in lines[1:HEADERS_MAX + 1]:
+    for line in lines[1 : HEADERS_MAX + 1]:
         key, colon, value = line.partition(":")
         if colon:
             key = key.strip().lower()
@@ -93,7 +99,9 @@ def parse(data: bytes, *, require_complete: bool = False) -> Response | None:
         body, complete = rest, False  # delimited by the end of the connection
     if require_complete and not complete:
         return None
-    return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body.decode("utf-8", errors="replace"), complete)
+    return Response(
+        int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body.decode("utf-8", errors="replace"), complete
+    )
 
 
 def complete(data: bytes) -> bool:

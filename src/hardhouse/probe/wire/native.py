@@ -27,7 +27,7 @@ class Reader:
     def take(self, size: int) -> bytes:
         if self.pos + size > len(self.data):
             raise Incomplete
-        chunk = self.data[self.pos:self.pos + size]
+        chunk = self.data[self.pos : self.pos + size]
         self.pos += size
         return chunk
 
@@ -64,8 +64,18 @@ def string(text: str) -> bytes:
 
 def hello(user: str, password: str) -> bytes:
     """The client Hello packet (type 0): client name, version 1.0, revision, database, user, password."""
-    return b"".join([varint(0), string(CLIENT_NAME), varint(1), varint(0), varint(REVISION),
-                     string(""), string(user), string(password)])
+    return b"".join(
+        [
+            varint(0),
+            string(CLIENT_NAME),
+            varint(1),
+            varint(0),
+            varint(REVISION),
+            string(""),
+            string(user),
+            string(password),
+        ]
+    )
 
 
 @dataclass(frozen=True)
