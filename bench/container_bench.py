@@ -79,10 +79,12 @@ def main() -> None:
             factory.close()
     b, v = statistics.median(base), statistics.median(full)
     print(
-        f"stock container start -> first answer (baseline): median {b:.2f}s  (min {min(base):.2f}, max {max(base):.2f}, n={args.runs})"
+        f"stock container start -> first answer (baseline): median {b:.2f}s  "
+        f"(min {min(base):.2f}, max {max(base):.2f}, n={args.runs})"
     )
     print(
-        f"render + start hardened -> verdict:               median {v:.2f}s  (min {min(full):.2f}, max {max(full):.2f}, n={args.runs})"
+        f"render + start hardened -> verdict:               median {v:.2f}s  "
+        f"(min {min(full):.2f}, max {max(full):.2f}, n={args.runs})"
     )
     print(f"ratio verdict / baseline: {v / b:.2f}x")
     if args.suite:

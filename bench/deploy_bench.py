@@ -134,7 +134,8 @@ def main() -> int:
             for row in bench(n_hosts, floor, tmp):
                 per_host = f"{row['commands_per_host']:.0f}" if row["commands_per_host"] != "" else ""
                 print(
-                    f"{n_hosts:>5}  {row['run']:<28} {row['seconds']:>7.2f} {per_host:>9} {row['commands_total']!s:>5} {row['uploads_total']!s:>7} {row['changed_ops']!s:>11}",
+                    f"{n_hosts:>5}  {row['run']:<28} {row['seconds']:>7.2f} {per_host:>9} "
+                    f"{row['commands_total']!s:>5} {row['uploads_total']!s:>7} {row['changed_ops']!s:>11}",
                     flush=True,
                 )
     return 0

@@ -205,10 +205,12 @@ def hostile(copies: int, deadline: float, timeout: float) -> int:
     base_wall, base_rss = measured_probe(closed, *options)
     bound = -(-len(targets) // 256) * deadline
     print(
-        f"hostile mix: {len(targets)} endpoints ({', '.join(kinds)}; {copies} each), --timeout {timeout:g} --deadline {deadline:g}"
+        f"hostile mix: {len(targets)} endpoints ({', '.join(kinds)}; {copies} each), "
+        f"--timeout {timeout:g} --deadline {deadline:g}"
     )
     print(
-        f"hardhouse probe: {wall:.1f}s wall (bound: endpoints/concurrency x deadline = {bound:.0f}s), peak RSS {rss / 1024:.0f} MiB"
+        f"hardhouse probe: {wall:.1f}s wall (bound: endpoints/concurrency x deadline = {bound:.0f}s), "
+        f"peak RSS {rss / 1024:.0f} MiB"
     )
     print(f"baseline, {len(closed)} closed ports: {base_wall:.1f}s wall, peak RSS {base_rss / 1024:.0f} MiB")
     print(f"ratio hostile/baseline: {wall / base_wall:.1f}x wall, {rss / base_rss:.2f}x peak RSS")
@@ -260,16 +262,19 @@ def main() -> int:
     )
     print(
         f"hardhouse probe: {probe_elapsed:.2f}s = {len(endpoints) / probe_elapsed:.0f} endpoints/s; "
-        f"{counts.get('open', 0)} open, {counts.get('closed', 0)} closed, {counts['clickhouse']} ClickHouse, {counts['exposed']} exposed"
+        f"{counts.get('open', 0)} open, {counts.get('closed', 0)} closed, "
+        f"{counts['clickhouse']} ClickHouse, {counts['exposed']} exposed"
     )
     if "error" in nmap:
         print(f"nmap -sV: {nmap['error']}")
         return 0
     print(
-        f"nmap -sV: {nmap['elapsed']:.2f}s = {len(endpoints) / nmap['elapsed']:.1f} endpoints/s; {len(nmap['open'])} open"
+        f"nmap -sV: {nmap['elapsed']:.2f}s = {len(endpoints) / nmap['elapsed']:.1f} endpoints/s; "
+        f"{len(nmap['open'])} open"
     )
     print(
-        f"ratio: hardhouse probe is {nmap['elapsed'] / probe_elapsed:.1f}x the endpoints/s of nmap -sV on {os.cpu_count()} cores"
+        f"ratio: hardhouse probe is {nmap['elapsed'] / probe_elapsed:.1f}x the endpoints/s of nmap -sV "
+        f"on {os.cpu_count()} cores"
     )
     print("what each named on the open ports (probe | nmap -sV):")
     for address in sorted(

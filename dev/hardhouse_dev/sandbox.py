@@ -336,7 +336,8 @@ class Sandbox:
             if any(c.get("Subnet") == str(self.subnet) for c in configs):
                 return
             raise RuntimeError(
-                f"Docker network {self.network} exists with another subnet; remove it (docker network rm {self.network}) or run down first"
+                f"Docker network {self.network} exists with another subnet; "
+                f"remove it (docker network rm {self.network}) or run down first"
             )
         step(f"network {self.network} ({self.subnet}, this machine is {self.gateway})")
         _docker(
@@ -430,7 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print_report(results)
             print(
-                f"\n{sum(r['ok'] for r in results)} of {len(results)} hosts verified. Tear down with: scripts/sandbox down"
+                f"\n{sum(r['ok'] for r in results)} of {len(results)} hosts verified. "
+                "Tear down with: scripts/sandbox down"
             )
         return 0 if ok and deployed else 1
     except RuntimeError as error:

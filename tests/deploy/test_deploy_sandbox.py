@@ -129,12 +129,16 @@ def exposed_host(one_host: Any) -> Any:
     (host,) = one_host.hosts()
     docker_exec(
         host.container,
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client >/dev/null 2>&1 "
-        "|| (apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clickhouse-server clickhouse-client >/dev/null)",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        "clickhouse-server clickhouse-client >/dev/null 2>&1 "
+        "|| (apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        "clickhouse-server clickhouse-client >/dev/null)",
     )
     docker_exec(
         host.container,
-        f"mkdir -p /etc/clickhouse-server/config.d && cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n/etc/init.d/clickhouse-server start",
+        "mkdir -p /etc/clickhouse-server/config.d && "
+        f"cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n"
+        "/etc/init.d/clickhouse-server start",
     )
     for _ in range(100):
         if port_open(host.address, 9000):
@@ -152,7 +156,8 @@ def exposed_host(one_host: Any) -> Any:
     native_query(
         host.address,
         9000,
-        f"INSERT INTO logs.log_stream SELECT now(), concat('chat line ', toString(number), ' api_key={FAKE_KEY}') FROM numbers({ROWS})",
+        f"INSERT INTO logs.log_stream SELECT now(), concat('chat line ', toString(number), ' api_key={FAKE_KEY}') "
+        f"FROM numbers({ROWS})",
         **anonymous,
     )
     assert native_query(host.address, 9000, "SELECT count() FROM logs.log_stream", **anonymous) == [(ROWS,)]
@@ -175,10 +180,12 @@ def test_stock_exposed_server_is_hardened_by_one_run_and_keeps_its_data(exposed_
     assert ingest(exposed_host, "SELECT count(), countIf(position(line, 'api_key') > 0) FROM logs.log_stream") == [
         (ROWS, ROWS)
     ]
-    # The operator's own config.d file is left alone; hardhouse's files are root:clickhouse 0640, the key clickhouse 0600.
+    # The operator's own config.d file is left alone; hardhouse's files are root:clickhouse 0640,
+    # the key clickhouse 0600.
     listing = docker_exec(
         host.container,
-        "stat -c '%U:%G %a %n' /etc/clickhouse-server/config.d/* /etc/clickhouse-server/users.d/* /etc/clickhouse-server/tls/*",
+        "stat -c '%U:%G %a %n' "
+        "/etc/clickhouse-server/config.d/* /etc/clickhouse-server/users.d/* /etc/clickhouse-server/tls/*",
     )
     assert "/etc/clickhouse-server/config.d/exposed.xml" in listing
     for line in listing.splitlines():
@@ -342,7 +349,8 @@ def test_host_side_validation_uses_clickhouses_own_parser_and_the_server_users_v
             (
                 "rm -rf /tmp/hh && cp -a /var/lib/hardhouse /tmp/hh && "
                 "echo '<clickhouse><users><x></users></clickhouse>' > /tmp/hh/staged/users.d/zz-hardhouse-users.xml && "
-                "chmod 600 /tmp/hh/staged/config.d/zz-hardhouse-tls.xml && /tmp/hh/bin/hardhouse-apply validate; echo rc=$?; rm -rf /tmp/hh"
+                "chmod 600 /tmp/hh/staged/config.d/zz-hardhouse-tls.xml && "
+                "/tmp/hh/bin/hardhouse-apply validate; echo rc=$?; rm -rf /tmp/hh"
             ),
         ],
         capture_output=True,
@@ -351,7 +359,8 @@ def test_host_side_validation_uses_clickhouses_own_parser_and_the_server_users_v
     text = out.stdout + out.stderr
     assert "rc=1" in text and "nothing went live" in text, text
     assert (
-        "Failed to merge config with '/etc/clickhouse-server/users.d/zz-hardhouse-users.xml': SAXParseException: Tag mismatch"
+        "Failed to merge config with '/etc/clickhouse-server/users.d/zz-hardhouse-users.xml': "
+        "SAXParseException: Tag mismatch"
         in text
     ), text
     assert "zz-hardhouse-tls.xml: not readable by clickhouse (root:clickhouse 600)" in text, text
@@ -365,7 +374,8 @@ def test_deploy_as_a_sudo_user_keeps_the_private_key_out_of_tmp(exposed_host: An
         (
             "id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
             "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; "
-            "install -d -o deploy -m 700 /home/deploy/.ssh; install -o deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/; "
+            "install -d -o deploy -m 700 /home/deploy/.ssh; "
+            "install -o deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/; "
             "rm -rf /var/lib/hardhouse/staged"  # so everything is uploaded again
         ),
     )

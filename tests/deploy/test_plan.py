@@ -1,5 +1,6 @@
 """The deploy's decisions without a host: what a step uploads, whether a change restarts,
-reloads or starts the server, how host state is read, where health is checked. Data-driven, like pyinfra's own operation tests."""
+reloads or starts the server, how host state is read, where health is checked.
+Data-driven, like pyinfra's own operation tests."""
 
 from __future__ import annotations
 

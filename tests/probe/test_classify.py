@@ -75,7 +75,9 @@ def server_hello(
 
 def server_exception(
     code: int = 516,
-    message: str = "DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))",
+    message: str = (
+        "DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))"
+    ),
     stack: str = "",
 ) -> bytes:
     def s(text: str) -> bytes:
@@ -259,7 +261,8 @@ def fake_clickhouse_http(conn: socket.socket) -> None:
         body, status = b"Ok.\n", b"200 OK"
     elif b"Authorization:" in request:
         body, status = (
-            b"Code: 516. DB::Exception: admin: Authentication failed. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build))\n",
+            b"Code: 516. DB::Exception: admin: Authentication failed. (AUTHENTICATION_FAILED) "
+            b"(version 24.8.4.13 (official build))\n",
             b"401 Unauthorized",
         )
     else:
@@ -279,7 +282,8 @@ def fake_native(reply: bytes) -> Callable[[socket.socket], None]:
         first = conn.recv(4096)
         if first.startswith(b"GET "):
             conn.sendall(
-                b"HTTP/1.0 400 Bad Request\r\n\r\nPort 9000 is for clickhouse-client program.\r\nYou must use port 8123 for HTTP.\r\n"
+                b"HTTP/1.0 400 Bad Request\r\n\r\nPort 9000 is for clickhouse-client program.\r\n"
+                b"You must use port 8123 for HTTP.\r\n"
             )
             return
         conn.sendall(reply)

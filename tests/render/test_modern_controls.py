@@ -271,7 +271,10 @@ def test_encrypted_disk_reads_the_key_from_a_file_on_the_server(spec_dict, envir
 
 
 def test_sql_statements_split_and_skip_comments() -> None:
-    text = "-- a comment; not a statement\nCREATE DATABASE IF NOT EXISTS a;\n\n-- another\nCREATE TABLE IF NOT EXISTS a.t\n(\n    x String\n)\nENGINE = Log\n;\n"
+    text = (
+        "-- a comment; not a statement\nCREATE DATABASE IF NOT EXISTS a;\n\n"
+        "-- another\nCREATE TABLE IF NOT EXISTS a.t\n(\n    x String\n)\nENGINE = Log\n;\n"
+    )
     assert sql_statements(text) == [
         "CREATE DATABASE IF NOT EXISTS a",
         "CREATE TABLE IF NOT EXISTS a.t\n(\n    x String\n)\nENGINE = Log",

@@ -196,7 +196,9 @@ def run_client(network: DockerNetwork, index: int, server: HardenedServer, user:
         "auth = base64.b64encode(f\"{os.environ['U']}:{os.environ['P']}\".encode()).decode()\n"
         "url = f\"https://{os.environ['H']}:8443/?\" + urllib.parse.urlencode({'query': os.environ['Q']})\n"
         "request = urllib.request.Request(url, data=b'', headers={'Authorization': 'Basic ' + auth})\n"
-        "try:\n    print(200, urllib.request.urlopen(request, context=ssl._create_unverified_context(), timeout=10).read().decode())\n"
+        "try:\n"
+        "    print(200, urllib.request.urlopen(request, context=ssl._create_unverified_context(), timeout=10)"
+        ".read().decode())\n"
         "except urllib.error.HTTPError as error:\n    print(error.code, error.read().decode())\n"
     )
     client = docker.from_env()

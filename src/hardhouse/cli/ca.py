@@ -80,7 +80,8 @@ def issue_command(
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(
-            f"certificate: {result['certificate']}\nprivate key: {result['private_key']} (0600)\nCA:          {result['ca_certificate']}"
+            f"certificate: {result['certificate']}\nprivate key: {result['private_key']} (0600)\n"
+            f"CA:          {result['ca_certificate']}"
         )
 
 
@@ -98,5 +99,6 @@ def list_command(directory: Path, as_json: bool) -> None:
     for summary in summaries:
         sans = ", ".join(summary.addresses + summary.dns_names) or "-"
         click.echo(
-            f"{summary.path}\n  subject {summary.subject}\n  SANs    {sans}\n  expires {summary.not_after:%Y-%m-%d %H:%M} UTC"
+            f"{summary.path}\n  subject {summary.subject}\n  SANs    {sans}\n"
+            f"  expires {summary.not_after:%Y-%m-%d %H:%M} UTC"
         )

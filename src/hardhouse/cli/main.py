@@ -145,7 +145,8 @@ def check_command(spec_path: Path, as_json: bool) -> None:
         )
     else:
         click.echo(
-            f"{spec_path}: valid for ClickHouse {spec.clickhouse_version} ({len(spec.users)} users, {len(files)} files)."
+            f"{spec_path}: valid for ClickHouse {spec.clickhouse_version} "
+            f"({len(spec.users)} users, {len(files)} files)."
         )
 
 
@@ -173,7 +174,8 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
         report = validate_embedded(files)
     except EmbeddedUnavailable as error:
         click.echo(
-            f"hardhouse: the embedded ClickHouse engine cannot run: {error}. Install it with: pip install 'hardhouse[validate]'",
+            f"hardhouse: the embedded ClickHouse engine cannot run: {error}. "
+            "Install it with: pip install 'hardhouse[validate]'",
             err=True,
         )
         sys.exit(EXIT_INVALID)
@@ -193,7 +195,8 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
         )
     else:
         click.echo(
-            f"ClickHouse {report.engine_version} (embedded) loaded {len(files)} files rendered for {spec.clickhouse_version} in {report.seconds:.1f}s"
+            f"ClickHouse {report.engine_version} (embedded) loaded {len(files)} files "
+            f"rendered for {spec.clickhouse_version} in {report.seconds:.1f}s"
         )
         for error in report.errors:
             click.echo(f"  error: {error}")

@@ -114,7 +114,10 @@ class _Progress:
     default=DEFAULT_DEADLINE,
     show_default=True,
     type=click.FloatRange(1, 3600),
-    help="Seconds for everything done with one endpoint; a whole scan takes at most about endpoints / concurrency x this.",
+    help=(
+        "Seconds for everything done with one endpoint; "
+        "a whole scan takes at most about endpoints / concurrency x this."
+    ),
 )
 @click.option(
     "--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096), help="Endpoints probed at once."
@@ -122,7 +125,10 @@ class _Progress:
 @click.option(
     "--run-inventory",
     is_flag=True,
-    help="Load a .py pyinfra inventory the way pyinfra does: this RUNS the file and its group_data. Only for inventories you trust.",
+    help=(
+        "Load a .py pyinfra inventory the way pyinfra does: this RUNS the file and its group_data. "
+        "Only for inventories you trust."
+    ),
 )
 @click.option(
     "--ca",

@@ -76,7 +76,8 @@ FEATURES: dict[str, Feature] = {
     ),
     "refuse_insecure_auth": Feature(
         MODERN_MIN,
-        "server-wide refusal of passwordless and plaintext-password users (allow_no_password, allow_plaintext_password)",
+        "server-wide refusal of passwordless and plaintext-password users "
+        "(allow_no_password, allow_plaintext_password)",
         "docs: PR #34738 (March 2022, before 22.8); embedded 26.9 refuses to load a users.d user with "
         "<no_password/> or <password> when both are 0; absent from 18.16's library",
     ),

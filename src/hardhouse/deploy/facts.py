@@ -31,7 +31,8 @@ for arg do
     if [ "$globs" = yes ]; then
         for p in $arg; do [ -e "$p" ] && printf 'G %s\\n' "$p"; done
     elif [ -f "$arg" ]; then
-        printf 'F %s %s %s\\n' "$(stat -c %U:%G:%a "$arg")" "$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
+        printf 'F %s %s %s\\n' "$(stat -c %U:%G:%a "$arg")" \
+"$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
     elif [ -d "$arg" ]; then
         printf 'D %s - %s\\n' "$(stat -c %U:%G:%a "$arg")" "$arg"
     else

@@ -81,7 +81,10 @@ def install_clickhouse(settings: Settings) -> None:
     files.put(
         name=f"Pin ClickHouse to {repo['version']}",
         src=io.StringIO(
-            f"# Managed by hardhouse: ClickHouse upgrades are a decision, not a side effect.\nPackage: clickhouse-*\nPin: version {repo['version']}\nPin-Priority: 1001\n"
+            "# Managed by hardhouse: ClickHouse upgrades are a decision, not a side effect.\n"
+            "Package: clickhouse-*\n"
+            f"Pin: version {repo['version']}\n"
+            "Pin-Priority: 1001\n"
         ),
         dest="/etc/apt/preferences.d/clickhouse",
         mode="644",
@@ -104,7 +107,8 @@ def harden_clickhouse() -> None:
         # against a CA the operator named may receive them. Refused before anything is touched.
         raise _fail(
             "hardhouse_verify is on, but no CA to verify the server's certificate is named, so the deploy machine "
-            "cannot prove it sends passwords to this server and not an impostor. Fix: set hardhouse_tls_files.verify_ca "
+            "cannot prove it sends passwords to this server and not an impostor. "
+            "Fix: set hardhouse_tls_files.verify_ca "
             "to the CA that signed the server certificate (or hardhouse_verify: false to skip verification)"
         )
 

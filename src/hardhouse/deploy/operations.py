@@ -181,7 +181,8 @@ def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
         logins = [c["check"] for c in checks if "logs in" in c["check"]]
         # Shown at every verbosity (a noop message needs -v): the proof is the point of the step.
         host.log(
-            f"verified from the deploy machine at {settings.verify_address}: {len(checks)} checks passed ({'; '.join(logins)})"
+            f"verified from the deploy machine at {settings.verify_address}: "
+            f"{len(checks)} checks passed ({'; '.join(logins)})"
         )
         return
     lines = [f"verification from the deploy machine failed ({len(failed)} of {len(checks)} checks):"]

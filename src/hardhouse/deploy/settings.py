@@ -106,18 +106,21 @@ def effective_spec(data: Any) -> dict[str, Any]:
     raw_spec = data.get("hardhouse_spec")
     if raw_spec is None:
         raise _fail(
-            "host data has no hardhouse_spec. Fix: set it in the inventory's group or host data (the v1 spec as a mapping)"
+            "host data has no hardhouse_spec. "
+            "Fix: set it in the inventory's group or host data (the v1 spec as a mapping)"
         )
     if not isinstance(raw_spec, Mapping):
         raise _fail(
-            f"hardhouse_spec is a {type(raw_spec).__name__}, not a mapping. Fix: give the v1 spec as a mapping of fields"
+            f"hardhouse_spec is a {type(raw_spec).__name__}, not a mapping. "
+            "Fix: give the v1 spec as a mapping of fields"
         )
     spec = dict(raw_spec)
     overrides = data.get("hardhouse_spec_overrides")
     if overrides is not None:
         if not isinstance(overrides, Mapping):
             raise _fail(
-                "hardhouse_spec_overrides is not a mapping. Fix: map top-level spec fields to their values for this group"
+                "hardhouse_spec_overrides is not a mapping. "
+                "Fix: map top-level spec fields to their values for this group"
             )
         spec.update(overrides)
     listen = data.get("hardhouse_listen_hosts")
@@ -146,18 +149,21 @@ def _repo(data: Any) -> Mapping[str, str]:
     missing = [k for k in ("url", "key_url", "key_fingerprint", "version") if not repo.get(k)]
     if missing:
         raise _fail(
-            f"hardhouse_clickhouse_repo lacks {', '.join(missing)}. Fix: give the repository URL, its key URL and fingerprint, and the version to pin"
+            f"hardhouse_clickhouse_repo lacks {', '.join(missing)}. "
+            "Fix: give the repository URL, its key URL and fingerprint, and the version to pin"
         )
     for key in ("url", "key_url"):
         if not isinstance(repo[key], str) or not URL_PATTERN.fullmatch(repo[key]):
             raise _fail(
-                f"hardhouse_clickhouse_repo.{key} is not a plain https URL. Fix: give https://HOST/PATH without spaces, quotes or control characters"
+                f"hardhouse_clickhouse_repo.{key} is not a plain https URL. "
+                "Fix: give https://HOST/PATH without spaces, quotes or control characters"
             )
     if not isinstance(repo["key_fingerprint"], str) or not FINGERPRINT_PATTERN.fullmatch(
         repo["key_fingerprint"].replace(" ", "")
     ):
         raise _fail(
-            "hardhouse_clickhouse_repo.key_fingerprint is not a 40-digit hex fingerprint. Fix: copy it from ClickHouse's install documentation"
+            "hardhouse_clickhouse_repo.key_fingerprint is not a 40-digit hex fingerprint. "
+            "Fix: copy it from ClickHouse's install documentation"
         )
     if not isinstance(repo["version"], str) or not VERSION_PATTERN.fullmatch(repo["version"]):
         raise _fail(
@@ -183,11 +189,13 @@ def read_settings(data: Any) -> Settings:
     try:
         if not isinstance(verify_address, str) or ipaddress.ip_address(verify_address).is_unspecified:
             raise _fail(
-                f"the deploy machine cannot verify the server at {verify_address}. Fix: set hardhouse_verify_address to the address it reaches the server at"
+                f"the deploy machine cannot verify the server at {verify_address}. "
+                "Fix: set hardhouse_verify_address to the address it reaches the server at"
             )
     except ValueError:
         raise _fail(
-            "hardhouse_verify_address is not an IP address. Fix: give the address the deploy machine reaches the server at"
+            "hardhouse_verify_address is not an IP address. "
+            "Fix: give the address the deploy machine reaches the server at"
         ) from None
     # The spec's own paths (TLS files, key files) follow the same host-path rule (hardhouse.spec.fields).
     state_dir, config_dir, data_dir = (

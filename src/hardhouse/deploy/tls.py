@@ -23,7 +23,8 @@ def tls_material(settings: Settings, data: Any) -> tuple[dict[str, bytes], Path 
         ca_dir = data.get("hardhouse_sandbox_ca_dir")
         if not ca_dir:
             raise _fail(
-                "hardhouse_tls_source is sandbox-ca but hardhouse_sandbox_ca_dir is not set. Fix: name a directory on the deploy machine"
+                "hardhouse_tls_source is sandbox-ca but hardhouse_sandbox_ca_dir is not set. "
+                "Fix: name a directory on the deploy machine"
             )
         addresses = sorted(
             {a for a in [*spec.listen_hosts, settings.verify_address] if not ipaddress.ip_address(a).is_unspecified}
@@ -50,7 +51,8 @@ def tls_material(settings: Settings, data: Any) -> tuple[dict[str, bytes], Path 
         local = paths.get(kind)
         if not local:
             raise _fail(
-                f"hardhouse_tls_files.{kind} is not set. Fix: give the local path of the {kind.replace('_', ' ')} to ship"
+                f"hardhouse_tls_files.{kind} is not set. "
+                f"Fix: give the local path of the {kind.replace('_', ' ')} to ship"
             )
         try:
             pems[kind] = Path(local).expanduser().read_bytes()

@@ -113,7 +113,8 @@ async def collect_inventory(query: QueryFn, via: str, max_tables: int = MAX_TABL
         databases = await query(f"SELECT name FROM system.databases LIMIT {MAX_DATABASES}")
         inventory.databases = sorted(_name(row[0]) for row in databases)
         rows = await query(
-            f"SELECT database, name, engine FROM system.tables WHERE {SCOPE_TABLES} ORDER BY database, name LIMIT {max_tables + 1}"
+            f"SELECT database, name, engine FROM system.tables WHERE {SCOPE_TABLES} "
+            f"ORDER BY database, name LIMIT {max_tables + 1}"
         )
     except QueryError as error:
         inventory.errors.append(f"listing refused: {error}")

@@ -127,7 +127,8 @@ def judge(report: EndpointReport, ca_given: bool = False) -> list[Finding]:
         findings.append(
             Finding.of(
                 "interserver-reachable",
-                "the interserver HTTP port answers; without interserver credentials anyone can fetch table parts from it",
+                "the interserver HTTP port answers; "
+                "without interserver credentials anyone can fetch table parts from it",
             )
         )
     if report.metrics:

@@ -70,7 +70,8 @@ def _expand_cidr(text: str, max_hosts: int) -> list[str]:
         raise TargetError(f"{text[:80]!r}: {error}") from None
     if network.num_addresses > max_hosts:
         raise TargetError(
-            f"{text!r} holds {network.num_addresses} addresses, more than --max-hosts {max_hosts}; split it or raise --max-hosts"
+            f"{text!r} holds {network.num_addresses} addresses, more than --max-hosts {max_hosts}; "
+            "split it or raise --max-hosts"
         )
     if network.num_addresses <= 2:
         return [str(a) for a in network]

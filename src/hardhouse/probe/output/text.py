@@ -13,7 +13,8 @@ def _summary_line(endpoint: EndpointReport) -> str:
     if endpoint.inventory is not None:
         inventory = endpoint.inventory
         parts.append(
-            f"readable: {len(inventory.databases)} databases, {len(inventory.tables)} tables, {inventory.total_rows} rows"
+            f"readable: {len(inventory.databases)} databases, {len(inventory.tables)} tables, "
+            f"{inventory.total_rows} rows"
         )
         sensitive = inventory.sensitive_tables
         if sensitive:
