@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from hardhouse.testing.clients import http_query  # noqa: E402
 from hardhouse.testing.assertions import assert_anonymous_refused, assert_tls_only  # noqa: E402
+from hardhouse.testing.clients import http_query  # noqa: E402
 from hardhouse.testing.containers import ClickHouseContainer, clickhouse_image, docker_network  # noqa: E402
 from hardhouse.testing.plugin import OFFICIAL_LISTEN, ServerFactory  # noqa: E402
 

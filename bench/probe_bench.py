@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from hardhouse.ca import write_server_material  # noqa: E402
-from hardhouse.testing.clients import native_query  # noqa: E402
 from hardhouse.probe import Endpoint, ProbeOptions, run_scan  # noqa: E402
 from hardhouse.render import render  # noqa: E402
 from hardhouse.spec import load_spec  # noqa: E402
+from hardhouse.testing.clients import native_query  # noqa: E402
 from hardhouse.testing.local_server import LocalClickHouse, server_binary  # noqa: E402
 
 STOCK_HOSTS = [f"127.0.0.{i}" for i in range(1, 6)]

@@ -31,8 +31,19 @@ VALID_SPEC: dict[str, Any] = {
     },
     "default_user": "remove",
     "users": [
-        {"name": "ingest", "password_env": "CH_INGEST_PASSWORD", "networks": ["10.0.0.0/8"], "profile": "writer", "databases": ["logs"]},
-        {"name": "analyst", "password_env": "CH_ANALYST_PASSWORD", "networks": ["10.1.2.0/24", "2001:db8::/64"], "profile": "readonly"},
+        {
+            "name": "ingest",
+            "password_env": "CH_INGEST_PASSWORD",
+            "networks": ["10.0.0.0/8"],
+            "profile": "writer",
+            "databases": ["logs"],
+        },
+        {
+            "name": "analyst",
+            "password_env": "CH_ANALYST_PASSWORD",
+            "networks": ["10.1.2.0/24", "2001:db8::/64"],
+            "profile": "readonly",
+        },
     ],
     "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},
 }

@@ -5,11 +5,11 @@ Data-driven, like pyinfra's own operation tests."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
-import sys
-import hashlib
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 

@@ -43,7 +43,10 @@ def test_only_hashes_are_written(spec_dict: dict[str, Any], environ: dict[str, s
     for secret in environ.values():
         assert secret not in everything
     users = by_name(files)["zz-hardhouse-users.xml"]
-    assert users.findtext("users/ingest/password_sha256_hex") == hashlib.sha256(environ["CH_INGEST_PASSWORD"].encode()).hexdigest()
+    assert (
+        users.findtext("users/ingest/password_sha256_hex")
+        == hashlib.sha256(environ["CH_INGEST_PASSWORD"].encode()).hexdigest()
+    )
     assert users.find("users/ingest/password") is None
 
 
@@ -61,7 +64,9 @@ def test_single_address_network_is_written_as_an_address(spec_dict: dict[str, An
     assert [ip.text for ip in users.findall("users/ingest/networks/ip")] == ["10.0.0.7", "2001:db8::1"]
 
 
-def test_listen_removes_stock_entries_before_adding_the_spec_ones(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+def test_listen_removes_stock_entries_before_adding_the_spec_ones(
+    spec_dict: dict[str, Any], environ: dict[str, str]
+) -> None:
     listen = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-listen.xml"]
     entries = listen.findall("listen_host")
     assert [e.get("remove") for e in entries[:LISTEN_REMOVE_SLOTS]] == ["1"] * LISTEN_REMOVE_SLOTS
@@ -75,8 +80,13 @@ def test_closed_ports_are_removed_including_stock_ones(spec_dict: dict[str, Any]
     assert ports.findtext("https_port") == "8443" and ports.findtext("tcp_port_secure") == "9440"
 
 
-@pytest.mark.parametrize(("minimum", "disabled"), [("tlsv1_2", "sslv2,sslv3,tlsv1,tlsv1_1"), ("tlsv1_3", "sslv2,sslv3,tlsv1,tlsv1_1,tlsv1_2")])
-def test_tls_disables_everything_below_the_minimum(spec_dict: dict[str, Any], environ: dict[str, str], minimum: str, disabled: str) -> None:
+@pytest.mark.parametrize(
+    ("minimum", "disabled"),
+    [("tlsv1_2", "sslv2,sslv3,tlsv1,tlsv1_1"), ("tlsv1_3", "sslv2,sslv3,tlsv1,tlsv1_1,tlsv1_2")],
+)
+def test_tls_disables_everything_below_the_minimum(
+    spec_dict: dict[str, Any], environ: dict[str, str], minimum: str, disabled: str
+) -> None:
     spec_dict["tls"]["min_protocol"] = minimum
     server = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-tls.xml"].find("openSSL/server")
     assert server.get("replace") == "1"
@@ -98,9 +108,14 @@ def test_no_tls_file_when_no_tls_port_is_open(spec_dict: dict[str, Any], environ
     assert "zz-hardhouse-tls.xml" not in by_name(render(load_spec(spec_dict), environ))
 
 
-def test_default_user_removed_along_with_debians_passwordless_readonly(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+def test_default_user_removed_along_with_debians_passwordless_readonly(
+    spec_dict: dict[str, Any], environ: dict[str, str]
+) -> None:
     stock = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-stock-users.xml"]
-    assert {e.tag: e.get("remove") for e in stock.find("users") if isinstance(e.tag, str)} == {"default": "1", "readonly": "1"}
+    assert {e.tag: e.get("remove") for e in stock.find("users") if isinstance(e.tag, str)} == {
+        "default": "1",
+        "readonly": "1",
+    }
 
 
 def test_default_user_locked(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
@@ -114,7 +129,9 @@ def test_default_user_locked(spec_dict: dict[str, Any], environ: dict[str, str])
     assert files["zz-hardhouse-profiles.xml"].findtext(f"profiles/{profile}/readonly") == "1"
 
 
-def test_access_management_is_written_only_for_versions_that_have_it(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+def test_access_management_is_written_only_for_versions_that_have_it(
+    spec_dict: dict[str, Any], environ: dict[str, str]
+) -> None:
     modern = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-users.xml"]
     assert modern.findtext("users/ingest/access_management") == "0"
     spec_dict["clickhouse_version"] = "18.16"
@@ -123,7 +140,10 @@ def test_access_management_is_written_only_for_versions_that_have_it(spec_dict: 
 
 
 def test_setting_values_are_xml_escaped(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
-    spec_dict["profiles"]["writer"] = {"log_comment": "a</log_comment><readonly>0</readonly>&", "use_uncompressed_cache": True}
+    spec_dict["profiles"]["writer"] = {
+        "log_comment": "a</log_comment><readonly>0</readonly>&",
+        "use_uncompressed_cache": True,
+    }
     profiles = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-profiles.xml"]
     assert profiles.findtext("profiles/writer/log_comment") == "a</log_comment><readonly>0</readonly>&"
     assert profiles.find("profiles/writer/readonly") is None
@@ -143,7 +163,9 @@ def test_render_is_reproducible(spec_dict: dict[str, Any], environ: dict[str, st
     assert render(spec, environ) == render(spec, environ)
 
 
-def test_password_file_trailing_newline_is_not_part_of_the_password(tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+def test_password_file_trailing_newline_is_not_part_of_the_password(
+    tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]
+) -> None:
     secret = environ["CH_INGEST_PASSWORD"]
     (tmp_path / "pw").write_text(secret + "\n")
     (tmp_path / "pw").chmod(0o600)  # a password file readable by others is refused
@@ -153,7 +175,9 @@ def test_password_file_trailing_newline_is_not_part_of_the_password(tmp_path: Pa
     assert users.findtext("users/ingest/password_sha256_hex") == hashlib.sha256(secret.encode()).hexdigest()
 
 
-def test_write_files_replaces_stale_hardhouse_files_and_keeps_others(tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+def test_write_files_replaces_stale_hardhouse_files_and_keeps_others(
+    tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]
+) -> None:
     out = tmp_path / "etc"
     (out / "config.d").mkdir(parents=True)
     (out / "config.d" / "zz-hardhouse-obsolete.xml").write_text("<clickhouse/>")
@@ -166,7 +190,9 @@ def test_write_files_replaces_stale_hardhouse_files_and_keeps_others(tmp_path: P
     assert [p.name for p in tmp_path.iterdir()] == ["etc"], "staging directory left behind"
 
 
-def test_write_failure_leaves_the_target_untouched(tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+def test_write_failure_leaves_the_target_untouched(
+    tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]
+) -> None:
     out = tmp_path / "etc"
     (out / "config.d").mkdir(parents=True)
     (out / "users.d").write_text("a file where a directory should be")
@@ -177,18 +203,24 @@ def test_write_failure_leaves_the_target_untouched(tmp_path: Path, spec_dict: di
     assert (out / "users.d").read_text() == before
 
 
-def test_cli_render_writes_the_files_and_reports_them(tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
+def test_cli_render_writes_the_files_and_reports_them(
+    tmp_path: Path, spec_dict: dict[str, Any], environ: dict[str, str]
+) -> None:
     import json
 
     import yaml
 
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(spec_dict))
-    result = CliRunner().invoke(main, ["render", "--spec", str(spec_file), "--out", str(tmp_path / "out"), "--json"], env=environ)
+    result = CliRunner().invoke(
+        main, ["render", "--spec", str(spec_file), "--out", str(tmp_path / "out"), "--json"], env=environ
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["ok"] is True
-    assert {f["path"] for f in report["files"]} == {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.xml")}
+    assert {f["path"] for f in report["files"]} == {
+        str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.xml")
+    }
 
 
 def test_ipv4_networks_are_written_in_mapped_form_for_18_16(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
@@ -197,7 +229,11 @@ def test_ipv4_networks_are_written_in_mapped_form_for_18_16(spec_dict: dict[str,
     spec_dict["users"][0]["networks"] = ["10.0.0.0/8", "10.9.9.9", "2001:db8::/64"]
     spec_dict["clickhouse_version"] = "18.16"
     legacy = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-users.xml"]
-    assert [ip.text for ip in legacy.findall("users/ingest/networks/ip")] == ["::ffff:10.0.0.0/104", "10.9.9.9", "2001:db8::/64"]
+    assert [ip.text for ip in legacy.findall("users/ingest/networks/ip")] == [
+        "::ffff:10.0.0.0/104",
+        "10.9.9.9",
+        "2001:db8::/64",
+    ]
     spec_dict["clickhouse_version"] = "24.8"
     modern = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-users.xml"]
     assert [ip.text for ip in modern.findall("users/ingest/networks/ip")] == ["10.0.0.0/8", "10.9.9.9", "2001:db8::/64"]

@@ -99,14 +99,16 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
     )
     users = []
     for name in user_names:
-        users.append({
-            "name": name,
-            # A random preimage: the hash of nothing guessable.
-            "password_sha256_hex": hashlib.sha256(draw(st.binary(min_size=16, max_size=16))).hexdigest(),
-            "networks": draw(user_networks),
-            "profile": draw(st.sampled_from(sorted({"default", "readonly", *profiles}))),
-            **({"databases": draw(st.lists(NAMES, min_size=1, max_size=3))} if draw(st.booleans()) else {}),
-        })
+        users.append(
+            {
+                "name": name,
+                # A random preimage: the hash of nothing guessable.
+                "password_sha256_hex": hashlib.sha256(draw(st.binary(min_size=16, max_size=16))).hexdigest(),
+                "networks": draw(user_networks),
+                "profile": draw(st.sampled_from(sorted({"default", "readonly", *profiles}))),
+                **({"databases": draw(st.lists(NAMES, min_size=1, max_size=3))} if draw(st.booleans()) else {}),
+            }
+        )
     https, native_tls = draw(st.lists(st.integers(1, 65535), min_size=2, max_size=2, unique=True))
     verify_clients = draw(st.booleans())
     parsed = versions.parse_version(version)
@@ -117,10 +119,12 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         extra["log_databases"] = {"hh_logs_" + draw(NAMES): draw(log_database(parsed, users, profiles))}
     if versions.has(parsed, "query_masking_rules") and draw(st.booleans()):
-        extra["query_masking"] = {"builtin_rules": draw(st.sampled_from([None, True, False])), "rules": [
-            {"name": f"rule_{i}", "regexp": draw(REGEXPS), "replace": "***"}
-            for i in range(draw(st.integers(0, 2)))
-        ]}
+        extra["query_masking"] = {
+            "builtin_rules": draw(st.sampled_from([None, True, False])),
+            "rules": [
+                {"name": f"rule_{i}", "regexp": draw(REGEXPS), "replace": "***"} for i in range(draw(st.integers(0, 2)))
+            ],
+        }
     return {
         **extra,
         "clickhouse_version": version,

@@ -31,7 +31,7 @@ from hardhouse.ca.issue import Issued, issue_ca, issue_leaf
 
 # A certificate this close to its end is issued again (VALIDITY in hardhouse.ca is 30 days).
 RENEW_BEFORE = datetime.timedelta(days=7)
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
 class CaError(ValueError):
@@ -118,7 +118,7 @@ def _fits(leaf: Issued, ca: Issued, addresses: set[str], dns_names: set[str]) ->
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise CaError(f"{name!r} cannot name a certificate directory; use letters, digits, '.', '_', '@' or '-'")
     return name
 

@@ -20,7 +20,7 @@ class Version(NamedTuple):
         return f"{self.major}.{self.minor}"
 
 
-VERSION_PATTERN = re.compile(r"^(\d{1,2})\.(\d{1,2})$")
+VERSION_PATTERN = re.compile(r"(\d{1,2})\.(\d{1,2})")
 
 # 18.16 is Debian bookworm's server, the one that runs live on this project's machines.
 LEGACY = Version(18, 16)
@@ -33,7 +33,7 @@ SUPPORTED_TEXT = "18.16, or 22.8 through 26.x"
 
 def parse_version(text: str) -> Version:
     """Parse "major.minor"; raise ValueError with the fix when it is not a supported one."""
-    match = VERSION_PATTERN.match(text.strip())
+    match = VERSION_PATTERN.fullmatch(text)
     if not match:
         raise ValueError(f'"{text}" is not of the form major.minor (e.g. "24.8")')
     version = Version(int(match.group(1)), int(match.group(2)))

@@ -28,7 +28,7 @@ from hardhouse.embedded.protocol import QueryOutcome, Request, UserLogin, Worker
 
 AUTH_FAILED = codes.AUTHENTICATION_FAILED
 # What chdb-core says when config.xml or a config.d file cannot be loaded, and nothing more.
-UNINFORMATIVE = re.compile(r"^Connection failed: \w+$")
+UNINFORMATIVE = re.compile(r"Connection failed: \w+")
 
 USERS_QUERY = (
     "SELECT name, auth_type, host_ip, host_names, host_names_regexp, host_names_like FROM system.users ORDER BY name"
@@ -171,7 +171,7 @@ def _prove(root: Path, engine: _Engine, result: WorkerResult) -> None:
     elif messages and all(_code(m) == AUTH_FAILED for m in messages):
         result.default_login = messages[0]
     else:
-        if messages and all(UNINFORMATIVE.match(m) for m in messages):
+        if messages and all(UNINFORMATIVE.fullmatch(m) for m in messages):
             messages += _diagnose_config_d(root, engine)
         result.errors.extend(messages or ["hardhouse: the engine failed without a message"])
         return

@@ -16,46 +16,58 @@ def cross_checks(spec: HardeningSpec) -> list[Problem]:
     problems: list[Problem] = []
     for index, host in enumerate(spec.listen_hosts):
         if listens_everywhere(host) and not spec.allow_all_interfaces:
-            problems.append(Problem(
-                f"listen_hosts[{index}]",
-                f"{host} listens on every interface",
-                "list the specific addresses clients use, or set allow_all_interfaces: true if that is intended",
-            ))
+            problems.append(
+                Problem(
+                    f"listen_hosts[{index}]",
+                    f"{host} listens on every interface",
+                    "list the specific addresses clients use, or set allow_all_interfaces: true if that is intended",
+                )
+            )
     open_ports = spec.ports.open()
     if not open_ports:
-        problems.append(Problem(
-            "ports",
-            "every port is closed, so nobody can reach the server",
-            "open at least https or native_tls",
-        ))
+        problems.append(
+            Problem(
+                "ports",
+                "every port is closed, so nobody can reach the server",
+                "open at least https or native_tls",
+            )
+        )
     seen: dict[int, str] = {}
     for name, port in open_ports.items():
         if port in seen:
-            problems.append(Problem(
-                f"ports.{name}",
-                f"port {port} is also used by ports.{seen[port]}",
-                "give each interface its own port",
-            ))
+            problems.append(
+                Problem(
+                    f"ports.{name}",
+                    f"port {port} is also used by ports.{seen[port]}",
+                    "give each interface its own port",
+                )
+            )
         seen[port] = name
         feature = f"{name}_port"
         if feature in versions.FEATURES and not versions.has(spec.version, feature):
-            problems.append(Problem(
-                f"ports.{name}",
-                versions.needs_message(feature, spec.version),
-                f"set ports.{name}: null, or target a newer clickhouse_version",
-            ))
+            problems.append(
+                Problem(
+                    f"ports.{name}",
+                    versions.needs_message(feature, spec.version),
+                    f"set ports.{name}: null, or target a newer clickhouse_version",
+                )
+            )
     if spec.tls_ports_open() and spec.tls is None:
-        problems.append(Problem(
-            "tls",
-            "a TLS port (https or native_tls) is open but no certificate and key are given",
-            "add tls.certificate and tls.private_key, or close ports.https and ports.native_tls",
-        ))
+        problems.append(
+            Problem(
+                "tls",
+                "a TLS port (https or native_tls) is open but no certificate and key are given",
+                "add tls.certificate and tls.private_key, or close ports.https and ports.native_tls",
+            )
+        )
     if LOCKED_PROFILE in spec.profiles:
-        problems.append(Problem(
-            f"profiles.{LOCKED_PROFILE}",
-            "this profile name is reserved for the locked default user",
-            "rename the profile",
-        ))
+        problems.append(
+            Problem(
+                f"profiles.{LOCKED_PROFILE}",
+                "this profile name is reserved for the locked default user",
+                "rename the profile",
+            )
+        )
     names: set[str] = set()
     for index, user in enumerate(spec.users):
         where = f"users[{index}]"
@@ -65,17 +77,22 @@ def cross_checks(spec: HardeningSpec) -> list[Problem]:
         if not user.allow_any_network:
             problems.extend(_any_network_checks(user, where))
         if user.profile not in spec.profiles and user.profile not in STOCK_PROFILES:
-            problems.append(Problem(
-                f"{where}.profile",
-                f"profile {user.profile!r} is not defined",
-                f"define it under profiles, or use one of: {listing(sorted(STOCK_PROFILES | spec.profiles.keys()))}",
-            ))
+            problems.append(
+                Problem(
+                    f"{where}.profile",
+                    f"profile {user.profile!r} is not defined",
+                    "define it under profiles, or use one of: "
+                    f"{listing(sorted(STOCK_PROFILES | spec.profiles.keys()))}",
+                )
+            )
         if user.quota not in spec.quotas and user.quota not in STOCK_QUOTAS:
-            problems.append(Problem(
-                f"{where}.quota",
-                f"quota {user.quota!r} is not defined",
-                f"define it under quotas, or use one of: {listing(sorted(STOCK_QUOTAS | spec.quotas.keys()))}",
-            ))
+            problems.append(
+                Problem(
+                    f"{where}.quota",
+                    f"quota {user.quota!r} is not defined",
+                    f"define it under quotas, or use one of: {listing(sorted(STOCK_QUOTAS | spec.quotas.keys()))}",
+                )
+            )
 
     problems.extend(_auth_checks(spec))
     problems.extend(_masking_checks(spec))
@@ -94,18 +111,22 @@ def _any_network_checks(user: User, where: str) -> list[Problem]:
         covered = everything_covered([network])
         if covered:
             alone.update(covered)
-            problems.append(Problem(
-                f"{where}.networks[{net_index}]",
-                f"{network} lets {user.name!r} log in from any address (it covers {' and '.join(covered)})",
-                fix,
-            ))
+            problems.append(
+                Problem(
+                    f"{where}.networks[{net_index}]",
+                    f"{network} lets {user.name!r} log in from any address (it covers {' and '.join(covered)})",
+                    fix,
+                )
+            )
     together = [what for what in everything_covered(networks) if what not in alone]
     if together:
-        problems.append(Problem(
-            f"{where}.networks",
-            f"these networks together cover {' and '.join(together)}, so {user.name!r} may log in from any of them",
-            fix,
-        ))
+        problems.append(
+            Problem(
+                f"{where}.networks",
+                f"these networks together cover {' and '.join(together)}, so {user.name!r} may log in from any of them",
+                fix,
+            )
+        )
     return problems
 
 
@@ -149,17 +170,21 @@ def _auth_checks(spec: HardeningSpec) -> list[Problem]:
             if problem:
                 problems.append(problem)
             elif spec.tls is None or not spec.tls.verify_clients or not spec.tls_ports_open():
-                problems.append(Problem(
-                    f"{where}.certificate_common_name",
-                    "certificate login needs a TLS port whose server verifies client certificates",
-                    "open https or native_tls and set tls.verify_clients: true with tls.ca_certificate",
-                ))
+                problems.append(
+                    Problem(
+                        f"{where}.certificate_common_name",
+                        "certificate login needs a TLS port whose server verifies client certificates",
+                        "open https or native_tls and set tls.verify_clients: true with tls.ca_certificate",
+                    )
+                )
             if user.password_hash is not None:
-                problems.append(Problem(
-                    f"{where}.password_hash",
-                    "a certificate user has no password to hash",
-                    "remove password_hash",
-                ))
+                problems.append(
+                    Problem(
+                        f"{where}.password_hash",
+                        "a certificate user has no password to hash",
+                        "remove password_hash",
+                    )
+                )
             continue
         if user.password_hash == "scram_sha256":
             problem = _needs(
@@ -174,11 +199,13 @@ def _auth_checks(spec: HardeningSpec) -> list[Problem]:
         inherits_scram = user.password_hash is None and spec.password_hash == "scram_sha256" and not top_scram_refused
         explicit_scram = user.password_hash == "scram_sha256" or inherits_scram
         if explicit_scram and user.password_sha256_hex is not None:
-            problems.append(Problem(
-                f"{where}.password_sha256_hex",
-                "a SHA-256 hash cannot be turned into a SCRAM-SHA-256 hash",
-                f"give password_env or password_file instead, or set {where}.password_hash: sha256",
-            ))
+            problems.append(
+                Problem(
+                    f"{where}.password_sha256_hex",
+                    "a SHA-256 hash cannot be turned into a SCRAM-SHA-256 hash",
+                    f"give password_env or password_file instead, or set {where}.password_hash: sha256",
+                )
+            )
     return problems
 
 
@@ -202,11 +229,13 @@ def _masking_checks(spec: HardeningSpec) -> list[Problem]:
     taken = {name for name, _, _ in BUILTIN_MASKING_RULES}
     for index, rule in enumerate(masking.rules):
         if rule.name in taken:
-            problems.append(Problem(
-                f"query_masking.rules[{index}].name",
-                f"rule name {rule.name!r} is already used",
-                "give each rule its own name (names starting hardhouse_ are the built-in rules')",
-            ))
+            problems.append(
+                Problem(
+                    f"query_masking.rules[{index}].name",
+                    f"rule name {rule.name!r} is already used",
+                    "give each rule its own name (names starting hardhouse_ are the built-in rules')",
+                )
+            )
         taken.add(rule.name)
     return problems
 
@@ -224,31 +253,38 @@ def _log_database_checks(spec: HardeningSpec) -> list[Problem]:
             for index, member in enumerate(members):
                 path = f"{where}.{role}[{index}]"
                 if member not in users:
-                    problems.append(Problem(
-                        path,
-                        f"user {member!r} is not declared",
-                        f"declare it under users, or use one of: {listing(sorted(users))}",
-                    ))
+                    problems.append(
+                        Problem(
+                            path,
+                            f"user {member!r} is not declared",
+                            f"declare it under users, or use one of: {listing(sorted(users))}",
+                        )
+                    )
                     continue
                 before = held.get(member)
                 if before == role:
                     problems.append(Problem(path, f"user {member!r} is listed twice", "list each user once"))
                 elif before is not None and "owners" in (before, role):
-                    problems.append(Problem(
-                        path,
-                        f"user {member!r} is an owner and so already has every right here",
-                        f"remove it from {where}.{role if role != 'owners' else before}",
-                    ))
+                    problems.append(
+                        Problem(
+                            path,
+                            f"user {member!r} is an owner and so already has every right here",
+                            f"remove it from {where}.{role if role != 'owners' else before}",
+                        )
+                    )
                 held.setdefault(member, role)
                 if role != "owners":
                     restricted.add(member)
         if db.writers and not grants:
-            problems.append(Problem(
-                f"{where}.writers",
-                versions.needs_message("users_xml_grants", spec.version)
-                + "; before it, a user allowed into a database may also read and drop it",
-                "target a newer clickhouse_version, or remove the writers (an owner can write, but also read and drop)",
-            ))
+            problems.append(
+                Problem(
+                    f"{where}.writers",
+                    versions.needs_message("users_xml_grants", spec.version)
+                    + "; before it, a user allowed into a database may also read and drop it",
+                    "target a newer clickhouse_version, or remove the writers "
+                    "(an owner can write, but also read and drop)",
+                )
+            )
         if db.retention_days is not None:
             problem = _needs(
                 "table_ttl",
@@ -270,39 +306,48 @@ def _log_database_checks(spec: HardeningSpec) -> list[Problem]:
             elif db.encryption.key_file is not None:
                 first = next(iter(key_files), None)
                 if first is not None and key_files[first] != db.encryption.key_file:
-                    problems.append(Problem(
-                        f"{where}.encryption.key_file",
-                        "ClickHouse reads one include file and another log database names a different one",
-                        f"keep every log database key in the one file log_databases.{first}.encryption.key_file names",
-                    ))
+                    problems.append(
+                        Problem(
+                            f"{where}.encryption.key_file",
+                            "ClickHouse reads one include file and another log database names a different one",
+                            "keep every log database key in the one file "
+                            f"log_databases.{first}.encryption.key_file names",
+                        )
+                    )
                 key_files.setdefault(db_name, db.encryption.key_file)
         if not grants:
             for index, reader in enumerate(db.readers):
                 user_index = users.get(reader)
                 if user_index is not None and not profile_is_read_only(spec, spec.users[user_index].profile):
-                    problems.append(Problem(
-                        f"{where}.readers[{index}]",
-                        f"on ClickHouse {spec.version} only a read-only profile keeps a reader from writing, and "
-                        f"users[{user_index}].profile {spec.users[user_index].profile!r} is not read-only",
-                        f"set users[{user_index}].profile to readonly (or a profile with readonly: 1), or target a "
-                        "newer clickhouse_version",
-                    ))
+                    problems.append(
+                        Problem(
+                            f"{where}.readers[{index}]",
+                            f"on ClickHouse {spec.version} only a read-only profile keeps a reader from writing, and "
+                            f"users[{user_index}].profile {spec.users[user_index].profile!r} is not read-only",
+                            f"set users[{user_index}].profile to readonly (or a profile with readonly: 1), or target a "
+                            "newer clickhouse_version",
+                        )
+                    )
     for index, user in enumerate(spec.users):
         for db_index, database in enumerate(user.databases or []):
             if database in spec.log_databases:
-                problems.append(Problem(
-                    f"users[{index}].databases[{db_index}]",
-                    f"{database!r} is a log database, whose rights are given by role",
-                    f"remove it and name the user under log_databases.{database}.readers, writers or owners",
-                ))
+                problems.append(
+                    Problem(
+                        f"users[{index}].databases[{db_index}]",
+                        f"{database!r} is a log database, whose rights are given by role",
+                        f"remove it and name the user under log_databases.{database}.readers, writers or owners",
+                    )
+                )
         if user.name in restricted or user.databases is not None:
             continue
         exposed = [name for name, db in spec.log_databases.items() if user.name not in db.owners]
         if exposed:
-            problems.append(Problem(
-                f"users[{index}].databases",
-                f"{user.name!r} may use every database, including log database {listing(exposed, quoted=True)}",
-                f"give it a databases allow-list, or name it under log_databases.{exposed[0]}.readers, writers or "
-                "owners",
-            ))
+            problems.append(
+                Problem(
+                    f"users[{index}].databases",
+                    f"{user.name!r} may use every database, including log database {listing(exposed, quoted=True)}",
+                    f"give it a databases allow-list, or name it under log_databases.{exposed[0]}.readers, writers or "
+                    "owners",
+                )
+            )
     return problems

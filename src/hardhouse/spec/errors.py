@@ -80,7 +80,7 @@ def bounded_text(text: str, limit: int = 200) -> str:
 
 
 def listing(items: Iterable[str], limit: int = 8, quoted: bool = False) -> str:
-    """"a, b, c and 12 more": a list in a message that does not grow with the spec."""
+    """ "a, b, c and 12 more": a list in a message that does not grow with the spec."""
     items = list(items)
     shown = [excerpt(item, 40) if quoted else item for item in items[:limit]]
     more = f" and {len(items) - limit} more" if len(items) > limit else ""

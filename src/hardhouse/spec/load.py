@@ -55,19 +55,23 @@ def problems_from_validation(error: ValidationError) -> list[Problem]:
         elif kind == "extra_forbidden":
             problems.append(_unknown_field(loc))
         elif kind == "missing":
-            problems.append(Problem(
-                path,
-                "this required field is missing",
-                f"add {loc[-1]}: (see the spec reference in README.md)",
-            ))
+            problems.append(
+                Problem(
+                    path,
+                    "this required field is missing",
+                    f"add {loc[-1]}: (see the spec reference in README.md)",
+                )
+            )
         elif kind == "literal_error":
             problems.append(Problem(path, f"{shown} is not allowed{note}", f"use {ctx.get('expected')}"))
         elif kind in {"int_type", "int_parsing", "int_from_float"}:
-            problems.append(Problem(
-                path,
-                f"{shown} is not a whole number{note}",
-                "write a plain number without quotes",
-            ))
+            problems.append(
+                Problem(
+                    path,
+                    f"{shown} is not a whole number{note}",
+                    "write a plain number without quotes",
+                )
+            )
         elif kind == "bool_type":
             problems.append(Problem(path, f"{shown} is not true or false{note}", "write true or false without quotes"))
         elif kind in {"string_type", "string_unicode"}:
@@ -77,11 +81,13 @@ def problems_from_validation(error: ValidationError) -> list[Problem]:
             problems.append(Problem(path, f"{shown} is not {shape}{note}", f"write {shape} here"))
         else:
             # pydantic's own message names the expected type, not the input; cut it anyway.
-            problems.append(Problem(
-                path,
-                bounded_text(item["msg"]),
-                "correct the value (see the spec reference in README.md)",
-            ))
+            problems.append(
+                Problem(
+                    path,
+                    bounded_text(item["msg"]),
+                    "correct the value (see the spec reference in README.md)",
+                )
+            )
     return _dedupe(problems)
 
 
@@ -108,8 +114,15 @@ def capped(problems: list[Problem]) -> list[Problem]:
 
 
 MODELS_BY_FIELD: dict[str, type[StrictModel]] = {
-    "ports": Ports, "tls": Tls, "users": User, "quotas": Quota, "query_masking": QueryMasking,
-    "rules": MaskingRule, "log_databases": LogDatabase, "tables": LogTable, "encryption": LogEncryption,
+    "ports": Ports,
+    "tls": Tls,
+    "users": User,
+    "quotas": Quota,
+    "query_masking": QueryMasking,
+    "rules": MaskingRule,
+    "log_databases": LogDatabase,
+    "tables": LogTable,
+    "encryption": LogEncryption,
 }
 PLAINTEXT_PASSWORD_NAMES = {"password", "passwd", "pass", "pwd", "plaintext_password"}
 
@@ -140,11 +153,13 @@ def load_spec(data: Any) -> HardeningSpec:
     """Validate a spec given as a mapping (YAML document or pyinfra host data)."""
     if not isinstance(data, dict):
         raise SpecError(
-            [Problem(
-                "",
-                f"the spec is {type(data).__name__}, not a mapping of fields",
-                "write the spec as a YAML mapping (see README.md)",
-            )],
+            [
+                Problem(
+                    "",
+                    f"the spec is {type(data).__name__}, not a mapping of fields",
+                    "write the spec as a YAML mapping (see README.md)",
+                )
+            ],
         )
     check_data_bounds(data)
     try:

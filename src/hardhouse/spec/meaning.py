@@ -25,7 +25,7 @@ BUILTIN_MASKING_RULES: tuple[tuple[str, str, str], ...] = (
 
 
 def password_hash_for(spec: HardeningSpec, user: User) -> str:
-    """"certificate", "sha256" or "scram_sha256": what the renderer writes for this user."""
+    """ "certificate", "sha256" or "scram_sha256": what the renderer writes for this user."""
     if not user.has_password:
         return "certificate"
     choice = user.password_hash or spec.password_hash

@@ -62,12 +62,10 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-
 def refuse_bcrypt(value: Any) -> Any:
     if value == "bcrypt":
         raise fail("bcrypt hashes cannot be rendered into users.d", BCRYPT_FIX)
     return value
-
 
 
 # List items validated one by one, so an error names its index (users[0].networks[1]).
@@ -91,9 +89,7 @@ class Ports(StrictModel):
         description="plaintext native-protocol port (stock 9000)",
         why="plaintext leaks credentials and data; closed unless asked for",
     )
-    https: int | None = described(
-        8443, description="HTTPS port", why="the HTTP interface, over TLS"
-    )
+    https: int | None = described(8443, description="HTTPS port", why="the HTTP interface, over TLS")
     native_tls: int | None = described(
         9440, description="native protocol over TLS", why="the native interface, over TLS"
     )
@@ -160,9 +156,11 @@ class Tls(StrictModel):
             raise PydanticCustomError(
                 "hardhouse",
                 "verify_clients is true but no ca_certificate is given",
-                {"fix": (
-                    "set tls.ca_certificate to the CA that signs client certificates, or set verify_clients: false"
-                )},
+                {
+                    "fix": (
+                        "set tls.ca_certificate to the CA that signs client certificates, or set verify_clients: false"
+                    )
+                },
             )
         return self
 
@@ -182,9 +180,7 @@ class User(StrictModel):
             "4 KiB that only its owner may read or write (chmod 600), as ssh requires of keys"
         ),
     )
-    password_sha256_hex: str | None = described(
-        None, description="SHA-256 of the password, 64 lowercase hex digits"
-    )
+    password_sha256_hex: str | None = described(None, description="SHA-256 of the password, 64 lowercase hex digits")
     certificate_common_name: str | None = described(
         None,
         description=(
@@ -279,7 +275,7 @@ class User(StrictModel):
         if not value:
             raise fail(
                 "no client network is listed",
-                "list the networks this user connects from, e.g. [\"10.0.0.0/8\"]",
+                'list the networks this user connects from, e.g. ["10.0.0.0/8"]',
             )
         return value
 
@@ -314,9 +310,12 @@ class User(StrictModel):
             raise PydanticCustomError(
                 "hardhouse",
                 problem,
-                {"fix": (
-                    "give exactly one of password_env, password_file, password_sha256_hex or certificate_common_name"
-                )},
+                {
+                    "fix": (
+                        "give exactly one of password_env, password_file, password_sha256_hex "
+                        "or certificate_common_name"
+                    )
+                },
             )
         return self
 
@@ -326,7 +325,6 @@ class User(StrictModel):
 
     def parsed_networks(self) -> list[AnyNetwork]:
         return [parse_network(text) for text in self.networks]
-
 
 
 class Quota(StrictModel):
@@ -343,7 +341,6 @@ class Quota(StrictModel):
         if value < 0:
             raise fail(f"{excerpt(value)} is negative", "use 0 for unlimited or a positive number")
         return value
-
 
 
 class MaskingRule(StrictModel):
@@ -389,7 +386,6 @@ class QueryMasking(StrictModel):
     rules: list[MaskingRule] = described(
         default_factory=list, description="your own rules, applied after the built-in ones (needs 22.8+)"
     )
-
 
 
 class LogTable(StrictModel):
@@ -461,10 +457,13 @@ class LogEncryption(StrictModel):
             raise PydanticCustomError(
                 "hardhouse",
                 "the key must come from exactly one place",
-                {"fix": (
-                    "give key_env (a variable of the server process) or key_file (a file on the ClickHouse host); the "
-                    "key itself never goes in the spec"
-                )},
+                {
+                    "fix": (
+                        "give key_env (a variable of the server process) or key_file "
+                        "(a file on the ClickHouse host); the "
+                        "key itself never goes in the spec"
+                    )
+                },
             )
         return self
 
@@ -590,7 +589,7 @@ class HardeningSpec(StrictModel):
             if not VERSION_SHAPE.fullmatch(value):
                 raise fail(
                     f"{excerpt(value)} is not of the form major.minor",
-                    f"use one of the supported targets: {versions.SUPPORTED_TEXT}, e.g. \"24.8\"",
+                    f'use one of the supported targets: {versions.SUPPORTED_TEXT}, e.g. "24.8"',
                 )
             try:
                 versions.parse_version(value)
@@ -621,7 +620,7 @@ class HardeningSpec(StrictModel):
         if not value:
             raise fail(
                 "no listen address is given",
-                "list the addresses clients reach the server on, e.g. [\"10.0.0.5\"]",
+                'list the addresses clients reach the server on, e.g. ["10.0.0.5"]',
             )
         if len(set(value)) != len(value):
             raise fail("an address is listed twice", "list each address once")
@@ -662,5 +661,3 @@ class HardeningSpec(StrictModel):
 
     def tls_ports_open(self) -> bool:
         return self.ports.https is not None or self.ports.native_tls is not None
-
-

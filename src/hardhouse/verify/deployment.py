@@ -50,16 +50,19 @@ def source_address(address: str) -> str | None:
         return str(sock.getsockname()[0])
 
 
-def readable_passwords(spec: HardeningSpec, environ: Mapping[str, str]) -> dict[str, str]:
-    """user -> password for users whose password source this machine can read."""
-    passwords = {}
+def readable_passwords(spec: HardeningSpec, environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(user -> password, user -> why it cannot be read here) for users with a password source;
+    users given by hash alone are in neither (nobody here knows their password)."""
+    passwords, unreadable = {}, {}
     for index, user in enumerate(spec.users):
         if user.password_env is None and user.password_file is None:
-            continue  # a hash only: nobody here knows the password
+            continue
         secret, problem = read_secret(user, f"users[{index}]", environ)
         if problem is None and secret:
             passwords[user.name] = secret
-    return passwords
+        else:
+            unreadable[user.name] = str(problem) if problem else "the password is empty"
+    return passwords, unreadable
 
 
 def _in_networks(address: str | None, user: User) -> bool:
@@ -102,11 +105,21 @@ def verify_deployment(
                 "Fix: name the CA that signed the server certificate (hardhouse_tls_files.verify_ca)",
             )
         ]
-    passwords = readable_passwords(spec, environ)
+    passwords, unreadable = readable_passwords(spec, environ)
     here = source_address(address)
     logged_in = 0
     for user in spec.users:
         if _in_networks(here, user):
+            if user.name in unreadable:
+                checks.append(
+                    Check(
+                        endpoint,
+                        f"user {user.name} logs in from {here}",
+                        False,
+                        f"not checked: {unreadable[user.name]}",
+                    )
+                )
+                continue
             if user.name not in passwords:
                 continue  # a hash only, or a certificate user: nobody here knows the secret
             result = login_as(address, port, kind, user.name, passwords[user.name], ca)
