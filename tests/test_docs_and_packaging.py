@@ -17,12 +17,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_readme_embeds_the_current_spec_reference() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert reference.markdown() in readme, "README's spec reference is stale: run `hardhouse reference` and paste it between the markers"
+    assert reference.markdown() in readme, (
+        "README's spec reference is stale: run `hardhouse reference` and paste it between the markers"
+    )
 
 
 def test_every_spec_field_is_in_the_reference() -> None:
     table = reference.markdown()
-    for field in ("clickhouse_version", "listen_hosts", "ports.http", "tls.min_protocol", "default_user", "users[].networks", "users[].databases", "profiles"):
+    for field in (
+        "clickhouse_version",
+        "listen_hosts",
+        "ports.http",
+        "tls.min_protocol",
+        "default_user",
+        "users[].networks",
+        "users[].databases",
+        "profiles",
+    ):
         assert f"| `{field}` |" in table
 
 
@@ -36,7 +47,18 @@ def test_help_explains_each_command() -> None:
 
 def test_wheel_ships_the_templates(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -44,3 +66,37 @@ def test_wheel_ships_the_templates(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     templates = sorted(p.name for p in (ROOT / "src" / "hardhouse" / "render" / "templates").glob("*.j2"))
     assert sorted(n.split("/")[-1] for n in names if n.startswith("hardhouse/render/templates/")) == templates
+
+
+def test_old_import_paths_still_work_with_a_deprecation_warning() -> None:
+    """hardhouse.probe (flat names) and hardhouse.deploy_ops moved; they import for one release."""
+    import importlib
+
+    import pytest
+
+    import hardhouse.probe as probe
+
+    with pytest.warns(DeprecationWarning, match="hardhouse.clickhouse.ports.PROBE_PORTS"):
+        assert probe.DEFAULT_PORTS == (8123, 9000, 8443, 9440, 9009, 9004, 9005, 9100, 9363)
+    with pytest.warns(DeprecationWarning, match="hardhouse.probe.wire.http"):
+        assert probe.parse_http(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").status == 200
+    sys.modules.pop("hardhouse.deploy_ops", None)
+    with pytest.warns(DeprecationWarning, match="hardhouse.deploy_ops is deprecated"):
+        deploy_ops = importlib.import_module("hardhouse.deploy_ops")
+    assert deploy_ops.harden_clickhouse is importlib.import_module("hardhouse.deploy").harden_clickhouse
+
+
+def test_importing_the_pytest_plugin_changes_no_environment_variable() -> None:
+    code = (
+        "import os; before = dict(os.environ); import hardhouse.testing.plugin, hardhouse.testing.containers; "
+        "assert dict(os.environ) == before, set(os.environ) ^ set(before)"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("TESTCONTAINERS")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_no_module_is_over_500_lines_without_saying_why() -> None:
+    for path in (ROOT / "src" / "hardhouse").rglob("*.py"):
+        text = path.read_text()
+        if text.count("\n") > 500:
+            assert "over 500 lines because" in text.split('"""', 2)[1], f"{path} is long and does not say why"
