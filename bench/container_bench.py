@@ -21,11 +21,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "dev"))
 
 from hardhouse.testing.assertions import assert_anonymous_refused, assert_tls_only  # noqa: E402
 from hardhouse.testing.clients import http_query  # noqa: E402
-from hardhouse.testing.containers import ClickHouseContainer, clickhouse_image, docker_network  # noqa: E402
+from hardhouse.testing.containers import IMAGE_VARIABLE, ClickHouseContainer, docker_network  # noqa: E402
 from hardhouse.testing.plugin import OFFICIAL_LISTEN, ServerFactory  # noqa: E402
+from hardhouse_dev.images import ensure_image  # noqa: E402
 
 SPEC = {
     "clickhouse_version": "18.16",
@@ -68,7 +70,7 @@ def main() -> None:
     parser.add_argument("--suite", action="store_true", help="also time the whole integration suite")
     args = parser.parse_args()
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    image = clickhouse_image()
+    image = os.environ.get(IMAGE_VARIABLE) or ensure_image("clickhouse")
     print(f"machine: {os.cpu_count()} cores; image: {image}")
     with docker_network("hardhouse-bench") as network:
         factory = ServerFactory(network, image, TmpFactory())  # type: ignore[arg-type]

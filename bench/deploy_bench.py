@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "dev"))
 COUNTING_FLAG = "--count-into"
 FLOOR_DEPLOY = 'from pyinfra.operations import server\nserver.shell(name="Floor: one command", commands=["true"])\n'
 

@@ -100,3 +100,10 @@ def test_no_module_is_over_500_lines_without_saying_why() -> None:
         text = path.read_text()
         if text.count("\n") > 500:
             assert "over 500 lines because" in text.split('"""', 2)[1], f"{path} is long and does not say why"
+
+
+def test_every_benchmark_still_runs_its_help() -> None:
+    """Benchmarks are not tests, but they must not rot: each one imports and explains itself."""
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and "usage:" in result.stdout, f"{script.name}: {result.stderr[-500:]}"

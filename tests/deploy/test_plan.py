@@ -147,6 +147,8 @@ def test_manifest_lists_staged_and_live_paths() -> None:
             id="every address",
         ),
         pytest.param(["0.0.0.0"], {"https": None}, ["tls:127.0.0.1:9440"], id="any address checked on loopback"),
+        pytest.param(["::ffff:0.0.0.0"], {"https": None}, ["tls:127.0.0.1:9440"], id="mapped any address on loopback"),
+        pytest.param(["::"], {"https": None}, ["tls:::1:9440"], id="any IPv6 address on loopback"),
     ],
 )
 def test_health_is_checked_on_every_listen_address_and_tls_port(
@@ -205,6 +207,7 @@ def _settings(spec: dict[str, Any], **data: Any) -> Settings:
             "key_url is not a plain https URL",
             id="URL with a command",
         ),
+        pytest.param({"hardhouse_listen_hosts": ["fe80::1%eth0"]}, "cannot check fe80::1%eth0", id="scope id"),
         pytest.param(
             {"hardhouse_spec_overrides": ["not", "a", "mapping"]},
             "hardhouse_spec_overrides is not a mapping",

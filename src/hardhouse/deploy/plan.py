@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from hardhouse.clickhouse.ports import BY_NAME
+from hardhouse.deploy.contract import HEALTH_TCP, HEALTH_TLS
 from hardhouse.deploy.facts import HostFiles, PathState
 from hardhouse.deploy.payloads import ManagedFile, Payload
 from hardhouse.spec import HardeningSpec
@@ -14,13 +16,15 @@ from hardhouse.spec import HardeningSpec
 def health_targets(spec: HardeningSpec) -> list[str]:
     """Where the host itself checks the server: every listen address, every TLS port."""
     open_ports = spec.ports.open()
-    tls_ports = [open_ports[k] for k in ("https", "native_tls") if k in open_ports]
-    kind, ports = ("tls", tls_ports) if tls_ports else ("tcp", list(open_ports.values()))
+    tls_ports = [number for name, number in open_ports.items() if BY_NAME[name].tls]
+    kind, ports = (HEALTH_TLS, tls_ports) if tls_ports else (HEALTH_TCP, list(open_ports.values()))
     targets = []
     for listen in spec.listen_hosts:
         address = ipaddress.ip_address(listen)
-        if address.is_unspecified:
-            address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+        mapped = getattr(address, "ipv4_mapped", None)
+        if address.is_unspecified or (mapped is not None and mapped.is_unspecified):
+            # Listening everywhere: the host checks itself on loopback.
+            address = ipaddress.ip_address("::1" if address.version == 6 and mapped is None else "127.0.0.1")
         targets += [f"{kind}:{address}:{port}" for port in ports]
     return targets
 

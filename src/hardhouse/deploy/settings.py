@@ -197,6 +197,12 @@ def read_settings(data: Any) -> Settings:
             "hardhouse_verify_address is not an IP address. "
             "Fix: give the address the deploy machine reaches the server at"
         ) from None
+    for listen in spec.listen_hosts:
+        if "%" in listen:
+            raise _fail(
+                f"hardhouse_spec.listen_hosts: the deploy cannot check {listen} after going live (a scope id "
+                "names an interface of the host, not of the deploy machine). Fix: listen on an address without one"
+            )
     # The spec's own paths (TLS files, key files) follow the same host-path rule (hardhouse.spec.fields).
     state_dir, config_dir, data_dir = (
         _host_path(data, name) for name in ("hardhouse_state_dir", "hardhouse_config_dir", "hardhouse_data_dir")
