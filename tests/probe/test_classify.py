@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-import socketserver
 import struct
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,6 +29,7 @@ from hardhouse.probe.wire.http import parse as parse_http
 from hardhouse.probe.wire.mysql import parse_greeting as parse_mysql_greeting
 from hardhouse.probe.wire.native import hello as native_hello
 from hardhouse.probe.wire.native import parse_reply as parse_native_reply
+from tests.probe.fakes import read_request, tcp_service
 
 # ---------------------------------------------------------------- wire formats
 
@@ -219,40 +217,6 @@ def test_inventory_when_listing_is_refused() -> None:
 
 
 # ---------------------------------------------------------------- fake services on loopback
-
-
-@contextmanager
-def tcp_service(handle: Callable[[socket.socket], None]) -> Iterator[int]:
-    class Handler(socketserver.BaseRequestHandler):
-        def handle(self) -> None:
-            try:
-                handle(self.request)
-            except OSError:
-                pass
-
-    class Server(socketserver.ThreadingTCPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def read_request(conn: socket.socket) -> bytes:
-    conn.settimeout(2)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def fake_clickhouse_http(conn: socket.socket) -> None:

@@ -25,83 +25,53 @@ import warnings
 from importlib import import_module
 from typing import Any
 
-from hardhouse.probe.enumerate import QueryError, collect_inventory, sensitive_reason
-from hardhouse.probe.login import login
-from hardhouse.probe.model import (
-    CertificateInfo,
-    DataInventory,
-    EndpointReport,
-    Finding,
-    LoginResult,
-    ScanReport,
-    Service,
-    Severity,
-    State,
-    TableInfo,
-    TlsPosture,
-)
-from hardhouse.probe.output import render_json, render_sarif, render_text
-from hardhouse.probe.rules import RULES, Rule, judge, tls_findings
-from hardhouse.probe.scanner import (
-    DEFAULT_CREDENTIALS,
-    ProbeOptions,
-    login_sync,
-    port_state_sync,
-    probe_endpoint,
-    probe_endpoint_sync,
-    run_scan,
-    run_sync,
-    scan,
-    scan_endpoints,
-)
-from hardhouse.probe.sent import WHAT_IS_SENT
-from hardhouse.probe.targets import DEFAULT_MAX_HOSTS, Endpoint, TargetError, expand_targets, parse_target
-from hardhouse.probe.tls import scan_tls, tls_posture
-from hardhouse.probe.transport import port_state
+# The public API, imported on first use: a worker child (hardhouse.probe.worker) imports this
+# package too, and each TLS scan should not pay for the scanner, the targets and the output.
+_PUBLIC: dict[str, str] = {
+    "QueryError": "hardhouse.probe.enumerate",
+    "collect_inventory": "hardhouse.probe.enumerate",
+    "sensitive_reason": "hardhouse.probe.enumerate",
+    "login": "hardhouse.probe.login",
+    "CertificateInfo": "hardhouse.probe.model",
+    "DataInventory": "hardhouse.probe.model",
+    "EndpointReport": "hardhouse.probe.model",
+    "Finding": "hardhouse.probe.model",
+    "LoginResult": "hardhouse.probe.model",
+    "ScanReport": "hardhouse.probe.model",
+    "Service": "hardhouse.probe.model",
+    "Severity": "hardhouse.probe.model",
+    "State": "hardhouse.probe.model",
+    "TableInfo": "hardhouse.probe.model",
+    "TlsPosture": "hardhouse.probe.model",
+    "render_json": "hardhouse.probe.output",
+    "render_sarif": "hardhouse.probe.output",
+    "render_text": "hardhouse.probe.output",
+    "RULES": "hardhouse.probe.rules",
+    "Rule": "hardhouse.probe.rules",
+    "judge": "hardhouse.probe.rules",
+    "tls_findings": "hardhouse.probe.rules",
+    "DEFAULT_CREDENTIALS": "hardhouse.probe.scanner",
+    "ProbeOptions": "hardhouse.probe.scanner",
+    "login_sync": "hardhouse.probe.scanner",
+    "port_state_sync": "hardhouse.probe.scanner",
+    "probe_endpoint": "hardhouse.probe.scanner",
+    "probe_endpoint_sync": "hardhouse.probe.scanner",
+    "run_scan": "hardhouse.probe.scanner",
+    "run_sync": "hardhouse.probe.scanner",
+    "scan": "hardhouse.probe.scanner",
+    "scan_endpoints": "hardhouse.probe.scanner",
+    "WHAT_IS_SENT": "hardhouse.probe.sent",
+    "DEFAULT_MAX_HOSTS": "hardhouse.probe.targets",
+    "Endpoint": "hardhouse.probe.targets",
+    "TargetError": "hardhouse.probe.targets",
+    "expand_targets": "hardhouse.probe.targets",
+    "parse_target": "hardhouse.probe.targets",
+    "scan_tls": "hardhouse.probe.tls",
+    "tls_posture": "hardhouse.probe.tls",
+    "port_state": "hardhouse.probe.transport",
+}
 
-__all__ = [
-    "DEFAULT_CREDENTIALS",
-    "DEFAULT_MAX_HOSTS",
-    "RULES",
-    "WHAT_IS_SENT",
-    "CertificateInfo",
-    "DataInventory",
-    "Endpoint",
-    "EndpointReport",
-    "Finding",
-    "LoginResult",
-    "ProbeOptions",
-    "QueryError",
-    "Rule",
-    "ScanReport",
-    "Service",
-    "Severity",
-    "State",
-    "TableInfo",
-    "TargetError",
-    "TlsPosture",
-    "collect_inventory",
-    "expand_targets",
-    "judge",
-    "login",
-    "login_sync",
-    "parse_target",
-    "port_state",
-    "port_state_sync",
-    "probe_endpoint",
-    "probe_endpoint_sync",
-    "render_json",
-    "render_sarif",
-    "render_text",
-    "run_scan",
-    "run_sync",
-    "scan",
-    "scan_endpoints",
-    "scan_tls",
-    "sensitive_reason",
-    "tls_findings",
-    "tls_posture",
-]
+__all__ = sorted(_PUBLIC)
 
 # Names of the flat module hardhouse.probe was until 0.1: importable for one release, with
 # a DeprecationWarning that says where each one lives now.
@@ -146,6 +116,10 @@ _MOVED: dict[str, tuple[str, str]] = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     if name not in _MOVED:
         raise AttributeError(f"module 'hardhouse.probe' has no attribute {name!r}")
     module, attribute = _MOVED[name]
