@@ -38,15 +38,22 @@ ROWS = 1000
 FAKE_KEY = "sk-live-FAKE0000000000000000000042"
 
 
-def _docker_ok() -> bool:
-    return (
-        shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
-    )
+def _docker_problem() -> str | None:
+    """None once a Docker engine answers, starting one as the other container tests do
+    (these tests may run first on a fresh machine, where nothing has started it yet)."""
+    from hardhouse_dev.images import ImageError, ensure_docker_engine
+
+    try:
+        ensure_docker_engine()
+    except (ImageError, OSError) as error:
+        return str(error)
+    return None
 
 
 @pytest.fixture(scope="module")
 def tooling() -> None:
-    require(_docker_ok(), "Docker engine not available (scripts/setup-machine starts one)")
+    problem = _docker_problem()
+    require(problem is None, f"no Docker engine: {problem}")
     require(shutil.which("ssh-keygen") is not None, "ssh-keygen not installed (openssh-client)")
     try:
         import pyinfra  # noqa: F401
