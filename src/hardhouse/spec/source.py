@@ -49,24 +49,25 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
-def read_spec_bytes(path: str | Path) -> bytes:
-    """The file's bytes: a regular file of at most MAX_SPEC_BYTES, read without blocking."""
+def read_spec_bytes(path: str | Path, what: str = "spec file", option: str = "--spec") -> bytes:
+    """The file's bytes: a regular file of at most MAX_SPEC_BYTES, read without blocking.
+    `what` and `option` name the file in messages (the waivers file is read the same way)."""
     name = shown_path(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
     except OSError as error:
-        raise _refuse(f"cannot read spec file {name}: {error.strerror}", "check the path given to --spec") from None
+        raise _refuse(f"cannot read {what} {name}: {error.strerror}", f"check the path given to {option}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _refuse(
-                f"spec file {name} is {_file_kind(info.st_mode)}, not a regular file",
-                "give --spec the path of a YAML file",
+                f"{what} {name} is {_file_kind(info.st_mode)}, not a regular file",
+                f"give {option} the path of a YAML file",
             )
         too_big = _refuse(
-            f"spec file {name} is larger than {MAX_SPEC_BYTES} bytes (1 MiB)",
-            "a spec is a few kilobytes; check that --spec names the right file",
+            f"{what} {name} is larger than {MAX_SPEC_BYTES} bytes (1 MiB)",
+            f"a {what} is a few kilobytes; check that {option} names the right file",
         )
         if info.st_size > MAX_SPEC_BYTES:
             raise too_big
@@ -82,17 +83,17 @@ def read_spec_bytes(path: str | Path) -> bytes:
             raise too_big
         return b"".join(chunks)
     except OSError as error:
-        raise _refuse(f"cannot read spec file {name}: {error.strerror}", "check the path given to --spec") from None
+        raise _refuse(f"cannot read {what} {name}: {error.strerror}", f"check the path given to {option}") from None
     finally:
         os.close(fd)
 
 
-def decode_spec(data: bytes, path: str | Path) -> str:
+def decode_spec(data: bytes, path: str | Path, what: str = "spec file") -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise _refuse(
-            f"spec file {shown_path(path)} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
+            f"{what} {shown_path(path)} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
             "cannot be decoded",
             "save the file as UTF-8",
         ) from None

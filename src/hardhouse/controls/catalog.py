@@ -1,0 +1,284 @@
+"""The catalog of controls: what "hardened" means, one entry per control.
+
+Each control has a stable id (never reused or renumbered: waivers, SARIF dashboards and
+rendered files name it), a title, why it matters, references, the versions it applies to, the
+spec fields that implement it, the templates that render it, and the checks that verify it:
+from outside (probe rules, deploy verification) and from inside (audit rules). Reports,
+rendered comments, SARIF rule ids and the README's control table all come from here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hardhouse.clickhouse import versions
+from hardhouse.controls.severity import Severity
+
+DOCS = "https://clickhouse.com/docs"
+SERVER_SETTINGS = f"{DOCS}/operations/server-configuration-parameters/settings"
+INCIDENT = "The incident behind hardhouse: a ClickHouse open on 8123/9000 without a password leaked log_stream"
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: str
+    severity: Severity
+    rationale: str
+    references: tuple[str, ...]
+    spec_fields: tuple[str, ...]  # dotted paths in the hardening spec ("users[].networks")
+    templates: tuple[str, ...] = ()  # render concerns (templates/<concern>.xml.j2) that implement it
+    probe_rules: tuple[str, ...] = ()  # hardhouse.probe.rules ids: seen from the network
+    verify_checks: tuple[str, ...] = ()  # deploy verification check names (hardhouse.verify)
+    audit_rules: tuple[str, ...] = ()  # hardhouse.audit.rules ids: read from the configuration tree
+    since: str | None = None  # first ClickHouse version where it applies (None: every version)
+
+    def applies_to(self, version: versions.Version | None) -> bool:
+        """True when the control means something on this version (unknown version: it applies)."""
+        return version is None or self.since is None or version >= versions.parse_version(self.since)
+
+    @property
+    def sarif_name(self) -> str:
+        return "".join(word.capitalize() for word in self.title.replace("-", " ").split()[:6])
+
+
+CONTROLS: tuple[Control, ...] = (
+    Control(
+        "HH-AUTH-1",
+        "No login without a password",
+        Severity.CRITICAL,
+        "A user without a password (the stock `default`) lets anyone who reaches a port run queries; "
+        "that is how the log_stream table leaked. Every user has a password or certificate, and "
+        "`default` is removed or locked.",
+        (INCIDENT, f"{DOCS}/operations/settings/settings-users", f"{SERVER_SETTINGS}#allow_no_password"),
+        ("default_user", "users[].password_env", "users[].password_file", "refuse_insecure_auth"),
+        templates=("stock_users", "auth"),
+        probe_rules=("anonymous-access",),
+        verify_checks=("anonymous refused",),
+        audit_rules=("passwordless-user",),
+    ),
+    Control(
+        "HH-AUTH-2",
+        "Passwords stored only as hashes",
+        Severity.HIGH,
+        "A plaintext `<password>` in a users file is readable by anyone who can read the file, its "
+        "backups or a config-management log. Only hashes are written.",
+        (f"{DOCS}/operations/settings/settings-users", f"{SERVER_SETTINGS}#allow_plaintext_password"),
+        ("password_hash", "users[].password_env", "users[].password_file", "users[].password_hash"),
+        templates=("users", "auth"),
+        audit_rules=("plaintext-password",),
+    ),
+    Control(
+        "HH-AUTH-3",
+        "No well-known passwords",
+        Severity.CRITICAL,
+        "Scanners try `default` with empty, `default`, `clickhouse` and similar passwords first. "
+        "Render-time checks refuse weak passwords; the probe and the audit look for known ones.",
+        (f"{DOCS}/operations/settings/settings-users", "OWASP ASVS 4.0 V2.1 (password security)"),
+        ("users[].password_env", "users[].password_file"),
+        templates=("users",),
+        probe_rules=("default-credentials",),
+        audit_rules=("known-password",),
+    ),
+    Control(
+        "HH-NET-1",
+        "Each user only from its networks",
+        Severity.HIGH,
+        "A stolen password is useless from an address the user may not log in from. Every user "
+        "names its networks; any-address networks need `allow_any_network: true`.",
+        (f"{DOCS}/operations/settings/settings-users#user-namenetworks",),
+        ("users[].networks", "users[].allow_any_network", "default_user"),
+        templates=("users", "stock_users"),
+        verify_checks=("user refused from outside its networks",),
+        audit_rules=("any-network",),
+    ),
+    Control(
+        "HH-LISTEN-1",
+        "Listen only on named addresses",
+        Severity.HIGH,
+        "`listen_host` 0.0.0.0 or :: (the official Docker image's own config.d file) serves every "
+        "interface, including ones nobody meant to expose. The spec names the addresses.",
+        (f"{SERVER_SETTINGS}#listen_host",),
+        ("listen_hosts", "allow_all_interfaces"),
+        templates=("listen",),
+        audit_rules=("listen-any",),
+    ),
+    Control(
+        "HH-PORT-1",
+        "Plaintext client ports closed",
+        Severity.MEDIUM,
+        "Passwords and query results cross the network in the clear on 8123 (HTTP), 9000 (native), "
+        "9004 (MySQL), 9005 (PostgreSQL) and gRPC. Clients use 8443 and 9440 over TLS.",
+        (INCIDENT, f"{DOCS}/operations/network-ports", f"{DOCS}/guides/sre/configuring-ssl"),
+        ("ports.http", "ports.native", "ports.mysql", "ports.postgresql", "ports.grpc"),
+        templates=("ports",),
+        probe_rules=("plaintext-port",),
+        verify_checks=("closed",),
+        audit_rules=("plaintext-port",),
+    ),
+    Control(
+        "HH-PORT-2",
+        "Interserver port closed or authenticated",
+        Severity.MEDIUM,
+        "The interserver HTTP port (9009) hands table parts to whoever asks unless "
+        "`interserver_http_credentials` are set; a standalone server does not need it open.",
+        (f"{SERVER_SETTINGS}#interserver_http_credentials",),
+        ("ports.interserver_http",),
+        templates=("ports",),
+        probe_rules=("interserver-reachable",),
+        audit_rules=("interserver-unauthenticated",),
+    ),
+    Control(
+        "HH-PORT-3",
+        "Metrics endpoint not open to everyone",
+        Severity.LOW,
+        "The Prometheus endpoint (9363) answers without credentials and tells an attacker about "
+        "tables, queries and load.",
+        (f"{SERVER_SETTINGS}#prometheus",),
+        (),
+        probe_rules=("metrics-readable",),
+        audit_rules=("metrics-open",),
+    ),
+    Control(
+        "HH-TLS-1",
+        "TLS 1.2 or newer only",
+        Severity.MEDIUM,
+        "SSL 3.0, TLS 1.0 and 1.1 are deprecated (RFC 8996) and have practical attacks.",
+        ("RFC 8996", "RFC 9325", f"{SERVER_SETTINGS}#openssl"),
+        ("tls.min_protocol",),
+        templates=("tls",),
+        probe_rules=("tls-old-protocol",),
+        verify_checks=("sslv2 refused", "sslv3 refused", "tlsv1 refused", "tlsv1_1 refused"),
+        audit_rules=("tls-old-protocol",),
+    ),
+    Control(
+        "HH-TLS-2",
+        "Strong cipher suites only",
+        Severity.MEDIUM,
+        "Suites without forward secrecy or AEAD let a recorded session be decrypted later or "
+        "tampered with; ClickHouse's stock cipherList allows them.",
+        ("RFC 9325", "RFC 7905"),
+        ("tls.min_protocol",),
+        templates=("tls",),
+        probe_rules=("tls-weak-cipher",),
+        audit_rules=("tls-weak-cipher",),
+    ),
+    Control(
+        "HH-TLS-3",
+        "A certificate clients can verify",
+        Severity.LOW,
+        "Without a certificate that validates and names the server, a client cannot tell the "
+        "server from a machine in the middle, and its password goes to whoever answers.",
+        ("RFC 5280", "RFC 6125", f"{DOCS}/guides/sre/configuring-ssl"),
+        ("tls.certificate", "tls.private_key", "tls.ca_certificate", "tls.verify_clients"),
+        templates=("tls",),
+        probe_rules=(
+            "tls-certificate-expired",
+            "tls-certificate-untrusted",
+            "tls-certificate-self-signed",
+            "tls-certificate-hostname",
+        ),
+        audit_rules=("tls-certificate-missing",),
+    ),
+    Control(
+        "HH-DATA-1",
+        "Sensitive tables readable only by their readers",
+        Severity.CRITICAL,
+        "Log tables hold chat logs and API keys. Users are limited to the databases they need, "
+        "readers are read-only, and writers cannot read back.",
+        (INCIDENT, f"{DOCS}/operations/access-rights"),
+        ("users[].databases", "users[].profile", "log_databases.*.writers", "log_databases.*.readers"),
+        templates=("users", "profiles"),
+        probe_rules=("sensitive-data-readable",),
+    ),
+    Control(
+        "HH-LEAK-1",
+        "Say little to clients that did not log in",
+        Severity.LOW,
+        "Version banners, host names and stack traces tell an attacker which exploits to try.",
+        (f"{SERVER_SETTINGS}#display_name",),
+        (),
+        probe_rules=("version-disclosure", "stack-trace-disclosure", "hostname-disclosure"),
+    ),
+    Control(
+        "HH-LOG-1",
+        "Secrets masked in the server's own logs",
+        Severity.MEDIUM,
+        "A query carrying an API key is written to query_log and the text log; masking rules "
+        "replace the key before it is stored.",
+        (f"{SERVER_SETTINGS}#query_masking_rules",),
+        ("query_masking",),
+        templates=("masking",),
+        audit_rules=("masking-missing",),
+        since="19.14",
+    ),
+    Control(
+        "HH-LOG-2",
+        "Log tables encrypted at rest",
+        Severity.MEDIUM,
+        "A copied disk or backup of a log server should not hand over the logs; log databases "
+        "can be stored on an encrypted disk whose key lives outside the data directory.",
+        (f"{DOCS}/operations/storing-data#encrypted-virtual-file-system",),
+        ("log_databases.*.encryption",),
+        templates=("log_storage",),
+        since="21.10",
+    ),
+    Control(
+        "HH-QUOTA-1",
+        "Usage bounded by quotas",
+        Severity.LOW,
+        "A leaked credential that cannot read much cannot copy much; quotas bound rows and time per interval.",
+        (f"{DOCS}/operations/quotas",),
+        ("quotas", "users[].quota"),
+        templates=("quotas",),
+    ),
+    Control(
+        "HH-DRIFT-1",
+        "The server runs what its spec renders",
+        Severity.HIGH,
+        "A file merged after hardhouse's (a debug override, a package's or an image's own file) or "
+        "a hand edit silently undoes a control; the audit compares the merged configuration "
+        "with the spec and names the file that changed it.",
+        (f"{DOCS}/operations/configuration-files",),
+        (),
+        audit_rules=("drift",),
+    ),
+)
+
+BY_ID: dict[str, Control] = {control.id: control for control in CONTROLS}
+
+
+def _index(attribute: str) -> dict[str, Control]:
+    found: dict[str, Control] = {}
+    for control in CONTROLS:
+        for name in getattr(control, attribute):
+            if name in found:
+                raise AssertionError(f"{attribute} {name!r} belongs to {found[name].id} and {control.id}")
+            found[name] = control
+    return found
+
+
+# Each check belongs to exactly one control (checked at import: a duplicate is a catalog bug).
+BY_PROBE_RULE = _index("probe_rules")
+BY_AUDIT_RULE = _index("audit_rules")
+BY_VERIFY_CHECK = _index("verify_checks")
+
+
+def for_template(concern: str) -> list[Control]:
+    return [control for control in CONTROLS if concern in control.templates]
+
+
+def for_spec_field(field: str) -> list[Control]:
+    """Controls implemented by a spec field; `users[].networks` also matches `users[3].networks`."""
+    normal = _normal_field(field)
+    return [control for control in CONTROLS if normal in control.spec_fields]
+
+
+def _normal_field(field: str) -> str:
+    return re.sub(r"\[\d+\]", "[]", field)
+
+
+def ids(controls: Iterable[Control]) -> str:
+    return ", ".join(control.id for control in controls)

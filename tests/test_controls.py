@@ -1,0 +1,112 @@
+"""The catalog of controls is the one source the README, rendered files, probe findings,
+SARIF, waivers and deploy verification name controls by."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hardhouse.cli import main
+from hardhouse.controls import BY_ID, CONTROLS
+from hardhouse.controls.table import markdown_table
+from hardhouse.controls.waivers import judge, load_waivers
+from hardhouse.probe.rules import RULES
+from hardhouse.render.build import environment
+from hardhouse.spec import reference
+from hardhouse.spec.errors import SpecError
+
+ROOT = Path(__file__).resolve().parents[1]
+# 100 000 scalars once expanded, from five short lines.
+ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n" for prev, name in zip("abcd", "bcde", strict=True)
+)
+
+
+def test_ids_are_stable_shaped_and_unique() -> None:
+    assert len(BY_ID) == len(CONTROLS)
+    for control in CONTROLS:
+        assert re.fullmatch(r"HH-[A-Z]+-[1-9][0-9]*", control.id)
+        assert control.title and control.rationale and control.references
+
+
+def test_readme_embeds_the_current_control_table() -> None:
+    assert markdown_table() in (ROOT / "README.md").read_text(), (
+        "README's control table is stale: run `hardhouse controls --markdown` and paste it over the old one"
+    )
+
+
+def test_every_spec_field_a_control_names_is_in_the_spec_reference() -> None:
+    table = reference.markdown()
+    for control in CONTROLS:
+        for field in control.spec_fields:
+            head = field.split(".*", 1)[0]
+            assert f"| `{head}" in table, f"{control.id} names {field}, which the spec does not have"
+
+
+def test_every_probe_rule_and_template_belongs_to_a_control() -> None:
+    named = {rule for control in CONTROLS for rule in control.probe_rules}
+    assert named == set(RULES)
+    templates = {name.removesuffix(".xml.j2") for name in environment().list_templates() if not name.startswith("_")}
+    templates.discard("log_databases.sql.j2")
+    covered = {template for control in CONTROLS for template in control.templates}
+    assert templates == covered
+
+
+def test_controls_command_lists_the_catalog() -> None:
+    result = CliRunner().invoke(main, ["controls", "--json"])
+    assert result.exit_code == 0
+    assert [c["id"] for c in json.loads(result.output)["controls"]] == list(BY_ID)
+    text = CliRunner().invoke(main, ["controls"]).output
+    assert "HH-LISTEN-1  [high]  Listen only on named addresses" in text
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "waivers.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_live_waiver_waives_and_an_expired_one_does_not(tmp_path: Path) -> None:
+    waivers = load_waivers(
+        write(
+            tmp_path,
+            "waivers:\n"
+            "  - {control: HH-PORT-1, reason: BI tool until replaced, expires: 2027-03-31}\n"
+            "  - {control: HH-LISTEN-1, reason: old, expires: 2026-01-01, targets: [etc-a]}\n",
+        )
+    )
+    today = dt.date(2026, 11, 29)
+    live = judge(waivers, "HH-PORT-1", "anything", today)
+    assert live.waived
+    assert live.as_dict() == {"reason": "BI tool until replaced", "expires": "2027-03-31", "expired": False}
+    expired = judge(waivers, "HH-LISTEN-1", "etc-a", today)
+    assert not expired.waived and expired.as_dict()["expired"] is True
+    assert judge(waivers, "HH-LISTEN-1", "etc-b", today).waiver is None
+    assert judge(waivers, "HH-AUTH-1", "etc-a", today).waiver is None
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("waivers:\n  - {control: HH-NOPE-9, reason: x, expires: 2027-01-01}\n", "waivers[0].control: unknown control"),
+        ("waivers:\n  - {control: HH-PORT-1, expires: 2027-01-01}\n", "waivers[0].reason"),
+        ("waivers:\n  - {control: HH-PORT-1, reason: x, expires: soon}\n", "waivers[0].expires"),
+        ('waivers:\n  - {control: HH-PORT-1, reason: "a\\x1b[2Jb", expires: 2027-01-01}\n', "control characters"),
+        ("waivers: [{control: HH-PORT-1, reason: x, expires: 2027-01-01, by: me}]\n", "waivers[0].by"),
+        (ALIAS_BOMB, "aliases"),
+    ],
+)
+def test_bad_waivers_name_the_entry_and_field(tmp_path: Path, text: str, says: str) -> None:
+    with pytest.raises(SpecError) as error:
+        load_waivers(write(tmp_path, text))
+    assert says in str(error.value)
+
+
+def test_waivers_file_must_be_a_small_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="waivers file .* is a directory.*--waivers"):
+        load_waivers(tmp_path)
