@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hardhouse.cli.probe import probe_command
+from hardhouse.controls import BY_ID, BY_PROBE_RULE
 from hardhouse.probe import (
     RULES,
     WHAT_IS_SENT,
@@ -117,7 +118,7 @@ def test_sarif_shape(tmp_path: Path) -> None:
     assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
     (run,) = sarif["runs"]
     rules = run["tool"]["driver"]["rules"]
-    assert [r["id"] for r in rules] == list(RULES) and len({r["id"] for r in rules}) == len(rules)
+    assert [r["id"] for r in rules] == list(BY_ID) and len({r["id"] for r in rules}) == len(rules)
     for rule in rules:
         assert rule["shortDescription"]["text"] and rule["help"]["text"]
         assert rule["defaultConfiguration"]["level"] in {"error", "warning", "note"}
@@ -131,7 +132,8 @@ def test_sarif_shape(tmp_path: Path) -> None:
         assert result["locations"][0]["logicalLocations"][0]["name"] in {"10.0.0.5:8123", "10.0.0.6:9440"}
         assert len(result["partialFingerprints"]["endpointFinding/v1"]) == 64
     first = results[0]
-    assert first["ruleId"] == "anonymous-access" and first["level"] == "error"
+    assert first["ruleId"] == "HH-AUTH-1" and first["level"] == "error"
+    assert first["properties"]["check"] == "anonymous-access"
     assert first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == targets.as_posix()
     last = results[-1]
     assert last["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "clickhouse://10.0.0.6:9440"
@@ -212,3 +214,11 @@ def test_an_unreachable_host_does_not_stop_the_scan(monkeypatch: pytest.MonkeyPa
         code, text = run("db7.fleet.internal:9000", f"127.0.0.1:{port}", "--json")
     states = {e["address"]: e["state"] for e in json.loads(text)["endpoints"]}
     assert code == 0 and states == {"db7.fleet.internal:9000": "unreachable", f"127.0.0.1:{port}": "closed"}
+
+
+def test_every_probe_rule_belongs_to_one_control_and_findings_carry_it() -> None:
+    assert set(BY_PROBE_RULE) == set(RULES)
+    document = json.loads(render_json(scan_report(exposed_endpoint())))
+    (endpoint,) = document["endpoints"]
+    assert {(f["control"], f["rule"]) for f in endpoint["findings"]} >= {("HH-AUTH-1", "anonymous-access")}
+    assert "HH-AUTH-1 anonymous-access" in render_text(scan_report(exposed_endpoint()), verbose=True)

@@ -226,10 +226,10 @@ def test_mixed_fleet(fleet: Fleet, tmp_path: Path) -> None:
     code, output = run("--sarif", str(targets))
     sarif = json.loads(output)
     results = sarif["runs"][0]["results"]
-    assert code == 1 and {r["ruleId"] for r in results} >= {
-        "anonymous-access",
-        "sensitive-data-readable",
-        "plaintext-port",
+    assert code == 1 and {(r["ruleId"], r["properties"]["check"]) for r in results} >= {
+        ("HH-AUTH-1", "anonymous-access"),
+        ("HH-DATA-1", "sensitive-data-readable"),
+        ("HH-PORT-1", "plaintext-port"),
     }
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {targets.as_posix()}
 

@@ -14,6 +14,7 @@ import click
 
 from hardhouse import __version__
 from hardhouse.cli.ca import ca_group
+from hardhouse.cli.controls import controls_command
 from hardhouse.cli.options import EXIT_INVALID, JSON_OPTION
 from hardhouse.cli.probe import probe_command
 from hardhouse.render import RenderedFile, render, write_files
@@ -208,3 +209,4 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
 
 main.add_command(probe_command)
 main.add_command(ca_group)
+main.add_command(controls_command)

@@ -179,14 +179,15 @@ def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
     failed = [c for c in checks if not c["ok"]]
     if not failed:
         logins = [c["check"] for c in checks if "logs in" in c["check"]]
+        proven = sorted({c["control"] for c in checks if c.get("control")})
         # Shown at every verbosity (a noop message needs -v): the proof is the point of the step.
         host.log(
             f"verified from the deploy machine at {settings.verify_address}: "
-            f"{len(checks)} checks passed ({'; '.join(logins)})"
+            f"{len(checks)} checks passed ({'; '.join(logins)}); controls proven: {', '.join(proven) or 'none'}"
         )
         return
     lines = [f"verification from the deploy machine failed ({len(failed)} of {len(checks)} checks):"]
-    lines += [f"  FAIL {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]
+    lines += [f"  FAIL {c.get('control') or '-'} {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]
     yield FunctionCommand(_report_failure, (lines,), {})
 
 

@@ -5,10 +5,11 @@ the observed fields, hardhouse.probe.rules turns them into findings, the output 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 from hardhouse import __version__
+from hardhouse.controls.severity import Severity
 
 CLIENT_NAME = "hardhouse-probe"
 
@@ -39,22 +40,6 @@ class Service(StrEnum):
     UNKNOWN = "unknown"
 
 
-class Severity(IntEnum):
-    INFO = 0
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
-    CRITICAL = 4
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        return cls[text.upper()]
-
-
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -68,8 +53,16 @@ class Finding:
 
         return cls(rule, message, RULES[rule].severity if severity is None else severity, data)
 
+    @property
+    def control(self) -> str:
+        """The catalog control this finding's rule checks."""
+        from hardhouse.controls.catalog import BY_PROBE_RULE
+
+        return BY_PROBE_RULE[self.rule].id
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "control": self.control,
             "rule": self.rule,
             "severity": self.severity.label,
             "message": self.message,

@@ -20,6 +20,7 @@ from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
+from hardhouse.controls import catalog
 from hardhouse.render.credentials import resolve_credentials
 from hardhouse.spec.fields import parse_network
 from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
@@ -204,7 +205,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
     files = []
     for subdir, concern, context in plan:
         template = environment().get_template(f"{concern}.xml.j2")
-        content = template.render(concern=concern, **common, **context)
+        content = template.render(concern=concern, controls=catalog.for_template(concern), **common, **context)
         files.append(RenderedFile(f"{subdir}/{FILE_PREFIX}{concern.replace('_', '-')}.xml", content))
     if spec.log_databases:
         template = environment().get_template("log_databases.sql.j2")

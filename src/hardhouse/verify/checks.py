@@ -29,6 +29,7 @@ class Check:
     check: str
     ok: bool
     detail: str
+    control: str = ""  # the catalog control this check proves ("" for a check that the deploy works)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -55,8 +56,8 @@ def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
             if BY_NAME[kind].protocol == "http"
             else "user default with an empty password logged in"
         )
-        return Check(endpoint, "anonymous refused", False, what)
-    return Check(endpoint, "anonymous refused", True, result.detail)
+        return Check(endpoint, "anonymous refused", False, what, "HH-AUTH-1")
+    return Check(endpoint, "anonymous refused", True, result.detail, "HH-AUTH-1")
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -94,23 +95,25 @@ def verify_server(
                         f"{label} refused",
                         refused,
                         "handshake refused" if refused else f"negotiated {label}",
+                        "HH-TLS-1",
                     )
                 )
     for name, port in STOCK_PORTS.items():
         if name in open_ports or port in open_ports.values():
             continue
         closed = not _reachable(host, port)
-        checks.append(
-            Check(
-                f"{host}:{port} ({name})", "closed", closed, "connection refused" if closed else "accepts connections"
-            )
-        )
+        control = "HH-PORT-2" if BY_NAME[name].protocol == "interserver" else "HH-PORT-1"
+        detail = "connection refused" if closed else "accepts connections"
+        checks.append(Check(f"{host}:{port} ({name})", "closed", closed, detail, control))
     return checks
 
 
 def report_text(checks: list[Check]) -> str:
     width = max((len(c.endpoint) for c in checks), default=0)
-    lines = [f"  {'PASS' if c.ok else 'FAIL'}  {c.endpoint:<{width}}  {c.check}: {c.detail}" for c in checks]
+    lines = [
+        f"  {'PASS' if c.ok else 'FAIL'}  {c.control or '-':<11}  {c.endpoint:<{width}}  {c.check}: {c.detail}"
+        for c in checks
+    ]
     failed = sum(not c.ok for c in checks)
     lines.append(f"{len(checks)} checks: {len(checks) - failed} passed, {failed} failed")
     return "\n".join(lines)

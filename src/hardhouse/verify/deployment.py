@@ -103,6 +103,7 @@ def verify_deployment(
                 False,
                 "not checked: without a CA to verify the server's certificate, a password could go to an impostor. "
                 "Fix: name the CA that signed the server certificate (hardhouse_tls_files.verify_ca)",
+                "HH-NET-1",
             )
         ]
     passwords, unreadable = readable_passwords(spec, environ)
@@ -144,10 +145,14 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
     result = login_as(address, port, kind, user.name, "hardhouse-wrong-" + secrets.token_urlsafe(18), ca)
     name = f"user {user.name} refused from {here}"
     if result.accepted:
-        return Check(endpoint, name, False, "a wrong password logged in")
+        return Check(endpoint, name, False, "a wrong password logged in", "HH-NET-1")
     if result.code == codes.IP_ADDRESS_NOT_ALLOWED:
         return Check(
-            endpoint, name, True, f"refused before any password check (code 195): {here} is outside its networks"
+            endpoint,
+            name,
+            True,
+            f"refused before any password check (code 195): {here} is outside its networks",
+            "HH-NET-1",
         )
     if result.code in (codes.WRONG_PASSWORD, codes.REQUIRED_PASSWORD):
         return Check(
@@ -155,6 +160,7 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
             name,
             False,
             f"the server checked the password (code {result.code}), so {here} is inside its networks",
+            "HH-NET-1",
         )
     if result.code == codes.AUTHENTICATION_FAILED:
         return Check(
@@ -162,8 +168,9 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
             name,
             True,
             "refused (code 516; this server does not say whether the address or the password failed)",
+            "HH-NET-1",
         )
-    return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}")
+    return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}", "HH-NET-1")
 
 
 def main() -> int:

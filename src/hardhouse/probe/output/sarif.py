@@ -7,35 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from hardhouse import __version__
-from hardhouse.probe.model import CLIENT_NAME, ScanReport, Severity
-from hardhouse.probe.rules import RULES
-
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_SARIF_LEVEL = {
-    Severity.CRITICAL: "error",
-    Severity.HIGH: "error",
-    Severity.MEDIUM: "warning",
-    Severity.LOW: "note",
-    Severity.INFO: "note",
-}
-_SECURITY_SEVERITY = {
-    Severity.CRITICAL: "9.8",
-    Severity.HIGH: "8.0",
-    Severity.MEDIUM: "5.5",
-    Severity.LOW: "3.0",
-    Severity.INFO: "0.0",
-}
+from hardhouse.controls.sarif import SARIF_SCHEMA, rule_index, sarif_rules
+from hardhouse.probe.model import CLIENT_NAME, ScanReport
 
 
 def render_sarif(report: ScanReport) -> dict[str, Any]:
-    """SARIF 2.1.0: one rule per finding kind, one result per finding.
+    """SARIF 2.1.0: one rule per catalog control (the same rule ids as `hardhouse audit`), one
+    result per finding, the probe's own check named in the result's properties.
 
     Network endpoints have no file; each result points at the targets file or inventory the
     host came from when there is one (so code-scanning dashboards can attach it), else at a
     `clickhouse://host:port` URI, and names the endpoint as a logical location.
     """
-    rules = list(RULES.values())
-    index = {rule.id: i for i, rule in enumerate(rules)}
+    index = rule_index()
     results = []
     for endpoint in report.ordered():
         for finding in endpoint.findings:
@@ -46,9 +30,9 @@ def render_sarif(report: ScanReport) -> dict[str, Any]:
             ).hexdigest()
             results.append(
                 {
-                    "ruleId": finding.rule,
-                    "ruleIndex": index[finding.rule],
-                    "level": _SARIF_LEVEL[finding.severity],
+                    "ruleId": finding.control,
+                    "ruleIndex": index[finding.control],
+                    "level": finding.severity.sarif_level,
                     "message": {"text": f"{endpoint.address} ({endpoint.service}): {finding.message}"},
                     "locations": [
                         {
@@ -64,6 +48,7 @@ def render_sarif(report: ScanReport) -> dict[str, Any]:
                     ],
                     "partialFingerprints": {"endpointFinding/v1": fingerprint},
                     "properties": {
+                        "check": finding.rule,
                         "severity": finding.severity.label,
                         "host": endpoint.host,
                         "port": endpoint.port,
@@ -82,21 +67,7 @@ def render_sarif(report: ScanReport) -> dict[str, Any]:
                         "name": CLIENT_NAME,
                         "version": __version__,
                         "informationUri": "https://clickhouse.com/docs/operations/security",
-                        "rules": [
-                            {
-                                "id": rule.id,
-                                "name": "".join(word.capitalize() for word in rule.id.split("-")),
-                                "shortDescription": {"text": rule.title},
-                                "fullDescription": {"text": rule.title},
-                                "help": {"text": rule.help},
-                                "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
-                                "properties": {
-                                    "security-severity": _SECURITY_SEVERITY[rule.severity],
-                                    "tags": ["security", "clickhouse"],
-                                },
-                            }
-                            for rule in rules
-                        ],
+                        "rules": sarif_rules(),
                     }
                 },
                 "invocations": [

@@ -68,7 +68,7 @@ def render_text(report: ScanReport, *, show_closed: bool = False, verbose: bool 
     for endpoint, row in zip(shown, rows, strict=True):
         lines.append(line(row))
         if verbose:
-            lines.extend(f"    - [{f.severity.label}] {f.rule}: {f.message}" for f in endpoint.findings)
+            lines.extend(f"    - [{f.severity.label}] {f.control} {f.rule}: {f.message}" for f in endpoint.findings)
     hidden = len(report.endpoints) - len(shown)
     states = ", ".join(
         f"{counts[s]} {s}"
