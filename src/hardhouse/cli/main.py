@@ -13,6 +13,7 @@ from typing import NoReturn
 import click
 
 from hardhouse import __version__
+from hardhouse.cli.audit import audit_command
 from hardhouse.cli.ca import ca_group
 from hardhouse.cli.controls import controls_command
 from hardhouse.cli.options import EXIT_INVALID, JSON_OPTION
@@ -210,3 +211,4 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
 main.add_command(probe_command)
 main.add_command(ca_group)
 main.add_command(controls_command)
+main.add_command(audit_command)

@@ -33,11 +33,15 @@ class Control:
     probe_rules: tuple[str, ...] = ()  # hardhouse.probe.rules ids: seen from the network
     verify_checks: tuple[str, ...] = ()  # deploy verification check names (hardhouse.verify)
     audit_rules: tuple[str, ...] = ()  # hardhouse.audit.rules ids: read from the configuration tree
-    since: str | None = None  # first ClickHouse version where it applies (None: every version)
+    feature: str | None = None  # the versions.FEATURES entry it needs (None: every version)
 
     def applies_to(self, version: versions.Version | None) -> bool:
         """True when the control means something on this version (unknown version: it applies)."""
-        return version is None or self.since is None or version >= versions.parse_version(self.since)
+        return version is None or self.feature is None or versions.has(version, self.feature)
+
+    @property
+    def since(self) -> str | None:
+        return None if self.feature is None else str(versions.FEATURES[self.feature].since)
 
     @property
     def sarif_name(self) -> str:
@@ -212,7 +216,7 @@ CONTROLS: tuple[Control, ...] = (
         ("query_masking",),
         templates=("masking",),
         audit_rules=("masking-missing",),
-        since="19.14",
+        feature="query_masking_rules",
     ),
     Control(
         "HH-LOG-2",
@@ -223,7 +227,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{DOCS}/operations/storing-data#encrypted-virtual-file-system",),
         ("log_databases.*.encryption",),
         templates=("log_storage",),
-        since="21.10",
+        feature="encrypted_disk",
     ),
     Control(
         "HH-QUOTA-1",

@@ -1,0 +1,167 @@
+"""Drift: the server's effective configuration against what its spec renders.
+
+The expected configuration is the tree's own main files (config.xml, users.xml) with only
+hardhouse's rendered files merged in, by the same merge; the actual one is the whole tree.
+The parts the spec decides (listen addresses, ports, the TLS server section, the insecure-auth
+switches, every user, the spec's profiles and quotas) are flattened into leaf values and
+compared; each difference is blamed on the file:line of the value that wins. Password values
+and hashes are compared, never shown.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardhouse.audit.merge import ServerTree, read_server_tree
+from hardhouse.audit.model import Finding
+from hardhouse.audit.xmltree import Element, Origin
+from hardhouse.clickhouse.ports import PORTS
+from hardhouse.render import RenderedFile, render
+from hardhouse.spec import HardeningSpec
+
+CONFIG_PATHS = (
+    "listen_host",
+    *(port.element for port in PORTS),
+    "interserver_https_port",
+    "openSSL/server",
+    "allow_no_password",
+    "allow_plaintext_password",
+    "allow_implicit_no_password",
+    "query_masking_rules",
+)
+SECRET_LEAVES = ("password", "password_sha256_hex", "password_double_sha1_hex", "password_scram_sha256_hex")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    text: str
+    origin: Origin
+
+
+def flatten(element: Element, prefix: str) -> dict[str, list[Leaf]]:
+    """Every leaf under `element` by its dotted path; repeated tags keep their order."""
+    leaves: dict[str, list[Leaf]] = {}
+    children = element.elements()
+    if not children:
+        leaves.setdefault(prefix, []).append(Leaf(element.text, element.value_origin))
+        return leaves
+    for child in children:
+        for path, found in flatten(child, f"{prefix}.{child.tag}").items():
+            leaves.setdefault(path, []).extend(found)
+    return leaves
+
+
+def _top(root: Element, path: str) -> dict[str, list[Leaf]]:
+    head, _, rest = path.partition("/")
+    leaves: dict[str, list[Leaf]] = {}
+    for element in root.elements(head):
+        target = element.find(rest) if rest else element
+        if target is not None:
+            for key, found in flatten(target, path.replace("/", ".")).items():
+                leaves.setdefault(key, []).extend(found)
+    return leaves
+
+
+def _section(root: Element, section: str) -> dict[str, Element]:
+    found = root.find(section)
+    return {} if found is None else {child.tag: child for child in found.elements()}
+
+
+def _is_secret(path: str) -> bool:
+    return path.rsplit(".", 1)[-1] in SECRET_LEAVES
+
+
+def _shown(leaves: list[Leaf], path: str) -> str:
+    if _is_secret(path):
+        return "(not shown)"
+    return ", ".join(leaf.text for leaf in leaves) if leaves else "nothing"
+
+
+def compare(path_leaves_expected: dict[str, list[Leaf]], actual: dict[str, list[Leaf]]) -> Iterator[Finding]:
+    for path in sorted(set(path_leaves_expected) | set(actual)):
+        want, have = path_leaves_expected.get(path, []), actual.get(path, [])
+        if [leaf.text for leaf in want] == [leaf.text for leaf in have]:
+            continue
+        if _is_secret(path):
+            problem = "differs from the spec's (compared by hash; neither is shown)"
+            yield Finding("drift", path, None, have[0].origin if have else None, problem)
+            continue
+        extra = [leaf for leaf in have if leaf.text not in {w.text for w in want}]
+        if extra:
+            problem = f"not in the spec (the spec renders {_shown(want, path)})"
+            for leaf in extra:
+                yield Finding("drift", path, leaf.text, leaf.origin, problem)
+        elif have:
+            yield Finding("drift", path, _shown(have, path), have[-1].origin, f"the spec renders {_shown(want, path)}")
+        else:
+            yield Finding("drift", path, None, None, f"missing: the spec renders {_shown(want, path)}")
+
+
+def drift(actual: ServerTree, expected: ServerTree, spec: HardeningSpec, unchecked: set[str]) -> Iterator[Finding]:
+    for path in CONFIG_PATHS:
+        yield from compare(_top(expected.config.root, path), _top(actual.config.root, path))
+    want_users, have_users = _section(expected.users.root, "users"), _section(actual.users.root, "users")
+    for name in sorted(set(want_users) | set(have_users)):
+        if name not in want_users:
+            user = have_users[name]
+            yield Finding("drift", f"user {name}", None, user.origin, "not in the spec")
+        elif name not in have_users:
+            yield Finding("drift", f"user {name}", None, None, "in the spec, missing from the server's configuration")
+        else:
+            want = flatten(want_users[name], f"users.{name}")
+            have = flatten(have_users[name], f"users.{name}")
+            if name in unchecked:  # its password was not given: compare everything else
+                for leaves in (want, have):
+                    for key in [k for k in leaves if _is_secret(k)]:
+                        del leaves[key]
+            yield from compare(want, have)
+    for section in ("profiles", "quotas"):
+        wanted = _section(expected.users.root, section)
+        have_section = _section(actual.users.root, section)
+        for name in sorted(set(spec.profiles if section == "profiles" else spec.quotas) & set(wanted)):
+            have = flatten(have_section[name], f"{section}.{name}") if name in have_section else {}
+            yield from compare(flatten(wanted[name], f"{section}.{name}"), have)
+
+
+def placeholder_environ(spec: HardeningSpec, environ: Mapping[str, str]) -> tuple[dict[str, str], set[str]]:
+    """The environment with a random stand-in for every password variable that is not set,
+    and the users whose passwords therefore cannot be compared."""
+    filled, unchecked = dict(environ), set()
+    for user in spec.users:
+        if user.password_env is not None and user.password_env not in environ:
+            filled[user.password_env] = secrets.token_urlsafe(24)
+            unchecked.add(user.name)
+    return filled, unchecked
+
+
+def expected_tree(actual: ServerTree, config_dir: Path, files: list[RenderedFile]) -> ServerTree:
+    """The tree's main files plus only hardhouse's rendered files, merged the same way."""
+    with tempfile.TemporaryDirectory(prefix="hardhouse-drift-") as scratch:
+        root = Path(scratch)
+        mains = [actual.config.files[0]]
+        if actual.users_file and actual.users_file not in mains:
+            mains.append(actual.users_file)
+        for main in mains:
+            target = root / main
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(config_dir / main, target)
+        for file in files:
+            if file.path.endswith(".xml"):
+                target = root / file.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(file.content)
+        return read_server_tree(root, actual.dialect)
+
+
+def drift_findings(
+    actual: ServerTree, config_dir: Path, spec: HardeningSpec, environ: Mapping[str, str]
+) -> tuple[list[Finding], set[str]]:
+    """Drift findings, and the users whose passwords were not compared (their secret not set)."""
+    filled, unchecked = placeholder_environ(spec, environ)
+    expected = expected_tree(actual, config_dir, render(spec, filled))
+    return list(drift(actual, expected, spec, unchecked)), unchecked

@@ -1,0 +1,114 @@
+"""What an audit reports: findings (a control that fails, the effective value and the file:line
+that decides it), each control's status, and the report for one configuration tree. Plain
+data: hardhouse.audit.rules judges, hardhouse.audit.output prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from hardhouse.audit.merge import Unresolved
+from hardhouse.audit.xmltree import Origin
+from hardhouse.controls.catalog import BY_AUDIT_RULE, BY_ID
+from hardhouse.controls.severity import Severity
+from hardhouse.controls.waivers import Verdict
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    WAIVED = "waived"
+    NOT_APPLICABLE = "not-applicable"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # audit rule id (hardhouse.controls.catalog: each belongs to one control)
+    subject: str  # what is judged: "listen_host", "user default", "openSSL.server.cipherList"
+    value: str | None  # the effective value, never a secret (None: absent, or not shown)
+    origin: Origin | None  # the file:line that decides it
+    problem: str  # why it fails the control, in a few words
+
+    @property
+    def control(self) -> str:
+        return BY_AUDIT_RULE[self.rule].id
+
+    @property
+    def severity(self) -> Severity:
+        return BY_ID[self.control].severity
+
+    def line(self) -> str:
+        """`HH-LISTEN-1 listen_host 0.0.0.0 from config.d/docker.xml:2: listens on every interface`"""
+        value = "" if self.value is None else f" {self.value}"
+        where = f" from {self.origin}" if self.origin else ""
+        return f"{self.control} {self.subject}{value}{where}: {self.problem}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "control": self.control,
+            "rule": self.rule,
+            "severity": self.severity.label,
+            "subject": self.subject,
+            "value": self.value,
+            "file": self.origin.file if self.origin else None,
+            "line": self.origin.line if self.origin else None,
+            "problem": self.problem,
+        }
+
+
+@dataclass
+class ControlResult:
+    id: str
+    status: Status
+    findings: list[Finding] = field(default_factory=list)
+    verdict: Verdict | None = None  # the waiver that applies (live or expired), if any
+    note: str = ""  # why it does not apply, or how it was judged
+
+    def as_dict(self) -> dict[str, Any]:
+        control = BY_ID[self.id]
+        return {
+            "id": self.id,
+            "title": control.title,
+            "severity": control.severity.label,
+            "status": str(self.status),
+            "findings": [finding.as_dict() for finding in self.findings],
+            **({"waiver": self.verdict.as_dict()} if self.verdict and self.verdict.waiver else {}),
+            **({"note": self.note} if self.note else {}),
+        }
+
+
+@dataclass
+class AuditReport:
+    target: str  # the configuration directory as given (or host name over SSH)
+    dialect: str  # whose merge rules were applied: "18.16" or "modern"
+    files: list[str]  # contributing files, in merge order (config first, then users)
+    controls: list[ControlResult]
+    unresolved: list[Unresolved]
+    spec: str | None = None  # the spec compared against (drift mode)
+
+    @property
+    def failed(self) -> list[ControlResult]:
+        return [result for result in self.controls if result.status == Status.FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def counts(self) -> dict[str, int]:
+        return {str(status): sum(r.status == status for r in self.controls) for status in Status}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "target": self.target,
+            "dialect": self.dialect,
+            "spec": self.spec,
+            "files": self.files,
+            "summary": self.counts(),
+            "controls": [result.as_dict() for result in self.controls],
+            "unresolved": [
+                {"kind": u.kind, "name": u.name, "file": u.origin.file, "line": u.origin.line, "why": u.why}
+                for u in self.unresolved
+            ],
+        }
