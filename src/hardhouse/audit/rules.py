@@ -286,7 +286,8 @@ def _matches_any_name(kind: str, pattern: str) -> bool:
 
 def masking_missing(tree: ServerTree) -> Iterator[Finding]:
     section = tree.config.root.find("query_masking_rules")
-    if section is None or not section.elements("rule"):
+    # ClickHouse takes every child whose name starts with "rule" as a rule (rule, rule_1, rule_keys...).
+    if section is None or not [child for child in section.elements() if child.tag.startswith("rule")]:
         origin = section.origin if section is not None else None
         yield Finding(
             "masking-missing",
