@@ -14,6 +14,8 @@ import yaml
 from click.testing import CliRunner
 from clickhouse_driver.errors import ServerException
 
+from hardhouse.audit.online import native_query_function
+from hardhouse.audit.run import audit_tree
 from hardhouse.ca import write_server_material
 from hardhouse.cli import main
 from hardhouse.render import render
@@ -80,3 +82,31 @@ def test_planted_drift_is_named_by_the_audit_and_is_a_real_way_in(tmp_path: Path
         with pytest.raises(ServerException) as refused:
             native_query(SERVE, native_tls, "SELECT 1", user="backdoor", password="", tls=True, ca=tls.ca_certificate)
         assert refused.value.code == UNKNOWN_USER
+
+
+def test_online_audit_on_18_16_says_what_the_server_cannot_answer_and_needs_its_ca(tmp_path: Path) -> None:
+    """18.16 has no SQL-managed users (no system.users): the online audit says so instead of
+    passing silently. The password goes only to a server whose certificate validates."""
+    require(server_binary() is not None, "Debian's clickhouse-server is not installed")
+    tls = write_server_material(tmp_path / "tls", [SERVE])
+    stranger = write_server_material(tmp_path / "other-ca", [SERVE])
+    native_tls = free_port(SERVE)
+    password = secrets.token_urlsafe(24)
+    spec = {
+        "clickhouse_version": "18.16",
+        "listen_hosts": [SERVE],
+        "ports": {"http": None, "native": None, "https": None, "native_tls": native_tls},
+        "tls": {"certificate": str(tls.certificate), "private_key": str(tls.private_key), "min_protocol": "tlsv1_2"},
+        "default_user": "remove",
+        "users": [{"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.0/8"]}],
+    }
+    server = LocalClickHouse(tmp_path / "server")
+    server.install(render(load_spec(spec), {"HH_ADMIN": password}))
+    with server:
+        server.start([(SERVE, native_tls)])
+        online = native_query_function(SERVE, native_tls, "admin", password, tls.ca_certificate)
+        report = audit_tree(server.etc, online=online)
+        assert report.ok and report.online is not None and "no system.users" in report.online
+        impostor_check = native_query_function(SERVE, native_tls, "admin", password, stranger.ca_certificate)
+        with pytest.raises(Exception, match="(?i)certificate verify failed"):
+            audit_tree(server.etc, online=impostor_check)

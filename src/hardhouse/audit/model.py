@@ -86,6 +86,7 @@ class AuditReport:
     controls: list[ControlResult]
     unresolved: list[Unresolved]
     spec: str | None = None  # the spec compared against (drift mode)
+    online: str | None = None  # what the running server was asked, or why it could not answer
 
     @property
     def failed(self) -> list[ControlResult]:
@@ -104,6 +105,7 @@ class AuditReport:
             "target": self.target,
             "dialect": self.dialect,
             "spec": self.spec,
+            "online": self.online,
             "files": self.files,
             "summary": self.counts(),
             "controls": [result.as_dict() for result in self.controls],

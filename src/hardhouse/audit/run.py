@@ -12,6 +12,7 @@ from pathlib import Path
 from hardhouse.audit.drift import drift_findings
 from hardhouse.audit.merge import Dialect, ServerTree, read_server_tree
 from hardhouse.audit.model import AuditReport, ControlResult, Finding, Status
+from hardhouse.audit.online import Query, online_findings
 from hardhouse.audit.rules import RULES, tls_ports
 from hardhouse.clickhouse import versions
 from hardhouse.controls.catalog import CONTROLS
@@ -38,6 +39,7 @@ def audit_tree(
     dialect: Dialect | None = None,
     target: str | None = None,
     today: dt.date | None = None,
+    online: Query | None = None,
 ) -> AuditReport:
     """Raises ConfigTreeError (bad tree) or SpecError (bad spec); otherwise every control the
     audit can see gets a status."""
@@ -51,6 +53,13 @@ def audit_tree(
     if spec is not None:
         drifted, unchecked = drift_findings(tree, config_dir, spec, os.environ if environ is None else environ)
         found += drifted
+    online_note = None
+    if online is not None:
+        users_section = tree.users.root.find("users")
+        file_users = {user.tag for user in users_section.elements()} if users_section is not None else set()
+        answered = online_findings(online, file_users, with_spec=spec is not None)
+        found += answered.findings
+        online_note = answered.note
     results = []
     for control in CONTROLS:
         if not control.audit_rules:
@@ -83,4 +92,5 @@ def audit_tree(
         controls=results,
         unresolved=tree.config.unresolved + tree.users.unresolved,
         spec=spec_name,
+        online=online_note,
     )

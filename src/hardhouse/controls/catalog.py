@@ -61,7 +61,7 @@ CONTROLS: tuple[Control, ...] = (
         templates=("stock_users", "auth"),
         probe_rules=("anonymous-access",),
         verify_checks=("anonymous refused",),
-        audit_rules=("passwordless-user",),
+        audit_rules=("passwordless-user", "online-passwordless-user"),
     ),
     Control(
         "HH-AUTH-2",
@@ -96,7 +96,7 @@ CONTROLS: tuple[Control, ...] = (
         ("users[].networks", "users[].allow_any_network", "default_user"),
         templates=("users", "stock_users"),
         verify_checks=("user refused from outside its networks",),
-        audit_rules=("any-network",),
+        audit_rules=("any-network", "online-any-network"),
     ),
     Control(
         "HH-LISTEN-1",
@@ -247,7 +247,7 @@ CONTROLS: tuple[Control, ...] = (
         "with the spec and names the file that changed it.",
         (f"{DOCS}/operations/configuration-files",),
         (),
-        audit_rules=("drift",),
+        audit_rules=("drift", "online-user"),
     ),
 )
 

@@ -25,6 +25,8 @@ def render_text(report: AuditReport) -> str:
                 waiver = result.verdict.waiver
                 state = "waived until" if result.verdict.waived else "waiver EXPIRED on"
                 lines.append(f"         {state} {waiver.expires.isoformat()}: {waiver.reason}")
+    if report.online:
+        lines.append(f"  online: {report.online}")
     for item in report.unresolved:
         lines.append(f"  unresolved {item.kind} {item.name!r} at {item.origin}: {item.why}")
     counts = report.counts()
