@@ -222,3 +222,41 @@ def test_every_probe_rule_belongs_to_one_control_and_findings_carry_it() -> None
     (endpoint,) = document["endpoints"]
     assert {(f["control"], f["rule"]) for f in endpoint["findings"]} >= {("HH-AUTH-1", "anonymous-access")}
     assert "HH-AUTH-1 anonymous-access" in render_text(scan_report(exposed_endpoint()), verbose=True)
+
+
+def test_waived_findings_stay_in_every_report_but_do_not_fail_the_scan(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from hardhouse.controls.waivers import load_waivers
+    from hardhouse.probe.waive import apply_waivers
+
+    waivers_file = tmp_path / "waivers.yaml"
+    waivers_file.write_text(
+        "waivers:\n"
+        "  - {control: HH-AUTH-1, reason: honeypot on purpose, expires: 2099-01-01, targets: ['10.0.0.5:8123']}\n"
+        "  - {control: HH-DATA-1, reason: fake data only, expires: 2099-01-01, targets: ['10.0.0.5']}\n"
+        "  - {control: HH-PORT-1, reason: lapsed, expires: 2020-01-01}\n"
+    )
+    report = scan_report(exposed_endpoint())
+    assert report.exposed
+    apply_waivers(report, load_waivers(waivers_file), dt.date(2026, 11, 29))
+    assert not report.exposed
+    (endpoint,) = json.loads(render_json(report))["endpoints"]
+    waived = {f["rule"]: f.get("waived") for f in endpoint["findings"]}
+    assert waived == {"anonymous-access": True, "sensitive-data-readable": True, "plaintext-port": False}
+    text = render_text(report, verbose=True)
+    assert "anonymous-access: no credentials can run queries" in text and "waived until 2099-01-01" in text
+    assert "waiver EXPIRED on 2020-01-01: lapsed" in text
+    results = render_sarif(report)["runs"][0]["results"]
+    assert {r["ruleId"]: "suppressions" in r for r in results} == {
+        "HH-AUTH-1": True,
+        "HH-DATA-1": True,
+        "HH-PORT-1": False,
+    }
+
+
+def test_a_bad_waivers_file_is_a_usage_error_before_anything_is_probed(tmp_path: Path) -> None:
+    bad = tmp_path / "waivers.yaml"
+    bad.write_text("waivers:\n  - {control: HH-PORT-1, reason: x}\n")
+    result = CliRunner().invoke(probe_command, ["127.0.0.1:1", "--waivers", str(bad)])
+    assert result.exit_code == 2 and "waivers[0].expires" in result.output

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hardhouse.clickhouse.ports import PROBE_PORTS
+from hardhouse.controls.waivers import load_waivers
 from hardhouse.probe import (
     DEFAULT_MAX_HOSTS,
     WHAT_IS_SENT,
@@ -30,6 +31,8 @@ from hardhouse.probe import (
     run_scan,
 )
 from hardhouse.probe.scanner import DEFAULT_DEADLINE
+from hardhouse.probe.waive import apply_waivers
+from hardhouse.spec.errors import SpecError
 
 EXIT_CLEAN, EXIT_EXPOSED, EXIT_USAGE = 0, 1, 2
 PROGRESS_THRESHOLD = 20  # endpoints; smaller scans finish before a bar is worth drawing
@@ -147,6 +150,13 @@ class _Progress:
     show_default=True,
     help="Exit 1 when a finding is at least this severe (anonymous or default-credential access is critical).",
 )
+@click.option(
+    "--waivers",
+    "waivers_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file of waivers (control, reason, expires, optional targets: host or host:port). "
+    "A waived finding is reported as waived and does not fail the scan until its waiver expires.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--sarif", "as_sarif", is_flag=True, help="Print a SARIF 2.1.0 report (code-scanning dashboards).")
 @click.option(
@@ -176,6 +186,7 @@ def probe_command(
     no_enumerate: bool,
     no_tls_scan: bool,
     fail_on: str,
+    waivers_path: Path | None,
     as_json: bool,
     as_sarif: bool,
     output: Path | None,
@@ -209,6 +220,10 @@ def probe_command(
         raise click.UsageError("choose one of --json and --sarif")
     ports = _ports(port_list, extra_ports)
     try:
+        waivers = load_waivers(waivers_path) if waivers_path else []
+    except SpecError as error:
+        raise click.UsageError("; ".join(str(problem) for problem in error.problems)) from None
+    try:
         endpoints, notes = expand_targets(targets, ports, max_hosts=max_hosts, run_inventory=run_inventory)
     except TargetError as error:
         raise click.UsageError(str(error)) from None
@@ -237,6 +252,7 @@ def probe_command(
 
         callback: Callable[[EndpointReport], None] = on_result
         report = run_scan(list(targets), endpoints, options, fail_on=threshold, on_result=callback)
+    apply_waivers(report, waivers)
     if as_sarif:
         text = json.dumps(render_sarif(report), indent=2, default=str)
     elif as_json:

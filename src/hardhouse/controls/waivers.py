@@ -51,8 +51,9 @@ class Waiver(BaseModel):
             raise ValueError("control characters are not allowed; write the reason on one line")
         return value
 
-    def covers(self, control: str, target: str) -> bool:
-        return self.control == control and (self.targets is None or target in self.targets)
+    def covers(self, control: str, names: tuple[str, ...]) -> bool:
+        """Covers this control at a target known by any of `names` (a host, host:port, a tree)."""
+        return self.control == control and (self.targets is None or any(name in self.targets for name in names))
 
     def expired(self, today: dt.date) -> bool:
         return today > self.expires
@@ -80,10 +81,11 @@ class Verdict:
         }
 
 
-def judge(waivers: list[Waiver], control: str, target: str, today: dt.date | None = None) -> Verdict:
+def judge(waivers: list[Waiver], control: str, target: str | tuple[str, ...], today: dt.date | None = None) -> Verdict:
     """The live waiver covering this control at this target, else the most recently expired one."""
     today = today or dt.date.today()
-    matching = sorted((w for w in waivers if w.covers(control, target)), key=lambda w: w.expires, reverse=True)
+    names = (target,) if isinstance(target, str) else target
+    matching = sorted((w for w in waivers if w.covers(control, names)), key=lambda w: w.expires, reverse=True)
     if not matching:
         return Verdict(None, False)
     return Verdict(matching[0], not matching[0].expired(today))

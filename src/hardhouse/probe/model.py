@@ -46,6 +46,12 @@ class Finding:
     message: str
     severity: Severity
     data: dict[str, Any] = field(default_factory=dict)
+    waiver: dict[str, Any] | None = None  # the waiver that covers its control here (hardhouse.controls.waivers)
+
+    @property
+    def waived(self) -> bool:
+        """A live waiver covers it: reported, but it does not fail the scan."""
+        return self.waiver is not None and not self.waiver["expired"]
 
     @classmethod
     def of(cls, rule: str, message: str, severity: Severity | None = None, **data: Any) -> Finding:
@@ -67,6 +73,7 @@ class Finding:
             "severity": self.severity.label,
             "message": self.message,
             **({"data": self.data} if self.data else {}),
+            **({"waived": self.waived, "waiver": self.waiver} if self.waiver else {}),
         }
 
 
@@ -225,7 +232,7 @@ class EndpointReport:
         return [login for login in self.logins if login.accepted]
 
     def exposed(self, threshold: Severity = Severity.HIGH) -> bool:
-        return any(f.severity >= threshold for f in self.findings)
+        return any(f.severity >= threshold and not f.waived for f in self.findings)
 
     def sort_key(self) -> tuple[int, int, str, int]:
         state_rank = {State.OPEN: 0, State.ERROR: 1, State.UNREACHABLE: 2, State.FILTERED: 3, State.CLOSED: 4}.get(

@@ -28,8 +28,14 @@ def render_sarif(report: ScanReport) -> dict[str, Any]:
             fingerprint = hashlib.sha256(
                 f"{finding.rule}|{endpoint.address}|{finding.data.get('table', '')}".encode()
             ).hexdigest()
+            suppression = (
+                {"suppressions": [{"kind": "external", "justification": finding.waiver["reason"]}]}
+                if finding.waived and finding.waiver
+                else {}
+            )
             results.append(
                 {
+                    **suppression,
                     "ruleId": finding.control,
                     "ruleIndex": index[finding.control],
                     "level": finding.severity.sarif_level,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hardhouse.probe.model import EndpointReport, ScanReport, Severity, State
+from hardhouse.probe.model import EndpointReport, Finding, ScanReport, Severity, State
 
 
 def _summary_line(endpoint: EndpointReport) -> str:
@@ -44,6 +44,13 @@ def _summary_line(endpoint: EndpointReport) -> str:
     return "; ".join(parts) or "-"
 
 
+def _waiver_note(finding: Finding) -> str:
+    if finding.waiver is None:
+        return ""
+    state = "waived until" if finding.waived else "waiver EXPIRED on"
+    return f" ({state} {finding.waiver['expires']}: {finding.waiver['reason']})"
+
+
 def render_text(report: ScanReport, *, show_closed: bool = False, verbose: bool = False) -> str:
     counts = report.counts()
     shown = [e for e in report.ordered() if show_closed or e.state != State.CLOSED]
@@ -68,7 +75,10 @@ def render_text(report: ScanReport, *, show_closed: bool = False, verbose: bool 
     for endpoint, row in zip(shown, rows, strict=True):
         lines.append(line(row))
         if verbose:
-            lines.extend(f"    - [{f.severity.label}] {f.control} {f.rule}: {f.message}" for f in endpoint.findings)
+            lines.extend(
+                f"    - [{f.severity.label}] {f.control} {f.rule}: {f.message}{_waiver_note(f)}"
+                for f in endpoint.findings
+            )
     hidden = len(report.endpoints) - len(shown)
     states = ", ".join(
         f"{counts[s]} {s}"
