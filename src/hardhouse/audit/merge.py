@@ -77,6 +77,9 @@ IDENTITY_IGNORED = frozenset({"replace", "remove", *SUBSTITUTION_ATTRS})
 MAX_MERGE_FILES = 1000  # per merge directory
 MAX_DIR_ENTRIES = 100_000  # entries looked at per merge directory, matching or not
 MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all files of one merged configuration together
+# Substitutions done while resolving includes: a real tree has a handful; an include bomb
+# (each block including the next one twice) would need millions.
+MAX_INCLUDES = 100_000
 DEFAULT_INCLUDE_FROM = "/etc/metrika.xml"
 
 
@@ -127,6 +130,7 @@ class _Reader:
     installed_at: Path | None = None  # where the tree lives on the server, to map absolute paths
     elements_left: int = MAX_ELEMENTS
     bytes_left: int = MAX_TOTAL_BYTES
+    includes_left: int = MAX_INCLUDES
 
     def shown(self, path: Path) -> str:
         absolute = Path(os.path.abspath(path))
@@ -221,6 +225,12 @@ class _Reader:
             )
 
     def spend(self, elements: int, origin: Origin) -> None:
+        self.includes_left -= 1
+        if self.includes_left < 0:
+            raise ConfigTreeError(
+                f"{origin}: includes make more than {MAX_INCLUDES} substitutions; "
+                "check for an include that includes itself or a large block included many times"
+            )
         self.elements_left -= elements
         if self.elements_left < 0:
             raise ConfigTreeError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,15 +156,25 @@ class _Builder:
     stack: list[Element] = field(default_factory=list)
     elements: int = 0
     open_text: Text | None = None  # the text node that further character data extends
+    last_origin: Origin | None = None  # shared by the nodes of one line: memory, on big files
 
     def _fail(self, message: str) -> None:
         raise XmlInputError(f"{self.shown_as}:{self.parser.CurrentLineNumber}: {message}")
 
-    def _origin(self) -> Origin:
-        return Origin(self.shown_as, self.parser.CurrentLineNumber)
+    def _origin(self, line: int | None = None) -> Origin:
+        line = self.parser.CurrentLineNumber if line is None else line
+        if self.last_origin is None or self.last_origin.line != line:
+            self.last_origin = Origin(self.shown_as, line)
+        return self.last_origin
+
+    def close_text(self) -> None:
+        text = self.open_text
+        if text is not None and text.is_blank():
+            text.value = sys.intern(text.value)  # indentation repeats: keep one copy of each
+        self.open_text = None
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
-        self.open_text = None
+        self.close_text()
         if len(self.stack) >= self.max_depth:
             self._fail(f"elements nested deeper than {self.max_depth} levels")
         self.elements += 1
@@ -177,7 +188,7 @@ class _Builder:
         self.stack.append(element)
 
     def end(self, tag: str) -> None:
-        self.open_text = None
+        self.close_text()
         self.stack.pop()
 
     def characters(self, data: str, cdata: bool) -> None:
@@ -189,21 +200,21 @@ class _Builder:
             if text.is_blank() and data.strip(XML_WHITESPACE):
                 # The value starts here: point at its first non-whitespace character.
                 skipped = len(data) - len(data.lstrip(XML_WHITESPACE))
-                text.origin = Origin(self.shown_as, line + data.count("\n", 0, skipped))
+                text.origin = self._origin(line + data.count("\n", 0, skipped))
             text.value += data
             return
         skipped = len(data) - len(data.lstrip(XML_WHITESPACE)) if data.strip(XML_WHITESPACE) else 0
-        text = Text(data, Origin(self.shown_as, line + data.count("\n", 0, skipped)), cdata)
+        text = Text(data, self._origin(line + data.count("\n", 0, skipped)), cdata)
         self.stack[-1].children.append(text)
         self.open_text = text
 
     def comment(self, data: str) -> None:
-        self.open_text = None
+        self.close_text()
         if self.stack:  # comments outside the root element are dropped
             self.stack[-1].children.append(Comment(data, self._origin()))
 
     def interrupt(self, *_: object) -> None:
-        self.open_text = None  # a processing instruction: dropped, but it separates text nodes in Poco
+        self.close_text()  # a processing instruction: dropped, but it separates text nodes in Poco
 
     def refuse(self, what: str):  # noqa: ANN201 - returns an expat handler
         def handler(*_: object) -> None:
@@ -244,6 +255,7 @@ def parse_bytes(
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     try:
         parser.Parse(data, True)
+        builder.close_text()
     except expat.ExpatError as error:
         message = expat.ErrorString(error.code) if error.code is not None else str(error)
         raise XmlInputError(f"{shown_as}:{error.lineno}: {message} (column {error.offset + 1})") from None
