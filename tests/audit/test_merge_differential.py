@@ -12,16 +12,22 @@ after removing an optional include, from_env left alone (from_zk makes
 18.16 reload from ZooKeeper, which it cannot without one: the unit tests cover it), <clickhouse> and other roots
 merged into a <yandex> main file. The server is started without ports: it writes both files
 and stops on its own (no mark_cache_size), or is killed after a timeout.
+
+Modern ClickHouse (chdb-core 26.9, embedded) writes no preprocessed files; its users, as
+system.users lists them (names, auth types, networks), are compared with our MODERN merge of
+generated users.xml + users.d/ + conf.d/ trees (remove, replace, mixed roots, UP.XML and .xml).
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import random
 import re
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -456,3 +462,137 @@ def test_stock_tree_without_the_metrika_assumption_reports_the_includes(tmp_path
     assert ("include_from", "/etc/metrika.xml") in kinds
     assert {("incl", "zookeeper-servers"), ("incl", "macros")} <= kinds
     assert re.fullmatch(r"config\.xml:\d+", str(next(u.origin for u in ours.config.unresolved if u.name == "macros")))
+
+
+# --- modern ClickHouse (chdb-core 26.9, embedded): users as system.users shows them -------
+#
+# The embedded engine writes no preprocessed files, but it merges users.xml with users.d/ and
+# conf.d/ through ClickHouse's own ConfigProcessor and lists the result in system.users. Its
+# session logs in as a passwordless `default` from loopback, which every tree keeps.
+
+MODERN_TREES = 12
+AUTH_TYPES = {
+    "password": "plaintext_password",
+    "password_sha256_hex": "sha256_password",
+    "password_double_sha1_hex": "double_sha1_password",
+    "no_password": "no_password",
+}
+LOOPBACK = {"::1", "127.0.0.1"}
+
+
+def modern_user(rng: random.Random, name: str) -> str:
+    auth = rng.choice(
+        [
+            "<password>pw</password>",
+            f"<password_sha256_hex>{'ab' * 32}</password_sha256_hex>",
+            f"<password_double_sha1_hex>{'cd' * 20}</password_double_sha1_hex>",
+            "<no_password/>",
+        ]
+    )
+    ips = "".join(f"<ip>{ip}</ip>" for ip in rng.sample(["10.0.0.0/8", "192.168.1.0/24", "::1", "172.16.0.0/12"], 2))
+    return f"<{name}>{auth}<networks>{ips}</networks><profile>default</profile><quota>default</quota></{name}>"
+
+
+def generate_modern_users_tree(seed: int, base: Path) -> Path:
+    rng = random.Random(seed)
+    etc = base / "etc"
+    for directory in ("users.d", "conf.d"):
+        (etc / directory).mkdir(parents=True)
+    (base / "data").mkdir()
+    (etc / "config.xml").write_text(
+        f"<clickhouse><path>{base}/data/</path><tmp_path>{base}/data/tmp/</tmp_path>"
+        f"<users_config>{etc}/users.xml</users_config></clickhouse>"
+    )
+    names = ["alice", "bob", "carol", "dave"]
+    default = (
+        "<default><password></password><networks><ip>::1</ip><ip>127.0.0.1</ip></networks>"
+        "<access_management>1</access_management><profile>default</profile><quota>default</quota></default>"
+    )
+    base_users = "".join(modern_user(rng, n) for n in names)
+    removed = rng.choice(names)  # only this one is removed, and never patched partially after
+    (etc / "users.xml").write_text(
+        f"<clickhouse><users>{default}{base_users}</users><profiles><default/></profiles>"
+        "<quotas><default/></quotas></clickhouse>"
+    )
+    files = ["a.xml", "b.conf", "UP.XML", ".xml", ".hidden.xml", "z.xml"]
+    for directory in ("users.d", "conf.d"):
+        for file in rng.sample(files, rng.randint(1, 3)):
+            parts = []
+            for name in rng.sample(names, rng.randint(1, 3)):
+                roll = rng.random()
+                if name == removed and roll >= 0.6:
+                    roll = rng.random() * 0.6
+                if roll < 0.3 and name == removed:
+                    parts.append(f'<{name} remove="1"/>')
+                elif roll < 0.6:
+                    parts.append(modern_user(rng, name).replace(f"<{name}>", f'<{name} replace="1">', 1))
+                elif roll < 0.8:
+                    ip = rng.choice(["10.9.0.0/16", "::1", "192.168.7.0/24"])
+                    parts.append(f'<{name}><networks replace="replace"><ip>{ip}</ip></networks></{name}>')
+                else:
+                    parts.append(f"<{name}><networks><ip>10.{rng.randint(0, 9)}.0.0/16</ip></networks></{name}>")
+            root = rng.choice(["clickhouse", "yandex"])
+            (etc / directory / file).write_text(f"<{root}><users>{''.join(parts)}</users></{root}>")
+    return etc
+
+
+def expected_users(etc: Path) -> dict[str, dict] | str:
+    """What system.users should list, from our merge; or the error we expect."""
+    try:
+        tree = read_server_tree(etc, Dialect.MODERN)
+    except ConfigTreeError as error:
+        return f"error: {error}"
+    users = {}
+    for user in tree.users.root.find("users").elements():
+        auths = [AUTH_TYPES[e.tag] for e in user.elements() if e.tag in AUTH_TYPES]
+        if len(auths) != 1:  # not the merge's business, but ClickHouse refuses such a user
+            return f"error: {user.tag} has {len(auths)} authentication methods"
+        networks = user.find("networks")
+        ips = [e.text for e in networks.elements("ip")] if networks is not None else []
+        users[user.tag] = {
+            "auth_type": auths,
+            "host_ip": sorted(ip for ip in ips if ip not in LOOPBACK),
+            "localhost": any(ip in LOOPBACK for ip in ips),
+        }
+    return users
+
+
+MODERN_SCRIPT = """
+import json, sys, chdb
+for config in sys.argv[1:]:
+    try:
+        session = chdb.connect(":memory:?config-file=" + config)
+        rows = session.query("SELECT name, auth_type, host_ip, host_names FROM system.users", "JSONEachRow").data()
+        session.close()
+        users = {}
+        for row in map(json.loads, filter(None, rows.splitlines())):
+            users[row["name"]] = {"auth_type": row["auth_type"], "host_ip": sorted(row["host_ip"]),
+                                  "localhost": "localhost" in row["host_names"]}
+        print(json.dumps(users))
+    except Exception as error:
+        print(json.dumps("error: " + str(error)[:300]))
+"""
+
+
+@pytest.mark.chdb
+def test_modern_users_merge_as_embedded_clickhouse_26_9_does(tmp_path: Path) -> None:
+    pytest.importorskip("chdb")
+    trees = [generate_modern_users_tree(SEED + n, tmp_path / f"m{n}") for n in range(MODERN_TREES)]
+    empty = tmp_path / "cwd"  # clickhouse-local would pick up a config.xml from its working directory
+    empty.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", MODERN_SCRIPT, *(str(etc / "config.xml") for etc in trees)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=empty,
+    )
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert len(answers) == len(trees), done.stderr[-3000:]
+    for etc, theirs in zip(trees, answers, strict=True):
+        ours = expected_users(etc)
+        context = tree_listing(etc)
+        if isinstance(theirs, str) or isinstance(ours, str):
+            assert isinstance(theirs, str) and isinstance(ours, str), f"ours: {ours}\ntheirs: {theirs}\n{context}"
+            continue
+        assert ours == theirs, f"users differ:\nours:   {ours}\ntheirs: {theirs}\n{context}"
