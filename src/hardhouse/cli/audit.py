@@ -1,6 +1,10 @@
 """`hardhouse audit`: the click command over hardhouse.audit (registered in hardhouse.cli).
 
-Exit codes: 0 every applicable control holds (or is waived), 1 one fails, 2 bad input.
+An argument is a configuration directory, or @INVENTORY.py: every host of that pyinfra
+inventory, its tree fetched over SSH (hardhouse.deploy.audit_hosts) and audited here.
+
+Exit codes: 0 every applicable control holds (or is waived) on every tree, 1 one fails,
+2 bad input, or a host that could not be audited while none failed.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from pathlib import Path
 import click
 
 from hardhouse.audit.merge import ConfigTreeError, Dialect
+from hardhouse.audit.model import AuditReport
 from hardhouse.audit.output import render_json, render_sarif, render_text
 from hardhouse.audit.run import audit_tree
 from hardhouse.cli.options import EXIT_INVALID
-from hardhouse.controls.waivers import load_waivers
-from hardhouse.spec import load_spec_file
+from hardhouse.controls.waivers import Waiver, load_waivers
+from hardhouse.spec import HardeningSpec, load_spec, load_spec_file
 from hardhouse.spec.errors import SpecError
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -27,14 +32,77 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_INVALID)
 
 
+def _audit_inventory(
+    path: Path,
+    *,
+    spec: HardeningSpec | None,
+    spec_name: str | None,
+    spec_from_inventory: bool,
+    waivers: list[Waiver],
+    dialect: Dialect | None,
+) -> tuple[list[AuditReport], list[tuple[str, str]]]:
+    """Every host of the inventory: its report, or (host, why it was not audited)."""
+    # Imported here: the deploy side loads pyinfra, which a local audit does not need.
+    from hardhouse.deploy.audit import AuditFetchError, audit_archive
+    from hardhouse.deploy.audit_hosts import InventoryError, fetch_inventory_trees
+
+    reports: list[AuditReport] = []
+    not_audited: list[tuple[str, str]] = []
+    try:
+        for tree in fetch_inventory_trees(path, with_spec=spec_from_inventory):
+            if tree.archive is None:
+                not_audited.append((tree.host, tree.error or "no answer"))
+                continue
+            host_spec = spec
+            if spec_from_inventory:
+                if tree.spec is None:
+                    not_audited.append(
+                        (tree.host, f"no spec to compare with: {tree.spec_error or 'no hardhouse_spec'}")
+                    )
+                    continue
+                try:
+                    host_spec = load_spec(tree.spec)
+                except SpecError as error:
+                    why = "; ".join(f"hardhouse_spec.{p}" for p in error.problems)
+                    not_audited.append((tree.host, f"its hardhouse_spec is not valid: {why}"))
+                    continue
+            try:
+                reports.append(
+                    audit_archive(
+                        tree.archive,
+                        target=tree.host,
+                        config_dir=tree.config_dir,
+                        spec=host_spec,
+                        spec_name=spec_name,
+                        waivers=waivers,
+                        dialect=dialect,
+                    )
+                )
+            except AuditFetchError as error:
+                not_audited.append((tree.host, str(error)))
+            except SpecError as error:
+                not_audited.append((tree.host, "the spec cannot be rendered: " + "; ".join(map(str, error.problems))))
+    except InventoryError as error:
+        _fail(str(error))
+    return sorted(reports, key=lambda r: r.target), sorted(not_audited)
+
+
 @click.command("audit")
-@click.argument("config_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CONFIG_DIR...")
+@click.argument(
+    "config_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="CONFIG_DIR|@INVENTORY.py..."
+)
 @click.option(
     "--spec",
     "spec_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Drift mode: also compare the effective configuration with what this spec renders. "
     "Password variables it names are read only to compare hashes; unset ones are skipped.",
+)
+@click.option(
+    "--spec-from-inventory",
+    is_flag=True,
+    help="Drift mode for @INVENTORY.py hosts: compare each host with its own hardhouse_spec from the "
+    "inventory's host and group data, as the deploy does.",
 )
 @click.option(
     "--waivers",
@@ -53,6 +121,7 @@ def _fail(message: str) -> None:
 def audit_command(
     config_dirs: tuple[Path, ...],
     spec_path: Path | None,
+    spec_from_inventory: bool,
     waivers_path: Path | None,
     dialect: str | None,
     as_json: bool,
@@ -64,12 +133,26 @@ def audit_command(
     Reads config.xml, its config.d/ and conf.d/, the users file it names with its users.d/,
     and include_from files inside the tree; from_env and from_zk substitutions are reported
     as not resolvable offline. Every finding names the control, the effective value and the
-    file:line that decides it. Nothing is changed and nothing is sent anywhere.
+    file:line that decides it. Nothing is changed; a directory is read here and nothing is
+    sent anywhere.
 
-    Exit codes: 0 every applicable control holds or is waived, 1 one fails, 2 bad input.
+    @INVENTORY.py audits every host of a pyinfra inventory over SSH: pyinfra loads the file
+    (its code runs, as with pyinfra itself) and runs one read-only command per host that sends
+    back the .xml/.conf/.yaml/.yml files under hardhouse_config_dir (default
+    /etc/clickhouse-server; never TLS keys), at most 8 MiB, encrypted so that no pyinfra log
+    shows them. Each host is audited here as a local tree, reported under its inventory name. A host
+    that cannot be reached or read is listed as not audited, with the reason.
+
+    Exit codes: 0 every applicable control holds or is waived on every tree and host, 1 one
+    fails, 2 bad input (also: a host could not be audited and none failed, since an incomplete
+    audit cannot pass).
     """
     if as_json and as_sarif:
         _fail("choose one of --json and --sarif")
+    if spec_from_inventory and spec_path:
+        _fail("choose one of --spec and --spec-from-inventory")
+    if spec_from_inventory and not any(str(d).startswith("@") for d in config_dirs):
+        _fail("--spec-from-inventory needs an @INVENTORY.py argument")
     try:
         spec = load_spec_file(spec_path) if spec_path else None
         waivers = load_waivers(waivers_path) if waivers_path else []
@@ -78,8 +161,23 @@ def audit_command(
             click.echo(f"  - {problem}", err=True)
         _fail("bad input; nothing was audited")
         return
-    reports = []
+    reports: list[AuditReport] = []
+    not_audited: list[tuple[str, str]] = []
     for config_dir in config_dirs:
+        if str(config_dir).startswith("@"):
+            inventory = Path(str(config_dir)[1:])
+            spec_name = str(spec_path) if spec_path else None
+            found, missed = _audit_inventory(
+                inventory,
+                spec=spec,
+                spec_name=f"{inventory} host data" if spec_from_inventory else spec_name,
+                spec_from_inventory=spec_from_inventory,
+                waivers=waivers,
+                dialect=Dialect(dialect) if dialect else None,
+            )
+            reports += found
+            not_audited += missed
+            continue
         try:
             reports.append(
                 audit_tree(
@@ -97,9 +195,25 @@ def audit_command(
                 click.echo(f"  - {problem}", err=True)
             _fail("the spec cannot be rendered to compare with; nothing was audited")
     if as_json:
-        click.echo(render_json(reports))
+        document = json.loads(render_json(reports))
+        if not_audited:
+            document["ok"] = False
+            document["not_audited"] = [{"target": target, "error": why} for target, why in not_audited]
+        click.echo(json.dumps(document, indent=2))
     elif as_sarif:
-        click.echo(json.dumps(render_sarif(reports), indent=2))
+        sarif = render_sarif(reports)
+        if not_audited:
+            invocation = sarif["runs"][0]["invocations"][0]
+            invocation["executionSuccessful"] = False
+            invocation["toolExecutionNotifications"] = [
+                {"level": "error", "message": {"text": f"{target}: not audited: {why}"}} for target, why in not_audited
+            ]
+        click.echo(json.dumps(sarif, indent=2))
     else:
-        click.echo("\n\n".join(render_text(report) for report in reports))
-    sys.exit(EXIT_OK if all(report.ok for report in reports) else EXIT_FAILED)
+        blocks = [render_text(report) for report in reports]
+        blocks += [f"audit of {target}: NOT AUDITED: {why}" for target, why in not_audited]
+        click.echo("\n\n".join(blocks))
+    if not all(report.ok for report in reports):
+        sys.exit(EXIT_FAILED)
+    # Nothing failed, but a host that was not audited cannot count as passing.
+    sys.exit(EXIT_INVALID if not_audited else EXIT_OK)

@@ -1,0 +1,352 @@
+"""The audit over SSH: fetch a host's ClickHouse configuration tree with one read-only
+command, unpack it as hostile input, and judge it with hardhouse.audit exactly as a local tree.
+
+On the host (fact ClickHouseConfigTree, one remote command): every regular file or link whose
+name ends in .xml, .conf, .yaml or .yml under the configuration directory, at most MAX_DEPTH
+levels down (config.xml, users.xml, config.d/, users.d/, conf.d/, include files), goes into a
+tar archive; TLS keys and certificates are not among them. At most ARCHIVE_LIMIT + 1 bytes of
+it leave the host (`head -c`), so an oversized tree is refused here rather than cut silently.
+The bytes are encrypted on the host (openssl enc, AES-256-CTR) with a key made per process
+that pyinfra shows only masked: users.d files hold password hashes, and pyinfra prints a
+fact's output at -vvv, which must not put them in a CI log. Nothing on the host is written.
+
+Here: the archive is decrypted, checked member by member (regular files and directories
+only, canonical relative UTF-8 names without control characters, bounded count, size and
+depth) and written into a private temporary directory, never with tarfile's own extraction;
+then hardhouse.audit.run.audit_tree judges it, and the directory is removed.
+
+The deploy's re-check (operation audit_live) runs after go_live: it fails the host on any
+HH-DRIFT-1 finding, naming the file:line of each value that wins over hardhouse's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import os
+import re
+import secrets
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
+
+from hardhouse.audit.merge import ConfigTreeError, Dialect
+from hardhouse.audit.model import AuditReport, Finding
+from hardhouse.audit.run import audit_tree
+from hardhouse.controls.waivers import Waiver
+from hardhouse.spec import HardeningSpec
+
+ARCHIVE_LIMIT = 8 * 1024 * 1024  # tar bytes of one host's tree; real trees are well under 1 MiB
+MAX_DEPTH = 4  # directory levels below the configuration directory that are fetched
+MAX_MEMBERS = 2000  # archive members (ClickHouse's merge reads at most 1000 files per directory here)
+MAX_MEMBER_BYTES = ARCHIVE_LIMIT
+MAX_NAME_BYTES = 1024
+MAX_COMPONENT_BYTES = 255
+KDF_ITERATIONS = 1  # the key is 256 random bits: nothing to stretch
+ARCHIVE_KEY = secrets.token_hex(32)  # one per process, like facts.DIGEST_KEY; never logged unmasked
+
+# $1 the configuration directory, $2 the byte limit, $3 the depth, $4 the key (read by
+# openssl from its environment, never from its own command line). Every outcome exits 0 with
+# a marked line, so pyinfra never prints a failed fact's output; the host is the judge of
+# nothing, the deploy machine parses what it says as untrusted. Needs GNU find and tar.
+FETCH_SCRIPT = r"""set -u
+dir=$1 limit=$2 depth=$3
+say() { printf '%s\n' "$*"; }
+for tool in find tar head openssl base64; do
+    command -v "$tool" >/dev/null 2>&1 || { say "HH-ERROR $tool is not installed on the host"; exit 0; }
+done
+cd -- "$dir" 2>/dev/null && [ -r . ] || { say "HH-ERROR $dir is not a directory this user can read"; exit 0; }
+[ -f config.xml ] || { say "HH-ERROR $dir/config.xml does not exist"; exit 0; }
+named() { find . -mindepth 1 -maxdepth "$depth" \( -iname '*.xml' -o -iname '*.conf' -o -iname '*.yaml' \
+    -o -iname '*.yml' \) "$@" 2>/dev/null; }
+unreadable=$( { find . -mindepth 1 -maxdepth "$depth" -type d \( ! -readable -o ! -executable \) -printf '%P ' \
+    2>/dev/null; named -type f ! -readable -printf '%P '; } | head -c 300)
+[ -z "$unreadable" ] || { say "HH-ERROR not readable by this user: $unreadable"; exit 0; }
+exec 4>&1
+printf 'HH-DATA '
+rc=$( { { named \( -type f -o -type l \) -printf '%P\0' \
+        | tar --null --no-recursion --hard-dereference -T - -cf - 2>/dev/null; echo "$?" >&3; } \
+    | head -c "$((limit + 1))" \
+    | HH_KEY=$4 openssl enc -aes-256-ctr -pbkdf2 -iter ITERATIONS -md sha256 -pass env:HH_KEY \
+    | base64 -w 0 >&4; } 3>&1 )
+exec 4>&-
+printf '\nHH-TAR %s\n' "$rc"
+""".replace("ITERATIONS", str(KDF_ITERATIONS))
+
+
+class AuditFetchError(Exception):
+    """A tree that could not be fetched or unpacked; the message says what and where."""
+
+
+class UnsafeArchive(AuditFetchError):
+    """An archive member that would escape, link, or exceed a bound; refused, nothing kept."""
+
+
+@dataclass(frozen=True)
+class FetchedTree:
+    archive: bytes | None  # the plaintext tar (at most ARCHIVE_LIMIT bytes), or None with error
+    error: str | None = None
+
+
+def decrypt(blob: bytes, key: str) -> bytes:
+    """openssl enc -aes-256-ctr -pbkdf2 -md sha256 output -> plaintext."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if len(blob) < 16 or not blob.startswith(b"Salted__"):
+        raise AuditFetchError("the host's answer is not an encrypted archive")
+    material = hashlib.pbkdf2_hmac("sha256", key.encode(), blob[8:16], KDF_ITERATIONS, dklen=48)
+    decryptor = Cipher(algorithms.AES(material[:32]), modes.CTR(material[32:])).decryptor()
+    return decryptor.update(blob[16:]) + decryptor.finalize()
+
+
+def parse_answer(lines: list[str], key: str = ARCHIVE_KEY, limit: int = ARCHIVE_LIMIT) -> FetchedTree:
+    """The fetch script's output -> the archive, or why there is none. Untrusted text."""
+    data, status = None, None
+    for line in lines:
+        if line.startswith("HH-ERROR "):
+            return FetchedTree(None, printable(line[len("HH-ERROR ") :], 400))
+        if line.startswith("HH-DATA ") and data is None:
+            data = line[len("HH-DATA ") :].strip()
+        elif line.startswith("HH-TAR "):
+            status = line[len("HH-TAR ") :].strip()
+    if data is None or status is None:
+        return FetchedTree(None, "the host's answer is incomplete (no archive)")
+    if len(data) > 4 * ((limit + 1 + 16) // 3 + 1):  # base64 of the salt header and limit + 1 bytes
+        return FetchedTree(None, f"the host sent more than {limit} bytes")
+    try:
+        archive = decrypt(base64.b64decode(data, validate=True), key)
+    except (binascii.Error, ValueError, AuditFetchError):
+        return FetchedTree(None, "the host's answer is not a valid encrypted archive (is its openssl 1.1.1 or newer?)")
+    if len(archive) > limit:
+        return FetchedTree(
+            None,
+            f"the configuration files are larger than {limit} bytes together; refused rather than cut short "
+            "(audit a copy of the tree instead)",
+        )
+    if status != "0":
+        return FetchedTree(
+            None, f"tar failed on the host (exit status {printable(status, 20)}): a file vanished or changed"
+        )
+    return FetchedTree(archive)
+
+
+class ClickHouseConfigTree(FactBase):
+    """The configuration tree under config_dir as a tar archive (see the module docstring):
+    one read-only remote command.
+
+        FetchedTree(archive=b"<tar bytes>")  or  FetchedTree(None, "… config.xml does not exist")
+    """
+
+    def command(self, config_dir: str) -> StringCommand:
+        return StringCommand(
+            "sh",
+            "-c",
+            QuoteString(FETCH_SCRIPT),
+            "hardhouse-config-tree",
+            QuoteString(config_dir),
+            str(ARCHIVE_LIMIT),
+            str(MAX_DEPTH),
+            QuoteString(HiddenValue(ARCHIVE_KEY)),
+        )
+
+    def process(self, output: list[str]) -> FetchedTree:
+        return parse_answer(output)
+
+    @staticmethod
+    def default() -> FetchedTree:
+        return FetchedTree(None, "the host gave no answer")
+
+
+# --- unpacking ----------------------------------------------------------------------------
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """Text from a host made safe for a terminal or log: control characters escaped, cut short."""
+    shown = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def _member_parts(member: tarfile.TarInfo) -> list[str]:
+    name = member.name
+    shown = printable(name, 120)
+    if member.isdir() and name.endswith("/"):
+        name = name[:-1]
+    if not name or name.startswith("/"):
+        raise UnsafeArchive(f"archive member {shown!r}: an absolute or empty name")
+    if CONTROL.search(name) or any("\udc80" <= ch <= "\udcff" for ch in name):
+        raise UnsafeArchive(f"archive member {shown!r}: a name with control characters or bytes that are not UTF-8")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise UnsafeArchive(f"archive member {shown!r}: a name longer than {MAX_NAME_BYTES} bytes")
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafeArchive(f"archive member {shown!r}: not a plain relative path ('', '.' or '..' in it)")
+    if any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts) or len(parts) > MAX_DEPTH + 1:
+        raise UnsafeArchive(f"archive member {shown!r}: a name too deep or with a component too long")
+    return parts
+
+
+def extract_tree(archive: bytes, dest: Path) -> list[str]:
+    """Write the archive's files under `dest` (an empty private directory) and return their
+    relative names. Refuses, before writing anything more, any member that is not a regular
+    file or a directory (links, devices, FIFOs, sparse files), any name that is absolute,
+    holds '..', '.', control characters or non-UTF-8 bytes, is too long or too deep, a
+    duplicate, and more than MAX_MEMBERS members or members beyond the size bounds. Plain
+    uncompressed tar only: nothing can expand."""
+    written: list[str] = []
+    kinds: dict[tuple[str, ...], str] = {}  # relative path -> "d" or "f", to refuse clashes
+    total = 0
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(archive), mode="r:")
+    except tarfile.TarError as error:
+        raise UnsafeArchive(f"not a tar archive ({error})") from None
+    with tar:
+        count = 0
+        while True:
+            try:
+                member = tar.next()
+            except tarfile.TarError as error:
+                raise UnsafeArchive(f"a damaged archive ({printable(str(error), 120)})") from None
+            if member is None:
+                break
+            count += 1
+            if count > MAX_MEMBERS:
+                raise UnsafeArchive(f"more than {MAX_MEMBERS} members in the archive")
+            parts = _member_parts(member)
+            shown = "/".join(parts)
+            if member.issym() or member.islnk():
+                raise UnsafeArchive(
+                    f"{printable(shown)} is a link on the host; the audit over SSH does not follow links "
+                    "(replace it with the file, or audit a copy of the tree)"
+                )
+            if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
+                raise UnsafeArchive(f"{printable(shown)}: not a regular file or directory (tar type {member.type!r})")
+            for depth in range(1, len(parts)):
+                if kinds.setdefault(tuple(parts[:depth]), "d") != "d":
+                    raise UnsafeArchive(f"{printable(shown)}: below a name that is a file")
+            key = tuple(parts)
+            if key in kinds:
+                if member.isdir() and kinds[key] == "d":
+                    continue  # a directory named twice (or implied by an earlier file): harmless
+                raise UnsafeArchive(f"{printable(shown)}: named twice in the archive")
+            kinds[key] = "d" if member.isdir() else "f"
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if member.isdir():
+                target.mkdir(mode=0o700, exist_ok=True)
+                continue
+            if member.size > MAX_MEMBER_BYTES or total + member.size > ARCHIVE_LIMIT:
+                raise UnsafeArchive(f"{printable(shown)}: {member.size} bytes, beyond the size bound")
+            try:
+                handle = tar.extractfile(member)
+                data = handle.read(member.size) if handle is not None else b""
+            except tarfile.TarError:
+                data = b""
+            if len(data) != member.size:
+                raise UnsafeArchive(f"{printable(shown)}: the archive ends inside it")
+            total += len(data)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            written.append(shown)
+    return written
+
+
+def audit_archive(
+    archive: bytes,
+    *,
+    target: str,
+    config_dir: str,
+    spec: HardeningSpec | None = None,
+    spec_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    waivers: list[Waiver] | None = None,
+    dialect: Dialect | None = None,
+) -> AuditReport:
+    """Unpack a fetched tree into a private temporary directory and audit it as `target`.
+    Raises AuditFetchError (unsafe archive, or a tree the audit cannot read) or SpecError."""
+    scratch = Path(tempfile.mkdtemp(prefix="hardhouse-audit-"))  # 0700, this process's own
+    try:
+        extract_tree(archive, scratch)
+        if not (scratch / "config.xml").is_file():
+            raise AuditFetchError(f"{config_dir}/config.xml is not in the fetched tree")
+        try:
+            return audit_tree(
+                scratch,
+                spec=spec,
+                spec_name=spec_name,
+                environ=environ,
+                waivers=waivers,
+                dialect=dialect,
+                target=target,
+            )
+        except ConfigTreeError as error:
+            # Name the host's directory, not this machine's scratch copy.
+            raise AuditFetchError(printable(str(error).replace(str(scratch), config_dir), 600)) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- the deploy's re-check ----------------------------------------------------------------
+
+
+def drift_findings(report: AuditReport) -> list[Finding]:
+    return [finding for result in report.controls if result.id == "HH-DRIFT-1" for finding in result.findings]
+
+
+def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
+    for line in lines:
+        host.log_styled(line, fg="red")
+    return False
+
+
+def recheck_lines(report: AuditReport, config_dir: str) -> list[str]:
+    """What a failed re-check prints: one line per HH-DRIFT-1 finding (Finding.line shows no
+    password value or hash; a host's text is escaped)."""
+    findings = drift_findings(report)
+    lines = [
+        f"the live configuration in {config_dir} is not what the spec renders "
+        f"({len(findings)} HH-DRIFT-1 finding{'s' if len(findings) != 1 else ''}):"
+    ]
+    return lines + [f"  {printable(finding.line(), 600)}" for finding in findings]
+
+
+@operation()
+def audit_live(config_dir: str, spec: HardeningSpec) -> Iterator[Any]:
+    """Read the live tree back (one remote command) and audit it against the spec: a value
+    from a file outside hardhouse's that wins over the rendered one fails the host. A read:
+    no change when the tree matches, nothing on the host is touched. Passwords come from this
+    process's environment (read here, not passed in, so no operation argument holds them) or
+    the files the spec names, as for the rendering, so their hashes are compared too."""
+    if not host.state.is_executing:
+        return  # the live tree exists only after go_live; the plan reads nothing
+    fetched = host.get_fact(ClickHouseConfigTree, config_dir=config_dir)
+    try:
+        if fetched.archive is None:
+            raise AuditFetchError(f"could not read {config_dir}: {fetched.error}")
+        report = audit_archive(
+            fetched.archive,
+            target=host.name,
+            config_dir=config_dir,
+            spec=spec,
+            spec_name="hardhouse_spec",
+            environ=os.environ,
+        )
+    except AuditFetchError as error:
+        yield FunctionCommand(_report_failure, ([f"audit after going live failed: {error}"],), {})
+        return
+    if drift_findings(report):
+        yield FunctionCommand(_report_failure, (recheck_lines(report, config_dir),), {})
+        return
+    # Shown at every verbosity (a noop message needs -v), like the verification's summary.
+    host.log(f"audited {config_dir}: {len(report.files)} files merged, no drift")

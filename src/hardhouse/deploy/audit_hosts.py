@@ -1,0 +1,213 @@
+"""Fetch the configuration tree of every host of a pyinfra inventory, for `hardhouse audit
+@INVENTORY.py`.
+
+    python -m hardhouse.deploy.audit_hosts INVENTORY.py [--with-spec]
+
+The child (this module run as a program) loads the inventory the way pyinfra's CLI does (its
+code RUNS: only for inventories you trust, as with `pyinfra` itself), connects to every host
+over its connector (SSH, with the inventory's keys and sudo settings), runs the read-only fact
+hardhouse.deploy.audit.ClickHouseConfigTree in `hardhouse_config_dir` (default
+/etc/clickhouse-server), and prints one JSON object per host as each one answers:
+
+    {"host": NAME, "config_dir": DIR, "archive": BASE64_TAR}    or    {"host": NAME, "error": WHY}
+
+(with --with-spec, also "spec": the host's effective hardhouse_spec, or "spec_error").
+Archives are bounded by the fact (ARCHIVE_LIMIT bytes). pyinfra's CLI module patches sockets
+with gevent when imported, so it only ever runs in this child, never in the caller.
+
+The caller side is fetch_inventory_trees(): it starts the child, reads its lines bounded in
+length and in time, and yields one HostTree per host.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardhouse.deploy.audit import ARCHIVE_LIMIT, ClickHouseConfigTree, FetchedTree, printable
+from hardhouse.deploy.contract import CONFIG_DIR
+
+CHILD_TIMEOUT = 600.0  # seconds for loading, connecting and fetching every host
+HOST_TIMEOUT = 180.0  # seconds for one host (connect + fetch)
+MAX_SPEC_CHARS = 1024 * 1024  # a host's spec as JSON
+MAX_LINE = 4 * (ARCHIVE_LIMIT // 3 + 1) + MAX_SPEC_CHARS + 4096  # one host's answer
+
+
+class InventoryError(Exception):
+    """The inventory could not be loaded or the child failed; the message says why."""
+
+
+@dataclass(frozen=True)
+class HostTree:
+    host: str
+    config_dir: str
+    archive: bytes | None  # the plaintext tar, at most ARCHIVE_LIMIT bytes
+    error: str | None = None  # why there is no archive
+    spec: dict[str, Any] | None = None  # the host's effective hardhouse_spec (with_spec)
+    spec_error: str | None = None
+
+
+def _parse_line(line: bytes) -> HostTree | None:
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        raise InventoryError("the fetching process printed something that is not JSON") from None
+    if not isinstance(answer, dict) or "host" not in answer:
+        if isinstance(answer, dict) and "error" in answer:
+            raise InventoryError(printable(str(answer["error"]), 400))
+        return None
+    name, config_dir = printable(str(answer["host"]), 200), printable(str(answer.get("config_dir", CONFIG_DIR)), 300)
+    spec = answer.get("spec") if isinstance(answer.get("spec"), dict) else None
+    spec_error = printable(str(answer["spec_error"]), 600) if answer.get("spec_error") else None
+    if "archive" not in answer:
+        return HostTree(name, config_dir, None, printable(str(answer.get("error", "no answer")), 600), spec, spec_error)
+    try:
+        archive = base64.b64decode(str(answer["archive"]), validate=True)
+    except (binascii.Error, ValueError):
+        return HostTree(name, config_dir, None, "the archive is not valid base64", spec, spec_error)
+    if len(archive) > ARCHIVE_LIMIT:
+        return HostTree(name, config_dir, None, f"the archive is larger than {ARCHIVE_LIMIT} bytes", spec, spec_error)
+    return HostTree(name, config_dir, archive, None, spec, spec_error)
+
+
+def fetch_inventory_trees(path: Path, *, with_spec: bool = False, timeout: float = CHILD_TIMEOUT) -> Iterator[HostTree]:
+    """Each host's tree from a pyinfra inventory, in the order hosts answer. Raises
+    InventoryError when the inventory cannot be loaded or the child fails or runs too long."""
+    if not path.is_file():
+        raise InventoryError(f"{path}: no such inventory file")
+    command = [sys.executable, "-m", "hardhouse.deploy.audit_hosts", str(path)] + (["--with-spec"] if with_spec else [])
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        expired = threading.Event()
+
+        def expire() -> None:  # a hung SSH connection must not hang the audit
+            expired.set()
+            child.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
+        seen = 0
+        try:
+            assert child.stdout is not None
+            while True:
+                line = child.stdout.readline(MAX_LINE + 1)
+                if not line:
+                    break
+                if len(line) > MAX_LINE:
+                    raise InventoryError(f"{path}: a host's answer is longer than {MAX_LINE} bytes")
+                tree = _parse_line(line)
+                if tree is not None:
+                    seen += 1
+                    yield tree
+            status = child.wait()
+        finally:
+            timer.cancel()
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        if status != 0:
+            errors.seek(0)
+            tail = errors.read()[-2000:].decode(errors="replace").strip().splitlines()[-3:]
+            why = f"no end within {timeout:g}s" if expired.is_set() else f"exit status {status}"
+            raise InventoryError(f"{path}: fetching the trees failed ({why}): {printable(' / '.join(tail), 600)}")
+        if seen == 0:
+            raise InventoryError(f"{path}: the inventory has no hosts")
+
+
+# --- the child ----------------------------------------------------------------------------
+
+
+def _host_answer(state: Any, host: Any, with_spec: bool) -> dict[str, Any]:
+    """Connect to one host and fetch its tree (runs in a greenlet of the child)."""
+    from pyinfra.api.exceptions import ConnectError
+    from pyinfra.api.facts import get_fact
+    from pyinfra.context import ctx_host, ctx_state
+
+    from hardhouse.deploy.settings import HardhouseDeployError, effective_spec
+    from hardhouse.spec.fields import host_path_problem
+
+    answer: dict[str, Any] = {"host": host.name}
+    with ctx_state.use(state), ctx_host.use(host):
+        if with_spec:
+            try:
+                answer["spec"] = effective_spec(host.data)
+            except HardhouseDeployError as error:
+                answer["spec_error"] = str(error)
+        config_dir = host.data.get("hardhouse_config_dir") or CONFIG_DIR
+        answer["config_dir"] = str(config_dir)
+        problem = host_path_problem(config_dir) if isinstance(config_dir, str) else "is not text"
+        if problem is not None:
+            return {**answer, "error": f"hardhouse_config_dir {problem}"}
+        try:
+            host.connect(show_errors=False, raise_exceptions=True)
+        except ConnectError as error:
+            return {**answer, "error": f"cannot connect: {error.args[0] if error.args else type(error).__name__}"}
+        try:
+            fetched: FetchedTree = get_fact(
+                state, host, ClickHouseConfigTree, kwargs={"config_dir": config_dir}, apply_failed_hosts=False
+            )
+        finally:
+            host.disconnect()
+    if fetched.archive is None:
+        return {**answer, "error": fetched.error or "no answer"}
+    return {**answer, "archive": base64.b64encode(fetched.archive).decode()}
+
+
+def _child(path: Path, with_spec: bool) -> int:
+    # Answers go to the original stdout; anything pyinfra prints goes to stderr.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    import gevent
+    from pyinfra.api import Config, State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    def emit(answer: dict[str, Any]) -> None:
+        out.write(json.dumps(answer, default=str) + "\n")
+        out.flush()
+
+    state = State(check_for_changes=False)
+    state.cwd = str(path.parent.resolve())
+    try:
+        with ctx_state.use(state):
+            inventory = make_inventory(str(path), cwd=state.cwd)
+        state.init(inventory, Config())
+    except Exception as error:  # noqa: BLE001 - the inventory's own code failed: report, do not crash
+        inner = getattr(error, "exception", None) or getattr(error, "e", None) or error  # pyinfra wraps user errors
+        try:
+            why = f"{type(inner).__name__}: {inner}"
+        except Exception:  # noqa: BLE001 - a message that cannot even be printed
+            why = type(inner).__name__
+        emit({"error": f"{path}: pyinfra could not load it: {why}"})
+        return 0
+
+    def one(host: Any) -> dict[str, Any]:
+        try:
+            with gevent.Timeout(HOST_TIMEOUT):
+                return _host_answer(state, host, with_spec)
+        except gevent.Timeout:
+            return {"host": host.name, "error": f"no answer within {HOST_TIMEOUT:g}s"}
+        except Exception as error:  # noqa: BLE001 - one host's failure must not hide the others
+            return {"host": host.name, "error": f"{type(error).__name__}: {error}"}
+
+    greenlets = [state.pool.spawn(one, host) for host in inventory]
+    for greenlet in gevent.iwait(greenlets):
+        emit(greenlet.get())
+    return 0
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    sys.exit(_child(Path(arguments[0]), "--with-spec" in arguments[1:]))
