@@ -88,9 +88,9 @@ def test_merge_file_names(tmp_path: Path, dialect: Dialect, expected: list[str])
 
 
 def test_too_many_merge_files_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hardhouse.audit.merge as merge
+    import hardhouse.audit.files as reading
 
-    monkeypatch.setattr(merge, "MAX_MERGE_FILES", 3)
+    monkeypatch.setattr(reading, "MAX_MERGE_FILES", 3)
     files = {"config.xml": "<yandex/>"} | {f"config.d/{n}.xml": "<yandex/>" for n in range(4)}
     with pytest.raises(ConfigTreeError, match="more than 3 configuration files"):
         merged(tmp_path, files)
@@ -439,14 +439,15 @@ def test_an_include_that_includes_itself_is_stopped(tmp_path: Path) -> None:
 
 
 def test_includes_multiplying_elements_are_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hardhouse.audit.files as files
     import hardhouse.audit.merge as merge
 
-    monkeypatch.setattr(merge, "MAX_ELEMENTS", 1000)
+    monkeypatch.setattr(files, "MAX_ELEMENTS", 1000)
     layers = "".join(f'<l{n}><a incl="l{n + 1}"/><b incl="l{n + 1}"/></l{n}>' for n in range(20))
     with pytest.raises(ConfigTreeError, match="includes expand the configuration past"):
         write(tmp_path, {"config.xml": f'<yandex><include_from>{tmp_path}/i.xml</include_from><x incl="l0"/></yandex>'})
         write(tmp_path, {"i.xml": f"<yandex>{layers}<l20>leaf</l20></yandex>"})
-        merge._merge(merge._Reader(tmp_path.resolve(), V18, elements_left=1000), tmp_path / "config.xml")
+        merge._merge(files.TreeReader(tmp_path.resolve(), V18, elements_left=1000), tmp_path / "config.xml")
 
 
 # --- the server tree ----------------------------------------------------------------------

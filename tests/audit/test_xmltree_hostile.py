@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hardhouse.audit.merge import MAX_MERGE_FILES
+from hardhouse.audit.files import MAX_MERGE_FILES
 from hardhouse.audit.xmltree import DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS
 from tests.helpers import SMALL_OUTPUT, run_cli_capped
 

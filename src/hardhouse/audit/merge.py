@@ -45,8 +45,13 @@ What cannot be known offline is reported as Unresolved and left as written: envi
 variables, ZooKeeper nodes, the host name for `<layer/>`, include files outside the audited
 tree (they are never read), and /etc/metrika.xml when no include_from is set.
 
-Everything read is bounded: file size, files per directory, depth, total elements (includes
-counted), total bytes; symbolic links are followed only when they stay inside the tree.
+Everything read is bounded (hardhouse.audit.files): file size, files per directory, depth,
+total elements (includes counted), total bytes; symbolic links are followed only when they
+stay inside the tree.
+
+The module is over 500 lines because merging and includes are one algorithm in ClickHouse:
+an `<include merge="true">` merges with the same rules, both share the reader's budgets and
+the dialect, and the entry points order them; split apart, each half would need the other.
 """
 
 from __future__ import annotations
@@ -54,38 +59,23 @@ from __future__ import annotations
 import os
 from collections import deque
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
+from hardhouse.audit.files import ConfigTreeError, Dialect, TreeReader, open_reader
 from hardhouse.audit.xmltree import (
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
-    MAX_ELEMENTS,
     Comment,
     Element,
     Origin,
     Text,
-    XmlInputError,
     count_elements,
-    parse_bytes,
-    read_bounded,
 )
 
 SUBSTITUTION_ATTRS = ("incl", "from_zk", "from_env")
 # Attributes that do not make two elements distinct when matching merge targets.
 IDENTITY_IGNORED = frozenset({"replace", "remove", *SUBSTITUTION_ATTRS})
-MAX_MERGE_FILES = 1000  # per merge directory
-MAX_DIR_ENTRIES = 100_000  # entries looked at per merge directory, matching or not
-MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all files of one merged configuration together
-# Substitutions done while resolving includes: a real tree has a handful; an include bomb
-# (each block including the next one twice) would need millions.
-MAX_INCLUDES = 100_000
 DEFAULT_INCLUDE_FROM = "/etc/metrika.xml"
-
-
-class Dialect(StrEnum):
-    V18 = "18.16"
-    MODERN = "modern"
 
 
 @dataclass(frozen=True)
@@ -113,186 +103,6 @@ class ServerTree:
     users_file: str | None = None  # the users file's shown name (None: none configured)
 
 
-class ConfigTreeError(Exception):
-    """Input that cannot be audited; the message says what, where and how to fix it."""
-
-
-# --- file access --------------------------------------------------------------------------
-
-
-@dataclass
-class _Reader:
-    """Reads files of one audited tree, keeping every read inside it and within the budgets."""
-
-    tree_root: Path  # resolved
-    dialect: Dialect
-    max_bytes: int = DEFAULT_MAX_BYTES
-    installed_at: Path | None = None  # where the tree lives on the server, to map absolute paths
-    elements_left: int = MAX_ELEMENTS
-    bytes_left: int = MAX_TOTAL_BYTES
-    includes_left: int = MAX_INCLUDES
-
-    def shown(self, path: Path) -> str:
-        absolute = Path(os.path.abspath(path))
-        try:
-            return absolute.relative_to(self.tree_root).as_posix()
-        except ValueError:
-            pass
-        try:  # the tree given through a symbolic link or a relative path
-            return absolute.relative_to(Path(os.path.abspath(self.tree_root))).as_posix()
-        except ValueError:
-            return absolute.as_posix()
-
-    def map_server_path(self, server_path: str) -> Path | None:
-        """An absolute path as the server sees it -> the file in the tree; None when outside."""
-        path = Path(server_path)
-        if self.installed_at is not None:
-            try:
-                return self.tree_root / path.relative_to(self.installed_at)
-            except ValueError:
-                pass
-        inside = self.inside(path)
-        return path if inside else None
-
-    def inside(self, path: Path) -> bool:
-        try:
-            Path(os.path.realpath(path)).relative_to(self.tree_root)
-        except ValueError:
-            return False
-        return True
-
-    def check_name(self, path: Path) -> None:
-        name = os.fsencode(path.name)
-        if any(byte < 0x20 or byte == 0x7F for byte in name):
-            raise ConfigTreeError(
-                f"{self.shown(path.parent)}/{path.name!r}: a file name with control characters; "
-                "rename or remove it (it could hide from review)"
-            )
-        try:
-            name.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigTreeError(
-                f"{self.shown(path.parent)}/{path.name!r}: a file name that is not UTF-8; rename or remove it"
-            ) from None
-
-    def check_link(self, path: Path) -> None:
-        """Refuse a path whose real location is outside the tree (symlinked file or directory)."""
-        if not self.inside(path):
-            target = os.path.realpath(path)
-            raise ConfigTreeError(
-                f"{self.shown(path)}: a symbolic link to {target}, outside the audited tree {self.tree_root}; "
-                "copy the file into the tree to audit it"
-            )
-
-    def parse(self, path: Path) -> Element:
-        shown = self.shown(path)
-        self.check_name(path)
-        if path.is_symlink() and not path.exists():
-            raise ConfigTreeError(f"{shown}: a dangling symbolic link; remove it or point it at a file in the tree")
-        self.check_link(path)
-        try:
-            data = read_bounded(path, shown, min(self.max_bytes, self.bytes_left))
-        except XmlInputError as error:
-            if self.bytes_left < self.max_bytes and "larger than the limit" in str(error):
-                raise ConfigTreeError(
-                    f"{shown}: the configuration files together exceed {MAX_TOTAL_BYTES} bytes"
-                ) from None
-            raise ConfigTreeError(str(error)) from None
-        self.bytes_left -= len(data)
-        if self.dialect is Dialect.MODERN:
-            self._refuse_yaml(path, shown, data)
-        try:
-            root = parse_bytes(data, shown, max_elements=self.elements_left)
-        except XmlInputError as error:
-            if "more than" in str(error) and "elements" in str(error) and self.elements_left < MAX_ELEMENTS:
-                raise ConfigTreeError(f"{error} (the limit counts all files of the configuration together)") from None
-            raise ConfigTreeError(str(error)) from None
-        self.elements_left -= count_elements(root)
-        return root
-
-    def _refuse_yaml(self, path: Path, shown: str, data: bytes) -> None:
-        # Modern ClickHouse reads .yaml/.yml as YAML, .xml as XML, and sniffs anything else:
-        # XML when the first non-blank line starts with "<".
-        suffix = path.suffix.lower()
-        yaml = suffix in (".yaml", ".yml")
-        if suffix != ".xml" and not yaml:
-            first = next((line.strip() for line in data.splitlines() if line.strip()), b"")
-            yaml = not first.startswith(b"<")
-        if yaml:
-            raise ConfigTreeError(
-                f"{shown}: YAML configuration files are not supported yet; ClickHouse would merge this file, "
-                "so the audit stops rather than skip it (convert it to XML to audit the tree)"
-            )
-
-    def spend(self, elements: int, origin: Origin) -> None:
-        self.includes_left -= 1
-        if self.includes_left < 0:
-            raise ConfigTreeError(
-                f"{origin}: includes make more than {MAX_INCLUDES} substitutions; "
-                "check for an include that includes itself or a large block included many times"
-            )
-        self.elements_left -= elements
-        if self.elements_left < 0:
-            raise ConfigTreeError(
-                f"{origin}: includes expand the configuration past {MAX_ELEMENTS} elements; "
-                "check for an include that includes itself or a large block included many times"
-            )
-
-    def merge_files(self, main: Path) -> list[Path]:
-        """The files ClickHouse merges into `main`, in its order."""
-        directories = {main.with_suffix(".d"), main.parent / "conf.d"}
-        found: list[Path] = []
-        for directory in sorted(directories):
-            if directory.is_symlink() or directory.exists():
-                self.check_link(directory)
-            if not directory.is_dir():
-                continue
-            count = 0
-            try:
-                entries = os.scandir(directory)
-            except OSError as error:
-                raise ConfigTreeError(f"{self.shown(directory)}: cannot be listed ({error.strerror})") from None
-            with entries:
-                for seen, entry in enumerate(entries):
-                    if seen >= MAX_DIR_ENTRIES:
-                        raise ConfigTreeError(
-                            f"{self.shown(directory)}: more than {MAX_DIR_ENTRIES} entries; clean it up to audit it"
-                        )
-                    path = Path(entry.path)
-                    if not self._is_merge_name(entry.name):
-                        continue
-                    self.check_name(path)
-                    if entry.is_symlink():
-                        if not path.exists():
-                            raise ConfigTreeError(
-                                f"{self.shown(path)}: a dangling symbolic link; remove it or point it at a file "
-                                "in the tree"
-                            )
-                        self.check_link(path)
-                    if not path.is_file():
-                        continue  # directories, FIFOs, devices: ClickHouse skips them too
-                    count += 1
-                    if count > MAX_MERGE_FILES:
-                        raise ConfigTreeError(
-                            f"{self.shown(directory)}: more than {MAX_MERGE_FILES} configuration files; "
-                            "the audit reads at most that many per directory"
-                        )
-                    found.append(path)
-        # ClickHouse sorts the full path strings (std::sort on bytes).
-        return sorted(found, key=lambda p: os.fsencode(str(p)))
-
-    def _is_merge_name(self, name: str) -> bool:
-        if self.dialect is Dialect.V18:
-            # Poco::Path: extension after the last dot, base name before it (".xml" -> "", "xml").
-            base, dot, extension = name.rpartition(".")
-            if not dot:
-                return False
-            return extension in ("xml", "conf") and not base.startswith(".")
-        # std::filesystem: a leading dot alone does not start an extension (".xml" has none).
-        stem, extension = os.path.splitext(name)
-        return extension.lower() in (".xml", ".conf", ".yaml", ".yml") and not stem.startswith(".")
-
-
 # --- merging ------------------------------------------------------------------------------
 
 
@@ -306,7 +116,7 @@ def _is_value_text(node: Element | Text | Comment) -> bool:
 
 
 class _Merger:
-    def __init__(self, reader: _Reader):
+    def __init__(self, reader: TreeReader):
         self.reader = reader
         self.dialect = reader.dialect
 
@@ -383,7 +193,7 @@ class _Unknown:
 
 
 class _Includer:
-    def __init__(self, reader: _Reader, unresolved: list[Unresolved], files: list[str]):
+    def __init__(self, reader: TreeReader, unresolved: list[Unresolved], files: list[str]):
         self.reader = reader
         self.dialect = reader.dialect
         self.unresolved = unresolved
@@ -608,7 +418,7 @@ def _remove_child(parent: Element, child: Element) -> None:
 
 
 def _merge(
-    reader: _Reader, main: Path, *, assume_no_default_include: bool = False, main_root: Element | None = None
+    reader: TreeReader, main: Path, *, assume_no_default_include: bool = False, main_root: Element | None = None
 ) -> MergedConfig:
     root = main_root if main_root is not None else reader.parse(main)
     files = [reader.shown(main)]
@@ -639,17 +449,6 @@ def _roots_match(root: Element, with_root: Element, shown: str) -> bool:
     )
 
 
-def _reader(tree_root: Path, dialect: Dialect, installed_at: Path | None, max_bytes: int) -> _Reader:
-    if not tree_root.is_dir():
-        raise ConfigTreeError(f"{tree_root}: not a directory; give the directory that holds config.xml")
-    return _Reader(
-        Path(os.path.realpath(tree_root)),
-        Dialect(dialect),
-        max_bytes=max_bytes,
-        installed_at=Path(installed_at) if installed_at is not None else None,
-    )
-
-
 def merge_file(
     main: Path,
     *,
@@ -666,7 +465,7 @@ def merge_file(
     assume_no_default_include: the server has no /etc/metrika.xml (else incl without
     include_from is reported unresolved).
     """
-    reader = _reader(Path(tree_root), dialect, installed_at, max_bytes)
+    reader = open_reader(Path(tree_root), dialect, installed_at, max_bytes)
     main = Path(main)
     if not main.exists() and not main.is_symlink():
         raise ConfigTreeError(f"{reader.shown(main)}: does not exist")
@@ -697,7 +496,7 @@ def read_server_tree(
         if yaml:
             raise ConfigTreeError(f"{config_dir / yaml[0]}: YAML configuration files are not supported yet")
         raise ConfigTreeError(f"{main}: does not exist; give the directory that holds ClickHouse's config.xml")
-    probe = _reader(config_dir, dialect or Dialect.MODERN, installed_at, max_bytes)
+    probe = open_reader(config_dir, dialect or Dialect.MODERN, installed_at, max_bytes)
     guessed = dialect is None
     if dialect is None:
         probe.dialect = Dialect.V18  # parse the main file alone first, without YAML sniffing
@@ -707,14 +506,14 @@ def read_server_tree(
     else:
         dialect = Dialect(dialect)
         reason = "given"
-    reader = _reader(config_dir, dialect, installed_at, max_bytes)
+    reader = open_reader(config_dir, dialect, installed_at, max_bytes)
     config = _merge(reader, main, assume_no_default_include=assume_no_default_include)
     users_path, users_origin = _users_file(config.root, dialect, reader, main)
     if users_path is None:
         users = MergedConfig(Element("clickhouse", {}, [], Origin(reader.shown(main), 1)), [], [])
         users_file = None
     else:
-        users_reader = _reader(config_dir, dialect, installed_at, max_bytes)
+        users_reader = open_reader(config_dir, dialect, installed_at, max_bytes)
         if not users_path.exists() and not users_path.is_symlink():
             raise ConfigTreeError(
                 f"{users_origin}: the users file {reader.shown(users_path)} does not exist; "
@@ -725,7 +524,7 @@ def read_server_tree(
     return ServerTree(config, users, dialect, guessed, reason, users_file)
 
 
-def _users_file(root: Element, dialect: Dialect, reader: _Reader, main: Path) -> tuple[Path | None, Origin]:
+def _users_file(root: Element, dialect: Dialect, reader: TreeReader, main: Path) -> tuple[Path | None, Origin]:
     """users_config (relative to the config directory; default: config.xml itself), or in
     modern ClickHouse user_directories/users_xml/path when user_directories is set."""
     value: str | None = None
