@@ -3,7 +3,8 @@ ClickHouse), driven exactly as an operator drives it: `pyinfra inventories/sandb
 deploy/harden.py -y` in a subprocess, with the inventory data the sandbox driver writes.
 
 One host (module fixture) goes through a life in order: stock and exposed with data ->
-hardened -> re-run with no changes -> a spec change -> two broken changes that are refused
+hardened -> re-run with no changes -> a file planted after hardhouse's fails the re-run and the
+audit over SSH names it -> a spec change -> two broken changes that are refused
 or rolled back -> back to the good spec. A second, fresh pair of hosts is deployed in one
 run at -vvv and the captured output is searched for every password.
 
@@ -14,6 +15,7 @@ removed by the fixtures.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -21,6 +23,7 @@ import secrets
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,6 +212,70 @@ def test_second_run_changes_nothing(exposed_host: Any) -> None:
     totals = grand_total(result.output)
     assert totals["success"] == "-" and totals["error"] == "-", totals
     assert ingest(exposed_host, "SELECT uptime()")[0][0] >= uptime  # not restarted
+
+
+def _appears(secret: str, output: str) -> bool:
+    """The secret in the output as text, or inside any base64 stream (at each of the three
+    alignments a byte string can have in one)."""
+    return secret in output or any(
+        base64.b64encode(secret[k : k + 3 * ((len(secret) - k) // 3)].encode()).decode() in output for k in range(3)
+    )
+
+
+def audit_hosts(sandbox: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """`hardhouse audit @inventories/sandbox.py ARGS`, as an operator runs it."""
+    from hardhouse_dev.sandbox import ROOT
+
+    return subprocess.run(
+        [sys.executable, "-c", "from hardhouse.cli import main; main()", "audit", "@inventories/sandbox.py", *args],
+        cwd=ROOT,
+        env=sandbox.environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+PLANTED = "<clickhouse><listen_host>0.0.0.0</listen_host></clickhouse>\n"
+
+
+def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_it(exposed_host: Any) -> None:
+    """config.d/zzz-debug.xml sorts after hardhouse's zz-hardhouse-* files, so its listen_host
+    wins when the server next starts. The deploy's re-check reads the live tree back and fails
+    the host before verifying (no password is sent); `hardhouse audit @inventory` names it too."""
+    (host,) = exposed_host.hosts()
+    planted = "/etc/clickhouse-server/config.d/zzz-debug.xml"
+    docker_exec(host.container, f"printf '%s' '{PLANTED}' > {planted}")
+    try:
+        result = deploy(exposed_host)
+        assert result.returncode != 0, result.output[-3000:]
+        assert "HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1: not in the spec" in result.output, (
+            result.output[-3000:]
+        )
+        assert "verified from the deploy machine" not in result.output  # failed before any login was tried
+        audited = audit_hosts(exposed_host, "--spec-from-inventory")
+        assert audited.returncode == 1, audited.stdout + audited.stderr
+        assert "HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in audited.stdout, audited.stdout
+        assert "HH-LISTEN-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in audited.stdout
+        assert audited.stdout.startswith("audit of sandbox-1 (")
+    finally:
+        docker_exec(host.container, f"rm -f {planted}")
+    # Removed: the re-run passes with no change (at -vvv, which prints every fact's output: the
+    # fetched tree holds the users' password hashes, which must not show), and the audit passes.
+    result = deploy(exposed_host, "-vvv")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "audited /etc/clickhouse-server: " in result.output and "files merged, no drift" in result.output
+    totals = grand_total(result.output)
+    assert totals["success"] == "-" and totals["error"] == "-", totals
+    users = docker_exec(host.container, "cat /etc/clickhouse-server/users.d/zz-hardhouse-users.xml")
+    hashes = re.findall(r"<password_sha256_hex>([0-9a-fA-F]{64})</password_sha256_hex>", users)
+    assert hashes
+    for secret in hashes + list(exposed_host.passwords().values()):
+        assert not _appears(secret, result.output), "a password or its hash appears in the -vvv output"
+    audited = audit_hosts(exposed_host, "--spec-from-inventory", "--json")
+    assert audited.returncode == 0, audited.stdout[-3000:] + audited.stderr
+    (report,) = json.loads(audited.stdout)["reports"]
+    assert report["target"] == "sandbox-1" and "config.d/zzz-debug.xml" not in report["files"]
 
 
 def test_official_repository_install_is_planned_with_a_checked_key_and_a_pinned_version(exposed_host: Any) -> None:

@@ -15,7 +15,9 @@ passwords are read from the environment or files and hashed; only hashes and TLS
 travel to the host. Files are first staged under `hardhouse_state_dir` with their final
 owner and mode; the helper `hardhouse-apply` (shipped with the deploy) validates the staged
 set and swaps it in as one transaction on the host, so a dropped SSH connection cannot
-leave a half-applied or unhealthy configuration behind.
+leave a half-applied or unhealthy configuration behind. After going live, the live tree is
+read back and audited against the spec (hardhouse.deploy.audit): a file that overrides
+hardhouse's fails the host with its file:line.
 
 Every step is an operation with a name, and each one reads the host's state first and
 does nothing when it already matches: a second run reports no changes.
@@ -32,6 +34,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
+from hardhouse.deploy.audit import audit_live
 from hardhouse.deploy.contract import SERVER_USER, TLS_KINDS
 from hardhouse.deploy.operations import go_live, signing_key, stage, validate_staged, verify_from_here
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
@@ -147,6 +150,14 @@ def harden_clickhouse() -> None:
     )
     go_live(
         name="Go live: restart only if needed, wait until healthy, roll back if not", settings=settings, managed=managed
+    )
+    # Before the verification: a file that overrides hardhouse's (a config.d file sorting after
+    # zz-hardhouse-*) fails the host here, naming its file:line, and no password is sent to a
+    # server whose configuration is not the spec's. One read-only command; no change when clean.
+    audit_live(
+        name="Audit the live configuration against the spec (no file overrides hardhouse's)",
+        config_dir=settings.config_dir,
+        spec=settings.spec,
     )
     if settings.verify:
         verify_from_here(
