@@ -71,6 +71,7 @@ STOCK_USERS = """<yandex>
 </yandex>
 """
 PLANTED = "<clickhouse><listen_host>0.0.0.0</listen_host></clickhouse>\n"
+BCRYPT = "$2b$12$" + "Q" * 53  # modern ClickHouse's password_bcrypt_hash, which drift does not know as secret
 
 
 def run_fetch(directory: Path, limit: int = ARCHIVE_LIMIT, key: str = ARCHIVE_KEY) -> subprocess.CompletedProcess[str]:
@@ -397,7 +398,8 @@ def test_a_file_planted_after_hardhouses_is_named_without_any_secret(hardened_tr
     # A users.d file sorting last that swaps ingest's hash and gives a user a plaintext password.
     other_hash = hashlib.sha256(b"attacker-chosen").hexdigest()
     (hardened_tree / "users.d" / "zzz-backdoor.xml").write_text(
-        f"<clickhouse><users><ingest><password_sha256_hex>{other_hash}</password_sha256_hex></ingest>"
+        f"<clickhouse><users><ingest><password_sha256_hex>{other_hash}</password_sha256_hex>"
+        f"<password_bcrypt_hash>{BCRYPT}</password_bcrypt_hash></ingest>"
         "<debug><password>hunter2-plaintext</password><networks><ip>::/0</ip></networks></debug>"
         "</users></clickhouse>\n"
     )
@@ -415,7 +417,8 @@ def test_a_file_planted_after_hardhouses_is_named_without_any_secret(hardened_tr
     # No secret in what the deploy prints: not the planted hash or password, not the spec's hashes.
     users = (hardened_tree / "users.d" / "zz-hardhouse-users.xml").read_text()
     spec_hashes = [part.split("<")[0] for part in users.split("<password_sha256_hex>")[1:]]
-    for secret in [other_hash, "hunter2-plaintext", *spec_hashes]:
+    assert "HH-DRIFT-1 users.ingest.password_bcrypt_hash from users.d/zzz-backdoor.xml:1: not in the spec" in text
+    for secret in [other_hash, "hunter2-plaintext", BCRYPT, *spec_hashes]:
         assert secret not in text
 
 
@@ -527,9 +530,7 @@ def test_audit_of_an_inventory_names_the_planted_file_per_host(tmp_path: Path, h
     )
     result = run_audit(f"@{inventory}", "--spec-from-inventory")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stdout.startswith(
-        f"audit of @local (9 files merged by ClickHouse 18.16's rules, against {inventory}"
-    )
+    assert result.stdout.startswith(f"audit of @local (9 files merged by ClickHouse 18.16's rules, against {inventory}")
     assert "HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in result.stdout
     assert "HH-LISTEN-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in result.stdout
 

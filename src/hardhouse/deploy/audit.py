@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
 import os
@@ -310,15 +311,25 @@ def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
     return False
 
 
+# A leaf whose name says it holds a credential: its value is never printed, whatever the
+# drift rules know (a planted password_bcrypt_hash, a key, a token), since deploy logs travel.
+SECRET_NAME = re.compile(r"password|passwd|secret|hash|key|token|credential|identity", re.IGNORECASE)
+
+
+def _shown(finding: Finding) -> Finding:
+    leaf = finding.subject.rsplit(".", 1)[-1]
+    return dataclasses.replace(finding, value=None) if SECRET_NAME.search(leaf) else finding
+
+
 def recheck_lines(report: AuditReport, config_dir: str) -> list[str]:
-    """What a failed re-check prints: one line per HH-DRIFT-1 finding (Finding.line shows no
-    password value or hash; a host's text is escaped)."""
+    """What a failed re-check prints: one line per HH-DRIFT-1 finding, without the value of
+    anything named like a credential, a host's text escaped."""
     findings = drift_findings(report)
     lines = [
         f"the live configuration in {config_dir} is not what the spec renders "
         f"({len(findings)} HH-DRIFT-1 finding{'s' if len(findings) != 1 else ''}):"
     ]
-    return lines + [f"  {printable(finding.line(), 600)}" for finding in findings]
+    return lines + [f"  {printable(_shown(finding).line(), 600)}" for finding in findings]
 
 
 @operation()
