@@ -299,3 +299,31 @@ def test_bad_spec_or_waivers_exit_2_before_anything_is_audited(stock: Path, tmp_
     spec = write_spec(tmp_path, {**spec_data(), "listen_hosts": ["0.0.0.0"]})
     result = audit(str(stock), "--spec", str(spec))
     assert result.exit_code == 2 and "listen_hosts" in result.output
+
+
+def test_a_credential_leaf_the_rules_do_not_know_is_compared_but_never_shown(stock: Path, tmp_path: Path) -> None:
+    hardened(stock)
+    bcrypt = "$2b$12$KIXQJQ1q0sX2Y3Z4a5b6cOe7f8g9h0i1j2k3l4m5n6o7p8q9r0s1t"
+    (stock / "users.d" / "zzz-local.xml").write_text(
+        f"<clickhouse><users><ingest><password_bcrypt_hash>{bcrypt}</password_bcrypt_hash></ingest></users></clickhouse>"
+    )
+    spec = write_spec(tmp_path, spec_data())
+    for form in ([], ["--json"], ["--sarif"]):
+        result = audit(*form, str(stock), "--spec", str(spec), env=PASSWORDS)
+        assert result.exit_code == 1 and bcrypt not in result.output
+    assert "users.ingest.password_bcrypt_hash from users.d/zzz-local.xml:1: differs from the spec's" in (
+        audit(str(stock), "--spec", str(spec), env=PASSWORDS).output
+    )
+
+
+def test_a_copied_tree_with_absolute_paths_is_read_with_installed_at(stock: Path) -> None:
+    text = (stock / "config.xml").read_text()
+    (stock / "config.xml").write_text(
+        text.replace(
+            "<users_config>users.xml</users_config>", "<users_config>/etc/clickhouse-server/users.xml</users_config>"
+        )
+    )
+    outside = audit(str(stock))
+    assert outside.exit_code == 2 and "/etc/clickhouse-server/users.xml" in outside.output
+    code, report = audit_json(str(stock), "--installed-at", "/etc/clickhouse-server")
+    assert code == 1 and "users.xml" in report["files"] and findings(report, "HH-AUTH-1")

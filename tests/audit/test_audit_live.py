@@ -110,3 +110,16 @@ def test_online_audit_on_18_16_says_what_the_server_cannot_answer_and_needs_its_
         impostor_check = native_query_function(SERVE, native_tls, "admin", password, stranger.ca_certificate)
         with pytest.raises(Exception, match="(?i)certificate verify failed"):
             audit_tree(server.etc, online=impostor_check)
+
+        def cli(*extra: str) -> tuple[int, str]:
+            args = ["audit", str(server.etc), "--online", f"{SERVE}:{native_tls}", "--user", "admin", *extra]
+            result = CliRunner().invoke(main, args, env={"HH_ADMIN": password})
+            return result.exit_code, result.output
+
+        code, output = cli("--password-env", "HH_ADMIN", "--ca", str(tls.ca_certificate))
+        assert code == 0 and "online: the server has no system.users" in output
+        code, output = cli("--password-env", "HH_ADMIN", "--ca", str(stranger.ca_certificate))
+        assert code == 2 and "could not be asked" in output and "certificate verify failed" in output
+        assert "Traceback" not in output and password not in output
+        code, output = cli("--password-env", "HH_ADMIN")
+        assert code == 2 and "--online needs --ca" in output

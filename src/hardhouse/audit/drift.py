@@ -10,6 +10,7 @@ and hashes are compared, never shown.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import tempfile
@@ -34,7 +35,9 @@ CONFIG_PATHS = (
     "allow_implicit_no_password",
     "query_masking_rules",
 )
-SECRET_LEAVES = ("password", "password_sha256_hex", "password_double_sha1_hex", "password_scram_sha256_hex")
+# A leaf named like a credential (any password or hash element, a disk key, a token, a ZooKeeper
+# identity): compared, never shown, whatever element a planted file invents.
+SECRET_NAME = re.compile(r"password|passwd|secret|hash|key|token|credential|identity", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,13 @@ def _section(root: Element, section: str) -> dict[str, Element]:
     return {} if found is None else {child.tag: child for child in found.elements()}
 
 
-def _is_secret(path: str) -> bool:
-    return path.rsplit(".", 1)[-1] in SECRET_LEAVES
+def is_secret(path: str) -> bool:
+    """A dotted path whose last element is named like a credential."""
+    return SECRET_NAME.search(path.rsplit(".", 1)[-1]) is not None
 
 
 def _shown(leaves: list[Leaf], path: str) -> str:
-    if _is_secret(path):
+    if is_secret(path):
         return "(not shown)"
     return ", ".join(leaf.text for leaf in leaves) if leaves else "nothing"
 
@@ -87,7 +91,7 @@ def compare(path_leaves_expected: dict[str, list[Leaf]], actual: dict[str, list[
         want, have = path_leaves_expected.get(path, []), actual.get(path, [])
         if [leaf.text for leaf in want] == [leaf.text for leaf in have]:
             continue
-        if _is_secret(path):
+        if is_secret(path):
             problem = "differs from the spec's (compared by hash; neither is shown)"
             yield Finding("drift", path, None, have[0].origin if have else None, problem)
             continue
@@ -117,7 +121,7 @@ def drift(actual: ServerTree, expected: ServerTree, spec: HardeningSpec, uncheck
             have = flatten(have_users[name], f"users.{name}")
             if name in unchecked:  # its password was not given: compare everything else
                 for leaves in (want, have):
-                    for key in [k for k in leaves if _is_secret(k)]:
+                    for key in [k for k in leaves if is_secret(k)]:
                         del leaves[key]
             yield from compare(want, have)
     for section in ("profiles", "quotas"):
@@ -139,7 +143,9 @@ def placeholder_environ(spec: HardeningSpec, environ: Mapping[str, str]) -> tupl
     return filled, unchecked
 
 
-def expected_tree(actual: ServerTree, config_dir: Path, files: list[RenderedFile]) -> ServerTree:
+def expected_tree(
+    actual: ServerTree, config_dir: Path, files: list[RenderedFile], installed_at: Path | None = None
+) -> ServerTree:
     """The tree's main files plus only hardhouse's rendered files, merged the same way."""
     with tempfile.TemporaryDirectory(prefix="hardhouse-drift-") as scratch:
         root = Path(scratch)
@@ -155,13 +161,17 @@ def expected_tree(actual: ServerTree, config_dir: Path, files: list[RenderedFile
                 target = root / file.path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(file.content)
-        return read_server_tree(root, actual.dialect)
+        return read_server_tree(root, actual.dialect, installed_at=installed_at)
 
 
 def drift_findings(
-    actual: ServerTree, config_dir: Path, spec: HardeningSpec, environ: Mapping[str, str]
+    actual: ServerTree,
+    config_dir: Path,
+    spec: HardeningSpec,
+    environ: Mapping[str, str],
+    installed_at: Path | None = None,
 ) -> tuple[list[Finding], set[str]]:
     """Drift findings, and the users whose passwords were not compared (their secret not set)."""
     filled, unchecked = placeholder_environ(spec, environ)
-    expected = expected_tree(actual, config_dir, render(spec, filled))
+    expected = expected_tree(actual, config_dir, render(spec, filled), installed_at)
     return list(drift(actual, expected, spec, unchecked)), unchecked

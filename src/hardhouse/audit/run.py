@@ -40,18 +40,21 @@ def audit_tree(
     target: str | None = None,
     today: dt.date | None = None,
     online: Query | None = None,
+    installed_at: Path | None = None,
 ) -> AuditReport:
     """Raises ConfigTreeError (bad tree) or SpecError (bad spec); otherwise every control the
-    audit can see gets a status."""
+    audit can see gets a status. installed_at: where this tree lives on the server (a copy of
+    /etc/clickhouse-server), so absolute paths under it are read from the copy."""
     if dialect is None and spec is not None:
         dialect = Dialect.V18 if spec.version == versions.LEGACY else Dialect.MODERN
-    tree = read_server_tree(config_dir, dialect)
+    tree = read_server_tree(config_dir, dialect, installed_at=installed_at)
     target = target or str(config_dir)
     version = target_version(tree, spec)
     found: list[Finding] = [finding for rule in RULES.values() for finding in rule(tree)]
     unchecked: set[str] = set()
     if spec is not None:
-        drifted, unchecked = drift_findings(tree, config_dir, spec, os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        drifted, unchecked = drift_findings(tree, config_dir, spec, environ, installed_at)
         found += drifted
     online_note = None
     if online is not None:

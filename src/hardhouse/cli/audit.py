@@ -10,19 +10,22 @@ Exit codes: 0 every applicable control holds (or is waived) on every tree, 1 one
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hardhouse.audit.merge import ConfigTreeError, Dialect
 from hardhouse.audit.model import AuditReport
+from hardhouse.audit.online import OnlineUnsupported, Query, native_query_function
 from hardhouse.audit.output import render_json, render_sarif, render_text
 from hardhouse.audit.run import audit_tree
 from hardhouse.cli.options import EXIT_INVALID
 from hardhouse.controls.waivers import Waiver, load_waivers
 from hardhouse.spec import HardeningSpec, load_spec, load_spec_file
-from hardhouse.spec.errors import SpecError
+from hardhouse.spec.errors import SpecError, bounded_text
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -30,6 +33,39 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def _fail(message: str) -> None:
     click.echo(f"hardhouse audit: {message}", err=True)
     sys.exit(EXIT_INVALID)
+
+
+class OnlineError(Exception):
+    """The running server could not be asked (connection, TLS verification, login, query)."""
+
+
+def _online_query(
+    online: str, user: str | None, password_env: str | None, ca: Path | None, config_dirs: tuple[Path, ...]
+) -> Query:
+    missing = [name for name, value in (("--user", user), ("--password-env", password_env), ("--ca", ca)) if not value]
+    if missing:
+        _fail(f"--online needs {', '.join(missing)} (the password goes only to a server whose certificate validates)")
+    if len(config_dirs) != 1 or str(config_dirs[0]).startswith("@"):
+        _fail("--online compares one server with one CONFIG_DIR")
+    host, _, port = online.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        _fail(f"--online {online!r}: give HOST:PORT of the server's native TLS port (e.g. db1:9440)")
+    password = os.environ.get(str(password_env))
+    if password is None:
+        _fail(f"--password-env {password_env}: the variable is not set")
+    assert user is not None and ca is not None and password is not None
+    query = native_query_function(host.strip("[]"), int(port), user, password, ca)
+
+    def guarded(sql: str) -> list[dict[str, Any]]:
+        try:
+            return query(sql)
+        except OnlineUnsupported:
+            raise
+        except Exception as error:  # the driver's network, TLS and server errors: a clear line, no traceback
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise OnlineError(bounded_text(first_line, 300)) from None
+
+    return guarded
 
 
 def _audit_inventory(
@@ -117,6 +153,29 @@ def _audit_inventory(
     "from config.xml (a <yandex> root means 18.16).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
+@click.option(
+    "--installed-at",
+    type=click.Path(path_type=Path),
+    help="Where a copied tree lives on its server (e.g. /etc/clickhouse-server): absolute paths under it "
+    "(users_config, include_from) are read from the copy.",
+)
+@click.option(
+    "--online",
+    metavar="HOST:PORT",
+    help="Also ask the running server (native protocol over TLS) for its accounts: users created through "
+    "SQL show in no file. Needs --user, --password-env and --ca; one CONFIG_DIR.",
+)
+@click.option("--user", "online_user", help="Account for --online (read-only is enough: it reads system.users).")
+@click.option(
+    "--password-env",
+    metavar="VARIABLE",
+    help="Environment variable holding --user's password (never given on the command line).",
+)
+@click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA certificate the server's certificate must validate against before the password is sent.",
+)
 @click.option("--sarif", "as_sarif", is_flag=True, help="Print SARIF 2.1.0 (findings located at file and line).")
 def audit_command(
     config_dirs: tuple[Path, ...],
@@ -125,6 +184,11 @@ def audit_command(
     waivers_path: Path | None,
     dialect: str | None,
     as_json: bool,
+    installed_at: Path | None,
+    online: str | None,
+    online_user: str | None,
+    password_env: str | None,
+    ca: Path | None,
     as_sarif: bool,
 ) -> None:
     """Judge ClickHouse configuration trees (e.g. /etc/clickhouse-server) against hardhouse's
@@ -153,6 +217,7 @@ def audit_command(
         _fail("choose one of --spec and --spec-from-inventory")
     if spec_from_inventory and not any(str(d).startswith("@") for d in config_dirs):
         _fail("--spec-from-inventory needs an @INVENTORY.py argument")
+    online_query = _online_query(online, online_user, password_env, ca, config_dirs) if online else None
     try:
         spec = load_spec_file(spec_path) if spec_path else None
         waivers = load_waivers(waivers_path) if waivers_path else []
@@ -186,10 +251,14 @@ def audit_command(
                     spec_name=str(spec_path) if spec_path else None,
                     waivers=waivers,
                     dialect=Dialect(dialect) if dialect else None,
+                    online=online_query,
+                    installed_at=installed_at,
                 )
             )
         except ConfigTreeError as error:
             _fail(str(error))
+        except OnlineError as error:
+            _fail(f"--online: the server could not be asked: {error}")
         except SpecError as error:
             for problem in error.problems:
                 click.echo(f"  - {problem}", err=True)

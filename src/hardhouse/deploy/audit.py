@@ -27,7 +27,6 @@ import dataclasses
 import hashlib
 import io
 import os
-import re
 import secrets
 import shutil
 import tarfile
@@ -40,11 +39,14 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
 
+from hardhouse.audit.drift import is_secret
 from hardhouse.audit.merge import ConfigTreeError, Dialect
 from hardhouse.audit.model import AuditReport, Finding
 from hardhouse.audit.run import audit_tree
 from hardhouse.controls.waivers import Waiver
 from hardhouse.spec import HardeningSpec
+from hardhouse.spec.errors import bounded_text
+from hardhouse.spec.fields import has_control_character
 
 ARCHIVE_LIMIT = 8 * 1024 * 1024  # tar bytes of one host's tree; real trees are well under 1 MiB
 MAX_DEPTH = 4  # directory levels below the configuration directory that are fetched
@@ -114,7 +116,7 @@ def parse_answer(lines: list[str], key: str = ARCHIVE_KEY, limit: int = ARCHIVE_
     data, status = None, None
     for line in lines:
         if line.startswith("HH-ERROR "):
-            return FetchedTree(None, printable(line[len("HH-ERROR ") :], 400))
+            return FetchedTree(None, bounded_text(line[len("HH-ERROR ") :], 400))
         if line.startswith("HH-DATA ") and data is None:
             data = line[len("HH-DATA ") :].strip()
         elif line.startswith("HH-TAR "):
@@ -135,7 +137,7 @@ def parse_answer(lines: list[str], key: str = ARCHIVE_KEY, limit: int = ARCHIVE_
         )
     if status != "0":
         return FetchedTree(
-            None, f"tar failed on the host (exit status {printable(status, 20)}): a file vanished or changed"
+            None, f"tar failed on the host (exit status {bounded_text(status, 20)}): a file vanished or changed"
         )
     return FetchedTree(archive)
 
@@ -169,23 +171,15 @@ class ClickHouseConfigTree(FactBase):
 
 # --- unpacking ----------------------------------------------------------------------------
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str, limit: int = 300) -> str:
-    """Text from a host made safe for a terminal or log: control characters escaped, cut short."""
-    shown = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return shown if len(shown) <= limit else shown[:limit] + "..."
-
 
 def _member_parts(member: tarfile.TarInfo) -> list[str]:
     name = member.name
-    shown = printable(name, 120)
+    shown = bounded_text(name, 120)
     if member.isdir() and name.endswith("/"):
         name = name[:-1]
     if not name or name.startswith("/"):
         raise UnsafeArchive(f"archive member {shown!r}: an absolute or empty name")
-    if CONTROL.search(name) or any("\udc80" <= ch <= "\udcff" for ch in name):
+    if has_control_character(name) or any("\udc80" <= ch <= "\udcff" for ch in name):
         raise UnsafeArchive(f"archive member {shown!r}: a name with control characters or bytes that are not UTF-8")
     if len(name.encode()) > MAX_NAME_BYTES:
         raise UnsafeArchive(f"archive member {shown!r}: a name longer than {MAX_NAME_BYTES} bytes")
@@ -217,7 +211,7 @@ def extract_tree(archive: bytes, dest: Path) -> list[str]:
             try:
                 member = tar.next()
             except tarfile.TarError as error:
-                raise UnsafeArchive(f"a damaged archive ({printable(str(error), 120)})") from None
+                raise UnsafeArchive(f"a damaged archive ({bounded_text(str(error), 120)})") from None
             if member is None:
                 break
             count += 1
@@ -227,19 +221,21 @@ def extract_tree(archive: bytes, dest: Path) -> list[str]:
             shown = "/".join(parts)
             if member.issym() or member.islnk():
                 raise UnsafeArchive(
-                    f"{printable(shown)} is a link on the host; the audit over SSH does not follow links "
+                    f"{bounded_text(shown)} is a link on the host; the audit over SSH does not follow links "
                     "(replace it with the file, or audit a copy of the tree)"
                 )
             if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
-                raise UnsafeArchive(f"{printable(shown)}: not a regular file or directory (tar type {member.type!r})")
+                raise UnsafeArchive(
+                    f"{bounded_text(shown)}: not a regular file or directory (tar type {member.type!r})"
+                )
             for depth in range(1, len(parts)):
                 if kinds.setdefault(tuple(parts[:depth]), "d") != "d":
-                    raise UnsafeArchive(f"{printable(shown)}: below a name that is a file")
+                    raise UnsafeArchive(f"{bounded_text(shown)}: below a name that is a file")
             key = tuple(parts)
             if key in kinds:
                 if member.isdir() and kinds[key] == "d":
                     continue  # a directory named twice (or implied by an earlier file): harmless
-                raise UnsafeArchive(f"{printable(shown)}: named twice in the archive")
+                raise UnsafeArchive(f"{bounded_text(shown)}: named twice in the archive")
             kinds[key] = "d" if member.isdir() else "f"
             target = dest.joinpath(*parts)
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -247,14 +243,14 @@ def extract_tree(archive: bytes, dest: Path) -> list[str]:
                 target.mkdir(mode=0o700, exist_ok=True)
                 continue
             if member.size > MAX_MEMBER_BYTES or total + member.size > ARCHIVE_LIMIT:
-                raise UnsafeArchive(f"{printable(shown)}: {member.size} bytes, beyond the size bound")
+                raise UnsafeArchive(f"{bounded_text(shown)}: {member.size} bytes, beyond the size bound")
             try:
                 handle = tar.extractfile(member)
                 data = handle.read(member.size) if handle is not None else b""
             except tarfile.TarError:
                 data = b""
             if len(data) != member.size:
-                raise UnsafeArchive(f"{printable(shown)}: the archive ends inside it")
+                raise UnsafeArchive(f"{bounded_text(shown)}: the archive ends inside it")
             total += len(data)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
@@ -290,10 +286,11 @@ def audit_archive(
                 waivers=waivers,
                 dialect=dialect,
                 target=target,
+                installed_at=Path(config_dir),
             )
         except ConfigTreeError as error:
             # Name the host's directory, not this machine's scratch copy.
-            raise AuditFetchError(printable(str(error).replace(str(scratch), config_dir), 600)) from None
+            raise AuditFetchError(bounded_text(str(error).replace(str(scratch), config_dir), 600)) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -311,14 +308,9 @@ def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
     return False
 
 
-# A leaf whose name says it holds a credential: its value is never printed, whatever the
-# drift rules know (a planted password_bcrypt_hash, a key, a token), since deploy logs travel.
-SECRET_NAME = re.compile(r"password|passwd|secret|hash|key|token|credential|identity", re.IGNORECASE)
-
-
 def _shown(finding: Finding) -> Finding:
-    leaf = finding.subject.rsplit(".", 1)[-1]
-    return dataclasses.replace(finding, value=None) if SECRET_NAME.search(leaf) else finding
+    """Belt and braces: drift already never shows a credential's value; deploy logs travel."""
+    return dataclasses.replace(finding, value=None) if is_secret(finding.subject) else finding
 
 
 def recheck_lines(report: AuditReport, config_dir: str) -> list[str]:
@@ -329,7 +321,7 @@ def recheck_lines(report: AuditReport, config_dir: str) -> list[str]:
         f"the live configuration in {config_dir} is not what the spec renders "
         f"({len(findings)} HH-DRIFT-1 finding{'s' if len(findings) != 1 else ''}):"
     ]
-    return lines + [f"  {printable(_shown(finding).line(), 600)}" for finding in findings]
+    return lines + [f"  {bounded_text(_shown(finding).line(), 600)}" for finding in findings]
 
 
 @operation()

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hardhouse.deploy.audit import ARCHIVE_LIMIT, ClickHouseConfigTree, FetchedTree, printable
+from hardhouse.deploy.audit import ARCHIVE_LIMIT, ClickHouseConfigTree, FetchedTree
 from hardhouse.deploy.contract import CONFIG_DIR
+from hardhouse.spec.errors import bounded_text
 
 CHILD_TIMEOUT = 600.0  # seconds for loading, connecting and fetching every host
 HOST_TIMEOUT = 180.0  # seconds for one host (connect + fetch)
@@ -64,13 +65,18 @@ def _parse_line(line: bytes) -> HostTree | None:
         raise InventoryError("the fetching process printed something that is not JSON") from None
     if not isinstance(answer, dict) or "host" not in answer:
         if isinstance(answer, dict) and "error" in answer:
-            raise InventoryError(printable(str(answer["error"]), 400))
+            raise InventoryError(bounded_text(str(answer["error"]), 400))
         return None
-    name, config_dir = printable(str(answer["host"]), 200), printable(str(answer.get("config_dir", CONFIG_DIR)), 300)
+    name, config_dir = (
+        bounded_text(str(answer["host"]), 200),
+        bounded_text(str(answer.get("config_dir", CONFIG_DIR)), 300),
+    )
     spec = answer.get("spec") if isinstance(answer.get("spec"), dict) else None
-    spec_error = printable(str(answer["spec_error"]), 600) if answer.get("spec_error") else None
+    spec_error = bounded_text(str(answer["spec_error"]), 600) if answer.get("spec_error") else None
     if "archive" not in answer:
-        return HostTree(name, config_dir, None, printable(str(answer.get("error", "no answer")), 600), spec, spec_error)
+        return HostTree(
+            name, config_dir, None, bounded_text(str(answer.get("error", "no answer")), 600), spec, spec_error
+        )
     try:
         archive = base64.b64decode(str(answer["archive"]), validate=True)
     except (binascii.Error, ValueError):
@@ -119,7 +125,7 @@ def fetch_inventory_trees(path: Path, *, with_spec: bool = False, timeout: float
             errors.seek(0)
             tail = errors.read()[-2000:].decode(errors="replace").strip().splitlines()[-3:]
             why = f"no end within {timeout:g}s" if expired.is_set() else f"exit status {status}"
-            raise InventoryError(f"{path}: fetching the trees failed ({why}): {printable(' / '.join(tail), 600)}")
+            raise InventoryError(f"{path}: fetching the trees failed ({why}): {bounded_text(' / '.join(tail), 600)}")
         if seen == 0:
             raise InventoryError(f"{path}: the inventory has no hosts")
 
