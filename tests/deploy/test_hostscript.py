@@ -1051,6 +1051,81 @@ def test_after_a_rollback_the_previous_key_is_live_and_the_new_one_gone(host: Ho
     assert new_tls.leaf.key_pem not in live and host.leftovers() == []
 
 
+# activate --hold and rollback: undoing a healthy activation the deploy's verification refused
+
+TOKEN = "0123456789abcdef" * 2
+
+
+def test_a_held_activation_keeps_the_previous_key_and_rolls_back_with_its_token(host: Host, listening: str) -> None:
+    old_tls = tls_for()
+    old = _previous_deploy(host, listening, old_tls)
+    new = host.files("new", tls_for(), extra=("quotas",))
+    host.stage(new)
+    result = host.run("activate", "restart", TIMEOUT, contract.HOLD_FLAG, TOKEN, listening)
+    assert result.returncode == 0, result.stderr
+    host.assert_live(new)
+    assert (host.state / contract.HELD).read_text().strip() == TOKEN
+    assert old_tls.leaf.key_pem in {p.read_bytes() for p in (host.previous / "files").iterdir()}
+    (host.stub_state / "calls").unlink()
+    result = host.run("rollback", TIMEOUT, TOKEN)
+    assert result.returncode == 0, result.stderr
+    assert "rolled back: the previous configuration is serving again" in result.stdout
+    host.assert_live(old)
+    assert not new[2].live.exists() and host.leftovers() == []
+    assert host.calls() == ["systemctl restart clickhouse-server"] and host.running()
+    assert not (host.state / contract.HELD).exists()
+    again = host.run("rollback", TIMEOUT, TOKEN)  # undone once: nothing is held any more
+    assert again.returncode == 1 and "nothing to roll back" in again.stderr
+
+
+def test_rollback_with_another_runs_token_changes_nothing(host: Host, listening: str) -> None:
+    _previous_deploy(host, listening, tls_for())
+    host.stage(host.files("new", tls_for()))
+    assert host.run("activate", "restart", TIMEOUT, contract.HOLD_FLAG, TOKEN, listening).returncode == 0
+    before = host.snapshot()
+    result = host.run("rollback", TIMEOUT, "f" * 32)
+    assert result.returncode == 1 and "nothing to roll back" in result.stderr
+    assert host.snapshot() == before
+
+
+def test_an_activation_without_hold_retires_the_key_and_ends_an_older_hold(host: Host, listening: str) -> None:
+    _previous_deploy(host, listening, tls_for())
+    host.stage(host.files("held", tls_for()))
+    assert host.run("activate", "restart", TIMEOUT, contract.HOLD_FLAG, TOKEN, listening).returncode == 0
+    host.stage(host.files("next", tls_for()))
+    assert host.activate("restart", TIMEOUT, listening).returncode == 0
+    assert not (host.state / contract.HELD).exists()
+    assert "retired private_key" in (host.previous / "INDEX").read_text()
+    assert host.run("rollback", TIMEOUT, TOKEN).returncode == 1
+
+
+def test_the_stock_configuration_is_never_restored_by_a_rollback(host: Host, listening: str) -> None:
+    """The first activation's previous set is whatever was there (the stock, exposed config)."""
+    first = host.files("first", tls_for())
+    host.stage(first)
+    host.start_server()
+    assert host.run("activate", "restart", TIMEOUT, contract.HOLD_FLAG, TOKEN, listening).returncode == 0
+    result = host.run("rollback", TIMEOUT, TOKEN)
+    assert result.returncode == 1 and "the stock configuration is never restored" in result.stderr
+    host.assert_live(first)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rollback", TIMEOUT], "rollback takes a timeout and the run's token"),
+        (["rollback", "0", TOKEN], "is not a number of seconds"),
+        (["rollback", TIMEOUT, "NOT-HEX"], "lower-case hex digits"),
+        (["activate", "restart", TIMEOUT, contract.HOLD_FLAG, "xyz", "tcp:127.0.0.1:1"], "hold token"),
+    ],
+)
+def test_bad_hold_and_rollback_arguments_are_refused(host: Host, args: list[str], message: str) -> None:
+    before = host.snapshot()
+    result = host.run(*args)
+    assert result.returncode in (1, 2) and message in result.stderr, result.stderr
+    assert host.snapshot() == before
+
+
 def test_a_crashed_runs_half_made_rollback_set_is_removed(host: Host, listening: str) -> None:
     stale = host.state / f".{contract.PREVIOUS_DIR}.crashed"
     stale.mkdir()

@@ -22,10 +22,10 @@ import pytest
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.context import ctx_host
 
-from hardhouse.deploy import operations
+from hardhouse.deploy import contract, operations
 from hardhouse.deploy.facts import HostFiles, PathState, keyed_digest
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
-from hardhouse.deploy.settings import DATA_DEFAULTS, read_settings
+from hardhouse.deploy.settings import DATA_DEFAULTS, HardhouseDeployError, read_settings
 from tests.helpers import VALID_SPEC
 
 FIXTURES = Path(__file__).parent / "operations"
@@ -123,3 +123,46 @@ def test_operation(path: Path) -> None:
         commands = yielded(getattr(operations, operation)._inner(**arguments(operation, case)))
     assert commands == case.get("commands", [])
     assert fake.noops == ([case["noop"]] if "noop" in case else [])
+
+
+def _rollback_case(mode: str) -> dict[str, Any]:
+    case = json.loads((FIXTURES / "go_live" / "config_change_restarts.json").read_text())
+    case["settings"]["hardhouse_on_verify_failure"] = mode
+    return case
+
+
+def test_go_live_holds_the_activation_for_verification_only_in_rollback_mode() -> None:
+    for mode, held in (("keep", False), ("rollback", True)):
+        case = _rollback_case(mode)
+        facts = {"HardhouseFiles": host_files(case["facts"]["HardhouseFiles"])}
+        with ctx_host.use(FakeHost(facts, {})):
+            (command,) = yielded(operations.go_live._inner(**arguments("go_live", case)))
+        hold = f" activate restart 180 {contract.HOLD_FLAG} {operations.RUN_TOKEN} tls:10.0.0.5:8443"
+        assert (hold in command) is held, command
+
+
+def test_a_failed_verification_rolls_back_this_runs_activation_only_in_rollback_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failing = {"ok": False, "checks": [{"endpoint": "10.0.0.5:9440", "check": "x", "ok": False, "detail": "y"}]}
+    monkeypatch.setattr(operations, "run_checks", lambda settings, ca: failing)
+    for mode, expected in (
+        ("keep", ["function"]),
+        (
+            "rollback",
+            [
+                "function",
+                "env HARDHOUSE_CONF=/etc/clickhouse-server HARDHOUSE_DATA=/var/lib/clickhouse "
+                f"/var/lib/hardhouse/bin/hardhouse-apply rollback 60 {operations.RUN_TOKEN}",
+                "function",
+            ],
+        ),
+    ):
+        settings = read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC, "hardhouse_on_verify_failure": mode})
+        with ctx_host.use(FakeHost({}, {})):
+            assert yielded(operations.verify_from_here._inner(settings=settings, ca=None)) == expected
+
+
+def test_on_verify_failure_takes_only_its_two_values() -> None:
+    with pytest.raises(HardhouseDeployError, match="hardhouse_on_verify_failure must be one of keep, rollback"):
+        read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC, "hardhouse_on_verify_failure": "revert"})

@@ -33,6 +33,13 @@ MANIFEST = "MANIFEST"
 LIVE_TARGETS = "live-targets"
 ACTIVATED_AT = "activated-at"
 LOCK = ".lock"
+# An activation the deploy may still undo: `activate ... --hold TOKEN` writes TOKEN here and
+# keeps the rollback set whole (its private key included) until verification has spoken;
+# `rollback TIMEOUT TOKEN` undoes it only when TOKEN matches, i.e. only an activation made by
+# the same deploy run. TOKEN: HOLD_TOKEN_HEX_DIGITS lower-case hex digits, random per run.
+HELD = "held"
+HOLD_FLAG = "--hold"
+HOLD_TOKEN_HEX_DIGITS = 32
 
 # One MANIFEST line per file, fields separated by a space: KIND STAGED_PATH LIVE_PATH.
 # STAGED_PATH is relative to the staged dir; both paths are plain (see plain_path).
@@ -97,6 +104,9 @@ def shell_values() -> dict[str, str | tuple[str, ...]]:
         "HH_LIVE_TARGETS": LIVE_TARGETS,
         "HH_ACTIVATED_AT": ACTIVATED_AT,
         "HH_LOCK": LOCK,
+        "HH_HELD": HELD,
+        "HH_HOLD_FLAG": HOLD_FLAG,
+        "HH_HOLD_TOKEN_HEX_DIGITS": str(HOLD_TOKEN_HEX_DIGITS),
         "HH_MANIFEST_FORMAT": MANIFEST_FORMAT,
         "HH_MANIFEST_KINDS": MANIFEST_KINDS,
         "HH_KIND_CONFIG": KIND_CONFIG,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,12 +18,15 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringC
 from pyinfra.facts.files import File
 from pyinfra.facts.gpg import GpgKey
 
+from hardhouse.deploy import contract
 from hardhouse.deploy.facts import HardhouseFiles, HostFiles, PathState
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import Settings
 from hardhouse.render.build import FILE_PREFIX
 
+# Names this deploy run's held activations: the host undoes one only for the run that made it.
+RUN_TOKEN = secrets.token_hex(contract.HOLD_TOKEN_HEX_DIGITS // 2)
 PRIVATE_UPLOAD_DIR = ".hardhouse-upload"  # where uploads wait with sudo (relative to the SSH user's home)
 
 
@@ -130,7 +134,15 @@ def go_live(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
     if host.state.is_executing:
         names = ", ".join(Path(p).name for p in plan.changed) or "no file"
         host.log(f"going live ({plan.mode}: {plan.why}): {names}")
-    yield _apply_command(settings, "activate", plan.mode, str(settings.health_timeout), *health_targets(settings.spec))
+    hold = [contract.HOLD_FLAG, RUN_TOKEN] if holds_for_verification(settings) else []
+    yield _apply_command(
+        settings, "activate", plan.mode, str(settings.health_timeout), *hold, *health_targets(settings.spec)
+    )
+
+
+def holds_for_verification(settings: Settings) -> bool:
+    """Activations are held (undoable) while verification is still to speak."""
+    return settings.verify and settings.on_verify_failure == "rollback"
 
 
 def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
@@ -162,6 +174,12 @@ def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
         }
 
 
+def _log_lines(state: Any, host: Any, lines: list[str]) -> bool:
+    for line in lines:
+        host.log_styled(line, fg="red")
+    return True
+
+
 def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
     for line in lines:
         host.log_styled(line, fg="red")
@@ -188,7 +206,16 @@ def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
         return
     lines = [f"verification from the deploy machine failed ({len(failed)} of {len(checks)} checks):"]
     lines += [f"  FAIL {c.get('control') or '-'} {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]
-    yield FunctionCommand(_report_failure, (lines,), {})
+    if not holds_for_verification(settings):
+        yield FunctionCommand(
+            _report_failure, (lines + ["the new configuration stays live (on_verify_failure: keep)"],), {}
+        )
+        return
+    # Say why first; then undo this run's activation (the host refuses when this run activated
+    # nothing, or when the previous set is not one hardhouse brought up healthy), then fail.
+    yield FunctionCommand(_log_lines, (lines + ["rolling back (on_verify_failure: rollback)"],), {})
+    yield _apply_command(settings, "rollback", str(settings.health_timeout), RUN_TOKEN)
+    yield FunctionCommand(_report_failure, (["rolled back to the previous configuration; the deploy failed"],), {})
 
 
 # Fetch a key, keep it only if its fingerprint is the pinned one. Values come as arguments

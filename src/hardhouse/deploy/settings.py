@@ -48,6 +48,13 @@ DATA_DEFAULTS: dict[str, Any] = {
     "hardhouse_sandbox_ca_dir": None,
     # Verify from the deploy machine after going live; a failed check fails the deploy.
     "hardhouse_verify": True,
+    # When that verification fails after this run changed the live files: "keep" leaves the
+    # new configuration live and fails the host (the previous one is not known to be safer:
+    # on a first deploy it is the stock, open one); "rollback" puts back the previous
+    # configuration hardhouse had brought up healthy, restarts, and proves it serves again
+    # (the stock configuration is never restored; the previous private key is kept, 0600 root,
+    # until the next activation so that a rollback can serve it).
+    "hardhouse_on_verify_failure": "keep",
     # The address the deploy machine reaches the server at (default: first listen_host).
     "hardhouse_verify_address": None,
     # Seconds to wait for the server to be healthy after a change before rolling back.
@@ -77,6 +84,7 @@ class Settings:
     repo: Mapping[str, str] | None
     apt_cache_time: int
     verify: bool
+    on_verify_failure: str  # one of ON_VERIFY_FAILURE
     verify_address: str
     health_timeout: int
     state_dir: str
@@ -134,6 +142,16 @@ def _int(data: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _fail(f"{name} must be a whole number from {low} to {high}. Fix: set it to e.g. {DATA_DEFAULTS[name]}")
     return value
+
+
+ON_VERIFY_FAILURE = ("keep", "rollback")
+
+
+def _choice(data: Any, name: str, choices: tuple[str, ...]) -> str:
+    value = data.get(name)
+    if value not in choices:
+        raise _fail(f"{name} must be one of {', '.join(choices)}. Fix: set it to {DATA_DEFAULTS[name]!r} or the other")
+    return str(value)
 
 
 def _host_path(data: Any, name: str) -> str:
@@ -213,6 +231,7 @@ def read_settings(data: Any) -> Settings:
         repo=repo,
         apt_cache_time=_int(data, "hardhouse_apt_cache_time", 0, 10**8),
         verify=bool(data.get("hardhouse_verify")),
+        on_verify_failure=_choice(data, "hardhouse_on_verify_failure", ON_VERIFY_FAILURE),
         verify_address=verify_address,
         health_timeout=_int(data, "hardhouse_health_timeout", 1, 86400),
         state_dir=state_dir,

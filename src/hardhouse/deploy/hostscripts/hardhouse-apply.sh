@@ -9,13 +9,20 @@
 #       every directory a live file goes to owned by root and not writable by group or others,
 #       ClickHouse's own config parser merges them with the stock config.xml/users.xml, and
 #       the TLS certificate parses, is in date and matches its private key.
-#   hardhouse-apply activate restart|reload|start TIMEOUT TARGET...
+#   hardhouse-apply activate restart|reload|start TIMEOUT [--hold TOKEN] TARGET...
 #       Back up the live files, put the staged ones in place, restart (config.d or TLS
 #       changed), wait for the users reload (users.d only) or start the server, and wait up to
 #       TIMEOUT seconds until every TARGET is healthy. TARGET is tls:ADDRESS:PORT (answers a
 #       TLS handshake with the new certificate) or tcp:ADDRESS:PORT (accepts connections),
 #       ADDRESS an IPv4 or IPv6 literal. When it is not healthy: restore the backup, restart,
 #       and exit 1 with the reason ("rolled back: ..." or "ROLLBACK FAILED: ...").
+#       With --hold TOKEN the activation is held for the deploy's verification: the rollback
+#       set keeps its private key and `rollback` with the same TOKEN may still undo it.
+#   hardhouse-apply rollback TIMEOUT TOKEN
+#       Undo the held activation of this deploy run (TOKEN must match): put the rollback set
+#       back, restart, and wait until the previous targets are healthy. Refused, with nothing
+#       touched, when no activation is held under TOKEN or the previous set was not a
+#       configuration hardhouse had brought up healthy (the stock one is not restored).
 #   Exit status: 0 done, 1 refused or rolled back (the reason on stderr), 2 usage.
 #
 # The contract (HH_* below; the Python side writes what this script reads; names here are
@@ -67,6 +74,9 @@ HH_MANIFEST=
 HH_LIVE_TARGETS=
 HH_ACTIVATED_AT=
 HH_LOCK=
+HH_HELD=
+HH_HOLD_FLAG=
+HH_HOLD_TOKEN_HEX_DIGITS=
 HH_MANIFEST_FORMAT=()
 HH_MANIFEST_KINDS=()
 HH_KIND_CONFIG=
@@ -90,7 +100,7 @@ usage() {
     local modes
     [ $# -eq 0 ] || say "$*"
     modes=$(IFS='|' && printf '%s' "${HH_MODES[*]}")
-    say "usage: hardhouse-apply validate | activate $modes TIMEOUT TARGET..."
+    say "usage: hardhouse-apply validate | activate $modes TIMEOUT [$HH_HOLD_FLAG TOKEN] TARGET... | rollback TIMEOUT TOKEN"
     exit 2
 }
 # A value from outside, shown unambiguously (no control characters reach the terminal).
@@ -130,6 +140,7 @@ MANIFEST=$STAGED/$HH_MANIFEST
 PREV=$STATE/$HH_PREVIOUS_DIR
 LIVE_TARGETS=$STATE/$HH_LIVE_TARGETS
 MARKER=$STATE/$HH_ACTIVATED_AT
+HELD=$STATE/$HH_HELD
 RUN_UID=$(id -u)
 
 # Temporary files and directories of this run, removed on exit (a moved one is already gone).
@@ -650,13 +661,22 @@ wait_healthy() {
     done
 }
 
+token_valid() { [[ $1 =~ ^[0-9a-f]+$ ]] && [ ${#1} -eq "$HH_HOLD_TOKEN_HEX_DIGITS" ]; }
+timeout_valid() { [[ $1 =~ ^[1-9][0-9]{0,5}$ ]]; }
+
 activate() {
-    local mode timeout target problems=() problem was_running=no failure i old_targets=() live_cert=''
+    local mode timeout target problems=() problem was_running=no failure i old_targets=() live_cert='' hold=''
     [ $# -ge 3 ] || usage "activate needs a mode, a timeout and at least one target"
     mode=$1 timeout=$2
     shift 2
+    if [ "$1" = "$HH_HOLD_FLAG" ]; then
+        [ $# -ge 3 ] || usage "activate $HH_HOLD_FLAG needs a token and at least one target"
+        hold=$2
+        shift 2
+        token_valid "$hold" || problems+=("the hold token is not $HH_HOLD_TOKEN_HEX_DIGITS lower-case hex digits")
+    fi
     in_list "$mode" "${HH_MODES[@]}" || problems+=("the mode $(shown "$mode") is not one of ${HH_MODES[*]}")
-    [[ $timeout =~ ^[1-9][0-9]{0,5}$ ]] || problems+=("TIMEOUT $(shown "$timeout") is not a number of seconds (1 or more)")
+    timeout_valid "$timeout" || problems+=("TIMEOUT $(shown "$timeout") is not a number of seconds (1 or more)")
     for target in "$@"; do
         target_valid "$target" ||
             problems+=("the target $(shown "$target") is not KIND:ADDRESS:PORT (KIND ${HH_HEALTH_KINDS[*]}, ADDRESS an IP literal)")
@@ -687,6 +707,8 @@ activate() {
         fi
     done
 
+    # A new activation replaces the rollback set: an older held one can no longer be undone.
+    rm -f -- "$HELD"
     backup || die "could not back up the live files into $PREV; nothing changed"
     touch -- "$MARKER"
     # The users reload is seen by mtime, with 1 s resolution on some file systems.
@@ -702,7 +724,14 @@ activate() {
     esac
     if wait_healthy "$mode" "$timeout" "$@"; then
         printf '%s\n' "$@" >"$LIVE_TARGETS.new" && mv -T -f -- "$LIVE_TARGETS.new" "$LIVE_TARGETS"
-        retire_keys || say "warning: could not delete the retired private key from $PREV"
+        if [ -n "$hold" ]; then
+            # Held for verification: the previous key stays (0600, root) so a rollback can serve again.
+            if ! { printf '%s\n' "$hold" >"$HELD.new" && mv -T -f -- "$HELD.new" "$HELD"; }; then
+                say "warning: could not record the held activation; it cannot be rolled back"
+            fi
+        else
+            retire_keys || say "warning: could not delete the retired private key from $PREV"
+        fi
         case $mode in
             "$HH_MODE_RELOAD") echo "hardhouse: users reloaded without a restart; healthy on $*" ;;
             *) echo "hardhouse: ClickHouse ${mode}ed with the new configuration; healthy on $*" ;;
@@ -736,8 +765,47 @@ activate() {
     die "rolled back: the previous files are restored and the server is stopped, as it was. Reason: the new configuration was $failure"
 }
 
+# Undo the held activation of this deploy run: the rollback set back in place, a restart, and
+# the previous targets healthy again.
+rollback() {
+    local timeout token held='' targets=() target live_cert='' n kind rest path
+    [ $# -eq 2 ] || usage "rollback takes a timeout and the run's token"
+    timeout=$1 token=$2
+    timeout_valid "$timeout" || usage "TIMEOUT $(shown "$timeout") is not a number of seconds (1 or more)"
+    token_valid "$token" || usage "the token is not $HH_HOLD_TOKEN_HEX_DIGITS lower-case hex digits"
+    [ -f "$HELD" ] && [ ! -L "$HELD" ] && held=$(head -c 100 -- "$HELD")
+    [ "$held" = "$token" ] ||
+        die "nothing to roll back: no activation of this deploy run is held (none happened, or a later one replaced it); nothing changed"
+    [ -f "$PREV/INDEX" ] || die "nothing to roll back to: there is no rollback set in $PREV; nothing changed"
+    if [ -f "$PREV/targets" ]; then
+        while IFS= read -r target; do
+            target_valid "$target" && targets+=("$target")
+        done <"$PREV/targets"
+    fi
+    [ ${#targets[@]} -gt 0 ] ||
+        die "not rolled back: the previous configuration was not one hardhouse brought up healthy (the stock configuration is never restored); the new one stays live"
+    while read -r n kind rest; do
+        path=${rest##* }
+        [ "$kind" = "$HH_KIND_CERTIFICATE" ] && [ "$n" != - ] && live_cert=$path
+        [ "$kind" = "$HH_KIND_PRIVATE_KEY" ] && [ "$n" = retired ] &&
+            die "not rolled back: the previous private key was already retired; the new configuration stays live"
+    done <"$PREV/INDEX"
+    restore || die "ROLLBACK FAILED: not every previous file could be put back (see $PREV/INDEX)"
+    rm -f -- "$HELD"
+    ERRLOG_OFFSET=$(errlog_size)
+    WANT_FINGERPRINT=""
+    [ -n "$live_cert" ] && [ -f "$live_cert" ] && WANT_FINGERPRINT=$(fingerprint_of_file "$live_cert")
+    restart_server
+    if wait_healthy "$HH_MODE_RESTART" "$timeout" "${targets[@]}"; then
+        printf '%s\n' "${targets[@]}" >"$LIVE_TARGETS.new" && mv -T -f -- "$LIVE_TARGETS.new" "$LIVE_TARGETS"
+        echo "hardhouse: rolled back: the previous configuration is serving again on ${targets[*]}"
+        return 0
+    fi
+    die "ROLLBACK FAILED: the previous configuration is $REASON"
+}
+
 check_environment
-case ${1:-} in validate | activate) lock_state ;; esac
+case ${1:-} in validate | activate | rollback) lock_state ;; esac
 case ${1:-} in
     validate)
         [ $# -eq 1 ] || usage "validate takes no arguments"
@@ -746,6 +814,10 @@ case ${1:-} in
     activate)
         shift
         activate "$@"
+        ;;
+    rollback)
+        shift
+        rollback "$@"
         ;;
     *) usage ;;
 esac
