@@ -215,7 +215,10 @@ def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
     # nothing, or when the previous set is not one hardhouse brought up healthy), then fail.
     yield FunctionCommand(_log_lines, (lines + ["rolling back (on_verify_failure: rollback)"],), {})
     yield _apply_command(settings, "rollback", str(settings.health_timeout), RUN_TOKEN)
-    yield FunctionCommand(_report_failure, (["rolled back to the previous configuration; the deploy failed"],), {})
+    # hardhouse-apply rollback exits 0 only once the previous targets answer again.
+    yield FunctionCommand(
+        _report_failure, (["rolled back: the previous configuration serves again; the deploy failed"],), {}
+    )
 
 
 # Fetch a key, keep it only if its fingerprint is the pinned one. Values come as arguments
