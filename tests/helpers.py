@@ -106,3 +106,15 @@ def run_cli_capped(*args: str, env: dict[str, str] | None = None) -> subprocess.
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def assert_refused_briefly(result: Any, *expected: str) -> str:
+    """A capped CLI run (run_cli_capped) refused its input: exit 2, short output, no
+    traceback, each expected text said. Returns the output."""
+    output = (result.stdout + result.stderr).decode("utf-8", "replace")
+    assert result.returncode == 2, output[:2000]
+    assert len(result.stdout) + len(result.stderr) < SMALL_OUTPUT
+    assert "Traceback" not in output
+    for text in expected:
+        assert text in output, output[:2000]
+    return output

@@ -22,7 +22,7 @@ from hardhouse.cli import main
 from hardhouse.spec import load_spec_file
 from hardhouse.spec.errors import SpecError
 from hardhouse.spec.source import MAX_SPEC_BYTES
-from tests.helpers import PASSWORDS, SMALL_OUTPUT, VALID_SPEC, run_cli_capped
+from tests.helpers import PASSWORDS, VALID_SPEC, assert_refused_briefly, run_cli_capped
 
 VALID_YAML = yaml.safe_dump(VALID_SPEC)
 
@@ -34,16 +34,6 @@ def alias_bomb(levels: int, where: str) -> str:
     return (
         "\n".join([*lines, 'clickhouse_version: "24.8"', 'listen_hosts: ["10.0.0.5"]', f"{where}: *a{levels}"]) + "\n"
     )
-
-
-def assert_refused_briefly(result: Any, *expected: str) -> str:
-    output = (result.stdout + result.stderr).decode("utf-8", "replace")
-    assert result.returncode == 2, output[:2000]
-    assert len(result.stdout) + len(result.stderr) < SMALL_OUTPUT
-    assert "Traceback" not in output
-    for text in expected:
-        assert text in output, output[:2000]
-    return output
 
 
 @pytest.mark.parametrize("where", ["users", "default_user", "listen_hosts"])

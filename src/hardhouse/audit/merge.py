@@ -69,6 +69,7 @@ from hardhouse.audit.xmltree import (
     Element,
     Origin,
     Text,
+    copy_node,
     count_elements,
 )
 
@@ -350,7 +351,7 @@ class _Includer:
                 if replace:
                     node.children = []
                     node.attrs.pop("replace", None)
-                node.children.extend(_copy(child) for child in found.children)
+                node.children.extend(copy_node(child) for child in found.children)
                 node.attrs.update(found.attrs)
                 included = True
         if included:
@@ -371,7 +372,7 @@ class _Includer:
             return
         self.reader.spend(size, node.origin)
         at = next(i for i, c in enumerate(parent.children) if c is node)
-        parent.children[at : at + 1] = [_copy(child) for child in found.children]
+        parent.children[at : at + 1] = [copy_node(child) for child in found.children]
 
     def visit_children(self, node: Element, depth: int, attached: bool) -> None:
         children = node.children
@@ -400,14 +401,6 @@ class _Includer:
                 if at is None:
                     return
                 i = at
-
-
-def _copy(node: Element | Text | Comment) -> Element | Text | Comment:
-    if isinstance(node, Element):
-        return node.copy()
-    if isinstance(node, Text):
-        return Text(node.value, node.origin, node.cdata)
-    return Comment(node.value, node.origin)
 
 
 def _remove_child(parent: Element, child: Element) -> None:

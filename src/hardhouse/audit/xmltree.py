@@ -117,10 +117,11 @@ class Element:
 
     def copy(self) -> Element:
         """A deep copy (origins are shared: they are immutable)."""
-        return Element(self.tag, dict(self.attrs), [_copy_node(c) for c in self.children], self.origin)
+        return Element(self.tag, dict(self.attrs), [copy_node(c) for c in self.children], self.origin)
 
 
-def _copy_node(node: Element | Text | Comment) -> Element | Text | Comment:
+def copy_node(node: Element | Text | Comment) -> Element | Text | Comment:
+    """A deep copy of any node (origins are shared: they are immutable)."""
     if isinstance(node, Element):
         return node.copy()
     if isinstance(node, Text):
