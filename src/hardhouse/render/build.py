@@ -208,7 +208,18 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
         content = template.render(concern=concern, controls=catalog.for_template(concern), **common, **context)
         files.append(RenderedFile(f"{subdir}/{FILE_PREFIX}{concern.replace('_', '-')}.xml", content))
     if spec.log_databases:
-        template = environment().get_template("log_databases.sql.j2")
-        content = template.render(concern="log databases", databases=log_database_context(spec), **common)
-        files.append(RenderedFile(SQL_FILE, content))
+        files.append(RenderedFile(SQL_FILE, log_database_sql(spec)))
     return files
+
+
+def log_database_sql(spec: HardeningSpec) -> str:
+    """The log database DDL (sql/), which names no secret: the deploy plans from it without
+    reading any password (hardhouse.provision)."""
+    version = spec.version
+    template = environment().get_template("log_databases.sql.j2")
+    return template.render(
+        concern="log databases",
+        databases=log_database_context(spec),
+        version=str(version),
+        has=lambda feature: versions.has(version, feature),
+    )
