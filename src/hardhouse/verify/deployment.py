@@ -22,54 +22,19 @@ which keeps the TLS scanner and asyncio clients out of pyinfra's gevent-patched 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import secrets
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from hardhouse.clickhouse import codes
-from hardhouse.render.credentials import read_secret
 from hardhouse.spec import HardeningSpec, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
+from hardhouse.verify.reach import in_networks, readable_passwords, source_address
 
 TLS_KINDS = ("native_tls", "https")
-
-
-def source_address(address: str) -> str | None:
-    """The local address this machine uses to reach `address` (no packet is sent)."""
-    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect((address, 9))
-        except OSError:
-            return None
-        return str(sock.getsockname()[0])
-
-
-def readable_passwords(spec: HardeningSpec, environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(user -> password, user -> why it cannot be read here) for users with a password source;
-    users given by hash alone are in neither (nobody here knows their password)."""
-    passwords, unreadable = {}, {}
-    for index, user in enumerate(spec.users):
-        if user.password_env is None and user.password_file is None:
-            continue
-        secret, problem = read_secret(user, f"users[{index}]", environ)
-        if problem is None and secret:
-            passwords[user.name] = secret
-        else:
-            unreadable[user.name] = str(problem) if problem else "the password is empty"
-    return passwords, unreadable
-
-
-def _in_networks(address: str | None, user: User) -> bool:
-    if address is None:
-        return False
-    ip = ipaddress.ip_address(address)
-    return any(ip in network for network in user.parsed_networks())
 
 
 def _tls_port(spec: HardeningSpec) -> tuple[str, int] | None:
@@ -110,7 +75,7 @@ def verify_deployment(
     here = source_address(address)
     logged_in = 0
     for user in spec.users:
-        if _in_networks(here, user):
+        if in_networks(here, user):
             if user.name in unreadable:
                 checks.append(
                     Check(
@@ -130,7 +95,7 @@ def verify_deployment(
         else:
             checks.append(_refusal_check(address, port, kind, user, here, ca, endpoint))
     if logged_in == 0:
-        names = ", ".join(u.name for u in spec.users if _in_networks(here, u) and u.name in passwords)
+        names = ", ".join(u.name for u in spec.users if in_networks(here, u) and u.name in passwords)
         why = (
             f"no user whose password this machine can read lists {here} in its networks"
             if not names

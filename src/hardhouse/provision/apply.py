@@ -1,0 +1,206 @@
+"""Bring a live server's log databases to the spec, as an owner, from the deploy machine.
+
+    python -m hardhouse.provision < request.json     # {"spec", "address", "ca", "mode": "plan"|"apply"}
+
+For each log database the first owner whose networks include the deploy machine's address
+(and whose password the deploy machine can read) logs in over native TLS; the state is read
+from system tables, planned against the spec (hardhouse.provision.plan) and, in apply mode,
+the plan runs and the state is read again to prove it now matches. The answer is JSON on
+stdout: one outcome per database, table and column (created, altered, matched, refused,
+left alone, would create, would alter, failed) and the errors that stopped it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardhouse.clickhouse.native import ServerError, Session, Unreachable
+from hardhouse.provision.desired import DesiredDatabase, desired_state
+from hardhouse.provision.plan import Plan, plan
+from hardhouse.provision.state import ExistingState, existing_state, server_version, state_queries
+from hardhouse.spec import HardeningSpec, load_spec
+from hardhouse.verify.reach import first_reachable, readable_passwords, source_address
+
+
+@dataclass(frozen=True)
+class Outcome:
+    target: str
+    # created | altered | matched | refused | left alone | would create | would alter | held back | failed
+    outcome: str
+    detail: str
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not any(o.outcome in ("refused", "failed") for o in self.outcomes)
+
+    @property
+    def changed(self) -> bool:
+        return any(o.outcome in ("created", "altered") for o in self.outcomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "changed": self.changed,
+            "outcomes": [asdict(o) for o in self.outcomes],
+            "errors": self.errors,
+        }
+
+
+def owners_from_here(spec: HardeningSpec, address: str, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(log database -> the owner the deploy machine logs in as, problems). Pure: reads the
+    passwords' sources and the local route to `address`, sends nothing."""
+    here = source_address(address)
+    passwords, unreadable = readable_passwords(spec, environ)
+    chosen, problems = {}, []
+    for name, db in spec.log_databases.items():
+        owner, reasons = first_reachable(spec, db.owners, here, passwords, unreadable)
+        if owner is not None:
+            chosen[name] = owner
+            continue
+        why = "; ".join(reasons) if reasons else "it has no owners"
+        problems.append(
+            f"log database {name}: no owner can log in from the deploy machine ({here or 'no route'}) to create it "
+            f"({why}). Fix: add {here or 'the deploy machine'} (the deploy machine's address) to the networks of "
+            f"one of log_databases.{name}.owners (with a password_env or password_file readable here), or name such "
+            "an owner"
+        )
+    return chosen, problems
+
+
+def provision_problems(spec: HardeningSpec, address: str, ca: Path | None, environ: Mapping[str, str]) -> list[str]:
+    """Why the log databases cannot be provisioned from here, before anything is touched."""
+    if not spec.log_databases:
+        return []
+    problems = []
+    if ca is None:
+        problems.append(
+            "the log databases are created as an owner, with the owner's password, and no CA to verify the "
+            "server's certificate is named, so the deploy machine cannot prove it sends that password to this "
+            "server. Fix: set hardhouse_tls_files.verify_ca to the CA that signed the server certificate"
+        )
+    if spec.ports.native_tls is None:
+        problems.append(
+            "the log databases are created over native TLS and ports.native_tls is closed. "
+            "Fix: open ports.native_tls (e.g. 9440)"
+        )
+    return problems + owners_from_here(spec, address, environ)[1]
+
+
+def read_state(session: Session, databases: list[str]) -> ExistingState:
+    version = server_version(str(session.rows("SELECT version() AS version")[0]["version"]))
+    return existing_state({name: session.rows(query) for name, query in state_queries(databases, version).items()})
+
+
+WOULD = {"created": "would create", "altered": "would alter"}
+
+
+def outcomes_of(found: Plan, steps_as: str) -> list[Outcome]:
+    """The plan as outcomes. steps_as: "ran" (created/altered), "planned" (would create/alter)
+    or "held back" (a refusal stopped them)."""
+    outcomes = []
+    for step in found.steps:
+        kind = {"ran": step.outcome, "planned": WOULD[step.outcome]}.get(steps_as, steps_as)
+        outcomes.append(Outcome(step.target, kind, f"{step.why}: {step.statement.splitlines()[0]}"))
+    outcomes += [Outcome(target, "matched", detail) for target, detail in found.matched]
+    outcomes += [Outcome(r.target, "refused", f"{r.reason}. Fix: {r.fix}") for r in found.refusals]
+    outcomes += [Outcome(target, "left alone", detail) for target, detail in found.left_alone]
+    return outcomes
+
+
+def _run(session: Session, databases: list[DesiredDatabase], found: Plan, spec: HardeningSpec, report: Report) -> None:
+    """Run one owner's plan, then read the state again: it must match the spec now."""
+    for step in found.runnable:
+        try:
+            session.execute(step.statement)
+        except ServerError as error:
+            report.outcomes.append(Outcome(step.target, "failed", f"{step.statement.splitlines()[0]}: {error}"))
+            return
+    report.outcomes += outcomes_of(found, "ran")
+    after = plan(databases, read_state(session, [d.name for d in databases]), spec.version)
+    if after.steps or after.refusals:
+        left = [s.target for s in after.steps] + [r.target for r in after.refusals]
+        report.errors.append(f"after the changes the server still differs from the spec at {', '.join(left)}")
+
+
+def provision(
+    address: str,
+    spec: HardeningSpec,
+    *,
+    ca: Path | None,
+    apply: bool,
+    environ: Mapping[str, str] | None = None,
+) -> Report:
+    """Plan (apply=False) or bring about (apply=True) the spec's log databases on the server.
+
+    Every owner's plan is made before anything runs: one refusal, or one owner who cannot log
+    in or read the state, and nothing changes anywhere."""
+    environ = os.environ if environ is None else environ
+    report = Report()
+    desired = desired_state(spec)
+    if not desired:
+        return report
+    problems = provision_problems(spec, address, ca, environ)
+    if problems:
+        report.errors += problems
+        return report
+    assert ca is not None and spec.ports.native_tls is not None
+    owners, _ = owners_from_here(spec, address, environ)
+    passwords, _ = readable_passwords(spec, environ)
+    with ExitStack() as sessions:
+        plans: list[tuple[Session, list[DesiredDatabase], Plan]] = []
+        for owner in dict.fromkeys(owners.values()):
+            databases = [d for d in desired if owners[d.name] == owner]
+            try:
+                session = sessions.enter_context(Session(address, spec.ports.native_tls, owner, passwords[owner], ca))
+                found = plan(databases, read_state(session, [d.name for d in databases]), spec.version)
+            except (ServerError, Unreachable) as error:
+                names = ", ".join(d.name for d in databases)
+                report.errors.append(f"as owner {owner} (log database {names}): {error}")
+                continue
+            plans.append((session, databases, found))
+        held = bool(report.errors) or any(found.refusals for _, _, found in plans)
+        for session, databases, found in plans:
+            if held:
+                report.outcomes += outcomes_of(found, "held back")
+            elif not apply:
+                report.outcomes += outcomes_of(found, "planned")
+            else:
+                try:
+                    _run(session, databases, found, spec, report)
+                except (ServerError, Unreachable) as error:
+                    report.errors.append(f"as owner {session.user}: {error}")
+        if held and any(found.steps for _, _, found in plans):
+            report.errors.append("nothing was changed: a refusal or an error holds back the whole plan")
+    return report
+
+
+def report_text(report: Report) -> str:
+    lines = [f"  {o.outcome:<12} {o.target}: {o.detail}" for o in report.outcomes]
+    lines += [f"  ERROR {error}" for error in report.errors]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """stdin: {"spec", "address", "ca", "mode"}; stdout: the report as JSON (or text with --text)."""
+    request = json.load(sys.stdin)
+    spec = load_spec(request["spec"])
+    ca = Path(request["ca"]) if request.get("ca") else None
+    report = provision(request["address"], spec, ca=ca, apply=request.get("mode") == "apply")
+    if "--text" in sys.argv:
+        print(report_text(report))
+    else:
+        json.dump(report.as_dict(), sys.stdout)
+    return 0 if report.ok else 1

@@ -1,0 +1,132 @@
+"""What the spec's log databases should look like on the server, read from the rendered DDL.
+
+The CREATE statements are the renderer's (render/templates/log_databases.sql.j2, split by
+sql_statements), never written a second time here: the deploy runs exactly what
+`hardhouse render` writes to sql/. Each table's engine, keys, retention and storage policy
+are read back out of its rendered statement, in the form ClickHouse reports them in
+system.tables, so the planner compares like with like.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hardhouse.clickhouse import versions
+from hardhouse.render.build import log_database_sql
+from hardhouse.render.sql import sql_statements
+from hardhouse.spec import HardeningSpec
+
+DEFAULT_POLICY = "default"  # what system.tables says of a table created without storage_policy
+
+CREATE_DATABASE = re.compile(r"CREATE DATABASE IF NOT EXISTS (\w+)")
+CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\n")
+CLAUSES = {
+    "engine": re.compile(r"^ENGINE = (.+)$", re.M),
+    "partition_key": re.compile(r"^PARTITION BY (.+)$", re.M),
+    "sorting_key": re.compile(r"^ORDER BY (.+)$", re.M),
+    "ttl": re.compile(r"^TTL (.+)$", re.M),
+    "storage_policy": re.compile(r"^SETTINGS storage_policy = '(\w+)'$", re.M),
+}
+# ClickHouse keeps a TTL as functions: `INTERVAL 30 DAY` comes back as `toIntervalDay(30)`.
+INTERVAL_DAYS = re.compile(r"INTERVAL (\d+) DAY")
+
+
+class RenderedShapeError(RuntimeError):
+    """The rendered DDL is not in the shape this module reads (a template change, a bug)."""
+
+
+@dataclass(frozen=True)
+class DesiredTable:
+    database: str
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, type) in the spec's order
+    engine: str
+    partition_key: str
+    sorting_key: str
+    ttl_sql: str | None  # as rendered (for ALTER TABLE ... MODIFY TTL)
+    storage_policy: str
+    create: str  # the rendered CREATE TABLE IF NOT EXISTS
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    @property
+    def ttl(self) -> str | None:
+        """The TTL as system.tables.engine_full shows it."""
+        return INTERVAL_DAYS.sub(r"toIntervalDay(\1)", self.ttl_sql) if self.ttl_sql else None
+
+
+@dataclass(frozen=True)
+class DesiredDatabase:
+    name: str
+    create: str  # the rendered CREATE DATABASE IF NOT EXISTS
+    tables: tuple[DesiredTable, ...]
+
+
+def _clause(statement: str, name: str, required: bool = True) -> str | None:
+    found = CLAUSES[name].search(statement)
+    if found is None and required:
+        raise RenderedShapeError(f"no {name} in the rendered statement:\n{statement}")
+    return found.group(1).strip() if found else None
+
+
+def desired_state(spec: HardeningSpec) -> list[DesiredDatabase]:
+    """Every log database of the spec with its tables, in the rendered order."""
+    if not spec.log_databases:
+        return []
+    creates: dict[str, str] = {}
+    tables: dict[str, list[DesiredTable]] = {}
+    for statement in sql_statements(log_database_sql(spec)):
+        database = CREATE_DATABASE.fullmatch(statement)
+        if database:
+            creates[database.group(1)] = statement
+            tables[database.group(1)] = []
+            continue
+        table = CREATE_TABLE.match(statement)
+        if table is None:
+            raise RenderedShapeError(f"a rendered statement is neither CREATE DATABASE nor CREATE TABLE:\n{statement}")
+        db_name, name = table.groups()
+        spec_table = spec.log_databases[db_name].tables[name]
+        tables[db_name].append(
+            DesiredTable(
+                database=db_name,
+                name=name,
+                columns=tuple(spec_table.columns.items()),
+                engine=str(_clause(statement, "engine")),
+                partition_key=str(_clause(statement, "partition_key")),
+                sorting_key=str(_clause(statement, "sorting_key")),
+                ttl_sql=_clause(statement, "ttl", required=False),
+                storage_policy=_clause(statement, "storage_policy", required=False) or DEFAULT_POLICY,
+                create=statement,
+            )
+        )
+    return [DesiredDatabase(name, creates[name], tuple(tables[name])) for name in creates]
+
+
+def describe(spec: HardeningSpec) -> list[str]:
+    """One line per log database: its tables, retention, encryption and who holds which role."""
+    version = spec.version
+    lines = []
+    for name, db in spec.log_databases.items():
+        tables = "; ".join(
+            f"{t_name} ({', '.join(f'{c} {t}' for c, t in table.columns.items())})"
+            for t_name, table in db.tables.items()
+        )
+        if db.retention_days is not None:
+            retention = f"rows deleted after {db.retention_days} days (TTL)"
+        elif versions.has(version, "table_ttl"):
+            retention = "rows kept forever (retention_days: null)"
+        else:
+            retention = f"rows kept forever (ClickHouse {version} has no TTL)"
+        if db.encryption is not None:
+            source = f"key from ${db.encryption.key_env}" if db.encryption.key_env else "key from the host's key file"
+            encryption = f"encrypted disk (AES-256-CTR, {source})"
+        elif versions.has(version, "encrypted_disk"):
+            encryption = "not encrypted"
+        else:
+            encryption = f"not encrypted (ClickHouse {version} has no encrypted disks)"
+        roles = "; ".join(f"{role} {', '.join(members) or 'none'}" for role, members in db.grantees().items())
+        lines.append(f"log database {name}: tables {tables}; {retention}; {encryption}; {roles}")
+    return lines
