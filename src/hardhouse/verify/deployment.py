@@ -5,6 +5,9 @@ refused, the stock ports closed), this adds the per-user view from where the dep
 users whose networks include the deploy machine's address must log in over TLS with their
 password; users whose networks do not must be refused (a stolen password is useless from
 elsewhere). At least one user must log in, or the deploy cannot claim the server is usable.
+For log databases, each reader's and writer's rights are then proven as that user
+(hardhouse.verify.privileges, HH-DATA-1); users this machine cannot act as are listed as
+not checked from here (JSON: "not_checked"), neither passed nor failed.
 
 Secrets: a real password is sent only to a server whose certificate validated against the
 CA the operator named (`ca`), and only where the login is expected to succeed. Without a CA
@@ -32,6 +35,7 @@ from pathlib import Path
 from hardhouse.clickhouse import codes
 from hardhouse.spec import HardeningSpec, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
+from hardhouse.verify.privileges import log_rights_checks
 from hardhouse.verify.reach import in_networks, readable_passwords, source_address
 
 TLS_KINDS = ("native_tls", "https")
@@ -102,7 +106,32 @@ def verify_deployment(
             else f"{names} could not log in"
         )
         checks.append(Check(endpoint, "an authorized user logs in over TLS", False, why))
-    return checks
+    return checks + _log_rights(address, spec, ca, passwords, unreadable, here)
+
+
+def _log_rights(
+    address: str,
+    spec: HardeningSpec,
+    ca: Path,
+    passwords: Mapping[str, str],
+    unreadable: Mapping[str, str],
+    here: str | None,
+) -> list[Check]:
+    """Each log user's rights (hardhouse.verify.privileges), over native TLS."""
+    if not spec.log_databases:
+        return []
+    if spec.ports.native_tls is None:
+        return [
+            Check(
+                address,
+                "log readers and writers hold only their rights",
+                True,
+                "not checked from here: the checks log in over native TLS and ports.native_tls is closed",
+                "HH-DATA-1",
+                checked=False,
+            )
+        ]
+    return log_rights_checks(address, spec.ports.native_tls, spec, ca, passwords, unreadable, here)
 
 
 def _refusal_check(address: str, port: int, kind: str, user: User, here: str | None, ca: Path, endpoint: str) -> Check:
@@ -147,7 +176,15 @@ def main() -> int:
     if "--text" in sys.argv:
         print(report_text(checks))
     else:
-        json.dump({"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}, sys.stdout)
+        # Lines not checked from here go apart: they are neither passed nor failed.
+        json.dump(
+            {
+                "ok": all(c.ok for c in checks),
+                "checks": [c.as_dict() for c in checks if c.checked],
+                "not_checked": [c.as_dict() for c in checks if not c.checked],
+            },
+            sys.stdout,
+        )
     return 0 if all(c.ok for c in checks) else 1
 
 

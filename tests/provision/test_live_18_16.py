@@ -1,0 +1,195 @@
+"""Provisioning and least privilege on Debian's real ClickHouse 18.16, over native TLS from
+this machine as the deploy does it: the owner creates the log database, a second run changes
+nothing, a column is added in place with the rows kept, a type change is refused with nothing
+touched, and the reader's rights are proven (SELECT answered, INSERT refused with 164: the
+allow-list plus read-only profile, since 18.16 has no GRANT)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardhouse.ca import write_server_material
+from hardhouse.clickhouse.native import Session
+from hardhouse.provision import provision
+from hardhouse.spec import load_spec
+from hardhouse.testing.local_server import server_binary
+from hardhouse.verify.privileges import log_rights_checks
+from hardhouse.verify.reach import readable_passwords, source_address
+from tests.helpers import require
+from tests.provision.capture import LEGACY, LiveServer, capture_live, live_server, load_states
+from tests.provision.scenarios import LEGACY_ADDRESS, TABLE, with_columns
+
+pytestmark = [pytest.mark.integration, pytest.mark.live]
+
+ROWS = 100
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    require(server_binary() is not None, "Debian's clickhouse-server is not installed")
+    with live_server(tmp_path_factory.mktemp("provision-18-16")) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh(server: LiveServer) -> LiveServer:
+    """No log database yet (each test starts from the server as the deploy first finds it)."""
+    with server.session("admin") as admin:
+        admin.execute("DROP DATABASE IF EXISTS logs")
+    return server
+
+
+def run(server: LiveServer, data: dict[str, Any] | None = None, apply: bool = True) -> Any:
+    spec = load_spec(data or server.spec)
+    return provision(LEGACY_ADDRESS, spec, ca=server.tls.ca_certificate, apply=apply, environ=server.environ)
+
+
+def outcomes(report: Any) -> list[tuple[str, str]]:
+    return [(o.outcome, o.target) for o in report.outcomes]
+
+
+def columns(server: LiveServer) -> list[tuple[str, str]]:
+    with server.session("admin") as admin:
+        rows = admin.rows("SELECT name, type FROM system.columns WHERE database = 'logs' AND table = 'log_stream'")
+    return [(row["name"], row["type"]) for row in rows]
+
+
+def count(server: LiveServer) -> int:
+    with server.session("admin") as admin:
+        return int(admin.rows(f"SELECT count() AS n FROM {TABLE}")[0]["n"])
+
+
+def test_captured_states_are_what_18_16_answers(fresh: LiveServer) -> None:
+    assert capture_live(fresh) == load_states()[LEGACY], "run: python -m tests.provision.capture"
+
+
+def test_first_run_creates_and_a_second_run_changes_nothing(fresh: LiveServer) -> None:
+    planned = run(fresh, apply=False)
+    assert outcomes(planned) == [("would create", "logs"), ("would create", "logs.log_stream")]
+    assert columns(fresh) == []  # a plan touches nothing
+
+    first = run(fresh)
+    assert first.ok and first.changed, first.as_dict()
+    assert outcomes(first) == [("created", "logs"), ("created", "logs.log_stream")]
+    assert columns(fresh) == [("ts", "DateTime"), ("message", "String")]
+
+    second = run(fresh)
+    assert second.ok and not second.changed, second.as_dict()
+    assert outcomes(second) == [("matched", "logs"), ("matched", "logs.log_stream")]
+
+
+def test_an_added_column_is_added_in_place_and_the_rows_stay(fresh: LiveServer) -> None:
+    assert run(fresh).ok
+    with fresh.session("admin") as admin:
+        admin.execute(f"INSERT INTO {TABLE} SELECT now(), concat('line ', toString(number)) FROM numbers({ROWS})")
+    data = with_columns(fresh.spec, {"ts": "DateTime", "level": "String", "message": "String"})
+    report = run(fresh, data)
+    assert report.ok and outcomes(report) == [("altered", "logs.log_stream.level"), ("matched", "logs")]
+    assert columns(fresh) == [("ts", "DateTime"), ("level", "String"), ("message", "String")]
+    assert count(fresh) == ROWS
+    with fresh.session("admin") as admin:
+        assert admin.rows(f"SELECT countIf(level = '') AS n, countIf(message LIKE 'line %') AS m FROM {TABLE}") == [
+            {"n": ROWS, "m": ROWS}
+        ]
+    assert not run(fresh, data).changed  # and it stays done
+
+
+def test_a_type_change_is_refused_and_nothing_is_touched(fresh: LiveServer) -> None:
+    assert run(fresh).ok
+    with fresh.session("admin") as admin:
+        admin.execute(f"INSERT INTO {TABLE} SELECT now(), 'kept' FROM numbers({ROWS})")
+    before = columns(fresh)
+    data = with_columns(fresh.spec, {"ts": "DateTime", "message": "UInt64", "level": "String"})
+    report = run(fresh, data)
+    assert not report.ok and not report.changed
+    assert ("refused", "logs.log_stream.message") in outcomes(report)
+    assert ("held back", "logs.log_stream.level") in outcomes(report)  # the harmless part waits too
+    assert any("nothing was changed" in error for error in report.errors)
+    assert columns(fresh) == before and count(fresh) == ROWS
+
+
+def test_the_readers_rights_are_proven_as_the_reader(fresh: LiveServer) -> None:
+    assert run(fresh).ok
+    spec = load_spec(fresh.spec)
+    passwords, unreadable = readable_passwords(spec, fresh.environ)
+    checks = log_rights_checks(
+        LEGACY_ADDRESS,
+        fresh.native_tls,
+        spec,
+        fresh.tls.ca_certificate,
+        passwords,
+        unreadable,
+        source_address(LEGACY_ADDRESS),
+    )
+    assert [(c.check, c.ok, c.control) for c in checks] == [
+        ("reader analyst reads logs.log_stream", True, "HH-DATA-1"),
+        ("reader analyst cannot write logs.log_stream", True, "HH-DATA-1"),
+    ]
+    assert "refused with 164 READONLY (allow_databases + readonly profile: 18.16 has no GRANT)" in checks[1].detail
+    assert count(fresh) == 0  # the refused INSERT was a zero-row one
+
+
+def test_a_reader_outside_reach_is_not_checked_from_here(fresh: LiveServer) -> None:
+    assert run(fresh).ok
+    data = json.loads(json.dumps(fresh.spec))
+    data["users"][1]["networks"] = ["10.20.0.0/16"]
+    spec = load_spec(data)
+    passwords, unreadable = readable_passwords(spec, fresh.environ)
+    (check,) = log_rights_checks(
+        LEGACY_ADDRESS, fresh.native_tls, spec, fresh.tls.ca_certificate, passwords, unreadable, "127.0.0.1"
+    )
+    assert not check.checked and check.check == "reader analyst on logs"
+    assert check.detail == "not checked from here: its networks do not include 127.0.0.1"
+
+
+def test_no_owner_in_reach_fails_with_the_fix_and_creates_nothing(fresh: LiveServer) -> None:
+    data = json.loads(json.dumps(fresh.spec))
+    data["users"][0]["networks"] = ["10.0.0.0/8"]
+    report = run(fresh, data)
+    assert not report.ok and report.outcomes == []
+    (error,) = report.errors
+    assert "admin: its networks do not include 127.0.0.1" in error
+    assert (
+        "Fix: add 127.0.0.1 (the deploy machine's address) to the networks of one of log_databases.logs.owners" in error
+    )
+    assert columns(fresh) == []
+
+
+def test_a_server_whose_certificate_another_ca_signed_gets_no_password(fresh: LiveServer, tmp_path: Path) -> None:
+    other = write_server_material(tmp_path / "other", [LEGACY_ADDRESS])
+    spec = load_spec(fresh.spec)
+    report = provision(LEGACY_ADDRESS, spec, ca=other.ca_certificate, apply=True, environ=fresh.environ)
+    assert not report.ok
+    assert "certificate verify failed" in report.errors[0], report.errors
+    assert columns(fresh) == []
+
+
+def test_the_deploys_subprocess_answers_json_without_the_password(fresh: LiveServer) -> None:
+    request = {"spec": fresh.spec, "address": LEGACY_ADDRESS, "ca": str(fresh.tls.ca_certificate), "mode": "apply"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "hardhouse.provision"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **fresh.environ},
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    answer = json.loads(completed.stdout)
+    assert answer["ok"] and answer["changed"]
+    assert [o["outcome"] for o in answer["outcomes"]] == ["created", "created"]
+    for password in fresh.environ.values():
+        assert password not in completed.stdout + completed.stderr
+
+
+def test_owner_session_is_the_verified_native_tls_one(fresh: LiveServer) -> None:
+    with Session(LEGACY_ADDRESS, fresh.native_tls, "admin", fresh.environ["HH_ADMIN"], fresh.tls.ca_certificate) as s:
+        assert s.rows("SELECT version() AS version")[0]["version"].startswith("18.16.")

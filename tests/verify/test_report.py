@@ -1,0 +1,41 @@
+"""Checks not made from here: listed as SKIP, never counted as passed or failed, and kept
+apart in the deploy's JSON answer."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from hardhouse.verify import deployment
+from hardhouse.verify.checks import Check, report_text
+from tests.provision.scenarios import legacy_spec
+
+CHECKS = [
+    Check("10.0.0.5:9440 (native_tls)", "reader oncall reads logs.t", True, "SELECT answered", "HH-DATA-1"),
+    Check(
+        "10.0.0.5:9440 (native_tls)", "reader analyst on logs", True, "not checked from here: ...", "HH-DATA-1", False
+    ),
+    Check("10.0.0.5:9440 (native_tls)", "user ingest logs in from 10.0.0.1", False, "refused"),
+]
+
+
+def test_report_text_marks_unchecked_lines_and_counts_them_apart() -> None:
+    text = report_text(CHECKS)
+    assert "  SKIP  HH-DATA-1  " in text and "reader analyst on logs: not checked from here" in text
+    assert text.splitlines()[-1] == "2 checks: 1 passed, 1 failed, 1 not checked from here"
+
+
+def test_the_json_answer_keeps_unchecked_lines_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deployment, "verify_deployment", lambda *a, **k: CHECKS)
+    request = {"spec": legacy_spec(), "address": "127.0.0.2", "ca": None}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(request)))
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.argv", ["deployment"])
+    assert deployment.main() == 1
+    answer: dict[str, Any] = json.loads(out.getvalue())
+    assert [c["check"] for c in answer["checks"]] == [CHECKS[0].check, CHECKS[2].check]
+    assert [c["check"] for c in answer["not_checked"]] == [CHECKS[1].check]
