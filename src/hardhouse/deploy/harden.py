@@ -17,7 +17,9 @@ owner and mode; the helper `hardhouse-apply` (shipped with the deploy) validates
 set and swaps it in as one transaction on the host, so a dropped SSH connection cannot
 leave a half-applied or unhealthy configuration behind. After going live, the live tree is
 read back and audited against the spec (hardhouse.deploy.audit): a file that overrides
-hardhouse's fails the host with its file:line.
+hardhouse's fails the host with its file:line. Then the spec's log databases are created (or
+brought up to date in place) as an owner from the deploy machine (hardhouse.provision), and
+verification proves each reader's and writer's rights.
 
 Every step is an operation with a name, and each one reads the host's state first and
 does nothing when it already matches: a second run reports no changes.
@@ -38,7 +40,9 @@ from hardhouse.deploy.audit import audit_live
 from hardhouse.deploy.contract import SERVER_USER, TLS_KINDS
 from hardhouse.deploy.operations import go_live, signing_key, stage, validate_staged, verify_from_here
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
+from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
+from hardhouse.provision import provision_problems
 
 DEBIAN_PACKAGES = ("clickhouse-server", "clickhouse-client", "openssl", "procps")
 # What the official repository path needs before it can add a signed repository.
@@ -115,6 +119,16 @@ def harden_clickhouse() -> None:
             "to the CA that signed the server certificate (or hardhouse_verify: false to skip verification)"
         )
 
+    if settings.spec.log_databases:
+        # The log databases are created as an owner from this machine after going live: if no
+        # owner can log in from here (or no CA proves the server), say so before touching anything.
+        problems = provision_problems(settings.spec, settings.verify_address, verify_ca, os.environ)
+        if problems:
+            raise _fail(
+                "the log databases cannot be created from the deploy machine:\n"
+                + "\n".join(f"  - {problem}" for problem in problems)
+            )
+
     install_clickhouse(settings)
 
     state, staged = settings.state_dir, settings.staged_dir
@@ -159,6 +173,14 @@ def harden_clickhouse() -> None:
         config_dir=settings.config_dir,
         spec=settings.spec,
     )
+    if settings.spec.log_databases:
+        # After the audit, before verification: the owner's password goes only to the audited,
+        # verified server; readers are then proven against tables that exist.
+        provision_log_databases(
+            name="Create the log databases as an owner (in place only; never drop or rewrite)",
+            settings=settings,
+            ca=verify_ca,
+        )
     if settings.verify:
         verify_from_here(
             name="Verify from the deploy machine (anonymous refused, closed ports closed, TLS logins)",
