@@ -12,6 +12,9 @@ Docker network the sandbox creates, which is the address ClickHouse listens on a
 address this machine verifies it at (the network's gateway is this machine, so it is the
 source address the server sees). Nothing else is contacted.
 
+Each host gets a log database (app_logs): the deploy creates it as its owner (ingest) from
+this machine, and the report shows it with the reader's rights proven as oncall.
+
 State (default /var/lib/hardhouse-sandbox-hosts, 0700): an SSH key made for this sandbox,
 the hosts' SSH host keys (pinned, strict checking), generated passwords (one file per
 user, 0600, never printed), the sandbox CA, and hosts.json, which inventories/sandbox.py
@@ -44,7 +47,8 @@ DEFAULT_HOSTS = 2
 FIRST_HOST_INDEX = 10  # host i gets .(10+i); .1 is the gateway, i.e. this machine
 LABEL = "hardhouse.sandbox-hosts"
 SSH_WAIT = 30.0
-USERS = ("ingest", "analyst")
+USERS = ("ingest", "analyst", "oncall")
+LOG_DATABASE = "app_logs"
 
 
 def step(text: str) -> None:
@@ -92,6 +96,10 @@ def sandbox_spec(address: str, gateway: str, subnet: str, secrets_dir: Path) -> 
     # The deploy machine (the gateway, in the lower half) must be refused as analyst: the
     # deploy's verification checks that a user outside its networks is refused.
     analysts = str(upper_half)
+    # ingest owns the log database, so the deploy (on the gateway) creates it as ingest; oncall
+    # reads it from the gateway, so the deploy proves a reader's rights as oncall. On 18.16 a
+    # reader is the allow-list (allow_databases) plus the readonly profile; there is no TTL,
+    # no encrypted disk and no insert-only writer.
     return {
         "clickhouse_version": "18.16",
         "listen_hosts": [address],
@@ -117,8 +125,28 @@ def sandbox_spec(address: str, gateway: str, subnet: str, secrets_dir: Path) -> 
                 "networks": [analysts],
                 "profile": "readonly",
             },
+            # The on-call engineer reads the application's logs from the deploy machine.
+            {
+                "name": "oncall",
+                "password_file": str(secrets_dir / "oncall"),
+                "networks": [gateway],
+                "profile": "readonly",
+            },
         ],
         "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},
+        "log_databases": {
+            LOG_DATABASE: {
+                "tables": {
+                    "requests": {
+                        "columns": {"ts": "DateTime", "level": "String", "message": "String"},
+                        "time_column": "ts",
+                    }
+                },
+                "retention_days": None,  # 18.16 has no TTL
+                "readers": ["oncall", "analyst"],
+                "owners": ["ingest"],
+            }
+        },
     }
 
 
@@ -289,6 +317,7 @@ class Sandbox:
 
     def report(self) -> tuple[bool, list[dict[str, Any]]]:
         """Verify every host from this machine, as the deploy's last step does."""
+        from hardhouse.provision.desired import describe
         from hardhouse.spec import load_spec
         from hardhouse.verify.deployment import verify_deployment
 
@@ -300,7 +329,13 @@ class Sandbox:
             address = host_data.get("hardhouse_verify_address") or spec.listen_hosts[0]
             checks = verify_deployment(address, spec, ca=self.ca_dir / "ca.crt")
             results.append(
-                {"host": entry["name"], "address": address, "ok": all(c.ok for c in checks), "checks": checks}
+                {
+                    "host": entry["name"],
+                    "address": address,
+                    "ok": all(c.ok for c in checks),
+                    "log_databases": describe(spec),
+                    "checks": checks,
+                }
             )
         return all(r["ok"] for r in results), results
 
@@ -390,6 +425,8 @@ def print_report(results: list[dict[str, Any]]) -> None:
 
     for result in results:
         print(f"\n{result['host']} ({result['address']}): {'VERIFIED' if result['ok'] else 'NOT VERIFIED'}")
+        for line in result.get("log_databases", []):
+            print(f"  {line}")
         print(report_text(result["checks"]))
 
 

@@ -3,7 +3,8 @@ ClickHouse), driven exactly as an operator drives it: `pyinfra inventories/sandb
 deploy/harden.py -y` in a subprocess, with the inventory data the sandbox driver writes.
 
 One host (module fixture) goes through a life in order: stock and exposed with data ->
-hardened -> re-run with no changes -> a file planted after hardhouse's fails the re-run and the
+hardened (its log database created) -> re-run with no changes -> a log table column added in
+place, a type change refused -> a file planted after hardhouse's fails the re-run and the
 audit over SSH names it -> a spec change -> two broken changes that are refused
 or rolled back -> back to the good spec. A second, fresh pair of hosts is deployed in one
 run at -vvv and the captured output is searched for every password.
@@ -33,6 +34,7 @@ import pytest
 from hardhouse.ca import issue_ca, issue_leaf
 from hardhouse.probe import login_sync
 from hardhouse.testing.clients import native_query, port_open
+from hardhouse_dev.sandbox import LOG_DATABASE
 from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -179,6 +181,14 @@ def test_stock_exposed_server_is_hardened_by_one_run_and_keeps_its_data(exposed_
     result = deploy(exposed_host)
     assert result.returncode == 0, result.output[-4000:]
     assert "verified from the deploy machine" in result.output
+    # The spec's log database was created as its owner (ingest) from this machine, and the
+    # reader's rights were proven as the reader before the deploy called the host verified.
+    assert f"log databases: created {LOG_DATABASE} (missing: CREATE DATABASE IF NOT EXISTS {LOG_DATABASE})" in (
+        result.output
+    )
+    assert f"log databases: created {LOG_DATABASE}.requests" in result.output
+    assert re.search(r"controls proven: [^\n]*HH-DATA-1", result.output), result.output[-3000:]
+    assert ingest(exposed_host, f"SELECT count() FROM {LOG_DATABASE}.requests") == [(0,)]
     # Anonymous access is gone on every port: the plaintext ones are closed, the TLS ones refuse.
     assert not port_open(host.address, 9000) and not port_open(host.address, 8123)
     for port, protocol in ((9440, "native"), (8443, "http")):
@@ -212,6 +222,35 @@ def test_second_run_changes_nothing(exposed_host: Any) -> None:
     totals = grand_total(result.output)
     assert totals["success"] == "-" and totals["error"] == "-", totals
     assert ingest(exposed_host, "SELECT uptime()")[0][0] >= uptime  # not restarted
+
+
+def test_log_table_changes_in_place_are_applied_and_a_type_change_is_refused(exposed_host: Any) -> None:
+    """Rows written by the application stay through both: a column the spec adds is added in
+    place; a column whose type changes is refused, with the host failed and nothing touched."""
+    host, data = host_data(exposed_host)
+    table = f"{LOG_DATABASE}.requests"
+    ingest(
+        exposed_host, f"INSERT INTO {table} SELECT now(), 'info', concat('GET /', toString(number)) FROM numbers(50)"
+    )
+    columns = data["hardhouse_spec"]["log_databases"][LOG_DATABASE]["tables"]["requests"]["columns"]
+    columns["status"] = "UInt16"
+    exposed_host.write_inventory([host], {host.name: data})
+    result = deploy(exposed_host)
+    assert result.returncode == 0, result.output[-4000:]
+    assert f"log databases: altered {table}.status" in result.output
+    assert ingest(exposed_host, f"SELECT count(), sum(status) FROM {table}") == [(50, 0)]
+    good = json.loads(json.dumps(data))  # the spec now declares status: the tests after this keep it
+    try:
+        columns["message"] = "UInt64"
+        exposed_host.write_inventory([host], {host.name: data})
+        result = deploy(exposed_host)
+        assert result.returncode != 0, result.output[-3000:]
+        assert f"REFUSED HH-DATA-1 {table}.message: the column is String, the spec says UInt64" in result.output
+        assert "verified from the deploy machine" not in result.output  # the host failed before verifying
+        described = ingest(exposed_host, f"SELECT name, type FROM system.columns WHERE database = '{LOG_DATABASE}'")
+        assert ("message", "String") in described and ingest(exposed_host, f"SELECT count() FROM {table}") == [(50,)]
+    finally:
+        exposed_host.write_inventory([host], {host.name: good})
 
 
 def _appears(secret: str, output: str) -> bool:
@@ -325,7 +364,14 @@ def test_spec_change_is_applied_without_restart_or_data_loss(exposed_host: Any) 
     auditor_secret.chmod(0o600)
     gateway = exposed_host.gateway
     spec["users"].append(
-        {"name": "auditor", "password_file": str(auditor_secret), "networks": [gateway], "profile": "readonly"}
+        # An allow-list: a user with every database would also reach the spec's log database.
+        {
+            "name": "auditor",
+            "password_file": str(auditor_secret),
+            "networks": [gateway],
+            "profile": "readonly",
+            "databases": ["logs"],
+        }
     )
     # The analysts move to another part of the network.
     lower = list(ipaddress.ip_network(str(exposed_host.subnet)).subnets(prefixlen_diff=2))[2]
@@ -434,8 +480,7 @@ def test_host_side_validation_uses_clickhouses_own_parser_and_the_server_users_v
     assert "rc=1" in text and "nothing went live" in text, text
     assert (
         "Failed to merge config with '/etc/clickhouse-server/users.d/zz-hardhouse-users.xml': "
-        "SAXParseException: Tag mismatch"
-        in text
+        "SAXParseException: Tag mismatch" in text
     ), text
     assert "zz-hardhouse-tls.xml: not readable by clickhouse (root:clickhouse 600)" in text, text
 
@@ -495,8 +540,21 @@ def test_two_fresh_hosts_in_one_run_at_vvv_without_a_password_in_the_output(two_
     passwords = two_hosts.passwords()
     for name, password in passwords.items():
         assert password not in result.output, f"the {name} password appears in pyinfra's -vvv output"
+    assert result.output.count(f"log databases: created {LOG_DATABASE} ") == 2
     ok, results = two_hosts.report()
     assert ok, results
+    for report in results:
+        # The report lists the log database and the reader's rights, proven as the reader;
+        # the reader outside this machine's reach is listed as not checked, not as passed.
+        (described,) = report["log_databases"]
+        assert described.startswith(f"log database {LOG_DATABASE}: tables requests (ts DateTime, ")
+        proven = {c.check: c for c in report["checks"] if c.control == "HH-DATA-1"}
+        assert proven[f"reader oncall reads {LOG_DATABASE}.requests"].ok
+        refused = proven[f"reader oncall cannot write {LOG_DATABASE}.requests"]
+        assert (
+            refused.ok and "164 READONLY" in refused.detail and "allow_databases + readonly profile" in refused.detail
+        )
+        assert not proven[f"reader analyst on {LOG_DATABASE}"].checked
     for host in two_hosts.hosts():
         # Not on the host either: no file under /etc, hardhouse's state, ClickHouse's data or logs holds one.
         for password in passwords.values():

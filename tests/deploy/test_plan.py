@@ -20,6 +20,7 @@ from hardhouse.deploy.payloads import ManagedFile, Payload, manifest
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import DATA_DEFAULTS, HardhouseDeployError, Settings, read_settings
 from hardhouse.spec import load_spec
+from hardhouse_dev.sandbox import USERS as SANDBOX_USERS
 from hardhouse_dev.sandbox import sandbox_spec
 from tests.helpers import PASSWORDS, VALID_SPEC
 
@@ -247,7 +248,7 @@ def test_settings_default_to_the_first_listen_address() -> None:
 def test_sandbox_spec_is_valid_and_renders(tmp_path: Path) -> None:
     from hardhouse.render import render
 
-    for name in ("ingest", "analyst"):
+    for name in SANDBOX_USERS:
         (tmp_path / name).write_text(PASSWORDS["CH_INGEST_PASSWORD"] + name + "\n")
         (tmp_path / name).chmod(0o600)
     spec = load_spec(sandbox_spec("172.30.77.11", "172.30.77.1", "172.30.77.0/24", tmp_path))
