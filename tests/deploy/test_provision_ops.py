@@ -127,13 +127,7 @@ def test_only_when_executing(settings: Any, monkeypatch: pytest.MonkeyPatch) -> 
     assert host.calls == []  # type: ignore[attr-defined]
 
 
-def test_an_unreadable_answer_is_a_failure(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Completed:
-        stdout = "Traceback ...\nboom"
-        stderr = "Traceback (most recent call last):\n  ...\nRuntimeError: boom"
-
-    monkeypatch.setattr(provision_ops.subprocess, "run", lambda *a, **k: Completed())
+def test_no_answer_from_the_child_is_a_failure(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(provision_ops, "run_child", lambda *a, **k: (None, "RuntimeError: boom"))
     answer = provision_ops.run_provision(provision_ops.ProvisionCall(settings, None), "plan")
-    assert answer["ok"] is False and answer["errors"] == [
-        "Traceback (most recent call last): / ... / RuntimeError: boom"
-    ]
+    assert answer["ok"] is False and answer["errors"] == ["RuntimeError: boom"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hardhouse.audit.model import Finding
+from hardhouse.clickhouse.native import ServerError, Session
 
 Query = Callable[[str], list[dict[str, Any]]]
 USERS_QUERY = (
@@ -28,7 +29,6 @@ USERS_QUERY = (
 )
 FILE_STORAGE = "users_xml"  # system.users.storage of accounts defined in users.xml / users.d
 UNKNOWN_TABLE = 60
-TIMEOUT = 10.0
 
 
 @dataclass
@@ -96,34 +96,20 @@ class OnlineUnsupported(Exception):
 
 
 def native_query_function(address: str, port: int, user: str, password: str, ca: Path) -> Query:
-    """Queries over native TLS; the certificate must validate against `ca` and name `address`
-    before the password is sent. No settings are sent: a read-only profile refuses any."""
-    from clickhouse_driver import Client
-    from clickhouse_driver.errors import ServerException
-
-    client = Client(
-        address,
-        port=port,
-        user=user,
-        password=password,
-        secure=True,
-        verify=True,
-        ca_certs=str(ca),
-        connect_timeout=TIMEOUT,
-        send_receive_timeout=TIMEOUT,
-    )
+    """Queries over native TLS (hardhouse.clickhouse.native: the certificate must validate
+    against `ca` and name `address` before the password is sent). No settings are sent: a
+    read-only profile refuses any."""
+    session = Session(address, port, user, password, ca)
 
     def query(sql: str) -> list[dict[str, Any]]:
         try:
-            rows, columns = client.execute(sql, with_column_types=True)
-        except ServerException as error:
+            return session.rows(sql)
+        except ServerError as error:
             if error.code == UNKNOWN_TABLE:
                 raise OnlineUnsupported(
                     "the server has no system.users (ClickHouse before 20.4 has no SQL-managed users): "
                     "only the files decide who logs in"
                 ) from None
             raise
-        names = [column for column, _ in columns]
-        return [dict(zip(names, row, strict=True)) for row in rows]
 
     return query

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +16,14 @@ from pyinfra.facts.files import File
 from pyinfra.facts.gpg import GpgKey
 
 from hardhouse.deploy import contract
+from hardhouse.deploy.child import run_child
 from hardhouse.deploy.facts import HardhouseFiles, HostFiles, PathState
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import Settings
 from hardhouse.render.build import FILE_PREFIX
 
+VERIFY_TIMEOUT = 300  # seconds for the whole verification of one host
 # Names this deploy run's held activations: the host undoes one only for the run that made it.
 RUN_TOKEN = secrets.token_hex(contract.HOLD_TOKEN_HEX_DIGITS // 2)
 PRIVATE_UPLOAD_DIR = ".hardhouse-upload"  # where uploads wait with sudo (relative to the SSH user's home)
@@ -147,31 +146,12 @@ def holds_for_verification(settings: Settings) -> bool:
 
 def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
     """hardhouse.verify.deployment in a subprocess (outside pyinfra's gevent-patched process)."""
-    request = json.dumps(
-        {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
-    )
-    completed = subprocess.run(
-        [sys.executable, "-m", "hardhouse.verify.deployment"],
-        input=request,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    try:
-        return json.loads(completed.stdout)  # type: ignore[no-any-return]
-    except json.JSONDecodeError:
-        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-        return {
-            "ok": False,
-            "checks": [
-                {
-                    "endpoint": settings.verify_address,
-                    "check": "verification ran",
-                    "ok": False,
-                    "detail": " / ".join(tail),
-                }
-            ],
-        }
+    request = {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
+    answer, why = run_child("hardhouse.verify.deployment", request, VERIFY_TIMEOUT)
+    if answer is not None:
+        return answer
+    failed = {"endpoint": settings.verify_address, "check": "verification ran", "ok": False, "detail": why}
+    return {"ok": False, "checks": [failed]}
 
 
 def _log_lines(state: Any, host: Any, lines: list[str]) -> bool:

@@ -12,9 +12,6 @@ the child reads them where the spec names them.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
+from hardhouse.deploy.child import run_child
 from hardhouse.deploy.settings import Settings
 
 TIMEOUT = 300  # seconds for one plan or apply (ALTERs change metadata only)
@@ -41,34 +39,14 @@ class ProvisionCall:
 
 def run_provision(call: ProvisionCall, mode: str) -> dict[str, Any]:
     """hardhouse.provision in a subprocess; its JSON answer (or the failure, as one)."""
-    request = json.dumps(
-        {
-            "spec": call.settings.spec_data,
-            "address": call.settings.verify_address,
-            "ca": str(call.ca) if call.ca else None,
-            "mode": mode,
-        }
-    )
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-m", "hardhouse.provision"],
-            input=request,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "changed": False, "outcomes": [], "errors": [f"no answer within {TIMEOUT} s"]}
-    try:
-        return json.loads(completed.stdout)  # type: ignore[no-any-return]
-    except json.JSONDecodeError:
-        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-        return {
-            "ok": False,
-            "changed": False,
-            "outcomes": [],
-            "errors": [" / ".join(t.strip() for t in tail) or "no answer"],
-        }
+    request = {
+        "spec": call.settings.spec_data,
+        "address": call.settings.verify_address,
+        "ca": str(call.ca) if call.ca else None,
+        "mode": mode,
+    }
+    answer, why = run_child("hardhouse.provision", request, TIMEOUT)
+    return answer if answer is not None else {"ok": False, "changed": False, "outcomes": [], "errors": [why]}
 
 
 def failure_lines(answer: dict[str, Any]) -> list[str]:
