@@ -13,6 +13,7 @@ from lxml import etree
 from hardhouse.clickhouse import versions
 from hardhouse.render import render, sql_statements
 from hardhouse.spec import load_spec
+from hardhouse.spec.column_types import families, parse_column_type
 from hardhouse.spec.fields import (
     everything_covered,
     has_control_character,
@@ -50,12 +51,18 @@ SETTING_VALUES = st.one_of(
 )
 
 
-TYPES = st.sampled_from(
-    ["String", "LowCardinality(String)", "UInt64", "Nullable(String)", "Map(String, String)", "Array(String)"]
-)
+ALL_TYPES = ["String", "LowCardinality(String)", "UInt64", "Nullable(String)", "Map(String, String)", "Array(String)"]
 CA_CERTIFICATE = "/etc/clickhouse-server/tls/ca.crt"
 REGEXPS = st.sampled_from([r"secret-[0-9a-f]{8}", r"(key=)\w+", r"\d{4}-\d{4}"])
-TIME_TYPES = st.sampled_from(["DateTime", "DateTime64(3)", "Date", "DateTime('UTC')"])
+ALL_TIME_TYPES = ["DateTime", "DateTime64(3)", "Date", "DateTime('UTC')"]
+
+
+def types_for(version: versions.Version, choices: list[str]) -> st.SearchStrategy[str]:
+    """The column types the version can create (18.16 lacks some families)."""
+    if version != versions.LEGACY:
+        return st.sampled_from(choices)
+    legacy = [t for t in choices if families(parse_column_type(t)) <= versions.LEGACY_TYPE_FAMILIES]
+    return st.sampled_from(legacy)
 
 
 @st.composite
@@ -67,7 +74,8 @@ def log_database(
     grants = versions.has(version, "users_xml_grants")
     db: dict[str, Any] = {"tables": {}, "writers": [], "readers": [], "owners": []}
     for index in range(draw(st.integers(1, 2))):
-        columns = {"ts": draw(TIME_TYPES), **{f"c{i}": draw(TYPES) for i in range(draw(st.integers(1, 3)))}}
+        time_types, types = types_for(version, ALL_TIME_TYPES), types_for(version, ALL_TYPES)
+        columns = {"ts": draw(time_types), **{f"c{i}": draw(types) for i in range(draw(st.integers(1, 3)))}}
         db["tables"][f"t{index}"] = {"columns": columns, "time_column": "ts"}
     for user in users:
         roles = ["owners", "readers"] + (["writers"] if grants else []) + ([None] if "databases" in user else [])

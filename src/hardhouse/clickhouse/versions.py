@@ -132,6 +132,33 @@ FEATURES: dict[str, Feature] = {
 }
 
 
+# Column type families 18.16 knows. Every other family the spec accepts needs a modern target:
+# checked live on Debian's 18.16 (CREATE TABLE ... ENGINE = Memory with each family answers
+# code 50 UNKNOWN_TYPE for IPv4, IPv6, Bool, Date32, Int/UInt128/256, Decimal256, DateTime64
+# and Map, and code 44 for LowCardinality, which 18.16 only has behind an experimental setting).
+LEGACY_TYPE_FAMILIES = frozenset(
+    {
+        "String",
+        "UUID",
+        "Float32",
+        "Float64",
+        "Date",
+        "DateTime",
+        "FixedString",
+        "Decimal",
+        "Decimal32",
+        "Decimal64",
+        "Decimal128",
+        "Enum8",
+        "Enum16",
+        "Array",
+        "Nullable",
+        "Tuple",
+        *(f"{sign}Int{bits}" for sign in ("", "U") for bits in (8, 16, 32, 64)),
+    }
+)
+
+
 def has(version: Version, feature: str) -> bool:
     return version >= FEATURES[feature].since
 

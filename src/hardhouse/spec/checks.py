@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.stock import STOCK_PROFILES, STOCK_QUOTAS
+from hardhouse.spec.column_types import families, parse_column_type
 from hardhouse.spec.errors import Problem, listing
 from hardhouse.spec.fields import everything_covered, listens_everywhere
 from hardhouse.spec.meaning import BUILTIN_MASKING_RULES, profile_is_read_only
-from hardhouse.spec.model import LOCKED_PROFILE, HardeningSpec, User
+from hardhouse.spec.model import LOCKED_PROFILE, HardeningSpec, LogDatabase, User
 
 
 def cross_checks(spec: HardeningSpec) -> list[Problem]:
@@ -240,6 +241,24 @@ def _masking_checks(spec: HardeningSpec) -> list[Problem]:
     return problems
 
 
+def _legacy_column_problems(where: str, db: LogDatabase) -> list[Problem]:
+    """Column types 18.16 cannot create (its CREATE TABLE would fail at deploy time)."""
+    problems = []
+    for table_name, table in db.tables.items():
+        for column, text in table.columns.items():
+            missing = sorted(families(parse_column_type(text)) - versions.LEGACY_TYPE_FAMILIES)
+            if missing:
+                problems.append(
+                    Problem(
+                        f"{where}.tables.{table_name}.columns.{column}",
+                        f"ClickHouse 18.16 has no {', '.join(missing)} type",
+                        "use a type 18.16 has (String, Int64, UInt64, Float64, Date, DateTime, Decimal, Enum8, "
+                        "Array, Nullable, Tuple, UUID, FixedString), or target a newer clickhouse_version",
+                    )
+                )
+    return problems
+
+
 def _log_database_checks(spec: HardeningSpec) -> list[Problem]:
     problems: list[Problem] = []
     users = {user.name: index for index, user in enumerate(spec.users)}
@@ -285,6 +304,8 @@ def _log_database_checks(spec: HardeningSpec) -> list[Problem]:
                     "(an owner can write, but also read and drop)",
                 )
             )
+        if spec.version == versions.LEGACY:
+            problems += _legacy_column_problems(where, db)
         if db.retention_days is not None:
             problem = _needs(
                 "table_ttl",

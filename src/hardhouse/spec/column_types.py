@@ -199,3 +199,13 @@ ARGUMENT_HELP = {
 
 def is_time_type(parsed: ColumnType) -> bool:
     return parsed.family in TIME_FAMILIES
+
+
+def families(parsed: ColumnType) -> set[str]:
+    """Every type family the type uses, nested ones included: Array(LowCardinality(String))
+    uses Array, LowCardinality and String."""
+    found = {parsed.family}
+    for argument in parsed.arguments:
+        if argument.type is not None:
+            found |= families(argument.type)
+    return found
