@@ -26,7 +26,7 @@ reported as not checked from here, never as passed.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hardhouse.clickhouse import codes, versions
@@ -129,68 +129,55 @@ class _Prover:
             return self.check(name, False, f"refused, but not by the access rules: {error}")
         return self.check(name, False, f"accepted: {query}")
 
-    # ------------------------------------------------------------------------------ readers
-    def reader(self, user: str, db_name: str, db: LogDatabase) -> list[Check]:
-        skipped = self.unreachable("reader", user, db_name)
+    def as_user(
+        self, role: str, user: str, db_name: str, probes: Callable[[Session, list[Check]], None]
+    ) -> list[Check]:
+        """Log in as `user` (skipped when this machine cannot act as it) and run its probes,
+        which append their checks; a lost session keeps those and adds one failed check."""
+        skipped = self.unreachable(role, user, db_name)
         if skipped:
             return [skipped]
-        how = mechanism(self.spec, "reader")
-        expected = refusal_codes(self.spec, "reader")
-        checks = []
+        checks: list[Check] = []
         try:
             with self.session(user) as session:
                 session.rows("SELECT 1")  # the login, told apart from the probes
-                for t_name, table in db.tables.items():
-                    qualified = f"{db_name}.{t_name}"
-                    try:
-                        session.rows(select_probe(qualified))
-                        checks.append(self.check(f"reader {user} reads {qualified}", True, f"SELECT answered ({how})"))
-                    except ServerError as error:
-                        checks.append(self.check(f"reader {user} reads {qualified}", False, f"SELECT refused: {error}"))
-                    insert = insert_nothing(qualified, table.time_column)
-                    checks.append(
-                        self.refused(f"reader {user} cannot write {qualified}", session, insert, expected, how)
-                    )
+                probes(session, checks)
         except (ServerError, Unreachable) as error:
-            checks.append(self.check(f"reader {user} on {db_name}", False, f"could not log in: {error}"))
+            checks.append(self.check(f"{role} {user} on {db_name}", False, f"could not log in: {error}"))
         return checks
+
+    # ------------------------------------------------------------------------------ readers
+    def reader(self, user: str, db_name: str, db: LogDatabase) -> list[Check]:
+        how = mechanism(self.spec, "reader")
+        expected = refusal_codes(self.spec, "reader")
+
+        def probes(session: Session, checks: list[Check]) -> None:
+            for t_name, table in db.tables.items():
+                qualified = f"{db_name}.{t_name}"
+                try:
+                    session.rows(select_probe(qualified))
+                    checks.append(self.check(f"reader {user} reads {qualified}", True, f"SELECT answered ({how})"))
+                except ServerError as error:
+                    checks.append(self.check(f"reader {user} reads {qualified}", False, f"SELECT refused: {error}"))
+                insert = insert_nothing(qualified, table.time_column)
+                checks.append(self.refused(f"reader {user} cannot write {qualified}", session, insert, expected, how))
+
+        return self.as_user("reader", user, db_name, probes)
 
     # ------------------------------------------------------------------------------ writers
     def writer(self, user: str, db_name: str, db: LogDatabase, owner: Session | None) -> list[Check]:
-        skipped = self.unreachable("writer", user, db_name)
-        if skipped:
-            return [skipped]
         how = mechanism(self.spec, "writer")
         denied = refusal_codes(self.spec, "writer")
-        checks = []
-        try:
-            with self.session(user) as session:
-                session.rows("SELECT 1")
-                for t_name in db.tables:
-                    qualified = f"{db_name}.{t_name}"
-                    checks += self._insert(user, session, owner, db_name, t_name)
-                    checks.append(
-                        self.refused(
-                            f"writer {user} cannot read {qualified}",
-                            session,
-                            select_probe(qualified),
-                            denied,
-                            how,
-                        )
-                    )
-                    checks.append(
-                        self.refused(
-                            f"writer {user} cannot alter {qualified}",
-                            session,
-                            alter_probe(qualified),
-                            denied,
-                            how,
-                        )
-                    )
-                checks.append(self._drop(user, session, owner, db_name, how))
-        except (ServerError, Unreachable) as error:
-            checks.append(self.check(f"writer {user} on {db_name}", False, f"could not log in: {error}"))
-        return checks
+
+        def probes(session: Session, checks: list[Check]) -> None:
+            for t_name in db.tables:
+                qualified = f"{db_name}.{t_name}"
+                checks += self._insert(user, session, owner, db_name, t_name)
+                for verb, probe in (("read", select_probe(qualified)), ("alter", alter_probe(qualified))):
+                    checks.append(self.refused(f"writer {user} cannot {verb} {qualified}", session, probe, denied, how))
+            checks.append(self._drop(user, session, owner, db_name, how))
+
+        return self.as_user("writer", user, db_name, probes)
 
     def _insert(self, user: str, session: Session, owner: Session | None, db_name: str, t_name: str) -> list[Check]:
         table = self.spec.log_databases[db_name].tables[t_name]
