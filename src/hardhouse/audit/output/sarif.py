@@ -8,9 +8,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from hardhouse import __version__
 from hardhouse.audit.model import AuditReport, Status
-from hardhouse.controls.sarif import SARIF_SCHEMA, rule_index, sarif_rules
+from hardhouse.controls.sarif import rule_index, sarif_document
 
 
 def _uri(report: AuditReport, file: str) -> str:
@@ -52,21 +51,9 @@ def render_sarif(reports: list[AuditReport]) -> dict[str, Any]:
                         {"kind": "external", "justification": f"{waiver.reason} (expires {waiver.expires.isoformat()})"}
                     ]
                 results.append(result)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "hardhouse-audit",
-                        "version": __version__,
-                        "informationUri": "https://clickhouse.com/docs/operations/configuration-files",
-                        "rules": sarif_rules(),
-                    }
-                },
-                "invocations": [{"executionSuccessful": True, "properties": {"targets": [r.target for r in reports]}}],
-                "results": results,
-            }
-        ],
-    }
+    return sarif_document(
+        "hardhouse-audit",
+        "https://clickhouse.com/docs/operations/configuration-files",
+        {"executionSuccessful": True, "properties": {"targets": [r.target for r in reports]}},
+        results,
+    )

@@ -6,8 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from hardhouse import __version__
-from hardhouse.controls.sarif import SARIF_SCHEMA, rule_index, sarif_rules
+from hardhouse.controls.sarif import rule_index, sarif_document
 from hardhouse.probe.model import CLIENT_NAME, ScanReport
 
 
@@ -63,27 +62,13 @@ def render_sarif(report: ScanReport) -> dict[str, Any]:
                     },
                 }
             )
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": CLIENT_NAME,
-                        "version": __version__,
-                        "informationUri": "https://clickhouse.com/docs/operations/security",
-                        "rules": sarif_rules(),
-                    }
-                },
-                "invocations": [
-                    {
-                        "executionSuccessful": True,
-                        "startTimeUtc": report.started,
-                        "properties": {"targets": report.targets, "endpoints": len(report.endpoints)},
-                    }
-                ],
-                "results": results,
-            }
-        ],
-    }
+    return sarif_document(
+        CLIENT_NAME,
+        "https://clickhouse.com/docs/operations/security",
+        {
+            "executionSuccessful": True,
+            "startTimeUtc": report.started,
+            "properties": {"targets": report.targets, "endpoints": len(report.endpoints)},
+        },
+        results,
+    )
