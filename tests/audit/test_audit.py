@@ -327,3 +327,11 @@ def test_a_copied_tree_with_absolute_paths_is_read_with_installed_at(stock: Path
     assert outside.exit_code == 2 and "/etc/clickhouse-server/users.xml" in outside.output
     code, report = audit_json(str(stock), "--installed-at", "/etc/clickhouse-server")
     assert code == 1 and "users.xml" in report["files"] and findings(report, "HH-AUTH-1")
+
+
+def test_a_directory_name_with_control_characters_reaches_no_terminal_raw(stock: Path, tmp_path: Path) -> None:
+    odd = tmp_path / "etc\x1b[31m"
+    shutil.copytree(stock, odd)
+    for target in (odd, tmp_path / "missing\x1b[2J"):
+        result = audit(str(target))
+        assert "\x1b" not in result.output and "\\x1b" in result.output, result.output

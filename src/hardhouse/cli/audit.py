@@ -25,13 +25,14 @@ from hardhouse.audit.run import audit_tree
 from hardhouse.cli.options import EXIT_INVALID
 from hardhouse.controls.waivers import Waiver, load_waivers
 from hardhouse.spec import HardeningSpec, load_spec, load_spec_file
-from hardhouse.spec.errors import SpecError, bounded_text
+from hardhouse.spec.errors import SpecError, bounded_text, printable
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def _fail(message: str) -> None:
-    click.echo(f"hardhouse audit: {message}", err=True)
+    # Messages name paths as given (and parser text): escaped, so no control character reaches a terminal.
+    click.echo(f"hardhouse audit: {printable(message)}", err=True)
     sys.exit(EXIT_INVALID)
 
 

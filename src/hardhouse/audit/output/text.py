@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from hardhouse.audit.model import AuditReport, Status
 from hardhouse.controls.catalog import BY_ID
+from hardhouse.spec.errors import printable
 
 ORDER = (Status.FAIL, Status.WAIVED, Status.PASS, Status.NOT_APPLICABLE)
 LABEL = {Status.FAIL: "FAIL", Status.WAIVED: "WAIVED", Status.PASS: "pass", Status.NOT_APPLICABLE: "n/a"}
 
 
 def render_text(report: AuditReport) -> str:
-    against = f", against {report.spec}" if report.spec else ""
-    lines = [
-        f"audit of {report.target} ({len(report.files)} files merged by ClickHouse {report.dialect}'s rules{against})"
-    ]
+    # The target and spec are paths as the user gave them: escaped for the terminal.
+    against = f", against {printable(report.spec)}" if report.spec else ""
+    merged = f"{len(report.files)} files merged by ClickHouse {report.dialect}'s rules{against}"
+    lines = [f"audit of {printable(report.target)} ({merged})"]
     for status in ORDER:
         for result in (r for r in report.controls if r.status == status):
             title = BY_ID[result.id].title
