@@ -418,7 +418,7 @@ def test_script_follows_a_changed_contract(base: Path, monkeypatch: pytest.Monke
         assert (host.state / "rollback" / "INDEX").exists() and (
             host.state / "healthy-on"
         ).read_text() == listening + "\n"
-        assert host.calls() == ["systemctl restart ch-test"]
+        assert host.calls() == ["systemctl daemon-reload", "systemctl restart ch-test"]
     finally:
         host.stop_everything()
 
@@ -763,7 +763,7 @@ def test_swap_puts_every_file_in_place_and_removes_stale_ones(host: Host, listen
     assert not old[2].live.exists()  # zz-hardhouse-quotas.xml: the manifest no longer lists it
     assert foreign.read_text() == "<yandex/>"
     assert host.leftovers() == []
-    assert host.calls() == ["systemctl restart clickhouse-server"]
+    assert host.calls() == ["systemctl daemon-reload", "systemctl restart clickhouse-server"]
 
 
 def test_swap_does_not_follow_a_link_at_the_old_temporary_name(host: Host, listening: str) -> None:
@@ -829,8 +829,16 @@ def test_a_failed_swap_restores_the_previous_files(host: Host, listening: str) -
 @pytest.mark.parametrize(
     ("systemd", "mode", "running", "calls"),
     [
-        pytest.param(True, "restart", True, ["systemctl restart clickhouse-server"], id="systemd restart"),
-        pytest.param(True, "start", False, ["systemctl start clickhouse-server"], id="systemd start"),
+        pytest.param(
+            True,
+            "restart",
+            True,
+            ["systemctl daemon-reload", "systemctl restart clickhouse-server"],
+            id="systemd restart",
+        ),
+        pytest.param(
+            True, "start", False, ["systemctl daemon-reload", "systemctl start clickhouse-server"], id="systemd start"
+        ),
         pytest.param(False, "restart", True, ["init.d stop", "init.d start"], id="SysV restart"),
         pytest.param(False, "start", False, ["init.d start"], id="SysV start"),
     ],
@@ -971,7 +979,7 @@ def test_rollback_restores_the_previous_files_and_restarts(host: Host, listening
     host.assert_live(old)
     assert not new[2].live.exists()  # nothing of the new set stays: its extra file is gone
     assert host.leftovers() == []
-    assert host.calls() == ["systemctl restart clickhouse-server"] * 2 and host.running()
+    assert host.calls() == ["systemctl daemon-reload", "systemctl restart clickhouse-server"] * 2 and host.running()
 
 
 def test_a_rollback_that_does_not_come_back_says_so(host: Host, listening: str) -> None:
@@ -1072,7 +1080,7 @@ def test_a_held_activation_keeps_the_previous_key_and_rolls_back_with_its_token(
     assert "rolled back: the previous configuration is serving again" in result.stdout
     host.assert_live(old)
     assert not new[2].live.exists() and host.leftovers() == []
-    assert host.calls() == ["systemctl restart clickhouse-server"] and host.running()
+    assert host.calls() == ["systemctl daemon-reload", "systemctl restart clickhouse-server"] and host.running()
     assert not (host.state / contract.HELD).exists()
     again = host.run("rollback", TIMEOUT, TOKEN)  # undone once: nothing is held any more
     assert again.returncode == 1 and "nothing to roll back" in again.stderr
@@ -1178,3 +1186,64 @@ def test_the_server_gets_the_callers_umask_and_not_the_lock(base: Path, listenin
         assert again.returncode == 0, again.stderr
     finally:
         host.stop_everything()
+
+
+def _key_files(host: Host, tag: str) -> list[File]:
+    """The log database key file and its service hook, where the test host keeps them."""
+    keys_dir = host.base / "etc-hardhouse"
+    keys_dir.mkdir(exist_ok=True)
+    host.own(keys_dir, OWNER, os.getegid(), 0o700)
+    return [
+        File(
+            "keys", "keys/keys.env", keys_dir / "keys.env", f"CH_LOGS_KEY={tag}\n".encode(), OWNER, os.getegid(), 0o600
+        ),
+        File("keys_hook", "keys/hook", host.base / "etc-hardhouse" / "hook", b"hook\n", OWNER, os.getegid(), 0o644),
+    ]
+
+
+def test_key_files_go_live_root_only_and_a_failed_first_activation_removes_them(host: Host, listening: str) -> None:
+    old = _previous_deploy(host, listening, tls_for())
+    keys = _key_files(host, "a" * 64)
+    new = host.files("new") + keys
+    host.stage(new)
+    result = host.activate("restart", TIMEOUT, listening)
+    assert result.returncode == 0, result.stderr
+    host.assert_live(new)  # 0600 and the right content, through the same transaction as the rest
+    assert host.calls()[-2:] == ["systemctl daemon-reload", "systemctl restart clickhouse-server"]
+
+    # A broken change that also rotates the key: rolled back, the previous key serves again.
+    rotated = _key_files(host, "b" * 64)
+    broken = host.files("broken") + rotated
+    broken[0] = File(
+        broken[0].kind,
+        broken[0].staged,
+        broken[0].live,
+        b"<yandex><!-- BROKEN-LISTEN --></yandex>",
+        broken[0].uid,
+        broken[0].gid,
+        broken[0].mode,
+    )
+    host.stage(broken)
+    result = host.activate("restart", TIMEOUT, listening)
+    assert result.returncode == 1 and "rolled back" in result.stderr, result.stderr
+    host.assert_live(new)
+    assert old  # the earlier deploy had no keys at all
+
+
+def test_a_failed_activation_that_adds_keys_leaves_none_behind(host: Host, listening: str) -> None:
+    _previous_deploy(host, listening, tls_for())
+    keys = _key_files(host, "c" * 64)
+    broken = host.files("broken") + keys
+    broken[0] = File(
+        broken[0].kind,
+        broken[0].staged,
+        broken[0].live,
+        b"<yandex><!-- BROKEN-LISTEN --></yandex>",
+        broken[0].uid,
+        broken[0].gid,
+        broken[0].mode,
+    )
+    host.stage(broken)
+    result = host.activate("restart", TIMEOUT, listening)
+    assert result.returncode == 1 and "rolled back" in result.stderr, result.stderr
+    assert not keys[0].live.exists() and not keys[1].live.exists()

@@ -49,7 +49,11 @@ MANIFEST_FORMAT = ("KIND", "STAGED_PATH", "LIVE_PATH")
 KIND_CONFIG, KIND_USERS = "config", "users"
 KIND_CERTIFICATE, KIND_PRIVATE_KEY, KIND_CA_CERTIFICATE = "certificate", "private_key", "ca_certificate"
 TLS_KINDS = (KIND_CERTIFICATE, KIND_PRIVATE_KEY, KIND_CA_CERTIFICATE)
-MANIFEST_KINDS = (KIND_CONFIG, KIND_USERS, *TLS_KINDS)
+# Log database keys for the server's environment (key_env): the key file (NAME=HEX lines, 0600
+# root) and the hook that makes the service manager read it (hardhouse.deploy.keys).
+KIND_KEYS, KIND_KEYS_HOOK = "keys", "keys_hook"
+KEY_KINDS = (KIND_KEYS, KIND_KEYS_HOOK)
+MANIFEST_KINDS = (KIND_CONFIG, KIND_USERS, *TLS_KINDS, *KEY_KINDS)
 # Health targets: "tls:ADDRESS:PORT" (answers a TLS handshake with the new certificate) or
 # "tcp:ADDRESS:PORT" (accepts connections); ADDRESS is an IPv4 or IPv6 literal.
 HEALTH_TLS, HEALTH_TCP = "tls", "tcp"

@@ -37,7 +37,8 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
 from hardhouse.deploy.audit import audit_live
-from hardhouse.deploy.contract import SERVER_USER, TLS_KINDS
+from hardhouse.deploy.contract import KEY_KINDS, SERVER_USER, TLS_KINDS
+from hardhouse.deploy.keys import KEYS_DIR
 from hardhouse.deploy.operations import go_live, signing_key, stage, validate_staged, verify_from_here
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
@@ -141,6 +142,8 @@ def harden_clickhouse() -> None:
         ],
     )
     tls_dirs = sorted({str(Path(m.live.path).parent) for m in managed if m.kind in TLS_KINDS})
+    # The key file's directory is hardhouse's (root only); a systemd drop-in directory is only created.
+    key_dirs = sorted({str(Path(m.live.path).parent) for m in managed if m.kind in KEY_KINDS})
     stage(
         name="Stage the rendered files and TLS material (hashes only; key 0600 owned by clickhouse)",
         payloads=[m.staged for m in managed] + [manifest(settings, managed)],
@@ -154,8 +157,10 @@ def harden_clickhouse() -> None:
             for d in (settings.config_dir, f"{settings.config_dir}/config.d", f"{settings.config_dir}/users.d")
         ]
         # TLS directories hardhouse owns (inside the config dir) are locked down; others are only created.
-        + [Directory(d, "root", SERVER_USER, 0o750, enforce=d.startswith(settings.config_dir + "/")) for d in tls_dirs],
-        prune=[f"{staged}/config.d/*.xml", f"{staged}/users.d/*.xml", f"{staged}/tls/*.pem"],
+        + [Directory(d, "root", SERVER_USER, 0o750, enforce=d.startswith(settings.config_dir + "/")) for d in tls_dirs]
+        + [Directory(f"{staged}/keys", "root", "root", 0o700)]
+        + [Directory(d, "root", "root", 0o700 if d == KEYS_DIR else 0o755, enforce=d == KEYS_DIR) for d in key_dirs],
+        prune=[f"{staged}/config.d/*.xml", f"{staged}/users.d/*.xml", f"{staged}/tls/*.pem", f"{staged}/keys/*"],
     )
     validate_staged(
         name="Validate on the host before going live (ClickHouse's parser, TLS pair, permissions)",

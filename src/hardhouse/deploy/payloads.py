@@ -13,6 +13,7 @@ from pyinfra import host
 from hardhouse.deploy import contract
 from hardhouse.deploy.contract import SERVER_USER
 from hardhouse.deploy.facts import keyed_digest
+from hardhouse.deploy.keys import KEYS_FILE, ServiceManagerFact, hook, key_names, keys_file_content, read_keys
 from hardhouse.deploy.settings import Settings, _fail
 from hardhouse.deploy.tls import tls_material
 from hardhouse.render import render
@@ -56,7 +57,7 @@ class Directory:
 class ManagedFile:
     """A file that goes live: its kind, where it is staged, where it goes."""
 
-    kind: str  # config | users | certificate | private_key | ca_certificate
+    kind: str  # one of contract.MANIFEST_KINDS
     staged: Payload
     live: Payload
 
@@ -88,7 +89,31 @@ def managed_files(settings: Settings, environ: Mapping[str, str]) -> tuple[list[
         staged = Payload(f"{settings.staged_dir}/tls/{kind}.pem", pem, owner, SERVER_USER, mode)
         live = Payload(getattr(tls, kind), pem, owner, SERVER_USER, mode)
         managed.append(ManagedFile(kind, staged, live))
+    managed += key_files(settings, environ)
     return managed, verify_ca
+
+
+def key_files(settings: Settings, environ: Mapping[str, str]) -> list[ManagedFile]:
+    """The log database keys (key_env) and the hook that puts them into the server's
+    environment; nothing when the spec names none. A missing key fails here, before anything
+    is touched."""
+    if not key_names(settings.spec):
+        return []
+    keys = read_keys(settings.spec, environ, settings.log_key_files)
+    hook_path, hook_text = hook(host.get_fact(ServiceManagerFact))
+    content = keys_file_content(keys)
+    return [
+        ManagedFile(
+            contract.KIND_KEYS,
+            Payload(f"{settings.staged_dir}/keys/keys.env", content, "root", "root", 0o600),
+            Payload(KEYS_FILE, content, "root", "root", 0o600),
+        ),
+        ManagedFile(
+            contract.KIND_KEYS_HOOK,
+            Payload(f"{settings.staged_dir}/keys/hook", hook_text, "root", "root", 0o644),
+            Payload(hook_path, hook_text, "root", "root", 0o644),
+        ),
+    ]
 
 
 def manifest(settings: Settings, managed: list[ManagedFile]) -> Payload:

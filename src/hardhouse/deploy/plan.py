@@ -61,8 +61,8 @@ def plan_activation(managed: list[ManagedFile], found: HostFiles, config_dir: st
     changed = tuple(sorted(differs | set(stale)))
     if not found.running:
         return Activation("start", changed, "clickhouse-server is not running")
-    if kinds & {"config", "certificate", "private_key", "ca_certificate"}:
-        return Activation("restart", changed, "server settings or TLS material changed")
+    if kinds & {"config", "certificate", "private_key", "ca_certificate", "keys", "keys_hook"}:
+        return Activation("restart", changed, "server settings, TLS material or keys changed")
     if kinds:
         return Activation("reload", changed, "only users.d changed")
     return Activation(None, (), "the live files already match")

@@ -65,6 +65,10 @@ DATA_DEFAULTS: dict[str, Any] = {
     "hardhouse_config_dir": contract.CONFIG_DIR,
     # ClickHouse's data path on the host (its preprocessed_configs show a users reload).
     "hardhouse_data_dir": contract.DATA_DIR,
+    # Where the log database keys a spec names by key_env come from, on the deploy machine:
+    # {VARIABLE: path of a file holding the 64 hex digits}. A variable not listed here is read
+    # from the deploy machine's environment under its own name (hardhouse.deploy.keys).
+    "hardhouse_log_key_files": None,
 }
 
 
@@ -91,6 +95,7 @@ class Settings:
     config_dir: str
     data_dir: str
     spec_data: Mapping[str, Any]
+    log_key_files: Mapping[str, str] | None = None
 
     @property
     def apply_path(self) -> str:
@@ -238,4 +243,17 @@ def read_settings(data: Any) -> Settings:
         config_dir=config_dir,
         data_dir=data_dir,
         spec_data=raw_spec,
+        log_key_files=_key_files(data),
     )
+
+
+def _key_files(data: Any) -> Mapping[str, str] | None:
+    value = data.get("hardhouse_log_key_files")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise _fail(
+            "hardhouse_log_key_files is not a mapping of variable names to file paths. "
+            'Fix: e.g. {"CH_LOGS_KEY": "/secure/ch-logs.key"} (paths on the deploy machine)'
+        )
+    return dict(value)

@@ -531,6 +531,9 @@ systemd_runs() { [ -d "$SYSTEMD_DIR" ] && command -v systemctl >/dev/null 2>&1; 
 # environment, so give it the caller's umask, and not our lock (it would hold it for ever).
 as_caller() { (umask "$CALLER_UMASK" && exec "$@" 9>&-); }
 
+# systemd reads unit files (hardhouse's key drop-in among them) only when told to.
+reload_units() { as_caller systemctl daemon-reload; }
+
 service_do() {
     if systemd_runs; then
         as_caller systemctl "$1" "$SERVICE"
@@ -572,8 +575,16 @@ kill_server() {
 # --exec, which cannot read /proc/PID/exe where ptrace is not allowed (containers), and then
 # "restarts" by starting a second server that dies on the lock of the first: so stop it
 # ourselves when the script did not, by pid, TERM then KILL, before starting again.
+start_server() {
+    if systemd_runs; then
+        reload_units
+    fi
+    service_do start
+}
+
 restart_server() {
     if systemd_runs; then
+        reload_units
         as_caller systemctl restart "$SERVICE"
         return
     fi
@@ -719,7 +730,7 @@ activate() {
     fi
     case $mode in
         "$HH_MODE_RESTART") restart_server ;;
-        "$HH_MODE_START") service_do start ;;
+        "$HH_MODE_START") start_server ;;
         "$HH_MODE_RELOAD") ;;  # ClickHouse re-reads users.xml and users.d by itself
     esac
     if wait_healthy "$mode" "$timeout" "$@"; then
