@@ -128,6 +128,10 @@ def test_only_when_executing(settings: Any, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_no_answer_from_the_child_is_a_failure(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(provision_ops, "run_child", lambda *a, **k: (None, "RuntimeError: boom"))
+    class Silent:
+        def call(self, *args: Any, **kwargs: Any) -> tuple[None, str]:
+            return None, "RuntimeError: boom"
+
+    monkeypatch.setattr(provision_ops, "SERVICE", Silent())
     answer = provision_ops.run_provision(provision_ops.ProvisionCall(settings, None), "plan")
     assert answer["ok"] is False and answer["errors"] == ["RuntimeError: boom"]

@@ -1,34 +1,128 @@
-"""Running a hardhouse module as a child of the deploy: `python -m MODULE` with a JSON request
-on stdin and a JSON answer on stdout. The child keeps network clients (TLS scanner, ClickHouse
-drivers) out of pyinfra's gevent-patched process; secrets are read by the child where the spec
-names them, never passed in the request."""
+"""The deploy's helper child (hardhouse.deploy.service): verification and log-database
+requests answered outside pyinfra's gevent-patched process, which keeps network clients (TLS
+scanner, ClickHouse drivers) away from gevent; secrets are read by the child where the spec
+names them, never passed in a request. One child serves every host of a run."""
 
 from __future__ import annotations
 
+import atexit
+import collections
+import itertools
 import json
 import subprocess
 import sys
+import threading
 from typing import Any
 
+STDERR_LINES = 20  # what a dead service child said last, kept to explain the failure
+ANSWER_LIMIT = 16 * 1024 * 1024  # one answer line from the service child
 
-def run_child(module: str, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
-    """(the child's JSON answer, "") or (None, why there is none: the last lines it printed,
-    or the timeout)."""
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-m", module],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return None, f"no answer within {timeout:.0f} s"
-    try:
-        answer = json.loads(completed.stdout)
-    except json.JSONDecodeError:
-        tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-        return None, " / ".join(line.strip() for line in tail) or "no answer"
-    if not isinstance(answer, dict):
-        return None, f"{module} answered {type(answer).__name__}, not an object"
-    return answer, ""
+
+class Service:
+    """The parent's side of hardhouse.deploy.service: one child for the whole deploy run,
+    started on first use, answering every host's requests concurrently. Inside pyinfra the
+    threading primitives are gevent's (pyinfra patches them), so each host's greenlet waits on
+    its own answer while the others go on."""
+
+    def __init__(self, module: str = "hardhouse.deploy.service") -> None:
+        self.module = module
+        self._start = threading.Lock()
+        self._write = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._pending: dict[int, tuple[threading.Event, list[Any]]] = {}
+        self._ids = itertools.count(1)
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self._ended = ""
+
+    def call(self, handler: str, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
+        """(the handler's answer, "") or (None, why there is none)."""
+        ident = next(self._ids)
+        done, box = threading.Event(), []
+        self._pending[ident] = (done, box)
+        try:
+            process = self._started()
+            if self._ended:
+                self._pending.pop(ident, None)
+                return None, self._ended
+            line = json.dumps({"id": ident, "handler": handler, "request": request}) + "\n"
+            with self._write:
+                assert process.stdin is not None
+                process.stdin.write(line)
+                process.stdin.flush()
+        except (OSError, ValueError) as error:
+            self._pending.pop(ident, None)
+            return None, f"the deploy's helper process is not running: {error}"
+        if not done.wait(timeout):
+            self._pending.pop(ident, None)
+            return None, f"no answer within {timeout:.0f} s"
+        message = box[0]
+        if "error" in message:
+            return None, str(message["error"])
+        answer = message.get("answer")
+        if not isinstance(answer, dict):
+            return None, f"{handler} answered {type(answer).__name__}, not an object"
+        return answer, ""
+
+    def start(self) -> None:
+        """Start the child now (idempotent), so that its imports overlap the steps before its first use."""
+        self._started()
+
+    def close(self, timeout: float = 10.0) -> None:
+        process = self._process
+        if process is None:
+            return
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+
+    def _started(self) -> subprocess.Popen[str]:
+        with self._start:
+            if self._process is None:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", self.module],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                threading.Thread(target=self._read_answers, daemon=True).start()
+                threading.Thread(target=self._read_stderr, daemon=True).start()
+                atexit.register(self.close)
+            return self._process
+
+    def _read_answers(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        stdout = self._process.stdout
+        while True:
+            line = stdout.readline(ANSWER_LIMIT + 1)
+            if not line or len(line) > ANSWER_LIMIT:
+                break
+            try:
+                message = json.loads(line)
+                waiter = self._pending.pop(message["id"], None)
+            except (ValueError, KeyError, TypeError):
+                continue
+            if waiter is not None:
+                waiter[1].append(message)
+                waiter[0].set()
+        # The child ended (or said something unreadable): every waiting call learns why.
+        self._process.wait()
+        said = " / ".join(line.strip() for line in list(self._stderr)[-3:])
+        self._ended = f"the deploy's helper process ended ({said or f'status {self._process.returncode}'})"
+        for ident in list(self._pending):
+            waiter = self._pending.pop(ident, None)
+            if waiter is not None:
+                waiter[1].append({"error": self._ended})
+                waiter[0].set()
+
+    def _read_stderr(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        for line in self._process.stderr:
+            self._stderr.append(line[:500])
+
+
+SERVICE = Service()

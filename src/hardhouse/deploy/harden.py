@@ -37,6 +37,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
 from hardhouse.deploy.audit import audit_live
+from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import KEY_KINDS, SERVER_USER, TLS_KINDS
 from hardhouse.deploy.keys import KEYS_DIR
 from hardhouse.deploy.operations import go_live, signing_key, stage, validate_staged, verify_from_here
@@ -129,6 +130,11 @@ def harden_clickhouse() -> None:
                 "the log databases cannot be created from the deploy machine:\n"
                 + "\n".join(f"  - {problem}" for problem in problems)
             )
+
+    if settings.verify or settings.spec.log_databases:
+        # The helper child that verifies and provisions from this machine starts now: its
+        # imports then overlap the steps on the host instead of following them.
+        SERVICE.start()
 
     install_clickhouse(settings)
 

@@ -16,7 +16,7 @@ from pyinfra.facts.files import File
 from pyinfra.facts.gpg import GpgKey
 
 from hardhouse.deploy import contract
-from hardhouse.deploy.child import run_child
+from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.facts import HardhouseFiles, HostFiles, PathState
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
@@ -145,9 +145,10 @@ def holds_for_verification(settings: Settings) -> bool:
 
 
 def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
-    """hardhouse.verify.deployment in a subprocess (outside pyinfra's gevent-patched process)."""
+    """hardhouse.verify.deployment in the deploy's service child (outside pyinfra's gevent-patched
+    process; one child answers every host)."""
     request = {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
-    answer, why = run_child("hardhouse.verify.deployment", request, VERIFY_TIMEOUT)
+    answer, why = SERVICE.call("verify", request, VERIFY_TIMEOUT)
     if answer is not None:
         return answer
     failed = {"endpoint": settings.verify_address, "check": "verification ran", "ok": False, "detail": why}

@@ -2,8 +2,9 @@
 date on the live server, as an owner, from the deploy machine (hardhouse.provision says why
 from there).
 
-Runs only when executing, once the new configuration is live and audited, in a subprocess
-(`python -m hardhouse.provision`, JSON in and out) outside pyinfra's gevent-patched process.
+Runs only when executing, once the new configuration is live and audited, in the deploy's
+service child (hardhouse.deploy.service, one for every host) outside pyinfra's gevent-patched
+process.
 First a plan (read-only): nothing to do is no change; a refusal fails the host with every
 refusal listed and nothing touched. Otherwise the apply runs as the operation's command, which
 is the change pyinfra reports. No password is in the request, the answer or any log line:
@@ -20,7 +21,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
-from hardhouse.deploy.child import run_child
+from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.settings import Settings
 
 TIMEOUT = 300  # seconds for one plan or apply (ALTERs change metadata only)
@@ -38,14 +39,14 @@ class ProvisionCall:
 
 
 def run_provision(call: ProvisionCall, mode: str) -> dict[str, Any]:
-    """hardhouse.provision in a subprocess; its JSON answer (or the failure, as one)."""
+    """hardhouse.provision in the service child; its answer (or the failure, as one)."""
     request = {
         "spec": call.settings.spec_data,
         "address": call.settings.verify_address,
         "ca": str(call.ca) if call.ca else None,
         "mode": mode,
     }
-    answer, why = run_child("hardhouse.provision", request, TIMEOUT)
+    answer, why = SERVICE.call("provision", request, TIMEOUT)
     return answer if answer is not None else {"ok": False, "changed": False, "outcomes": [], "errors": [why]}
 
 

@@ -9,13 +9,15 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from hardhouse.clickhouse.tls import weak_suite_reason
+from hardhouse.clickhouse.tls import OLD_LABELS, weak_suite_reason
 from hardhouse.probe import text
 from hardhouse.probe.model import CertificateInfo, TlsPosture
 from hardhouse.probe.worker import JobFailed, run_job
@@ -37,10 +39,62 @@ async def scan_tls(
 
 
 def tls_posture(host: str, port: int, *, ca: Path | None = None, timeout: float = 5.0) -> TlsPosture:
-    """scan_tls for blocking callers (verification, assertions)."""
+    """scan_tls for blocking callers (assertions)."""
     from hardhouse.probe.scanner import run_sync
 
     return run_sync(scan_tls(host, port, ca=ca, timeout=timeout))
+
+
+def old_versions_accepted(
+    host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
+) -> dict[int, list[str] | str]:
+    """For the deploy's verification: which deprecated versions (OLD_LABELS) each TLS port
+    negotiates; only those versions are tried (no TLS 1.2/1.3 suite enumeration, no certificate:
+    the verification checks those otherwise). A port whose scan failed maps to the reason
+    (text), never to an empty list. Calls from several threads at about the same time (one per
+    host when a deploy verifies a fleet) share one worker child: see _OldVersionScans."""
+    return _OLD_VERSION_SCANS.scan(host, list(ports), timeout, deadline)
+
+
+class _OldVersionScans:
+    """Gathers the old-version scans asked for within WINDOW seconds of the first one and runs
+    them in one worker child (one sslyze start-up instead of one per host)."""
+
+    WINDOW = 0.1
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, Any] | None = None
+
+    def scan(self, host: str, ports: list[int], timeout: float, deadline: float) -> dict[int, list[str] | str]:
+        with self._lock:
+            leader = self._open is None
+            if self._open is None:
+                self._open = {"targets": [], "done": threading.Event(), "result": {}}
+            batch = self._open
+            batch["targets"] += [[host, port] for port in ports]
+        if leader:
+            time.sleep(self.WINDOW)
+            with self._lock:
+                self._open = None
+            batch["result"] = self._run(batch["targets"], timeout, deadline)
+            batch["done"].set()
+        else:
+            batch["done"].wait(deadline + self.WINDOW + 10)
+        return {port: batch["result"].get((host, port), "TLS scan: no answer for this port") for port in ports}
+
+    @staticmethod
+    def _run(targets: list[list[Any]], timeout: float, deadline: float) -> dict[tuple[str, int], list[str] | str]:
+        from hardhouse.probe.scanner import run_sync
+
+        try:
+            answer = run_sync(run_job("tls_old_versions", {"targets": targets, "timeout": timeout}, deadline))
+        except JobFailed as error:
+            return {(host, port): f"TLS scan: {error}" for host, port in targets}
+        return {(host, int(port)): value for host, port, value in answer}
+
+
+_OLD_VERSION_SCANS = _OldVersionScans()
 
 
 # ------------------------------------------------------------------------------ in the child
@@ -122,16 +176,19 @@ def _openssl_validates(host: str, port: int, ca: Path, timeout: float) -> bool:
         return False
 
 
-def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dict[str, Any]:
-    """The sslyze scan itself (blocking; runs in the worker child)."""
+def _sslyze() -> Any:
     from cryptography.utils import CryptographyDeprecationWarning
 
     # sslyze's bundled trust stores hold a few old certificates that cryptography warns about.
     warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
     import sslyze
 
-    ca_path = Path(ca) if ca else None
-    commands = {
+    return sslyze
+
+
+def _version_commands(sslyze: Any) -> dict[str, Any]:
+    """Each protocol label (hardhouse.clickhouse.tls.LABELS) with the sslyze command that tries it."""
+    return {
         "SSLv2": sslyze.ScanCommand.SSL_2_0_CIPHER_SUITES,
         "SSLv3": sslyze.ScanCommand.SSL_3_0_CIPHER_SUITES,
         "TLSv1.0": sslyze.ScanCommand.TLS_1_0_CIPHER_SUITES,
@@ -139,8 +196,72 @@ def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dic
         "TLSv1.2": sslyze.ScanCommand.TLS_1_2_CIPHER_SUITES,
         "TLSv1.3": sslyze.ScanCommand.TLS_1_3_CIPHER_SUITES,
     }
+
+
+def _location(sslyze: Any, host: str, port: int, timeout: float) -> tuple[Any, Any]:
+    address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    return (
+        sslyze.ServerNetworkLocation(hostname=host, port=port, ip_address=address),
+        sslyze.ServerNetworkConfiguration(
+            tls_server_name_indication=host, network_timeout=max(1, int(timeout)), network_max_retries=1
+        ),
+    )
+
+
+def _accepted(result: Any, command: Any) -> list[str] | None:
+    attempt = getattr(result.scan_result, command.value)
+    return None if attempt.result is None else [s.cipher_suite.name for s in attempt.result.accepted_cipher_suites]
+
+
+def tls_old_versions_job(targets: list[list[Any]], timeout: float) -> list[list[Any]]:
+    """Which deprecated versions each [host, port] negotiates (blocking; in the worker child):
+    [[host, port, accepted labels or why the check failed], ...]. One handshake per version
+    offering every suite sslyze's legacy OpenSSL knows: the server either picks one or refuses
+    the version. (The probe's full scan enumerates suites one by one: hundreds of handshakes.)"""
+    sslyze = _sslyze()
+    from sslyze.connection_helpers.tls_connection import SslConnection
+    from sslyze.errors import ServerRejectedTlsHandshake
+
+    versions = {
+        "SSLv2": sslyze.TlsVersionEnum.SSL_2_0,
+        "SSLv3": sslyze.TlsVersionEnum.SSL_3_0,
+        "TLSv1.0": sslyze.TlsVersionEnum.TLS_1_0,
+        "TLSv1.1": sslyze.TlsVersionEnum.TLS_1_1,
+    }
+    assert tuple(versions) == OLD_LABELS
+    answer = []
+    for host, port in targets:
+        try:
+            location, network = _location(sslyze, host, port, timeout)
+        except socket.gaierror as error:
+            answer.append([host, port, f"name does not resolve: {error}"])
+            continue
+        accepted: list[str] | str = []
+        for label, version in versions.items():
+            connection = SslConnection(location, network, version, should_ignore_client_auth=True)
+            connection.ssl_client.set_cipher_list("ALL:COMPLEMENTOFALL")
+            try:
+                connection.connect(should_retry_connection=False)
+            except ServerRejectedTlsHandshake:
+                continue  # refused: what a hardened server does
+            except Exception as error:  # no TCP connection, a timeout: nothing is proven
+                accepted = text.excerpt(f"TLS check of {label} failed: {error}") or f"TLS check of {label} failed"
+                break
+            finally:
+                connection.close()
+            assert isinstance(accepted, list)
+            accepted.append(label)
+        answer.append([host, port, accepted])
+    return answer
+
+
+def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dict[str, Any]:
+    """The sslyze scan itself (blocking; runs in the worker child)."""
+    sslyze = _sslyze()
+    ca_path = Path(ca) if ca else None
+    commands = _version_commands(sslyze)
     try:
-        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+        location, network = _location(sslyze, host, port, timeout)
     except socket.gaierror as error:
         return asdict(TlsPosture("sslyze", error=f"name does not resolve: {error}"))
     extra = (
@@ -149,10 +270,8 @@ def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dic
         else sslyze.ScanCommandsExtraArguments()
     )
     request = sslyze.ServerScanRequest(
-        server_location=sslyze.ServerNetworkLocation(hostname=host, port=port, ip_address=address),
-        network_configuration=sslyze.ServerNetworkConfiguration(
-            tls_server_name_indication=host, network_timeout=max(1, int(timeout)), network_max_retries=1
-        ),
+        server_location=location,
+        network_configuration=network,
         scan_commands={*commands.values(), sslyze.ScanCommand.CERTIFICATE_INFO},
         scan_commands_extra_arguments=extra,
     )
@@ -167,10 +286,7 @@ def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dic
         return asdict(TlsPosture("sslyze", error=text.excerpt(f"TLS scan failed: {detail}")))
     posture = TlsPosture("sslyze")
     for label, command in commands.items():
-        attempt = getattr(result.scan_result, command.value)
-        if attempt.result is None:
-            continue
-        suites = [s.cipher_suite.name for s in attempt.result.accepted_cipher_suites]
+        suites = _accepted(result, command)
         if suites:
             posture.accepted_versions.append(label)
             posture.accepted_suites[label] = suites

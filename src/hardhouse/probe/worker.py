@@ -79,9 +79,13 @@ async def _read_capped(stream: asyncio.StreamReader) -> bytes:
 
 def _jobs() -> dict[str, Callable[..., Any]]:
     from hardhouse.probe.enumerate import native_inventory_job
-    from hardhouse.probe.tls import tls_posture_job
+    from hardhouse.probe.tls import tls_old_versions_job, tls_posture_job
 
-    return {"tls_posture": tls_posture_job, "native_inventory": native_inventory_job}
+    return {
+        "tls_posture": tls_posture_job,
+        "tls_old_versions": tls_old_versions_job,
+        "native_inventory": native_inventory_job,
+    }
 
 
 def main() -> None:

@@ -193,6 +193,13 @@ def report_text(report: Report) -> str:
     return "\n".join(lines)
 
 
+def answer(request: dict[str, Any]) -> dict[str, Any]:
+    """{"spec", "address", "ca", "mode"} -> the report as a mapping."""
+    spec = load_spec(request["spec"])
+    ca = Path(request["ca"]) if request.get("ca") else None
+    return provision(request["address"], spec, ca=ca, apply=request.get("mode") == "apply").as_dict()
+
+
 def main() -> int:
     """stdin: {"spec", "address", "ca", "mode"}; stdout: the report as JSON (or text with --text)."""
     request = json.load(sys.stdin)

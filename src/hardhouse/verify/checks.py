@@ -15,7 +15,8 @@ from pathlib import Path
 
 from hardhouse.clickhouse.ports import BY_NAME, PORTS
 from hardhouse.clickhouse.tls import OLD_LABELS
-from hardhouse.probe import LoginResult, login_sync, port_state_sync, tls_posture
+from hardhouse.probe import LoginResult, login_sync, port_state_sync
+from hardhouse.probe.tls import old_versions_accepted
 from hardhouse.spec import HardeningSpec
 
 # The plaintext ports a stock ClickHouse opens (or documents); each must be closed unless the spec opens it.
@@ -76,6 +77,7 @@ def verify_server(
     """All checks for one server address that need no secret: ports, anonymous logins, TLS."""
     checks: list[Check] = []
     open_ports = spec.ports.open()
+    tls_ports: dict[int, str] = {}
     for name, port in open_ports.items():
         reachable = _reachable(host, port)
         checks.append(
@@ -89,18 +91,25 @@ def verify_server(
         if reachable and BY_NAME[name].login:
             checks.append(anonymous_check(host, port, name, ca))
         if reachable and BY_NAME[name].tls:
-            accepted = tls_posture(host, port, ca=ca).accepted_versions
-            for label in OLD_LABELS:
-                refused = label not in accepted
-                checks.append(
-                    Check(
-                        f"{host}:{port} ({name})",
-                        f"{label} refused",
-                        refused,
-                        "handshake refused" if refused else f"negotiated {label}",
-                        "HH-TLS-1",
-                    )
+            tls_ports[port] = name
+    # Every TLS port's deprecated versions in one scan (one worker child for all of them).
+    scanned = old_versions_accepted(host, list(tls_ports)) if tls_ports else {}
+    for port, name in tls_ports.items():
+        accepted = scanned.get(port, "TLS scan: no answer for this port")
+        for label in OLD_LABELS:
+            if isinstance(accepted, str):  # the scan failed: nothing is proven refused
+                checks.append(Check(f"{host}:{port} ({name})", f"{label} refused", False, accepted, "HH-TLS-1"))
+                continue
+            refused = label not in accepted
+            checks.append(
+                Check(
+                    f"{host}:{port} ({name})",
+                    f"{label} refused",
+                    refused,
+                    "handshake refused" if refused else f"negotiated {label}",
+                    "HH-TLS-1",
                 )
+            )
     for name, port in STOCK_PORTS.items():
         if name in open_ports or port in open_ports.values():
             continue

@@ -30,7 +30,9 @@ import os
 import secrets
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from hardhouse.clickhouse import codes
 from hardhouse.spec import HardeningSpec, User, load_spec
@@ -58,7 +60,16 @@ def verify_deployment(
 ) -> list[Check]:
     """Every check for one deployed server, seen from this machine at `address`."""
     environ = os.environ if environ is None else environ
-    checks = verify_server(address, spec, ca=ca)
+    # The checks that need no secret (the TLS scan is most of their time) run beside the logins.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        server = pool.submit(verify_server, address, spec, ca=ca)
+        users = _user_checks(address, spec, ca, environ)
+        return server.result() + users
+
+
+def _user_checks(address: str, spec: HardeningSpec, ca: Path | None, environ: Mapping[str, str]) -> list[Check]:
+    """Logins as the spec's users from here (inside and outside their networks) and the log users' rights."""
+    checks: list[Check] = []
     tls = _tls_port(spec)
     if tls is None:
         return checks + [Check(address, "an authorized user logs in over TLS", False, "the spec opens no TLS port")]
@@ -167,25 +178,31 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
     return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}", "HH-NET-1")
 
 
-def main() -> int:
-    """stdin: {"spec": {...}, "address": "...", "ca": "path" | null}; stdout: the checks as JSON."""
-    request = json.load(sys.stdin)
+def answer(request: dict[str, Any]) -> dict[str, Any]:
+    """{"spec": {...}, "address": "...", "ca": "path" | null} -> {"ok", "checks", "not_checked"}."""
     spec = load_spec(request["spec"])
     ca = Path(request["ca"]) if request.get("ca") else None
     checks = verify_deployment(request["address"], spec, ca=ca)
+    # Lines not checked from here go apart: they are neither passed nor failed.
+    return {
+        "ok": all(c.ok for c in checks),
+        "checks": [c.as_dict() for c in checks if c.checked],
+        "not_checked": [c.as_dict() for c in checks if not c.checked],
+    }
+
+
+def main() -> int:
+    """stdin: the request of answer(); stdout: its answer as JSON (or the report with --text)."""
+    request = json.load(sys.stdin)
     if "--text" in sys.argv:
+        spec = load_spec(request["spec"])
+        ca = Path(request["ca"]) if request.get("ca") else None
+        checks = verify_deployment(request["address"], spec, ca=ca)
         print(report_text(checks))
-    else:
-        # Lines not checked from here go apart: they are neither passed nor failed.
-        json.dump(
-            {
-                "ok": all(c.ok for c in checks),
-                "checks": [c.as_dict() for c in checks if c.checked],
-                "not_checked": [c.as_dict() for c in checks if not c.checked],
-            },
-            sys.stdout,
-        )
-    return 0 if all(c.ok for c in checks) else 1
+        return 0 if all(c.ok for c in checks) else 1
+    result = answer(request)
+    json.dump(result, sys.stdout)
+    return 0 if result["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""`python -m hardhouse.deploy.service`: one child for a whole deploy run that answers the
+hosts' verification and log-database requests concurrently (hardhouse.deploy.child.Service
+is the parent's side).
+
+One child instead of one per host and step: a fleet's no-change re-run used to start two
+Python processes per host (each importing the spec model, the drivers and the probe), which on
+a small deploy machine cost more than the checks themselves. Requests still carry no secret;
+the child reads passwords where the spec names them, as before.
+
+Protocol, one JSON document per line: in {"id": N, "handler": NAME, "request": {...}}; out
+{"id": N, "answer": {...}} or {"id": N, "error": "..."}. The child ends when its stdin closes
+and the requests it holds are answered.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # one request line: a spec, an address and a CA path
+MAX_CONCURRENT = 64  # requests answered at once (each mostly waits on the network)
+
+
+def _handlers() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    from hardhouse.provision.apply import answer as provision
+    from hardhouse.verify.deployment import answer as verify
+
+    return {"verify": verify, "provision": provision}
+
+
+def serve(stdin: Any = None, stdout: Any = None) -> None:
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    handlers = _handlers()
+    write = threading.Lock()
+
+    def reply(message: dict[str, Any]) -> None:
+        line = json.dumps(message, default=str)
+        with write:
+            stdout.write(line + "\n")
+            stdout.flush()
+
+    def handle(ident: Any, name: Any, request: Any) -> None:
+        try:
+            if not isinstance(name, str) or name not in handlers or not isinstance(request, dict):
+                raise ValueError(f"unknown handler {name!r} or a request that is not an object")
+            reply({"id": ident, "answer": handlers[name](request)})
+        except Exception as error:  # the request's failure is its answer; the others go on
+            reply({"id": ident, "error": f"{type(error).__name__}: {error}"[:2000]})
+
+    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT) as pool:
+        while True:
+            line = stdin.readline(MAX_REQUEST_BYTES + 1)
+            if not line:
+                break
+            try:
+                message = json.loads(line)
+                ident, name, request = message["id"], message["handler"], message["request"]
+            except (ValueError, KeyError, TypeError):
+                reply({"id": None, "error": "a request line that is not {id, handler, request}"})
+                continue
+            pool.submit(handle, ident, name, request)
+
+
+if __name__ == "__main__":
+    serve()
