@@ -129,6 +129,28 @@ FEATURES: dict[str, Feature] = {
         "keeping a value out of preprocessed_configs (hide_in_preprocessed)",
         "docs: PR #53818 (opened 2023-08-25, after 23.8; gated at 23.10); accepted by embedded 26.9",
     ),
+    # Clusters (HH-CLUSTER-*, HH-ZK-1). 18.16's server binary names interserver_https_port,
+    # interserver_https_host and interserver_http_credentials.user/.password, its library
+    # (libclickhouse.so.18.16) names remote_servers, .secure and zookeeper identity, and neither
+    # names secret, allow_empty, keeper_server or raft (checked with `strings`).
+    "interserver_credentials_rotation": Feature(
+        MODERN_MIN,
+        "rotating interserver credentials without downtime (interserver_http_credentials/old, allow_empty)",
+        "docs (interserver_http_credentials: <old>, <allow_empty>; in 22.x, first release not pinned "
+        "here, so gated at 22.8); absent from 18.16's binary; merged without error by embedded 26.9",
+    ),
+    "cluster_secret": Feature(
+        MODERN_MIN,
+        "the shared cluster secret for Distributed queries (remote_servers/<cluster>/secret)",
+        "docs (remote_servers <secret>, since 20.10); absent from 18.16's binary; embedded 26.9 "
+        "loads the rendered remote_servers and lists the cluster in system.clusters",
+    ),
+    "keeper": Feature(
+        MODERN_MIN,
+        "ClickHouse Keeper in the server (keeper_server, raft secure, tcp_port_secure)",
+        "docs (ClickHouse Keeper, since 21.8); absent from 18.16's binary; the rendered "
+        "keeper_server is merged without error by embedded 26.9, which does not start Keeper",
+    ),
 }
 
 
