@@ -145,6 +145,14 @@ FEATURES: dict[str, Feature] = {
         "docs (remote_servers <secret>, since 20.10); absent from 18.16's binary; embedded 26.9 "
         "loads the rendered remote_servers and lists the cluster in system.clusters",
     ),
+    "replication_without_tcp_port": Feature(
+        MODERN_MIN,
+        "replicated tables with the plaintext native port (tcp_port) closed",
+        "live 18.16: with tcp_port removed and ZooKeeper set, the server will not start while "
+        "distributed_ddl is set, and without it every replicated table's restarting thread fails "
+        "with 'Not found: tcp_port' (a replica registers that port in ZooKeeper); modern servers "
+        "read tcp_port with a default (docs), not exercised here: the embedded engine replicates nothing",
+    ),
     "keeper": Feature(
         MODERN_MIN,
         "ClickHouse Keeper in the server (keeper_server, raft secure, tcp_port_secure)",

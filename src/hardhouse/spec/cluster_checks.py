@@ -165,6 +165,21 @@ def cluster_checks(spec: HardeningSpec) -> list[Problem]:
             )
         )
 
+    if (
+        cluster.zookeeper is not None
+        and spec.ports.native is None
+        and not versions.has(version, "replication_without_tcp_port")
+    ):
+        problems.append(
+            Problem(
+                "ports.native",
+                f"ClickHouse {version}'s replication registers the plaintext native port in ZooKeeper and will not "
+                "run without it; "
+                + versions.needs_message("replication_without_tcp_port", version),
+                "open ports.native (listen_hosts and every user's networks still restrict it; Distributed "
+                "queries keep to native TLS), or target a newer clickhouse_version",
+            )
+        )
     if cluster.zookeeper is not None and cluster.keeper is not None:
         problems.append(
             Problem("cluster.keeper", "both zookeeper and keeper are given", "coordinate through one of them")
