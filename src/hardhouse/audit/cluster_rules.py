@@ -81,11 +81,14 @@ def interserver_tls_unverified(tree: ServerTree) -> Iterator[Finding]:
 
 
 def zookeeper_anonymous(tree: ServerTree) -> Iterator[Finding]:
-    zookeeper = tree.config.root.find("zookeeper")
-    if zookeeper is None or not zookeeper.elements("node"):
-        return
-    identity = zookeeper.find("identity")
-    if identity is None or ":" not in identity.text:
+    # Every <zookeeper> with nodes: the stock one (incl, optional) does not merge with a file's
+    # own and stays beside it until its include is resolved.
+    for zookeeper in tree.config.root.elements("zookeeper"):
+        if not zookeeper.elements("node"):
+            continue
+        identity = zookeeper.find("identity")
+        if identity is not None and ":" in identity.text:
+            continue
         yield Finding(
             "zookeeper-anonymous",
             "zookeeper.identity",
