@@ -82,8 +82,16 @@ def cluster_spec(name: str, nodes: list[str], replica: str, tls: TlsFiles, ports
             "shards": [{"replicas": [{"host": node, "address": node} for node in nodes]}],
             "user": "cluster",
             "password_env": "HH_CLUSTER",
-            "interserver": {"https_port": ports["interserver"], "user": "replication", "password_env": "HH_INTERSERVER"},
-            "zookeeper": {"nodes": [{"host": ZK_ADDRESS, "port": zk_port}], "user": "clickhouse", "password_env": "HH_ZK"},
+            "interserver": {
+                "https_port": ports["interserver"],
+                "user": "replication",
+                "password_env": "HH_INTERSERVER",
+            },
+            "zookeeper": {
+                "nodes": [{"host": ZK_ADDRESS, "port": zk_port}],
+                "user": "clickhouse",
+                "password_env": "HH_ZK",
+            },
         },
     }
 
@@ -265,8 +273,15 @@ def failures(pair: Pair) -> set[str]:
     # Anonymous ClickHouse access is refused on every node, natively and over HTTPS.
     for node in pair.nodes:
         try:
-            native_query(node, pair.ports["native_tls"], "SELECT 1", user="default", password="", tls=True,
-                         ca=pair.tls.ca_certificate)
+            native_query(
+                node,
+                pair.ports["native_tls"],
+                "SELECT 1",
+                user="default",
+                password="",
+                tls=True,
+                ca=pair.tls.ca_certificate,
+            )
             failed.add("anonymous refused")
         except ServerException as error:
             if error.code not in ANONYMOUS_REFUSED:

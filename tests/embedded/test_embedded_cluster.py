@@ -19,7 +19,9 @@ from hardhouse.spec import load_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.chdb]
 
-ENVIRON = {name: secrets.token_urlsafe(24) for name in ("HH_ADMIN", "HH_SECRET", "HH_INTERSERVER", "HH_OLD", "HH_KEEPER")}
+ENVIRON = {
+    name: secrets.token_urlsafe(24) for name in ("HH_ADMIN", "HH_SECRET", "HH_INTERSERVER", "HH_OLD", "HH_KEEPER")
+}
 HOSTS = ["ch1.logs.example", "ch2.logs.example", "ch3.logs.example"]
 QUERIES = [
     "SELECT shard_num, replica_num, host_name, port, user FROM system.clusters WHERE cluster = 'logs' "
@@ -86,7 +88,11 @@ def read_back(files: list[RenderedFile]) -> list[list[dict[str, Any]]]:
 def problems(files: list[RenderedFile], user: str) -> list[str]:
     clusters, macros, settings = read_back(files)
     found = []
-    if [(r["shard_num"], r["replica_num"], r["host_name"]) for r in clusters] != [(1, 1, HOSTS[0]), (1, 2, HOSTS[1]), (2, 1, HOSTS[2])]:
+    if [(r["shard_num"], r["replica_num"], r["host_name"]) for r in clusters] != [
+        (1, 1, HOSTS[0]),
+        (1, 2, HOSTS[1]),
+        (2, 1, HOSTS[2]),
+    ]:
         found.append("cluster layout")
     if {r["port"] for r in clusters} != {9440} or {r["user"] for r in clusters} != {user}:
         found.append("distributed over native TLS")

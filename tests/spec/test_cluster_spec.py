@@ -21,7 +21,9 @@ from hardhouse.spec import load_spec
 from hardhouse.spec.errors import SpecError
 from tests.helpers import PASSWORDS, VALID_SPEC, write_password_file
 
-SECRETS = {name: secrets.token_urlsafe(24) for name in ("CH_CLUSTER_PASSWORD", "CH_INTERSERVER_PASSWORD", "CH_ZK_PASSWORD")}
+SECRETS = {
+    name: secrets.token_urlsafe(24) for name in ("CH_CLUSTER_PASSWORD", "CH_INTERSERVER_PASSWORD", "CH_ZK_PASSWORD")
+}
 ENVIRON = {**PASSWORDS, **SECRETS, "CH_CLUSTER_SECRET": secrets.token_urlsafe(24)}
 SECRETS_FILE = "config.d/zz-hardhouse-cluster-secrets.xml"
 
@@ -157,11 +159,23 @@ BAD = [
     pytest.param(
         drop("cluster.zookeeper.password_env"), "cluster.zookeeper: ZooKeeper has no identity", id="no identity"
     ),
-    pytest.param(put("cluster.replica", "ch9.logs.example"), "cluster.replica: 'ch9.logs.example' is not", id="not a replica"),
-    pytest.param(put("listen_hosts", ["10.0.0.99"]), "cluster.shards[0].replicas[0].address: this node's address", id="not listening"),
+    pytest.param(
+        put("cluster.replica", "ch9.logs.example"), "cluster.replica: 'ch9.logs.example' is not", id="not a replica"
+    ),
+    pytest.param(
+        put("listen_hosts", ["10.0.0.99"]),
+        "cluster.shards[0].replicas[0].address: this node's address",
+        id="not listening",
+    ),
     pytest.param(put("cluster.user", "nobody"), "cluster.user: user 'nobody' is not declared", id="unknown user"),
-    pytest.param(drop("cluster.user"), "cluster.user: Distributed queries would log in to the other nodes as default", id="no user"),
-    pytest.param(put("ports.native", None), "ports.native: ClickHouse 18.16's replication registers", id="18.16 without tcp_port"),
+    pytest.param(
+        drop("cluster.user"),
+        "cluster.user: Distributed queries would log in to the other nodes as default",
+        id="no user",
+    ),
+    pytest.param(
+        put("ports.native", None), "ports.native: ClickHouse 18.16's replication registers", id="18.16 without tcp_port"
+    ),
     pytest.param(drop("tls.ca_certificate"), "tls.ca_certificate: a cluster needs the CA", id="no CA"),
     pytest.param(
         put("cluster.shards.0.replicas.0.host", "ch1.<x>"), "cluster.shards[0].replicas[0].host: ", id="host name"
@@ -233,7 +247,12 @@ def audit_tree(tmp_path: Path, files):  # type: ignore[no-untyped-def]
 
 
 def rule_findings(tree) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
-    names = ("remote-servers-insecure", "interserver-tls-unverified", "zookeeper-anonymous", "interserver-unauthenticated")
+    names = (
+        "remote-servers-insecure",
+        "interserver-tls-unverified",
+        "zookeeper-anonymous",
+        "interserver-unauthenticated",
+    )
     found = {name: [f.problem for f in RULES[name](tree)] for name in names}
     return {name: problems for name, problems in found.items() if problems}
 
@@ -247,10 +266,15 @@ def test_audit_passes_the_cluster_render_and_fails_a_weakened_one(tmp_path: Path
         if file.secret:
             content = content.replace("<secure>1</secure>", "")
             content = content.split("<identity>")[0] + content.split("</identity>")[1]
-            start, end = content.index("<interserver_http_credentials"), content.index("</interserver_http_credentials>")
+            start, end = (
+                content.index("<interserver_http_credentials"),
+                content.index("</interserver_http_credentials>"),
+            )
             content = content[:start] + content[end + len("</interserver_http_credentials>") :]
         elif file.path.endswith("cluster.xml"):
-            content = content.replace("<verificationMode>strict</verificationMode>", "<verificationMode>none</verificationMode>")
+            content = content.replace(
+                "<verificationMode>strict</verificationMode>", "<verificationMode>none</verificationMode>"
+            )
         weakened.append(type(file)(file.path, content, file.mode, file.secret))
     found = rule_findings(audit_tree(tmp_path / "weakened", weakened))
     assert set(found) == {

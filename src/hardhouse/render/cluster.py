@@ -22,7 +22,9 @@ CONCERN = "cluster"
 SECRETS_CONCERN = "cluster_secrets"
 
 
-def read_source(source: SecretSource, where: str, name: str, environ: Mapping[str, str]) -> tuple[str | None, Problem | None]:
+def read_source(
+    source: SecretSource, where: str, name: str, environ: Mapping[str, str]
+) -> tuple[str | None, Problem | None]:
     """The plaintext from source's variable or file, or the problem (never echoing it)."""
     if source.password_env is not None:
         if source.password_env not in environ:
@@ -46,7 +48,9 @@ def read_source(source: SecretSource, where: str, name: str, environ: Mapping[st
     return secret, None
 
 
-def read_env_or_file(env: str | None, file: str | None, where: str, environ: Mapping[str, str]) -> tuple[str | None, Problem | None]:
+def read_env_or_file(
+    env: str | None, file: str | None, where: str, environ: Mapping[str, str]
+) -> tuple[str | None, Problem | None]:
     return read_source(SecretSource(password_env=env, password_file=file), where, "cluster", environ)
 
 
@@ -67,7 +71,9 @@ def cluster_contexts(spec: HardeningSpec, environ: Mapping[str, str]) -> tuple[d
     interserver = cluster.interserver
     interserver_password = need(interserver, "cluster.interserver", interserver.user if interserver else "")
     old_password = need(interserver.old if interserver else None, "cluster.interserver.old", "")
-    zookeeper_password = need(cluster.zookeeper, "cluster.zookeeper", cluster.zookeeper.user if cluster.zookeeper else "")
+    zookeeper_password = need(
+        cluster.zookeeper, "cluster.zookeeper", cluster.zookeeper.user if cluster.zookeeper else ""
+    )
     keeper_password = need(cluster.keeper, "cluster.keeper", cluster.keeper.user if cluster.keeper else "")
     shard_password = need(cluster if cluster.user else None, "cluster", cluster.user or "")
     secret = None
@@ -116,9 +122,7 @@ def cluster_contexts(spec: HardeningSpec, environ: Mapping[str, str]) -> tuple[d
         "interserver_password": interserver_password,
         "old": {"user": interserver.old.user, "password": old_password} if interserver and interserver.old else None,
         "secret": secret,
-        "shards": [
-            [{"host": r.host, "port": port} for r in shard.replicas] for shard in cluster.shards
-        ],
+        "shards": [[{"host": r.host, "port": port} for r in shard.replicas] for shard in cluster.shards],
         "secure": cluster.secure,
         "user": cluster.user,
         "password": shard_password,

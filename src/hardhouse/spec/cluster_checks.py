@@ -174,8 +174,7 @@ def cluster_checks(spec: HardeningSpec) -> list[Problem]:
             Problem(
                 "ports.native",
                 f"ClickHouse {version}'s replication registers the plaintext native port in ZooKeeper and will not "
-                "run without it; "
-                + versions.needs_message("replication_without_tcp_port", version),
+                "run without it; " + versions.needs_message("replication_without_tcp_port", version),
                 "open ports.native (listen_hosts and every user's networks still restrict it; Distributed "
                 "queries keep to native TLS), or target a newer clickhouse_version",
             )

@@ -528,7 +528,9 @@ class LogDatabase(StrictModel):
 # The server needs these secrets as plaintext (it sends them to its peers), so they are read at
 # render time from the environment or an owner-only file and go into one rendered file of their
 # own (hardhouse.render.cluster); the spec only says where they are.
-HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
 
 
 def check_host_name(value: str) -> str:
