@@ -323,3 +323,9 @@ def test_drift_compares_the_cluster_and_never_shows_its_secrets(tmp_path: Path) 
     code, output = audit_json(tree, spec_file, {**clean, **ENVIRON})
     assert "interserver_http_credentials.password" in output and "attacker.example" in output, output
     assert not any(value in output for value in (*ENVIRON.values(), planted))
+
+
+def test_the_example_cluster_spec_renders() -> None:
+    spec = load_spec(yaml.safe_load((Path(__file__).parents[2] / "examples" / "cluster.yaml").read_text()))
+    files = render(spec, ENVIRON)
+    assert [f.path for f in files if f.secret] == [SECRETS_FILE]
