@@ -329,3 +329,23 @@ def test_the_example_cluster_spec_renders() -> None:
     spec = load_spec(yaml.safe_load((Path(__file__).parents[2] / "examples" / "cluster.yaml").read_text()))
     files = render(spec, ENVIRON)
     assert [f.path for f in files if f.secret] == [SECRETS_FILE]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("cluster.interserver.https_port", 70000, "cluster.interserver.https_port: 70000 is not a TCP port"),
+        ("cluster.zookeeper.nodes.0.port", 0, "cluster.zookeeper.nodes[0].port: 0 is not a TCP port"),
+        (
+            "cluster.interserver.https_port",
+            8443,
+            "cluster.interserver.https_port: port 8443 is also used by ports.https",
+        ),
+    ],
+)
+def test_cluster_ports_are_ports(path: str, value: int, expected: str) -> None:
+    spec = cluster_spec()
+    put(path, value)(spec)
+    with pytest.raises(SpecError) as error:
+        load_spec(spec)
+    assert any(str(problem).startswith(expected) for problem in error.value.problems), error.value

@@ -601,10 +601,16 @@ class Shard(StrictModel):
 
 
 class InterserverOld(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the previous interserver password"
+    )
     user: str = described(description="the previous interserver user, still accepted while every replica rolls")
 
 
 class Interserver(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the interserver password (read at render time)"
+    )
     https_port: int = described(
         9010,
         description="interserver port over TLS (interserver_https_port); the plaintext one stays closed",
@@ -643,6 +649,11 @@ class ZooKeeperNode(StrictModel):
     host: str = described(description="ZooKeeper host name or address")
     port: int = described(2181, description="ZooKeeper client port")
 
+    @field_validator("port")
+    @classmethod
+    def valid_port(cls, value: int) -> int:
+        return Ports.port_range(value)  # type: ignore[return-value]
+
     @field_validator("host")
     @classmethod
     def valid_host(cls, value: str) -> str:
@@ -650,6 +661,9 @@ class ZooKeeperNode(StrictModel):
 
 
 class ZooKeeper(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the identity's digest password (read at render time)"
+    )
     nodes: list[ZooKeeperNode] = described(description="ZooKeeper ensemble")
     user: str = described(
         description="digest user of ClickHouse's identity; its znodes get an ACL only this identity passes",
@@ -689,6 +703,9 @@ class ZooKeeper(SecretSource):
 
 
 class Keeper(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the identity's digest password (read at render time)"
+    )
     port: int = described(9281, description="Keeper client port over TLS (keeper_server tcp_port_secure)")
     raft_port: int = described(9234, description="Keeper raft port between replicas, over TLS (raft secure)")
     user: str = described(description="digest user of ClickHouse's identity in Keeper (as zookeeper.user)")
@@ -716,6 +733,10 @@ class Keeper(SecretSource):
 
 
 class Cluster(SecretSource):
+    password_env: str | None = described(
+        None,
+        description="environment variable holding cluster.user's password (remote_servers needs the plaintext)",
+    )
     name: str = described(description="cluster name in remote_servers (and the {cluster} macro)")
     replica: str = described(
         description="host of the replica this render is for (one of shards[].replicas[].host); the deploy sets it "
