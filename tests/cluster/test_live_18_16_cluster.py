@@ -269,6 +269,9 @@ def failures(pair: Pair) -> set[str]:
         identified.add_auth("digest", f"clickhouse:{pair.environ['HH_ZK']}")
         if sorted(identified.get_children(f"{pair.znode()}/replicas")) != sorted(pair.nodes):
             failed.add("zookeeper identity reads")
+        # the ACL ClickHouse applied: only the digest of its identity, nothing for the world
+        if {scheme for _, scheme, _ in identified.get_acl(pair.znode())} != {"digest"}:
+            failed.add("zookeeper refuses anonymous")
 
     # Anonymous ClickHouse access is refused on every node, natively and over HTTPS.
     for node in pair.nodes:
