@@ -349,3 +349,13 @@ def test_cluster_ports_are_ports(path: str, value: int, expected: str) -> None:
     with pytest.raises(SpecError) as error:
         load_spec(spec)
     assert any(str(problem).startswith(expected) for problem in error.value.problems), error.value
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("x7Qp\x01Lm9Zr3Tn6Vb5Yc1", "control character"), (" x7QpLm9Zr3Tn6Vb5Yc1", "whitespace")],
+)
+def test_a_secret_that_xml_cannot_carry_as_is_is_refused(value: str, says: str) -> None:
+    [problem] = problems_of(cluster_spec(), {**ENVIRON, "CH_INTERSERVER_PASSWORD": value})
+    assert problem.startswith("cluster.interserver.password_env: ") and says in problem
+    assert value.strip() not in problem

@@ -16,6 +16,7 @@ from typing import Any
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
 from hardhouse.render.credentials import read_password_file, sha256_hex, weakness
 from hardhouse.spec.errors import Problem, SpecError
+from hardhouse.spec.fields import has_control_character
 from hardhouse.spec.model import HardeningSpec, SecretSource
 
 CONCERN = "cluster"
@@ -42,6 +43,13 @@ def read_source(
         if problem is not None:
             return None, Problem(field, problem, fix)
         assert secret is not None
+    # Unlike a user's password (only its hash is written), this text goes into XML as it is.
+    if has_control_character(secret):
+        return None, Problem(field, "it contains a control character, which XML cannot carry", "generate another")
+    if secret != secret.strip():
+        return None, Problem(
+            field, "it starts or ends with whitespace, which ClickHouse may not keep", "generate another"
+        )
     reason = weakness(secret, name)
     if reason:
         return None, Problem(field, reason, "use a random secret of at least 12 characters: openssl rand -base64 24")
