@@ -136,14 +136,17 @@ FEATURES: dict[str, Feature] = {
     "interserver_credentials_rotation": Feature(
         MODERN_MIN,
         "rotating interserver credentials without downtime (interserver_http_credentials/old, allow_empty)",
-        "docs (interserver_http_credentials: <old>, <allow_empty>; in 22.x, first release not pinned "
-        "here, so gated at 22.8); absent from 18.16's binary; merged without error by embedded 26.9",
+        "docs (interserver_http_credentials: <old>, <allow_empty>; first release not pinned here, so "
+        "gated at the oldest modern target, 22.8); 18.16's server binary reads only .user and .password, "
+        "and allow_empty appears nowhere in it or its library; merged without error by embedded 26.9 "
+        "(which never serves interserver requests)",
     ),
     "cluster_secret": Feature(
         MODERN_MIN,
         "the shared cluster secret for Distributed queries (remote_servers/<cluster>/secret)",
-        "docs (remote_servers <secret>, since 20.10); absent from 18.16's binary; embedded 26.9 "
-        "loads the rendered remote_servers and lists the cluster in system.clusters",
+        "docs (remote_servers <secret>, 20.10 or later; gated at 22.8); absent from 18.16's binary and "
+        "library; embedded 26.9 loads the rendered remote_servers and lists the cluster in "
+        "system.clusters (the secret's use between nodes is not exercised here)",
     ),
     "replication_without_tcp_port": Feature(
         MODERN_MIN,
@@ -156,8 +159,9 @@ FEATURES: dict[str, Feature] = {
     "keeper": Feature(
         MODERN_MIN,
         "ClickHouse Keeper in the server (keeper_server, raft secure, tcp_port_secure)",
-        "docs (ClickHouse Keeper, since 21.8); absent from 18.16's binary; the rendered "
-        "keeper_server is merged without error by embedded 26.9, which does not start Keeper",
+        "docs (ClickHouse Keeper, 21.x; gated at 22.8); absent from 18.16's binary and library; the "
+        "rendered keeper_server is merged without error by embedded 26.9, which reads the secure "
+        "client list (keeper_hosts) but does not start Keeper",
     ),
 }
 
