@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
+from hardhouse.audit.cluster_rules import CLUSTER_RULES
 from hardhouse.audit.merge import MergedConfig, ServerTree
 from hardhouse.audit.model import Finding
 from hardhouse.audit.xmltree import Element
@@ -314,4 +315,5 @@ RULES: dict[str, Rule] = {
     "known-password": known_password,
     "any-network": any_network,
     "masking-missing": masking_missing,
+    **CLUSTER_RULES,
 }

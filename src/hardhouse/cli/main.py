@@ -67,7 +67,10 @@ def load_and_render(spec_path: Path, as_json: bool, action: str) -> tuple[Harden
 def file_summary(file: RenderedFile) -> dict[str, str]:
     # No digest of the content: a users file holds password hashes, and a digest of it printed
     # in a public CI log would let anyone test password guesses offline.
-    return {"path": file.path, "mode": f"{file.mode:04o}"}
+    summary = {"path": file.path, "mode": f"{file.mode:04o}"}
+    if file.secret:  # the cluster's plaintext credentials: the server sends them to its peers
+        summary["secret"] = "plaintext the server needs; never print or share it"
+    return summary
 
 
 @main.command("render")
@@ -129,7 +132,8 @@ def render_command(spec_path: Path, out_dir: Path, as_json: bool) -> None:
         return
     click.echo(f"Rendered {len(files)} files for ClickHouse {spec.clickhouse_version} into {out_dir}/:")
     for file in files:
-        click.echo(f"  {file.path}  ({file.mode:04o})")
+        note = ", plaintext secrets: never print or share it" if file.secret else ""
+        click.echo(f"  {file.path}  ({file.mode:04o}{note})")
 
 
 @main.command("check")

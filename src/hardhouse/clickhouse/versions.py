@@ -129,6 +129,40 @@ FEATURES: dict[str, Feature] = {
         "keeping a value out of preprocessed_configs (hide_in_preprocessed)",
         "docs: PR #53818 (opened 2023-08-25, after 23.8; gated at 23.10); accepted by embedded 26.9",
     ),
+    # Clusters (HH-CLUSTER-*, HH-ZK-1). 18.16's server binary names interserver_https_port,
+    # interserver_https_host and interserver_http_credentials.user/.password, its library
+    # (libclickhouse.so.18.16) names remote_servers, .secure and zookeeper identity, and neither
+    # names secret, allow_empty, keeper_server or raft (checked with `strings`).
+    "interserver_credentials_rotation": Feature(
+        MODERN_MIN,
+        "rotating interserver credentials without downtime (interserver_http_credentials/old, allow_empty)",
+        "docs (interserver_http_credentials: <old>, <allow_empty>; first release not pinned here, so "
+        "gated at the oldest modern target, 22.8); 18.16's server binary reads only .user and .password, "
+        "and allow_empty appears nowhere in it or its library; merged without error by embedded 26.9 "
+        "(which never serves interserver requests)",
+    ),
+    "cluster_secret": Feature(
+        MODERN_MIN,
+        "the shared cluster secret for Distributed queries (remote_servers/<cluster>/secret)",
+        "docs (remote_servers <secret>, 20.10 or later; gated at 22.8); absent from 18.16's binary and "
+        "library; embedded 26.9 loads the rendered remote_servers and lists the cluster in "
+        "system.clusters (the secret's use between nodes is not exercised here)",
+    ),
+    "replication_without_tcp_port": Feature(
+        MODERN_MIN,
+        "replicated tables with the plaintext native port (tcp_port) closed",
+        "live 18.16: with tcp_port removed and ZooKeeper set, the server will not start while "
+        "distributed_ddl is set, and without it every replicated table's restarting thread fails "
+        "with 'Not found: tcp_port' (a replica registers that port in ZooKeeper); modern servers "
+        "read tcp_port with a default (docs), not exercised here: the embedded engine replicates nothing",
+    ),
+    "keeper": Feature(
+        MODERN_MIN,
+        "ClickHouse Keeper in the server (keeper_server, raft secure, tcp_port_secure)",
+        "docs (ClickHouse Keeper, 21.x; gated at 22.8); absent from 18.16's binary and library; the "
+        "rendered keeper_server is merged without error by embedded 26.9, which reads the secure "
+        "client list (keeper_hosts) but does not start Keeper",
+    ),
 }
 
 

@@ -129,8 +129,8 @@ CONTROLS: tuple[Control, ...] = (
         "The interserver HTTP port (9009) hands table parts to whoever asks unless "
         "`interserver_http_credentials` are set; a standalone server does not need it open.",
         (f"{SERVER_SETTINGS}#interserver_http_credentials",),
-        ("ports.interserver_http",),
-        templates=("ports",),
+        ("ports.interserver_http", "cluster.interserver"),
+        templates=("ports", "cluster_secrets"),
         probe_rules=("interserver-reachable",),
         audit_rules=("interserver-unauthenticated",),
     ),
@@ -248,6 +248,42 @@ CONTROLS: tuple[Control, ...] = (
         (f"{DOCS}/operations/configuration-files",),
         (),
         audit_rules=("drift", "online-user"),
+    ),
+    Control(
+        "HH-CLUSTER-1",
+        "Distributed queries between nodes authenticated over TLS",
+        Severity.HIGH,
+        "`remote_servers` replicas without `secure` send queries, results and passwords in the clear, "
+        "and without a user (or the cluster secret) they log in as `default`. Nodes talk over native "
+        "TLS as a named user whose password, like the cluster secret, lives only in the secrets file.",
+        (f"{DOCS}/engines/table-engines/special/distributed", f"{SERVER_SETTINGS}#remote_servers"),
+        ("cluster.secure", "cluster.user", "cluster.password_env", "cluster.secret_env", "cluster.shards"),
+        templates=("cluster_secrets",),
+        audit_rules=("remote-servers-insecure",),
+    ),
+    Control(
+        "HH-CLUSTER-2",
+        "Replicas exchange parts only over verified TLS",
+        Severity.HIGH,
+        "Replicas fetch table parts, with the interserver credentials, from the host a peer registers. "
+        "Over `interserver_https_port` with a client that trusts only the cluster's CA, neither the "
+        "parts nor the credentials can be read or redirected on the way.",
+        (f"{SERVER_SETTINGS}#interserver_https_port", f"{SERVER_SETTINGS}#openssl"),
+        ("cluster.interserver.https_port", "cluster.replica", "tls.ca_certificate"),
+        templates=("cluster",),
+        audit_rules=("interserver-tls-unverified",),
+    ),
+    Control(
+        "HH-ZK-1",
+        "ZooKeeper or Keeper only with ClickHouse's identity",
+        Severity.HIGH,
+        "Without a digest `identity`, ClickHouse creates its znodes world-readable and world-writable: "
+        "anyone reaching ZooKeeper can read or rewrite replication metadata. With one, its znodes carry "
+        "an ACL that only the identity passes; Keeper on modern targets also runs raft and clients over TLS.",
+        (f"{SERVER_SETTINGS}#zookeeper", f"{DOCS}/guides/sre/keeper/clickhouse-keeper"),
+        ("cluster.zookeeper", "cluster.keeper"),
+        templates=("cluster_secrets", "cluster"),
+        audit_rules=("zookeeper-anonymous",),
     ),
 )
 

@@ -9,6 +9,7 @@ helpers in hardhouse.spec.meaning, which the spec's cross-checks use too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +22,8 @@ from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
 from hardhouse.controls import catalog
+from hardhouse.render.cluster import CONCERN as CLUSTER_CONCERN
+from hardhouse.render.cluster import SECRETS_CONCERN, cluster_contexts
 from hardhouse.render.credentials import resolve_credentials
 from hardhouse.spec.fields import parse_network
 from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
@@ -43,6 +46,9 @@ class RenderedFile:
     path: str  # relative, e.g. "config.d/zz-hardhouse-ports.xml"
     content: str
     mode: int = FILE_MODE
+    # True when the content holds a plaintext secret the server needs (the cluster's
+    # credentials): 0640 like every file, and its content is never printed, logged or diffed.
+    secret: bool = False
 
 
 @cache
@@ -201,12 +207,17 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
         plan.append(("users.d", "profiles", {"profiles": profiles}))
     if spec.quotas:
         plan.append(("users.d", "quotas", {"quotas": spec.quotas}))
+    if spec.cluster is not None:
+        node, cluster_secrets = cluster_contexts(spec, os.environ if environ is None else environ)
+        plan.append(("config.d", CLUSTER_CONCERN, node))
+        plan.append(("config.d", SECRETS_CONCERN, cluster_secrets))
 
     files = []
     for subdir, concern, context in plan:
         template = environment().get_template(f"{concern}.xml.j2")
         content = template.render(concern=concern, controls=catalog.for_template(concern), **common, **context)
-        files.append(RenderedFile(f"{subdir}/{FILE_PREFIX}{concern.replace('_', '-')}.xml", content))
+        path = f"{subdir}/{FILE_PREFIX}{concern.replace('_', '-')}.xml"
+        files.append(RenderedFile(path, content, secret=concern == SECRETS_CONCERN))
     if spec.log_databases:
         files.append(RenderedFile(SQL_FILE, log_database_sql(spec)))
     return files

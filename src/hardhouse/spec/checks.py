@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.stock import STOCK_PROFILES, STOCK_QUOTAS
+from hardhouse.spec.cluster_checks import cluster_checks
 from hardhouse.spec.column_types import families, parse_column_type
 from hardhouse.spec.errors import Problem, listing
 from hardhouse.spec.fields import everything_covered, listens_everywhere
@@ -98,6 +99,7 @@ def cross_checks(spec: HardeningSpec) -> list[Problem]:
     problems.extend(_auth_checks(spec))
     problems.extend(_masking_checks(spec))
     problems.extend(_log_database_checks(spec))
+    problems.extend(cluster_checks(spec))
     return problems
 
 

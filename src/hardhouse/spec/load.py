@@ -20,7 +20,11 @@ from pydantic import ValidationError
 from hardhouse.spec.checks import cross_checks
 from hardhouse.spec.errors import NOT_SHOWN, Problem, SpecError, bounded_text, excerpt, field_path, is_secret_location
 from hardhouse.spec.model import (
+    Cluster,
     HardeningSpec,
+    Interserver,
+    InterserverOld,
+    Keeper,
     LogDatabase,
     LogEncryption,
     LogTable,
@@ -28,9 +32,13 @@ from hardhouse.spec.model import (
     Ports,
     QueryMasking,
     Quota,
+    Replica,
+    Shard,
     StrictModel,
     Tls,
     User,
+    ZooKeeper,
+    ZooKeeperNode,
 )
 from hardhouse.spec.source import check_data_bounds, decode_spec, parse_spec_text, read_spec_bytes
 
@@ -123,6 +131,14 @@ MODELS_BY_FIELD: dict[str, type[StrictModel]] = {
     "log_databases": LogDatabase,
     "tables": LogTable,
     "encryption": LogEncryption,
+    "cluster": Cluster,
+    "shards": Shard,
+    "replicas": Replica,
+    "interserver": Interserver,
+    "old": InterserverOld,
+    "zookeeper": ZooKeeper,
+    "nodes": ZooKeeperNode,
+    "keeper": Keeper,
 }
 PLAINTEXT_PASSWORD_NAMES = {"password", "passwd", "pass", "pwd", "plaintext_password"}
 

@@ -524,6 +524,285 @@ class LogDatabase(StrictModel):
         return {"writers": self.writers, "readers": self.readers, "owners": self.owners}
 
 
+# ---------------------------------------------------------------- clusters (cluster section)
+# The server needs these secrets as plaintext (it sends them to its peers), so they are read at
+# render time from the environment or an owner-only file and go into one rendered file of their
+# own (hardhouse.render.cluster); the spec only says where they are.
+HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def check_host_name(value: str) -> str:
+    """A DNS name or an IP address that peers use to reach a node (no port, no scheme)."""
+    try:
+        check_address(value)
+        return value
+    except PydanticCustomError:
+        pass
+    if not HOST_NAME.fullmatch(value):
+        raise fail(
+            f"{excerpt(value)} is neither a host name nor an IP address",
+            "write the name the other nodes resolve (ch1.logs.example) or its address (10.0.0.11)",
+        )
+    return value
+
+
+class SecretSource(StrictModel):
+    """A plaintext secret the server itself needs: from an environment variable or a file."""
+
+    password_env: str | None = described(None, description="environment variable holding it (read at render time)")
+    password_file: str | None = described(
+        None, description="file holding it (read at render time; owner-only, at most 4 KiB, as users[].password_file)"
+    )
+
+    @field_validator("password_env")
+    @classmethod
+    def valid_env_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value, "CH_INTERSERVER_PASSWORD")
+
+    @field_validator("password_file")
+    @classmethod
+    def valid_password_file(cls, value: str | None) -> str | None:
+        return None if value is None else check_local_path(value)
+
+    def given(self) -> bool:
+        return self.password_env is not None or self.password_file is not None
+
+    def one_source(self, what: str) -> None:
+        if self.password_env is not None and self.password_file is not None:
+            raise PydanticCustomError(
+                "hardhouse", f"{what}: both password_env and password_file are given", {"fix": "give exactly one"}
+            )
+
+
+class Replica(StrictModel):
+    host: str = described(
+        description="name (or address) the other nodes reach this replica by; also its replica name and "
+        "interserver_https_host"
+    )
+    address: Address = described(description="the replica's IP address (this node's must be in listen_hosts)")
+
+    @field_validator("host")
+    @classmethod
+    def valid_host(cls, value: str) -> str:
+        return check_host_name(value)
+
+
+class Shard(StrictModel):
+    replicas: list[Replica] = described(description="replicas holding the same data")
+
+    @field_validator("replicas")
+    @classmethod
+    def some_replicas(cls, value: list[Replica]) -> list[Replica]:
+        if not value:
+            raise fail("this shard has no replica", "list at least one replica (host and address)")
+        return value
+
+
+class InterserverOld(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the previous interserver password"
+    )
+    user: str = described(description="the previous interserver user, still accepted while every replica rolls")
+
+
+class Interserver(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the interserver password (read at render time)"
+    )
+    https_port: int = described(
+        9010,
+        description="interserver port over TLS (interserver_https_port); the plaintext one stays closed",
+        why="replicas send table parts and credentials over it; TLS keeps both off the wire",
+    )
+    user: str = described(description="interserver user (interserver_http_credentials)")
+    old: InterserverOld | None = described(
+        None,
+        description="credentials still accepted during a rotation (needs 22.8+)",
+        why="rotate without stopping every replica at once",
+    )
+
+    @field_validator("user")
+    @classmethod
+    def valid_user(cls, value: str) -> str:
+        return check_name(value, "interserver user")
+
+    @field_validator("https_port")
+    @classmethod
+    def valid_port(cls, value: int) -> int:
+        return Ports.port_range(value)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def with_password(self) -> Interserver:
+        self.one_source("cluster.interserver")
+        if not self.given():
+            raise PydanticCustomError(
+                "hardhouse",
+                "the interserver port has no credentials: anyone reaching it could fetch table parts",
+                {"fix": "give password_env or password_file (the interserver password)"},
+            )
+        return self
+
+
+class ZooKeeperNode(StrictModel):
+    host: str = described(description="ZooKeeper host name or address")
+    port: int = described(2181, description="ZooKeeper client port")
+
+    @field_validator("port")
+    @classmethod
+    def valid_port(cls, value: int) -> int:
+        return Ports.port_range(value)  # type: ignore[return-value]
+
+    @field_validator("host")
+    @classmethod
+    def valid_host(cls, value: str) -> str:
+        return check_host_name(value)
+
+
+class ZooKeeper(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the identity's digest password (read at render time)"
+    )
+    nodes: list[ZooKeeperNode] = described(description="ZooKeeper ensemble")
+    user: str = described(
+        description="digest user of ClickHouse's identity; its znodes get an ACL only this identity passes",
+        why="world-readable znodes let anyone rewrite replication metadata",
+    )
+    root: str | None = described(
+        None, description="chroot for ClickHouse's znodes (must exist in ZooKeeper); null: the ensemble's root"
+    )
+
+    @field_validator("nodes")
+    @classmethod
+    def some_nodes(cls, value: list[ZooKeeperNode]) -> list[ZooKeeperNode]:
+        if not value:
+            raise fail("no ZooKeeper node is listed", "list the ensemble's hosts")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def valid_user(cls, value: str) -> str:
+        return check_name(value, "ZooKeeper user")
+
+    @field_validator("root")
+    @classmethod
+    def valid_root(cls, value: str | None) -> str | None:
+        return None if value is None else check_host_path(value, "/clickhouse")
+
+    @model_validator(mode="after")
+    def with_identity(self) -> ZooKeeper:
+        self.one_source("cluster.zookeeper")
+        if not self.given():
+            raise PydanticCustomError(
+                "hardhouse",
+                "ZooKeeper has no identity: ClickHouse's znodes would be open to anyone",
+                {"fix": "give password_env or password_file (the digest password for user)"},
+            )
+        return self
+
+
+class Keeper(SecretSource):
+    password_env: str | None = described(
+        None, description="environment variable holding the identity's digest password (read at render time)"
+    )
+    port: int = described(9281, description="Keeper client port over TLS (keeper_server tcp_port_secure)")
+    raft_port: int = described(9234, description="Keeper raft port between replicas, over TLS (raft secure)")
+    user: str = described(description="digest user of ClickHouse's identity in Keeper (as zookeeper.user)")
+
+    @field_validator("user")
+    @classmethod
+    def valid_user(cls, value: str) -> str:
+        return check_name(value, "Keeper user")
+
+    @model_validator(mode="after")
+    def with_identity(self) -> Keeper:
+        self.one_source("cluster.keeper")
+        if not self.given():
+            raise PydanticCustomError(
+                "hardhouse",
+                "Keeper has no identity: ClickHouse's znodes would be open to anyone",
+                {"fix": "give password_env or password_file (the digest password for user)"},
+            )
+        return self
+
+    @field_validator("port", "raft_port")
+    @classmethod
+    def valid_port(cls, value: int) -> int:
+        return Ports.port_range(value)  # type: ignore[return-value]
+
+
+class Cluster(SecretSource):
+    password_env: str | None = described(
+        None,
+        description="environment variable holding cluster.user's password (remote_servers needs the plaintext)",
+    )
+    name: str = described(description="cluster name in remote_servers (and the {cluster} macro)")
+    replica: str = described(
+        description="host of the replica this render is for (one of shards[].replicas[].host); the deploy sets it "
+        "per node"
+    )
+    shards: list[Shard] = described(description="shards, each with its replicas")
+    user: str | None = described(
+        None,
+        description="user that Distributed queries log in as on the other nodes (one of users, its password in "
+        "password_env/password_file); or use secret_env/secret_file",
+    )
+    secret_env: str | None = described(
+        None, description="environment variable holding the cluster secret (remote_servers secret, 22.8+)"
+    )
+    secret_file: str | None = described(None, description="file holding the cluster secret (as password_file)")
+    secure: bool = described(
+        True,
+        description="Distributed queries between nodes over native TLS (remote_servers secure, port native_tls)",
+        why="query results and credentials cross the network",
+    )
+    interserver: Interserver | None = described(
+        None, description="replication port over HTTPS with credentials; null keeps it closed"
+    )
+    zookeeper: ZooKeeper | None = described(None, description="ZooKeeper coordination with a digest identity")
+    keeper: Keeper | None = described(
+        None, description="ClickHouse Keeper on the replicas instead of ZooKeeper, over TLS (22.8+)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def valid_name(cls, value: str) -> str:
+        return check_name(value, "cluster name")
+
+    @field_validator("user")
+    @classmethod
+    def valid_user(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value, "user name")
+
+    @field_validator("secret_env")
+    @classmethod
+    def valid_secret_env(cls, value: str | None) -> str | None:
+        return None if value is None else check_env_name(value, "CH_CLUSTER_SECRET")
+
+    @field_validator("secret_file")
+    @classmethod
+    def valid_secret_file(cls, value: str | None) -> str | None:
+        return None if value is None else check_local_path(value)
+
+    @field_validator("shards")
+    @classmethod
+    def some_shards(cls, value: list[Shard]) -> list[Shard]:
+        if not value:
+            raise fail("no shard is listed", "list at least one shard with its replicas")
+        return value
+
+    def replicas(self) -> list[tuple[int, int, Replica]]:
+        """(shard index, replica index, replica) in order."""
+        return [(s, r, replica) for s, shard in enumerate(self.shards) for r, replica in enumerate(shard.replicas)]
+
+    def this_replica(self) -> tuple[int, int, Replica] | None:
+        return next((found for found in self.replicas() if found[2].host == self.replica), None)
+
+    def has_secret(self) -> bool:
+        return self.secret_env is not None or self.secret_file is not None
+
+
 SettingValue = int | float | str | bool
 
 
@@ -575,6 +854,11 @@ class HardeningSpec(StrictModel):
     )
     log_databases: dict[str, LogDatabase] = described(
         default_factory=dict, description="log databases by name: tables, retention, who may write, read or own them"
+    )
+    cluster: Cluster | None = described(
+        None,
+        description="replicated cluster: shards and replicas, interserver HTTPS with credentials, remote_servers, "
+        "ZooKeeper or Keeper; null: a single server",
     )
 
     @field_validator("clickhouse_version", mode="before")

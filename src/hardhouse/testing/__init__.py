@@ -2,4 +2,5 @@
 
 plugin (pytest fixtures), containers (testcontainers), assertions (checks for teams' tests),
 local_server (the machine's own Debian server as a process), clients (real HTTP, native and
-TLS clients), network (address ranges for a test's own Docker network)."""
+TLS clients), network (address ranges for a test's own Docker network), zookeeper (Debian's
+ZooKeeper as a process, and a tiny bounded ZooKeeper client)."""
