@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles, PathState, keyed_digest
 from hardhouse.deploy.payloads import ManagedFile, Payload, manifest
@@ -304,3 +305,11 @@ def test_example_inventories_state_only_what_differs_and_merge_into_valid_settin
     # Each inventory file itself says only where its hosts are.
     text = (root / "inventories" / f"{inventory}.py").read_text()
     assert "hardhouse_spec" not in text and "password" not in text.split('"""', 2)[2]
+
+
+def test_a_cluster_spec_is_refused_by_the_deploy_until_it_can_roll_one_out() -> None:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "examples" / "cluster.yaml").read_text())
+    load_spec(spec)  # valid: rendering it works; the deploy is what refuses
+    with pytest.raises(HardhouseDeployError) as raised:
+        read_settings({**DATA_DEFAULTS, "hardhouse_spec": spec})
+    assert "hardhouse_spec.cluster: the deploy does not roll out replicated clusters yet" in str(raised.value)

@@ -220,6 +220,15 @@ def read_settings(data: Any) -> Settings:
             "hardhouse_verify_address is not an IP address. "
             "Fix: give the address the deploy machine reaches the server at"
         ) from None
+    if spec.cluster is not None:
+        # Rendering and proving a cluster works (hardhouse render, tests/cluster); rolling one
+        # out replica by replica with its ZooKeeper is not built yet, and an untested rollout
+        # of a replicated server is not one to run on someone's data.
+        raise _fail(
+            "hardhouse_spec.cluster: the deploy does not roll out replicated clusters yet; nothing was touched. "
+            "Fix: render the cluster's files with hardhouse render and place them yourself, or deploy "
+            "standalone servers (no cluster section)"
+        )
     for listen in spec.listen_hosts:
         if "%" in listen:
             raise _fail(
