@@ -298,6 +298,51 @@ def masking_missing(tree: ServerTree) -> Iterator[Finding]:
         )
 
 
+def _is_on(text: str) -> bool:
+    # ClickHouse reads a Bool setting from 1/0 or true/false (any case).
+    return text.strip().lower() in ("1", "true")
+
+
+def profiles(config: MergedConfig) -> list[Element]:
+    section = config.root.find("profiles")
+    return [] if section is None else section.elements()
+
+
+def secrets_displayed(tree: ServerTree) -> Iterator[Finding]:
+    server = tree.config.root.find("display_secrets_in_show_and_select")
+    if server is not None and _is_on(server.text):
+        yield Finding(
+            "secrets-displayed",
+            "display_secrets_in_show_and_select",
+            server.text,
+            server.value_origin,
+            "SHOW and SELECT may show credentials of tables, dictionaries and table functions",
+        )
+    for profile in profiles(tree.users):
+        element = profile.find("format_display_secrets_in_show_and_select")
+        if element is not None and _is_on(element.text):
+            yield Finding(
+                "secrets-displayed",
+                f"profile {profile.tag}",
+                element.text,
+                element.value_origin,
+                "format_display_secrets_in_show_and_select is on: its users see credentials wherever the server allows",
+            )
+
+
+def query_log_off(tree: ServerTree) -> Iterator[Finding]:
+    for profile in profiles(tree.users):
+        element = profile.find("log_queries")
+        if element is not None and element.text.strip().lower() in ("0", "false"):
+            yield Finding(
+                "query-log-off",
+                f"profile {profile.tag}",
+                element.text,
+                element.value_origin,
+                "log_queries is off: this profile's queries leave no trace in query_log",
+            )
+
+
 Rule = Callable[[ServerTree], Iterator[Finding]]
 # Every audit rule the catalog names, by id (a test keeps the two equal). Drift is judged
 # apart (hardhouse.audit.drift) because it needs the spec.
@@ -314,4 +359,6 @@ RULES: dict[str, Rule] = {
     "known-password": known_password,
     "any-network": any_network,
     "masking-missing": masking_missing,
+    "secrets-displayed": secrets_displayed,
+    "query-log-off": query_log_off,
 }

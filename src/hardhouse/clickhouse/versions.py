@@ -129,6 +129,36 @@ FEATURES: dict[str, Feature] = {
         "keeping a value out of preprocessed_configs (hide_in_preprocessed)",
         "docs: PR #53818 (opened 2023-08-25, after 23.8; gated at 23.10); accepted by embedded 26.9",
     ),
+    # Issue 12 items 1, 2, 6, 7 (settings constraints, system log retention, secrets in SHOW).
+    "settings_constraints": Feature(
+        MODERN_MIN,
+        "settings constraints in profiles (constraints: min, max, readonly)",
+        "live 18.16 refuses to start on a profile with <constraints> (Unknown setting constraints); "
+        "embedded 26.9 answers 452 (SETTING_CONSTRAINT_VIOLATION) to SET below min, above max or of a "
+        "readonly setting, as the rendered user",
+    ),
+    "system_log_ttl": Feature(
+        MODERN_MIN,
+        "retention (ttl) of system log tables (query_log, query_thread_log, part_log, text_log, trace_log, "
+        "session_log)",
+        "live 18.16 ignores <ttl> in <query_log> (SHOW CREATE TABLE system.query_log has no TTL; its "
+        "MergeTree has none); embedded 26.9 shows TTL event_date + toIntervalDay(N) in SHOW CREATE TABLE of "
+        "each table after SYSTEM FLUSH LOGS",
+    ),
+    "session_log": Feature(
+        MODERN_MIN,
+        "the login log (system.session_log)",
+        "absent from live 18.16's system.tables; embedded 26.9 writes a LoginSuccess row with user, auth "
+        "type and client address for the session's login",
+    ),
+    "display_secrets_setting": Feature(
+        Version(23, 8),
+        "the switches that show secrets in SHOW and SELECT (display_secrets_in_show_and_select, "
+        "format_display_secrets_in_show_and_select)",
+        "both in embedded 26.9 (system.server_settings, system.settings; a constraint locks the format "
+        "setting: 452); absent from 18.16; the first release is not pinned down here (2023), so it is "
+        "gated at the LTS 23.8: a profile naming an unknown setting stops a server",
+    ),
 }
 
 

@@ -24,7 +24,8 @@ from hardhouse.controls import catalog
 from hardhouse.render.credentials import resolve_credentials
 from hardhouse.spec.fields import parse_network
 from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
-from hardhouse.spec.model import LOCKED_PROFILE, HardeningSpec
+from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec
+from hardhouse.render.depth import depth_plan
 
 FILE_PREFIX = "zz-hardhouse-"  # merged after the stock and packager files, so it has the last word
 FILE_MODE = 0o640  # root:clickhouse; the server reads, nobody else
@@ -131,7 +132,10 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
     version = spec.version
     common = {"version": str(version), "has": lambda feature: versions.has(version, feature)}
     declared = {user.name for user in spec.users}
-    profiles = {name: {k: setting_value(v) for k, v in settings.items()} for name, settings in spec.profiles.items()}
+    profiles = {
+        name: {k: setting_value(v) for k, v in settings.items() if k != CONSTRAINTS_KEY}
+        for name, settings in spec.profiles.items()
+    }
     if spec.default_user == "lock":
         profiles[LOCKED_PROFILE] = {"readonly": 1}
 
@@ -201,6 +205,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
         plan.append(("users.d", "profiles", {"profiles": profiles}))
     if spec.quotas:
         plan.append(("users.d", "quotas", {"quotas": spec.quotas}))
+    plan.extend(depth_plan(spec))
 
     files = []
     for subdir, concern, context in plan:
