@@ -28,9 +28,7 @@ def depth_plan(spec: HardeningSpec) -> list[tuple[str, str, dict[str, Any]]]:
     if retention is None:
         tables = ["session_log"] if session_log_on(spec) else []
     if tables:
-        plan.append(
-            ("config.d", "system_logs", {"retention_days": retention, "tables": [{"name": t} for t in tables]})
-        )
+        plan.append(("config.d", "system_logs", {"retention_days": retention, "tables": [{"name": t} for t in tables]}))
     if shows_no_secrets(spec):
         plan.append(("config.d", "show_secrets", {}))
     profiles = {

@@ -88,7 +88,11 @@ def rendered_profiles(spec: HardeningSpec) -> dict[str, dict[str, Any]]:
 def profile_locks(spec: HardeningSpec) -> dict[str, ProfileLocks]:
     """profile -> what the settings file adds to it (profiles that gain nothing are left out)."""
     lock = locks_profile_settings(spec)
-    added_settings = [(name, value) for name, value, feature in HARDENED_SETTINGS if feature is None or versions.has(spec.version, feature)]
+    added_settings = [
+        (name, value)
+        for name, value, feature in HARDENED_SETTINGS
+        if feature is None or versions.has(spec.version, feature)
+    ]
     added_settings.append(("max_concurrent_queries_for_user", spec.server_limits.max_concurrent_queries_for_user))
     out: dict[str, ProfileLocks] = {}
     for name, settings in rendered_profiles(spec).items():
@@ -144,7 +148,9 @@ def lock_checks(spec: HardeningSpec) -> list[Problem]:
         )
     if spec.system_logs.session_log and not versions.has(version, "session_log"):
         problems.append(
-            Problem("system_logs.session_log", versions.needs_message("session_log", version), f"set it to null, or {newer}")
+            Problem(
+                "system_logs.session_log", versions.needs_message("session_log", version), f"set it to null, or {newer}"
+            )
         )
     for name, settings in spec.profiles.items():
         for setting, constraint in settings.get(CONSTRAINTS_KEY, {}).items():

@@ -754,7 +754,9 @@ class HardeningSpec(StrictModel):
                 continue
             for setting, setting_value in settings.items():
                 if (setting == CONSTRAINTS_KEY) != isinstance(setting_value, dict):
-                    what = "must be a mapping of settings to constraints" if setting == CONSTRAINTS_KEY else "is a mapping"
+                    what = (
+                        "must be a mapping of settings to constraints" if setting == CONSTRAINTS_KEY else "is a mapping"
+                    )
                     raise fail(
                         f"{excerpt(setting, 40)} in profile {excerpt(name, 40)} {what}",
                         f"write settings as setting: value, and limits under {CONSTRAINTS_KEY}: "
