@@ -27,8 +27,8 @@ from hardhouse.ca import TlsFiles, write_server_material
 from hardhouse.probe.transport import tls_context
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import load_spec
-from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary
 from hardhouse.testing.clients import native_client, native_query
+from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary
 from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]

@@ -22,10 +22,10 @@ from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
 from hardhouse.controls import catalog
 from hardhouse.render.credentials import resolve_credentials
+from hardhouse.render.depth import depth_plan
 from hardhouse.spec.fields import parse_network
 from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
 from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec
-from hardhouse.render.depth import depth_plan
 
 FILE_PREFIX = "zz-hardhouse-"  # merged after the stock and packager files, so it has the last word
 FILE_MODE = 0o640  # root:clickhouse; the server reads, nobody else

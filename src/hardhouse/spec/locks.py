@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hardhouse.clickhouse import versions
-from hardhouse.clickhouse.stock import STOCK_PROFILES
 from hardhouse.spec.errors import Problem
 from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec, SettingConstraint
 
