@@ -307,3 +307,22 @@ def test_hardhouse_audit_fails_the_controls_and_names_the_file(modern_tree, tmp_
     assert result.exit_code == 1, result.output
     assert "HH-LEAK-2 display_secrets_in_show_and_select 1 from config.d/zzz-debug.xml:2" in result.output
     assert "HH-LOG-3 profile writer 0 from users.d/zzz-debug.xml:4" in result.output
+
+
+@pytest.mark.parametrize(
+    ("planted", "subject"),
+    [
+        ("<max_concurrent_queries>0</max_concurrent_queries>", "max_concurrent_queries"),
+        ("<query_log><ttl>event_date + INTERVAL 3650 DAY DELETE</ttl></query_log>", "query_log.ttl"),
+    ],
+)
+def test_a_limit_or_retention_undone_by_a_later_file_is_drift(modern_tree, tmp_path: Path, planted, subject) -> None:
+    import yaml
+
+    tree, data = modern_tree
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    (tree / "config.d" / "zzz-debug.xml").write_text(f"<clickhouse>\n  {planted}\n</clickhouse>\n")
+    result = CliRunner().invoke(main, ["audit", str(tree), "--spec", str(spec)], env=PASSWORDS)
+    assert result.exit_code == 1, result.output
+    assert f"HH-DRIFT-1 {subject} " in result.output and "config.d/zzz-debug.xml:2" in result.output, result.output

@@ -24,6 +24,7 @@ from hardhouse.audit.xmltree import Element, Origin
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec
+from hardhouse.spec.locks import SYSTEM_LOG_TABLES
 
 CONFIG_PATHS = (
     "listen_host",
@@ -34,6 +35,12 @@ CONFIG_PATHS = (
     "allow_plaintext_password",
     "allow_implicit_no_password",
     "query_masking_rules",
+    # issue 12: server limits, secrets in SHOW, the server's own log tables (their ttl)
+    "max_connections",
+    "max_concurrent_queries",
+    "keep_alive_timeout",
+    "display_secrets_in_show_and_select",
+    *SYSTEM_LOG_TABLES,
 )
 # A leaf named like a credential (any password or hash element, a disk key, a token, a ZooKeeper
 # identity): compared, never shown, whatever element a planted file invents.
