@@ -15,7 +15,13 @@ from click.testing import CliRunner
 from lxml import etree
 
 from hardhouse.audit.merge import read_server_tree
-from hardhouse.audit.rules import query_log_off, secrets_displayed
+from hardhouse.audit.rules import (
+    queries_unbounded,
+    query_log_off,
+    secrets_displayed,
+    session_log_off,
+    system_log_no_ttl,
+)
 from hardhouse.cli import main
 from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.spec import SpecError, load_spec
@@ -326,3 +332,20 @@ def test_a_limit_or_retention_undone_by_a_later_file_is_drift(modern_tree, tmp_p
     result = CliRunner().invoke(main, ["audit", str(tree), "--spec", str(spec)], env=PASSWORDS)
     assert result.exit_code == 1, result.output
     assert f"HH-DRIFT-1 {subject} " in result.output and "config.d/zzz-debug.xml:2" in result.output, result.output
+
+
+def test_rules_find_logs_kept_forever_no_login_log_and_unbounded_queries(modern_tree) -> None:
+    tree, _ = modern_tree
+    hardened = read_server_tree(tree)
+    assert [*system_log_no_ttl(hardened), *session_log_off(hardened), *queries_unbounded(hardened)] == []
+    # The weakened tree: hardhouse's system-logs and limits files gone, Debian's stock left.
+    (tree / "config.d" / SYSTEM_LOGS).unlink()
+    (tree / "config.d" / LIMITS).unlink()
+    (tree / "config.d" / "zzz-debug.xml").write_text(
+        "<clickhouse>\n  <max_concurrent_queries>0</max_concurrent_queries>\n</clickhouse>\n"
+    )
+    weak = read_server_tree(tree)
+    # Debian's stock config enables query_log (and query_thread_log's section) without a ttl.
+    assert {f.subject for f in system_log_no_ttl(weak)} >= {"query_log"}
+    assert [f.subject for f in session_log_off(weak)] == ["session_log"]
+    assert [(f.value, str(f.origin)) for f in queries_unbounded(weak)] == [("0", "config.d/zzz-debug.xml:2")]

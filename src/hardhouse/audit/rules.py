@@ -16,6 +16,7 @@ from hardhouse.audit.xmltree import Element
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.clickhouse.tls import disabled_protocols, weak_suite_reason
+from hardhouse.spec.locks import SYSTEM_LOG_TABLES
 
 # ClickHouse's own default when openSSL.server.cipherList is not set.
 CLICKHOUSE_DEFAULT_CIPHERS = "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH"
@@ -343,6 +344,36 @@ def query_log_off(tree: ServerTree) -> Iterator[Finding]:
             )
 
 
+def system_log_no_ttl(tree: ServerTree) -> Iterator[Finding]:
+    for name in SYSTEM_LOG_TABLES:
+        section = tree.config.root.find(name)
+        if section is None:
+            continue  # not enabled: nothing is kept
+        ttl = section.find("ttl")
+        engine = section.find("engine")
+        if (ttl is None or not ttl.text) and (engine is None or "TTL" not in engine.text.upper()):
+            yield Finding(
+                "system-log-no-ttl",
+                name,
+                None,
+                section.origin,
+                "kept forever: no ttl, so query text, users and addresses pile up",
+            )
+
+
+def session_log_off(tree: ServerTree) -> Iterator[Finding]:
+    if tree.config.root.find("session_log") is None:
+        yield Finding("session-log-off", "session_log", None, None, "not configured: logins leave no record")
+
+
+def queries_unbounded(tree: ServerTree) -> Iterator[Finding]:
+    element = tree.config.root.find("max_concurrent_queries")
+    if element is None or element.text.strip() in ("", "0"):
+        origin = element.value_origin if element is not None else None
+        shown = element.text if element is not None else None
+        yield Finding("queries-unbounded", "max_concurrent_queries", shown, origin, "no cap on queries running at once")
+
+
 Rule = Callable[[ServerTree], Iterator[Finding]]
 # Every audit rule the catalog names, by id (a test keeps the two equal). Drift is judged
 # apart (hardhouse.audit.drift) because it needs the spec.
@@ -361,4 +392,7 @@ RULES: dict[str, Rule] = {
     "masking-missing": masking_missing,
     "secrets-displayed": secrets_displayed,
     "query-log-off": query_log_off,
+    "system-log-no-ttl": system_log_no_ttl,
+    "session-log-off": session_log_off,
+    "queries-unbounded": queries_unbounded,
 }

@@ -274,7 +274,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#query_log", f"{DOCS}/operations/system-tables/query_log"),
         ("system_logs.retention_days", "lock_profile_settings"),
         templates=("system_logs", "settings"),
-        audit_rules=("query-log-off",),
+        audit_rules=("query-log-off", "system-log-no-ttl"),
         feature="system_log_ttl",
     ),
     Control(
@@ -286,6 +286,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#session_log", f"{DOCS}/operations/system-tables/session_log"),
         ("system_logs.session_log",),
         templates=("system_logs",),
+        audit_rules=("session-log-off",),
         feature="session_log",
     ),
     Control(
@@ -320,6 +321,7 @@ CONTROLS: tuple[Control, ...] = (
         ),
         ("server_limits",),
         templates=("limits", "settings"),
+        audit_rules=("queries-unbounded",),
     ),
 )
 
