@@ -200,3 +200,29 @@ def test_session_log_records_the_login_with_user_and_address() -> None:
     assert {"type": "LoginSuccess", "auth_type": "SHA256_PASSWORD", "client_address": "::ffff:127.0.0.1"} in rows, rows
     weakened = as_user(without(rendered(), "zz-hardhouse-system-logs.xml"), "admin", [*FLUSH, login])
     assert codes(weakened)[login] == UNKNOWN_TABLE
+
+
+# ---------------------------------------------------------------- item 7: server limits
+
+SERVER_SETTINGS = (
+    "SELECT name, value FROM system.server_settings "
+    "WHERE name IN ('max_connections', 'keep_alive_timeout', 'display_secrets_in_show_and_select')"
+)
+
+
+def test_26_9_reads_the_rendered_limits_and_a_render_without_them_keeps_the_stock() -> None:
+    def settings(files: list[RenderedFile]) -> dict[str, str]:
+        return {row["name"]: row["value"] for row in as_user(files, "admin", [SERVER_SETTINGS]).outcomes[0].rows}
+
+    # clickhouse-local (chdb-core) does not take max_concurrent_queries from its config, so that
+    # cap is proven on live 18.16 (tests/render/test_live_18_16_depth.py).
+    assert settings(rendered()) == {
+        "max_connections": "1024",
+        "keep_alive_timeout": "10",
+        "display_secrets_in_show_and_select": "0",
+    }
+    assert settings(without(rendered(), "zz-hardhouse-limits.xml")) == {
+        "max_connections": "4096",
+        "keep_alive_timeout": "30",
+        "display_secrets_in_show_and_select": "0",
+    }
