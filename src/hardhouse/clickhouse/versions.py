@@ -133,9 +133,9 @@ FEATURES: dict[str, Feature] = {
     "settings_constraints": Feature(
         MODERN_MIN,
         "settings constraints in profiles (constraints: min, max, readonly)",
-        "live 18.16 refuses to start on a profile with <constraints> (Unknown setting constraints); "
-        "embedded 26.9 answers 452 (SETTING_CONSTRAINT_VIOLATION) to SET below min, above max or of a "
-        "readonly setting, as the rendered user",
+        "live 18.16 answers 115 (Unknown setting constraints) to every login of a user whose profile has "
+        "<constraints>, and does not start when the default profile has them; embedded 26.9 answers 452 "
+        "(SETTING_CONSTRAINT_VIOLATION) to SET below min, above max or of a readonly setting, as the rendered user",
     ),
     "system_log_ttl": Feature(
         MODERN_MIN,
