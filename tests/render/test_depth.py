@@ -135,7 +135,7 @@ def test_18_16_gets_the_per_user_cap_and_no_constraints(spec_dict, environ) -> N
             "profiles.writer.constraints",
             "readonly: 1",
         ),
-        ({"system_logs": {"retention_days": 30}}, "system_logs.retention_days", "needs ClickHouse 22.8"),
+        ({"system_logs": {"retention_days": 30}}, "system_logs.retention_days", "needs ClickHouse 23.8"),
         ({"system_logs": {"session_log": True}}, "system_logs.session_log", "needs ClickHouse 22.8"),
     ],
 )
@@ -201,6 +201,13 @@ def test_system_logs_expire_after_30_days_by_default_and_session_log_is_on(spec_
         ("query_log", "query_thread_log", "part_log", "text_log", "trace_log", "session_log"),
         "event_date + INTERVAL 30 DAY DELETE",
     )
+
+
+def test_22_8_gets_the_session_log_without_a_retention_and_refuses_one(spec_dict, environ) -> None:
+    logs = rendered(spec_dict, environ, clickhouse_version="22.8")[SYSTEM_LOGS]
+    assert [(e.tag, e.findtext("ttl")) for e in elements(logs)] == [("session_log", None)]
+    spec_dict["system_logs"] = {"retention_days": 30}
+    assert "needs ClickHouse 23.8" in problems(spec_dict)["system_logs.retention_days"]
 
 
 def test_session_log_can_be_left_off(spec_dict, environ) -> None:

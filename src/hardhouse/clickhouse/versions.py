@@ -138,18 +138,20 @@ FEATURES: dict[str, Feature] = {
         "(SETTING_CONSTRAINT_VIOLATION) to SET below min, above max or of a readonly setting, as the rendered user",
     ),
     "system_log_ttl": Feature(
-        MODERN_MIN,
+        Version(23, 8),
         "retention (ttl) of system log tables (query_log, query_thread_log, part_log, text_log, trace_log, "
         "session_log)",
         "live 18.16 ignores <ttl> in <query_log> (SHOW CREATE TABLE system.query_log has no TTL; its "
         "MergeTree has none); embedded 26.9 shows TTL event_date + toIntervalDay(N) in SHOW CREATE TABLE of "
-        "each table after SYSTEM FLUSH LOGS",
+        "each table after SYSTEM FLUSH LOGS; the first release that reads <ttl> is not pinned down here and a "
+        "server that does not know it ignores it silently (as 18.16 does), so it is gated at the LTS 23.8",
     ),
     "session_log": Feature(
         MODERN_MIN,
         "the login log (system.session_log)",
         "absent from live 18.16's system.tables; embedded 26.9 writes a LoginSuccess row with user, auth "
-        "type and client address for the session's login",
+        "type and client address for the session's login; not run on 22.8-26.8 here (a server without it "
+        "ignores the section: no record, no failure)",
     ),
     "display_secrets_setting": Feature(
         Version(23, 8),

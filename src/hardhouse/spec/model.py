@@ -567,7 +567,7 @@ class SystemLogs(StrictModel):
         None,
         description=(
             "rows of query_log, query_thread_log, part_log, text_log, trace_log and session_log older than this are "
-            "deleted (ttl); null: 30 days where the target can (22.8+), kept forever on 18.16, which cannot"
+            "deleted (ttl); null: 30 days where the target can (23.8+), kept forever before, where it cannot"
         ),
         why="the server's own logs hold query text, users and addresses: a log server's logs are secrets too",
     )
