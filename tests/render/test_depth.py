@@ -111,6 +111,11 @@ def test_a_setting_the_profile_sets_itself_is_not_overridden(spec_dict, environ)
     assert constraints(writer)["max_concurrent_queries_for_user"] == {"min": "1", "max": "5"}
 
 
+def test_an_inherited_profile_is_not_a_setting_to_lock(spec_dict, environ) -> None:
+    spec_dict["profiles"]["writer"]["profile"] = "readonly"
+    assert "profile" not in constraints(rendered(spec_dict, environ)[SETTINGS].find("profiles/writer"))
+
+
 def test_lock_profile_settings_false_renders_settings_without_locks(spec_dict, environ) -> None:
     files = rendered(spec_dict, environ, lock_profile_settings=False)
     assert all(profile.find("constraints") is None for profile in elements(files[SETTINGS].find("profiles")))

@@ -14,6 +14,8 @@ from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec,
 # What ClickHouse's stock users.xml sets in its own profiles (hardhouse.embedded.STOCK_USERS_XML):
 # a user on a stock profile gets the same locks as one on a spec profile.
 STOCK_PROFILE_SETTINGS: dict[str, dict[str, Any]] = {"default": {}, "readonly": {"readonly": 1}}
+# A profile's <profile> element inherits another profile's settings.
+INHERIT_KEY = "profile"
 # Default retention of the server's own log tables where the target can expire them.
 SYSTEM_LOG_RETENTION_DAYS = 30
 # The server's own log tables hardhouse gives a retention; all have an event_date column.
@@ -100,7 +102,8 @@ def profile_locks(spec: HardeningSpec) -> dict[str, ProfileLocks]:
         constraints: dict[str, dict[str, Any]] = {}
         if lock:
             for setting, value in {**settings, **added}.items():
-                if setting not in explicit:
+                # <profile> inside a profile names a parent profile; it is no setting to constrain.
+                if setting not in explicit and setting != INHERIT_KEY:
                     constraints[setting] = default_constraint(setting, value)
         for setting, constraint in explicit.items():
             shown = _constraint_dict(constraint)
