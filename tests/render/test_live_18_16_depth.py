@@ -37,7 +37,7 @@ SERVE = "127.0.0.2"
 UNKNOWN_SETTING, READONLY, TOO_MANY_QUERIES = 115, 164, 202
 SLOW = "SELECT sleep(3)"  # 18.16 caps sleep() at 3 seconds per block
 KEEP_ALIVE = 7
-USERS = ("admin", "ingest", "analyst")
+USERS = ("admin", "ingest", "analyst", "reporter")
 
 
 @dataclass
@@ -82,9 +82,18 @@ def depth_spec(tls: TlsFiles, https: int, native_tls: int) -> dict[str, Any]:
         "tls": {"certificate": str(tls.certificate), "private_key": str(tls.private_key)},
         "users": [
             {"name": name, "password_env": f"HH_{name.upper()}", "networks": ["127.0.0.0/8"], "profile": profile}
-            for name, profile in (("admin", "default"), ("ingest", "writer"), ("analyst", "readonly"))
+            for name, profile in (
+                ("admin", "default"),
+                ("ingest", "writer"),
+                ("analyst", "readonly"),
+                ("reporter", "reporting"),
+            )
         ],
-        "profiles": {"writer": {"max_execution_time": 300}, "readonly": {"readonly": 1}},
+        "profiles": {
+            "writer": {"max_execution_time": 300},
+            "readonly": {"readonly": 1},
+            "reporting": {"readonly": 2, "max_execution_time": 60},
+        },
         "server_limits": {
             "max_concurrent_queries": 2,
             "max_concurrent_queries_for_user": 1,
@@ -198,6 +207,12 @@ def test_readonly_1_refuses_set_on_18_16(hardened: Server) -> None:
     # 18.16 lets a readonly user SET a setting to the value it already has (clients send their
     # settings), so switching off the query log that 18.16 leaves off goes through.
     assert hardened.refused("analyst", "SET log_queries = 0") is None
+
+
+def test_readonly_2_keeps_writes_out_but_lets_the_user_lift_its_limits_on_18_16(hardened: Server) -> None:
+    assert hardened.refused("reporter", "CREATE TABLE default.t (a UInt8) ENGINE = Memory") == READONLY
+    assert hardened.refused("reporter", "SET readonly = 0") == READONLY
+    assert hardened.refused("reporter", "SET max_execution_time = 0") is None
 
 
 def test_without_constraints_a_writer_lifts_its_own_limit_on_18_16(hardened: Server) -> None:
