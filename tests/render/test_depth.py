@@ -18,6 +18,7 @@ from hardhouse.audit.merge import read_server_tree
 from hardhouse.audit.rules import (
     queries_unbounded,
     query_log_off,
+    query_log_unlocked,
     secrets_displayed,
     session_log_off,
     system_log_no_ttl,
@@ -361,3 +362,13 @@ def test_rules_find_logs_kept_forever_no_login_log_and_unbounded_queries(modern_
     assert {f.subject for f in system_log_no_ttl(weak)} >= {"query_log"}
     assert [f.subject for f in session_log_off(weak)] == ["session_log"]
     assert [(f.value, str(f.origin)) for f in queries_unbounded(weak)] == [("0", "config.d/zzz-debug.xml:2")]
+
+
+def test_rule_finds_a_profile_whose_query_logging_can_be_switched_off(modern_tree, environ) -> None:
+    tree, data = modern_tree
+    assert list(query_log_unlocked(read_server_tree(tree))) == []
+    # The weakened render: the same spec with locks off renders log_queries without a constraint.
+    data["lock_profile_settings"] = False
+    write_files(render(load_spec(data), environ), tree)
+    unlocked = {f.subject for f in query_log_unlocked(read_server_tree(tree))}
+    assert unlocked == {"profile default", "profile readonly", "profile writer"}

@@ -344,6 +344,27 @@ def query_log_off(tree: ServerTree) -> Iterator[Finding]:
             )
 
 
+def _locked_on(constraint: Element | None) -> bool:
+    """A constraint that keeps a flag at 1: readonly/const, or min and max both 1."""
+    if constraint is None:
+        return False
+    if constraint.find("readonly") is not None or constraint.find("const") is not None:
+        return True
+    return _text(constraint.find("min")).strip() == "1" and _text(constraint.find("max")).strip() == "1"
+
+
+def query_log_unlocked(tree: ServerTree) -> Iterator[Finding]:
+    for profile in profiles(tree.users):
+        if not _locked_on(profile.find("constraints/log_queries")):
+            yield Finding(
+                "query-log-unlocked",
+                f"profile {profile.tag}",
+                None,
+                profile.origin,
+                "no constraint on log_queries: its users can SET log_queries = 0 and leave no trace",
+            )
+
+
 def system_log_no_ttl(tree: ServerTree) -> Iterator[Finding]:
     for name in SYSTEM_LOG_TABLES:
         section = tree.config.root.find(name)
@@ -392,6 +413,7 @@ RULES: dict[str, Rule] = {
     "masking-missing": masking_missing,
     "secrets-displayed": secrets_displayed,
     "query-log-off": query_log_off,
+    "query-log-unlocked": query_log_unlocked,
     "system-log-no-ttl": system_log_no_ttl,
     "session-log-off": session_log_off,
     "queries-unbounded": queries_unbounded,

@@ -274,7 +274,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#query_log", f"{DOCS}/operations/system-tables/query_log"),
         ("system_logs.retention_days", "lock_profile_settings"),
         templates=("system_logs", "settings"),
-        audit_rules=("query-log-off", "system-log-no-ttl"),
+        audit_rules=("query-log-off", "query-log-unlocked", "system-log-no-ttl"),
         feature="system_log_ttl",
     ),
     Control(
