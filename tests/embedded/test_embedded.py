@@ -82,11 +82,15 @@ def test_example_spec_loads_and_no_user_logs_in_without_password(environ, versio
     networks = {login.name: login.networks for login in report.logins}
     assert networks == {"ingest": ["10.0.0.0/8"], "analyst": ["10.1.2.0/24", "2001:db8::/64"]}
     # The config.d overlays were merged by ClickHouse's config processor too.
+    # show-secrets only where the version has display_secrets_in_show_and_select (23.8+).
     assert report.config_d == [
         "zz-hardhouse-auth.xml",
+        "zz-hardhouse-limits.xml",
         "zz-hardhouse-listen.xml",
         "zz-hardhouse-masking.xml",
         "zz-hardhouse-ports.xml",
+        *(["zz-hardhouse-show-secrets.xml"] if version != "22.8" else []),
+        "zz-hardhouse-system-logs.xml",
         "zz-hardhouse-tls.xml",
     ]
     assert report.server_settings["openSSL.server.disableProtocols"] == "sslv2,sslv3,tlsv1,tlsv1_1"

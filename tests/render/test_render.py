@@ -32,6 +32,11 @@ def test_renders_one_file_per_concern_with_tight_modes(spec_dict: dict[str, Any]
         "users.d/zz-hardhouse-stock-users.xml",
         "users.d/zz-hardhouse-users.xml",
         "users.d/zz-hardhouse-profiles.xml",
+        # issue 12: server limits, the server's own logs, secrets in SHOW, profile locks
+        "config.d/zz-hardhouse-limits.xml",
+        "config.d/zz-hardhouse-system-logs.xml",
+        "config.d/zz-hardhouse-show-secrets.xml",
+        "users.d/zz-hardhouse-settings.xml",
     ]
     assert {f.mode for f in files} == {0o640}
     assert all(etree.fromstring(f.content.encode()).tag == "clickhouse" for f in files)

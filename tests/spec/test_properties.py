@@ -99,7 +99,9 @@ def log_database(
 def specs(draw: st.DrawFn) -> dict[str, Any]:
     version = draw(VERSIONS)
     profile_names = NAMES.filter(lambda n: n != "hardhouse_locked")
-    profiles = draw(st.dictionaries(profile_names, st.dictionaries(NAMES, SETTING_VALUES, max_size=3), max_size=3))
+    # `constraints` is the key of a profile's constraints mapping, never a setting with a value.
+    settings = st.dictionaries(NAMES.filter(lambda n: n != "constraints"), SETTING_VALUES, max_size=3)
+    profiles = draw(st.dictionaries(profile_names, settings, max_size=3))
     user_names = draw(st.lists(NAMES.filter(lambda n: n != "default"), min_size=1, max_size=4, unique=True))
     # valid specs only: together, the networks must not cover every address either
     user_networks = st.lists(networks(), min_size=1, max_size=3).filter(

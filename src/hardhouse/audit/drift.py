@@ -24,6 +24,7 @@ from hardhouse.audit.xmltree import Element, Origin
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec
+from hardhouse.spec.locks import SYSTEM_LOG_TABLES
 
 CONFIG_PATHS = (
     "listen_host",
@@ -42,6 +43,12 @@ CONFIG_PATHS = (
     "macros",
     "keeper_server",
     "openSSL/client",
+    # issue 12: server limits, secrets in SHOW, the server's own log tables (their ttl)
+    "max_connections",
+    "max_concurrent_queries",
+    "keep_alive_timeout",
+    "display_secrets_in_show_and_select",
+    *SYSTEM_LOG_TABLES,
 )
 # Named in `unchecked` when the cluster's secret variables are not set (never a user name).
 CLUSTER_SECRETS = "the cluster's secrets"

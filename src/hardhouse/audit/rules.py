@@ -17,6 +17,7 @@ from hardhouse.audit.xmltree import Element
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.clickhouse.tls import disabled_protocols, weak_suite_reason
+from hardhouse.spec.locks import SYSTEM_LOG_TABLES
 
 # ClickHouse's own default when openSSL.server.cipherList is not set.
 CLICKHOUSE_DEFAULT_CIPHERS = "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH"
@@ -299,6 +300,102 @@ def masking_missing(tree: ServerTree) -> Iterator[Finding]:
         )
 
 
+def _is_on(text: str) -> bool:
+    # ClickHouse reads a Bool setting from 1/0 or true/false (any case).
+    return text.strip().lower() in ("1", "true")
+
+
+def profiles(config: MergedConfig) -> list[Element]:
+    section = config.root.find("profiles")
+    return [] if section is None else section.elements()
+
+
+def secrets_displayed(tree: ServerTree) -> Iterator[Finding]:
+    server = tree.config.root.find("display_secrets_in_show_and_select")
+    if server is not None and _is_on(server.text):
+        yield Finding(
+            "secrets-displayed",
+            "display_secrets_in_show_and_select",
+            server.text,
+            server.value_origin,
+            "SHOW and SELECT may show credentials of tables, dictionaries and table functions",
+        )
+    for profile in profiles(tree.users):
+        element = profile.find("format_display_secrets_in_show_and_select")
+        if element is not None and _is_on(element.text):
+            yield Finding(
+                "secrets-displayed",
+                f"profile {profile.tag}",
+                element.text,
+                element.value_origin,
+                "format_display_secrets_in_show_and_select is on: its users see credentials wherever the server allows",
+            )
+
+
+def query_log_off(tree: ServerTree) -> Iterator[Finding]:
+    for profile in profiles(tree.users):
+        element = profile.find("log_queries")
+        if element is not None and element.text.strip().lower() in ("0", "false"):
+            yield Finding(
+                "query-log-off",
+                f"profile {profile.tag}",
+                element.text,
+                element.value_origin,
+                "log_queries is off: this profile's queries leave no trace in query_log",
+            )
+
+
+def _locked_on(constraint: Element | None) -> bool:
+    """A constraint that keeps a flag at 1: readonly/const, or min and max both 1."""
+    if constraint is None:
+        return False
+    if constraint.find("readonly") is not None or constraint.find("const") is not None:
+        return True
+    return _text(constraint.find("min")).strip() == "1" and _text(constraint.find("max")).strip() == "1"
+
+
+def query_log_unlocked(tree: ServerTree) -> Iterator[Finding]:
+    for profile in profiles(tree.users):
+        if not _locked_on(profile.find("constraints/log_queries")):
+            yield Finding(
+                "query-log-unlocked",
+                f"profile {profile.tag}",
+                None,
+                profile.origin,
+                "no constraint on log_queries: its users can SET log_queries = 0 and leave no trace",
+            )
+
+
+def system_log_no_ttl(tree: ServerTree) -> Iterator[Finding]:
+    for name in SYSTEM_LOG_TABLES:
+        section = tree.config.root.find(name)
+        if section is None:
+            continue  # not enabled: nothing is kept
+        ttl = section.find("ttl")
+        engine = section.find("engine")
+        if (ttl is None or not ttl.text) and (engine is None or "TTL" not in engine.text.upper()):
+            yield Finding(
+                "system-log-no-ttl",
+                name,
+                None,
+                section.origin,
+                "kept forever: no ttl, so query text, users and addresses pile up",
+            )
+
+
+def session_log_off(tree: ServerTree) -> Iterator[Finding]:
+    if tree.config.root.find("session_log") is None:
+        yield Finding("session-log-off", "session_log", None, None, "not configured: logins leave no record")
+
+
+def queries_unbounded(tree: ServerTree) -> Iterator[Finding]:
+    element = tree.config.root.find("max_concurrent_queries")
+    if element is None or element.text.strip() in ("", "0"):
+        origin = element.value_origin if element is not None else None
+        shown = element.text if element is not None else None
+        yield Finding("queries-unbounded", "max_concurrent_queries", shown, origin, "no cap on queries running at once")
+
+
 Rule = Callable[[ServerTree], Iterator[Finding]]
 # Every audit rule the catalog names, by id (a test keeps the two equal). Drift is judged
 # apart (hardhouse.audit.drift) because it needs the spec.
@@ -316,4 +413,10 @@ RULES: dict[str, Rule] = {
     "any-network": any_network,
     "masking-missing": masking_missing,
     **CLUSTER_RULES,
+    "secrets-displayed": secrets_displayed,
+    "query-log-off": query_log_off,
+    "query-log-unlocked": query_log_unlocked,
+    "system-log-no-ttl": system_log_no_ttl,
+    "session-log-off": session_log_off,
+    "queries-unbounded": queries_unbounded,
 }

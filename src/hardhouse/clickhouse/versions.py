@@ -163,6 +163,38 @@ FEATURES: dict[str, Feature] = {
         "rendered keeper_server is merged without error by embedded 26.9, which reads the secure "
         "client list (keeper_hosts) but does not start Keeper",
     ),
+    # Issue 12 items 1, 2, 6, 7 (settings constraints, system log retention, secrets in SHOW).
+    "settings_constraints": Feature(
+        MODERN_MIN,
+        "settings constraints in profiles (constraints: min, max, readonly)",
+        "live 18.16 answers 115 (Unknown setting constraints) to every login of a user whose profile has "
+        "<constraints>, and does not start when the default profile has them; embedded 26.9 answers 452 "
+        "(SETTING_CONSTRAINT_VIOLATION) to SET below min, above max or of a readonly setting, as the rendered user",
+    ),
+    "system_log_ttl": Feature(
+        Version(23, 8),
+        "retention (ttl) of system log tables (query_log, query_thread_log, part_log, text_log, trace_log, "
+        "session_log)",
+        "live 18.16 ignores <ttl> in <query_log> (SHOW CREATE TABLE system.query_log has no TTL; its "
+        "MergeTree has none); embedded 26.9 shows TTL event_date + toIntervalDay(N) in SHOW CREATE TABLE of "
+        "each table after SYSTEM FLUSH LOGS; the first release that reads <ttl> is not pinned down here and a "
+        "server that does not know it ignores it silently (as 18.16 does), so it is gated at the LTS 23.8",
+    ),
+    "session_log": Feature(
+        MODERN_MIN,
+        "the login log (system.session_log)",
+        "absent from live 18.16's system.tables; embedded 26.9 writes a LoginSuccess row with user, auth "
+        "type and client address for the session's login; not run on 22.8-26.8 here (a server without it "
+        "ignores the section: no record, no failure)",
+    ),
+    "display_secrets_setting": Feature(
+        Version(23, 8),
+        "the switches that show secrets in SHOW and SELECT (display_secrets_in_show_and_select, "
+        "format_display_secrets_in_show_and_select)",
+        "both in embedded 26.9 (system.server_settings, system.settings; a constraint locks the format "
+        "setting: 452); absent from 18.16; the first release is not pinned down here (2023), so it is "
+        "gated at the LTS 23.8: a profile naming an unknown setting stops a server",
+    ),
 }
 
 

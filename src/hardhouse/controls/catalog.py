@@ -285,6 +285,80 @@ CONTROLS: tuple[Control, ...] = (
         templates=("cluster_secrets", "cluster"),
         audit_rules=("zookeeper-anonymous",),
     ),
+    # Issue 12 items 1, 2, 6, 7: settings constraints, the server's own logs, secrets in SHOW, limits.
+    Control(
+        "HH-SET-1",
+        "Profile limits users cannot SET away",
+        Severity.MEDIUM,
+        "A limit in a profile (max_execution_time, max_memory_usage, readonly) means nothing if the "
+        "user can `SET` it back to 0; a leaked credential would lift it first. Every setting a profile "
+        "sets becomes a constraint (a number n: 1..n; anything else: readonly), so the server answers "
+        "452. 18.16 has no constraints: only `readonly: 1` stops SET there, and it stops writes too.",
+        (f"{DOCS}/operations/settings/constraints-on-settings", f"{DOCS}/operations/settings/permissions-for-queries"),
+        ("profiles", "lock_profile_settings"),
+        templates=("settings",),
+        feature="settings_constraints",
+    ),
+    Control(
+        "HH-LOG-3",
+        "The server's own logs expire and cannot be switched off",
+        Severity.MEDIUM,
+        "query_log, text_log and the other system logs keep query text, users and addresses forever "
+        "unless given a TTL: on a log server they are secrets too. They expire after "
+        "`system_logs.retention_days`, and `log_queries` is locked on in every profile so a user "
+        "cannot hide its queries.",
+        (f"{SERVER_SETTINGS}#query_log", f"{DOCS}/operations/system-tables/query_log"),
+        ("system_logs.retention_days", "lock_profile_settings"),
+        templates=("system_logs", "settings"),
+        audit_rules=("query-log-off", "query-log-unlocked", "system-log-no-ttl"),
+        feature="system_log_ttl",
+    ),
+    Control(
+        "HH-LOG-4",
+        "Every login recorded",
+        Severity.LOW,
+        "Who logged in, from where, and who was refused is the first question after a credential "
+        "leaks; system.session_log records each login with user, authentication type and address.",
+        (f"{SERVER_SETTINGS}#session_log", f"{DOCS}/operations/system-tables/session_log"),
+        ("system_logs.session_log",),
+        templates=("system_logs",),
+        audit_rules=("session-log-off",),
+        feature="session_log",
+    ),
+    Control(
+        "HH-LEAK-2",
+        "Secrets hidden in SHOW and SELECT",
+        Severity.MEDIUM,
+        "Table engines and functions (MySQL, S3, remote, URL) carry credentials; with "
+        "`display_secrets_in_show_and_select` on, SHOW CREATE and system.tables show them to anyone "
+        "with the format setting and the grant. The server setting is off and the format setting is "
+        "locked at 0 in every profile.",
+        (
+            f"{SERVER_SETTINGS}#display_secrets_in_show_and_select",
+            f"{DOCS}/operations/settings/formats#format_display_secrets_in_show_and_select",
+        ),
+        (),
+        templates=("show_secrets", "settings"),
+        audit_rules=("secrets-displayed",),
+        feature="display_secrets_setting",
+    ),
+    Control(
+        "HH-LIMIT-1",
+        "Connections and queries bounded",
+        Severity.LOW,
+        "A leaked credential or a scanner that opens connections or runs queries in a loop can take "
+        "the server from everyone else. Connections, concurrent queries (server-wide and per user) "
+        "and idle keep-alive time are capped.",
+        (
+            f"{SERVER_SETTINGS}#max_connections",
+            f"{SERVER_SETTINGS}#max_concurrent_queries",
+            f"{SERVER_SETTINGS}#keep_alive_timeout",
+            f"{DOCS}/operations/settings/query-complexity",
+        ),
+        ("server_limits",),
+        templates=("limits", "settings"),
+        audit_rules=("queries-unbounded",),
+    ),
 )
 
 BY_ID: dict[str, Control] = {control.id: control for control in CONTROLS}

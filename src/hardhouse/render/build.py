@@ -25,9 +25,10 @@ from hardhouse.controls import catalog
 from hardhouse.render.cluster import CONCERN as CLUSTER_CONCERN
 from hardhouse.render.cluster import SECRETS_CONCERN, cluster_contexts
 from hardhouse.render.credentials import resolve_credentials
+from hardhouse.render.depth import depth_plan
 from hardhouse.spec.fields import parse_network
 from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
-from hardhouse.spec.model import LOCKED_PROFILE, HardeningSpec
+from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec
 
 FILE_PREFIX = "zz-hardhouse-"  # merged after the stock and packager files, so it has the last word
 FILE_MODE = 0o640  # root:clickhouse; the server reads, nobody else
@@ -137,7 +138,10 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
     version = spec.version
     common = {"version": str(version), "has": lambda feature: versions.has(version, feature)}
     declared = {user.name for user in spec.users}
-    profiles = {name: {k: setting_value(v) for k, v in settings.items()} for name, settings in spec.profiles.items()}
+    profiles = {
+        name: {k: setting_value(v) for k, v in settings.items() if k != CONSTRAINTS_KEY}
+        for name, settings in spec.profiles.items()
+    }
     if spec.default_user == "lock":
         profiles[LOCKED_PROFILE] = {"readonly": 1}
 
@@ -211,6 +215,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
         node, cluster_secrets = cluster_contexts(spec, os.environ if environ is None else environ)
         plan.append(("config.d", CLUSTER_CONCERN, node))
         plan.append(("config.d", SECRETS_CONCERN, cluster_secrets))
+    plan.extend(depth_plan(spec))
 
     files = []
     for subdir, concern, context in plan:

@@ -9,6 +9,7 @@ from hardhouse.spec.cluster_checks import cluster_checks
 from hardhouse.spec.column_types import families, parse_column_type
 from hardhouse.spec.errors import Problem, listing
 from hardhouse.spec.fields import everything_covered, listens_everywhere
+from hardhouse.spec.locks import lock_checks
 from hardhouse.spec.meaning import BUILTIN_MASKING_RULES, profile_is_read_only
 from hardhouse.spec.model import LOCKED_PROFILE, HardeningSpec, LogDatabase, User
 
@@ -100,6 +101,7 @@ def cross_checks(spec: HardeningSpec) -> list[Problem]:
     problems.extend(_masking_checks(spec))
     problems.extend(_log_database_checks(spec))
     problems.extend(cluster_checks(spec))
+    problems.extend(lock_checks(spec))
     return problems
 
 

@@ -20,6 +20,8 @@ from pydantic import ValidationError
 from hardhouse.spec.checks import cross_checks
 from hardhouse.spec.errors import NOT_SHOWN, Problem, SpecError, bounded_text, excerpt, field_path, is_secret_location
 from hardhouse.spec.model import (
+    CONSTRAINTS_TAG,
+    SETTING_TAG,
     Cluster,
     HardeningSpec,
     Interserver,
@@ -33,8 +35,11 @@ from hardhouse.spec.model import (
     QueryMasking,
     Quota,
     Replica,
+    ServerLimits,
+    SettingConstraint,
     Shard,
     StrictModel,
+    SystemLogs,
     Tls,
     User,
     ZooKeeper,
@@ -101,7 +106,7 @@ def problems_from_validation(error: ValidationError) -> list[Problem]:
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic adds the tried member type to locations inside unions (e.g. "int", "str").
-    return isinstance(part, str) and part in {"int", "float", "str", "bool"}
+    return isinstance(part, str) and part in {"int", "float", "str", "bool", SETTING_TAG, CONSTRAINTS_TAG}
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -139,6 +144,9 @@ MODELS_BY_FIELD: dict[str, type[StrictModel]] = {
     "zookeeper": ZooKeeper,
     "nodes": ZooKeeperNode,
     "keeper": Keeper,
+    "constraints": SettingConstraint,
+    "system_logs": SystemLogs,
+    "server_limits": ServerLimits,
 }
 PLAINTEXT_PASSWORD_NAMES = {"password", "passwd", "pass", "pwd", "plaintext_password"}
 

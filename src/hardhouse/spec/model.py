@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hardhouse.clickhouse import versions
@@ -804,6 +804,97 @@ class Cluster(SecretSource):
 
 
 SettingValue = int | float | str | bool
+# The key of a profile that holds its constraints, as in ClickHouse's own <profiles><NAME><constraints>.
+CONSTRAINTS_KEY = "constraints"
+# Union tags pydantic puts in error locations; hardhouse.spec.load leaves them out of field paths.
+SETTING_TAG, CONSTRAINTS_TAG = "setting value", "setting constraints"
+
+
+class SettingConstraint(StrictModel):
+    min: int | float | None = described(None, description="lowest value a user may SET")
+    max: int | float | None = described(None, description="highest value a user may SET")
+    readonly: bool = described(False, description="the user may not change the setting at all")
+
+    @model_validator(mode="after")
+    def consistent(self) -> SettingConstraint:
+        if self.readonly and (self.min is not None or self.max is not None):
+            raise PydanticCustomError(
+                "hardhouse",
+                "a readonly setting cannot also have min or max",
+                {"fix": "give readonly: true alone, or min and/or max"},
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError(
+                "hardhouse", f"min {self.min} is above max {self.max}", {"fix": "swap them, or widen the range"}
+            )
+        return self
+
+
+def _profile_entry_kind(value: Any) -> str:
+    return CONSTRAINTS_TAG if isinstance(value, dict) else SETTING_TAG
+
+
+# A profile maps setting names to values, and the key `constraints` to {setting: constraint}.
+ProfileEntry = Annotated[
+    Annotated[SettingValue, Tag(SETTING_TAG)] | Annotated[dict[str, SettingConstraint], Tag(CONSTRAINTS_TAG)],
+    Discriminator(_profile_entry_kind),
+]
+
+
+class SystemLogs(StrictModel):
+    retention_days: int | None = described(
+        None,
+        description=(
+            "rows of query_log, query_thread_log, part_log, text_log, trace_log and session_log older than this are "
+            "deleted (ttl); null: 30 days where the target can (23.8+), kept forever before, where it cannot"
+        ),
+        why="the server's own logs hold query text, users and addresses: a log server's logs are secrets too",
+    )
+    session_log: bool | None = described(
+        None,
+        description="record every login, refused or not, with user and address (system.session_log); null: 22.8+",
+        why="who logged in from where, and who was refused, is the first question after a leak",
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def positive_retention(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise fail(f"{excerpt(value)} days keeps nothing", "use a number of days (1 or more), or null")
+        return value
+
+
+class ServerLimits(StrictModel):
+    max_connections: int = described(
+        1024,
+        description="server-wide cap on simultaneous client connections (stock 4096)",
+        why="a flood of connections from one leaked credential or scanner cannot exhaust threads and descriptors",
+    )
+    max_concurrent_queries: int = described(
+        100,
+        description="server-wide cap on queries running at once (0 = unlimited, the modern stock)",
+        why="a credential running queries in a loop cannot take every core; a log server needs few at once",
+    )
+    keep_alive_timeout: int = described(
+        10,
+        description="seconds an idle HTTP keep-alive connection stays open (stock 3 on 18.16, 30 on modern)",
+        why="idle sockets cannot pile up (slowloris) while a client's next request still reuses its connection",
+    )
+    max_concurrent_queries_for_user: int = described(
+        20,
+        description=(
+            "per user: queries one user may run at once; added to every profile that does not set it, and locked "
+            "(1..value) where the target has settings constraints"
+        ),
+        why="one leaked credential cannot crowd out every other user",
+    )
+
+    @field_validator("*")
+    @classmethod
+    def positive(cls, value: int) -> int:
+        if value < 1:
+            raise fail(f"{excerpt(value)} is not a limit", "use a positive number")
+        return value
 
 
 class HardeningSpec(StrictModel):
@@ -828,8 +919,12 @@ class HardeningSpec(StrictModel):
         why="the stock default user has no password and accepts any address",
     )
     users: list[User] = described(description="accounts, each with a password and networks")
-    profiles: dict[str, dict[str, SettingValue]] = described(
-        default_factory=dict, description="settings profiles by name: {setting: value}"
+    profiles: dict[str, dict[str, ProfileEntry]] = described(
+        default_factory=dict,
+        description=(
+            "settings profiles by name: {setting: value}, and optionally constraints: {setting: {min, max, "
+            "readonly}} as in ClickHouse (22.8+); {} leaves a setting free"
+        ),
     )
     quotas: dict[str, Quota] = described(default_factory=dict, description="quotas by name (one interval each)")
     password_hash: PasswordHash = described(
@@ -859,6 +954,21 @@ class HardeningSpec(StrictModel):
         None,
         description="replicated cluster: shards and replicas, interserver HTTPS with credentials, remote_servers, "
         "ZooKeeper or Keeper; null: a single server",
+    )
+    lock_profile_settings: bool | None = described(
+        None,
+        description=(
+            "every setting a profile sets becomes a constraint (a number n >= 1: min 1, max n; anything else: "
+            "readonly), and log_queries 1 and format_display_secrets_in_show_and_select 0 are added locked; a "
+            "profile's own constraints win; null: where the target has constraints (22.8+)"
+        ),
+        why="a limit the user can SET away is no limit: a leaked credential would lift it, or switch query logging off",
+    )
+    system_logs: SystemLogs = described(
+        default_factory=SystemLogs, description="retention of the server's own log tables, and the login log"
+    )
+    server_limits: ServerLimits = described(
+        default_factory=ServerLimits, description="limits against abuse: connections, queries, idle keep-alive"
     )
 
     @field_validator("clickhouse_version", mode="before")
@@ -917,13 +1027,38 @@ class HardeningSpec(StrictModel):
             raise fail("no user is declared", "declare at least one user with a password and networks")
         return value
 
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def profile_shape(cls, value: Any) -> Any:
+        """Only `constraints` holds a mapping; said before the types are checked, so the message names it."""
+        if not isinstance(value, dict):
+            return value
+        for name, settings in value.items():
+            if not isinstance(settings, dict):
+                continue
+            for setting, setting_value in settings.items():
+                if (setting == CONSTRAINTS_KEY) != isinstance(setting_value, dict):
+                    what = (
+                        "must be a mapping of settings to constraints" if setting == CONSTRAINTS_KEY else "is a mapping"
+                    )
+                    raise fail(
+                        f"{excerpt(setting, 40)} in profile {excerpt(name, 40)} {what}",
+                        f"write settings as setting: value, and limits under {CONSTRAINTS_KEY}: "
+                        "{setting: {min: 1, max: 300}}",
+                    )
+        return value
+
     @field_validator("profiles")
     @classmethod
-    def valid_profiles(cls, value: dict[str, dict[str, SettingValue]]) -> dict[str, dict[str, SettingValue]]:
+    def valid_profiles(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name, settings in value.items():
             check_name(name, "profile name")
             for setting, setting_value in settings.items():
                 check_name(setting, f"setting name in profile {name!r}")
+                if setting == CONSTRAINTS_KEY:
+                    for constrained in setting_value:
+                        check_name(constrained, f"constrained setting in profile {name!r}")
+                    continue
                 # XML 1.0 cannot carry control characters, escaped or not.
                 if isinstance(setting_value, str) and has_control_character(setting_value):
                     raise fail(
