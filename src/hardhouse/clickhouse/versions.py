@@ -129,6 +129,34 @@ FEATURES: dict[str, Feature] = {
         "keeping a value out of preprocessed_configs (hide_in_preprocessed)",
         "docs: PR #53818 (opened 2023-08-25, after 23.8; gated at 23.10); accepted by embedded 26.9",
     ),
+    # Issue 12, HTTP surface, egress and files, password policy, row filters.
+    "http_handlers": Feature(
+        MODERN_MIN,
+        "custom HTTP handlers (http_handlers rules; without <defaults/> only the listed ones are served)",
+        "docs: PR #7572 (2020) and PR #11628 (<defaults/>, June 2020), both before 22.8; live 18.16 has no "
+        "http_handlers and serves no web page (/play, /dashboard, /binary answer 404); merged without error by "
+        "embedded 26.9, which opens no HTTP listener, so the handler list itself is not exercised here",
+    ),
+    "remote_url_allow_hosts": Feature(
+        MODERN_MIN,
+        "an allow-list of hosts for url(), s3(), remote() and URL engines (remote_url_allow_hosts)",
+        "docs: added in 2019 (19.x), before 22.8; absent from 18.16's config.xml; merged without error by "
+        "embedded 26.9, whose clickhouse-local never applies it (url() to a host outside it still connects)",
+    ),
+    "send_crash_reports": Feature(
+        MODERN_MIN,
+        "crash reports to Sentry (send_crash_reports)",
+        "docs: added in 2020 (20.x), before 22.8; absent from 18.16's config.xml; merged without error by "
+        "embedded 26.9",
+    ),
+    "password_policy": Feature(
+        Version(23, 3),
+        "server-side password rules for SQL users (password_complexity, default_password_type)",
+        "docs: PR #43719 (password_complexity, opened 2022-11-25) and PR #44674 (default_password_type, opened "
+        "2022-12-28, reviewed into January 2023); release not pinned down, gated at 23.3; chdb-core 26.9's "
+        "library carries both names but its clickhouse-local never reads them (300 rules and an invalid pattern "
+        "both load silently) and has no writable access storage, so CREATE USER answers 514 before any check",
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
 from hardhouse.controls import catalog
+from hardhouse.render import surface
 from hardhouse.render.credentials import resolve_credentials
 from hardhouse.spec.fields import parse_network
 from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
@@ -201,6 +202,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
         plan.append(("users.d", "profiles", {"profiles": profiles}))
     if spec.quotas:
         plan.append(("users.d", "quotas", {"quotas": spec.quotas}))
+    plan.extend(surface.plan(spec))  # issue 12: HTTP surface, egress and files, password policy
 
     files = []
     for subdir, concern, context in plan:

@@ -98,6 +98,7 @@ def cross_checks(spec: HardeningSpec) -> list[Problem]:
     problems.extend(_auth_checks(spec))
     problems.extend(_masking_checks(spec))
     problems.extend(_log_database_checks(spec))
+    problems.extend(_surface_checks(spec))
     return problems
 
 
@@ -371,4 +372,28 @@ def _log_database_checks(spec: HardeningSpec) -> list[Problem]:
                     "owners",
                 )
             )
+    return problems
+
+
+def _surface_checks(spec: HardeningSpec) -> list[Problem]:
+    """Issue 12: what the HTTP surface, egress and password policy ask of the target."""
+    wanted = [
+        (
+            bool(spec.egress.remote_url_allow_hosts),
+            "remote_url_allow_hosts",
+            "egress.remote_url_allow_hosts",
+            "remove the hosts (this version has no url()/s3() allow-list), or target a newer clickhouse_version",
+        ),
+        (
+            spec.password_policy.server_side is True,
+            "password_policy",
+            "password_policy.server_side",
+            "set password_policy.server_side: null or false, or target a newer clickhouse_version",
+        ),
+    ]
+    problems = []
+    for asked, feature, path, fix in wanted:
+        problem = _needs(feature, spec, path, fix) if asked else None
+        if problem is not None:
+            problems.append(problem)
     return problems

@@ -524,6 +524,105 @@ class LogDatabase(StrictModel):
         return {"writers": self.writers, "readers": self.readers, "owners": self.owners}
 
 
+# Issue 12 (HTTP surface, egress and files, server-side password policy).
+SOURCE_TABLE_FUNCTIONS = ("url", "file", "s3", "remote", "mysql", "postgresql")
+STOCK_USER_FILES_PATH = "/var/lib/clickhouse/user_files/"
+# A reserved name (RFC 2606) that never resolves: an allow-list holding only it admits no host.
+NO_REMOTE_HOST = "hardhouse.invalid"
+
+
+class HttpSurface(StrictModel):
+    cors_any_origin: bool = described(
+        False,
+        description=(
+            "send Access-Control-Allow-Origin: * to browsers (add_http_cors_header 1 in every rendered profile); "
+            "false writes 0"
+        ),
+        why="a wildcard CORS header lets any web page a logged-in analyst visits read query results",
+    )
+    web_ui: bool = described(
+        False,
+        description=(
+            "keep the built-in web pages (/play, /dashboard, /binary, /js/...) where the target serves them (22.8+); "
+            "false keeps only the query handler and /ping (http_handlers without <defaults/>)"
+        ),
+        why="a query console in the browser is one more surface for a stolen password; opt in",
+    )
+    stack_traces: bool = described(
+        False,
+        description=(
+            "let the server compute and send exception stack traces to clients (calculate_text_stack_trace in "
+            "the default and every rendered profile)"
+        ),
+        why="binary paths and addresses in a refused login's answer help an attacker pick an exploit",
+    )
+
+
+class Egress(StrictModel):
+    remote_url_allow_hosts: list[str] = described(
+        default_factory=list,
+        description=(
+            "hosts (host or host:port) url(), s3(), remote() and URL engines may reach (22.8+); empty admits none "
+            f"(rendered as the reserved name {NO_REMOTE_HOST})"
+        ),
+        why="a stolen credential must not turn the server into a proxy into the internal network or out of it",
+    )
+    send_crash_reports: bool = described(
+        False,
+        description="send crash reports to ClickHouse's Sentry endpoint (send_crash_reports.enabled, 22.8+)",
+        why="a crash report can carry query text and memory contents off the host",
+    )
+    user_files_path: str = described(
+        STOCK_USER_FILES_PATH,
+        description=(
+            f"the only directory file() reads and writes ({HOST_PATH_RULE}); never /, the data path or "
+            "anything holding it"
+        ),
+        why="file() must not reach the data, temporary or schema directories, let alone the whole disk",
+    )
+
+    @field_validator("remote_url_allow_hosts")
+    @classmethod
+    def valid_hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?", host):
+                raise fail(
+                    f"{excerpt(host)} is not a host name, address or host:port",
+                    "list hosts like files.example.net or 10.0.0.7:9000 (no scheme, no path, no wildcard)",
+                )
+        return value
+
+    @field_validator("user_files_path")
+    @classmethod
+    def dedicated_user_files(cls, value: str) -> str:
+        check_host_path(value, STOCK_USER_FILES_PATH)
+        if value.rstrip("/") in ("", "/var/lib/clickhouse", "/etc", "/etc/clickhouse-server", "/tmp", "/var/lib"):
+            raise fail(
+                f"{excerpt(value)} is not a directory of its own",
+                f"give file() a directory nothing else uses, e.g. {STOCK_USER_FILES_PATH}",
+            )
+        return value
+
+
+PasswordType = Literal["sha256_password", "bcrypt_password"]
+
+
+class PasswordPolicy(StrictModel):
+    server_side: bool | None = described(
+        None,
+        description=(
+            "make the server judge passwords set by CREATE/ALTER USER (password_complexity with the render-time "
+            "minimum length, default_password_type); null: where the target has them (23.3+)"
+        ),
+        why="a user created later through SQL must face the same rule as the rendered ones",
+    )
+    sql_password_type: PasswordType = described(
+        "sha256_password",
+        description="how CREATE USER ... IDENTIFIED BY stores a password (default_password_type)",
+        why="never plaintext_password; bcrypt_password costs a stolen access directory more per guess",
+    )
+
+
 SettingValue = int | float | str | bool
 
 
@@ -575,6 +674,15 @@ class HardeningSpec(StrictModel):
     )
     log_databases: dict[str, LogDatabase] = described(
         default_factory=dict, description="log databases by name: tables, retention, who may write, read or own them"
+    )
+    http: HttpSurface = described(
+        default_factory=HttpSurface, description="what the HTTP interface shows browsers and clients"
+    )
+    egress: Egress = described(
+        default_factory=Egress, description="where table functions may reach: remote hosts, local files, crash reports"
+    )
+    password_policy: PasswordPolicy = described(
+        default_factory=PasswordPolicy, description="server-side rules for passwords set through SQL"
     )
 
     @field_validator("clickhouse_version", mode="before")
