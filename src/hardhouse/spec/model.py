@@ -526,7 +526,19 @@ class LogDatabase(StrictModel):
 
 # Issue 12 (HTTP surface, egress and files, server-side password policy).
 SOURCE_TABLE_FUNCTIONS = ("url", "file", "s3", "remote", "mysql", "postgresql")
-STOCK_USER_FILES_PATH = "/var/lib/clickhouse/user_files/"
+STOCK_USER_FILES_PATH = "/var/lib/clickhouse/user_files"
+# Directories file() must not be given: the root, the stock data path and its parents, system ones.
+SHARED_DIRECTORIES = (
+    "/",
+    "/var",
+    "/var/lib",
+    "/var/lib/clickhouse",
+    "/etc",
+    "/etc/clickhouse-server",
+    "/tmp",
+    "/root",
+    "/home",
+)
 # A reserved name (RFC 2606) that never resolves: an allow-list holding only it admits no host.
 NO_REMOTE_HOST = "hardhouse.invalid"
 
@@ -575,8 +587,8 @@ class Egress(StrictModel):
     user_files_path: str = described(
         STOCK_USER_FILES_PATH,
         description=(
-            f"the only directory file() reads and writes ({HOST_PATH_RULE}); never /, the data path or "
-            "anything holding it"
+            f"the only directory file() reads and writes ({HOST_PATH_RULE}; written with a trailing /); never /, "
+            "the data path or anything holding it"
         ),
         why="file() must not reach the data, temporary or schema directories, let alone the whole disk",
     )
@@ -595,13 +607,15 @@ class Egress(StrictModel):
     @field_validator("user_files_path")
     @classmethod
     def dedicated_user_files(cls, value: str) -> str:
-        check_host_path(value, STOCK_USER_FILES_PATH)
-        if value.rstrip("/") in ("", "/var/lib/clickhouse", "/etc", "/etc/clickhouse-server", "/tmp", "/var/lib"):
+        """Kept without its trailing slash; the template writes one, so that no sibling such as
+        user_files_evil/ can ever match a prefix test."""
+        stripped = value.rstrip("/") or "/"
+        if stripped in SHARED_DIRECTORIES:
             raise fail(
                 f"{excerpt(value)} is not a directory of its own",
-                f"give file() a directory nothing else uses, e.g. {STOCK_USER_FILES_PATH}",
+                f"give file() a directory nothing else uses, e.g. {STOCK_USER_FILES_PATH}/",
             )
-        return value
+        return check_host_path(stripped, f"{STOCK_USER_FILES_PATH}/")
 
 
 PasswordType = Literal["sha256_password", "bcrypt_password"]
