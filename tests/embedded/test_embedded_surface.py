@@ -10,13 +10,15 @@ is ignored: CREATE USER answers 514 before any password rule). 497 is ACCESS_DEN
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from hardhouse.embedded import run_as, validate_embedded
-from hardhouse.render import render
+from hardhouse.render import RenderedFile, render
 from hardhouse.spec import load_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.chdb]
@@ -97,3 +99,73 @@ def test_password_complexity_cannot_be_exercised_embedded() -> None:
         "before any password rule; the rule itself is checked against the render-time judge in "
         "tests/render/test_surface.py"
     )
+
+
+# ---------------------------------------------------------------- HH-DATA-2: reader limits
+
+
+def limited_spec() -> dict[str, Any]:
+    data = spec(databases=["app"])
+    data["users"].append(
+        {"name": "admin", "password_env": "CH_APP_PASSWORD", "networks": ["10.9.9.9"], "databases": ["app"]}
+    )
+    data["log_databases"]["logs"]["tables"]["audit_trail"] = {
+        "columns": {"ts": "DateTime", "actor": "String"},
+        "time_column": "ts",
+    }
+    data["log_databases"]["logs"]["tables"]["events"]["columns"]["level"] = "String"
+    data["log_databases"]["logs"]["owners"] = ["admin"]
+    data["log_databases"]["logs"]["reader_limits"] = {
+        "analyst": {"tables": ["events"], "rows": {"events": "level != 'secret'"}}
+    }
+    return data
+
+
+LIMIT_SETUP = [
+    "INSERT INTO logs.events (ts, message, level) VALUES (now(), 'routine', 'info'), (now(), 'api_key=sk-x', 'secret')",
+    "INSERT INTO logs.audit_trail (ts, actor) VALUES (now(), 'admin')",
+]
+LIMIT_QUERIES = [
+    "SELECT count() AS n FROM logs.events",
+    "SELECT count() AS n FROM logs.events WHERE level = 'secret'",
+    "SELECT count() AS n FROM logs.audit_trail",
+]
+
+
+def weaken_limits(files: list[RenderedFile]) -> list[RenderedFile]:
+    """The reader's row filter dropped and its table grant widened to the whole database."""
+    out = []
+    for file in files:
+        if file.path == "users.d/zz-hardhouse-users.xml":
+            root = etree.fromstring(file.content.encode())
+            analyst = root.find("users/analyst")
+            analyst.remove(analyst.find("databases"))
+            for query in analyst.findall("grants/query"):
+                query.text = query.text.replace("logs.events", "logs.*")
+            file = dataclasses.replace(file, content=etree.tostring(root, encoding="unicode"))
+        out.append(file)
+    return out
+
+
+def test_a_limited_reader_sees_only_its_rows_and_tables() -> None:
+    report = run_as(render(load_spec(limited_spec()), PASSWORDS), "analyst", LIMIT_QUERIES, setup=LIMIT_SETUP)
+    assert report.logged_in, report.login
+    events, secret, other = report.outcomes
+    assert events.ok and events.rows in ([{"n": "1"}], [{"n": 1}]), events
+    assert secret.ok and secret.rows in ([{"n": "0"}], [{"n": 0}]), secret
+    assert not other.ok and other.code == ACCESS_DENIED, other.message
+
+
+def test_the_owner_still_sees_every_row() -> None:
+    report = run_as(render(load_spec(limited_spec()), PASSWORDS), "admin", LIMIT_QUERIES[:2], setup=LIMIT_SETUP)
+    assert report.logged_in, report.login
+    assert [o.rows for o in report.outcomes] in ([[{"n": "2"}], [{"n": "1"}]], [[{"n": 2}], [{"n": 1}]])
+
+
+def test_weakened_limits_show_the_hidden_rows_and_the_other_table() -> None:
+    files = weaken_limits(render(load_spec(limited_spec()), PASSWORDS))
+    report = run_as(files, "analyst", LIMIT_QUERIES, setup=LIMIT_SETUP)
+    assert report.logged_in, report.login
+    events, secret, other = report.outcomes
+    assert events.rows in ([{"n": "2"}], [{"n": 2}]) and secret.rows in ([{"n": "1"}], [{"n": 1}])
+    assert other.ok, other.message

@@ -37,7 +37,8 @@ def spec_dict(version: str = "26.9", **changes: Any) -> dict[str, Any]:
 
 
 def rendered(data: dict[str, Any]) -> dict[str, Any]:
-    return {Path(f.path).name: etree.fromstring(f.content.encode()) for f in render(load_spec(data), PASSWORDS)}
+    files = render(load_spec(data), PASSWORDS)
+    return {Path(f.path).name: etree.fromstring(f.content.encode()) for f in files if f.path.endswith(".xml")}
 
 
 @pytest.mark.parametrize(
@@ -205,3 +206,63 @@ def test_user_files_path_holding_a_server_directory_is_flagged(tree: Path, path:
     plant(tree, "config.d/zzz.xml", f"<user_files_path>{path}</user_files_path>")
     _, report = audit_json(str(tree))
     assert len(findings(report, "HH-FILES-1")) == 1
+
+
+# ---------------------------------------------------------------- reader limits (HH-DATA-2)
+
+
+def limited(version: str = "26.9", **limit: Any) -> dict[str, Any]:
+    data = spec_dict(version)
+    data["users"][0]["databases"] = ["app"]  # ingest: not a user of the log database here
+    data["log_databases"] = {
+        "logs": {
+            "tables": {
+                "events": {"columns": {"ts": "DateTime", "level": "String"}, "time_column": "ts"},
+                "audit_trail": {"columns": {"ts": "DateTime", "actor": "String"}, "time_column": "ts"},
+            },
+            "readers": ["analyst"],
+            "reader_limits": {"analyst": limit or {"tables": ["events"], "rows": {"events": "level != 'secret'"}}},
+        }
+    }
+    return data
+
+
+def test_a_limited_reader_gets_table_grants_and_a_row_filter() -> None:
+    analyst = rendered(limited())["zz-hardhouse-users.xml"].find("users/analyst")
+    assert [q.text for q in analyst.findall("grants/query")] == ["GRANT SELECT ON logs.events"]
+    assert analyst.findtext("databases/logs/events/filter") == "level != 'secret'"
+    assert analyst.find("allow_databases") is None
+
+
+def test_rows_alone_keep_the_whole_database_readable() -> None:
+    analyst = rendered(limited(rows={"audit_trail": "actor = 'admin'"}))["zz-hardhouse-users.xml"].find("users/analyst")
+    assert [q.text for q in analyst.findall("grants/query")] == ["GRANT SELECT ON logs.*"]
+    assert analyst.findtext("databases/logs/audit_trail/filter") == "actor = 'admin'"
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "problem"),
+    [
+        (limited("23.5"), "log_databases.logs.reader_limits.analyst", "needs ClickHouse 23.6 or later"),
+        (limited(tables=["nope"]), "reader_limits.analyst.tables", "'nope' is not declared"),
+        (
+            limited(tables=["events"], rows={"audit_trail": "1"}),
+            "reader_limits.analyst.rows",
+            "not among the reader's tables",
+        ),
+        (limited(rows={"events": "1; DROP TABLE x"}), "reader_limits.analyst.rows", "';'"),
+        (limited(rows={"events": " "}), "reader_limits.analyst.rows", "empty"),
+    ],
+)
+def test_reader_limits_are_refused_with_the_field_named(data, field, problem) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SpecError) as refused:
+        load_spec(data)
+    assert field in str(refused.value) and problem in str(refused.value), str(refused.value)
+
+
+def test_a_limit_for_someone_who_is_not_a_reader_is_refused() -> None:
+    data = limited()
+    data["log_databases"]["logs"]["reader_limits"]["ingest"] = {"tables": ["events"]}
+    with pytest.raises(SpecError) as refused:
+        load_spec(data)
+    assert "reader_limits.ingest" in str(refused.value) and "not a reader" in str(refused.value)

@@ -157,6 +157,13 @@ FEATURES: dict[str, Feature] = {
         "library carries both names but its clickhouse-local never reads them (300 rules and an invalid pattern "
         "both load silently) and has no writable access storage, so CREATE USER answers 514 before any check",
     ),
+    "users_xml_row_filters": Feature(
+        Version(23, 6),
+        "per-user row filters in users.d (<databases><db><table><filter>) beside table-level grants",
+        "docs: users.xml row filters since 2019 (19.x), table grants need users_xml_grants (23.6), so the pair "
+        "is gated at 23.6; embedded 26.9: a limited reader sees only the rows its filter admits, is refused "
+        "(497) another table of the database, and an owner still sees every row",
+    ),
 }
 
 

@@ -321,6 +321,17 @@ CONTROLS: tuple[Control, ...] = (
         templates=("password_policy",),
         feature="password_policy",
     ),
+    Control(
+        "HH-DATA-2",
+        "Log readers limited to their tables and rows",
+        Severity.HIGH,
+        "A reader that needs one table or one tenant's rows should not read the rest of the log database. "
+        "Rendered in users.d: SELECT granted per table, row filters that hide every other row.",
+        (f"{DOCS}/operations/access-rights#row-policy-management", f"{DOCS}/operations/settings/settings-users"),
+        ("log_databases.*.reader_limits",),
+        templates=("users",),
+        feature="users_xml_row_filters",
+    ),
 )
 
 BY_ID: dict[str, Control] = {control.id: control for control in CONTROLS}

@@ -24,7 +24,7 @@ from hardhouse.controls import catalog
 from hardhouse.render import surface
 from hardhouse.render.credentials import resolve_credentials
 from hardhouse.spec.fields import parse_network
-from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
+from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, row_filters, user_access
 from hardhouse.spec.model import LOCKED_PROFILE, HardeningSpec
 
 FILE_PREFIX = "zz-hardhouse-"  # merged after the stock and packager files, so it has the last word
@@ -195,6 +195,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
                 "quota": user.quota,
                 "grants": grants,
                 "databases": databases,
+                "row_filters": row_filters(spec, user.name),
             }
         )
     plan.append(("users.d", "users", {"users": users}))

@@ -468,6 +468,52 @@ class LogEncryption(StrictModel):
         return self
 
 
+ROW_CONDITION_MAX = 1000
+
+
+class ReaderLimit(StrictModel):
+    tables: list[str] | None = described(
+        None,
+        description="tables of the log database this reader may SELECT (GRANT SELECT ON db.table); null: every table",
+        why="a dashboard that needs one table should not read the others",
+    )
+    rows: dict[str, str] = described(
+        default_factory=dict,
+        description=(
+            "table -> SQL condition a row must meet to be seen (a users.d row filter), e.g. "
+            "\"level != 'secret'\"; ClickHouse parses it when the reader queries"
+        ),
+        why="rows outside the reader's concern stay invisible, not merely unqueried",
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def valid_tables(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise fail("an empty table list locks the reader out", "list at least one table, or omit tables")
+            for name in value:
+                check_name(name, "table name")
+        return value
+
+    @field_validator("rows")
+    @classmethod
+    def valid_conditions(cls, value: dict[str, str]) -> dict[str, str]:
+        for table, condition in value.items():
+            check_name(table, "table name")
+            if not condition.strip() or len(condition) > ROW_CONDITION_MAX:
+                raise fail(
+                    f"the condition for {table!r} is empty or longer than {ROW_CONDITION_MAX} characters",
+                    "write one SQL boolean expression over the table's columns, e.g. level != 'secret'",
+                )
+            if has_control_character(condition) or ";" in condition:
+                raise fail(
+                    f"the condition for {table!r} contains a control character or a ';'",
+                    "write one SQL boolean expression on one line, without ';'",
+                )
+        return value
+
+
 class LogDatabase(StrictModel):
     tables: dict[str, LogTable] = described(description="log tables by name, created with retention and storage policy")
     retention_days: int | None = described(
@@ -494,6 +540,14 @@ class LogDatabase(StrictModel):
             "users with every right on the database (schema and retention changes); the deploy applies the DDL as one "
             "of them"
         ),
+    )
+    reader_limits: dict[UserReference, ReaderLimit] = described(
+        default_factory=dict,
+        description=(
+            "readers (each also listed under readers) limited to some tables or rows (23.6+: users.d grants and row "
+            "filters)"
+        ),
+        why="the log database holds more than any one reader needs",
     )
     encryption: LogEncryption | None = described(
         None,
