@@ -182,3 +182,19 @@ def test_a_writable_user_reaches_past_the_check(rendered, query) -> None:  # typ
     # The contrast that makes the test able to fail: without readonly, 18.16 tries the file or
     # the connection (and fails on the missing file or the closed port), it does not refuse.
     assert native_code(rendered, "ingest", query) not in (None, READONLY)
+
+
+# ---------------------------------------------------------------- HH-HTTP-2: web pages
+
+
+@pytest.mark.parametrize("path", ["/play", "/dashboard", "/binary"])
+def test_18_16_serves_no_web_page(rendered, path) -> None:  # type: ignore[no-untyped-def]
+    # 18.16 predates the web pages, so HH-HTTP-2 does not apply to it: nothing to turn off.
+    connection = http.client.HTTPSConnection(SERVE, rendered.https, timeout=10, context=tls_context(rendered.ca))
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read(4096).decode(errors="replace").lower()
+    finally:
+        connection.close()
+    assert response.status == 404 and "<html" not in body

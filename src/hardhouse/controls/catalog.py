@@ -274,6 +274,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{DOCS}/interfaces/http#predefined_http_interface",),
         ("http.web_ui",),
         templates=("http_handlers",),
+        probe_rules=("web-ui-served",),
         feature="http_handlers",
     ),
     Control(
