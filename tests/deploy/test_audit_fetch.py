@@ -534,7 +534,9 @@ def test_audit_of_an_inventory_names_the_planted_file_per_host(tmp_path: Path, h
     result = run_audit(f"@{inventory}", "--spec-from-inventory")
     assert result.returncode == 1, result.stdout + result.stderr
     # 11: the stock pair, hardhouse's 8 files for 18.16 (egress and responses since issue 12), the planted one
-    assert result.stdout.startswith(f"audit of @local (11 files merged by ClickHouse 18.16's rules, against {inventory}")
+    assert result.stdout.startswith(
+        f"audit of @local (11 files merged by ClickHouse 18.16's rules, against {inventory}"
+    )
     assert "HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in result.stdout
     assert "HH-LISTEN-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in result.stdout
 
