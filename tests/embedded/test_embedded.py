@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hardhouse.clickhouse import versions
 from hardhouse.embedded import EmbeddedReport, validate_embedded
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import load_spec
@@ -82,17 +83,25 @@ def test_example_spec_loads_and_no_user_logs_in_without_password(environ, versio
     networks = {login.name: login.networks for login in report.logins}
     assert networks == {"ingest": ["10.0.0.0/8"], "analyst": ["10.1.2.0/24", "2001:db8::/64"]}
     # The config.d overlays were merged by ClickHouse's config processor too.
-    # show-secrets only where the version has display_secrets_in_show_and_select (23.8+).
-    assert report.config_d == [
-        "zz-hardhouse-auth.xml",
-        "zz-hardhouse-limits.xml",
-        "zz-hardhouse-listen.xml",
-        "zz-hardhouse-masking.xml",
-        "zz-hardhouse-ports.xml",
-        *(["zz-hardhouse-show-secrets.xml"] if version != "22.8" else []),
-        "zz-hardhouse-system-logs.xml",
-        "zz-hardhouse-tls.xml",
-    ]
+    # Issue 12: limits and system logs on every modern target, show-secrets where the version has
+    # display_secrets_in_show_and_select (23.8+), egress and http_handlers everywhere, the password
+    # policy from 23.3.
+    has_policy = versions.has(versions.parse_version(version), "password_policy")
+    assert report.config_d == sorted(
+        [
+            "zz-hardhouse-auth.xml",
+            "zz-hardhouse-egress.xml",
+            "zz-hardhouse-http-handlers.xml",
+            "zz-hardhouse-limits.xml",
+            "zz-hardhouse-listen.xml",
+            "zz-hardhouse-masking.xml",
+            "zz-hardhouse-ports.xml",
+            *(["zz-hardhouse-show-secrets.xml"] if version != "22.8" else []),
+            "zz-hardhouse-system-logs.xml",
+            "zz-hardhouse-tls.xml",
+            *(["zz-hardhouse-password-policy.xml"] if has_policy else []),
+        ]
+    )
     assert report.server_settings["openSSL.server.disableProtocols"] == "sslv2,sslv3,tlsv1,tlsv1_1"
 
 

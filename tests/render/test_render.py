@@ -37,6 +37,11 @@ def test_renders_one_file_per_concern_with_tight_modes(spec_dict: dict[str, Any]
         "config.d/zz-hardhouse-system-logs.xml",
         "config.d/zz-hardhouse-show-secrets.xml",
         "users.d/zz-hardhouse-settings.xml",
+        # issue 12 (surface): rendered on every spec (defaults are the safe side), 24.8 has all four
+        "config.d/zz-hardhouse-egress.xml",
+        "config.d/zz-hardhouse-http-handlers.xml",
+        "config.d/zz-hardhouse-password-policy.xml",
+        "users.d/zz-hardhouse-responses.xml",
     ]
     assert {f.mode for f in files} == {0o640}
     assert all(etree.fromstring(f.content.encode()).tag == "clickhouse" for f in files)

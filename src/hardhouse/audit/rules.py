@@ -396,6 +396,47 @@ def queries_unbounded(tree: ServerTree) -> Iterator[Finding]:
         yield Finding("queries-unbounded", "max_concurrent_queries", shown, origin, "no cap on queries running at once")
 
 
+def cors_any_origin(tree: ServerTree) -> Iterator[Finding]:
+    section = tree.users.root.find("profiles")
+    for profile in [] if section is None else section.elements():
+        element = profile.find("add_http_cors_header")
+        if element is not None and element.text.strip().lower() in ("1", "true"):
+            yield Finding(
+                "cors-any-origin",
+                f"profile {profile.tag}",
+                element.text,
+                element.value_origin,
+                "sends Access-Control-Allow-Origin: * to any web page",
+            )
+
+
+# Directories file() must never reach: the server's own, and their parents.
+SERVER_DIRECTORIES = ("path", "tmp_path", "format_schema_path")
+STOCK_USER_FILES_PATH = "/var/lib/clickhouse/user_files/"
+
+
+def _directory(text: str) -> str:
+    return "/" + "/".join(part for part in text.strip().split("/") if part)
+
+
+def _holds(outer: str, inner: str) -> bool:
+    return outer == "/" or inner == outer or inner.startswith(outer + "/")
+
+
+def user_files_shared(tree: ServerTree) -> Iterator[Finding]:
+    element = tree.config.root.find("user_files_path")
+    value = _text(element).strip() or STOCK_USER_FILES_PATH
+    files = _directory(value)
+    problem = "is the whole file system" if files == "/" else None
+    for name in SERVER_DIRECTORIES:
+        other = tree.config.root.find(name)
+        if problem is None and other is not None and other.text.strip() and _holds(files, _directory(other.text)):
+            problem = f"is or holds {name} ({other.text.strip()}): file() can read and write the server's own files"
+    if problem is not None:
+        origin = element.value_origin if element is not None else None
+        yield Finding("user-files-shared", "user_files_path", value, origin, problem)
+
+
 Rule = Callable[[ServerTree], Iterator[Finding]]
 # Every audit rule the catalog names, by id (a test keeps the two equal). Drift is judged
 # apart (hardhouse.audit.drift) because it needs the spec.
@@ -419,4 +460,6 @@ RULES: dict[str, Rule] = {
     "system-log-no-ttl": system_log_no_ttl,
     "session-log-off": session_log_off,
     "queries-unbounded": queries_unbounded,
+    "cors-any-origin": cors_any_origin,
+    "user-files-shared": user_files_shared,
 }

@@ -195,6 +195,41 @@ FEATURES: dict[str, Feature] = {
         "setting: 452); absent from 18.16; the first release is not pinned down here (2023), so it is "
         "gated at the LTS 23.8: a profile naming an unknown setting stops a server",
     ),
+    # Issue 12, HTTP surface, egress and files, password policy, row filters.
+    "http_handlers": Feature(
+        MODERN_MIN,
+        "custom HTTP handlers (http_handlers rules; without <defaults/> only the listed ones are served)",
+        "docs: PR #7572 (2020) and PR #11628 (<defaults/>, June 2020), both before 22.8; live 18.16 has no "
+        "http_handlers and serves no web page (/play, /dashboard, /binary answer 404); merged without error by "
+        "embedded 26.9, which opens no HTTP listener, so the handler list itself is not exercised here",
+    ),
+    "remote_url_allow_hosts": Feature(
+        MODERN_MIN,
+        "an allow-list of hosts for url(), s3(), remote() and URL engines (remote_url_allow_hosts)",
+        "docs: added in 2019 (19.x), before 22.8; absent from 18.16's config.xml; merged without error by "
+        "embedded 26.9, whose clickhouse-local never applies it (url() to a host outside it still connects)",
+    ),
+    "send_crash_reports": Feature(
+        MODERN_MIN,
+        "crash reports to Sentry (send_crash_reports)",
+        "docs: added in 2020 (20.x), before 22.8; absent from 18.16's config.xml; merged without error by "
+        "embedded 26.9",
+    ),
+    "password_policy": Feature(
+        Version(23, 3),
+        "server-side password rules for SQL users (password_complexity, default_password_type)",
+        "docs: PR #43719 (password_complexity, opened 2022-11-25) and PR #44674 (default_password_type, opened "
+        "2022-12-28, reviewed into January 2023); release not pinned down, gated at 23.3; chdb-core 26.9's "
+        "library carries both names but its clickhouse-local never reads them (300 rules and an invalid pattern "
+        "both load silently) and has no writable access storage, so CREATE USER answers 514 before any check",
+    ),
+    "users_xml_row_filters": Feature(
+        Version(23, 6),
+        "per-user row filters in users.d (<databases><db><table><filter>) beside table-level grants",
+        "docs: users.xml row filters since 2019 (19.x), table grants need users_xml_grants (23.6), so the pair "
+        "is gated at 23.6; embedded 26.9: a limited reader sees only the rows its filter admits, is refused "
+        "(497) another table of the database, and an owner still sees every row",
+    ),
 }
 
 

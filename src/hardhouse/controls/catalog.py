@@ -201,9 +201,12 @@ CONTROLS: tuple[Control, ...] = (
         "HH-LEAK-1",
         "Say little to clients that did not log in",
         Severity.LOW,
-        "Version banners, host names and stack traces tell an attacker which exploits to try.",
-        (f"{SERVER_SETTINGS}#display_name",),
-        (),
+        "Version banners, host names and stack traces tell an attacker which exploits to try. Stack "
+        "traces are not computed for clients (calculate_text_stack_trace 0 in the default profile, which "
+        "also answers refused logins, and in every rendered one).",
+        (f"{SERVER_SETTINGS}#display_name", f"{DOCS}/operations/settings/settings#calculate_text_stack_trace"),
+        ("http.stack_traces",),
+        templates=("responses",),
         probe_rules=("version-disclosure", "stack-trace-disclosure", "hostname-disclosure"),
     ),
     Control(
@@ -358,6 +361,87 @@ CONTROLS: tuple[Control, ...] = (
         ("server_limits",),
         templates=("limits", "settings"),
         audit_rules=("queries-unbounded",),
+    ),
+    # Issue 12: HTTP surface, egress and files, server-side password policy.
+    Control(
+        "HH-HTTP-1",
+        "No Access-Control-Allow-Origin: * unless asked",
+        Severity.MEDIUM,
+        "With add_http_cors_header a web page in any origin can read query results through an analyst's "
+        "browser. Every rendered profile writes it as 0; a session can still ask for it per request unless "
+        "it is read-only (18.16 answers 164) or a settings constraint locks it.",
+        (f"{DOCS}/operations/settings/settings#add_http_cors_header", f"{DOCS}/interfaces/http"),
+        ("http.cors_any_origin",),
+        templates=("responses",),
+        audit_rules=("cors-any-origin",),
+    ),
+    Control(
+        "HH-HTTP-2",
+        "No built-in web pages unless asked",
+        Severity.LOW,
+        "/play, /dashboard and /binary put a query console in front of anyone who can reach the HTTP port. "
+        "http_handlers without <defaults/> serve only the query handler and /ping.",
+        (f"{DOCS}/interfaces/http#predefined_http_interface",),
+        ("http.web_ui",),
+        templates=("http_handlers",),
+        probe_rules=("web-ui-served",),
+        feature="http_handlers",
+    ),
+    Control(
+        "HH-EGRESS-1",
+        "The server reaches no host it was not told to",
+        Severity.MEDIUM,
+        "url(), s3() and remote() turn a stolen credential into a proxy into the internal network or a way "
+        "out of it; crash reports can carry query text off the host. remote_url_allow_hosts admits only the "
+        "listed hosts (none by default) and send_crash_reports is off.",
+        (f"{SERVER_SETTINGS}#remote_url_allow_hosts", f"{SERVER_SETTINGS}#send_crash_reports"),
+        ("egress.remote_url_allow_hosts", "egress.send_crash_reports"),
+        templates=("egress",),
+        feature="remote_url_allow_hosts",
+    ),
+    Control(
+        "HH-EGRESS-2",
+        "App users refused the url, file, s3, remote, mysql and postgresql table functions",
+        Severity.HIGH,
+        "A user limited to its databases (users[].databases) or to its log rights holds no SOURCES grant: "
+        "26.9 refuses url(), file(), s3(), remote(), mysql() and postgresql() with 497 (READ ON ...). "
+        "A read-only profile refuses every table function on 18.16 (164). A user with neither keeps them.",
+        (f"{DOCS}/sql-reference/statements/grant#sources", f"{DOCS}/operations/settings/permissions-for-queries"),
+        ("users[].databases", "users[].profile"),
+        templates=("users",),
+    ),
+    Control(
+        "HH-FILES-1",
+        "file() confined to a directory of its own",
+        Severity.MEDIUM,
+        "file() reads and writes under user_files_path; pointed at /, the data path or a parent of it, it "
+        "hands the server's own files (parts, access storage, keys) to any user with the grant.",
+        (f"{SERVER_SETTINGS}#user_files_path", f"{DOCS}/sql-reference/table-functions/file"),
+        ("egress.user_files_path",),
+        templates=("egress",),
+        audit_rules=("user-files-shared",),
+    ),
+    Control(
+        "HH-AUTH-4",
+        "Passwords set through SQL face the same rule",
+        Severity.MEDIUM,
+        "A user created later with CREATE USER must not get a short password or a plaintext one. "
+        "password_complexity states the render-time minimum length and default_password_type the hash.",
+        (f"{SERVER_SETTINGS}#password_complexity", f"{SERVER_SETTINGS}#default_password_type"),
+        ("password_policy.server_side", "password_policy.sql_password_type"),
+        templates=("password_policy",),
+        feature="password_policy",
+    ),
+    Control(
+        "HH-DATA-2",
+        "Log readers limited to their tables and rows",
+        Severity.HIGH,
+        "A reader that needs one table or one tenant's rows should not read the rest of the log database. "
+        "Rendered in users.d: SELECT granted per table, row filters that hide every other row.",
+        (f"{DOCS}/operations/access-rights#row-policy-management", f"{DOCS}/operations/settings/settings-users"),
+        ("log_databases.*.reader_limits",),
+        templates=("users",),
+        feature="users_xml_row_filters",
     ),
 )
 

@@ -213,6 +213,7 @@ class EndpointReport:
     interserver: bool = False  # the interserver endpoint answered
     metrics: bool = False  # Prometheus metrics answered without credentials
     mysql_greeting: str | None = None
+    web_ui: list[str] = field(default_factory=list)  # built-in web pages served (/play, ...)
 
     def __post_init__(self) -> None:
         self.state = State(self.state)
@@ -243,7 +244,7 @@ class EndpointReport:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for internal in ("interserver", "metrics", "mysql_greeting"):
+        for internal in ("interserver", "metrics", "mysql_greeting", "web_ui"):
             data.pop(internal)
         data["state"] = str(self.state)
         data["service"] = None if self.service is None else str(self.service)

@@ -53,6 +53,12 @@ RULES: dict[str, Rule] = {
             "Close interserver_http_port unless the server replicates; set interserver_http_credentials.",
         ),
         Rule(
+            "web-ui-served",
+            Severity.LOW,
+            "Built-in web pages (SQL console, dashboard) are served",
+            "Serve only the query handler and /ping: http_handlers without <defaults/> (hardhouse spec: http.web_ui).",
+        ),
+        Rule(
             "metrics-readable",
             Severity.LOW,
             "Prometheus metrics are readable without credentials",
@@ -145,6 +151,9 @@ def judge(report: EndpointReport, ca_given: bool = False) -> list[Finding]:
         )
         if not report.tls:
             findings.append(Finding.of("plaintext-port", "ClickHouse's MySQL interface takes passwords over plaintext"))
+    if report.web_ui:
+        pages = ", ".join(report.web_ui)
+        findings.append(Finding.of("web-ui-served", f"serves its built-in web pages to anyone: {pages}", pages=pages))
     if report.service in LOGIN_SERVICES:
         findings.extend(_login_findings(report))
         if report.tls_posture is not None:

@@ -46,6 +46,8 @@ DEFAULT_CREDENTIALS: tuple[tuple[str, str], ...] = (
 )
 DEFAULT_DEADLINE = 60.0
 METRICS_ANSWER = 256 * 1024  # enough to see ClickHouse's metric names
+# The web pages modern servers serve by default (the SQL console, the dashboard, the binary viewer).
+WEB_UI_PATHS = ("/play", "/dashboard", "/binary")
 
 T = TypeVar("T")
 
@@ -245,12 +247,24 @@ async def _http_endpoint(report: EndpointReport, ping: http.Response, tls: bool,
     report.service = Service.CLICKHOUSE_HTTPS if tls else Service.CLICKHOUSE_HTTP
     report.banner = None
     report.logins.append(anonymous)
+    report.web_ui = await _web_pages(host, port, tls, options.timeout)
     if options.credentials:
         await _credential_logins(report, "http", tls, context, skip={("default", "")} if anonymous.accepted else set())
     display = next((login.display_name for login in report.logins if login.display_name), None)
     await _after_logins(
         report, tls, context, display or text.excerpt(ping.headers.get("x-clickhouse-server-display-name"), text.NAME)
     )
+
+
+async def _web_pages(host: str, port: int, tls: bool, timeout: float) -> list[str]:
+    """The built-in web pages this ClickHouse serves to anyone (a small answer read of each)."""
+    served = []
+    for path in WEB_UI_PATHS:
+        answer = await http_get(host, port, path, tls=tls, timeout=timeout)
+        head = "" if answer is None else answer.body[:2048].lower()
+        if answer is not None and answer.status == 200 and ("<html" in head or "<!doctype html" in head):
+            served.append(path)
+    return served
 
 
 async def _native_endpoint(report: EndpointReport, tls: bool, context: _Context, first: LoginResult | None) -> None:

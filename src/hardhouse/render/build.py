@@ -22,12 +22,13 @@ from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
 from hardhouse.controls import catalog
+from hardhouse.render import surface
 from hardhouse.render.cluster import CONCERN as CLUSTER_CONCERN
 from hardhouse.render.cluster import SECRETS_CONCERN, cluster_contexts
 from hardhouse.render.credentials import resolve_credentials
 from hardhouse.render.depth import depth_plan
 from hardhouse.spec.fields import parse_network
-from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, user_access
+from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, row_filters, user_access
 from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec
 
 FILE_PREFIX = "zz-hardhouse-"  # merged after the stock and packager files, so it has the last word
@@ -204,6 +205,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
                 "quota": user.quota,
                 "grants": grants,
                 "databases": databases,
+                "row_filters": row_filters(spec, user.name),
             }
         )
     plan.append(("users.d", "users", {"users": users}))
@@ -215,7 +217,8 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
         node, cluster_secrets = cluster_contexts(spec, os.environ if environ is None else environ)
         plan.append(("config.d", CLUSTER_CONCERN, node))
         plan.append(("config.d", SECRETS_CONCERN, cluster_secrets))
-    plan.extend(depth_plan(spec))
+    plan.extend(depth_plan(spec))  # issue 12: profile locks, system logs, secrets in SHOW, limits
+    plan.extend(surface.plan(spec))  # issue 12: HTTP surface, egress and files, password policy
 
     files = []
     for subdir, concern, context in plan:

@@ -102,6 +102,7 @@ def cross_checks(spec: HardeningSpec) -> list[Problem]:
     problems.extend(_log_database_checks(spec))
     problems.extend(cluster_checks(spec))
     problems.extend(lock_checks(spec))
+    problems.extend(_surface_checks(spec))
     return problems
 
 
@@ -375,4 +376,68 @@ def _log_database_checks(spec: HardeningSpec) -> list[Problem]:
                     "owners",
                 )
             )
+    return problems
+
+
+def _surface_checks(spec: HardeningSpec) -> list[Problem]:
+    """Issue 12: what the HTTP surface, egress and password policy ask of the target."""
+    wanted = [
+        (
+            bool(spec.egress.remote_url_allow_hosts),
+            "remote_url_allow_hosts",
+            "egress.remote_url_allow_hosts",
+            "remove the hosts (this version has no url()/s3() allow-list), or target a newer clickhouse_version",
+        ),
+        (
+            spec.password_policy.server_side is True,
+            "password_policy",
+            "password_policy.server_side",
+            "set password_policy.server_side: null or false, or target a newer clickhouse_version",
+        ),
+    ]
+    problems = _reader_limit_checks(spec)
+    for asked, feature, path, fix in wanted:
+        problem = _needs(feature, spec, path, fix) if asked else None
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _reader_limit_checks(spec: HardeningSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    for db_name, db in spec.log_databases.items():
+        for reader, limit in db.reader_limits.items():
+            where = f"log_databases.{db_name}.reader_limits.{reader}"
+            if reader not in db.readers:
+                problems.append(
+                    Problem(
+                        where,
+                        f"{reader!r} is not a reader of {db_name}",
+                        f"list it under log_databases.{db_name}.readers",
+                    )
+                )
+            problem = _needs(
+                "users_xml_row_filters", spec, where, "remove reader_limits, or target a newer clickhouse_version"
+            )
+            if problem is not None:
+                problems.append(problem)
+            visible = limit.tables if limit.tables is not None else list(db.tables)
+            for field, names in (("tables", limit.tables or []), ("rows", list(limit.rows))):
+                for name in names:
+                    if name not in db.tables:
+                        problems.append(
+                            Problem(
+                                f"{where}.{field}",
+                                f"table {name!r} is not declared in {db_name}",
+                                f"use one of: {listing(db.tables)}",
+                            )
+                        )
+                    elif field == "rows" and name not in visible:
+                        problems.append(
+                            Problem(
+                                f"{where}.rows",
+                                f"table {name!r} is not among the reader's tables",
+                                "add it to tables, or drop its filter",
+                            )
+                        )
     return problems

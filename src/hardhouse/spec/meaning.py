@@ -74,7 +74,7 @@ def user_access(spec: HardeningSpec, user: User) -> tuple[list[str] | None, list
     restricted = bool(roles["writers"] or roles["readers"])
     if restricted and versions.has(spec.version, "users_xml_grants"):
         grants = [f"GRANT INSERT ON {db}.*" for db in roles["writers"]]
-        grants += [f"GRANT SELECT ON {db}.*" for db in roles["readers"]]
+        grants += [grant for db in roles["readers"] for grant in reader_grants(spec, db, user.name)]
         grants += [f"GRANT ALL ON {db}.*" for db in _unique(roles["owners"] + list(user.databases or []))]
         return _unique(grants), None
     if restricted:
@@ -90,3 +90,21 @@ def profile_is_read_only(spec: HardeningSpec, profile: str) -> bool:
         value = spec.profiles[profile].get("readonly")
         return value is True or str(value) in {"1", "2"}
     return profile == "readonly"
+
+
+def reader_grants(spec: HardeningSpec, database: str, user_name: str) -> list[str]:
+    """SELECT on the whole log database, or on the tables its reader_limits name."""
+    limit = spec.log_databases[database].reader_limits.get(user_name)
+    if limit is None or limit.tables is None:
+        return [f"GRANT SELECT ON {database}.*"]
+    return [f"GRANT SELECT ON {database}.{table}" for table in limit.tables]
+
+
+def row_filters(spec: HardeningSpec, user_name: str) -> dict[str, dict[str, str]]:
+    """database -> table -> the condition a row must meet for user_name to see it."""
+    found: dict[str, dict[str, str]] = {}
+    for db_name, db in spec.log_databases.items():
+        limit = db.reader_limits.get(user_name)
+        if limit is not None and limit.rows:
+            found[db_name] = dict(limit.rows)
+    return found

@@ -468,6 +468,52 @@ class LogEncryption(StrictModel):
         return self
 
 
+ROW_CONDITION_MAX = 1000
+
+
+class ReaderLimit(StrictModel):
+    tables: list[str] | None = described(
+        None,
+        description="tables of the log database this reader may SELECT (GRANT SELECT ON db.table); null: every table",
+        why="a dashboard that needs one table should not read the others",
+    )
+    rows: dict[str, str] = described(
+        default_factory=dict,
+        description=(
+            "table -> SQL condition a row must meet to be seen (a users.d row filter), e.g. "
+            "\"level != 'secret'\"; ClickHouse parses it when the reader queries"
+        ),
+        why="rows outside the reader's concern stay invisible, not merely unqueried",
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def valid_tables(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise fail("an empty table list locks the reader out", "list at least one table, or omit tables")
+            for name in value:
+                check_name(name, "table name")
+        return value
+
+    @field_validator("rows")
+    @classmethod
+    def valid_conditions(cls, value: dict[str, str]) -> dict[str, str]:
+        for table, condition in value.items():
+            check_name(table, "table name")
+            if not condition.strip() or len(condition) > ROW_CONDITION_MAX:
+                raise fail(
+                    f"the condition for {table!r} is empty or longer than {ROW_CONDITION_MAX} characters",
+                    "write one SQL boolean expression over the table's columns, e.g. level != 'secret'",
+                )
+            if has_control_character(condition) or ";" in condition:
+                raise fail(
+                    f"the condition for {table!r} contains a control character or a ';'",
+                    "write one SQL boolean expression on one line, without ';'",
+                )
+        return value
+
+
 class LogDatabase(StrictModel):
     tables: dict[str, LogTable] = described(description="log tables by name, created with retention and storage policy")
     retention_days: int | None = described(
@@ -494,6 +540,14 @@ class LogDatabase(StrictModel):
             "users with every right on the database (schema and retention changes); the deploy applies the DDL as one "
             "of them"
         ),
+    )
+    reader_limits: dict[UserReference, ReaderLimit] = described(
+        default_factory=dict,
+        description=(
+            "readers (each also listed under readers) limited to some tables or rows (23.6+: users.d grants and row "
+            "filters)"
+        ),
+        why="the log database holds more than any one reader needs",
     )
     encryption: LogEncryption | None = described(
         None,
@@ -803,6 +857,120 @@ class Cluster(SecretSource):
         return self.secret_env is not None or self.secret_file is not None
 
 
+
+# Issue 12 (HTTP surface, egress and files, server-side password policy).
+SOURCE_TABLE_FUNCTIONS = ("url", "file", "s3", "remote", "mysql", "postgresql")
+STOCK_USER_FILES_PATH = "/var/lib/clickhouse/user_files"
+# Directories file() must not be given: the root, the stock data path and its parents, system ones.
+SHARED_DIRECTORIES = (
+    "/",
+    "/var",
+    "/var/lib",
+    "/var/lib/clickhouse",
+    "/etc",
+    "/etc/clickhouse-server",
+    "/tmp",
+    "/root",
+    "/home",
+)
+# A reserved name (RFC 2606) that never resolves: an allow-list holding only it admits no host.
+NO_REMOTE_HOST = "hardhouse.invalid"
+
+
+class HttpSurface(StrictModel):
+    cors_any_origin: bool = described(
+        False,
+        description=(
+            "send Access-Control-Allow-Origin: * to browsers (add_http_cors_header 1 in every rendered profile); "
+            "false writes 0"
+        ),
+        why="a wildcard CORS header lets any web page a logged-in analyst visits read query results",
+    )
+    web_ui: bool = described(
+        False,
+        description=(
+            "keep the built-in web pages (/play, /dashboard, /binary, /js/...) where the target serves them (22.8+); "
+            "false keeps only the query handler and /ping (http_handlers without <defaults/>)"
+        ),
+        why="a query console in the browser is one more surface for a stolen password; opt in",
+    )
+    stack_traces: bool = described(
+        False,
+        description=(
+            "let the server compute and send exception stack traces to clients (calculate_text_stack_trace in "
+            "the default and every rendered profile)"
+        ),
+        why="binary paths and addresses in a refused login's answer help an attacker pick an exploit",
+    )
+
+
+class Egress(StrictModel):
+    remote_url_allow_hosts: list[str] = described(
+        default_factory=list,
+        description=(
+            "hosts (host or host:port) url(), s3(), remote() and URL engines may reach (22.8+); empty admits none "
+            f"(rendered as the reserved name {NO_REMOTE_HOST})"
+        ),
+        why="a stolen credential must not turn the server into a proxy into the internal network or out of it",
+    )
+    send_crash_reports: bool = described(
+        False,
+        description="send crash reports to ClickHouse's Sentry endpoint (send_crash_reports.enabled, 22.8+)",
+        why="a crash report can carry query text and memory contents off the host",
+    )
+    user_files_path: str = described(
+        STOCK_USER_FILES_PATH,
+        description=(
+            f"the only directory file() reads and writes ({HOST_PATH_RULE}; written with a trailing /); never /, "
+            "the data path or anything holding it"
+        ),
+        why="file() must not reach the data, temporary or schema directories, let alone the whole disk",
+    )
+
+    @field_validator("remote_url_allow_hosts")
+    @classmethod
+    def valid_hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?", host):
+                raise fail(
+                    f"{excerpt(host)} is not a host name, address or host:port",
+                    "list hosts like files.example.net or 10.0.0.7:9000 (no scheme, no path, no wildcard)",
+                )
+        return value
+
+    @field_validator("user_files_path")
+    @classmethod
+    def dedicated_user_files(cls, value: str) -> str:
+        """Kept without its trailing slash; the template writes one, so that no sibling such as
+        user_files_evil/ can ever match a prefix test."""
+        stripped = value.rstrip("/") or "/"
+        if stripped in SHARED_DIRECTORIES:
+            raise fail(
+                f"{excerpt(value)} is not a directory of its own",
+                f"give file() a directory nothing else uses, e.g. {STOCK_USER_FILES_PATH}/",
+            )
+        return check_host_path(stripped, f"{STOCK_USER_FILES_PATH}/")
+
+
+PasswordType = Literal["sha256_password", "bcrypt_password"]
+
+
+class PasswordPolicy(StrictModel):
+    server_side: bool | None = described(
+        None,
+        description=(
+            "make the server judge passwords set by CREATE/ALTER USER (password_complexity with the render-time "
+            "minimum length, default_password_type); null: where the target has them (23.3+)"
+        ),
+        why="a user created later through SQL must face the same rule as the rendered ones",
+    )
+    sql_password_type: PasswordType = described(
+        "sha256_password",
+        description="how CREATE USER ... IDENTIFIED BY stores a password (default_password_type)",
+        why="never plaintext_password; bcrypt_password costs a stolen access directory more per guess",
+    )
+
+
 SettingValue = int | float | str | bool
 # The key of a profile that holds its constraints, as in ClickHouse's own <profiles><NAME><constraints>.
 CONSTRAINTS_KEY = "constraints"
@@ -969,6 +1137,15 @@ class HardeningSpec(StrictModel):
     )
     server_limits: ServerLimits = described(
         default_factory=ServerLimits, description="limits against abuse: connections, queries, idle keep-alive"
+    )
+    http: HttpSurface = described(
+        default_factory=HttpSurface, description="what the HTTP interface shows browsers and clients"
+    )
+    egress: Egress = described(
+        default_factory=Egress, description="where table functions may reach: remote hosts, local files, crash reports"
+    )
+    password_policy: PasswordPolicy = described(
+        default_factory=PasswordPolicy, description="server-side rules for passwords set through SQL"
     )
 
     @field_validator("clickhouse_version", mode="before")

@@ -1,0 +1,76 @@
+"""Issue 12's render decisions for the HTTP surface, egress and files, and the server-side
+password policy: which concern files a spec gets and with what context. build.render() appends
+what plan() returns; every version decision goes through hardhouse.clickhouse.versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hardhouse.clickhouse import versions
+from hardhouse.render.credentials import MIN_LENGTH
+from hardhouse.spec.model import LOCKED_PROFILE, NO_REMOTE_HOST, HardeningSpec
+
+# The stock profiles every ClickHouse users.xml defines; `default` is also what a connection
+# runs with before its login is accepted.
+STOCK_PROFILES = ("default", "readonly")
+STACK_TRACE_SETTING = "calculate_text_stack_trace"
+CORS_SETTING = "add_http_cors_header"
+# The render-time judge's length rule, as the server's password_complexity can state it.
+# (The judge also refuses guessable passwords; no regular expression can.)
+PASSWORD_RULES = ({"pattern": f".{{{MIN_LENGTH}}}", "message": f"be at least {MIN_LENGTH} characters long"},)
+
+
+def serves_only_listed_handlers(spec: HardeningSpec) -> bool:
+    return not spec.http.web_ui and versions.has(spec.version, "http_handlers")
+
+
+def server_password_policy(spec: HardeningSpec) -> bool:
+    if spec.password_policy.server_side is None:
+        return versions.has(spec.version, "password_policy")
+    return spec.password_policy.server_side
+
+
+def response_profiles(spec: HardeningSpec) -> list[dict[str, Any]]:
+    """Per profile the values to write; a value the spec's own profile sets is left to it."""
+    names = list(STOCK_PROFILES) + [n for n in spec.profiles if n not in STOCK_PROFILES]
+    if spec.default_user == "lock":
+        names.append(LOCKED_PROFILE)
+    out = []
+    for name in names:
+        own = spec.profiles.get(name, {})
+        out.append(
+            {
+                "name": name,
+                "stack_trace": None if STACK_TRACE_SETTING in own else int(spec.http.stack_traces),
+                "cors": None if CORS_SETTING in own else int(spec.http.cors_any_origin),
+            }
+        )
+    return out
+
+
+def plan(spec: HardeningSpec) -> list[tuple[str, str, dict[str, Any]]]:
+    """(subdir, concern, context) for each issue 12 file this spec gets."""
+    entries: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "config.d",
+            "egress",
+            {
+                "hosts": spec.egress.remote_url_allow_hosts,
+                "no_remote_host": NO_REMOTE_HOST,
+                "crash_reports": spec.egress.send_crash_reports,
+                "user_files_path": spec.egress.user_files_path,
+            },
+        )
+    ]
+    if serves_only_listed_handlers(spec):
+        entries.append(("config.d", "http_handlers", {}))
+    if server_password_policy(spec):
+        entries.append(
+            (
+                "config.d",
+                "password_policy",
+                {"rules": PASSWORD_RULES, "password_type": spec.password_policy.sql_password_type},
+            )
+        )
+    entries.append(("users.d", "responses", {"profiles": response_profiles(spec)}))
+    return entries
