@@ -167,10 +167,14 @@ def _parse_json(text: str, result: ScanFile) -> None:
         for item in value["ports"]:
             if not isinstance(item, dict):
                 raise _fail(shown_as, line, f"{record}: a 'ports' entry is not an object", JSON_FIX)
+            if not isinstance(item.get("port"), int):  # masscan writes a number, never a string
+                raise _fail(shown_as, line, f"{record}: 'port' {_excerpt(item.get('port'))} is not a number", JSON_FIX)
             port = _port(item.get("port"), shown_as, line, record, JSON_FIX, zero=True)
             status, proto = item.get("status"), item.get("proto")
             if not isinstance(proto, str) or not (isinstance(status, str) or isinstance(item.get("service"), dict)):
-                raise _fail(shown_as, line, f"{record}: a port needs 'proto' and 'status' (or a banner 'service')", JSON_FIX)
+                raise _fail(
+                    shown_as, line, f"{record}: a port needs 'proto' and 'status' (or a banner 'service')", JSON_FIX
+                )
             if status == "open" and proto == "tcp" and port:
                 result.endpoints.append(Endpoint(host, port, result.shown_as))
             else:
