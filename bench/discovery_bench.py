@@ -98,7 +98,7 @@ def start_stock(work: Path) -> object:
     server.start([(STOCK[0], 8123), (STOCK[0], 9000)])
     native_query(STOCK[0], 9000, "CREATE DATABASE IF NOT EXISTS logs")
     native_query(STOCK[0], 9000, "CREATE TABLE IF NOT EXISTS logs.log_stream (m String) ENGINE = Log")
-    native_query(STOCK[0], 9000, "INSERT INTO logs.log_stream VALUES ('api_key=sk-FAKE')")
+    native_query(STOCK[0], 9000, "INSERT INTO logs.log_stream SELECT 'api_key=sk-FAKE'")
     return server
 
 
@@ -145,11 +145,24 @@ def sweep(namespace: str, rate: int, nmap_timeout: float) -> None:
         stack.enter_context(tcp_service(other_web, host=OTHER_WEB[0], port=OTHER_WEB[1]))
         ns = Namespace(namespace)  # the one this process runs in (made by in_namespace)
         ns.router_mac = os.environ["HH_ROUTER_MAC"]
+        print(f"sweep: {SWEEP_RANGE} x {len(SWEEP_PORTS)} ports = {endpoints} endpoints, in namespace {namespace}")
         scan = work / "masscan.json"
         masscan_wall = run_masscan(ns, [SWEEP_RANGE], SWEEP_PORTS, ["-oJ", str(scan)], rate=rate, limit=300)
-        found = read_scan_file(str(scan))
+        masscan_open = {(e.host, e.port) for e in read_scan_file(str(scan)).endpoints}
+        print(f"  masscan --rate {rate} --wait 1: {masscan_wall:.2f}s, {len(masscan_open)} open", flush=True)
         probe_wall, _, judged = probe_cli(work / "judged.json", "--from-scan", str(scan))
+        total = masscan_wall + probe_wall
+        print(
+            f"  hardhouse probe --from-scan: {probe_wall:.2f}s for {len(masscan_open)} endpoints, "
+            f"{judged['summary'].get('exposed', 0)} exposed; masscan + probe {total:.2f}s",
+            flush=True,
+        )
         alone_wall, _, alone = probe_cli(work / "alone.json", SWEEP_RANGE, "--ports", ",".join(map(str, SWEEP_PORTS)))
+        print(
+            f"  hardhouse probe alone over the whole range: {alone_wall:.2f}s "
+            f"({endpoints / alone_wall:.0f} endpoints/s), {alone['summary'].get('exposed', 0)} exposed",
+            flush=True,
+        )
         nmap_xml = work / "nmap.xml"
         nmap = [
             "nmap", "-sV", "-Pn", "-n", "-T4", "-p", ",".join(map(str, SWEEP_PORTS)), "-oX", str(nmap_xml), SWEEP_RANGE
@@ -157,32 +170,41 @@ def sweep(namespace: str, rate: int, nmap_timeout: float) -> None:
         started = time.monotonic()
         subprocess.run(nmap, check=True, capture_output=True, timeout=nmap_timeout)
         nmap_wall = time.monotonic() - started
+        nmap_found = read_scan_file(str(nmap_xml))  # the probe's own reader of nmap -oX
+        nmap_open = {(e.host, e.port) for e in nmap_found.endpoints}
+        services = nmap_services(nmap_xml)
 
-    nmap_open = {(e.host, e.port) for e in read_scan_file(str(nmap_xml)).endpoints}
-    masscan_open = {(e.host, e.port) for e in found.endpoints}
-    verdicts = {(e["host"], e["port"]): f"{e['service']} {e['severity'] or ''}".strip() for e in judged["endpoints"]}
-    total = masscan_wall + probe_wall
-    print(f"sweep: {SWEEP_RANGE} x {len(SWEEP_PORTS)} ports = {endpoints} endpoints, in namespace {namespace}")
-    print(f"  masscan --rate {rate} --wait 1: {masscan_wall:.2f}s, {len(masscan_open)} open")
-    print(
-        f"  hardhouse probe --from-scan: {probe_wall:.2f}s for {len(masscan_open)} endpoints, "
-        f"{judged['summary'].get('exposed', 0)} exposed"
-    )
-    print(f"  masscan + hardhouse probe: {total:.2f}s")
     print(f"  nmap -sV alone: {nmap_wall:.2f}s, {len(nmap_open)} open")
-    print(f"  hardhouse probe alone over the whole range: {alone_wall:.2f}s ({endpoints / alone_wall:.0f} endpoints/s)")
-    print(f"  ratio nmap -sV / (masscan + hardhouse probe): {nmap_wall / total:.1f}x")
+    print(f"  ratio nmap -sV / (masscan + hardhouse probe): {nmap_wall / total:.1f}x faster")
     print(f"  ratio (masscan + probe) / probe alone: {total / alone_wall:.2f}x (on loopback nothing drops)")
     agree = (
         "the same"
         if masscan_open == nmap_open
-        else f"masscan only {masscan_open - nmap_open}, nmap only {nmap_open - masscan_open}"
+        else f"masscan only {sorted(masscan_open - nmap_open)}, nmap only {sorted(nmap_open - masscan_open)}"
     )
-    print(f"  open endpoints masscan vs nmap: {agree}")
-    print("  what hardhouse judged on each open endpoint:")
-    for host, port in sorted(masscan_open, key=lambda a: (tuple(int(x) for x in a[0].split(".")), a[1])):
-        print(f"    {host}:{port:<6} {verdicts.get((host, port), '-')}")
-    print(f"  alone, the probe found {alone['summary'].get('exposed', 0)} exposed (the same endpoints it judged)")
+    print(f"  open endpoints, masscan vs nmap: {agree}")
+    verdicts = {(e["host"], e["port"]): f"{e['service']} {e['severity'] or ''}".strip() for e in judged["endpoints"]}
+    print("  each open endpoint: hardhouse's verdict | nmap -sV's service")
+    for host, port in sorted(masscan_open | nmap_open, key=lambda a: (tuple(int(x) for x in a[0].split(".")), a[1])):
+        print(f"    {host}:{port:<6} {verdicts.get((host, port), '-'):<36} | {services.get((host, port), '-')}")
+
+
+def nmap_services(path: Path) -> dict[tuple[str, int], str]:
+    """nmap -sV's name (and product) per open port, read with the hardened reader."""
+    from hardhouse.audit import xmltree
+    from hardhouse.probe.scanfiles import _without_nmap_doctype
+
+    root = xmltree.parse_bytes(_without_nmap_doctype(path.read_bytes()), str(path))
+    services = {}
+    for host in root.elements("host"):
+        address = next((a.attrs["addr"] for a in host.elements("address") if a.attrs.get("addrtype") == "ipv4"), "")
+        for port in (p for group in host.elements("ports") for p in group.elements("port")):
+            state, service = port.find("state"), port.find("service")
+            if state is not None and state.attrs.get("state") == "open":
+                name = service.attrs.get("name", "?") if service is not None else "?"
+                product = service.attrs.get("product", "") if service is not None else ""
+                services[(address, int(port.attrs["portid"]))] = name + (f" ({product})" if product else "")
+    return services
 
 
 def dropping(namespace: str, drop_range: str, concurrencies: list[int], timeout: float, rate: int) -> None:
