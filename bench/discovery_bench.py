@@ -16,7 +16,7 @@ unusual port 127.0.9.30:18123 and a plain web server on 127.0.9.31:8123. Timed: 
 cannot sweep `lo` itself (see tests/probe/netns.py), so it sends through a veth pair inside the
 namespace to the same 127.0.9.x addresses.
 
-dropping: 127.0.16.0/21 port 8123 (2,046 endpoints; --drop-prefix); an iptables DROP rule in the namespace
+dropping: 127.64.0.0/19 port 8123 (8,190 endpoints; --drop-prefix); an iptables DROP rule in the namespace
 swallows every address but four live anonymous ClickHouse-like endpoints. The probe alone at
 growing --concurrency (endpoints/s, and memory per in-flight endpoint: peak RSS minus the same
 probe of one dropped endpoint, divided by the endpoints in flight), against masscan + probe.
@@ -54,9 +54,9 @@ UNUSUAL = ("127.0.9.30", 18123)  # an anonymous ClickHouse-like HTTP endpoint of
 OTHER_WEB = ("127.0.9.31", 8123)  # something else on a ClickHouse port
 SWEEP_PORTS = [*PROBE_PORTS, UNUSUAL[1]]
 
-DROP_BASE = "127.0.16.0"  # --drop-prefix sets the size (22 or shorter: the live ones sit in the first /22)
+DROP_BASE = "127.64.0.0"  # --drop-prefix sets the size (22 or shorter: the live ones sit in the first /22)
 DROP_PORT = 8123
-LIVE = ["127.0.16.10", "127.0.17.20", "127.0.18.30", "127.0.19.40"]
+LIVE = ["127.64.0.10", "127.64.1.20", "127.64.2.30", "127.64.3.40"]
 
 CHILD_ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "COLUMNS": "200"}
 
@@ -217,7 +217,7 @@ def dropping(namespace: str, drop_range: str, concurrencies: list[int], timeout:
             stack.enter_context(tcp_service(clickhouse_http(), host=host, port=DROP_PORT))
         common = ["--timeout", str(timeout), "--no-tls-scan"]
         base_wall, base_rss, _ = probe_cli(
-            work / "base.json", f"127.0.16.100:{DROP_PORT}", *common, "--concurrency", "1"
+            work / "base.json", f"127.64.0.100:{DROP_PORT}", *common, "--concurrency", "1"
         )
         print(
             f"dropping: {drop_range}:{DROP_PORT} = {endpoints} endpoints, {len(LIVE)} live, the rest dropped by "
@@ -226,19 +226,6 @@ def dropping(namespace: str, drop_range: str, concurrencies: list[int], timeout:
         print(
             f"  baseline, one dropped endpoint at --concurrency 1: {base_wall:.2f}s, peak RSS {base_rss / 1024:.0f} MiB"
         )
-        best = 0.0
-        for concurrency in concurrencies:
-            wall, rss, report = probe_cli(
-                work / f"c{concurrency}.json", f"{drop_range}:{DROP_PORT}", *common, "--concurrency", str(concurrency)
-            )
-            in_flight = min(concurrency, endpoints)
-            per = max(0, rss - base_rss) / in_flight
-            best = max(best, endpoints / wall)
-            print(
-                f"  --concurrency {concurrency:>5}: {wall:6.2f}s = {endpoints / wall:6.1f} endpoints/s; "
-                f"peak RSS {rss / 1024:.0f} MiB, {per:.1f} KiB per in-flight endpoint; "
-                f"{report['summary'].get('exposed', 0)} exposed"
-            )
         ns = Namespace(namespace)  # the one this process runs in (made by in_namespace)
         ns.router_mac = os.environ["HH_ROUTER_MAC"]
         scan = work / "masscan.json"
@@ -247,12 +234,29 @@ def dropping(namespace: str, drop_range: str, concurrencies: list[int], timeout:
         total = masscan_wall + probe_wall
         print(
             f"  masscan --rate {rate} + hardhouse probe --from-scan: {masscan_wall:.2f}s + {probe_wall:.2f}s = "
-            f"{total:.2f}s = {endpoints / total:.0f} endpoints/s; {report['summary'].get('exposed', 0)} exposed"
+            f"{total:.2f}s = {endpoints / total:.0f} endpoints/s; {report['summary'].get('exposed', 0)} exposed",
+            flush=True,
         )
-        print(
-            f"  ratio masscan + probe / the probe alone at its best concurrency: "
-            f"{endpoints / total / best:.1f}x endpoints/s"
-        )
+        previous: tuple[int, int] | None = None
+        for concurrency in concurrencies:
+            wall, rss, report = probe_cli(
+                work / f"c{concurrency}.json", f"{drop_range}:{DROP_PORT}", *common, "--concurrency", str(concurrency)
+            )
+            in_flight = min(concurrency, endpoints)
+            per = max(0, rss - base_rss) / in_flight
+            marginal = (
+                f", {max(0, rss - previous[1]) / (in_flight - previous[0]):.1f} KiB per extra one"
+                if previous and in_flight > previous[0]
+                else ""
+            )
+            previous = (in_flight, rss)
+            print(
+                f"  probe alone --concurrency {concurrency:>5}: {wall:6.2f}s = {endpoints / wall:6.1f} endpoints/s "
+                f"(bound: endpoints / concurrency x timeout = {-(-endpoints // concurrency) * timeout:.0f}s); "
+                f"peak RSS {rss / 1024:.0f} MiB, (RSS - baseline) / in flight = {per:.1f} KiB{marginal}; "
+                f"{report['summary'].get('exposed', 0)} exposed; masscan + probe is {wall / total:.1f}x faster",
+                flush=True,
+            )
 
 
 # ------------------------------------------------------------------------------ outside: the namespace
@@ -277,9 +281,9 @@ def main() -> int:
     parser.add_argument("--part", choices=["sweep", "dropping", "both"], default="both")
     parser.add_argument("--rate", type=int, default=20000, help="masscan packets per second")
     parser.add_argument("--nmap-timeout", type=float, default=900.0)
-    parser.add_argument("--concurrency", default="64,256,1024", help="dropping: probe concurrencies, comma-separated")
-    parser.add_argument("--drop-prefix", type=int, choices=range(16, 23), default=21, help="dropping: 127.0.16.0/N")
-    parser.add_argument("--timeout", type=float, default=1.0, help="dropping: the probe's --timeout")
+    parser.add_argument("--concurrency", default="256,1024,4096", help="dropping: probe concurrencies, comma-separated")
+    parser.add_argument("--drop-prefix", type=int, choices=range(16, 23), default=19, help="dropping: 127.64.0.0/N")
+    parser.add_argument("--timeout", type=float, default=3.0, help="dropping: the probe's --timeout (its default)")
     parser.add_argument("--inside", choices=["sweep", "dropping"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside == "sweep":

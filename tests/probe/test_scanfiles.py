@@ -97,6 +97,17 @@ def test_scan_targets_join_the_others_deduplicated_and_capped(tmp_path: Path) ->
         expand_targets([], [9000], max_hosts=1, scan_files=[scan])
 
 
+def test_repeated_ports_count_once_and_the_host_cap_stops_the_read(tmp_path: Path) -> None:
+    repeated = write(tmp_path, "open tcp 9000 10.0.0.1 1700000000\n" * 1000, "repeated.txt")
+    found = read_scan_file(repeated)
+    assert [(e.host, e.port) for e in found.endpoints] == [("10.0.0.1", 9000)] and found.repeated == 999
+    lines = "".join(f"open tcp 9000 10.0.{i // 256}.{i % 256} 1700000000\n" for i in range(40))
+    many = write(tmp_path, lines, "many.txt")
+    with pytest.raises(TargetError, match=r"many.txt:11: more than --max-hosts 10 hosts have an open port") as caught:
+        read_scan_file(many, max_hosts=10)
+    assert "raise --max-hosts" in str(caught.value)
+
+
 BAD = {
     "JSON address with a name": ('[{"ip": "db1.internal", "ports": []}]', "record 1"),
     "JSON address out of range": (
@@ -207,31 +218,38 @@ def run_capped_stdin(*args: str, stdin: bytes) -> subprocess.CompletedProcess[by
     )
 
 
-def hostile_files(tmp_path: Path) -> dict[str, Path]:
-    files = {}
-    huge = tmp_path / "huge.json"
-    with huge.open("wb") as handle:  # sparse: the size is refused before a byte is read
-        handle.truncate(SCAN_FILE_MAX + 1)
-    files["huge file"] = huge
-    files["deeply nested JSON"] = tmp_path / "deep.json"
-    files["deeply nested JSON"].write_text('[{"ip": "10.0.0.1", "ports": ' + "[" * 200_000 + "]" * 200_000 + "}]")
-    files["deeply nested XML"] = tmp_path / "deep.xml"
-    files["deeply nested XML"].write_text(
-        '<nmaprun scanner="nmap">' + "<host>" * 100_000 + "</host>" * 100_000 + "</nmaprun>"
+def _laughs() -> str:
+    entities = ['<!ENTITY lol "lol">', '<!ENTITY lol1 "' + "&lol;" * 10 + '">']
+    entities += [f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(2, 10)]
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE nmaprun [{"".join(entities)}]>\n<nmaprun scanner="nmap">&lol9;</nmaprun>\n'
     )
-    laughs = ['<!ENTITY lol "lol">'] + [f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)]
-    laughs[1] = '<!ENTITY lol1 "' + "&lol;" * 10 + '">'
-    files["billion laughs"] = tmp_path / "laughs.xml"
-    files["billion laughs"].write_text(
-        f'<?xml version="1.0"?>\n<!DOCTYPE nmaprun [{"".join(laughs)}]>\n<nmaprun scanner="nmap">&lol9;</nmaprun>\n'
-    )
-    files["garbage JSON"] = tmp_path / "garbage.json"
-    files["garbage JSON"].write_text("[" + "{" * 50 + '"ip": [1, 2, {"x": nan}' * 1000)
-    files["binary"] = tmp_path / "binary.json"
-    files["binary"].write_bytes(os.urandom(1 << 20))
-    files["many elements"] = tmp_path / "many.xml"
-    files["many elements"].write_text('<nmaprun scanner="nmap">' + "<x/>" * 3_000_000 + "</nmaprun>")
-    return files
+
+
+def _million_hosts() -> str:
+    return "".join(f"open tcp 9000 10.{i >> 16}.{(i >> 8) & 255}.{i & 255} 1700000000\n" for i in range(1_000_000))
+
+
+HOSTILE = {
+    "deeply nested JSON": lambda: '[{"ip": "10.0.0.1", "ports": ' + "[" * 200_000 + "]" * 200_000 + "}]",
+    "deeply nested XML": lambda: '<nmaprun scanner="nmap">' + "<host>" * 100_000 + "</host>" * 100_000 + "</nmaprun>",
+    "billion laughs": _laughs,
+    "garbage JSON": lambda: "[" + "{" * 50 + '"ip": [1, 2, {"x": nan}' * 1000,
+    "binary": lambda: os.urandom(1 << 20),
+    "a million hosts": _million_hosts,
+    "many elements": lambda: '<nmaprun scanner="nmap">' + "<x/>" * 3_000_000 + "</nmaprun>",
+}
+
+
+def hostile_file(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / "hostile.scan"
+    if kind == "huge file":
+        with path.open("wb") as handle:  # sparse: the size is refused before a byte is read
+            handle.truncate(SCAN_FILE_MAX + 1)
+        return path
+    content = HOSTILE[kind]()
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
 
 
 EXPECTED = {
@@ -242,12 +260,13 @@ EXPECTED = {
     "garbage JSON": "not JSON",
     "binary": "not UTF-8",
     "many elements": "more than 2000000 elements",
+    "a million hosts": ":65537: more than --max-hosts 65536 hosts",
 }
 
 
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_hostile_scan_files_are_refused_in_a_capped_child(tmp_path: Path, kind: str) -> None:
-    path = hostile_files(tmp_path)[kind]
+    path = hostile_file(tmp_path, kind)
     result = run_cli_capped("probe", "--from-scan", str(path), "--json")
     output = assert_refused_briefly(result, str(path), EXPECTED[kind])
     assert "MemoryError" not in output

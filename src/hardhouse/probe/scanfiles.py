@@ -66,14 +66,37 @@ class ScanFile:
 
     shown_as: str
     kind: str = ""
+    max_hosts: int | None = None  # refuse the file past this many distinct hosts (--max-hosts)
     endpoints: list[Endpoint] = field(default_factory=list)
     ignored: int = 0  # records that are not an open TCP port (closed, up, banner, UDP...)
+    repeated: int = 0  # open ports the file names more than once (masscan may report one twice)
+    _seen: set[tuple[str, int]] = field(default_factory=set, repr=False)
+    _hosts: set[str] = field(default_factory=set, repr=False)
+
+    def add(self, host: str, port: int, line: int) -> None:
+        """An open TCP port, once; the host cap is checked as the file is read, so a file of a
+        million hosts is refused at the first one too many, not after it filled memory."""
+        if (host, port) in self._seen:
+            self.repeated += 1
+            return
+        if host not in self._hosts:
+            if self.max_hosts is not None and len(self._hosts) >= self.max_hosts:
+                raise _fail(
+                    self.shown_as,
+                    line,
+                    f"more than --max-hosts {self.max_hosts} hosts have an open port",
+                    "split the scan (masscan --shard) or raise --max-hosts",
+                )
+            self._hosts.add(host)
+        self._seen.add((host, port))
+        self.endpoints.append(Endpoint(host, port, self.shown_as))
 
     def notes(self) -> list[str]:
         hosts = len({e.host for e in self.endpoints})
         notes = [
             f"{self.shown_as} ({self.kind}): {len(self.endpoints)} open TCP port(s) on {hosts} host(s) to probe"
             + (f"; {self.ignored} record(s) that are not an open TCP port ignored" if self.ignored else "")
+            + (f"; {self.repeated} repeated" if self.repeated else "")
         ]
         unusual = sorted({e.port for e in self.endpoints} - set(PROBE_PORTS))
         if unusual:
@@ -176,7 +199,7 @@ def _parse_json(text: str, result: ScanFile) -> None:
                     shown_as, line, f"{record}: a port needs 'proto' and 'status' (or a banner 'service')", JSON_FIX
                 )
             if status == "open" and proto == "tcp" and port:
-                result.endpoints.append(Endpoint(host, port, result.shown_as))
+                result.add(host, port, line)
             else:
                 result.ignored += 1
 
@@ -205,7 +228,7 @@ def _parse_list(text: str, result: ScanFile) -> None:
         if not TIMESTAMP.fullmatch(fields[4]):
             raise _fail(shown_as, line_number, f"{_excerpt(fields[4])} is not a timestamp", LIST_FIX)
         if status == "open" and proto == "tcp" and port:
-            result.endpoints.append(Endpoint(host, port, shown_as))
+            result.add(host, port, line_number)
         else:
             result.ignored += 1
 
@@ -252,7 +275,7 @@ def _parse_xml(data: bytes, result: ScanFile) -> None:
             if state is None or "state" not in state.attrs:
                 raise _fail(shown_as, port.origin.line, "a <port> has no <state state=...>", XML_FIX)
             if state.attrs["state"] == "open" and port.attrs.get("protocol") == "tcp":
-                result.endpoints.append(Endpoint(address, number, shown_as))
+                result.add(address, number, port.origin.line)
             else:
                 result.ignored += 1
 
@@ -287,8 +310,9 @@ def _kind(text: str, shown_as: str) -> str:
     )
 
 
-def read_scan_file(name: str, *, stdin: BinaryIO | None = None) -> ScanFile:
-    """One scanner output (a path, or `-` for stdin) -> its open TCP endpoints. Raises TargetError."""
+def read_scan_file(name: str, *, max_hosts: int | None = None, stdin: BinaryIO | None = None) -> ScanFile:
+    """One scanner output (a path, or `-` for stdin) -> its open TCP endpoints, each once.
+    Raises TargetError."""
     data, shown_as = _read(name, stdin)
     try:
         text = data.decode("utf-8")
@@ -303,7 +327,7 @@ def read_scan_file(name: str, *, stdin: BinaryIO | None = None) -> ScanFile:
             f"control character U+{ord(control.group()):04X}",
             "masscan and nmap never write one: pass the scanner's own file, unedited",
         )
-    result = ScanFile(shown_as)
+    result = ScanFile(shown_as, max_hosts=max_hosts)
     if not text.strip():
         result.kind = "empty"  # masscan killed before its first write: nothing was seen open
         return result

@@ -306,7 +306,7 @@ def expand_targets(
         from hardhouse.probe.scanfiles import read_scan_file  # it imports this module
 
         for name in scan_files:
-            found = read_scan_file(name)
+            found = read_scan_file(name, max_hosts=max_hosts)
             notes.extend(found.notes())
             add(found.endpoints)
     return endpoints, notes
