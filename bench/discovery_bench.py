@@ -176,7 +176,7 @@ def sweep(namespace: str, rate: int, nmap_timeout: float) -> None:
 
     print(f"  nmap -sV alone: {nmap_wall:.2f}s, {len(nmap_open)} open")
     print(f"  ratio nmap -sV / (masscan + hardhouse probe): {nmap_wall / total:.1f}x faster")
-    print(f"  ratio (masscan + probe) / probe alone: {total / alone_wall:.2f}x (on loopback nothing drops)")
+    print(f"  ratio wall (masscan + probe) / probe alone: {total / alone_wall:.2f}x (on loopback nothing drops)")
     agree = (
         "the same"
         if masscan_open == nmap_open
