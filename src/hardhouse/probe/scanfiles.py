@@ -120,7 +120,7 @@ def _address(text: Any, shown_as: str, line: int, record: str, fix: str) -> str:
             return str(ipaddress.ip_address(text))
         except ValueError:
             pass
-    return _bad(shown_as, line, f"{record}: {_excerpt(text)} is not an IP address", fix)
+    raise _fail(shown_as, line, f"{record}: {_excerpt(text)} is not an IP address", fix)
 
 
 def _port(value: Any, shown_as: str, line: int, record: str, fix: str, *, zero: bool = False) -> int:
@@ -129,11 +129,7 @@ def _port(value: Any, shown_as: str, line: int, record: str, fix: str, *, zero: 
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and (0 if zero else 1) <= value <= 65535:
         return value
-    return _bad(shown_as, line, f"{record}: {_excerpt(value)} is not a port (1-65535)", fix)
-
-
-def _bad(shown_as: str, line: int | None, what: str, fix: str) -> Any:
-    raise _fail(shown_as, line, what, fix)
+    raise _fail(shown_as, line, f"{record}: {_excerpt(value)} is not a port (1-65535)", fix)
 
 
 def _excerpt(value: Any) -> str:
