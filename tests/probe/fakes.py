@@ -15,10 +15,13 @@ from pathlib import Path
 
 @contextmanager
 def tcp_service(
-    handle: Callable[[socket.socket], None], tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1"
+    handle: Callable[[socket.socket], None],
+    tls: tuple[Path, Path] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ) -> Iterator[int]:
-    """Serve `handle(conn)` on a free port of `host` (a loopback address), for every connection
-    (TLS with (certificate, key) if given)."""
+    """Serve `handle(conn)` on `port` (default: a free one) of `host` (a loopback address), for
+    every connection (TLS with (certificate, key) if given)."""
     context = None
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -39,7 +42,7 @@ def tcp_service(
         allow_reuse_address = True
         request_queue_size = 64
 
-    server = Server((host, 0), Handler)
+    server = Server((host, port), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -83,7 +83,17 @@ class _Progress:
 
 
 @click.command("probe", context_settings={"help_option_names": ["-h", "--help"]}, epilog=WHAT_IS_SENT)
-@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@click.option(
+    "--from-scan",
+    "scan_files",
+    multiple=True,
+    metavar="FILE",
+    help=(
+        "Targets from a port scanner's output: masscan -oJ/-oD/-oL/-oX or nmap -oX, "
+        "'-' for stdin (repeatable). Only TCP ports it saw open are probed, whatever their number."
+    ),
+)
 @click.option(
     "-p",
     "--port",
@@ -174,6 +184,7 @@ class _Progress:
 )
 def probe_command(
     targets: tuple[str, ...],
+    scan_files: tuple[str, ...],
     extra_ports: tuple[int, ...],
     port_list: str | None,
     max_hosts: int,
@@ -206,6 +217,18 @@ def probe_command(
                               read without running it; --run-inventory runs it
                               (and its group_data) as pyinfra does
 
+    \b
+    A stateless scanner sweeps, hardhouse judges what answered:
+      masscan 10.0.0.0/16 -p8123,9000,8443,9440 --rate 10000 -oJ scan.json
+      hardhouse probe --from-scan scan.json
+      masscan ... -oL - | hardhouse probe --from-scan -
+      nmap -p- -oX scan.xml 10.0.0.0/24; hardhouse probe --from-scan scan.xml
+    Only ports the scanner saw open (TCP) become endpoints, each probed as it is:
+    ClickHouse on an unusual port is judged like any other, anything else is
+    reported as not ClickHouse. A scan that saw nothing open exits 0. The file is
+    read as hostile input (bounded, exact addresses and ports, no DOCTYPE or
+    entities, no control characters); a bad one is a usage error naming its line.
+
     For each endpoint it reports whether the port is open and speaks ClickHouse
     (HTTP, native, TLS variants, interserver, metrics), the version when the
     server tells it, which anonymous or default logins work, what such a login
@@ -218,18 +241,27 @@ def probe_command(
     """
     if as_json and as_sarif:
         raise click.UsageError("choose one of --json and --sarif")
+    if not targets and not scan_files:
+        raise click.UsageError("give a TARGET or --from-scan FILE (see --help)")
+    if scan_files.count("-") > 1:
+        raise click.UsageError("--from-scan - (stdin) can be given once")
     ports = _ports(port_list, extra_ports)
     try:
         waivers = load_waivers(waivers_path) if waivers_path else []
     except SpecError as error:
         raise click.UsageError("; ".join(str(problem) for problem in error.problems)) from None
     try:
-        endpoints, notes = expand_targets(targets, ports, max_hosts=max_hosts, run_inventory=run_inventory)
+        endpoints, notes = expand_targets(
+            targets, ports, max_hosts=max_hosts, run_inventory=run_inventory, scan_files=scan_files
+        )
     except TargetError as error:
         raise click.UsageError(str(error)) from None
     for note in notes:
         click.echo(f"hardhouse probe: {note}", err=True)
-    if not endpoints:
+    if not endpoints and not targets:
+        # A sweep that saw nothing open is an answer, not a mistake: nothing there to judge.
+        click.echo("hardhouse probe: the scan output holds no open TCP port; nothing to probe", err=True)
+    elif not endpoints:
         raise click.UsageError("the targets name no host to probe")
     options = ProbeOptions(
         timeout=timeout,
@@ -251,7 +283,8 @@ def probe_command(
             bar.advance(exposed)
 
         callback: Callable[[EndpointReport], None] = on_result
-        report = run_scan(list(targets), endpoints, options, fail_on=threshold, on_result=callback)
+        named = [*targets, *(f"--from-scan {name}" for name in scan_files)]
+        report = run_scan(named, endpoints, options, fail_on=threshold, on_result=callback)
     apply_waivers(report, waivers)
     if as_sarif:
         text = json.dumps(render_sarif(report), indent=2, default=str)

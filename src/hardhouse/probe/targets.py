@@ -101,8 +101,8 @@ def parse_target(
     return [Endpoint(host, p, source or text) for host in hosts for p in chosen]
 
 
-def read_bounded(path: Path, limit: int = FILE_MAX) -> str:
-    """A regular file's text (UTF-8), at most `limit` bytes; never blocks on a FIFO or device."""
+def read_bounded_bytes(path: Path, limit: int = FILE_MAX) -> bytes:
+    """A regular file's bytes, at most `limit`; never blocks on a FIFO or device."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
@@ -110,9 +110,17 @@ def read_bounded(path: Path, limit: int = FILE_MAX) -> str:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise TargetError(f"{path}: not a regular file")
+        if os.fstat(fd).st_size > limit:
+            raise TargetError(f"{path}: larger than {limit} bytes; split it")
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise TargetError(f"{path}: larger than {limit} bytes; split it")
+    return data
+
+
+def read_bounded(path: Path, limit: int = FILE_MAX) -> str:
+    """A regular file's text (UTF-8), at most `limit` bytes; never blocks on a FIFO or device."""
+    data = read_bounded_bytes(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -257,9 +265,13 @@ def expand_targets(
     *,
     max_hosts: int = DEFAULT_MAX_HOSTS,
     run_inventory: bool = False,
+    scan_files: Sequence[str] = (),
 ) -> tuple[list[Endpoint], list[str]]:
-    """Every target -> de-duplicated endpoints in order, plus notes for the user."""
-    if not targets:
+    """Every target -> de-duplicated endpoints in order, plus notes for the user.
+
+    `scan_files` are port scanners' outputs (masscan -oJ/-oL/-oX, nmap -oX; `-` is stdin):
+    their open TCP ports become endpoints as they are (hardhouse.probe.scanfiles)."""
+    if not targets and not scan_files:
         raise TargetError("no target given")
     endpoints: list[Endpoint] = []
     seen: set[tuple[str, int]] = set()
@@ -290,6 +302,13 @@ def expand_targets(
                     add(parse_target(line, ports, max_hosts=max_hosts, source=str(path)))
         else:
             add(parse_target(target, ports, max_hosts=max_hosts))
+    if scan_files:
+        from hardhouse.probe.scanfiles import read_scan_file  # it imports this module
+
+        for name in scan_files:
+            found = read_scan_file(name, max_hosts=max_hosts)
+            notes.extend(found.notes())
+            add(found.endpoints)
     return endpoints, notes
 
 
