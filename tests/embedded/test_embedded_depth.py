@@ -34,6 +34,9 @@ LIFTS = [
     "SET format_display_secrets_in_show_and_select = 1",
     "SET max_concurrent_queries_for_user = 0",
     "SELECT 1 SETTINGS max_execution_time = 0",
+    # The responses file turns these off (HH-LEAK-1, HH-HTTP-1); a session may not turn them on.
+    "SET calculate_text_stack_trace = 1",
+    "SET add_http_cors_header = 1",
 ]
 # A fake credential in a view's table function: what SHOW CREATE must never print.
 FAKE_SECRET = "FAKEsecretKEY0000000000000000000000001"

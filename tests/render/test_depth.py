@@ -73,6 +73,9 @@ def test_v1_profiles_still_load_and_every_setting_they_set_becomes_a_cap(spec_di
         "log_queries": {"readonly": None},
         "format_display_secrets_in_show_and_select": {"readonly": None},
         "max_concurrent_queries_for_user": {"min": "1", "max": "20"},
+        # set off by the responses file (HH-LEAK-1, HH-HTTP-1) and locked here
+        "calculate_text_stack_trace": {"readonly": None},
+        "add_http_cors_header": {"readonly": None},
     }
     assert writer.findtext("log_queries") == "1"
     assert writer.findtext("format_display_secrets_in_show_and_select") == "0"

@@ -28,6 +28,15 @@ HARDENED_SETTINGS: tuple[tuple[str, Any, str | None], ...] = (
     ("format_display_secrets_in_show_and_select", False, "display_secrets_setting"),
 )
 
+# Set in every rendered profile by the responses file (hardhouse.render.surface, HH-LEAK-1 and
+# HH-HTTP-1); where the spec keeps them closed, a session must not switch them back on.
+RESPONSE_SETTINGS = ("calculate_text_stack_trace", "add_http_cors_header")
+
+
+def closed_response_settings(spec: HardeningSpec) -> list[str]:
+    opened = {"calculate_text_stack_trace": spec.http.stack_traces, "add_http_cors_header": spec.http.cors_any_origin}
+    return [setting for setting in RESPONSE_SETTINGS if not opened[setting]]
+
 
 @dataclass(frozen=True)
 class ProfileLocks:
@@ -105,6 +114,9 @@ def profile_locks(spec: HardeningSpec) -> dict[str, ProfileLocks]:
                 # <profile> inside a profile names a parent profile; it is no setting to constrain.
                 if setting not in explicit and setting != INHERIT_KEY:
                     constraints[setting] = default_constraint(setting, value)
+            for setting in closed_response_settings(spec):
+                if setting not in explicit and setting not in constraints:
+                    constraints[setting] = {"readonly": True}
         for setting, constraint in explicit.items():
             shown = _constraint_dict(constraint)
             if shown:
