@@ -21,6 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from hardhouse.probe.worker import prewarm
+
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # one request line: a spec, an address and a CA path
 MAX_CONCURRENT = 64  # requests answered at once (each mostly waits on the network)
 
@@ -36,6 +38,9 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     handlers = _handlers()
+    # The verification's TLS check runs in a worker child: start one now, while the deploy's
+    # steps on the hosts run, so that it is ready when the first host is verified.
+    prewarm()
     write = threading.Lock()
 
     def reply(message: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from typing import Any
 from hardhouse.clickhouse.tls import OLD_LABELS, weak_suite_reason
 from hardhouse.probe import text
 from hardhouse.probe.model import CertificateInfo, TlsPosture
-from hardhouse.probe.worker import JobFailed, run_job
+from hardhouse.probe.worker import JobFailed, run_job, run_job_sync
 
 # How long a whole scan may take, beyond the per-connection timeout: one handshake per
 # protocol version and suite (three connections at a time) plus the certificate chain.
 SCAN_DEADLINE = 60.0
+QUICK_THREADS = 4  # ports one quick-posture child checks at once
 
 
 async def scan_tls(
@@ -45,28 +47,41 @@ def tls_posture(host: str, port: int, *, ca: Path | None = None, timeout: float 
     return run_sync(scan_tls(host, port, ca=ca, timeout=timeout))
 
 
+def quick_postures(
+    host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
+) -> dict[int, TlsPosture]:
+    """Which versions each TLS port negotiates and which weak suites it accepts, found by
+    handshakes rather than by enumerating every suite (tls_quick_posture_job): what the deploy's
+    verification and the pytest assertions need, in a few dozen milliseconds a port. No
+    certificate details. Calls from several threads at about the same time (one per host when a
+    deploy verifies a fleet) share one worker child: see _QuickScans."""
+    return _QUICK_SCANS.scan(host, list(ports), timeout, deadline)
+
+
 def old_versions_accepted(
     host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
 ) -> dict[int, list[str] | str]:
-    """For the deploy's verification: which deprecated versions (OLD_LABELS) each TLS port
-    negotiates; only those versions are tried (no TLS 1.2/1.3 suite enumeration, no certificate:
-    the verification checks those otherwise). A port whose scan failed maps to the reason
-    (text), never to an empty list. Calls from several threads at about the same time (one per
-    host when a deploy verifies a fleet) share one worker child: see _OldVersionScans."""
-    return _OLD_VERSION_SCANS.scan(host, list(ports), timeout, deadline)
+    """The deprecated versions (OLD_LABELS) each port negotiates, or why that is not known."""
+    postures = quick_postures(host, ports, timeout=timeout, deadline=deadline)
+    return {
+        port: (posture.error or "TLS scan failed")
+        if posture.error
+        else [label for label in posture.accepted_versions if label in OLD_LABELS]
+        for port, posture in postures.items()
+    }
 
 
-class _OldVersionScans:
-    """Gathers the old-version scans asked for within WINDOW seconds of the first one and runs
-    them in one worker child (one sslyze start-up instead of one per host)."""
+class _QuickScans:
+    """Gathers the quick scans asked for within WINDOW seconds of the first one and runs them
+    in one worker child (one sslyze start-up instead of one per host)."""
 
-    WINDOW = 0.1
+    WINDOW = 0.02  # a fleet's hosts ask within milliseconds of each other
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: dict[str, Any] | None = None
 
-    def scan(self, host: str, ports: list[int], timeout: float, deadline: float) -> dict[int, list[str] | str]:
+    def scan(self, host: str, ports: list[int], timeout: float, deadline: float) -> dict[int, TlsPosture]:
         with self._lock:
             leader = self._open is None
             if self._open is None:
@@ -81,20 +96,19 @@ class _OldVersionScans:
             batch["done"].set()
         else:
             batch["done"].wait(deadline + self.WINDOW + 10)
-        return {port: batch["result"].get((host, port), "TLS scan: no answer for this port") for port in ports}
+        missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
+        return {port: batch["result"].get((host, port), missing) for port in ports}
 
     @staticmethod
-    def _run(targets: list[list[Any]], timeout: float, deadline: float) -> dict[tuple[str, int], list[str] | str]:
-        from hardhouse.probe.scanner import run_sync
-
+    def _run(targets: list[list[Any]], timeout: float, deadline: float) -> dict[tuple[str, int], TlsPosture]:
         try:
-            answer = run_sync(run_job("tls_old_versions", {"targets": targets, "timeout": timeout}, deadline))
+            answer = run_job_sync("tls_quick_posture", {"targets": targets, "timeout": timeout}, deadline)
         except JobFailed as error:
-            return {(host, port): f"TLS scan: {error}" for host, port in targets}
-        return {(host, int(port)): value for host, port, value in answer}
+            return {(host, port): TlsPosture("handshakes", error=f"TLS scan: {error}") for host, port in targets}
+        return {(host, int(port)): TlsPosture.from_dict(posture) for host, port, posture in answer}
 
 
-_OLD_VERSION_SCANS = _OldVersionScans()
+_QUICK_SCANS = _QuickScans()
 
 
 # ------------------------------------------------------------------------------ in the child
@@ -213,46 +227,110 @@ def _accepted(result: Any, command: Any) -> list[str] | None:
     return None if attempt.result is None else [s.cipher_suite.name for s in attempt.result.accepted_cipher_suites]
 
 
-def tls_old_versions_job(targets: list[list[Any]], timeout: float) -> list[list[Any]]:
-    """Which deprecated versions each [host, port] negotiates (blocking; in the worker child):
-    [[host, port, accepted labels or why the check failed], ...]. One handshake per version
-    offering every suite sslyze's legacy OpenSSL knows: the server either picks one or refuses
-    the version. (The probe's full scan enumerates suites one by one: hundreds of handshakes.)"""
-    sslyze = _sslyze()
-    from sslyze.connection_helpers.tls_connection import SslConnection
-    from sslyze.errors import ServerRejectedTlsHandshake
+def tls_quick_posture_job(targets: list[list[Any]], timeout: float) -> list[list[Any]]:
+    """Versions and weak suites of [host, port] targets by handshakes (blocking; in the worker
+    child): [[host, port, TlsPosture as a dict], ...].
 
+    A version is accepted when a handshake offering every suite the client knows for it
+    succeeds (for TLS 1.2 with the modern and with the legacy OpenSSL, as each knows different
+    suites). Weak suites (clickhouse.tls.weak_suite_reason) are found by elimination: offer all
+    weak ones, note the one the server picks, offer the rest again, until the server refuses;
+    that is one handshake per weak suite it accepts plus one, where enumerating costs one per
+    suite the client knows (hundreds). accepted_suites lists only what was negotiated."""
+
+    def one(target: list[Any]) -> list[Any]:
+        host, port = target
+        try:
+            posture = _quick_posture(host, port, timeout)
+        except Exception as error:  # no TCP connection, a timeout: nothing is proven
+            posture = TlsPosture("handshakes", error=text.excerpt(f"TLS scan failed: {error}") or "TLS scan failed")
+        return [host, port, asdict(posture)]
+
+    # A few ports at a time: each thread reserves stack and heap under the child's memory cap.
+    with ThreadPoolExecutor(max_workers=max(1, min(QUICK_THREADS, len(targets)))) as pool:
+        return list(pool.map(one, targets))
+
+
+def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
+    sslyze = _sslyze()
+    from nassl.ssl_client import ClientCertificateRequested
+    from sslyze.connection_helpers.tls_connection import SslConnection
+    from sslyze.errors import ServerRejectedTlsHandshake, ServerTlsConfigurationNotSupported, TlsHandshakeTimedOut
+    from sslyze.plugins.openssl_cipher_suites._tls12_workaround import WorkaroundForTls12ForCipherSuites
+    from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
+
+    tls13 = sslyze.TlsVersionEnum.TLS_1_3
     versions = {
         "SSLv2": sslyze.TlsVersionEnum.SSL_2_0,
         "SSLv3": sslyze.TlsVersionEnum.SSL_3_0,
         "TLSv1.0": sslyze.TlsVersionEnum.TLS_1_0,
         "TLSv1.1": sslyze.TlsVersionEnum.TLS_1_1,
+        "TLSv1.2": sslyze.TlsVersionEnum.TLS_1_2,
+        "TLSv1.3": tls13,
     }
-    assert tuple(versions) == OLD_LABELS
-    answer = []
-    for host, port in targets:
+    location, network = _location(sslyze, host, port, timeout)
+
+    def negotiated(version: Any, legacy: bool, openssl_names: list[str]) -> str | None:
+        """The suite the server picked (OpenSSL name; "" when accepted but not named), or None: refused."""
+        connection = SslConnection(
+            location, network, version, should_ignore_client_auth=True, should_use_legacy_openssl=legacy
+        )
+        if version == tls13:
+            connection.ssl_client.set_ciphersuites(":".join(openssl_names))
+        else:
+            connection.ssl_client.set_cipher_list(":".join(openssl_names))
         try:
-            location, network = _location(sslyze, host, port, timeout)
-        except socket.gaierror as error:
-            answer.append([host, port, f"name does not resolve: {error}"])
-            continue
-        accepted: list[str] | str = []
-        for label, version in versions.items():
-            connection = SslConnection(location, network, version, should_ignore_client_auth=True)
-            connection.ssl_client.set_cipher_list("ALL:COMPLEMENTOFALL")
-            try:
-                connection.connect(should_retry_connection=False)
-            except ServerRejectedTlsHandshake:
-                continue  # refused: what a hardened server does
-            except Exception as error:  # no TCP connection, a timeout: nothing is proven
-                accepted = text.excerpt(f"TLS check of {label} failed: {error}") or f"TLS check of {label} failed"
-                break
-            finally:
-                connection.close()
-            assert isinstance(accepted, list)
-            accepted.append(label)
-        answer.append([host, port, accepted])
-    return answer
+            connection.connect(should_retry_connection=False)
+            return connection.ssl_client.get_current_cipher_name() or ""
+        except (ServerTlsConfigurationNotSupported, ClientCertificateRequested):
+            return ""  # as sslyze reads these: the server accepted, the client stopped
+        except (ServerRejectedTlsHandshake, TlsHandshakeTimedOut):
+            return None
+        finally:
+            connection.close()
+
+    posture = TlsPosture("handshakes")
+    for label, version in versions.items():
+        suites = sorted(CipherSuitesRepository.get_all_cipher_suites(version), key=lambda suite: suite.name)
+        if version == tls13:
+            groups = [(False, suites)]
+        elif label == "TLSv1.2":
+            needs_legacy = WorkaroundForTls12ForCipherSuites.requires_legacy_openssl
+            legacy_only = [s for s in suites if needs_legacy(s.openssl_name)]
+            groups = [(False, [s for s in suites if s not in legacy_only]), (True, legacy_only)]
+        else:
+            groups = [(True, suites)]
+        for legacy, group in groups:
+            if not group:
+                continue
+            first = negotiated(version, legacy, [s.openssl_name for s in group])
+            if first is None:
+                continue
+            if label not in posture.accepted_versions:
+                posture.accepted_versions.append(label)
+            by_name = {s.openssl_name: s for s in group}
+            if first in by_name:
+                posture.accepted_suites.setdefault(label, []).append(by_name[first].name)
+            candidates = [s for s in group if weak_suite_reason(s.name, label)]
+            while candidates:
+                picked = negotiated(version, legacy, [s.openssl_name for s in candidates])
+                if picked is None:
+                    break
+                suite = next((s for s in candidates if s.openssl_name == picked), None)
+                if suite is None:
+                    # Accepted without a name: try the rest one by one, as an enumeration would.
+                    found = [s for s in candidates if negotiated(version, legacy, [s.openssl_name]) is not None]
+                else:
+                    found = [suite]
+                for weak in found:
+                    reason = weak_suite_reason(weak.name, label)
+                    posture.weak_suites.append(f"{label} {weak.name} ({reason})")
+                    if weak.name not in posture.accepted_suites.get(label, []):
+                        posture.accepted_suites.setdefault(label, []).append(weak.name)
+                if suite is None:
+                    break
+                candidates.remove(suite)
+    return posture
 
 
 def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dict[str, Any]:

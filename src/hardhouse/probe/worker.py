@@ -13,10 +13,15 @@ JSON-able value.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import resource
+import selectors
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,12 +61,82 @@ async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
         if process.returncode is None:
             process.kill()
             await process.wait()
+    return _answer(output, process.returncode)
+
+
+# --- blocking callers (verification, assertions): one spare child may be started ahead -------
+
+WARM_FLAG = "--warm"
+_spare: subprocess.Popen[bytes] | None = None
+_spare_lock = threading.Lock()
+
+
+def _spawn(warm: bool) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hardhouse.probe.worker", *([WARM_FLAG] if warm else [])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_limit_memory,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+
+def prewarm() -> None:
+    """Start a child now that imports the TLS scanner while it waits, for the next
+    run_job_sync: its start-up then overlaps whatever the caller does meanwhile (a container
+    starting, the steps of a deploy). Idempotent; the spare ends when this process does."""
+    global _spare
+    with _spare_lock:
+        if _spare is None or _spare.poll() is not None:
+            _spare = _spawn(warm=True)
+            atexit.register(_spare.kill)
+
+
+def run_job_sync(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
+    """run_job for blocking callers: the spare child if one is ready, else a fresh one; killed
+    at the deadline, its answer read up to OUTPUT_CAP."""
+    global _spare
+    with _spare_lock:
+        process, _spare = (_spare, None) if _spare is not None and _spare.poll() is None else (None, _spare)
+    process = process or _spawn(warm=False)
+    ends = time.monotonic() + deadline
+    output = bytearray()
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps({"kind": kind, "arguments": arguments}).encode())
+        process.stdin.close()
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while len(output) <= OUTPUT_CAP:
+                left = ends - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise JobFailed(f"did not finish within {deadline:g}s")
+                chunk = os.read(process.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                output += chunk
+        if len(output) > OUTPUT_CAP:
+            raise JobFailed("answered more than the probe reads")
+        process.wait(max(0.1, ends - time.monotonic()))
+    except (OSError, subprocess.TimeoutExpired):
+        raise JobFailed(f"did not finish within {deadline:g}s") from None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    return _answer(bytes(output), process.returncode)
+
+
+def _answer(output: bytes, status: int | None) -> Any:
     if len(output) > OUTPUT_CAP:
         raise JobFailed("answered more than the probe reads")
     try:
         answer = json.loads(output)
     except ValueError:
-        raise JobFailed(f"ended with status {process.returncode} and no answer") from None
+        raise JobFailed(f"ended with status {status} and no answer") from None
     if "error" in answer:
         raise JobFailed(str(answer["error"])[:200])
     return answer["result"]
@@ -79,16 +154,23 @@ async def _read_capped(stream: asyncio.StreamReader) -> bytes:
 
 def _jobs() -> dict[str, Callable[..., Any]]:
     from hardhouse.probe.enumerate import native_inventory_job
-    from hardhouse.probe.tls import tls_old_versions_job, tls_posture_job
+    from hardhouse.probe.tls import tls_posture_job, tls_quick_posture_job
 
     return {
         "tls_posture": tls_posture_job,
-        "tls_old_versions": tls_old_versions_job,
+        "tls_quick_posture": tls_quick_posture_job,
         "native_inventory": native_inventory_job,
     }
 
 
 def main() -> None:
+    if WARM_FLAG in sys.argv:
+        # A spare started ahead of its job (prewarm): load what a TLS job needs while it waits.
+        _jobs()
+        from hardhouse.probe.tls import _sslyze
+
+        _sslyze()
+        from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository  # noqa: F401
     request = json.loads(sys.stdin.read(1 << 20))
     try:
         result = _jobs()[request["kind"]](**request["arguments"])

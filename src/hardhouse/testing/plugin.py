@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.probe.worker import prewarm
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec, load_spec
 from hardhouse.testing.assertions import Target
@@ -175,6 +176,9 @@ class ServerFactory:
         environ supplies the passwords the spec names (default: os.environ); tamper may
         alter the rendered files first (to show that a check catches a weakened config).
         """
+        # The TLS checks that usually follow run in a worker child: start it now, so that its
+        # start-up overlaps the container's.
+        prewarm()
         data = yaml.safe_load(Path(spec).read_text()) if isinstance(spec, (str, Path)) else spec
         address = address or self.network.allocate()
         loaded = load_spec(adapt_spec(data, address))
