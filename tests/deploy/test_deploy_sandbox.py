@@ -567,6 +567,8 @@ def test_two_fresh_hosts_in_one_run_at_vvv_without_a_password_in_the_output(two_
                     "-r",
                     "-l",
                     "-F",
+                    # -e: a generated password may begin with "-" (token_urlsafe), which grep would read as an option.
+                    "-e",
                     password,
                     "/etc",
                     "/var/lib/hardhouse",
