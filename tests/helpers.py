@@ -91,9 +91,12 @@ CAPPED_SECONDS = 30
 SMALL_OUTPUT = 64 * 1024
 
 
-def run_cli_capped(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run `hardhouse ARGS` in a child limited to CAPPED_MEMORY of address space and
-    CAPPED_SECONDS; a hang raises subprocess.TimeoutExpired, a blow-up ends in MemoryError."""
+def run_cli_capped(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `hardhouse ARGS` (with bytes on stdin if given) in a child limited to CAPPED_MEMORY
+    of address space and CAPPED_SECONDS; a hang raises subprocess.TimeoutExpired, a blow-up
+    ends in MemoryError."""
 
     def limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (CAPPED_MEMORY, CAPPED_MEMORY))
@@ -101,6 +104,7 @@ def run_cli_capped(*args: str, env: dict[str, str] | None = None) -> subprocess.
     return subprocess.run(
         [sys.executable, "-c", "from hardhouse.cli import main; main()", *args],
         preexec_fn=limit_memory,
+        input=stdin,
         capture_output=True,
         timeout=CAPPED_SECONDS,
         env={**os.environ, **(env or {})},

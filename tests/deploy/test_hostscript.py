@@ -6,6 +6,7 @@ touched: the script's paths all come from HARDHOUSE_* variables and its own loca
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import fcntl
 import os
@@ -1188,6 +1189,11 @@ def test_the_server_gets_the_callers_umask_and_not_the_lock(base: Path, listenin
         host.stop_everything()
 
 
+def _broken_listen(files: list[File]) -> list[File]:
+    """The set with its listen file made one the fake server cannot start with."""
+    return [dataclasses.replace(files[0], data=b"<yandex><!-- BROKEN-LISTEN --></yandex>"), *files[1:]]
+
+
 def _key_files(host: Host, tag: str) -> list[File]:
     """The log database key file and its service hook, where the test host keeps them."""
     keys_dir = host.base / "etc-hardhouse"
@@ -1213,16 +1219,7 @@ def test_key_files_go_live_root_only_and_a_failed_first_activation_removes_them(
 
     # A broken change that also rotates the key: rolled back, the previous key serves again.
     rotated = _key_files(host, "b" * 64)
-    broken = host.files("broken") + rotated
-    broken[0] = File(
-        broken[0].kind,
-        broken[0].staged,
-        broken[0].live,
-        b"<yandex><!-- BROKEN-LISTEN --></yandex>",
-        broken[0].uid,
-        broken[0].gid,
-        broken[0].mode,
-    )
+    broken = _broken_listen(host.files("broken")) + rotated
     host.stage(broken)
     result = host.activate("restart", TIMEOUT, listening)
     assert result.returncode == 1 and "rolled back" in result.stderr, result.stderr
@@ -1233,16 +1230,7 @@ def test_key_files_go_live_root_only_and_a_failed_first_activation_removes_them(
 def test_a_failed_activation_that_adds_keys_leaves_none_behind(host: Host, listening: str) -> None:
     _previous_deploy(host, listening, tls_for())
     keys = _key_files(host, "c" * 64)
-    broken = host.files("broken") + keys
-    broken[0] = File(
-        broken[0].kind,
-        broken[0].staged,
-        broken[0].live,
-        b"<yandex><!-- BROKEN-LISTEN --></yandex>",
-        broken[0].uid,
-        broken[0].gid,
-        broken[0].mode,
-    )
+    broken = _broken_listen(host.files("broken")) + keys
     host.stage(broken)
     result = host.activate("restart", TIMEOUT, listening)
     assert result.returncode == 1 and "rolled back" in result.stderr, result.stderr

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hardhouse.probe import TargetError, expand_targets
 from hardhouse.probe.scanfiles import SCAN_FILE_MAX, read_scan_file
-from tests.helpers import CAPPED_MEMORY, CAPPED_SECONDS, assert_refused_briefly, run_cli_capped
+from tests.helpers import assert_refused_briefly, run_cli_capped
 from tests.probe.fakes import clickhouse_http, tcp_service
 
 SCANS = Path(__file__).parent / "scans"
@@ -204,18 +202,7 @@ def test_binary_and_special_files_are_refused(tmp_path: Path) -> None:
 
 def run_capped_stdin(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
     """run_cli_capped with bytes on stdin (`--from-scan -`)."""
-
-    def limit_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (CAPPED_MEMORY, CAPPED_MEMORY))
-
-    return subprocess.run(
-        [sys.executable, "-c", "from hardhouse.cli import main; main()", *args],
-        preexec_fn=limit_memory,
-        input=stdin,
-        capture_output=True,
-        timeout=CAPPED_SECONDS,
-        check=False,
-    )
+    return run_cli_capped(*args, stdin=stdin)
 
 
 def _laughs() -> str:
