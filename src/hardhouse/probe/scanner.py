@@ -21,11 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hardhouse.clickhouse.ports import METRICS_PORT, PROBE_PORTS
-from hardhouse.probe import text
+from hardhouse.clickhouse.ports import METRICS_PORT, PROBE_PORTS, ZOOKEEPER_PORTS
+from hardhouse.probe import text, zookeeper
 from hardhouse.probe.enumerate import collect_inventory, http_query_fn, inventory_from_dict
 from hardhouse.probe.login import http_get, http_login_result, login
-from hardhouse.probe.model import DataInventory, EndpointReport, LoginResult, ScanReport, Service, Severity, State
+from hardhouse.probe.model import (
+    DataInventory,
+    EndpointReport,
+    LoginResult,
+    ScanReport,
+    Service,
+    Severity,
+    State,
+    ZooKeeperInfo,
+)
 from hardhouse.probe.rules import judge
 from hardhouse.probe.targets import Endpoint, expand_targets
 from hardhouse.probe.tls import scan_tls
@@ -48,6 +57,14 @@ DEFAULT_DEADLINE = 60.0
 METRICS_ANSWER = 256 * 1024  # enough to see ClickHouse's metric names
 # The web pages modern servers serve by default (the SQL console, the dashboard, the binary viewer).
 WEB_UI_PATHS = ("/play", "/dashboard", "/binary")
+# A real interserver request that fetches nothing: a part of a replica no table has. 18.16
+# answers 401 without credentials when interserver_http_credentials are set, 200 and an empty
+# body when none are (checked live); a server that serves parts to anyone is told by the status.
+INTERSERVER_PART_REQUEST = (
+    "/?endpoint=DataPartsExchange:/clickhouse/tables/hardhouse-probe/none/replicas/none"
+    "&part=hardhouse_probe_0_0_0&compress=false"
+)
+INTERSERVER_AUTH_REFUSAL = "Server requires HTTP Basic authenti"  # 18.16 spells it authentification
 
 T = TypeVar("T")
 
@@ -134,6 +151,8 @@ async def _observe(report: EndpointReport, context: _Context) -> None:
             return
         if not secure.data and await _try_native(report, True, context):
             return
+        if not secure.data and await _try_zookeeper(report, True, context):
+            return
         report.service = report.service or Service.TLS
         report.banner = report.banner or _banner(secure.data)
         return
@@ -141,9 +160,19 @@ async def _observe(report: EndpointReport, context: _Context) -> None:
         report.service = Service.UNKNOWN
         report.banner = _banner(plain.data)
         return
+    # ZooKeeper waits for a whole frame after a native Hello: on its usual ports ask it first.
+    if port in ZOOKEEPER_PORTS and await _try_zookeeper(report, False, context):
+        return
     if await _try_native(report, False, context):
         return
-    pg = await exchange(host, port, postgres.SSL_REQUEST, timeout=timeout, complete=lambda d: len(d) >= 1, limit=16)
+    # Elsewhere the ZooKeeper question goes out with the PostgreSQL one: a silent port costs one timeout.
+    pg, found = await asyncio.gather(
+        exchange(host, port, postgres.SSL_REQUEST, timeout=timeout, complete=lambda d: len(d) >= 1, limit=16),
+        zookeeper.detect(host, port, False, timeout) if port not in ZOOKEEPER_PORTS else _nothing(),
+    )
+    if found is not None:
+        await _zookeeper_endpoint(report, found, False, context)
+        return
     if postgres.answers_ssl_request(pg.data):
         report.service = Service.POSTGRESQL
         report.banner = "PostgreSQL protocol (login not attempted)"
@@ -201,6 +230,49 @@ async def _try_native(report: EndpointReport, tls: bool, context: _Context) -> b
     return True
 
 
+async def _nothing() -> None:
+    return None
+
+
+async def _try_zookeeper(report: EndpointReport, tls: bool, context: _Context) -> bool:
+    answer = await zookeeper.detect(report.host, report.port, tls, context.options.timeout)
+    if answer is None:
+        return False
+    await _zookeeper_endpoint(report, answer, tls, context)
+    return True
+
+
+async def _zookeeper_endpoint(
+    report: EndpointReport, answer: zookeeper.ConnectResponse, tls: bool, context: _Context
+) -> None:
+    """A ZooKeeper or Keeper: what an anonymous session lists, the ACLs, the four-letter words."""
+    options = context.options
+    report.tls = tls
+    info = ZooKeeperInfo()
+    report.zookeeper = info
+    report.service = Service.ZOOKEEPER
+    report.banner = "ZooKeeper protocol" + ("" if answer.timeout_ms > 0 else " (session refused)")
+    zookeeper.apply_words(info, await zookeeper.four_letter_words(report.host, report.port, tls, options.timeout))
+    if info.keeper:
+        report.service = Service.CLICKHOUSE_KEEPER
+        report.clickhouse = True
+    if info.version:
+        report.banner = text.excerpt(info.version, text.BANNER)
+    if answer.timeout_ms > 0:
+        arguments = {
+            "host": report.host,
+            "port": report.port,
+            "tls": tls,
+            "timeout": options.timeout,
+            "deadline": options.deadline,
+        }
+        try:
+            async with context.workers:
+                zookeeper.apply_session(info, await run_job("zookeeper_session", arguments, options.deadline))
+        except JobFailed as error:  # the detection stands; say why the session said no more
+            info.errors.append(text.excerpt(f"session: {error}") or "")
+
+
 async def _credential_logins(
     report: EndpointReport, protocol: str, tls: bool, context: _Context, skip: set[tuple[str, str]]
 ) -> None:
@@ -226,10 +298,14 @@ async def _http_endpoint(report: EndpointReport, ping: http.Response, tls: bool,
     raw = await http_get(host, port, http.query_path("SELECT version()"), tls=tls, timeout=options.timeout)
     anonymous = http_login_result(raw, tls, None, None)
     body = raw.body if raw is not None else ""
-    if "Poco::Exception" in body and "Not found: endpoint" in body:
+    if ("Poco::Exception" in body and "Not found: endpoint" in body) or (
+        raw is not None and raw.status == 401 and INTERSERVER_AUTH_REFUSAL in body
+    ):
         report.service = Service.CLICKHOUSE_INTERSERVER_TLS if tls else Service.CLICKHOUSE_INTERSERVER
         report.clickhouse = True
         report.interserver = True
+        part = await http_get(host, port, INTERSERVER_PART_REQUEST, tls=tls, timeout=options.timeout)
+        report.interserver_status = None if part is None else part.status
         return
     if not (anonymous.clickhouse or (ping.body == "Ok.\n" and ping.clickhouse_headers())):
         if port == METRICS_PORT:
