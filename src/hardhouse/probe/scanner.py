@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -258,6 +259,8 @@ async def _zookeeper_endpoint(
         report.clickhouse = True
     if info.version:
         report.banner = text.excerpt(info.version, text.BANNER)
+        number = re.search(r"version: ([0-9]+(?:\.[0-9]+){1,3})", info.version)
+        report.version = number.group(1) if number else None
     if answer.timeout_ms > 0:
         arguments = {
             "host": report.host,
