@@ -11,9 +11,12 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from hardhouse.ca import write_server_material
+from hardhouse.probe import ProbeOptions, probe_endpoint_sync
 from hardhouse.probe.wire.zookeeper import READ_ONLY_WORDS
 from tests.probe.fakes import tcp_service
 from tests.probe.test_hostile import RSS_LIMIT_KB, endpoint_of, probe
@@ -163,3 +166,26 @@ def test_what_only_looks_like_zookeeper_is_not(answer: bytes) -> None:
     assert endpoint["service"] != "zookeeper" and endpoint.get("zookeeper") is None
     assert run.seconds < DEADLINE + 8 and run.peak_rss_kb < RSS_LIMIT_KB
     assert json.dumps(endpoint)  # a plain, printable report
+
+
+def empty_tree(conn: socket.socket) -> None:
+    """Answers every request with success and an empty vector (no children, no ACL entries)."""
+    while True:
+        try:
+            size = struct.unpack(">i", _exactly(conn, 4))[0]
+            request = _exactly(conn, size)
+        except OSError:
+            return
+        (xid,) = struct.unpack(">i", request[:4])
+        body = struct.pack(">iqi", xid, 0, 0) + struct.pack(">i", 0)
+        conn.sendall(struct.pack(">i", len(body)) + body)
+
+
+def test_a_zookeeper_over_tls_is_found_and_questioned_over_tls(tmp_path: Path) -> None:
+    """Keeper's TLS client port (9281) speaks the same protocol inside TLS."""
+    material = write_server_material(tmp_path, ["127.0.0.1"])
+    with tcp_service(fake_zookeeper(empty_tree), tls=(material.certificate, material.private_key)) as port:
+        report = probe_endpoint_sync("127.0.0.1", port, ProbeOptions(timeout=1.0, deadline=20, tls_scan=False))
+    assert report.service == "zookeeper" and report.tls
+    assert report.zookeeper is not None and report.zookeeper.errors == []
+    assert report.zookeeper.readable["/"] == 0 and report.zookeeper.readable["/clickhouse"] == 0

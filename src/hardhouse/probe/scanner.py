@@ -150,9 +150,12 @@ async def _observe(report: EndpointReport, context: _Context) -> None:
         report.tls = True
         if await _identify(report, secure, True, context):
             return
+        zookeeper_first = port in ZOOKEEPER_PORTS  # Keeper's TLS port (9281)
+        if not secure.data and zookeeper_first and await _try_zookeeper(report, True, context):
+            return
         if not secure.data and await _try_native(report, True, context):
             return
-        if not secure.data and await _try_zookeeper(report, True, context):
+        if not secure.data and not zookeeper_first and await _try_zookeeper(report, True, context):
             return
         report.service = report.service or Service.TLS
         report.banner = report.banner or _banner(secure.data)
