@@ -14,7 +14,6 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
-import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -34,7 +33,6 @@ from hardhouse.probe.model import (
     Service,
     Severity,
     State,
-    ZooKeeperInfo,
 )
 from hardhouse.probe.rules import judge
 from hardhouse.probe.targets import Endpoint, expand_targets
@@ -175,7 +173,7 @@ async def _observe(report: EndpointReport, context: _Context) -> None:
         zookeeper.detect(host, port, False, timeout) if port not in ZOOKEEPER_PORTS else _nothing(),
     )
     if found is not None:
-        await _zookeeper_endpoint(report, found, False, context)
+        await zookeeper.observe(report, found, False, timeout, context.options.deadline, context.workers)
         return
     if postgres.answers_ssl_request(pg.data):
         report.service = Service.POSTGRESQL
@@ -242,41 +240,8 @@ async def _try_zookeeper(report: EndpointReport, tls: bool, context: _Context) -
     answer = await zookeeper.detect(report.host, report.port, tls, context.options.timeout)
     if answer is None:
         return False
-    await _zookeeper_endpoint(report, answer, tls, context)
+    await zookeeper.observe(report, answer, tls, context.options.timeout, context.options.deadline, context.workers)
     return True
-
-
-async def _zookeeper_endpoint(
-    report: EndpointReport, answer: zookeeper.ConnectResponse, tls: bool, context: _Context
-) -> None:
-    """A ZooKeeper or Keeper: what an anonymous session lists, the ACLs, the four-letter words."""
-    options = context.options
-    report.tls = tls
-    info = ZooKeeperInfo()
-    report.zookeeper = info
-    report.service = Service.ZOOKEEPER
-    report.banner = "ZooKeeper protocol" + ("" if answer.timeout_ms > 0 else " (session refused)")
-    zookeeper.apply_words(info, await zookeeper.four_letter_words(report.host, report.port, tls, options.timeout))
-    if info.keeper:
-        report.service = Service.CLICKHOUSE_KEEPER
-        report.clickhouse = True
-    if info.version:
-        report.banner = text.excerpt(info.version, text.BANNER)
-        number = re.search(r"version: ([0-9]+(?:\.[0-9]+){1,3})", info.version)
-        report.version = number.group(1) if number else None
-    if answer.timeout_ms > 0:
-        arguments = {
-            "host": report.host,
-            "port": report.port,
-            "tls": tls,
-            "timeout": options.timeout,
-            "deadline": options.deadline,
-        }
-        try:
-            async with context.workers:
-                zookeeper.apply_session(info, await run_job("zookeeper_session", arguments, options.deadline))
-        except JobFailed as error:  # the detection stands; say why the session said no more
-            info.errors.append(text.excerpt(f"session: {error}") or "")
 
 
 async def _credential_logins(

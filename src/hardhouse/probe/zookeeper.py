@@ -13,10 +13,11 @@ blocking; the child is killed at the deadline and its memory is capped).
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from hardhouse.probe import text
-from hardhouse.probe.model import ZooKeeperInfo
+from hardhouse.probe.model import EndpointReport, Service, ZooKeeperInfo
 from hardhouse.probe.transport import SMALL_ANSWER, NotTls, Unreachable, exchange
 from hardhouse.probe.wire.zookeeper import (
     CONNECT_RESPONSE_SIZE,
@@ -38,6 +39,7 @@ from hardhouse.probe.wire.zookeeper import (
     parse_connect_response,
     permissions,
 )
+from hardhouse.probe.worker import JobFailed, run_job
 
 # Where ClickHouse keeps its state by default: replicated tables' metadata and the ON CLUSTER queue.
 CLICKHOUSE_PATHS = ("/clickhouse", "/clickhouse/tables", "/clickhouse/task_queue", "/clickhouse/task_queue/ddl")
@@ -65,6 +67,39 @@ async def detect(host: str, port: int, tls: bool, timeout: float) -> ConnectResp
     except (NotTls, Unreachable):
         return None
     return parse_connect_response(answer.data)
+
+
+async def observe(
+    report: EndpointReport,
+    answer: ConnectResponse,
+    tls: bool,
+    timeout: float,
+    deadline: float,
+    workers: asyncio.Semaphore,
+) -> None:
+    """Fill `report` for an endpoint that answered a ConnectRequest: the four-letter words,
+    then (if the session was granted) the anonymous session in a worker child."""
+    report.tls = tls
+    info = ZooKeeperInfo()
+    report.zookeeper = info
+    report.service = Service.ZOOKEEPER
+    report.banner = "ZooKeeper protocol" + ("" if answer.timeout_ms > 0 else " (session refused)")
+    apply_words(info, await four_letter_words(report.host, report.port, tls, timeout))
+    if info.keeper:
+        report.service = Service.CLICKHOUSE_KEEPER
+        report.clickhouse = True
+    if info.version:
+        report.banner = text.excerpt(info.version, text.BANNER)
+        number = re.search(r"version: ([0-9]+(?:\.[0-9]+){1,3})", info.version)
+        report.version = number.group(1) if number else None
+    if answer.timeout_ms <= 0:
+        return
+    arguments = {"host": report.host, "port": report.port, "tls": tls, "timeout": timeout, "deadline": deadline}
+    try:
+        async with workers:
+            apply_session(info, await run_job("zookeeper_session", arguments, deadline))
+    except JobFailed as error:  # the detection stands; say why the session said no more
+        info.errors.append(text.excerpt(f"session: {error}") or "")
 
 
 async def four_letter_words(host: str, port: int, tls: bool, timeout: float) -> dict[str, bytes | None]:
