@@ -77,7 +77,7 @@ def test_old_import_paths_still_work_with_a_deprecation_warning() -> None:
     import hardhouse.probe as probe
 
     with pytest.warns(DeprecationWarning, match="hardhouse.clickhouse.ports.PROBE_PORTS"):
-        assert probe.DEFAULT_PORTS == (8123, 9000, 8443, 9440, 9009, 9004, 9005, 9100, 9363)
+        assert probe.DEFAULT_PORTS == (8123, 9000, 8443, 9440, 9009, 9004, 9005, 9100, 9363, 2181, 9181, 9281)
     with pytest.warns(DeprecationWarning, match="hardhouse.probe.wire.http"):
         assert probe.parse_http(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").status == 200
     sys.modules.pop("hardhouse.deploy_ops", None)

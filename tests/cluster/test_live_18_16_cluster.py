@@ -24,6 +24,8 @@ from clickhouse_driver.errors import ServerException
 from lxml import etree
 
 from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.controls.severity import Severity
+from hardhouse.probe import ProbeOptions, probe_endpoint_sync
 from hardhouse.probe.transport import tls_context
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import load_spec
@@ -333,3 +335,46 @@ def test_the_secrets_file_is_the_only_one_with_a_secret(hardened: Pair) -> None:
     assert (config_d / "zz-hardhouse-cluster-secrets.xml").stat().st_mode & 0o777 == 0o640
     users_d = server.etc / "users.d"
     assert not any(v in p.read_text() for p in users_d.iterdir() for v in hardened.environ.values())
+
+
+# The probe, from outside, against the same pairs: the interserver port and ZooKeeper.
+PROBE = ProbeOptions(timeout=3.0, deadline=30.0, tls_scan=False, credentials=())
+
+
+def test_the_probe_finds_the_hardened_pairs_back_doors_shut(hardened: Pair) -> None:
+    node = hardened.nodes[0]
+    interserver = probe_endpoint_sync(node, hardened.ports["interserver"], PROBE)
+    assert interserver.service == "clickhouse-interserver-tls"
+    # the part request without credentials is refused: the port answers, and asks for them
+    assert interserver.interserver_status == 401
+    assert [(f.rule, f.severity, f.control) for f in interserver.findings] == [
+        ("interserver-reachable", Severity.LOW, "HH-PORT-2")
+    ]
+    assert probe_endpoint_sync(node, hardened.ports["interserver_http"], PROBE).state == "closed"
+    zookeeper = probe_endpoint_sync(ZK_ADDRESS, hardened.zk_port, PROBE)
+    assert zookeeper.service == "zookeeper" and zookeeper.zookeeper is not None
+    # ClickHouse made its znodes with its identity's digest ACL: only / lists, the world gets nothing
+    assert zookeeper.zookeeper.readable == {"/": 2}
+    assert zookeeper.zookeeper.refused["/clickhouse"] == "no-auth" and zookeeper.zookeeper.world == {}
+    assert [f.rule for f in zookeeper.findings] == ["zookeeper-open"] and not zookeeper.exposed()
+
+
+def test_the_probe_reports_the_weakened_pairs_back_doors(weakened: Pair) -> None:
+    node = weakened.nodes[0]
+    interserver = probe_endpoint_sync(node, weakened.ports["interserver_http"], PROBE)
+    assert interserver.service == "clickhouse-interserver"
+    assert interserver.interserver_status == 200  # 18.16 without credentials: 200 and an empty body
+    (finding,) = interserver.findings
+    assert (finding.rule, finding.severity, finding.control) == (
+        "interserver-unauthenticated",
+        Severity.HIGH,
+        "HH-PORT-2",
+    )
+    assert "serves without credentials" in finding.message and interserver.exposed()
+    zookeeper = probe_endpoint_sync(ZK_ADDRESS, weakened.zk_port, PROBE)
+    assert zookeeper.zookeeper is not None
+    readable = zookeeper.zookeeper.readable
+    assert readable["/clickhouse"] >= 1 and readable["/clickhouse/tables"] == 1  # the cluster's name
+    writable = {f.data["path"] for f in zookeeper.findings if f.rule == "zookeeper-znodes-writable"}
+    assert {"/clickhouse", "/clickhouse/tables"} <= writable
+    assert zookeeper.exposed()

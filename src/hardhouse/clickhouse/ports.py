@@ -42,5 +42,8 @@ BY_NAME: dict[str, Port] = {port.name: port for port in PORTS}
 
 # Prometheus metrics (not a spec port: hardhouse never opens it, the probe looks for it).
 METRICS_PORT = 9363
-# What the probe tries on a bare host: every documented port plus metrics.
-PROBE_PORTS: tuple[int, ...] = (*(p.stock for p in PORTS if p.stock is not None), METRICS_PORT)
+# ZooKeeper's client port, ClickHouse Keeper's and Keeper's TLS one (not ClickHouse's ports:
+# the probe looks for the coordination service a cluster's replication trusts).
+ZOOKEEPER_PORTS: tuple[int, ...] = (2181, 9181, 9281)
+# What the probe tries on a bare host: every documented port, metrics and the coordination ports.
+PROBE_PORTS: tuple[int, ...] = (*(p.stock for p in PORTS if p.stock is not None), METRICS_PORT, *ZOOKEEPER_PORTS)

@@ -131,7 +131,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#interserver_http_credentials",),
         ("ports.interserver_http", "cluster.interserver"),
         templates=("ports", "cluster_secrets"),
-        probe_rules=("interserver-reachable",),
+        probe_rules=("interserver-reachable", "interserver-unauthenticated"),
         audit_rules=("interserver-unauthenticated",),
     ),
     Control(
@@ -286,6 +286,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#zookeeper", f"{DOCS}/guides/sre/keeper/clickhouse-keeper"),
         ("cluster.zookeeper", "cluster.keeper"),
         templates=("cluster_secrets", "cluster"),
+        probe_rules=("zookeeper-open", "zookeeper-znodes-readable", "zookeeper-znodes-writable"),
         audit_rules=("zookeeper-anonymous",),
     ),
     # Issue 12 items 1, 2, 6, 7: settings constraints, the server's own logs, secrets in SHOW, limits.
@@ -442,6 +443,23 @@ CONTROLS: tuple[Control, ...] = (
         ("log_databases.*.reader_limits",),
         templates=("users",),
         feature="users_xml_row_filters",
+    ),
+    # Issue 13 item 5: the probe looks at the coordination service a cluster trusts.
+    Control(
+        "HH-ZK-2",
+        "ZooKeeper four-letter words limited",
+        Severity.MEDIUM,
+        "ZooKeeper's and Keeper's four-letter words answer anyone who reaches the client port: "
+        "`cons`, `stat` and `dump` list clients and sessions, `envi` and `conf` the host, paths and "
+        "configuration, `wchc`/`wchp` the watched znode paths. Allow `ruok` only "
+        "(`4lw.commands.whitelist`, Keeper's `four_letter_word_white_list`); ZooKeeper 3.8 answers "
+        "`srvr` whatever the list says, so the probe reports it without failing.",
+        (
+            "https://zookeeper.apache.org/doc/r3.8.0/zookeeperAdmin.html#sc_4lw",
+            f"{DOCS}/guides/sre/keeper/clickhouse-keeper#four-letter-word-commands",
+        ),
+        (),
+        probe_rules=("zookeeper-four-letter-words",),
     ),
 )
 

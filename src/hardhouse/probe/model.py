@@ -32,6 +32,8 @@ class Service(StrEnum):
     CLICKHOUSE_INTERSERVER_TLS = "clickhouse-interserver-tls"
     CLICKHOUSE_METRICS = "clickhouse-metrics"
     CLICKHOUSE_MYSQL = "clickhouse-mysql"
+    CLICKHOUSE_KEEPER = "clickhouse-keeper"
+    ZOOKEEPER = "zookeeper"
     HTTP = "http"
     HTTPS = "https"
     MYSQL = "mysql"
@@ -190,6 +192,24 @@ class TlsPosture:
 
 
 @dataclass
+class ZooKeeperInfo:
+    """What an anonymous client learns from a ZooKeeper or Keeper: child counts and world ACLs
+    of ClickHouse's znodes (never their data), and the four-letter words that answer."""
+
+    keeper: bool = False  # ClickHouse Keeper rather than Apache ZooKeeper
+    version: str | None = None  # the first line of srvr (escaped excerpt)
+    readable: dict[str, int] = field(default_factory=dict)  # path -> children listed anonymously
+    refused: dict[str, str] = field(default_factory=dict)  # path -> why listing was refused
+    world: dict[str, list[str]] = field(default_factory=dict)  # path -> what world:anyone may do
+    words: list[str] = field(default_factory=list)  # four-letter words answered with data
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ZooKeeperInfo:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
 class EndpointReport:
     """One (host, port): what was observed there, then the findings judged from it."""
 
@@ -206,11 +226,13 @@ class EndpointReport:
     logins: list[LoginResult] = field(default_factory=list)
     inventory: DataInventory | None = None
     tls_posture: TlsPosture | None = None
+    zookeeper: ZooKeeperInfo | None = None
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     elapsed: float = 0.0
     # Observed facts the rules read (not printed on their own).
     interserver: bool = False  # the interserver endpoint answered
+    interserver_status: int | None = None  # HTTP status of a part request sent without credentials
     metrics: bool = False  # Prometheus metrics answered without credentials
     mysql_greeting: str | None = None
     web_ui: list[str] = field(default_factory=list)  # built-in web pages served (/play, ...)
@@ -244,7 +266,7 @@ class EndpointReport:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for internal in ("interserver", "metrics", "mysql_greeting", "web_ui"):
+        for internal in ("interserver", "interserver_status", "metrics", "mysql_greeting", "web_ui"):
             data.pop(internal)
         data["state"] = str(self.state)
         data["service"] = None if self.service is None else str(self.service)

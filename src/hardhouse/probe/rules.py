@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hardhouse.clickhouse.tls import OLD_LABELS
-from hardhouse.probe.model import EndpointReport, Finding, Service, Severity, TlsPosture
+from hardhouse.probe.model import EndpointReport, Finding, Service, Severity, TlsPosture, ZooKeeperInfo
+from hardhouse.probe.wire.zookeeper import WORD_LEAKS
+from hardhouse.probe.zookeeper import CLICKHOUSE_PATHS, INFORMATIONAL_WORDS, ROOT, world_writable
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,39 @@ RULES: dict[str, Rule] = {
             Severity.MEDIUM,
             "The interserver HTTP port is reachable",
             "Close interserver_http_port unless the server replicates; set interserver_http_credentials.",
+        ),
+        Rule(
+            "interserver-unauthenticated",
+            Severity.HIGH,
+            "The interserver port serves without credentials",
+            "Set interserver_http_credentials on every replica (hardhouse spec: cluster.interserver), "
+            "or close the port.",
+        ),
+        Rule(
+            "zookeeper-open",
+            Severity.INFO,
+            "ZooKeeper or Keeper answers an anonymous session",
+            "Let only ClickHouse's nodes reach the coordination port (firewall or listen address).",
+        ),
+        Rule(
+            "zookeeper-znodes-readable",
+            Severity.HIGH,
+            "ClickHouse's znodes can be listed without credentials",
+            "Give ClickHouse a digest identity (hardhouse spec: cluster.zookeeper.user) so its znodes "
+            "carry an ACL only the identity passes; fix the ACL of znodes made before.",
+        ),
+        Rule(
+            "zookeeper-znodes-writable",
+            Severity.CRITICAL,
+            "The world may create or change ClickHouse's znodes",
+            "Give ClickHouse a digest identity (hardhouse spec: cluster.zookeeper.user) and setAcl "
+            "the existing znodes to that digest only.",
+        ),
+        Rule(
+            "zookeeper-four-letter-words",
+            Severity.MEDIUM,
+            "Four-letter words that leak clients, paths or configuration answer",
+            "Allow only ruok: 4lw.commands.whitelist=ruok (Keeper: four_letter_word_white_list).",
         ),
         Rule(
             "web-ui-served",
@@ -130,13 +165,9 @@ def judge(report: EndpointReport, ca_given: bool = False) -> list[Finding]:
     """Every finding the observations at one endpoint support, most severe first."""
     findings: list[Finding] = []
     if report.interserver:
-        findings.append(
-            Finding.of(
-                "interserver-reachable",
-                "the interserver HTTP port answers; "
-                "without interserver credentials anyone can fetch table parts from it",
-            )
-        )
+        findings.extend(_interserver_findings(report.interserver_status))
+    if report.zookeeper is not None:
+        findings.extend(zookeeper_findings(report.zookeeper))
     if report.metrics:
         findings.append(
             Finding.of("metrics-readable", "GET /metrics answers ClickHouse's Prometheus metrics without credentials")
@@ -159,6 +190,73 @@ def judge(report: EndpointReport, ca_given: bool = False) -> list[Finding]:
         if report.tls_posture is not None:
             findings.extend(tls_findings(report.tls_posture, ca_given))
     return sorted(findings, key=lambda f: -f.severity)
+
+
+def _interserver_findings(status: int | None) -> list[Finding]:
+    if status == 401:
+        return [
+            Finding.of(
+                "interserver-reachable",
+                "the interserver port answers and asks for credentials (HTTP 401 to a part request without them)",
+                Severity.LOW,
+                status=status,
+            )
+        ]
+    if status is not None:
+        return [
+            Finding.of(
+                "interserver-unauthenticated",
+                f"serves without credentials: a request for a part no table has, sent without "
+                f"credentials, was answered HTTP {status}, not 401; anyone can fetch table parts here",
+                status=status,
+            )
+        ]
+    return [
+        Finding.of(
+            "interserver-reachable",
+            "the interserver HTTP port answers; without interserver credentials anyone can fetch table parts from it",
+        )
+    ]
+
+
+def zookeeper_findings(info: ZooKeeperInfo) -> list[Finding]:
+    what = "ClickHouse Keeper" if info.keeper else "ZooKeeper"
+    root = info.readable.get(ROOT)
+    findings = [
+        Finding.of(
+            "zookeeper-open",
+            f"{what} answers an anonymous session" + ("" if root is None else f"; / lists {root} children"),
+            **({"version": info.version} if info.version else {}),
+        )
+    ]
+    for path in CLICKHOUSE_PATHS:
+        if path in info.readable:
+            count = info.readable[path]
+            findings.append(
+                Finding.of(
+                    "zookeeper-znodes-readable",
+                    f"{path} lists {count} children to an anonymous session",
+                    path=path,
+                    children=count,
+                )
+            )
+    for path, granted in world_writable(info).items():
+        findings.append(
+            Finding.of(
+                "zookeeper-znodes-writable",
+                f"the ACL of {path} grants world:anyone {', '.join(granted)}: "
+                "anyone can create or change ClickHouse's znodes there (read by getACL; nothing was written)",
+                path=path,
+                permissions=granted,
+            )
+        )
+    leaking = [word for word in info.words if word not in INFORMATIONAL_WORDS]
+    if leaking:
+        told = "; ".join(f"{word}: {WORD_LEAKS[word]}" for word in leaking if word in WORD_LEAKS)
+        findings.append(
+            Finding.of("zookeeper-four-letter-words", f"answers {', '.join(leaking)} ({told})", words=leaking)
+        )
+    return findings
 
 
 def _login_findings(report: EndpointReport) -> list[Finding]:

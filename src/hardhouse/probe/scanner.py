@@ -21,11 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hardhouse.clickhouse.ports import METRICS_PORT, PROBE_PORTS
-from hardhouse.probe import text
+from hardhouse.clickhouse.ports import METRICS_PORT, PROBE_PORTS, ZOOKEEPER_PORTS
+from hardhouse.probe import text, zookeeper
 from hardhouse.probe.enumerate import collect_inventory, http_query_fn, inventory_from_dict
 from hardhouse.probe.login import http_get, http_login_result, login
-from hardhouse.probe.model import DataInventory, EndpointReport, LoginResult, ScanReport, Service, Severity, State
+from hardhouse.probe.model import (
+    DataInventory,
+    EndpointReport,
+    LoginResult,
+    ScanReport,
+    Service,
+    Severity,
+    State,
+)
 from hardhouse.probe.rules import judge
 from hardhouse.probe.targets import Endpoint, expand_targets
 from hardhouse.probe.tls import scan_tls
@@ -48,6 +56,14 @@ DEFAULT_DEADLINE = 60.0
 METRICS_ANSWER = 256 * 1024  # enough to see ClickHouse's metric names
 # The web pages modern servers serve by default (the SQL console, the dashboard, the binary viewer).
 WEB_UI_PATHS = ("/play", "/dashboard", "/binary")
+# A real interserver request that fetches nothing: a part of a replica no table has. 18.16
+# answers 401 without credentials when interserver_http_credentials are set, 200 and an empty
+# body when none are (checked live); a server that serves parts to anyone is told by the status.
+INTERSERVER_PART_REQUEST = (
+    "/?endpoint=DataPartsExchange:/clickhouse/tables/hardhouse-probe/none/replicas/none"
+    "&part=hardhouse_probe_0_0_0&compress=false"
+)
+INTERSERVER_AUTH_REFUSAL = "Server requires HTTP Basic authenti"  # 18.16 spells it authentification
 
 T = TypeVar("T")
 
@@ -132,7 +148,12 @@ async def _observe(report: EndpointReport, context: _Context) -> None:
         report.tls = True
         if await _identify(report, secure, True, context):
             return
+        zookeeper_first = port in ZOOKEEPER_PORTS  # Keeper's TLS port (9281)
+        if not secure.data and zookeeper_first and await _try_zookeeper(report, True, context):
+            return
         if not secure.data and await _try_native(report, True, context):
+            return
+        if not secure.data and not zookeeper_first and await _try_zookeeper(report, True, context):
             return
         report.service = report.service or Service.TLS
         report.banner = report.banner or _banner(secure.data)
@@ -141,9 +162,19 @@ async def _observe(report: EndpointReport, context: _Context) -> None:
         report.service = Service.UNKNOWN
         report.banner = _banner(plain.data)
         return
+    # ZooKeeper waits for a whole frame after a native Hello: on its usual ports ask it first.
+    if port in ZOOKEEPER_PORTS and await _try_zookeeper(report, False, context):
+        return
     if await _try_native(report, False, context):
         return
-    pg = await exchange(host, port, postgres.SSL_REQUEST, timeout=timeout, complete=lambda d: len(d) >= 1, limit=16)
+    # Elsewhere the ZooKeeper question goes out with the PostgreSQL one: a silent port costs one timeout.
+    pg, found = await asyncio.gather(
+        exchange(host, port, postgres.SSL_REQUEST, timeout=timeout, complete=lambda d: len(d) >= 1, limit=16),
+        zookeeper.detect(host, port, False, timeout) if port not in ZOOKEEPER_PORTS else _nothing(),
+    )
+    if found is not None:
+        await zookeeper.observe(report, found, False, timeout, context.options.deadline, context.workers)
+        return
     if postgres.answers_ssl_request(pg.data):
         report.service = Service.POSTGRESQL
         report.banner = "PostgreSQL protocol (login not attempted)"
@@ -201,6 +232,18 @@ async def _try_native(report: EndpointReport, tls: bool, context: _Context) -> b
     return True
 
 
+async def _nothing() -> None:
+    return None
+
+
+async def _try_zookeeper(report: EndpointReport, tls: bool, context: _Context) -> bool:
+    answer = await zookeeper.detect(report.host, report.port, tls, context.options.timeout)
+    if answer is None:
+        return False
+    await zookeeper.observe(report, answer, tls, context.options.timeout, context.options.deadline, context.workers)
+    return True
+
+
 async def _credential_logins(
     report: EndpointReport, protocol: str, tls: bool, context: _Context, skip: set[tuple[str, str]]
 ) -> None:
@@ -226,10 +269,14 @@ async def _http_endpoint(report: EndpointReport, ping: http.Response, tls: bool,
     raw = await http_get(host, port, http.query_path("SELECT version()"), tls=tls, timeout=options.timeout)
     anonymous = http_login_result(raw, tls, None, None)
     body = raw.body if raw is not None else ""
-    if "Poco::Exception" in body and "Not found: endpoint" in body:
+    if ("Poco::Exception" in body and "Not found: endpoint" in body) or (
+        raw is not None and raw.status == 401 and INTERSERVER_AUTH_REFUSAL in body
+    ):
         report.service = Service.CLICKHOUSE_INTERSERVER_TLS if tls else Service.CLICKHOUSE_INTERSERVER
         report.clickhouse = True
         report.interserver = True
+        part = await http_get(host, port, INTERSERVER_PART_REQUEST, tls=tls, timeout=options.timeout)
+        report.interserver_status = None if part is None else part.status
         return
     if not (anonymous.clickhouse or (ping.body == "Ok.\n" and ping.clickhouse_headers())):
         if port == METRICS_PORT:

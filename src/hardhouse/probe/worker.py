@@ -155,11 +155,13 @@ async def _read_capped(stream: asyncio.StreamReader) -> bytes:
 def _jobs() -> dict[str, Callable[..., Any]]:
     from hardhouse.probe.enumerate import native_inventory_job
     from hardhouse.probe.tls import tls_posture_job, tls_quick_posture_job
+    from hardhouse.probe.zookeeper import session_job
 
     return {
         "tls_posture": tls_posture_job,
         "tls_quick_posture": tls_quick_posture_job,
         "native_inventory": native_inventory_job,
+        "zookeeper_session": session_job,
     }
 
 

@@ -5,37 +5,53 @@ loopback address, with the admin HTTP server and JMX off and only `ruok` among t
 four-letter words; start() waits a bounded time, stop() always ends the process it started
 (used as a context manager, also when a test fails).
 
-ZooKeeperClient speaks just enough of ZooKeeper's wire protocol (jute) to prove who may read
-and write a znode: connect, add digest auth, getData, getChildren, getACL, create. Every reply
-is length-prefixed; a length beyond MAX_FRAME or a peer slower than the timeout ends the
-session, so a hostile or broken server cannot make it read without bound. Debian's zkCli.sh
+ZooKeeperClient (hardhouse.probe.wire.zookeeper, the probe's own client, re-exported here)
+speaks just enough of ZooKeeper's wire protocol (jute) to prove who may read and write a
+znode: connect, add digest auth, getData, getChildren, getACL, create. Debian's zkCli.sh
 would do the same job at the cost of a JVM start per call.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
-import struct
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
+from hardhouse.probe.wire.zookeeper import (
+    AUTH_FAILED,
+    MAX_FRAME,
+    NO_AUTH,
+    NO_NODE,
+    NODE_EXISTS,
+    OK,
+    PERM_ALL,
+    WORLD_ANYONE,
+    ZooKeeperClient,
+    ZooKeeperError,
+)
 from hardhouse.testing.clients import port_open
+
+__all__ = [
+    "AUTH_FAILED",
+    "MAX_FRAME",
+    "NODE_EXISTS",
+    "NO_AUTH",
+    "NO_NODE",
+    "OK",
+    "PERM_ALL",
+    "WORLD_ANYONE",
+    "LocalZooKeeper",
+    "ZooKeeperClient",
+    "ZooKeeperError",
+    "zookeeper_installed",
+]
 
 ZK_SERVER = Path("/usr/share/zookeeper/bin/zkServer.sh")
 ZK_CLIENT = Path("/usr/share/zookeeper/bin/zkCli.sh")
 # The heap a test ZooKeeper may use; its JVM would otherwise size itself from the machine.
 HEAP = "-Xmx256m"
-MAX_FRAME = 1 << 20
-
-# Operation codes and error codes from ZooKeeper's protocol (ZooDefs.OpCode, KeeperException.Code).
-OP_CREATE, OP_GET_DATA, OP_GET_ACL, OP_GET_CHILDREN, OP_AUTH, OP_CLOSE = 1, 4, 6, 8, 100, -11
-AUTH_XID = -4
-OK, NO_NODE, NO_AUTH, NODE_EXISTS, AUTH_FAILED = 0, -101, -102, -110, -115
-PERM_ALL = 31
-WORLD_ANYONE = ("world", "anyone")
 
 
 def zookeeper_installed() -> bool:
@@ -45,7 +61,7 @@ def zookeeper_installed() -> bool:
 class LocalZooKeeper:
     """One standalone ZooKeeper; use as a context manager, or call start()/stop()."""
 
-    def __init__(self, workdir: Path, address: str, port: int):
+    def __init__(self, workdir: Path, address: str, port: int, four_letter_words: str = "ruok"):
         self.workdir = workdir
         self.address = address
         self.port = port
@@ -60,8 +76,8 @@ class LocalZooKeeper:
             f"clientPortAddress={address}\n"
             # No admin HTTP server (stock: 8080 on every interface).
             "admin.enableServer=false\n"
-            # Four-letter words off except the liveness check.
-            "4lw.commands.whitelist=ruok\n"
+            # Four-letter words off except the liveness check (ZooKeeper answers srvr whatever this says).
+            f"4lw.commands.whitelist={four_letter_words}\n"
             "maxClientCnxns=60\n",
             encoding="utf-8",
         )
@@ -119,124 +135,3 @@ class LocalZooKeeper:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
-
-
-class ZooKeeperError(Exception):
-    def __init__(self, code: int, what: str):
-        super().__init__(f"{what}: ZooKeeper error {code}")
-        self.code = code
-
-
-def _string(text: str) -> bytes:
-    data = text.encode("utf-8")
-    return struct.pack(">i", len(data)) + data
-
-
-def _buffer(data: bytes) -> bytes:
-    return struct.pack(">i", len(data)) + data
-
-
-class _Reader:
-    def __init__(self, data: bytes):
-        self.data, self.at = data, 0
-
-    def take(self, size: int) -> bytes:
-        if self.at + size > len(self.data):
-            raise ZooKeeperError(-1, "truncated reply")
-        chunk = self.data[self.at : self.at + size]
-        self.at += size
-        return chunk
-
-    def int(self) -> int:
-        return int(struct.unpack(">i", self.take(4))[0])
-
-    def long(self) -> int:
-        return int(struct.unpack(">q", self.take(8))[0])
-
-    def buffer(self) -> bytes:
-        size = self.int()
-        return b"" if size < 0 else self.take(size)
-
-    def string(self) -> str:
-        return self.buffer().decode("utf-8", errors="replace")
-
-
-class ZooKeeperClient:
-    """One session; use as a context manager. Each call raises ZooKeeperError with the
-    server's error code (NO_AUTH, NO_NODE...) when the server refuses."""
-
-    def __init__(self, host: str, port: int, timeout: float = 5.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.xid = 0
-        request = struct.pack(">iqiq", 0, 0, 10000, 0) + _buffer(b"\0" * 16) + b"\0"
-        self._send(request)
-        reply = _Reader(self._receive())
-        reply.int()  # protocol version
-        if reply.int() <= 0:  # negotiated session timeout: 0 means the session was refused
-            raise ZooKeeperError(-1, "session refused")
-
-    def _send(self, payload: bytes) -> None:
-        self.sock.sendall(struct.pack(">i", len(payload)) + payload)
-
-    def _exact(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.sock.recv(min(65536, size - len(data)))
-            if not chunk:
-                raise ZooKeeperError(-4, "connection closed")  # -4: CONNECTIONLOSS
-            data += chunk
-        return data
-
-    def _receive(self) -> bytes:
-        (size,) = struct.unpack(">i", self._exact(4))
-        if not 0 <= size <= MAX_FRAME:
-            raise ZooKeeperError(-1, f"reply of {size} bytes refused")
-        return self._exact(size)
-
-    def _call(self, op: int, body: bytes, what: str, xid: int | None = None) -> _Reader:
-        if xid is None:
-            self.xid += 1
-            xid = self.xid
-        self._send(struct.pack(">ii", xid, op) + body)
-        while True:
-            reply = _Reader(self._receive())
-            got, _zxid, err = reply.int(), reply.long(), reply.int()
-            if got == -1:  # a watch event: not ours
-                continue
-            if err != OK:
-                raise ZooKeeperError(err, what)
-            return reply
-
-    def add_auth(self, scheme: str, credentials: str) -> None:
-        self._call(OP_AUTH, struct.pack(">i", 0) + _string(scheme) + _buffer(credentials.encode()), "auth", AUTH_XID)
-
-    def get_data(self, path: str) -> bytes:
-        return self._call(OP_GET_DATA, _string(path) + b"\0", f"get {path}").buffer()
-
-    def get_children(self, path: str) -> list[str]:
-        reply = self._call(OP_GET_CHILDREN, _string(path) + b"\0", f"ls {path}")
-        count = reply.int()
-        return [reply.string() for _ in range(max(count, 0))]
-
-    def get_acl(self, path: str) -> list[tuple[int, str, str]]:
-        """(permissions, scheme, id) for each ACL entry of path."""
-        reply = self._call(OP_GET_ACL, _string(path), f"getAcl {path}")
-        return [(reply.int(), reply.string(), reply.string()) for _ in range(max(reply.int(), 0))]
-
-    def create(self, path: str, data: bytes = b"") -> None:
-        """A persistent znode open to the world (as an anonymous writer would make one)."""
-        acl = struct.pack(">i", 1) + struct.pack(">i", PERM_ALL) + _string(WORLD_ANYONE[0]) + _string(WORLD_ANYONE[1])
-        self._call(OP_CREATE, _string(path) + _buffer(data) + acl + struct.pack(">i", 0), f"create {path}")
-
-    def close(self) -> None:
-        try:
-            self._call(OP_CLOSE, b"", "close")
-        except (OSError, ZooKeeperError):
-            pass
-        self.sock.close()
-
-    def __enter__(self) -> ZooKeeperClient:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
