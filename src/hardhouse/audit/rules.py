@@ -305,9 +305,23 @@ def _is_on(text: str) -> bool:
     return text.strip().lower() in ("1", "true")
 
 
+def _is_off(text: str) -> bool:
+    return text.strip().lower() in ("0", "false")
+
+
 def profiles(config: MergedConfig) -> list[Element]:
     section = config.root.find("profiles")
     return [] if section is None else section.elements()
+
+
+def _profile_flag(
+    tree: ServerTree, rule: str, setting: str, wrong: Callable[[str], bool], why: str
+) -> Iterator[Finding]:
+    """A finding for each profile whose `setting` is set the wrong way (on or off)."""
+    for profile in profiles(tree.users):
+        element = profile.find(setting)
+        if element is not None and wrong(element.text):
+            yield Finding(rule, f"profile {profile.tag}", element.text, element.value_origin, why)
 
 
 def secrets_displayed(tree: ServerTree) -> Iterator[Finding]:
@@ -320,29 +334,23 @@ def secrets_displayed(tree: ServerTree) -> Iterator[Finding]:
             server.value_origin,
             "SHOW and SELECT may show credentials of tables, dictionaries and table functions",
         )
-    for profile in profiles(tree.users):
-        element = profile.find("format_display_secrets_in_show_and_select")
-        if element is not None and _is_on(element.text):
-            yield Finding(
-                "secrets-displayed",
-                f"profile {profile.tag}",
-                element.text,
-                element.value_origin,
-                "format_display_secrets_in_show_and_select is on: its users see credentials wherever the server allows",
-            )
+    yield from _profile_flag(
+        tree,
+        "secrets-displayed",
+        "format_display_secrets_in_show_and_select",
+        _is_on,
+        "format_display_secrets_in_show_and_select is on: its users see credentials wherever the server allows",
+    )
 
 
 def query_log_off(tree: ServerTree) -> Iterator[Finding]:
-    for profile in profiles(tree.users):
-        element = profile.find("log_queries")
-        if element is not None and element.text.strip().lower() in ("0", "false"):
-            yield Finding(
-                "query-log-off",
-                f"profile {profile.tag}",
-                element.text,
-                element.value_origin,
-                "log_queries is off: this profile's queries leave no trace in query_log",
-            )
+    yield from _profile_flag(
+        tree,
+        "query-log-off",
+        "log_queries",
+        _is_off,
+        "log_queries is off: this profile's queries leave no trace in query_log",
+    )
 
 
 def _locked_on(constraint: Element | None) -> bool:
@@ -397,17 +405,9 @@ def queries_unbounded(tree: ServerTree) -> Iterator[Finding]:
 
 
 def cors_any_origin(tree: ServerTree) -> Iterator[Finding]:
-    section = tree.users.root.find("profiles")
-    for profile in [] if section is None else section.elements():
-        element = profile.find("add_http_cors_header")
-        if element is not None and element.text.strip().lower() in ("1", "true"):
-            yield Finding(
-                "cors-any-origin",
-                f"profile {profile.tag}",
-                element.text,
-                element.value_origin,
-                "sends Access-Control-Allow-Origin: * to any web page",
-            )
+    yield from _profile_flag(
+        tree, "cors-any-origin", "add_http_cors_header", _is_on, "sends Access-Control-Allow-Origin: * to any web page"
+    )
 
 
 # Directories file() must never reach: the server's own, and their parents.
