@@ -64,9 +64,7 @@ def old_versions_accepted(
     """The deprecated versions (OLD_LABELS) each port negotiates, or why that is not known."""
     postures = quick_postures(host, ports, timeout=timeout, deadline=deadline)
     return {
-        port: (posture.error or "TLS scan failed")
-        if posture.error
-        else [label for label in posture.accepted_versions if label in OLD_LABELS]
+        port: posture.error if posture.error else [label for label in posture.accepted_versions if label in OLD_LABELS]
         for port, posture in postures.items()
     }
 

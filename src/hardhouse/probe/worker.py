@@ -27,10 +27,19 @@ from typing import Any
 
 MEMORY_CAP = 1024 * 1024 * 1024  # address space of one child (sslyze's threads reserve stacks)
 OUTPUT_CAP = 4 * 1024 * 1024  # bytes of JSON a child may answer with
+WARM_FLAG = "--warm"  # a spare child (prewarm): load the TLS scanner before reading its job
 
 
 class JobFailed(Exception):
     """The child did not answer in time, died, or answered something unreadable."""
+
+
+def _command(warm: bool) -> list[str]:
+    return [sys.executable, "-m", "hardhouse.probe.worker", *([WARM_FLAG] if warm else [])]
+
+
+def _environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _limit_memory() -> None:  # runs in the child between fork and exec
@@ -40,14 +49,12 @@ def _limit_memory() -> None:  # runs in the child between fork and exec
 async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
     """Run one job in a fresh child; kill it when `deadline` seconds have passed."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hardhouse.probe.worker",
+        *_command(warm=False),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         preexec_fn=_limit_memory,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        env=_environment(),
     )
     try:
         assert process.stdin is not None and process.stdout is not None
@@ -66,19 +73,18 @@ async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
 
 # --- blocking callers (verification, assertions): one spare child may be started ahead -------
 
-WARM_FLAG = "--warm"
 _spare: subprocess.Popen[bytes] | None = None
 _spare_lock = threading.Lock()
 
 
 def _spawn(warm: bool) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "hardhouse.probe.worker", *([WARM_FLAG] if warm else [])],
+        _command(warm),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         preexec_fn=_limit_memory,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        env=_environment(),
     )
 
 
