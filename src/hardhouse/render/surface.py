@@ -8,13 +8,9 @@ from typing import Any
 
 from hardhouse.clickhouse import versions
 from hardhouse.render.credentials import MIN_LENGTH
-from hardhouse.spec.model import LOCKED_PROFILE, NO_REMOTE_HOST, HardeningSpec
+from hardhouse.spec.locks import CORS_SETTING, STACK_TRACE_SETTING, rendered_profiles, response_settings
+from hardhouse.spec.model import NO_REMOTE_HOST, HardeningSpec
 
-# The stock profiles every ClickHouse users.xml defines; `default` is also what a connection
-# runs with before its login is accepted.
-STOCK_PROFILES = ("default", "readonly")
-STACK_TRACE_SETTING = "calculate_text_stack_trace"
-CORS_SETTING = "add_http_cors_header"
 # The render-time judge's length rule, as the server's password_complexity can state it.
 # (The judge also refuses guessable passwords; no regular expression can.)
 PASSWORD_RULES = ({"pattern": f".{{{MIN_LENGTH}}}", "message": f"be at least {MIN_LENGTH} characters long"},)
@@ -31,18 +27,18 @@ def server_password_policy(spec: HardeningSpec) -> bool:
 
 
 def response_profiles(spec: HardeningSpec) -> list[dict[str, Any]]:
-    """Per profile the values to write; a value the spec's own profile sets is left to it."""
-    names = list(STOCK_PROFILES) + [n for n in spec.profiles if n not in STOCK_PROFILES]
-    if spec.default_user == "lock":
-        names.append(LOCKED_PROFILE)
+    """Per profile the values to write: every profile the rendered users.d defines or merges into
+    (ClickHouse's stock ones too: `default` is what a connection runs with before its login is
+    accepted); a value the spec's own profile sets is left to it."""
+    values = response_settings(spec)
     out = []
-    for name in names:
+    for name in rendered_profiles(spec):
         own = spec.profiles.get(name, {})
         out.append(
             {
                 "name": name,
-                "stack_trace": None if STACK_TRACE_SETTING in own else int(spec.http.stack_traces),
-                "cors": None if CORS_SETTING in own else int(spec.http.cors_any_origin),
+                "stack_trace": None if STACK_TRACE_SETTING in own else values[STACK_TRACE_SETTING],
+                "cors": None if CORS_SETTING in own else values[CORS_SETTING],
             }
         )
     return out

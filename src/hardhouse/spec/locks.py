@@ -30,12 +30,17 @@ HARDENED_SETTINGS: tuple[tuple[str, Any, str | None], ...] = (
 
 # Set in every rendered profile by the responses file (hardhouse.render.surface, HH-LEAK-1 and
 # HH-HTTP-1); where the spec keeps them closed, a session must not switch them back on.
-RESPONSE_SETTINGS = ("calculate_text_stack_trace", "add_http_cors_header")
+STACK_TRACE_SETTING = "calculate_text_stack_trace"
+CORS_SETTING = "add_http_cors_header"
+
+
+def response_settings(spec: HardeningSpec) -> dict[str, int]:
+    """The value the responses file gives each of these settings (1: the spec opens it)."""
+    return {STACK_TRACE_SETTING: int(spec.http.stack_traces), CORS_SETTING: int(spec.http.cors_any_origin)}
 
 
 def closed_response_settings(spec: HardeningSpec) -> list[str]:
-    opened = {"calculate_text_stack_trace": spec.http.stack_traces, "add_http_cors_header": spec.http.cors_any_origin}
-    return [setting for setting in RESPONSE_SETTINGS if not opened[setting]]
+    return [setting for setting, value in response_settings(spec).items() if not value]
 
 
 @dataclass(frozen=True)

@@ -857,7 +857,6 @@ class Cluster(SecretSource):
         return self.secret_env is not None or self.secret_file is not None
 
 
-
 # Issue 12 (HTTP surface, egress and files, server-side password policy).
 SOURCE_TABLE_FUNCTIONS = ("url", "file", "s3", "remote", "mysql", "postgresql")
 STOCK_USER_FILES_PATH = "/var/lib/clickhouse/user_files"
