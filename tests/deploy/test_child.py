@@ -14,8 +14,7 @@ def test_the_service_answers_many_concurrent_calls_from_one_child() -> None:
     try:
         results: list[tuple[object, str]] = []
         threads = [
-            threading.Thread(target=lambda: results.append(service.call("verify", {"spec": {}}, 60)))
-            for _ in range(8)
+            threading.Thread(target=lambda: results.append(service.call("verify", {"spec": {}}, 60))) for _ in range(8)
         ]
         for thread in threads:
             thread.start()

@@ -216,7 +216,12 @@ def test_debians_init_script_starts_the_server_with_the_key_in_its_environment(w
             (hook_path, hook_text, "644"),
         ):
             put = _docker(
-                "exec", "-i", name, "sh", "-c", f'mkdir -p "$(dirname {path})" && cat > {path} && chmod {mode} {path}',
+                "exec",
+                "-i",
+                name,
+                "sh",
+                "-c",
+                f'mkdir -p "$(dirname {path})" && cat > {path} && chmod {mode} {path}',
                 input=data,
             )
             assert put.returncode == 0, put.stderr.decode()
@@ -229,7 +234,7 @@ def test_debians_init_script_starts_the_server_with_the_key_in_its_environment(w
             '[ "$(cat $p/comm 2>/dev/null)" = clickhouse-serv ] && pid=${p#/proc/}; done; '
             '[ -n "${pid:-}" ] && break; sleep 0.2; done; '
             # Read as the server's own user: the container's root may not trace another user's process.
-            'stat -c %U /proc/$pid; setpriv --reuid=clickhouse --regid=clickhouse --init-groups '
+            "stat -c %U /proc/$pid; setpriv --reuid=clickhouse --regid=clickhouse --init-groups "
             'cat /proc/$pid/environ | tr "\\0" "\\n" | '
             f"sed -n 's/^{KEY_VARIABLE}=//p' | tr -d '\\n' | sha256sum | cut -c1-64"
         )
