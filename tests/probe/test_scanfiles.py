@@ -193,6 +193,8 @@ def test_binary_and_special_files_are_refused(tmp_path: Path) -> None:
     os.mkfifo(fifo)  # opening it must not wait for a writer
     with pytest.raises(TargetError, match="not a regular file"):
         read_scan_file(str(fifo))
+    with pytest.raises(TargetError, match="not a regular file"):
+        read_scan_file(str(tmp_path))  # a directory
     with pytest.raises(TargetError, match="No such file"):
         read_scan_file(str(tmp_path / "missing.json"))
 

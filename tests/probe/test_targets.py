@@ -163,11 +163,13 @@ def test_an_inventory_pyinfra_cannot_load_is_a_usage_error(tmp_path: Path) -> No
         expand_targets([str(inventory)], [9000], run_inventory=True)
 
 
-@pytest.mark.parametrize("kind", ["fifo", "huge", "binary"])
+@pytest.mark.parametrize("kind", ["fifo", "directory", "huge", "binary"])
 def test_target_files_are_read_with_bounds(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "fleet.txt"
     if kind == "fifo":
         os.mkfifo(path)  # opening it must not wait for a writer
+    elif kind == "directory":
+        path.mkdir()
     elif kind == "huge":
         path.write_bytes(b"10.0.0.1\n" * (600 * 1024))
     else:

@@ -107,11 +107,18 @@ def read_bounded_bytes(path: Path, limit: int = FILE_MAX) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise TargetError(f"{path}: {error.strerror or error}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        # Judged before wrapping: os.fdopen refuses a directory with a traceback of its own.
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise TargetError(f"{path}: not a regular file")
-        if os.fstat(fd).st_size > limit:
+        if info.st_size > limit:
             raise TargetError(f"{path}: larger than {limit} bytes; split it")
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise TargetError(f"{path}: larger than {limit} bytes; split it")
