@@ -32,6 +32,7 @@ from hardhouse.spec import load_spec
 from hardhouse.testing.clients import http_query, listening_sockets, native_client, native_query, port_open
 from hardhouse.testing.local_server import LocalClickHouse, server_binary
 from hardhouse.testing.zookeeper import NO_AUTH, LocalZooKeeper, ZooKeeperClient, ZooKeeperError, zookeeper_installed
+from hardhouse.verify import cluster as cluster_verify
 from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]
@@ -378,3 +379,44 @@ def test_the_probe_reports_the_weakened_pairs_back_doors(weakened: Pair) -> None
     writable = {f.data["path"] for f in zookeeper.findings if f.rule == "zookeeper-znodes-writable"}
     assert {"/clickhouse", "/clickhouse/tables"} <= writable
     assert zookeeper.exposed()
+
+
+# The deploy's own cluster checks (hardhouse.verify.cluster), run as the deploy runs them.
+def deploy_checks(pair: Pair) -> dict[str, list[bool]]:
+    """Check name -> outcomes across both nodes (interserver, ZooKeeper, Distributed queries)."""
+    outcomes: dict[str, list[bool]] = {}
+    for node in pair.nodes:
+        spec = load_spec(cluster_spec(pair.name, pair.nodes, node, pair.tls, pair.ports, pair.zk_port))
+        found = (
+            cluster_verify._interserver(node, spec, pair.tls.ca_certificate, pair.environ)
+            + cluster_verify._zookeeper(spec)
+            + cluster_verify._distributed(node, spec, pair.tls.ca_certificate, "admin", pair.environ["HH_ADMIN"])
+        )
+        for check in found:
+            assert check.checked, check
+            outcomes.setdefault(check.check.replace(pair.name, "NAME"), []).append(check.ok)
+    return outcomes
+
+
+def test_the_deploys_cluster_checks_pass_on_the_hardened_pair(hardened: Pair) -> None:
+    outcomes = deploy_checks(hardened)
+    assert outcomes == {
+        "a part request without credentials is refused": [True, True],
+        "the interserver credentials are accepted": [True, True],
+        "an anonymous session can neither read nor write /clickhouse": [True, True],
+        "cluster NAME is defined on the native TLS port only": [True, True],
+        "a query through cluster NAME is answered by every shard": [True, True],
+    }
+
+
+def test_the_deploys_cluster_checks_fail_on_the_weakened_pair(weakened: Pair) -> None:
+    outcomes = deploy_checks(weakened)
+    # No interserver HTTPS port (plaintext instead), world-open znodes, Distributed in the clear;
+    # a query through the cluster still works (over the plaintext port).
+    assert outcomes == {
+        "a part request without credentials is refused": [False, False],
+        "the interserver credentials are accepted": [False, False],
+        "an anonymous session can neither read nor write /clickhouse": [False, False],
+        "cluster NAME is defined on the native TLS port only": [False, False],
+        "a query through cluster NAME is answered by every shard": [True, True],
+    }

@@ -307,9 +307,42 @@ def test_example_inventories_state_only_what_differs_and_merge_into_valid_settin
     assert "hardhouse_spec" not in text and "password" not in text.split('"""', 2)[2]
 
 
-def test_a_cluster_spec_is_refused_by_the_deploy_until_it_can_roll_one_out() -> None:
-    spec = yaml.safe_load((Path(__file__).parents[2] / "examples" / "cluster.yaml").read_text())
-    load_spec(spec)  # valid: rendering it works; the deploy is what refuses
+def _cluster_example() -> dict[str, Any]:
+    return yaml.safe_load((Path(__file__).parents[2] / "examples" / "cluster.yaml").read_text())
+
+
+def test_each_cluster_host_is_the_replica_whose_address_it_listens_on() -> None:
+    spec = _cluster_example()
+    replicas = [r for shard in spec["cluster"]["shards"] for r in shard["replicas"]]
+    for replica in replicas:
+        settings = read_settings(
+            {**DATA_DEFAULTS, "hardhouse_spec": spec, "hardhouse_listen_hosts": [replica["address"]]}
+        )
+        assert settings.spec.cluster is not None and settings.spec.cluster.replica == replica["host"]
+        assert settings.spec_data["cluster"]["replica"] == replica["host"]  # what verification loads
+    named = read_settings(
+        {
+            **DATA_DEFAULTS,
+            "hardhouse_spec": spec,
+            "hardhouse_listen_hosts": [replicas[1]["address"]],
+            "hardhouse_cluster_replica": replicas[1]["host"],
+        }
+    )
+    assert named.spec.cluster is not None and named.spec.cluster.replica == replicas[1]["host"]
+
+
+def test_a_host_that_is_no_replica_of_the_cluster_is_refused_naming_the_fix() -> None:
+    spec = _cluster_example()
     with pytest.raises(HardhouseDeployError) as raised:
-        read_settings({**DATA_DEFAULTS, "hardhouse_spec": spec})
-    assert "hardhouse_spec.cluster: the deploy does not roll out replicated clusters yet" in str(raised.value)
+        read_settings({**DATA_DEFAULTS, "hardhouse_spec": spec, "hardhouse_listen_hosts": ["10.99.99.99"]})
+    assert "hardhouse_cluster_replica" in str(raised.value)
+    with pytest.raises(HardhouseDeployError) as raised:
+        read_settings(
+            {
+                **DATA_DEFAULTS,
+                "hardhouse_spec": spec,
+                "hardhouse_listen_hosts": ["10.99.99.99"],
+                "hardhouse_cluster_replica": "nobody",
+            }
+        )
+    assert "hardhouse_spec.cluster" in str(raised.value) and "nothing was touched" in str(raised.value)

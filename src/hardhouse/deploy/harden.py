@@ -174,7 +174,12 @@ def harden_clickhouse() -> None:
         managed=managed,
     )
     go_live(
-        name="Go live: restart only if needed, wait until healthy, roll back if not", settings=settings, managed=managed
+        name="Go live: restart only if needed, wait until healthy, roll back if not (a cluster: one replica at a time)",
+        settings=settings,
+        managed=managed,
+        # A cluster rolls: each replica is healthy again before the next restarts, so the
+        # others keep serving (and a replica that does not come back stops the rollout).
+        _serial=settings.spec.cluster is not None,
     )
     # Before the verification: a file that overrides hardhouse's (a config.d file sorting after
     # zz-hardhouse-*) fails the host here, naming its file:line, and no password is sent to a

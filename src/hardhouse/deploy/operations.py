@@ -27,6 +27,10 @@ VERIFY_TIMEOUT = 300  # seconds for the whole verification of one host
 # Names this deploy run's held activations: the host undoes one only for the run that made it.
 RUN_TOKEN = secrets.token_hex(contract.HOLD_TOKEN_HEX_DIGITS // 2)
 PRIVATE_UPLOAD_DIR = ".hardhouse-upload"  # where uploads wait with sudo (relative to the SSH user's home)
+# A cluster goes live one replica at a time (go_live runs serially there): cluster name ->
+# the replica going live now. An entry left behind means that replica did not come back
+# healthy (it rolled back), and the rollout stops before the next replica is touched.
+ROLLOUT: dict[str, str] = {}
 
 
 def _chain(commands: list[list[Any]]) -> StringCommand:
@@ -134,9 +138,33 @@ def go_live(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
         names = ", ".join(Path(p).name for p in plan.changed) or "no file"
         host.log(f"going live ({plan.mode}: {plan.why}): {names}")
     hold = [contract.HOLD_FLAG, RUN_TOKEN] if holds_for_verification(settings) else []
+    cluster = settings.spec.cluster.name if settings.spec.cluster else None
+    if cluster:
+        yield FunctionCommand(_rollout_gate, (cluster,), {})
     yield _apply_command(
         settings, "activate", plan.mode, str(settings.health_timeout), *hold, *health_targets(settings.spec)
     )
+    if cluster:
+        yield FunctionCommand(_rollout_done, (cluster,), {})
+
+
+def _rollout_gate(state: Any, host: Any, cluster: str) -> bool:
+    """Before a replica goes live: the one before it came back healthy, or stop here."""
+    stuck = ROLLOUT.get(cluster)
+    if stuck is not None:
+        host.log_styled(
+            f"not going live: replica {stuck} of cluster {cluster} did not come back healthy, so the rollout stops "
+            "here; this replica keeps serving its current configuration",
+            fg="red",
+        )
+        return False
+    ROLLOUT[cluster] = host.name
+    return True
+
+
+def _rollout_done(state: Any, host: Any, cluster: str) -> bool:
+    ROLLOUT.pop(cluster, None)
+    return True
 
 
 def holds_for_verification(settings: Settings) -> bool:

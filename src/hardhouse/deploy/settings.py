@@ -65,6 +65,9 @@ DATA_DEFAULTS: dict[str, Any] = {
     "hardhouse_config_dir": contract.CONFIG_DIR,
     # ClickHouse's data path on the host (its preprocessed_configs show a users reload).
     "hardhouse_data_dir": contract.DATA_DIR,
+    # On a cluster: the replica this host is (cluster.shards[].replicas[].host). Default: the
+    # replica whose address is among this host's listen_hosts; set it where that is ambiguous.
+    "hardhouse_cluster_replica": None,
     # Where the log database keys a spec names by key_env come from, on the deploy machine:
     # {VARIABLE: path of a file holding the 64 hex digits}. A variable not listed here is read
     # from the deploy machine's environment under its own name (hardhouse.deploy.keys).
@@ -139,7 +142,35 @@ def effective_spec(data: Any) -> dict[str, Any]:
     listen = data.get("hardhouse_listen_hosts")
     if listen is not None:
         spec["listen_hosts"] = listen
+    if isinstance(spec.get("cluster"), Mapping):
+        spec["cluster"] = {**spec["cluster"], "replica": _this_replica(data, spec)}
     return spec
+
+
+def _this_replica(data: Any, spec: Mapping[str, Any]) -> Any:
+    """The replica this host is: named by hardhouse_cluster_replica, else the one replica
+    whose address this host listens on (a malformed cluster is left to the spec's own checks)."""
+    named = data.get("hardhouse_cluster_replica")
+    if named is not None:
+        return named
+    cluster = spec["cluster"]
+    listen = spec.get("listen_hosts")
+    try:
+        replicas = [r for shard in cluster["shards"] for r in shard["replicas"]]
+        mine = [r["host"] for r in replicas if r["address"] in listen]
+    except (KeyError, TypeError):
+        return cluster.get("replica")
+    if len(mine) == 1:
+        return mine[0]
+    raise _fail(
+        "hardhouse_spec.cluster: cannot tell which replica this host is "
+        + (
+            "(none of the replicas' addresses is among its listen_hosts). "
+            if not mine
+            else f"({', '.join(mine)} all listen here). "
+        )
+        + "Fix: set hardhouse_cluster_replica in its host data to its replica's host"
+    )
 
 
 def _int(data: Any, name: str, low: int, high: int) -> int:
@@ -220,15 +251,6 @@ def read_settings(data: Any) -> Settings:
             "hardhouse_verify_address is not an IP address. "
             "Fix: give the address the deploy machine reaches the server at"
         ) from None
-    if spec.cluster is not None:
-        # Rendering and proving a cluster works (hardhouse render, tests/cluster); rolling one
-        # out replica by replica with its ZooKeeper is not built yet, and an untested rollout
-        # of a replicated server is not one to run on someone's data.
-        raise _fail(
-            "hardhouse_spec.cluster: the deploy does not roll out replicated clusters yet; nothing was touched. "
-            "Fix: render the cluster's files with hardhouse render and place them yourself, or deploy "
-            "standalone servers (no cluster section)"
-        )
     for listen in spec.listen_hosts:
         if "%" in listen:
             raise _fail(

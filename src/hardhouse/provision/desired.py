@@ -22,7 +22,8 @@ DEFAULT_POLICY = "default"  # what system.tables says of a table created without
 CREATE_DATABASE = re.compile(r"CREATE DATABASE IF NOT EXISTS (\w+)")
 CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\n")
 CLAUSES = {
-    "engine": re.compile(r"^ENGINE = (.+)$", re.M),
+    # The engine's name, as system.tables.engine says it (a Replicated engine's arguments are macros).
+    "engine": re.compile(r"^ENGINE = (\w+)", re.M),
     "partition_key": re.compile(r"^PARTITION BY (.+)$", re.M),
     "sorting_key": re.compile(r"^ORDER BY (.+)$", re.M),
     "ttl": re.compile(r"^TTL (.+)$", re.M),

@@ -239,6 +239,7 @@ def log_database_sql(spec: HardeningSpec) -> str:
     return template.render(
         concern="log databases",
         databases=log_database_context(spec),
+        cluster=spec.cluster.name if spec.cluster else None,
         version=str(version),
         has=lambda feature: versions.has(version, feature),
     )

@@ -7,7 +7,9 @@ password; users whose networks do not must be refused (a stolen password is usel
 elsewhere). At least one user must log in, or the deploy cannot claim the server is usable.
 For log databases, each reader's and writer's rights are then proven as that user
 (hardhouse.verify.privileges, HH-DATA-1); users this machine cannot act as are listed as
-not checked from here (JSON: "not_checked"), neither passed nor failed.
+not checked from here (JSON: "not_checked"), neither passed nor failed. A cluster's
+replica is then judged as one (hardhouse.verify.cluster: interserver, Distributed queries,
+replication to its peers, ZooKeeper).
 
 Secrets: a real password is sent only to a server whose certificate validated against the
 CA the operator named (`ca`), and only where the login is expected to succeed. Without a CA
@@ -37,6 +39,7 @@ from typing import Any
 from hardhouse.clickhouse import codes
 from hardhouse.spec import HardeningSpec, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
+from hardhouse.verify.cluster import cluster_checks
 from hardhouse.verify.privileges import log_rights_checks
 from hardhouse.verify.reach import in_networks, readable_passwords, source_address
 
@@ -117,7 +120,11 @@ def _user_checks(address: str, spec: HardeningSpec, ca: Path | None, environ: Ma
             else f"{names} could not log in"
         )
         checks.append(Check(endpoint, "an authorized user logs in over TLS", False, why))
-    return checks + _log_rights(address, spec, ca, passwords, unreadable, here)
+    checks += _log_rights(address, spec, ca, passwords, unreadable, here)
+    if spec.cluster is not None:
+        # The replicas were all live before this step: replication and the peers can be proven.
+        checks += cluster_checks(address, spec, ca, environ, passwords, unreadable, here)
+    return checks
 
 
 def _log_rights(

@@ -251,14 +251,18 @@ class ZooKeeperClient:
         reply = self._call(OP_GET_ACL, string(path), f"getAcl {path}")
         return [(reply.int(), reply.string(), reply.string()) for _ in range(reply.count())]
 
-    def create(self, path: str, data: bytes = b"", acl: list[tuple[int, str, str]] | None = None) -> None:
-        """A persistent znode, open to the world unless `acl` is given (the tests plant znodes
-        with it; the probe never creates anything)."""
+    def create(
+        self, path: str, data: bytes = b"", acl: list[tuple[int, str, str]] | None = None, ephemeral: bool = False
+    ) -> None:
+        """A znode, open to the world unless `acl` is given (the tests plant znodes with it; the
+        probe never creates anything). An ephemeral one ends with this session: the deploy's
+        verification tries an anonymous write that way, leaving nothing if it is accepted."""
         entries = acl if acl is not None else [(PERM_ALL, *WORLD_ANYONE)]
         encoded = struct.pack(">i", len(entries)) + b"".join(
             struct.pack(">i", perms) + string(scheme) + string(ident) for perms, scheme, ident in entries
         )
-        self._call(OP_CREATE, string(path) + buffer(data) + encoded + struct.pack(">i", 0), f"create {path}")
+        flags = struct.pack(">i", 1 if ephemeral else 0)
+        self._call(OP_CREATE, string(path) + buffer(data) + encoded + flags, f"create {path}")
 
     def close(self) -> None:
         try:

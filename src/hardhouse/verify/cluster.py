@@ -1,0 +1,295 @@
+"""What the deploy proves about one replica of a cluster once every replica is live.
+
+Each replica is judged from the deploy machine, after the whole cluster went live (the deploy
+runs this with its other checks, as one of its last steps):
+
+  * interserver (HH-PORT-2, HH-CLUSTER-2): a real part request that fetches nothing (a part of
+    a replica no table has) over the interserver HTTPS port is refused with 401 without
+    credentials and is not refused with them; the stock plaintext port (9009) is checked
+    closed with the other stock ports (hardhouse.verify.checks);
+  * Distributed queries (HH-CLUSTER-1): system.clusters defines the cluster on the native TLS
+    port only, and a query through it (`cluster(...)`, never the local replica) is answered;
+  * replication: an owner inserts one row marked `hardhouse-verify-<random>` into the first
+    log table here, reads it back on every other replica of this shard, then deletes it
+    (ALTER TABLE ... DELETE, waited for on every replica), so readers are left nothing;
+  * ZooKeeper (HH-ZK-1): an anonymous session can neither list ClickHouse's root znode nor
+    create under it (tried as an ephemeral znode, which ends with the session, so even an
+    accepted attempt leaves nothing).
+
+Secrets: the owner's and the interserver password go only to a server whose certificate
+validated against the operator's CA, for the address it is reached at. No ZooKeeper secret
+is sent at all (its client port has no TLS on 18.16). What cannot be checked from here (no
+owner can log in from this machine, no log table to replicate, ZooKeeper unreachable) is a
+"not checked from here" line, never a pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import secrets
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from hardhouse.clickhouse.native import ServerError, Session, Unreachable
+from hardhouse.probe.scanner import INTERSERVER_PART_REQUEST
+from hardhouse.probe.transport import verifying_context
+from hardhouse.probe.wire.zookeeper import NO_AUTH, NO_NODE, ZooKeeperClient, ZooKeeperError
+from hardhouse.render.cluster import read_source
+from hardhouse.spec import HardeningSpec
+from hardhouse.verify.checks import Check
+from hardhouse.verify.privileges import MARK_PREFIX, marker_column
+from hardhouse.verify.reach import first_reachable
+
+REPLICATION_WAIT = 30.0  # seconds for a row to reach the other replicas (and its deletion)
+ANSWER_LIMIT = 64 * 1024  # bytes read of an interserver answer
+TIMEOUT = 10.0
+
+
+def cluster_checks(
+    address: str,
+    spec: HardeningSpec,
+    ca: Path,
+    environ: Mapping[str, str],
+    passwords: Mapping[str, str],
+    unreadable: Mapping[str, str],
+    here: str | None,
+) -> list[Check]:
+    """Every cluster check for the replica at `address` (spec.cluster names which one it is)."""
+    assert spec.cluster is not None
+    checks = _interserver(address, spec, ca, environ) + _zookeeper(spec)
+    owner, reasons = _owner(spec, here, passwords, unreadable)
+    if owner is None or spec.ports.native_tls is None:
+        why = "; ".join(reasons) if owner is None else "ports.native_tls is closed"
+        return checks + [
+            Check(
+                address,
+                "Distributed queries and replication work",
+                True,
+                f"not checked from here: they run as a log database owner over native TLS ({why or 'no owner'})",
+                "HH-CLUSTER-1",
+                checked=False,
+            )
+        ]
+    user, password = owner
+    return checks + _distributed(address, spec, ca, user, password) + _replication(address, spec, ca, user, password)
+
+
+def _owner(
+    spec: HardeningSpec, here: str | None, passwords: Mapping[str, str], unreadable: Mapping[str, str]
+) -> tuple[tuple[str, str] | None, list[str]]:
+    reasons: list[str] = []
+    for db in spec.log_databases.values():
+        user, why = first_reachable(spec, db.owners, here, passwords, unreadable)
+        if user is not None:
+            return (user, passwords[user]), []
+        reasons += why
+    if not spec.log_databases:
+        reasons.append("the spec has no log_databases")
+    return None, reasons
+
+
+# -- interserver ---------------------------------------------------------------------------------
+def interserver_status(address: str, port: int, ca: Path, credentials: tuple[str, str] | None) -> int | str:
+    """The HTTP status of a part request that fetches nothing, or why there is none. The TLS
+    handshake verifies the certificate against `ca` before credentials are sent."""
+    connection = http.client.HTTPSConnection(address, port, timeout=TIMEOUT, context=verifying_context(ca))
+    headers = {}
+    if credentials is not None:
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    try:
+        connection.request("GET", INTERSERVER_PART_REQUEST, headers=headers)
+        response = connection.getresponse()
+        response.read(ANSWER_LIMIT)
+        return response.status
+    except ssl.SSLCertVerificationError as error:
+        return f"its certificate did not verify against the CA ({error.verify_message}); no credentials sent"
+    except (OSError, http.client.HTTPException) as error:
+        return f"no answer: {error}"
+    finally:
+        connection.close()
+
+
+def _interserver(address: str, spec: HardeningSpec, ca: Path, environ: Mapping[str, str]) -> list[Check]:
+    interserver = spec.cluster.interserver if spec.cluster else None
+    if interserver is None:
+        return []  # closed: the stock port's check (verify.checks) covers it
+    endpoint = f"{address}:{interserver.https_port} (interserver https)"
+    anonymous = interserver_status(address, interserver.https_port, ca, None)
+    checks = [
+        Check(
+            endpoint,
+            "a part request without credentials is refused",
+            anonymous == 401,
+            "401" if anonymous == 401 else f"answered {anonymous}" if isinstance(anonymous, int) else anonymous,
+            "HH-PORT-2",
+        )
+    ]
+    password, problem = read_source(interserver, "cluster.interserver", interserver.user, environ)
+    if password is None:
+        detail = f"not checked: {problem.problem if problem else 'no password'}"
+        checks.append(Check(endpoint, "the interserver credentials are accepted", False, detail, "HH-CLUSTER-2"))
+        return checks
+    status = interserver_status(address, interserver.https_port, ca, (interserver.user, password))
+    accepted = isinstance(status, int) and status != 401
+    detail = f"answered {status} (not 401)" if accepted else f"refused: {status}"
+    checks.append(Check(endpoint, "the interserver credentials are accepted", accepted, detail, "HH-CLUSTER-2"))
+    return checks
+
+
+# -- Distributed queries and replication ---------------------------------------------------------
+def _distributed(address: str, spec: HardeningSpec, ca: Path, user: str, password: str) -> list[Check]:
+    cluster = spec.cluster
+    assert cluster is not None and spec.ports.native_tls is not None
+    endpoint = f"{address}:{spec.ports.native_tls} (native_tls)"
+    name = cluster.name
+    try:
+        with Session(address, spec.ports.native_tls, user, password, ca) as session:
+            rows = session.rows(f"SELECT DISTINCT port FROM system.clusters WHERE cluster = '{name}'")
+            # Through the cluster, never the local replica: every shard answers over the network.
+            answered = session.rows(
+                f"SELECT count() AS n FROM cluster('{name}', system.one)",
+                settings={"prefer_localhost_replica": 0, "skip_unavailable_shards": 0},
+            )
+    except (ServerError, Unreachable) as error:
+        return [Check(endpoint, f"a query through cluster {name} is answered", False, str(error), "HH-CLUSTER-1")]
+    ports = sorted(int(r["port"]) for r in rows)
+    wanted = spec.ports.native_tls if cluster.secure else spec.ports.native
+    shards = len(cluster.shards)
+    return [
+        Check(
+            endpoint,
+            f"cluster {name} is defined on the {'native TLS' if cluster.secure else 'native'} port only",
+            ports == [wanted],
+            f"system.clusters ports: {', '.join(map(str, ports)) or 'none (no such cluster)'}",
+            "HH-CLUSTER-1",
+        ),
+        Check(
+            endpoint,
+            f"a query through cluster {name} is answered by every shard",
+            answered == [{"n": shards}],
+            f"{answered[0]['n'] if answered else 0} of {shards} shards answered",
+            "HH-CLUSTER-1",
+        ),
+    ]
+
+
+def _replication(address: str, spec: HardeningSpec, ca: Path, user: str, password: str) -> list[Check]:
+    cluster = spec.cluster
+    assert cluster is not None and spec.ports.native_tls is not None
+    port = spec.ports.native_tls
+    endpoint = f"{address}:{port} (native_tls)"
+    mine = cluster.this_replica()
+    assert mine is not None
+    peers = [r.address for r in cluster.shards[mine[0]].replicas if r.host != mine[2].host]
+    target = next(
+        (
+            (db_name, t_name, column)
+            for db_name, db in spec.log_databases.items()
+            for t_name in db.tables
+            if (column := marker_column(spec, db_name, t_name)) is not None
+        ),
+        None,
+    )
+    name = "a row written here is read on every other replica of its shard"
+    if not peers:
+        return [Check(endpoint, name, True, "not checked: this shard has one replica", "", checked=False)]
+    if target is None:
+        why = "not checked from here: no log table with a String column to mark a row in"
+        return [Check(endpoint, name, True, why, "", checked=False)]
+    db_name, t_name, column = target
+    table = f"{db_name}.{t_name}"
+    time_column = spec.log_databases[db_name].tables[t_name].time_column
+    mark = MARK_PREFIX + secrets.token_hex(8)
+    count = f"SELECT count() AS n FROM {table} WHERE {column} = '{mark}'"
+    try:
+        with Session(address, port, user, password, ca) as session:
+            session.execute(f"INSERT INTO {table} ({time_column}, {column}) SELECT now(), '{mark}'")
+            try:
+                missing = _wait_for(peers, port, user, password, ca, count, 1)
+            finally:
+                session.execute(f"ALTER TABLE {table} DELETE WHERE {column} = '{mark}'")
+            left = _wait_for([address, *peers], port, user, password, ca, count, 0)
+    except (ServerError, Unreachable) as error:
+        return [Check(endpoint, name, False, str(error))]
+    checks = [
+        Check(
+            endpoint,
+            name,
+            not missing,
+            f"a marked row in {table} reached {', '.join(peers)}"
+            if not missing
+            else f"not on {', '.join(missing)} after {REPLICATION_WAIT:.0f}s",
+        )
+    ]
+    checks.append(
+        Check(
+            endpoint,
+            "the marked row is deleted again on every replica",
+            not left,
+            "deleted everywhere" if not left else f"still on {', '.join(left)}",
+        )
+    )
+    return checks
+
+
+def _wait_for(
+    addresses: list[str], port: int, user: str, password: str, ca: Path, count: str, wanted: int
+) -> list[str]:
+    """The addresses where `count` did not reach `wanted` within REPLICATION_WAIT."""
+    deadline = time.monotonic() + REPLICATION_WAIT
+    pending = list(addresses)
+    while pending:
+        for peer in list(pending):
+            with Session(peer, port, user, password, ca) as session:
+                if session.rows(count) == [{"n": wanted}]:
+                    pending.remove(peer)
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return pending
+
+
+# -- ZooKeeper ------------------------------------------------------------------------------------
+def _zookeeper(spec: HardeningSpec) -> list[Check]:
+    zookeeper = spec.cluster.zookeeper if spec.cluster else None
+    if zookeeper is None:
+        return []
+    root = zookeeper.root or "/clickhouse"
+    checks = []
+    for node in zookeeper.nodes:
+        endpoint = f"{node.host}:{node.port} (zookeeper)"
+        name = f"an anonymous session can neither read nor write {root}"
+        try:
+            with ZooKeeperClient(node.host, node.port, timeout=TIMEOUT, deadline=3 * TIMEOUT) as anonymous:
+                probe = f"{root}/{MARK_PREFIX}{secrets.token_hex(8)}"
+                outcomes = [
+                    _refused(anonymous.get_children, root),
+                    _refused(lambda path: anonymous.create(path, ephemeral=True), probe),
+                ]
+        except (OSError, ZooKeeperError) as error:
+            checks.append(Check(endpoint, name, True, f"not checked from here: {error}", "HH-ZK-1", checked=False))
+            continue
+        refused = all(o == "refused" for o in outcomes)
+        detail = (
+            "list and create refused (NoAuth)"
+            if refused
+            else f"list: {outcomes[0]}; create (ephemeral, gone with the session): {outcomes[1]}"
+        )
+        checks.append(Check(endpoint, name, refused, detail, "HH-ZK-1"))
+    return checks
+
+
+def _refused(attempt: Callable[[str], object], path: str) -> str:
+    try:
+        attempt(path)
+    except ZooKeeperError as error:
+        if error.code == NO_AUTH:
+            return "refused"
+        if error.code == NO_NODE:
+            return "ClickHouse's path does not exist, so anyone may create it with a world ACL"
+        return f"ZooKeeper error {error.code}"
+    return "accepted"
