@@ -1,6 +1,7 @@
 """Sandbox hosts: plain Debian containers reached over SSH, hardened by the real pyinfra deploy.
 
     python -m hardhouse_dev.sandbox run [--hosts N]   # up + deploy + report (the main job)
+    python -m hardhouse_dev.sandbox run --cluster     # a replicated cluster: 3 replicas and a ZooKeeper host
     python -m hardhouse_dev.sandbox up [--hosts N]    # start N hosts (default 2)
     python -m hardhouse_dev.sandbox deploy [-- ARGS]  # pyinfra inventories/sandbox.py deploy/harden.py -y ARGS
     python -m hardhouse_dev.sandbox report [--json]   # verify every host from this machine
@@ -14,6 +15,12 @@ source address the server sees). Nothing else is contacted.
 
 Each host gets a log database (app_logs): the deploy creates it as its owner (ingest) from
 this machine, and the report shows it with the reader's rights proven as oncall.
+
+With --cluster the hosts are the replicas of one shard of cluster `logs` (default 3) and one
+more host runs ZooKeeper, hardened by the same deploy (hardhouse.deploy.zookeeper): app_logs
+is replicated, interserver traffic and Distributed queries go over TLS with credentials, and
+ClickHouse's znodes carry its digest ACL. The report adds, per replica, the interserver
+refusal, replication to its peers, the cluster over native TLS and ZooKeeper's refusals.
 
 State (default /var/lib/hardhouse-sandbox-hosts, 0700): an SSH key made for this sandbox,
 the hosts' SSH host keys (pinned, strict checking), generated passwords (one file per
@@ -49,6 +56,12 @@ LABEL = "hardhouse.sandbox-hosts"
 SSH_WAIT = 30.0
 USERS = ("ingest", "analyst", "oncall")
 LOG_DATABASE = "app_logs"
+CLUSTER = "logs"
+CLUSTER_HOSTS = 3
+# The cluster's own secrets (files like the users' passwords): remote_servers' user, the
+# interserver credentials and ZooKeeper's digest identity.
+CLUSTER_SECRETS = ("cluster", "replication", "zookeeper")
+ZOOKEEPER_INDEX = 0  # the ZooKeeper host's address is .10, the replicas' .11, .12, ...
 
 
 def step(text: str) -> None:
@@ -150,6 +163,50 @@ def sandbox_spec(address: str, gateway: str, subnet: str, secrets_dir: Path) -> 
     }
 
 
+def sandbox_cluster_spec(
+    address: str, nodes: Sequence[str], zookeeper: str, gateway: str, subnet: str, secrets_dir: Path
+) -> dict[str, Any]:
+    """A replica of cluster `logs` (one shard, every node a replica), from the standalone spec."""
+    spec = sandbox_spec(address, gateway, subnet, secrets_dir)
+    # 18.16's replication registers the plaintext native port in ZooKeeper (22.8+ can close it).
+    spec["ports"]["native"] = 9000
+    # Replicas verify each other's certificates with the sandbox CA.
+    spec["tls"]["ca_certificate"] = "/etc/clickhouse-server/tls/ca.crt"
+    # Distributed queries log in on the other replicas as `cluster`, from the replicas only.
+    spec["users"].append(
+        {
+            "name": "cluster",
+            "password_file": str(secrets_dir / "cluster"),
+            "networks": list(nodes),
+            "profile": "readonly",
+        }
+    )
+    spec["log_databases"][LOG_DATABASE]["readers"].append("cluster")
+    spec["cluster"] = {
+        "name": CLUSTER,
+        "replica": address,
+        "shards": [{"replicas": [{"host": node, "address": node} for node in nodes]}],
+        "secure": True,
+        "user": "cluster",
+        "password_file": str(secrets_dir / "cluster"),
+        "interserver": {"https_port": 9010, "user": "replication", "password_file": str(secrets_dir / "replication")},
+        "zookeeper": {
+            "nodes": [{"host": zookeeper, "port": 2181}],
+            "user": "clickhouse",
+            "password_file": str(secrets_dir / "zookeeper"),
+        },
+    }
+    return spec
+
+
+def zookeeper_data(address: str, secrets_dir: Path) -> dict[str, Any]:
+    """The ZooKeeper host's hardening (hardhouse.deploy.zookeeper): one address, ClickHouse's identity."""
+    return {
+        "listen": address,
+        "clickhouse_identity": {"user": "clickhouse", "password_file": str(secrets_dir / "zookeeper")},
+    }
+
+
 class Sandbox:
     """N host containers on one Docker network, and the inventory data to deploy to them."""
 
@@ -193,8 +250,13 @@ class Sandbox:
     def address(self, index: int) -> str:
         return str(self.subnet.network_address + FIRST_HOST_INDEX + index)
 
+    def _container(self, index: int) -> str:
+        return f"{self.prefix}-zk" if index == ZOOKEEPER_INDEX else f"{self.prefix}-{index}"
+
     # -- lifecycle ----------------------------------------------------------------------------
-    def up(self, n_hosts: int = DEFAULT_HOSTS) -> list[SandboxHost]:
+    def up(self, n_hosts: int = DEFAULT_HOSTS, cluster: bool = False) -> list[SandboxHost]:
+        """Start the hosts; with `cluster`, they are replicas of one cluster, and a ZooKeeper host
+        (the first in the list) comes too."""
         from hardhouse_dev.images import ensure_docker_engine, ensure_image
 
         step("Docker engine")
@@ -206,14 +268,15 @@ class Sandbox:
         self._ssh_key()
         self._passwords()
         self._network()
-        wanted = [f"{self.prefix}-{i}" for i in range(1, n_hosts + 1)]
+        indexes = ([ZOOKEEPER_INDEX] if cluster else []) + list(range(1, n_hosts + 1))
+        wanted = [self._container(i) for i in indexes]
         for container in self._containers():
             if container not in wanted:
                 step(f"removing {container} (not among the {n_hosts} hosts)")
                 _docker("rm", "-f", container)
         hosts = []
         running = set(self._containers(running_only=True))
-        for index, container in enumerate(wanted, start=1):
+        for index, container in zip(indexes, wanted, strict=True):
             address = self.address(index)
             if container not in running:
                 _docker("rm", "-f", container, check=False)
@@ -237,9 +300,10 @@ class Sandbox:
                     "127.0.0.1::22",
                     image,
                 )
-            hosts.append(SandboxHost(f"sandbox-{index}", container, address, self._ssh_port(container)))
+            name = "sandbox-zookeeper" if index == ZOOKEEPER_INDEX else f"sandbox-{index}"
+            hosts.append(SandboxHost(name, container, address, self._ssh_port(container)))
         self._pin_host_keys(hosts)
-        self.write_inventory(hosts)
+        self.write_inventory(hosts, cluster=cluster)
         step(
             f"{len(hosts)} hosts up: " + ", ".join(f"{h.name} (ssh 127.0.0.1:{h.ssh_port}, {h.address})" for h in hosts)
         )
@@ -280,13 +344,36 @@ class Sandbox:
             **extra,
         }
 
-    def write_inventory(self, hosts: Sequence[SandboxHost], data: dict[str, dict[str, Any]] | None = None) -> None:
+    def cluster_data(self, host: SandboxHost, hosts: Sequence[SandboxHost]) -> dict[str, Any]:
+        """A cluster host's data: the ZooKeeper host's hardening, or a replica's spec."""
+        ssh = {k: v for k, v in self.host_data(host).items() if k.startswith("ssh_")}
+        zookeeper = next(h for h in hosts if h.name == "sandbox-zookeeper")
+        if host == zookeeper:
+            return {**ssh, "hardhouse_zookeeper": zookeeper_data(host.address, self.secrets_dir)}
+        nodes = [h.address for h in hosts if h != zookeeper]
+        spec = sandbox_cluster_spec(
+            host.address, nodes, zookeeper.address, self.gateway, str(self.subnet), self.secrets_dir
+        )
+        return self.host_data(host, spec)
+
+    def write_inventory(
+        self, hosts: Sequence[SandboxHost], data: dict[str, dict[str, Any]] | None = None, cluster: bool = False
+    ) -> None:
         """hosts.json for inventories/sandbox.py; `data` replaces a host's data by name."""
+
+        def default(host: SandboxHost) -> dict[str, Any]:
+            return self.cluster_data(host, hosts) if cluster else self.host_data(host)
+
         entries = [
-            {"name": h.name, "sandbox": h.__dict__, "data": (data or {}).get(h.name) or self.host_data(h)}
-            for h in hosts
+            {"name": h.name, "sandbox": h.__dict__, "data": (data or {}).get(h.name) or default(h)} for h in hosts
         ]
-        document = {"network": self.network, "subnet": str(self.subnet), "gateway": self.gateway, "hosts": entries}
+        document = {
+            "network": self.network,
+            "subnet": str(self.subnet),
+            "gateway": self.gateway,
+            "cluster": cluster,
+            "hosts": entries,
+        }
         temporary = self.hosts_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(document, indent=2) + "\n")
         os.replace(temporary, self.hosts_file)
@@ -325,6 +412,8 @@ class Sandbox:
         results = []
         for entry in data["hosts"]:
             host_data = entry["data"]
+            if "hardhouse_spec" not in host_data:
+                continue  # the ZooKeeper host: each replica's report says what ZooKeeper refuses
             spec = load_spec(host_data["hardhouse_spec"])
             address = host_data.get("hardhouse_verify_address") or spec.listen_hosts[0]
             checks = verify_deployment(address, spec, ca=self.ca_dir / "ca.crt")
@@ -357,7 +446,7 @@ class Sandbox:
 
     def _passwords(self) -> None:
         self.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name in USERS:
+        for name in USERS + CLUSTER_SECRETS:
             path = self.secrets_dir / name
             if not path.exists():
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -433,8 +522,11 @@ def print_report(results: list[dict[str, Any]]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hardhouse_dev.sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["run", "up", "deploy", "report", "down"], nargs="?", default="run")
+    parser.add_argument("--hosts", type=int, default=None, help=f"number of ClickHouse hosts (default {DEFAULT_HOSTS})")
     parser.add_argument(
-        "--hosts", type=int, default=DEFAULT_HOSTS, help=f"number of sandbox hosts (default {DEFAULT_HOSTS})"
+        "--cluster",
+        action="store_true",
+        help=f"the hosts are replicas of one cluster (default {CLUSTER_HOSTS}) with a ZooKeeper host",
     )
     parser.add_argument("--json", action="store_true", help="print the verification report as JSON")
     parser.add_argument("pyinfra_args", nargs="*", help="extra pyinfra arguments for deploy (after --), e.g. -- -vv")
@@ -445,9 +537,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sandbox.down()
             return 0
         if args.action in ("run", "up"):
-            if args.hosts < 1:
-                parser.error("--hosts must be at least 1")
-            sandbox.up(args.hosts)
+            hosts = args.hosts if args.hosts is not None else CLUSTER_HOSTS if args.cluster else DEFAULT_HOSTS
+            if hosts < 1 or (args.cluster and hosts < 2):
+                parser.error("--hosts must be at least 1 (2 with --cluster: a cluster replicates)")
+            sandbox.up(hosts, cluster=args.cluster)
             if args.action == "up":
                 return 0
         if args.action in ("run", "deploy"):
