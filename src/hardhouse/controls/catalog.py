@@ -461,6 +461,25 @@ CONTROLS: tuple[Control, ...] = (
         (),
         probe_rules=("zookeeper-four-letter-words",),
     ),
+    # Issue 13 item 2: the deploy hardens the ZooKeeper host itself (hardhouse.deploy.zookeeper).
+    Control(
+        "HH-ZK-3",
+        "ZooKeeper's own surface closed",
+        Severity.HIGH,
+        "Stock ZooKeeper listens on every interface, opens an unauthenticated admin HTTP server on 8080 "
+        "(commands, configuration, sessions) and, started by Debian's init script, a JMX agent on a random "
+        "port on every interface. The deploy (host data `hardhouse_zookeeper`) keeps the client port on one "
+        "address (`clientPortAddress`), turns the admin server off (`admin.enableServer=false`) and JMX off, "
+        "and creates ClickHouse's root znodes with an ACL of only its identity before anyone else can. "
+        "ZooKeeper's TLS client port is not used: ClickHouse 18.16 cannot speak TLS to ZooKeeper.",
+        (
+            "https://zookeeper.apache.org/doc/r3.8.0/zookeeperAdmin.html#sc_advancedConfiguration",
+            "https://zookeeper.apache.org/doc/r3.8.0/zookeeperAdmin.html#sc_adminserver_config",
+            "https://zookeeper.apache.org/doc/r3.8.0/zookeeperJMX.html",
+            "https://zookeeper.apache.org/doc/r3.8.0/zookeeperProgrammers.html#sc_ZooKeeperAccessControl",
+        ),
+        (),
+    ),
 )
 
 BY_ID: dict[str, Control] = {control.id: control for control in CONTROLS}

@@ -11,11 +11,12 @@ from typing import Any
 
 _PUBLIC = {
     "harden_clickhouse": "hardhouse.deploy.harden",
+    "harden_zookeeper": "hardhouse.deploy.zookeeper",
     "DATA_DEFAULTS": "hardhouse.deploy.settings",
     "HardhouseDeployError": "hardhouse.deploy.settings",
 }
 
-__all__ = ["DATA_DEFAULTS", "HardhouseDeployError", "harden_clickhouse"]
+__all__ = ["DATA_DEFAULTS", "HardhouseDeployError", "harden_clickhouse", "harden_zookeeper"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,325 @@
+"""The @deploy that hardens a ZooKeeper host for ClickHouse: Debian's ZooKeeper 3.8 with its
+own surface closed (control HH-ZK-3) and ClickHouse's root znodes taken before anyone else
+can take them (HH-ZK-1).
+
+Use it from a deploy file (deploy/zookeeper.py at the top of the repository is one):
+
+    from hardhouse.deploy.zookeeper import harden_zookeeper
+    harden_zookeeper()
+
+It is driven by one host data key, `hardhouse_zookeeper` (every key, default and reason:
+hardhouse.deploy.zookeeper_settings.ZOOKEEPER_DEFAULTS). A host without it is left alone,
+so a deploy file may call harden_zookeeper() for every host. Bad data fails the host naming
+the field and the fix before anything is touched.
+
+Steps, each idempotent (a re-run with nothing changed reports no change and restarts nothing):
+
+1. install Debian's `zookeeper` (the server's code and zkCli.sh; no service);
+2. write /etc/zookeeper/conf/zoo.cfg: the client port on one address (clientPortAddress),
+   the admin HTTP server off (stock: 8080 on every interface), only the listed four-letter
+   words, a per-address connection limit, the data outside /tmp; and /etc/default/zookeeper,
+   which Debian's init script reads: the heap, and no JMX. That script always starts the JVM
+   with -Dcom.sun.management.jmxremote (it ignores JMXDISABLE, which only zkServer.sh reads),
+   whose agent listens on a random port on every interface; -XX:-ManagementServer at the end
+   of the JVM's options (in ZOOMAIN, which the script puts last) turns it off;
+3. install `zookeeperd` (the init script), after the files: its installation starts the
+   server, which so never runs the stock configuration;
+4. restart when the configuration on the host is not the one last brought up healthy (a
+   digest of both files, recorded on the host after ZooKeeper answered) or ZooKeeper does not
+   answer; systemd when it runs, else the init script, whose own stop cannot find the JVM in a
+   container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace rights): the
+   JVM named by its pidfile, if owned by the zookeeper user, is stopped by pid. Then wait,
+   bounded, until it answers `ruok`;
+5. create each root znode that is missing with an ACL of only ClickHouse's digest (cdrwa),
+   with Debian's zkCli.sh on the host. Only the digest `user:base64(sha1(user:password))` is on
+   its command line, masked in pyinfra's output; the password never leaves the deploy machine.
+   A root that exists is asked for its ACL anonymously: refused means anonymous clients can
+   neither read it nor administer it, and the root is kept as it is; answered means the world
+   (or an address) may read it, which fails the host naming the root and the fix, and is never
+   changed by the deploy. (Whether an existing closed root names this identity cannot be seen
+   without the password; ClickHouse's own session finds out at its first connect.)
+
+Not built: ZooKeeper's TLS client port (secureClientPort). ClickHouse's ZooKeeper client
+gained `<secure>` for a node in 2020 (ClickHouse PR #10184, the 20.x line); 18.16, the only
+server that runs here, cannot speak TLS to ZooKeeper, so such a port could not be proven with
+the cluster it serves. Nor: a ZooKeeper ensemble (quorum ports and their TLS), or SASL.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, StringCommand, deploy, operation
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files
+
+from hardhouse.deploy.settings import DATA_DEFAULTS as CLICKHOUSE_DEFAULTS
+from hardhouse.deploy.zookeeper_settings import KEY, ZooKeeperSettings, jvm_defaults, read_zookeeper_settings, zoo_cfg
+
+# Host data the ZooKeeper deploy reads: one mapping, documented key by key in ZOOKEEPER_DEFAULTS.
+DATA_DEFAULTS: dict[str, Any] = {
+    # The ZooKeeper hardening of this host (hardhouse.deploy.zookeeper_settings.ZOOKEEPER_DEFAULTS);
+    # None: this host runs no ZooKeeper and harden_zookeeper() leaves it alone.
+    KEY: None,
+}
+
+CONFIG = "/etc/zookeeper/conf/zoo.cfg"  # Debian's (conf is an alternatives link to conf_example)
+JVM_DEFAULTS = "/etc/default/zookeeper"  # sourced by /etc/init.d/zookeeper after conf/environment
+ZK_CLI = "/usr/share/zookeeper/bin/zkCli.sh"
+PIDFILE = "/var/run/zookeeper/zookeeper.pid"  # written by the init script's start-stop-daemon
+# The digest of the configuration ZooKeeper last answered with (hardhouse's state directory).
+LIVE_STAMP = "/var/lib/hardhouse/zookeeper-live"
+CLI_HEAP = "-Xmx64m"  # zkCli.sh's JVM: one request, then it exits
+CLI_TIMEOUT = 60  # seconds for one zkCli.sh call (it retries a refused connection for ever)
+
+# Shared by the scripts below (bash: ruok goes over bash's /dev/tcp, there is no nc on a minimal host).
+COMMON = f"""set -u
+ruok() {{
+    local answer
+    answer=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf ruok >&3 && head -c 4 <&3' ruok "$1" "$2" \
+2>/dev/null) || return 1
+    [ "$answer" = imok ]
+}}
+config_digest() {{ cat {CONFIG} {JVM_DEFAULTS} 2>/dev/null | sha256sum | cut -c1-64; }}
+"""
+
+# $1 address, $2 port.
+LIVE_SCRIPT = (
+    COMMON
+    + f"""if ruok "$1" "$2"; then echo ANSWERS; fi
+echo "CONFIG $(config_digest)"
+echo "LIVE $(head -c 64 {LIVE_STAMP} 2>/dev/null | tr -cd 0-9a-f)"
+"""
+)
+
+# $1 address, $2 port, $3 seconds to wait for ruok. Exit 1 with the reason on stderr.
+RESTART_SCRIPT = (
+    COMMON
+    + f"""address=$1 port=$2 timeout=$3
+alive() {{ local s; s=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) && [ -n "$s" ] && [ "$s" != Z ]; }}
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl restart zookeeper || exit 1
+else
+    /etc/init.d/zookeeper stop >/dev/null 2>&1
+    pid=$(head -c 20 {PIDFILE} 2>/dev/null | tr -cd 0-9)
+    if [ -n "$pid" ] && [ "$(stat -c %U "/proc/$pid" 2>/dev/null)" = zookeeper ]; then
+        kill -TERM "$pid" 2>/dev/null
+        i=0; while alive "$pid" && [ "$i" -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
+        kill -KILL "$pid" 2>/dev/null
+        i=0; while alive "$pid" && [ "$i" -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+    fi
+    rm -f {PIDFILE}
+    if ! /etc/init.d/zookeeper start >/dev/null 2>&1; then
+        echo "hardhouse: /etc/init.d/zookeeper start failed" >&2
+        exit 1
+    fi
+fi
+end=$((SECONDS + timeout))
+until ruok "$address" "$port"; do
+    if [ "$SECONDS" -ge "$end" ]; then
+        echo "hardhouse: ZooKeeper did not answer ruok on $address:$port within ${{timeout}}s" >&2
+        tail -c 3000 /var/log/zookeeper/zookeeper.log >&2 2>/dev/null
+        exit 1
+    fi
+    sleep 0.2
+done
+mkdir -p "$(dirname {LIVE_STAMP})" && config_digest > {LIVE_STAMP}.tmp && mv -f {LIVE_STAMP}.tmp {LIVE_STAMP}
+"""
+)
+
+# $1 address, $2 port, then roots. For each root: "ROOT /path" and then one of MISSING, CLOSED,
+# or zkCli's ACL lines ('scheme,'id and : perms), digests cut to their user.
+ROOTS_SCRIPT = f"""set -u
+address=$1 port=$2; shift 2
+if [ ! -x {ZK_CLI} ]; then echo NO-CLIENT; exit 0; fi
+for root do
+    echo "ROOT $root"
+    out=$(timeout {CLI_TIMEOUT} env CLIENT_JVMFLAGS={CLI_HEAP} {ZK_CLI} -server "$address:$port" getAcl "$root" 2>&1 \
+| tail -c 8000)
+    case $out in
+        *"Node does not exist: $root"*) echo MISSING ;;
+        *"Insufficient permission : $root"*) echo CLOSED ;;
+        *) printf '%s\\n' "$out" | grep -E "^('|: )" | head -n 40 | sed "s/^'digest,'\\([^:]*\\):.*/'digest,'\\1:*/" ;;
+    esac
+done
+"""
+
+
+@dataclass(frozen=True)
+class ZooKeeperLive:
+    """ZooKeeperLive(answers=True, config="<sha256 of zoo.cfg + defaults>", live="<the same when live>")"""
+
+    answers: bool = False
+    config: str = ""
+    live: str = ""
+
+    @property
+    def current(self) -> bool:
+        return self.answers and bool(self.config) and self.config == self.live
+
+
+class ZooKeeperLiveFact(FactBase):
+    """Whether ZooKeeper answers `ruok` on address:port, the digest of its configuration files,
+    and the digest recorded when it last answered after a restart by the deploy."""
+
+    def command(self, address: str, port: int) -> StringCommand:
+        return StringCommand("bash", "-c", QuoteString(LIVE_SCRIPT), "hardhouse-zk-live", address, str(port))
+
+    def process(self, output: list[str]) -> ZooKeeperLive:
+        values = dict(line.split(" ", 1) if " " in line else (line, "") for line in output)
+        return ZooKeeperLive("ANSWERS" in values, values.get("CONFIG", ""), values.get("LIVE", ""))
+
+    def default(self) -> ZooKeeperLive:
+        return ZooKeeperLive()
+
+
+@dataclass
+class RootState:
+    """RootState(state="missing" | "closed" | "open" | "unknown", acl=["world:anyone cdrwa"])"""
+
+    state: str = "unknown"
+    acl: list[str] = field(default_factory=list)
+
+
+class ZooKeeperRootsFact(FactBase):
+    """What an anonymous client sees of each root: missing, closed (its ACL refused), open (its
+    ACL answered: the world or an address may read or administer it), or unknown (no answer)."""
+
+    def command(self, address: str, port: int, roots: list[str]) -> StringCommand:
+        return StringCommand("bash", "-c", QuoteString(ROOTS_SCRIPT), "hardhouse-zk-roots", address, str(port), *roots)
+
+    def process(self, output: list[str]) -> dict[str, RootState]:
+        found: dict[str, RootState] = {}
+        current: RootState | None = None
+        pending = ""
+        for line in output:
+            if line.startswith("ROOT "):
+                current = found.setdefault(line[5:], RootState())
+            elif current is None:
+                continue
+            elif line in ("MISSING", "CLOSED"):
+                current.state = line.lower()
+            elif line.startswith("'"):
+                pending = line.replace("'", "").replace(",", ":", 1)
+            elif line.startswith(": "):
+                current.state = "open"
+                current.acl.append(f"{pending} {line[2:]}")
+        return found
+
+    def default(self) -> dict[str, RootState]:
+        return {}
+
+
+def _fail_with(state: Any, host: Any, lines: list[str]) -> bool:
+    for line in lines:
+        host.log_styled(line, fg="red")
+    return False
+
+
+def _cli(settings: ZooKeeperSettings, *args: Any) -> StringCommand:
+    return StringCommand(
+        "timeout",
+        str(CLI_TIMEOUT),
+        "env",
+        f"CLIENT_JVMFLAGS={CLI_HEAP}",
+        ZK_CLI,
+        "-server",
+        QuoteString(f"{settings.listen}:{settings.client_port}"),
+        *args,
+    )
+
+
+@operation()
+def zookeeper_live(settings: ZooKeeperSettings) -> Iterator[Any]:
+    """Restart ZooKeeper when its configuration is not the one it last answered with, or when it
+    does not answer; wait (bounded) until it answers ruok on its one address."""
+    live = host.get_fact(ZooKeeperLiveFact, address=settings.listen, port=settings.client_port)
+    if live.current:
+        host.noop(f"ZooKeeper answers on {settings.listen}:{settings.client_port} with this configuration; no restart")
+        return
+    yield StringCommand(
+        "bash",
+        "-c",
+        QuoteString(RESTART_SCRIPT),
+        "hardhouse-zk-restart",
+        settings.listen,
+        str(settings.client_port),
+        str(settings.health_timeout),
+    )
+
+
+@operation()
+def zookeeper_roots(settings: ZooKeeperSettings) -> Iterator[Any]:
+    """Create each missing root with an ACL of only the identity's digest; fail on a root that
+    anonymous clients can read; leave closed roots as they are."""
+    if not host.state.is_executing:
+        return  # ZooKeeper may not be installed yet while the plan is made
+    found = host.get_fact(
+        ZooKeeperRootsFact, address=settings.listen, port=settings.client_port, roots=list(settings.roots)
+    )
+    open_roots = {root: s for root, s in found.items() if s.state == "open"}
+    unknown = [root for root in settings.roots if found.get(root, RootState()).state == "unknown"]
+    if open_roots or unknown:
+        lines = [
+            f"{root}: exists and anonymous clients may read its ACL ({'; '.join(s.acl)}), so it is not closed "
+            "to them. The deploy never changes an ACL it did not set. Fix: find who made it (getAcl), move "
+            f"ClickHouse's data off it, then delete it (deleteall {root}) as its admin so that the next run "
+            "creates it closed, or list another root"
+            for root, s in open_roots.items()
+        ]
+        lines += [f"{root}: zkCli.sh gave no answer about it within {CLI_TIMEOUT}s" for root in unknown]
+        yield FunctionCommand(_fail_with, (["ZooKeeper roots not closed to anonymous clients:", *lines],), {})
+        return
+    missing = [root for root in settings.roots if found[root].state == "missing"]
+    if not missing:
+        host.noop(f"roots exist, closed to anonymous clients: {', '.join(settings.roots)}")
+        return
+    for root in missing:
+        # Only the digest, and masked in pyinfra's output (a digest lets anyone test password guesses).
+        yield _cli(settings, "create", QuoteString(root), "''", QuoteString(HiddenValue(settings.acl)))
+
+
+@deploy("Harden ZooKeeper", data_defaults=DATA_DEFAULTS)
+def harden_zookeeper() -> None:
+    settings = read_zookeeper_settings(host.data, os.environ)
+    if settings is None:
+        return
+    installed = host.get_fact(DebPackages)
+    missing = [p for p in ("zookeeper", "zookeeperd") if p not in installed]
+    cache_time = host.data.get("hardhouse_apt_cache_time", CLICKHOUSE_DEFAULTS["hardhouse_apt_cache_time"])
+    apt.packages(
+        name="Install Debian's ZooKeeper (server code and zkCli.sh; no service yet)",
+        packages=["zookeeper"],
+        no_recommends=True,
+        # Refresh the package lists only when something is missing (no apt traffic on a re-run).
+        update=bool(missing),
+        cache_time=cache_time,
+    )
+    files.put(
+        name="Write zoo.cfg (one client address, no admin server, four-letter words limited)",
+        src=io.StringIO(zoo_cfg(settings)),
+        dest=CONFIG,
+        user="root",
+        group="root",
+        mode="644",
+    )
+    files.put(
+        name="Write /etc/default/zookeeper (the heap; no JMX)",
+        src=io.StringIO(jvm_defaults(settings)),
+        dest=JVM_DEFAULTS,
+        user="root",
+        group="root",
+        mode="644",
+    )
+    apt.packages(
+        name="Install Debian's zookeeperd (the service; it starts with the files above)",
+        packages=["zookeeperd"],
+        no_recommends=True,
+    )
+    zookeeper_live(name="Restart ZooKeeper only if its configuration changed; wait until it answers", settings=settings)
+    zookeeper_roots(name="Create ClickHouse's roots closed to all but its identity", settings=settings)

@@ -1,0 +1,143 @@
+"""The ZooKeeper deploy's host data: every bad value names its field and the fix, the password
+is read as the cluster's secrets are and only its digest is kept, and the rendered files say
+what the control needs (fast: no host, no Docker)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardhouse.deploy.settings import HardhouseDeployError
+from hardhouse.deploy.zookeeper import ZooKeeperLiveFact, ZooKeeperRootsFact
+from hardhouse.deploy.zookeeper_settings import (
+    ZOOKEEPER_DEFAULTS,
+    digest,
+    jvm_defaults,
+    read_zookeeper_settings,
+    zoo_cfg,
+)
+
+PASSWORD = "vT7-pR4mWs8yB3qL2xZ9"
+ENVIRON = {"CH_ZK_PASSWORD": PASSWORD}
+
+
+def data(**zookeeper: Any) -> dict[str, Any]:
+    settings = {
+        "listen": "10.0.0.20",
+        "clickhouse_identity": {"user": "clickhouse", "password_env": "CH_ZK_PASSWORD"},
+        **zookeeper,
+    }
+    return {"hardhouse_zookeeper": settings}
+
+
+def test_a_host_without_the_key_is_left_alone() -> None:
+    assert read_zookeeper_settings({}, ENVIRON) is None
+
+
+def test_digest_is_zookeepers_and_the_password_is_not_kept() -> None:
+    settings = read_zookeeper_settings(data(), ENVIRON)
+    assert settings is not None
+    expected = base64.b64encode(hashlib.sha1(f"clickhouse:{PASSWORD}".encode()).digest()).decode()
+    assert settings.digest == digest("clickhouse", PASSWORD) == f"clickhouse:{expected}"
+    assert settings.acl == f"digest:clickhouse:{expected}:cdrwa"
+    assert PASSWORD not in repr(settings)
+    assert (settings.roots, settings.four_letter_words, settings.client_port) == (("/clickhouse",), ("ruok",), 2181)
+
+
+def test_the_rendered_files_close_the_surface() -> None:
+    settings = read_zookeeper_settings(data(four_letter_words=["ruok", "isro"], heap="512m"), ENVIRON)
+    assert settings is not None
+    config = zoo_cfg(settings)
+    for line in (
+        "clientPort=2181",
+        "clientPortAddress=10.0.0.20",
+        "admin.enableServer=false",
+        "4lw.commands.whitelist=ruok,isro",
+        "maxClientCnxns=60",
+        "dataDir=/var/lib/zookeeper",
+    ):
+        assert f"\n{line}\n" in config
+    defaults = jvm_defaults(settings)
+    assert 'JAVA_OPTS="-Xmx512m"' in defaults
+    assert 'ZOOMAIN="-XX:-ManagementServer org.apache.zookeeper.server.quorum.QuorumPeerMain"' in defaults
+
+
+def test_a_password_file_is_read_like_the_clusters_secrets(tmp_path: Path) -> None:
+    secret = tmp_path / "zk"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o644)
+    identity = {"user": "clickhouse", "password_file": str(secret)}
+    with pytest.raises(HardhouseDeployError, match=r"clickhouse_identity.password_file: .*chmod 600"):
+        read_zookeeper_settings(data(clickhouse_identity=identity), {})
+    secret.chmod(0o600)
+    settings = read_zookeeper_settings(data(clickhouse_identity=identity), {})
+    assert settings is not None and settings.digest == digest("clickhouse", PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"listen": "0.0.0.0"}, r"hardhouse_zookeeper.listen is 0.0.0.0, which listens on every interface"),
+        ({"listen": "::"}, r"hardhouse_zookeeper.listen is ::, which listens on every interface"),
+        ({"listen": None}, r"hardhouse_zookeeper.listen is not set"),
+        ({"listen": "zk1.example"}, r"hardhouse_zookeeper.listen is not an IP address"),
+        ({"four_letter_words": ["ruok", "crst"]}, r"four_letter_words lists crst, which change the server's state"),
+        ({"four_letter_words": ["ruok", "stmk"]}, r"four_letter_words lists stmk"),
+        ({"four_letter_words": ["*"]}, r"four_letter_words lists '\*', which is not a read-only four-letter word"),
+        ({"four_letter_words": ["stat"]}, r"four_letter_words does not list ruok"),
+        ({"four_letter_words": "ruok"}, r"four_letter_words is not a list"),
+        ({"client_port": 0}, r"client_port must be a whole number from 1 to 65535"),
+        ({"max_client_connections": 0}, r"max_client_connections must be a whole number from 1"),
+        ({"heap": "lots"}, r"hardhouse_zookeeper.heap is not a JVM heap size"),
+        ({"heap": "256m -Dx=1"}, r"hardhouse_zookeeper.heap is not a JVM heap size"),
+        ({"roots": ["/clickhouse/tables"]}, r"roots: '/clickhouse/tables' is not a top-level znode"),
+        ({"roots": ["/zookeeper"]}, r"/zookeeper is ZooKeeper's own"),
+        ({"roots": []}, r"roots is not a list of znode paths"),
+        ({"data_dir": "/var/lib/../tmp"}, r"data_dir is not normalized"),
+        ({"clickhouse_identity": None}, r"clickhouse_identity is not set"),
+        ({"clickhouse_identity": {"user": "a:b", "password_env": "X"}}, r"clickhouse_identity.user is not a usable"),
+        ({"clickhouse_identity": {"user": "ch"}}, r"give exactly one of password_env and password_file"),
+        ({"clickhouse_identity": {"user": "ch", "password_env": "NOT_SET"}}, r"NOT_SET is not set"),
+        ({"clickhouse_identity": {"user": "ch", "password_env": "x y"}}, r"password_env is not an environment"),
+        ({"admin_server": True}, r"hardhouse_zookeeper has unknown keys admin_server"),
+    ],
+)
+def test_bad_input_names_the_field_and_the_fix(change: dict[str, Any], says: str) -> None:
+    with pytest.raises(HardhouseDeployError, match=says) as error:
+        read_zookeeper_settings(data(**change), ENVIRON)
+    assert "Fix" in str(error.value) or "give exactly one" in str(error.value) or "export" in str(error.value)
+
+
+def test_a_weak_password_is_refused_without_echoing_it() -> None:
+    with pytest.raises(HardhouseDeployError, match=r"clickhouse_identity.password_env") as error:
+        read_zookeeper_settings(data(), {"CH_ZK_PASSWORD": "clickhouse1"})
+    assert "clickhouse1" not in str(error.value)
+
+
+def test_every_key_is_documented_above_its_default() -> None:
+    source = Path(__file__).resolve().parents[2] / "src/hardhouse/deploy/zookeeper_settings.py"
+    text = source.read_text()
+    for key in ZOOKEEPER_DEFAULTS:
+        before = text.split(f'    "{key}":', 1)[0].rstrip().splitlines()[-1]
+        assert before.strip().startswith("#"), f"{key} has no reason above it"
+
+
+def test_facts_read_what_the_host_scripts_print() -> None:
+    live = ZooKeeperLiveFact().process(["ANSWERS", "CONFIG abc", "LIVE abc"])
+    assert live.current
+    assert not ZooKeeperLiveFact().process(["CONFIG abc", "LIVE abc"]).current
+    assert not ZooKeeperLiveFact().process(["ANSWERS", "CONFIG abc", "LIVE "]).current
+    roots = ZooKeeperRootsFact().process(
+        ["ROOT /clickhouse", "CLOSED", "ROOT /new", "MISSING", "ROOT /open", "'world,'anyone", ": cdrwa", "ROOT /x"]
+    )
+    assert {root: state.state for root, state in roots.items()} == {
+        "/clickhouse": "closed",
+        "/new": "missing",
+        "/open": "open",
+        "/x": "unknown",
+    }
+    assert roots["/open"].acl == ["world:anyone cdrwa"]
