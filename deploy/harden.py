@@ -1,13 +1,20 @@
-"""Harden ClickHouse on every host of an inventory.
+"""Harden ClickHouse (and the ZooKeeper it coordinates through) on every host of an inventory.
 
     pyinfra inventories/sandbox.py deploy/harden.py -y
     pyinfra inventories/production.py deploy/harden.py          # shows the plan, asks first
 
-The steps live in hardhouse.deploy (a reusable @deploy); the host and group data of the
-inventory say what to do (see DATA_DEFAULTS there). Passwords are read here, on the deploy
-machine, from the variables or files the spec names, and only their SHA-256 leaves it.
+The steps live in hardhouse.deploy (reusable @deploys); the host and group data of the
+inventory say what to do (see DATA_DEFAULTS there). A host with `hardhouse_zookeeper` data
+runs a hardened ZooKeeper (first: a cluster's replicas need it up); a host with
+`hardhouse_spec` runs ClickHouse. Passwords are read here, on the deploy machine, from the
+variables or files the spec names, and only their SHA-256 leaves it (a cluster's own secrets,
+which the server must send to its peers, go only into its 0640 secrets file).
 """
 
-from hardhouse.deploy import harden_clickhouse
+from pyinfra import host
 
-harden_clickhouse()
+from hardhouse.deploy import harden_clickhouse, harden_zookeeper
+
+harden_zookeeper()  # no-op on a host without hardhouse_zookeeper
+if host.data.get("hardhouse_spec") is not None or host.data.get("hardhouse_zookeeper") is None:
+    harden_clickhouse()  # without either key this fails the host, saying hardhouse_spec is missing
