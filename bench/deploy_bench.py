@@ -16,6 +16,11 @@ Each pyinfra run is the real CLI in a child process whose SSH connector counts r
 and uploads per host and which times every operation, so the output says where the time goes.
 
     .venv/bin/python bench/deploy_bench.py [--hosts 1 5 20] [--ansible]
+    .venv/bin/python bench/deploy_bench.py --cluster 3      # a cluster: 3 replicas and a ZooKeeper host
+
+With --cluster the hosts are the sandbox's cluster (replicas of one shard and a ZooKeeper
+host, hardened by the same deploy, rolled out one replica at a time); the floors run over the
+same hosts (the ZooKeeper host's install floor installs ZooKeeper).
 
 Ansible: `.venv/bin/pip install ansible-core` (not a dependency of hardhouse). Containers and
 networks the bench creates are removed at the end (also on failure).
@@ -41,9 +46,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "dev"))
 COUNTING_FLAG = "--count-into"
 FLOOR_DEPLOY = 'from pyinfra.operations import server\nserver.shell(name="Floor: one command", commands=["true"])\n'
-INSTALL_FLOOR_DEPLOY = """from pyinfra.operations import apt
+# A cluster's ZooKeeper host installs Debian's ZooKeeper (its JVM) instead of ClickHouse.
+INSTALL_FLOOR_DEPLOY = """from pyinfra import host
+from pyinfra.operations import apt
 from hardhouse.deploy.harden import DEBIAN_PACKAGES
-apt.packages(name="Install floor", packages=list(DEBIAN_PACKAGES), no_recommends=True, update=True)
+packages = ["zookeeper", "zookeeperd"] if host.data.get("hardhouse_zookeeper") else list(DEBIAN_PACKAGES)
+apt.packages(name="Install floor", packages=packages, no_recommends=True, update=True)
 """
 
 
@@ -235,14 +243,14 @@ def new_sandbox(tmp: Path, tag: str) -> Any:
     return Sandbox(state=tmp / f"state-{tag}", network=name, subnet=free_subnet(), prefix=name)
 
 
-def bench_hardhouse(n_hosts: int, tmp: Path) -> dict[str, dict[str, Any]]:
+def bench_hardhouse(n_hosts: int, tmp: Path, cluster: bool = False) -> dict[str, dict[str, Any]]:
     floor, install = tmp / "floor.py", tmp / "install_floor.py"
     floor.write_text(FLOOR_DEPLOY)
     install.write_text(INSTALL_FLOOR_DEPLOY)
-    sandbox = new_sandbox(tmp, f"hh{n_hosts}")
+    sandbox = new_sandbox(tmp, f"hh{n_hosts}{'c' if cluster else ''}")
     try:
         started = time.monotonic()
-        sandbox.up(n_hosts)
+        sandbox.up(n_hosts, cluster=cluster)
         rows = {"up": {"run": "hosts up (containers, sshd)", "seconds": time.monotonic() - started}}
         rows["floor"] = pyinfra_run(sandbox, floor, "floor: bare server.shell")
         rows["install"] = pyinfra_run(sandbox, install, "install floor: apt.packages")
@@ -289,7 +297,14 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--ansible", action="store_true", help="also run the Ansible baseline (needs ansible-core)")
     parser.add_argument("--steps", action="store_true", help="print the time of every deploy step")
+    parser.add_argument(
+        "--cluster", type=int, metavar="REPLICAS", help="bench a cluster of this many replicas and a ZooKeeper host"
+    )
     args = parser.parse_args()
+    if args.cluster is not None:
+        if args.cluster < 2 or args.ansible:
+            raise SystemExit("--cluster needs at least 2 replicas, and has no Ansible baseline")
+        args.hosts = [args.cluster]
     if args.ansible and not Path(sys.executable).with_name("ansible-playbook").exists():
         raise SystemExit("--ansible needs ansible-core in this environment: .venv/bin/pip install ansible-core")
     ratios = []
@@ -297,14 +312,14 @@ def main() -> int:
         tmp = Path(directory)
         print(f"{'hosts':>5}  {'run':<30} {'wall s':>7} {'cmds/host':>9} {'uploads':>7}")
         for n_hosts in args.hosts:
-            rows = bench_hardhouse(n_hosts, tmp)
+            rows = bench_hardhouse(n_hosts, tmp, cluster=args.cluster is not None)
             for key in ("up", "floor", "install", "first", "rerun"):
                 show(n_hosts, rows[key])
                 if args.steps and key in ("first", "rerun"):
                     show_steps(rows[key])
             first_total = rows["install"]["seconds"] + rows["first"]["seconds"]
             ratio = {
-                "hosts": n_hosts,
+                "hosts": f"{n_hosts} replicas + ZooKeeper" if args.cluster else n_hosts,
                 "first deploy (install + harden) / install floor": first_total / rows["install"]["seconds"],
                 "re-run / bare floor": rows["rerun"]["seconds"] / rows["floor"]["seconds"],
             }

@@ -15,6 +15,10 @@ from pyinfra import host
 
 from hardhouse.deploy import harden_clickhouse, harden_zookeeper
 
+# pyinfra runs the hosts' steps side by side (step n of each host together): the replicas may
+# go live before ZooKeeper is up (18.16 starts without it); their replicated tables are created
+# near the end, after ZooKeeper's fewer steps are done (a failed ZooKeeper host makes that
+# creation fail, naming ZooKeeper).
 harden_zookeeper()  # no-op on a host without hardhouse_zookeeper
 if host.data.get("hardhouse_spec") is not None or host.data.get("hardhouse_zookeeper") is None:
     harden_clickhouse()  # without either key this fails the host, saying hardhouse_spec is missing

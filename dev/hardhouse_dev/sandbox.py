@@ -349,7 +349,12 @@ class Sandbox:
         ssh = {k: v for k, v in self.host_data(host).items() if k.startswith("ssh_")}
         zookeeper = next(h for h in hosts if h.name == "sandbox-zookeeper")
         if host == zookeeper:
-            return {**ssh, "hardhouse_zookeeper": zookeeper_data(host.address, self.secrets_dir)}
+            # No ClickHouse here: hardhouse_spec None overrides the policy's (group_data/all.py).
+            return {
+                **ssh,
+                "hardhouse_spec": None,
+                "hardhouse_zookeeper": zookeeper_data(host.address, self.secrets_dir),
+            }
         nodes = [h.address for h in hosts if h != zookeeper]
         spec = sandbox_cluster_spec(
             host.address, nodes, zookeeper.address, self.gateway, str(self.subnet), self.secrets_dir
@@ -412,7 +417,7 @@ class Sandbox:
         results = []
         for entry in data["hosts"]:
             host_data = entry["data"]
-            if "hardhouse_spec" not in host_data:
+            if host_data.get("hardhouse_spec") is None:
                 continue  # the ZooKeeper host: each replica's report says what ZooKeeper refuses
             spec = load_spec(host_data["hardhouse_spec"])
             address = host_data.get("hardhouse_verify_address") or spec.listen_hosts[0]

@@ -11,9 +11,13 @@ answer, or a certificate that does not validate); neither ever holds the passwor
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+# clickhouse-driver logs a failed connect with its traceback; Unreachable already says why.
+logging.getLogger("clickhouse_driver.connection").setLevel(logging.CRITICAL)
 
 CONNECT_TIMEOUT = 10.0
 QUERY_TIMEOUT = 120.0  # an ALTER on a large table answers once its metadata changed

@@ -1,0 +1,165 @@
+"""A replicated cluster deployed as an operator deploys it: the sandbox's cluster mode (three
+replicas of one shard of cluster `logs` and a ZooKeeper host, plain Debian containers over
+SSH), `pyinfra inventories/sandbox.py deploy/harden.py -y` in a subprocess.
+
+One cluster (module fixture) goes through a life in order: the first deploy hardens ZooKeeper
+and rolls the replicas out one at a time, creates the replicated log table on each and proves
+the cluster from this machine -> a re-run changes nothing -> a change that one replica
+cannot serve is rolled back there and stops the rollout, the other replicas keep their
+configuration -> the good spec again. Claims are checked from this machine with real clients:
+a row inserted on one replica is read on the others, a part request without the interserver
+credentials is refused, ZooKeeper refuses anonymous access to ClickHouse's znodes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hardhouse.testing.clients import native_query
+from hardhouse.testing.zookeeper import NO_AUTH, ZooKeeperClient, ZooKeeperError
+from hardhouse.verify.cluster import interserver_status
+from hardhouse_dev.sandbox import CLUSTER, LOG_DATABASE
+from tests.deploy.test_deploy_sandbox import deploy, docker_exec, grand_total, make_sandbox, tooling  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+REPLICAS = 3
+
+
+@pytest.fixture(scope="module")
+def cluster(tooling: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    sandbox = make_sandbox(tmp_path_factory, "cluster")
+    try:
+        sandbox.up(REPLICAS, cluster=True)
+        yield sandbox
+    finally:
+        sandbox.down()
+
+
+def replicas(sandbox: Any) -> list[Any]:
+    return [h for h in sandbox.hosts() if h.name != "sandbox-zookeeper"]
+
+
+def as_ingest(sandbox: Any, address: str, query: str) -> list[tuple[Any, ...]]:
+    password = (sandbox.secrets_dir / "ingest").read_text().strip()
+    return native_query(address, 9440, query, user="ingest", password=password, tls=True, ca=sandbox.ca_dir / "ca.crt")
+
+
+def went_live(output: str) -> list[str]:
+    """The hosts that went live, in the order they did."""
+    return re.findall(r"\[(sandbox-\d+)\]\s+going live", output)
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: Any) -> tuple[Any, Any]:
+    result = deploy(cluster)
+    return cluster, result
+
+
+def test_the_first_deploy_rolls_the_replicas_out_one_at_a_time_and_proves_the_cluster(deployed: Any) -> None:
+    sandbox, result = deployed
+    assert result.returncode == 0, result.output[-6000:]
+    # One replica at a time: every replica went live, each in its own turn.
+    assert sorted(went_live(result.output)) == sorted(h.name for h in replicas(sandbox))
+    ok, results = sandbox.report()
+    assert ok, [(r["host"], [c for c in r["checks"] if not c.ok]) for r in results]
+    for report in results:
+        passed = {c.check for c in report["checks"] if c.checked and c.ok}
+        assert {
+            "a part request without credentials is refused",
+            "the interserver credentials are accepted",
+            f"cluster {CLUSTER} is defined on the native TLS port only",
+            f"a query through cluster {CLUSTER} is answered by every shard",
+            "a row written here is read on every other replica of its shard",
+            "the marked row is deleted again on every replica",
+            "an anonymous session can neither read nor write /clickhouse",
+        } <= passed, report["host"]
+
+
+def test_a_row_written_on_one_replica_is_read_on_the_others(deployed: Any) -> None:
+    sandbox, _ = deployed
+    first, *others = replicas(sandbox)
+    mark = f"cluster-test-{secrets.token_hex(6)}"
+    table = f"{LOG_DATABASE}.requests"
+    as_ingest(sandbox, first.address, f"INSERT INTO {table} (ts, level, message) SELECT now(), 'info', '{mark}'")
+    for other in others:
+        for _ in range(150):
+            if as_ingest(sandbox, other.address, f"SELECT count() FROM {table} WHERE message = '{mark}'") == [(1,)]:
+                break
+            docker_exec(other.container, "sleep 0.2")
+        else:
+            raise AssertionError(f"the row did not reach {other.name}")
+    # The deploy's own marked rows are gone (it deleted what it wrote).
+    assert as_ingest(
+        sandbox, first.address, f"SELECT count() FROM {table} WHERE message LIKE 'hardhouse-verify-%'"
+    ) == [(0,)]
+
+
+def test_interserver_and_zookeeper_refuse_anonymous_access(deployed: Any) -> None:
+    sandbox, _ = deployed
+    ca = sandbox.ca_dir / "ca.crt"
+    for replica in replicas(sandbox):
+        assert interserver_status(replica.address, 9010, ca, None) == 401
+        assert interserver_status(replica.address, 9010, ca, ("replication", "not-the-password-" + "x" * 12)) == 401
+    (zookeeper,) = [h for h in sandbox.hosts() if h.name == "sandbox-zookeeper"]
+    with ZooKeeperClient(zookeeper.address, 2181) as anonymous:
+        for attempt in (
+            lambda: anonymous.get_children("/clickhouse"),
+            lambda: anonymous.get_children(f"/clickhouse/tables/{CLUSTER}/01/{LOG_DATABASE}/requests/replicas"),
+            lambda: anonymous.create("/clickhouse/planted", ephemeral=True),
+        ):
+            with pytest.raises(ZooKeeperError) as refused:
+                attempt()
+            assert refused.value.code == NO_AUTH
+    with ZooKeeperClient(zookeeper.address, 2181) as identified:
+        identified.add_auth("digest", f"clickhouse:{(sandbox.secrets_dir / 'zookeeper').read_text().strip()}")
+        found = identified.get_children(f"/clickhouse/tables/{CLUSTER}/01/{LOG_DATABASE}/requests/replicas")
+        assert sorted(found) == sorted(h.address for h in replicas(sandbox))
+
+
+def test_a_rerun_changes_nothing(deployed: Any) -> None:
+    sandbox, _ = deployed
+    result = deploy(sandbox)
+    assert result.returncode == 0, result.output[-4000:]
+    total = grand_total(result.output)
+    assert total["success"] == total["no_change"], total
+    assert went_live(result.output) == []
+
+
+def test_a_replica_that_does_not_come_back_stops_the_rollout(deployed: Any) -> None:
+    sandbox, _ = deployed
+    document = json.loads(sandbox.hosts_file.read_text())
+    good = {entry["name"]: entry["data"] for entry in document["hosts"]}
+    changed = json.loads(json.dumps(good))
+    for name, data in changed.items():
+        if data.get("hardhouse_spec"):
+            data["hardhouse_spec"]["profiles"]["writer"]["max_execution_time"] = 301
+    # The first replica to go live cannot start with its change: it listens on an address it has not.
+    order = [h.name for h in replicas(sandbox)]
+    broken = order[0]
+    changed[broken]["hardhouse_spec"]["listen_hosts"].append("172.31.254.254")
+    sandbox.write_inventory(sandbox.hosts(), changed, cluster=True)
+    try:
+        result = deploy(sandbox)
+        assert result.returncode != 0
+        live = went_live(result.output)
+        assert live and live[0] == broken, result.output[-6000:]
+        assert re.search(rf"\[{broken}\][^\n]*roll", result.output), result.output[-6000:]
+        halted = re.findall(r"\[(sandbox-\d+)\]\s+not going live: replica (sandbox-\d+)", result.output)
+        assert {name for name, _ in halted} == set(order) - {broken} and {by for _, by in halted} == {broken}
+        # Every replica still serves the previous configuration (the broken one rolled back).
+        for replica in replicas(sandbox):
+            setting = as_ingest(
+                sandbox, replica.address, "SELECT value FROM system.settings WHERE name = 'max_execution_time'"
+            )
+            assert setting == [("300",)], replica.name
+    finally:
+        sandbox.write_inventory(sandbox.hosts(), good, cluster=True)
+    again = deploy(sandbox)
+    assert again.returncode == 0, again.output[-4000:]
