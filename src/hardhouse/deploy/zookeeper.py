@@ -17,7 +17,9 @@ Steps, each idempotent (a re-run with nothing changed reports no change and rest
 1. install Debian's `zookeeper` (the server's code and zkCli.sh; no service);
 2. write /etc/zookeeper/conf/zoo.cfg: the client port on one address (clientPortAddress),
    the admin HTTP server off (stock: 8080 on every interface), only the listed four-letter
-   words, a per-address connection limit, the data outside /tmp; and /etc/default/zookeeper,
+   words, a per-address connection limit, the data outside /tmp; the server id (conf/myid,
+   whose stock placeholder text stops a server whose dataDir is /var/lib/zookeeper); and
+   /etc/default/zookeeper,
    which Debian's init script reads: the heap, and no JMX. That script always starts the JVM
    with -Dcom.sun.management.jmxremote (it ignores JMXDISABLE, which only zkServer.sh reads),
    whose agent listens on a random port on every interface; -XX:-ManagementServer at the end
@@ -70,6 +72,10 @@ DATA_DEFAULTS: dict[str, Any] = {
 
 CONFIG = "/etc/zookeeper/conf/zoo.cfg"  # Debian's (conf is an alternatives link to conf_example)
 JVM_DEFAULTS = "/etc/default/zookeeper"  # sourced by /etc/init.d/zookeeper after conf/environment
+# The server's id. Debian links /var/lib/zookeeper/myid here and ships a text that is not a
+# number; ZooKeeper reads myid from its dataDir whenever it exists, and exits ("Invalid config").
+MYID = "/etc/zookeeper/conf/myid"
+STANDALONE_ID = "1"
 ZK_CLI = "/usr/share/zookeeper/bin/zkCli.sh"
 PIDFILE = "/var/run/zookeeper/zookeeper.pid"  # written by the init script's start-stop-daemon
 # The digest of the configuration ZooKeeper last answered with (hardhouse's state directory).
@@ -85,7 +91,7 @@ ruok() {{
 2>/dev/null) || return 1
     [ "$answer" = imok ]
 }}
-config_digest() {{ cat {CONFIG} {JVM_DEFAULTS} 2>/dev/null | sha256sum | cut -c1-64; }}
+config_digest() {{ cat {CONFIG} {JVM_DEFAULTS} {MYID} 2>/dev/null | sha256sum | cut -c1-64; }}
 """
 
 # $1 address, $2 port.
@@ -304,6 +310,14 @@ def harden_zookeeper() -> None:
         name="Write zoo.cfg (one client address, no admin server, four-letter words limited)",
         src=io.StringIO(zoo_cfg(settings)),
         dest=CONFIG,
+        user="root",
+        group="root",
+        mode="644",
+    )
+    files.put(
+        name="Write the server's id (standalone: 1; Debian's placeholder stops the server)",
+        src=io.StringIO(f"{STANDALONE_ID}\n"),
+        dest=MYID,
         user="root",
         group="root",
         mode="644",
