@@ -20,15 +20,15 @@ Steps, each idempotent (a re-run with nothing changed reports no change and rest
    words, a per-address connection limit, the data outside /tmp; the server id (conf/myid,
    whose stock placeholder text stops a server whose dataDir is /var/lib/zookeeper); and
    /etc/default/zookeeper, which Debian's init script reads: the heap, and no JMX. That
-   script always starts the JVM
-   with -Dcom.sun.management.jmxremote (it ignores JMXDISABLE, which only zkServer.sh reads),
-   whose agent listens on a random port on every interface; -XX:-ManagementServer at the end
-   of the JVM's options (in ZOOMAIN, which the script puts last) turns it off;
+   script always starts the JVM with -Dcom.sun.management.jmxremote (it ignores JMXDISABLE,
+   which only zkServer.sh reads), whose agent listens on a random port on every interface;
+   -XX:-ManagementServer at the end of the JVM's options (in ZOOMAIN, which the script puts
+   last) turns it off;
 3. install `zookeeperd` (the init script), after the files: its installation starts the
    server, which so never runs the stock configuration;
 4. restart when the configuration on the host is not the one last brought up healthy (a
-   digest of the three files, recorded on the host after ZooKeeper answered) or ZooKeeper does not
-   answer; systemd when it runs, else the init script, whose own stop cannot find the JVM in a
+   digest of the three files, recorded on the host after ZooKeeper answered) or ZooKeeper
+   does not answer; systemd when it runs, else the init script, whose own stop cannot find the JVM in a
    container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace rights): the
    JVM named by its pidfile, if owned by the zookeeper user, is stopped by pid. Then wait,
    bounded, until it answers `ruok`;
