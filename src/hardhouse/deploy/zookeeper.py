@@ -28,10 +28,10 @@ Steps, each idempotent (a re-run with nothing changed reports no change and rest
    server, which so never runs the stock configuration;
 4. restart when the configuration on the host is not the one last brought up healthy (a
    digest of the three files, recorded on the host after ZooKeeper answered) or ZooKeeper
-   does not answer; systemd when it runs, else the init script, whose own stop cannot find the JVM in a
-   container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace rights): the
-   JVM named by its pidfile, if owned by the zookeeper user, is stopped by pid. Then wait,
-   bounded, until it answers `ruok`;
+   does not answer; systemd when it runs, else the init script, whose own stop cannot find
+   the JVM in a container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace
+   rights): the JVM named by its pidfile, if owned by the zookeeper user, is stopped by pid.
+   Then wait, bounded, until it answers `ruok`;
 5. create each root znode that is missing with an ACL of only ClickHouse's digest (cdrwa),
    with Debian's zkCli.sh on the host. Only the digest `user:base64(sha1(user:password))` is on
    its command line, masked in pyinfra's output; the password never leaves the deploy machine.
