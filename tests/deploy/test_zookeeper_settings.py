@@ -1,6 +1,7 @@
 """The ZooKeeper deploy's host data: every bad value names its field and the fix, the password
-is read as the cluster's secrets are and only its digest is kept, and the rendered files say
-what the control needs (fast: no host, no Docker)."""
+is read as the cluster's secrets are and only its digest is kept, the rendered files say what
+the control needs, and the operations yield what the host's facts call for (fast: no host,
+no Docker)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyinfra.api import FunctionCommand
+from pyinfra.context import ctx_host
 
 from hardhouse.deploy.settings import HardhouseDeployError
-from hardhouse.deploy.zookeeper import ZooKeeperLiveFact, ZooKeeperRootsFact
+from hardhouse.deploy.zookeeper import (
+    RootState,
+    ZooKeeperLive,
+    ZooKeeperLiveFact,
+    ZooKeeperRootsFact,
+    zookeeper_live,
+    zookeeper_roots,
+)
 from hardhouse.deploy.zookeeper_settings import (
     ZOOKEEPER_DEFAULTS,
     digest,
@@ -20,6 +30,7 @@ from hardhouse.deploy.zookeeper_settings import (
     read_zookeeper_settings,
     zoo_cfg,
 )
+from tests.deploy.test_operations import FakeHost
 
 PASSWORD = "vT7-pR4mWs8yB3qL2xZ9"
 ENVIRON = {"CH_ZK_PASSWORD": PASSWORD}
@@ -141,3 +152,44 @@ def test_facts_read_what_the_host_scripts_print() -> None:
         "/x": "unknown",
     }
     assert roots["/open"].acl == ["world:anyone cdrwa"]
+
+
+def _settings() -> Any:
+    settings = read_zookeeper_settings(data(roots=["/clickhouse", "/other"]), ENVIRON)
+    assert settings is not None
+    return settings
+
+
+def _run(operation: Any, facts: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    fake = FakeHost(facts, {})
+    with ctx_host.use(fake):
+        commands = list(operation._inner(settings=_settings()))
+    return commands, fake.noops
+
+
+def test_zookeeper_restarts_only_when_its_configuration_is_not_the_live_one() -> None:
+    commands, noops = _run(zookeeper_live, {"ZooKeeperLiveFact": ZooKeeperLive(True, "abc", "abc")})
+    assert not commands and noops == ["ZooKeeper answers on 10.0.0.20:2181 with this configuration; no restart"]
+    for live in (ZooKeeperLive(True, "new", "abc"), ZooKeeperLive(False, "abc", "abc")):
+        (command,), noops = _run(zookeeper_live, {"ZooKeeperLiveFact": live})
+        assert not noops and command.get_raw_value().endswith(" hardhouse-zk-restart 10.0.0.20 2181 60")
+
+
+def test_roots_are_created_with_the_digest_masked_in_the_output() -> None:
+    found = {"/clickhouse": RootState("closed"), "/other": RootState("missing")}
+    (create,), noops = _run(zookeeper_roots, {"ZooKeeperRootsFact": found})
+    identity = digest("clickhouse", PASSWORD)
+    assert create.get_raw_value().endswith(f"create /other '' digest:{identity}:cdrwa")
+    assert identity.split(":", 1)[1] not in create.get_masked_value() and "clickhouse:" not in create.get_masked_value()
+    assert not noops
+    found["/other"] = RootState("closed")
+    commands, noops = _run(zookeeper_roots, {"ZooKeeperRootsFact": found})
+    assert not commands and noops == ["roots exist, closed to anonymous clients: /clickhouse, /other"]
+
+
+def test_a_root_open_to_anonymous_clients_fails_and_is_not_touched() -> None:
+    found = {"/clickhouse": RootState("open", ["world:anyone cdrwa"]), "/other": RootState("missing")}
+    (command,), _ = _run(zookeeper_roots, {"ZooKeeperRootsFact": found})
+    assert isinstance(command, FunctionCommand)  # logs the fix and fails the host; nothing is created
+    (lines,) = command.args
+    assert "/clickhouse: exists and anonymous clients may read its ACL (world:anyone cdrwa)" in lines[1]

@@ -19,32 +19,35 @@ Steps, each idempotent (a re-run with nothing changed reports no change and rest
    the admin HTTP server off (stock: 8080 on every interface), only the listed four-letter
    words, a per-address connection limit, the data outside /tmp; the server id (conf/myid,
    whose stock placeholder text stops a server whose dataDir is /var/lib/zookeeper); and
-   /etc/default/zookeeper,
-   which Debian's init script reads: the heap, and no JMX. That script always starts the JVM
-   with -Dcom.sun.management.jmxremote (it ignores JMXDISABLE, which only zkServer.sh reads),
-   whose agent listens on a random port on every interface; -XX:-ManagementServer at the end
-   of the JVM's options (in ZOOMAIN, which the script puts last) turns it off;
+   /etc/default/zookeeper, which Debian's init script reads: the heap, and no JMX. That
+   script always starts the JVM with -Dcom.sun.management.jmxremote (it ignores JMXDISABLE,
+   which only zkServer.sh reads), whose agent listens on a random port on every interface;
+   -XX:-ManagementServer at the end of the JVM's options (in ZOOMAIN, which the script puts
+   last) turns it off;
 3. install `zookeeperd` (the init script), after the files: its installation starts the
    server, which so never runs the stock configuration;
 4. restart when the configuration on the host is not the one last brought up healthy (a
-   digest of both files, recorded on the host after ZooKeeper answered) or ZooKeeper does not
-   answer; systemd when it runs, else the init script, whose own stop cannot find the JVM in a
-   container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace rights): the
-   JVM named by its pidfile, if owned by the zookeeper user, is stopped by pid. Then wait,
-   bounded, until it answers `ruok`;
+   digest of the three files, recorded on the host after ZooKeeper answered) or ZooKeeper
+   does not answer; systemd when it runs, else the init script, whose own stop cannot find
+   the JVM in a container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace
+   rights): the JVM named by its pidfile, if owned by the zookeeper user, is stopped by pid.
+   Then wait, bounded, until it answers `ruok`;
 5. create each root znode that is missing with an ACL of only ClickHouse's digest (cdrwa),
    with Debian's zkCli.sh on the host. Only the digest `user:base64(sha1(user:password))` is on
    its command line, masked in pyinfra's output; the password never leaves the deploy machine.
    A root that exists is asked for its ACL anonymously: refused means anonymous clients can
    neither read it nor administer it, and the root is kept as it is; answered means the world
    (or an address) may read it, which fails the host naming the root and the fix, and is never
-   changed by the deploy. (Whether an existing closed root names this identity cannot be seen
-   without the password; ClickHouse's own session finds out at its first connect.)
+   changed by the deploy. (Not seen without the password: whether an existing closed root
+   names this identity, which ClickHouse's own session finds out at its first connect, and a
+   world entry that grants neither read nor admin, e.g. create only.)
 
 Not built: ZooKeeper's TLS client port (secureClientPort). ClickHouse's ZooKeeper client
 gained `<secure>` for a node in 2020 (ClickHouse PR #10184, the 20.x line); 18.16, the only
 server that runs here, cannot speak TLS to ZooKeeper, so such a port could not be proven with
-the cluster it serves. Nor: a ZooKeeper ensemble (quorum ports and their TLS), or SASL.
+the cluster it serves. Nor: a ZooKeeper ensemble (quorum ports and their TLS), SASL, or the
+ACL of `/` itself (stock: world cdrwa, so anyone reaching the port may still create other
+top-level znodes; ClickHouse's own are the roots above).
 """
 
 from __future__ import annotations
