@@ -134,13 +134,14 @@ def go_live(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
     if plan.mode is None:
         host.noop("ClickHouse already runs this configuration; no restart")
         return
-    if host.state.is_executing:
-        names = ", ".join(Path(p).name for p in plan.changed) or "no file"
-        host.log(f"going live ({plan.mode}: {plan.why}): {names}")
+    names = ", ".join(Path(p).name for p in plan.changed) or "no file"
+    going = f"going live ({plan.mode}: {plan.why}): {names}"
     hold = [contract.HOLD_FLAG, RUN_TOKEN] if holds_for_verification(settings) else []
     cluster = settings.spec.cluster.name if settings.spec.cluster else None
     if cluster:
-        yield FunctionCommand(_rollout_gate, (cluster,), {})
+        yield FunctionCommand(_rollout_gate, (cluster, going), {})
+    elif host.state.is_executing:
+        host.log(going)
     yield _apply_command(
         settings, "activate", plan.mode, str(settings.health_timeout), *hold, *health_targets(settings.spec)
     )
@@ -148,7 +149,7 @@ def go_live(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
         yield FunctionCommand(_rollout_done, (cluster,), {})
 
 
-def _rollout_gate(state: Any, host: Any, cluster: str) -> bool:
+def _rollout_gate(state: Any, host: Any, cluster: str, going: str) -> bool:
     """Before a replica goes live: the one before it came back healthy, or stop here."""
     stuck = ROLLOUT.get(cluster)
     if stuck is not None:
@@ -159,6 +160,7 @@ def _rollout_gate(state: Any, host: Any, cluster: str) -> bool:
         )
         return False
     ROLLOUT[cluster] = host.name
+    host.log(going)
     return True
 
 
