@@ -49,13 +49,24 @@ def tls_posture(host: str, port: int, *, ca: Path | None = None, timeout: float 
 
 
 def quick_postures(
-    host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
+    host: str,
+    ports: Sequence[int],
+    *,
+    timeout: float = 5.0,
+    deadline: float = SCAN_DEADLINE,
+    gather: bool = True,
 ) -> dict[int, TlsPosture]:
     """Which versions each TLS port negotiates and which weak suites it accepts, found by
     handshakes rather than by enumerating every suite (tls_quick_posture_job): what the deploy's
     verification and the pytest assertions need, in a few dozen milliseconds a port. No
     certificate details. Calls from several threads at about the same time (one per host when a
-    deploy verifies a fleet) share one worker child: see _QuickScans."""
+    deploy verifies a fleet) share one worker child: see _QuickScans. gather=False runs at once
+    instead of waiting _QuickScans.WINDOW for company: for a caller that asks alone (a test's
+    assertion), in a child of its own (the spare, if one is ready)."""
+    if not gather:
+        found = _QuickScans._run([[host, port] for port in ports], timeout, deadline)
+        missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
+        return {port: found.get((host, port), missing) for port in ports}
     return _QUICK_SCANS.scan(host, list(ports), timeout, deadline)
 
 
