@@ -81,7 +81,7 @@ class Recorder:
         self.asked: list[tuple[float, list[int]]] = []
         self.probe_ended = 0.0
 
-    async def probe(self, target: Target, *, tls_scan: bool) -> list[EndpointReport]:
+    async def probe(self, target: Target, *, tls_scan: bool, logins: bool) -> list[EndpointReport]:
         import asyncio
 
         await asyncio.sleep(self.probe_takes)
@@ -91,7 +91,8 @@ class Recorder:
             for port in target.ports
         ]
 
-    def quick_postures(self, host: str, ports: list[int]) -> dict[int, TlsPosture]:
+    def quick_postures(self, host: str, ports: list[int], *, gather: bool) -> dict[int, TlsPosture]:
+        assert not gather  # one caller: nobody to wait for
         self.asked.append((time.monotonic(), list(ports)))
         return {port: self.posture for port in ports}
 

@@ -35,9 +35,13 @@ def probe_ports(target: Target, *, tls_scan: bool) -> list[EndpointReport]:
     return run_sync(_probe(target, tls_scan=tls_scan))
 
 
-async def _probe(target: Target, *, tls_scan: bool) -> list[EndpointReport]:
+async def _probe(target: Target, *, tls_scan: bool, logins: bool = True) -> list[EndpointReport]:
+    """logins=False leaves out the stock default credentials (the anonymous attempt that
+    identifies a native port stays): for a check that reads only which ports speak TLS."""
     # No data listing: a login that gets in is already the finding.
     options = ProbeOptions(ca=target.ca, enumerate=False, tls_scan=tls_scan, timeout=PROBE_TIMEOUT)
+    if not logins:
+        options.credentials = ()
     reports = await scan_endpoints([Endpoint(target.address, port) for port in target.ports], options)
     return sorted(reports, key=lambda report: target.ports.index(report.port))
 
@@ -59,11 +63,13 @@ async def _probe_and_postures(target: Target) -> tuple[list[EndpointReport], dic
     async def postures() -> dict[int, TlsPosture]:
         speaking = await asyncio.gather(*(_speaks_tls(target.address, port) for port in target.ports))
         ports = [port for port, tls in zip(target.ports, speaking, strict=True) if tls]
-        return await asyncio.to_thread(quick_postures, target.address, ports) if ports else {}
+        return await asyncio.to_thread(quick_postures, target.address, ports, gather=False) if ports else {}
 
     ahead = asyncio.create_task(postures())
     try:
-        reports = await _probe(target, tls_scan=False)
+        # Which ports are open and speak TLS is all this check reads of the probe's reports:
+        # default-credential logins (assert_anonymous_refused's business) are left out.
+        reports = await _probe(target, tls_scan=False, logins=False)
     finally:
         found = await ahead
     return reports, found
@@ -96,7 +102,7 @@ def assert_tls_only(target: Target) -> None:
     # the probe's own TLS attempt did not meet) is scanned now.
     missing = [report.port for report in reports if report.tls and report.port not in postures]
     if missing:
-        postures.update(quick_postures(target.address, missing))
+        postures.update(quick_postures(target.address, missing, gather=False))
     for report in reports:
         if not report.tls:
             continue
