@@ -17,16 +17,21 @@ INSIDE = "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:000
 
 
 class FakeEngineContainer:
-    def __init__(self, container_id: str, state: dict[str, Any]):
+    def __init__(self, container_id: str, state: dict[str, Any], after_reload: dict[str, Any] | None = None):
         self.id, self.attrs = container_id, {"State": state}
+        self.after_reload = after_reload or state
+        self.reloads = 0
 
     def reload(self) -> None:
-        pass
+        self.reloads += 1
+        self.attrs = {"State": self.after_reload}
 
 
-def _container(container_id: str, state: dict[str, Any]) -> ClickHouseContainer:
+def _container(
+    container_id: str, state: dict[str, Any], after_reload: dict[str, Any] | None = None
+) -> ClickHouseContainer:
     container = ClickHouseContainer.__new__(ClickHouseContainer)
-    container._container = FakeEngineContainer(container_id, state)  # type: ignore[assignment]
+    container._container = FakeEngineContainer(container_id, state, after_reload)  # type: ignore[assignment]
     container.exec = lambda *command: (0, INSIDE)  # type: ignore[method-assign]
     return container
 
@@ -59,3 +64,16 @@ def test_the_containers_own_process_is_read_on_this_machine() -> None:
     container = _container(name, {"Running": True, "Pid": os.getpid()})
     text = container._proc_net_tcp_from_host()
     assert text is not None and text.startswith(Path(f"/proc/{os.getpid()}/net/tcp").read_text()[:40])
+
+
+def test_a_pid_inspected_before_is_tried_first_and_a_gone_one_is_inspected_again() -> None:
+    name = _cgroup_names(os.getpid())
+    if not name:
+        pytest.skip("this process sits in the root cgroup: nothing names it")
+    current = {"Running": True, "Pid": os.getpid()}
+    container = _container(name, current)
+    assert container._proc_net_tcp_from_host() is not None
+    assert container._container.reloads == 0  # type: ignore[union-attr]
+    restarted = _container(name, {"Running": True, "Pid": 2**22 + 7}, after_reload=current)
+    assert restarted._proc_net_tcp_from_host() is not None
+    assert restarted._container.reloads == 1  # type: ignore[union-attr]

@@ -208,8 +208,19 @@ class ClickHouseContainer(DockerContainer):
 
     def _proc_net_tcp_from_host(self) -> str | None:
         """/proc/net/tcp{,6} of the container, read from this machine's /proc; None when its
-        main process is not visible here as a process of this very container."""
-        self._container.reload()  # type: ignore[union-attr]
+        main process is not visible here as a process of this very container.
+
+        The pid last inspected is tried first: any process in the container's cgroup sees the
+        container's network. When it is gone, the engine is asked for the current one."""
+        for inspect in (False, True):
+            if inspect:
+                self._container.reload()  # type: ignore[union-attr]
+            text = self._read_proc_net_tcp()
+            if text is not None:
+                return text
+        return None
+
+    def _read_proc_net_tcp(self) -> str | None:
         state = self._container.attrs.get("State") or {}  # type: ignore[union-attr]
         pid, container_id = state.get("Pid") or 0, self._container.id  # type: ignore[union-attr]
         if not (state.get("Running") and pid > 0 and container_id):
