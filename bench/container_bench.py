@@ -3,9 +3,10 @@
     .venv/bin/python bench/container_bench.py [--runs 5] [--steps] [--suite]
 
 Baseline, in the same run: a stock container from the same image, started until it answers
-one query. --steps prints where the time of each verdict goes (the library's own functions,
-timed where they are called; steps that run side by side overlap). --suite also times the
-whole integration suite (pytest -m integration). Prints numbers only; nothing is asserted.
+one query; stock and hardened runs alternate. --steps prints where the time of each verdict
+goes (the library's own functions, timed where they are called; steps that run side by side
+overlap). --suite also times the whole integration suite (pytest -m integration). Prints
+numbers only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -175,8 +176,11 @@ def main() -> None:
         try:
             if steps is not None:
                 steps.install()
-            base = [baseline(network, image, steps) for _ in range(args.runs)]
-            full = [verdict(factory, steps) for _ in range(args.runs)]
+            # Alternated, so that whatever else the machine does weighs on both alike.
+            base, full = [], []
+            for _ in range(args.runs):
+                base.append(baseline(network, image, steps))
+                full.append(verdict(factory, steps))
         finally:
             factory.close()
     b, v = statistics.median(base), statistics.median(full)
