@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,60 @@ def test_a_child_that_dies_without_an_answer_says_so(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(worker, "_spawn", _fake_child("import sys; sys.exit(3)"))
     with pytest.raises(JobFailed, match="ended with status 3 and no answer"):
         run_job_sync("tls_quick_posture", {}, 30)
+
+
+def _ended(pid: int, within: float = 10.0) -> bool:
+    """True once pid is gone or a zombie (ended, waiting for whoever reaps orphans)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_discard_spare_ends_a_waiting_spare() -> None:
+    prewarm()
+    spare = worker._spare
+    assert spare is not None and spare.poll() is None
+    worker.discard_spare()
+    assert worker._spare is None and spare.poll() is not None
+    worker.discard_spare()  # nothing waits: nothing to do
+
+
+def test_a_job_answers_and_its_child_has_ended_by_the_time_it_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    spawned: list[subprocess.Popen[bytes]] = []
+    spawn = worker._spawn
+
+    def recording(warm: bool) -> subprocess.Popen[bytes]:
+        spawned.append(spawn(warm))
+        return spawned[-1]
+
+    worker.discard_spare()
+    monkeypatch.setattr(worker, "_spawn", recording)
+    assert run_job_sync("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
+    [child] = spawned
+    assert child.returncode == 0
+
+
+@pytest.mark.parametrize("how", ["exits", "is killed"])
+def test_a_spare_does_not_outlive_the_process_that_started_it(how: str) -> None:
+    """A test session that prewarms (the pytest plugin's factory does) leaves no child behind,
+    whether it ends normally (atexit) or is killed (the spare reads end of file and stops)."""
+    code = (
+        "import sys, time\n"
+        "from hardhouse.probe import worker\n"
+        "worker.prewarm()\n"
+        "print(worker._spare.pid, flush=True)\n" + ("time.sleep(60)\n" if how == "is killed" else "")
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    spare_pid = int(parent.stdout.readline())
+    if how == "is killed":
+        parent.kill()
+    parent.wait(30)
+    assert _ended(spare_pid), f"spare {spare_pid} still runs after its parent {how.split()[-1]}"

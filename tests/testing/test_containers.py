@@ -17,7 +17,7 @@ from clickhouse_driver.errors import ServerException
 from docker.types import EndpointConfig
 
 from hardhouse.testing.assertions import assert_anonymous_refused, assert_tls_only
-from hardhouse.testing.clients import http_query, native_query, port_open, tls_handshake
+from hardhouse.testing.clients import http_query, native_query, parse_listening, port_open, tls_handshake
 from hardhouse.testing.containers import (
     ClickHouseContainer,
     DockerNetwork,
@@ -143,6 +143,13 @@ def server(
 def test_only_tls_ports_listen(server: HardenedServer) -> None:
     assert server.open_ports() == (8443, 9440)
     assert_tls_only(server.target())
+
+
+def test_listening_sockets_read_from_this_machine_match_the_containers_own_view(server: HardenedServer) -> None:
+    from_host = server.container._proc_net_tcp_from_host()
+    assert from_host is not None, "the engine runs on this machine: its /proc shows the container's process"
+    _, inside = server.container.exec("sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")
+    assert parse_listening(from_host) == parse_listening(inside) == server.container.listening()
 
 
 @pytest.mark.parametrize("port", [8123, 9000, 9009])

@@ -5,6 +5,7 @@ caller's deadline can end (hardhouse.probe.worker)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import re
 import socket
@@ -48,13 +49,24 @@ def tls_posture(host: str, port: int, *, ca: Path | None = None, timeout: float 
 
 
 def quick_postures(
-    host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
+    host: str,
+    ports: Sequence[int],
+    *,
+    timeout: float = 5.0,
+    deadline: float = SCAN_DEADLINE,
+    gather: bool = True,
 ) -> dict[int, TlsPosture]:
     """Which versions each TLS port negotiates and which weak suites it accepts, found by
     handshakes rather than by enumerating every suite (tls_quick_posture_job): what the deploy's
     verification and the pytest assertions need, in a few dozen milliseconds a port. No
     certificate details. Calls from several threads at about the same time (one per host when a
-    deploy verifies a fleet) share one worker child: see _QuickScans."""
+    deploy verifies a fleet) share one worker child: see _QuickScans. gather=False runs at once
+    instead of waiting _QuickScans.WINDOW for company: for a caller that asks alone (a test's
+    assertion), in a child of its own (the spare, if one is ready)."""
+    if not gather:
+        found = _QuickScans._run([[host, port] for port in ports], timeout, deadline)
+        missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
+        return {port: found.get((host, port), missing) for port in ports}
     return _QUICK_SCANS.scan(host, list(ports), timeout, deadline)
 
 
@@ -198,6 +210,29 @@ def _sslyze() -> Any:
     return sslyze
 
 
+def warm_up() -> None:
+    """What a quick posture job loads before its first handshake, done ahead (a spare worker
+    child, hardhouse.probe.worker.prewarm, runs this while it waits for its job)."""
+    _sslyze()
+    from sslyze.connection_helpers.tls_connection import SslConnection  # noqa: F401
+    from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository  # noqa: F401
+
+    _legacy_tls12_suites()
+
+
+@functools.cache
+def _legacy_tls12_suites() -> frozenset[str]:
+    """The TLS 1.2 suites (OpenSSL names) that sslyze offers through its legacy OpenSSL: the
+    list sslyze's WorkaroundForTls12ForCipherSuites.requires_legacy_openssl reads, which it
+    builds again for every suite it is asked about."""
+    from nassl.legacy_ssl_client import LegacySslClient
+    from nassl.ssl_client import OpenSslVerifyEnum, OpenSslVersionEnum
+
+    client = LegacySslClient(ssl_version=OpenSslVersionEnum.TLSV1_2, ssl_verify=OpenSslVerifyEnum.NONE)
+    client.set_cipher_list("ALL:COMPLEMENTOFALL")
+    return frozenset(client.get_cipher_list())
+
+
 def _version_commands(sslyze: Any) -> dict[str, Any]:
     """Each protocol label (hardhouse.clickhouse.tls.LABELS) with the sslyze command that tries it."""
     return {
@@ -254,7 +289,6 @@ def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
     from nassl.ssl_client import ClientCertificateRequested
     from sslyze.connection_helpers.tls_connection import SslConnection
     from sslyze.errors import ServerRejectedTlsHandshake, ServerTlsConfigurationNotSupported, TlsHandshakeTimedOut
-    from sslyze.plugins.openssl_cipher_suites._tls12_workaround import WorkaroundForTls12ForCipherSuites
     from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
 
     tls13 = sslyze.TlsVersionEnum.TLS_1_3
@@ -293,9 +327,9 @@ def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
         if version == tls13:
             groups = [(False, suites)]
         elif label == "TLSv1.2":
-            needs_legacy = WorkaroundForTls12ForCipherSuites.requires_legacy_openssl
-            legacy_only = [s for s in suites if needs_legacy(s.openssl_name)]
-            groups = [(False, [s for s in suites if s not in legacy_only]), (True, legacy_only)]
+            legacy_names = _legacy_tls12_suites()
+            legacy_only = [s for s in suites if s.openssl_name in legacy_names]
+            groups = [(False, [s for s in suites if s.openssl_name not in legacy_names]), (True, legacy_only)]
         else:
             groups = [(True, suites)]
         for legacy, group in groups:

@@ -75,6 +75,7 @@ async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
 
 _spare: subprocess.Popen[bytes] | None = None
 _spare_lock = threading.Lock()
+_reaper_registered = False
 
 
 def _spawn(warm: bool) -> subprocess.Popen[bytes]:
@@ -91,12 +92,29 @@ def _spawn(warm: bool) -> subprocess.Popen[bytes]:
 def prewarm() -> None:
     """Start a child now that imports the TLS scanner while it waits, for the next
     run_job_sync: its start-up then overlaps whatever the caller does meanwhile (a container
-    starting, the steps of a deploy). Idempotent; the spare ends when this process does."""
-    global _spare
+    starting, the steps of a deploy). Idempotent; the spare ends when this process does (or
+    at discard_spare), and on its own when this process dies first (its stdin closes)."""
+    global _spare, _reaper_registered
     with _spare_lock:
         if _spare is None or _spare.poll() is not None:
             _spare = _spawn(warm=True)
-            atexit.register(_spare.kill)
+            if not _reaper_registered:
+                atexit.register(discard_spare)
+                _reaper_registered = True
+
+
+def discard_spare() -> None:
+    """End the spare child, if one waits (it has no job yet, so nothing is lost)."""
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        if spare.poll() is None:
+            spare.kill()
+        spare.wait()
+        for stream in (spare.stdin, spare.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def run_job_sync(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
@@ -175,10 +193,9 @@ def main() -> None:
     if WARM_FLAG in sys.argv:
         # A spare started ahead of its job (prewarm): load what a TLS job needs while it waits.
         _jobs()
-        from hardhouse.probe.tls import _sslyze
+        from hardhouse.probe.tls import warm_up
 
-        _sslyze()
-        from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository  # noqa: F401
+        warm_up()
     request = json.loads(sys.stdin.read(1 << 20))
     try:
         result = _jobs()[request["kind"]](**request["arguments"])
@@ -188,6 +205,10 @@ def main() -> None:
     except Exception as error:  # the job's failure is the answer; the parent decides what it means
         answer = {"error": f"{type(error).__name__}: {error}"}
     sys.stdout.write(json.dumps(answer, default=str))
+    sys.stdout.flush()
+    # The answer is out: end now. Tearing down an interpreter that loaded sslyze takes about
+    # 50 ms, and the parent reads until end of file. Sockets and threads end with the process.
+    os._exit(0)
 
 
 if __name__ == "__main__":

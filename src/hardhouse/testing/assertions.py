@@ -7,15 +7,19 @@ message that says exactly what was reachable.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from hardhouse.clickhouse.tls import labels_below
 from hardhouse.probe import Endpoint, EndpointReport, ProbeOptions, run_sync, scan_endpoints
+from hardhouse.probe.model import TlsPosture
 from hardhouse.probe.tls import quick_postures
+from hardhouse.probe.transport import NotTls, Unreachable, close, connect
 
 TLS_LABELS = {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}
+PROBE_TIMEOUT = 5.0  # per connection
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,47 @@ class Target:
 
 def probe_ports(target: Target, *, tls_scan: bool) -> list[EndpointReport]:
     """Every port at once (their TLS scans run side by side), reported in port order."""
+    return run_sync(_probe(target, tls_scan=tls_scan))
+
+
+async def _probe(target: Target, *, tls_scan: bool, logins: bool = True) -> list[EndpointReport]:
+    """logins=False leaves out the stock default credentials (the anonymous attempt that
+    identifies a native port stays): for a check that reads only which ports speak TLS."""
     # No data listing: a login that gets in is already the finding.
-    options = ProbeOptions(ca=target.ca, enumerate=False, tls_scan=tls_scan, timeout=5.0)
-    reports = run_sync(scan_endpoints([Endpoint(target.address, port) for port in target.ports], options))
+    options = ProbeOptions(ca=target.ca, enumerate=False, tls_scan=tls_scan, timeout=PROBE_TIMEOUT)
+    if not logins:
+        options.credentials = ()
+    reports = await scan_endpoints([Endpoint(target.address, port) for port in target.ports], options)
     return sorted(reports, key=lambda report: target.ports.index(report.port))
+
+
+async def _speaks_tls(host: str, port: int) -> bool:
+    """True when a TLS handshake (any version, any suite) completes on the port."""
+    try:
+        _, writer = await connect(host, port, tls=True, timeout=PROBE_TIMEOUT)
+    except (Unreachable, NotTls):
+        return False
+    await close(writer)
+    return True
+
+
+async def _probe_and_postures(target: Target) -> tuple[list[EndpointReport], dict[int, TlsPosture]]:
+    """The probe's reports and, side by side with it, the quick TLS postures of every port
+    that completes a TLS handshake (their handshakes run in the worker child meanwhile)."""
+
+    async def postures() -> dict[int, TlsPosture]:
+        speaking = await asyncio.gather(*(_speaks_tls(target.address, port) for port in target.ports))
+        ports = [port for port, tls in zip(target.ports, speaking, strict=True) if tls]
+        return await asyncio.to_thread(quick_postures, target.address, ports, gather=False) if ports else {}
+
+    ahead = asyncio.create_task(postures())
+    try:
+        # Which ports are open and speak TLS is all this check reads of the probe's reports:
+        # default-credential logins (assert_anonymous_refused's business) are left out.
+        reports = await _probe(target, tls_scan=False, logins=False)
+    finally:
+        found = await ahead
+    return reports, found
 
 
 def assert_anonymous_refused(target: Target) -> None:
@@ -52,12 +93,16 @@ def assert_tls_only(target: Target) -> None:
     minimum = TLS_LABELS[target.min_tls]
     too_old = labels_below(minimum)
     problems = []
-    reports = [report for report in probe_ports(target, tls_scan=False) if report.state == "open"]
+    probed, postures = run_sync(_probe_and_postures(target))
+    reports = [report for report in probed if report.state == "open"]
     for report in reports:
         if not report.tls:
             problems.append(f"{report.address} accepts connections without TLS ({report.service or 'unknown service'})")
-    tls_ports = [report.port for report in reports if report.tls]
-    postures = quick_postures(target.address, tls_ports) if tls_ports else {}
+    # The probe decides which ports speak TLS; one whose early handshake failed (a refusal
+    # the probe's own TLS attempt did not meet) is scanned now.
+    missing = [report.port for report in reports if report.tls and report.port not in postures]
+    if missing:
+        postures.update(quick_postures(target.address, missing, gather=False))
     for report in reports:
         if not report.tls:
             continue

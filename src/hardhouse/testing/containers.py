@@ -91,6 +91,12 @@ def _tar(entries: list[tuple[str, bytes, int]], gid: int) -> bytes:
     return buffer.getvalue()
 
 
+# The clickhouse group's id in each image (by image id): a property of the image, not of a
+# container, so every container of a test session started from one image reads it once.
+_GROUP_IDS: dict[str, int] = {}
+READY_POLL = 0.02  # seconds between readiness checks: a refused connect costs microseconds
+
+
 class ClickHouseContainer(DockerContainer):
     """One ClickHouse server; `files` are rendered hardhouse files (may be empty: stock)."""
 
@@ -123,6 +129,13 @@ class ClickHouseContainer(DockerContainer):
         self.with_copy_into_container(b"", FILES_MARKER)
 
     def _clickhouse_gid(self) -> int:
+        """The image's clickhouse group, read once per image (by its id) from its /etc/group."""
+        image = self._container.attrs.get("Image") or self.image  # type: ignore[union-attr]
+        if image not in _GROUP_IDS:
+            _GROUP_IDS[image] = self._read_clickhouse_gid()
+        return _GROUP_IDS[image]
+
+    def _read_clickhouse_gid(self) -> int:
         stream, _ = self._container.get_archive("/etc/group")  # type: ignore[union-attr]
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
             member = tar.extractfile(tar.getmembers()[0])
@@ -170,7 +183,7 @@ class ClickHouseContainer(DockerContainer):
                 )
             pending = [port for port in pending if not port_open(self.address, port)]
             if pending:
-                time.sleep(0.1)
+                time.sleep(READY_POLL)
 
     def server_log(self, lines: int = 30) -> str:
         """The server's error log (it logs to files, not to stdout)."""
@@ -183,9 +196,48 @@ class ClickHouseContainer(DockerContainer):
         return logs + result.output.decode(errors="replace")
 
     def listening(self) -> set[tuple[str, int]]:
-        """Every TCP (address, port) the container listens on, from its own /proc."""
-        _, text = self.exec("sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")
+        """Every TCP (address, port) the container listens on, from its own /proc.
+
+        Where the engine runs on this machine, the tables are read through /proc/<pid>/net of
+        the container's main process (the container's network namespace), which costs a file
+        read; elsewhere (a remote or virtualised engine) through `docker exec`."""
+        text = self._proc_net_tcp_from_host()
+        if text is None:
+            _, text = self.exec("sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")
         return parse_listening(text)
+
+    def _proc_net_tcp_from_host(self) -> str | None:
+        """/proc/net/tcp{,6} of the container, read from this machine's /proc; None when its
+        main process is not visible here as a process of this very container.
+
+        The pid last inspected is tried first: any process in the container's cgroup sees the
+        container's network. When it is gone, the engine is asked for the current one."""
+        for inspect in (False, True):
+            if inspect:
+                self._container.reload()  # type: ignore[union-attr]
+            text = self._read_proc_net_tcp()
+            if text is not None:
+                return text
+        return None
+
+    def _read_proc_net_tcp(self) -> str | None:
+        state = self._container.attrs.get("State") or {}  # type: ignore[union-attr]
+        pid, container_id = state.get("Pid") or 0, self._container.id  # type: ignore[union-attr]
+        if not (state.get("Running") and pid > 0 and container_id):
+            return None
+        proc = Path(f"/proc/{pid}")
+        try:
+            # The same pid on this machine must be this container's process (its cgroup path
+            # names the container), not an unrelated one of a remote engine's numbering.
+            if container_id not in (proc / "cgroup").read_text():
+                return None
+            tables = [proc / "net" / name for name in ("tcp", "tcp6")]
+            text = "\n".join(table.read_text() for table in tables if table.exists())
+            if container_id not in (proc / "cgroup").read_text():
+                return None  # the process ended and the pid was reused while we read
+        except OSError:
+            return None
+        return text
 
     def exec(self, *command: str) -> tuple[int, str]:
         result = self._container.exec_run(list(command))  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from hardhouse.ca import TlsFiles, write_server_material
-from hardhouse.probe.worker import prewarm
+from hardhouse.probe.worker import discard_spare, prewarm
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec, load_spec
 from hardhouse.testing.assertions import Target
@@ -152,6 +152,8 @@ def clickhouse_network(clickhouse_image_name: str, pytestconfig: pytest.Config) 
         testcontainers_config.ryuk_disabled = True
     with docker_network() as network:
         yield network
+    # The session is over: a spare worker child the factories started and no check used ends now.
+    discard_spare()
 
 
 class ServerFactory:
