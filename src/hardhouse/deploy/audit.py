@@ -44,6 +44,7 @@ from hardhouse.audit.merge import ConfigTreeError, Dialect
 from hardhouse.audit.model import AuditReport, Finding
 from hardhouse.audit.run import audit_tree
 from hardhouse.controls.waivers import Waiver
+from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 from hardhouse.spec.fields import has_control_character
@@ -302,12 +303,6 @@ def drift_findings(report: AuditReport) -> list[Finding]:
     return [finding for result in report.controls if result.id == "HH-DRIFT-1" for finding in result.findings]
 
 
-def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
-    for line in lines:
-        host.log_styled(line, fg="red")
-    return False
-
-
 def _shown(finding: Finding) -> Finding:
     """Belt and braces: drift already never shows a credential's value; deploy logs travel."""
     return dataclasses.replace(finding, value=None) if is_secret(finding.subject) else finding
@@ -346,10 +341,10 @@ def audit_live(config_dir: str, spec: HardeningSpec) -> Iterator[Any]:
             environ=os.environ,
         )
     except AuditFetchError as error:
-        yield FunctionCommand(_report_failure, ([f"audit after going live failed: {error}"],), {})
+        yield FunctionCommand(fail_with_lines, ([f"audit after going live failed: {error}"],), {})
         return
     if drift_findings(report):
-        yield FunctionCommand(_report_failure, (recheck_lines(report, config_dir),), {})
+        yield FunctionCommand(fail_with_lines, (recheck_lines(report, config_dir),), {})
         return
     # Shown at every verbosity (a noop message needs -v), like the verification's summary.
     host.log(f"audited {config_dir}: {len(report.files)} files merged, no drift")

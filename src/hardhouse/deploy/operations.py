@@ -18,6 +18,7 @@ from pyinfra.facts.gpg import GpgKey
 from hardhouse.deploy import contract
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.facts import HardhouseFiles, HostFiles, PathState
+from hardhouse.deploy.messages import fail_with_lines, log_lines
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import Settings
@@ -185,18 +186,6 @@ def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
     return {"ok": False, "checks": [failed]}
 
 
-def _log_lines(state: Any, host: Any, lines: list[str]) -> bool:
-    for line in lines:
-        host.log_styled(line, fg="red")
-    return True
-
-
-def _report_failure(state: Any, host: Any, lines: list[str]) -> bool:
-    for line in lines:
-        host.log_styled(line, fg="red")
-    return False
-
-
 @operation()
 def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
     """Check the live server from the deploy machine. A read: no change when it passes; when
@@ -219,16 +208,16 @@ def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
     lines += [f"  FAIL {c.get('control') or '-'} {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]
     if not holds_for_verification(settings):
         yield FunctionCommand(
-            _report_failure, (lines + ["the new configuration stays live (on_verify_failure: keep)"],), {}
+            fail_with_lines, (lines + ["the new configuration stays live (on_verify_failure: keep)"],), {}
         )
         return
     # Say why first; then undo this run's activation (the host refuses when this run activated
     # nothing, or when the previous set is not one hardhouse brought up healthy), then fail.
-    yield FunctionCommand(_log_lines, (lines + ["rolling back (on_verify_failure: rollback)"],), {})
+    yield FunctionCommand(log_lines, (lines + ["rolling back (on_verify_failure: rollback)"],), {})
     yield _apply_command(settings, "rollback", str(settings.health_timeout), RUN_TOKEN)
     # hardhouse-apply rollback exits 0 only once the previous targets answer again.
     yield FunctionCommand(
-        _report_failure, (["rolled back: the previous configuration serves again; the deploy failed"],), {}
+        fail_with_lines, (["rolled back: the previous configuration serves again; the deploy failed"],), {}
     )
 
 

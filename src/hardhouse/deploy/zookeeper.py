@@ -63,6 +63,7 @@ from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, Str
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
+from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.settings import DATA_DEFAULTS as CLICKHOUSE_DEFAULTS
 from hardhouse.deploy.zookeeper_settings import KEY, ZooKeeperSettings, jvm_defaults, read_zookeeper_settings, zoo_cfg
 
@@ -224,12 +225,6 @@ class ZooKeeperRootsFact(FactBase):
         return {}
 
 
-def _fail_with(state: Any, host: Any, lines: list[str]) -> bool:
-    for line in lines:
-        host.log_styled(line, fg="red")
-    return False
-
-
 def _cli(settings: ZooKeeperSettings, *args: Any) -> StringCommand:
     return StringCommand(
         "timeout",
@@ -282,7 +277,7 @@ def zookeeper_roots(settings: ZooKeeperSettings) -> Iterator[Any]:
             for root, s in open_roots.items()
         ]
         lines += [f"{root}: zkCli.sh gave no answer about it within {CLI_TIMEOUT}s" for root in unknown]
-        yield FunctionCommand(_fail_with, (["ZooKeeper roots not closed to anonymous clients:", *lines],), {})
+        yield FunctionCommand(fail_with_lines, (["ZooKeeper roots not closed to anonymous clients:", *lines],), {})
         return
     missing = [root for root in settings.roots if found[root].state == "missing"]
     if not missing:
