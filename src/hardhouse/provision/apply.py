@@ -62,8 +62,14 @@ class Report:
 def owners_from_here(spec: HardeningSpec, address: str, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """(log database -> the owner the deploy machine logs in as, problems). Pure: reads the
     passwords' sources and the local route to `address`, sends nothing."""
-    here = source_address(address)
     passwords, unreadable = readable_passwords(spec, environ)
+    return owners_among(spec, source_address(address), passwords, unreadable)
+
+
+def owners_among(
+    spec: HardeningSpec, here: str | None, passwords: Mapping[str, str], unreadable: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """owners_from_here, for a caller that has read the passwords already."""
     chosen, problems = {}, []
     for name, db in spec.log_databases.items():
         owner, reasons = first_reachable(spec, db.owners, here, passwords, unreadable)

@@ -31,17 +31,18 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.probe.scanner import INTERSERVER_PART_REQUEST
 from hardhouse.probe.transport import verifying_context
 from hardhouse.probe.wire.zookeeper import NO_AUTH, NO_NODE, ZooKeeperClient, ZooKeeperError
+from hardhouse.provision.apply import owners_among
 from hardhouse.render.cluster import read_source
 from hardhouse.spec import HardeningSpec
 from hardhouse.verify.checks import Check
-from hardhouse.verify.privileges import MARK_PREFIX, marker_column
-from hardhouse.verify.reach import first_reachable
+from hardhouse.verify.privileges import MARK_PREFIX, insert_marked, marker_column
 
 REPLICATION_WAIT = 30.0  # seconds for a row to reach the other replicas (and its deletion)
 ANSWER_LIMIT = 64 * 1024  # bytes read of an interserver answer
@@ -60,35 +61,25 @@ def cluster_checks(
     """Every cluster check for the replica at `address` (spec.cluster names which one it is)."""
     assert spec.cluster is not None
     checks = _interserver(address, spec, ca, environ) + _zookeeper(spec)
-    owner, reasons = _owner(spec, here, passwords, unreadable)
-    if owner is None or spec.ports.native_tls is None:
-        why = "; ".join(reasons) if owner is None else "ports.native_tls is closed"
+    owners, problems = owners_among(spec, here, passwords, unreadable)
+    if not owners or spec.ports.native_tls is None:
+        why = ("; ".join(problems) or "the spec has no log_databases") if not owners else "ports.native_tls is closed"
         return checks + [
             Check(
                 address,
                 "Distributed queries and replication work",
                 True,
-                f"not checked from here: they run as a log database owner over native TLS ({why or 'no owner'})",
+                f"not checked from here: they run as a log database owner over native TLS ({why})",
                 "HH-CLUSTER-1",
                 checked=False,
             )
         ]
-    user, password = owner
-    return checks + _distributed(address, spec, ca, user, password) + _replication(address, spec, ca, user, password)
-
-
-def _owner(
-    spec: HardeningSpec, here: str | None, passwords: Mapping[str, str], unreadable: Mapping[str, str]
-) -> tuple[tuple[str, str] | None, list[str]]:
-    reasons: list[str] = []
-    for db in spec.log_databases.values():
-        user, why = first_reachable(spec, db.owners, here, passwords, unreadable)
-        if user is not None:
-            return (user, passwords[user]), []
-        reasons += why
-    if not spec.log_databases:
-        reasons.append("the spec has no log_databases")
-    return None, reasons
+    user = next(iter(owners.values()))
+    return (
+        checks
+        + _distributed(address, spec, ca, user, passwords[user])
+        + _replication(address, spec, ca, owners, passwords)
+    )
 
 
 # -- interserver ---------------------------------------------------------------------------------
@@ -177,7 +168,10 @@ def _distributed(address: str, spec: HardeningSpec, ca: Path, user: str, passwor
     ]
 
 
-def _replication(address: str, spec: HardeningSpec, ca: Path, user: str, password: str) -> list[Check]:
+def _replication(
+    address: str, spec: HardeningSpec, ca: Path, owners: Mapping[str, str], passwords: Mapping[str, str]
+) -> list[Check]:
+    """A marked row written here, as the owner of its log database, read on every peer, then deleted."""
     cluster = spec.cluster
     assert cluster is not None and spec.ports.native_tls is not None
     port = spec.ports.native_tls
@@ -185,11 +179,12 @@ def _replication(address: str, spec: HardeningSpec, ca: Path, user: str, passwor
     mine = cluster.this_replica()
     assert mine is not None
     peers = [r.address for r in cluster.shards[mine[0]].replicas if r.host != mine[2].host]
+    # A table of a database whose owner logs in from here, with a String column to mark a row in.
     target = next(
         (
             (db_name, t_name, column)
-            for db_name, db in spec.log_databases.items()
-            for t_name in db.tables
+            for db_name in owners
+            for t_name in spec.log_databases[db_name].tables
             if (column := marker_column(spec, db_name, t_name)) is not None
         ),
         None,
@@ -201,21 +196,25 @@ def _replication(address: str, spec: HardeningSpec, ca: Path, user: str, passwor
         why = "not checked from here: no log table with a String column to mark a row in"
         return [Check(endpoint, name, True, why, "", checked=False)]
     db_name, t_name, column = target
+    user = owners[db_name]
     table = f"{db_name}.{t_name}"
     time_column = spec.log_databases[db_name].tables[t_name].time_column
     mark = MARK_PREFIX + secrets.token_hex(8)
     count = f"SELECT count() AS n FROM {table} WHERE {column} = '{mark}'"
     try:
-        with Session(address, port, user, password, ca) as session:
-            session.execute(f"INSERT INTO {table} ({time_column}, {column}) SELECT now(), '{mark}'")
+        with ExitStack() as stack:
+            sessions = {
+                at: stack.enter_context(Session(at, port, user, passwords[user], ca)) for at in [address, *peers]
+            }
+            sessions[address].execute(insert_marked(table, time_column, column, mark))
             try:
-                missing = _wait_for(peers, port, user, password, ca, count, 1)
+                missing = _wait_for({peer: sessions[peer] for peer in peers}, count, 1)
             finally:
-                session.execute(f"ALTER TABLE {table} DELETE WHERE {column} = '{mark}'")
-            left = _wait_for([address, *peers], port, user, password, ca, count, 0)
+                sessions[address].execute(f"ALTER TABLE {table} DELETE WHERE {column} = '{mark}'")
+            left = _wait_for(sessions, count, 0)
     except (ServerError, Unreachable) as error:
         return [Check(endpoint, name, False, str(error))]
-    checks = [
+    return [
         Check(
             endpoint,
             name,
@@ -223,34 +222,25 @@ def _replication(address: str, spec: HardeningSpec, ca: Path, user: str, passwor
             f"a marked row in {table} reached {', '.join(peers)}"
             if not missing
             else f"not on {', '.join(missing)} after {REPLICATION_WAIT:.0f}s",
-        )
-    ]
-    checks.append(
+        ),
         Check(
             endpoint,
             "the marked row is deleted again on every replica",
             not left,
             "deleted everywhere" if not left else f"still on {', '.join(left)}",
-        )
-    )
-    return checks
+        ),
+    ]
 
 
-def _wait_for(
-    addresses: list[str], port: int, user: str, password: str, ca: Path, count: str, wanted: int
-) -> list[str]:
-    """The addresses where `count` did not reach `wanted` within REPLICATION_WAIT."""
+def _wait_for(sessions: Mapping[str, Session], count: str, wanted: int) -> list[str]:
+    """The addresses whose session's `count` did not reach `wanted` within REPLICATION_WAIT."""
     deadline = time.monotonic() + REPLICATION_WAIT
-    pending = list(addresses)
-    while pending:
-        for peer in list(pending):
-            with Session(peer, port, user, password, ca) as session:
-                if session.rows(count) == [{"n": wanted}]:
-                    pending.remove(peer)
+    pending = list(sessions)
+    while True:
+        pending = [at for at in pending if sessions[at].rows(count) != [{"n": wanted}]]
         if not pending or time.monotonic() > deadline:
-            break
+            return pending
         time.sleep(0.2)
-    return pending
 
 
 # -- ZooKeeper ------------------------------------------------------------------------------------
