@@ -329,7 +329,7 @@ class Sandbox:
         return [SandboxHost(**h["sandbox"]) for h in data["hosts"]]
 
     # -- inventory data -----------------------------------------------------------------------
-    def host_data(self, host: SandboxHost, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    def ssh_data(self, host: SandboxHost) -> dict[str, Any]:
         return {
             "ssh_hostname": "127.0.0.1",
             "ssh_port": host.ssh_port,
@@ -337,6 +337,11 @@ class Sandbox:
             "ssh_key": str(self.key),
             "ssh_known_hosts_file": str(self.known_hosts),
             "ssh_strict_host_key_checking": "yes",
+        }
+
+    def host_data(self, host: SandboxHost, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+        return {
+            **self.ssh_data(host),
             "hardhouse_spec": spec or sandbox_spec(host.address, self.gateway, str(self.subnet), self.secrets_dir),
             "hardhouse_tls_source": "sandbox-ca",
             "hardhouse_sandbox_ca_dir": str(self.ca_dir),
@@ -346,12 +351,11 @@ class Sandbox:
 
     def cluster_data(self, host: SandboxHost, hosts: Sequence[SandboxHost]) -> dict[str, Any]:
         """A cluster host's data: the ZooKeeper host's hardening, or a replica's spec."""
-        ssh = {k: v for k, v in self.host_data(host).items() if k.startswith("ssh_")}
         zookeeper = next(h for h in hosts if h.name == "sandbox-zookeeper")
         if host == zookeeper:
             # No ClickHouse here: hardhouse_spec None overrides the policy's (group_data/all.py).
             return {
-                **ssh,
+                **self.ssh_data(host),
                 "hardhouse_spec": None,
                 "hardhouse_zookeeper": zookeeper_data(host.address, self.secrets_dir),
             }

@@ -61,13 +61,12 @@ class ZooKeeperHost:
 
     def data(self, **zookeeper: Any) -> dict[str, Any]:
         """SSH settings and only hardhouse_zookeeper (no spec: this host runs no ClickHouse)."""
-        ssh = {k: v for k, v in self.sandbox.host_data(self.host).items() if k.startswith("ssh_")}
         settings = {
             "listen": self.address,
             "clickhouse_identity": {"user": USER, "password_file": str(self.password_file)},
             **zookeeper,
         }
-        return {**ssh, "hardhouse_zookeeper": settings}
+        return {**self.sandbox.ssh_data(self.host), "hardhouse_zookeeper": settings}
 
     def deploy(self, data: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
         self.sandbox.write_inventory([self.host], {self.host.name: data})
