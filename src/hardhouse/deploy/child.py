@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 STDERR_LINES = 20  # what a dead service child said last, kept to explain the failure
+STDERR_WAIT = 2.0  # seconds to wait for the rest of what a dead child wrote to stderr
 ANSWER_LIMIT = 16 * 1024 * 1024  # one answer line from the service child
 
 
@@ -33,6 +34,7 @@ class Service:
         self._ids = itertools.count(1)
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._ended = ""
+        self._stderr_reader: threading.Thread | None = None
 
     def call(self, handler: str, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
         """(the handler's answer, "") or (None, why there is none)."""
@@ -89,8 +91,9 @@ class Service:
                     stderr=subprocess.PIPE,
                     text=True,
                 )
+                self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+                self._stderr_reader.start()
                 threading.Thread(target=self._read_answers, daemon=True).start()
-                threading.Thread(target=self._read_stderr, daemon=True).start()
                 atexit.register(self.close)
             return self._process
 
@@ -111,6 +114,10 @@ class Service:
                 waiter[0].set()
         # The child ended (or said something unreadable): every waiting call learns why.
         self._process.wait()
+        # Its last words may still be in the pipe: let the stderr reader reach the end (bounded:
+        # a grandchild could hold the pipe open).
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=STDERR_WAIT)
         said = " / ".join(line.strip() for line in list(self._stderr)[-3:])
         self._ended = f"the deploy's helper process ended ({said or f'status {self._process.returncode}'})"
         for ident in list(self._pending):
