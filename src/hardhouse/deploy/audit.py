@@ -34,20 +34,21 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyinfra import host
 from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
 
-from hardhouse.audit.drift import is_secret
-from hardhouse.audit.merge import ConfigTreeError, Dialect
-from hardhouse.audit.model import AuditReport, Finding
-from hardhouse.audit.run import audit_tree
-from hardhouse.controls.waivers import Waiver
 from hardhouse.deploy.messages import fail_with_lines
+from hardhouse.deploy.snapshot import Trust, trusted
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 from hardhouse.spec.fields import has_control_character
+
+if TYPE_CHECKING:  # the audit itself is imported when a tree is audited: a trusted re-run never loads it
+    from hardhouse.audit.merge import Dialect
+    from hardhouse.audit.model import AuditReport, Finding
+    from hardhouse.controls.waivers import Waiver
 
 ARCHIVE_LIMIT = 8 * 1024 * 1024  # tar bytes of one host's tree; real trees are well under 1 MiB
 MAX_DEPTH = 4  # directory levels below the configuration directory that are fetched
@@ -273,6 +274,9 @@ def audit_archive(
 ) -> AuditReport:
     """Unpack a fetched tree into a private temporary directory and audit it as `target`.
     Raises AuditFetchError (unsafe archive, or a tree the audit cannot read) or SpecError."""
+    from hardhouse.audit.merge import ConfigTreeError
+    from hardhouse.audit.run import audit_tree
+
     scratch = Path(tempfile.mkdtemp(prefix="hardhouse-audit-"))  # 0700, this process's own
     try:
         extract_tree(archive, scratch)
@@ -305,6 +309,8 @@ def drift_findings(report: AuditReport) -> list[Finding]:
 
 def _shown(finding: Finding) -> Finding:
     """Belt and braces: drift already never shows a credential's value; deploy logs travel."""
+    from hardhouse.audit.drift import is_secret
+
     return dataclasses.replace(finding, value=None) if is_secret(finding.subject) else finding
 
 
@@ -320,7 +326,7 @@ def recheck_lines(report: AuditReport, config_dir: str) -> list[str]:
 
 
 @operation()
-def audit_live(config_dir: str, spec: HardeningSpec) -> Iterator[Any]:
+def audit_live(config_dir: str, spec: HardeningSpec, trust: Trust | None = None) -> Iterator[Any]:
     """Read the live tree back (one remote command) and audit it against the spec: a value
     from a file outside hardhouse's that wins over the rendered one fails the host. A read:
     no change when the tree matches, nothing on the host is touched. Passwords come from this
@@ -328,6 +334,10 @@ def audit_live(config_dir: str, spec: HardeningSpec) -> Iterator[Any]:
     the files the spec names, as for the rendering, so their hashes are compared too."""
     if not host.state.is_executing:
         return  # the live tree exists only after go_live; the plan reads nothing
+    why_trusted = trusted(trust) if trust is not None else None
+    if why_trusted is not None:
+        host.noop(f"the audited tree is {why_trusted}")
+        return
     fetched = host.get_fact(ClickHouseConfigTree, config_dir=config_dir)
     try:
         if fetched.archive is None:

@@ -17,6 +17,7 @@ Were it offered, its random salt would change every render, and so every deploy.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -64,8 +65,10 @@ class Credential:
     value: str  # the hex hash, or the certificate common name
 
 
+@functools.lru_cache(maxsize=64)
 def weakness(secret: str, user_name: str) -> str | None:
-    """Why a password is too weak, without repeating it; None when it is acceptable."""
+    """Why a password is too weak, without repeating it; None when it is acceptable. Cached:
+    a fleet renders the same users for every host, and zxcvbn takes milliseconds a call."""
     if not secret:
         return "the password is empty"
     if len(secret) < MIN_LENGTH:
