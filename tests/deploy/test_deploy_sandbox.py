@@ -224,6 +224,74 @@ def test_second_run_changes_nothing(exposed_host: Any) -> None:
     assert ingest(exposed_host, "SELECT uptime()")[0][0] >= uptime  # not restarted
 
 
+SKIPPED = "verification skipped: unchanged since verified at"
+REPROVEN = "verified from the deploy machine at"
+STAMP = "/var/lib/hardhouse/verified-state"
+
+
+def test_an_unchanged_host_is_not_re_proven_and_every_kind_of_drift_brings_the_proof_back(exposed_host: Any) -> None:
+    """A no-change re-run reads the host's fingerprint with one command and, while the stamp
+    the last passed verification left still matches it, skips the audit, provisioning plan
+    and verification. A restart, a new listening socket, an edited file or an edited stamp
+    each make the next run prove the host again from outside."""
+    (host,) = exposed_host.hosts()
+    assert deploy(exposed_host).returncode == 0  # the host as a passed verification left it
+    result = deploy(exposed_host)
+    assert result.returncode == 0, result.output[-3000:]
+    assert SKIPPED in result.output and REPROVEN not in result.output and "audited " not in result.output
+    assert grand_total(result.output)["success"] == "-"
+
+    def reproven_once(why: str) -> None:
+        result = deploy(exposed_host)
+        assert result.returncode == 0, result.output[-3000:]
+        assert REPROVEN in result.output and SKIPPED not in result.output, f"{why}: {result.output[-3000:]}"
+        assert "audited /etc/clickhouse-server" in result.output
+        again = deploy(exposed_host)  # proven again and stamped: trusted on the next run
+        assert again.returncode == 0 and SKIPPED in again.output, f"{why}: {again.output[-3000:]}"
+
+    # A restart behind hardhouse's back (Debian's script cannot find the server in a container).
+    docker_exec(
+        host.container,
+        "pkill -x clickhouse-serv; while pgrep -x clickhouse-serv >/dev/null; do sleep 0.1; done; "
+        "/etc/init.d/clickhouse-server start >/dev/null",
+    )
+    for _ in range(100):
+        if port_open(host.address, 9440):
+            break
+        subprocess.run(["sleep", "0.2"])
+    reproven_once("a restart")
+    # Something new listening on the host.
+    docker_exec(
+        host.container, "setsid openssl s_server -quiet -nocert -psk 00 -accept 18123 </dev/null >/dev/null 2>&1 &"
+    )
+    try:
+        for _ in range(50):
+            if port_open(host.address, 18123):
+                break
+            subprocess.run(["sleep", "0.1"])
+        reproven_once("a new listener")
+    finally:
+        docker_exec(host.container, "pkill -x openssl || true")
+    reproven_once("the listener gone")
+    # A file in the configuration directory, even one ClickHouse does not read.
+    docker_exec(host.container, "echo note > /etc/clickhouse-server/config.d/README")
+    try:
+        reproven_once("an edited file")
+    finally:
+        docker_exec(host.container, "rm -f /etc/clickhouse-server/config.d/README")
+    reproven_once("the file gone")
+    # The stamp moved forward in time by someone on the host: its HMAC no longer matches, and
+    # whoever wrote it lacks the passwords that key it.
+    docker_exec(host.container, f"""set -e; read -r v at rest < {STAMP}; echo "$v $((at + 60)) $rest" > {STAMP}""")
+    reproven_once("an edited stamp")
+    # Trust turned off: every run proves the host, and writes no stamp.
+    docker_exec(host.container, f"rm -f {STAMP}")
+    result = deploy(exposed_host, "--data", "hardhouse_trust_verified_for=0")
+    assert result.returncode == 0 and REPROVEN in result.output, result.output[-3000:]
+    assert docker_exec(host.container, f"test -e {STAMP} && echo stamped || echo none").strip() == "none"
+    reproven_once("no stamp")
+
+
 def test_log_table_changes_in_place_are_applied_and_a_type_change_is_refused(exposed_host: Any) -> None:
     """Rows written by the application stay through both: a column the spec adds is added in
     place; a column whose type changes is refused, with the host failed and nothing touched."""
@@ -299,9 +367,12 @@ def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_
         assert audited.stdout.startswith("audit of sandbox-1 (")
     finally:
         docker_exec(host.container, f"rm -f {planted}")
-    # Removed: the re-run passes with no change (at -vvv, which prints every fact's output: the
-    # fetched tree holds the users' password hashes, which must not show), and the audit passes.
-    result = deploy(exposed_host, "-vvv")
+    # Removed: the host is again the one the last verification passed on, so a re-run trusts
+    # it; re-proven at -vvv (which prints every fact's output: the fetched tree holds the users'
+    # password hashes, which must not show), it passes with no change and the audit passes.
+    result = deploy(exposed_host)
+    assert result.returncode == 0 and SKIPPED in result.output, result.output[-3000:]
+    result = deploy(exposed_host, "-vvv", "--data", "hardhouse_trust_verified_for=0")
     assert result.returncode == 0, result.output[-3000:]
     assert "audited /etc/clickhouse-server: " in result.output and "files merged, no drift" in result.output
     totals = grand_total(result.output)

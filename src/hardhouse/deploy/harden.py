@@ -29,21 +29,22 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pyinfra import host
-from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
+from pyinfra.api import deploy, operation
 from pyinfra.operations import apt, files
 
 from hardhouse.deploy.audit import audit_live
-from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import KEY_KINDS, SERVER_USER, TLS_KINDS
 from hardhouse.deploy.keys import KEYS_DIR
-from hardhouse.deploy.operations import go_live, signing_key, stage, validate_staged, verify_from_here
+from hardhouse.deploy.operations import go_live, live_globs, signing_key, stage, validate_staged, verify_from_here
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
+from hardhouse.deploy.snapshot import installed_packages, make_trust, read_host_state
 from hardhouse.provision import provision_problems
 
 DEBIAN_PACKAGES = ("clickhouse-server", "clickhouse-client", "openssl", "procps")
@@ -53,27 +54,43 @@ REPO_PACKAGES = ("clickhouse-server", "clickhouse-client", "clickhouse-common-st
 KEYRING = "/usr/share/keyrings/clickhouse-keyring.gpg"
 
 
+@operation()
+def install_packages(packages: list[str], cache_time: int) -> Iterator[Any]:
+    """apt.packages, skipped without a command when the host's snapshot lists them all."""
+    installed = installed_packages(packages)
+    if installed == set(packages):
+        host.noop(f"installed: {', '.join(packages)}")
+        return
+    # Something is missing: refresh the package lists (if older than cache_time), then install.
+    yield from apt.packages._inner(packages=packages, no_recommends=True, update=True, cache_time=cache_time)
+
+
+def fingerprint_scope(settings: Settings, extra_dirs: list[str]) -> list[str]:
+    """What the host's fingerprint covers (hardhouse.deploy.snapshot): the configuration, TLS
+    and key directories, hardhouse-apply and the staged files, the log databases' table
+    definitions and SQL-created access entities."""
+    metadata = f"{settings.data_dir}/metadata"
+    databases = sorted(settings.spec.log_databases or {})
+    return (
+        [settings.config_dir, *extra_dirs]
+        + [path for db in databases for path in (f"{metadata}/{db}.sql", f"{metadata}/{db}")]
+        + [f"{settings.data_dir}/access"]
+    )
+
+
 def install_clickhouse(settings: Settings) -> None:
-    installed = host.get_fact(DebPackages)
     if settings.install_source == "debian":
-        missing = [p for p in DEBIAN_PACKAGES if p not in installed]
-        apt.packages(
+        install_packages(
             name="Install ClickHouse from the distribution's packages",
             packages=list(DEBIAN_PACKAGES),
-            no_recommends=True,
-            # Refresh the package lists only when something is missing (no apt traffic on a re-run).
-            update=bool(missing),
             cache_time=settings.apt_cache_time,
         )
         return
     repo = settings.repo
     assert repo is not None
-    missing = [p for p in REPO_PREREQUISITES if p not in installed]
-    apt.packages(
+    install_packages(
         name="Install what a signed apt repository needs (curl, gnupg)",
         packages=list(REPO_PREREQUISITES),
-        no_recommends=True,
-        update=bool(missing),
         cache_time=settings.apt_cache_time,
     )
     signing_key(
@@ -131,29 +148,15 @@ def harden_clickhouse() -> None:
                 + "\n".join(f"  - {problem}" for problem in problems)
             )
 
-    if settings.verify or settings.spec.log_databases:
-        # The helper child that verifies and provisions from this machine starts now: its
-        # imports then overlap the steps on the host instead of following them.
-        SERVICE.start()
-
-    install_clickhouse(settings)
-
     state, staged = settings.state_dir, settings.staged_dir
-    stage(
-        name="Install hardhouse-apply (validate, activate, roll back)",
-        payloads=[apply_script(settings)],
-        directories=[
-            Directory(state, "root", SERVER_USER, 0o750),
-            Directory(f"{state}/bin", "root", "root", 0o700),
-        ],
-    )
     tls_dirs = sorted({str(Path(m.live.path).parent) for m in managed if m.kind in TLS_KINDS})
     # The key file's directory is hardhouse's (root only); a systemd drop-in directory is only created.
     key_dirs = sorted({str(Path(m.live.path).parent) for m in managed if m.kind in KEY_KINDS})
-    stage(
-        name="Stage the rendered files and TLS material (hashes only; key 0600 owned by clickhouse)",
-        payloads=[m.staged for m in managed] + [manifest(settings, managed)],
-        directories=[Directory(staged, "root", SERVER_USER, 0o750)]
+    # hardhouse-apply (validate, activate, roll back) and the files it will put live.
+    payloads = [apply_script(settings)] + [m.staged for m in managed] + [manifest(settings, managed)]
+    directories = (
+        [Directory(state, "root", SERVER_USER, 0o750), Directory(f"{state}/bin", "root", "root", 0o700)]
+        + [Directory(staged, "root", SERVER_USER, 0o750)]
         + [Directory(f"{staged}/{sub}", "root", SERVER_USER, 0o750) for sub in ("config.d", "users.d", "tls")]
         # The server reads its configuration but may not change it: the configuration directory
         # and its config.d/users.d belong to root (ClickHouse's own packages give them to the
@@ -165,18 +168,53 @@ def harden_clickhouse() -> None:
         # TLS directories hardhouse owns (inside the config dir) are locked down; others are only created.
         + [Directory(d, "root", SERVER_USER, 0o750, enforce=d.startswith(settings.config_dir + "/")) for d in tls_dirs]
         + [Directory(f"{staged}/keys", "root", "root", 0o700)]
-        + [Directory(d, "root", "root", 0o700 if d == KEYS_DIR else 0o755, enforce=d == KEYS_DIR) for d in key_dirs],
-        prune=[f"{staged}/config.d/*.xml", f"{staged}/users.d/*.xml", f"{staged}/tls/*.pem", f"{staged}/keys/*"],
+        + [Directory(d, "root", "root", 0o700 if d == KEYS_DIR else 0o755, enforce=d == KEYS_DIR) for d in key_dirs]
+    )
+    prune = [f"{staged}/config.d/*.xml", f"{staged}/users.d/*.xml", f"{staged}/tls/*.pem", f"{staged}/keys/*"]
+    trust = make_trust(
+        settings.spec,
+        os.environ,
+        [m.live for m in managed] + payloads,
+        spec_data=settings.spec_data,
+        # A cluster's verification also proves its peers and ZooKeeper, which this host's
+        # fingerprint does not cover: it is re-verified on every run.
+        seconds=0 if settings.spec.cluster else settings.trust_verified_for,
+        state_dir=state,
+        verify_address=settings.verify_address,
+        verify_ca=verify_ca,
+        scope=fingerprint_scope(settings, tls_dirs + key_dirs + [f"{state}/bin", staged]),
+        packages=list(DEBIAN_PACKAGES if settings.install_source == "debian" else REPO_PREREQUISITES),
+    )
+    read_host_state(
+        name="Read the host's state (one command: files, packages, the fingerprint verification stamps)",
+        paths=[p.path for p in payloads + directories] + [m.live.path for m in managed],
+        globs=prune + live_globs(settings.config_dir),
+        trust=trust,
+        # The helper child that verifies and provisions from this machine starts there, unless
+        # the host is trusted unchanged: its imports then overlap the steps on the host.
+        start_service=settings.verify or bool(settings.spec.log_databases),
+    )
+
+    install_clickhouse(settings)
+
+    stage(
+        name="Stage hardhouse-apply, the rendered files and TLS material (hashes only; key 0600 owned by clickhouse)",
+        payloads=payloads,
+        directories=directories,
+        prune=prune,
+        trust=trust,
     )
     validate_staged(
         name="Validate on the host before going live (ClickHouse's parser, TLS pair, permissions)",
         settings=settings,
         managed=managed,
+        trust=trust,
     )
     go_live(
         name="Go live: restart only if needed, wait until healthy, roll back if not (a cluster: one replica at a time)",
         settings=settings,
         managed=managed,
+        trust=trust,
         # A cluster rolls: each replica is healthy again before the next restarts, so the
         # others keep serving (and a replica that does not come back stops the rollout).
         _serial=settings.spec.cluster is not None,
@@ -188,6 +226,7 @@ def harden_clickhouse() -> None:
         name="Audit the live configuration against the spec (no file overrides hardhouse's)",
         config_dir=settings.config_dir,
         spec=settings.spec,
+        trust=trust,
     )
     if settings.spec.log_databases:
         # After the audit, before verification: the owner's password goes only to the audited,
@@ -196,10 +235,12 @@ def harden_clickhouse() -> None:
             name="Create the log databases as an owner (in place only; never drop or rewrite)",
             settings=settings,
             ca=verify_ca,
+            trust=trust,
         )
     if settings.verify:
         verify_from_here(
             name="Verify from the deploy machine (anonymous refused, closed ports closed, TLS logins)",
             settings=settings,
             ca=verify_ca,
+            trust=trust,
         )

@@ -17,11 +17,12 @@ from pyinfra.facts.gpg import GpgKey
 
 from hardhouse.deploy import contract
 from hardhouse.deploy.child import SERVICE
-from hardhouse.deploy.facts import HardhouseFiles, HostFiles, PathState
+from hardhouse.deploy.facts import HostFiles, PathState
 from hardhouse.deploy.messages import fail_with_lines, log_lines
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import Settings
+from hardhouse.deploy.snapshot import Trust, fingerprint_now, host_files, record_verified, trusted
 from hardhouse.render.build import FILE_PREFIX
 
 VERIFY_TIMEOUT = 300  # seconds for the whole verification of one host
@@ -48,16 +49,20 @@ def _owner_mode(path: str, user: str, group: str, mode: int) -> list[Any]:
 
 @operation()
 def stage(
-    payloads: list[Payload], directories: list[Directory] | None = None, prune: list[str] | None = None
+    payloads: list[Payload],
+    directories: list[Directory] | None = None,
+    prune: list[str] | None = None,
+    trust: Trust | None = None,
 ) -> Iterator[Any]:
     """Make directories and files exactly as given (content, owner, mode) and remove files
     matching `prune` globs that are not among them. File contents never reach the log.
-    One fact command reads everything; directories, then each changed file's upload, then
-    one command for every owner/mode and removal."""
+    One fact command reads everything (none when the host is trusted unchanged: its stamp
+    covers these files); directories, then each changed file's upload, then one command for
+    every owner/mode and removal."""
+    if _unchanged(trust, f"{len(payloads)} files in place"):
+        return
     directories = directories or []
-    found = host.get_fact(
-        HardhouseFiles, paths=[d.path for d in directories] + [p.path for p in payloads], globs=prune or []
-    )
+    found = host_files([d.path for d in directories] + [p.path for p in payloads], prune or [])
     make_dirs = []
     for directory in directories:
         state = found.paths.get(directory.path, PathState("M"))
@@ -104,6 +109,14 @@ def stage(
         host.noop(f"{len(payloads)} files already in place")
 
 
+def _unchanged(trust: Trust | None, what: str) -> bool:
+    """Say so and return True when the host is the one a verification passed on, unchanged."""
+    why = trusted(trust) if trust is not None else None
+    if why is not None:
+        host.noop(f"{what}: {why}")
+    return why is not None
+
+
 def _apply_command(settings: Settings, *args: str) -> StringCommand:
     env = [
         QuoteString(f"HARDHOUSE_CONF={settings.config_dir}"),
@@ -112,14 +125,20 @@ def _apply_command(settings: Settings, *args: str) -> StringCommand:
     return StringCommand("env", *env, QuoteString(settings.apply_path), *(QuoteString(a) for a in args))
 
 
+def live_globs(config_dir: str) -> list[str]:
+    """hardhouse's live files, wherever they came from (one no longer in the spec goes away)."""
+    return [f"{config_dir}/config.d/{FILE_PREFIX}*.xml", f"{config_dir}/users.d/{FILE_PREFIX}*.xml"]
+
+
 def _live_state(settings: Settings, managed: list[ManagedFile]) -> HostFiles:
-    globs = [f"{settings.config_dir}/config.d/{FILE_PREFIX}*.xml", f"{settings.config_dir}/users.d/{FILE_PREFIX}*.xml"]
-    return host.get_fact(HardhouseFiles, paths=[m.live.path for m in managed], globs=globs)
+    return host_files([m.live.path for m in managed], live_globs(settings.config_dir))
 
 
 @operation()
-def validate_staged(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
+def validate_staged(settings: Settings, managed: list[ManagedFile], trust: Trust | None = None) -> Iterator[Any]:
     """Run hardhouse-apply validate when the staged files are not already live."""
+    if _unchanged(trust, "the live files match the spec"):
+        return
     plan = plan_activation(managed, _live_state(settings, managed), settings.config_dir)
     if plan.mode is None:
         host.noop("the live files already match the spec; nothing to validate")
@@ -128,9 +147,11 @@ def validate_staged(settings: Settings, managed: list[ManagedFile]) -> Iterator[
 
 
 @operation()
-def go_live(settings: Settings, managed: list[ManagedFile]) -> Iterator[Any]:
+def go_live(settings: Settings, managed: list[ManagedFile], trust: Trust | None = None) -> Iterator[Any]:
     """Swap the staged files in and restart, reload or start as the change needs; the host
     waits until healthy and rolls back (exit 1, reason on stderr) if it is not."""
+    if _unchanged(trust, "ClickHouse runs this configuration"):
+        return
     plan = plan_activation(managed, _live_state(settings, managed), settings.config_dir)
     if plan.mode is None:
         host.noop("ClickHouse already runs this configuration; no restart")
@@ -187,11 +208,20 @@ def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
 
 
 @operation()
-def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
-    """Check the live server from the deploy machine. A read: no change when it passes; when
-    a check fails the host fails with every failed check listed."""
+def verify_from_here(settings: Settings, ca: Path | None, trust: Trust | None = None) -> Iterator[Any]:
+    """Check the live server from the deploy machine; when every check passes, stamp the host
+    (hardhouse.deploy.snapshot) so that a run finding it unchanged need not prove it again.
+    When a check fails the host fails with every failed check listed."""
     if not host.state.is_executing:
         return  # only the live server can be verified, not the plan
+    why_trusted = trusted(trust) if trust is not None else None
+    if why_trusted is not None:
+        host.log(f"verification skipped: {why_trusted}; set it to 0 to verify on every run")
+        return
+    # The fingerprint the stamp blesses is read before the checks: a change during them makes
+    # the next run re-verify rather than trust what was not proven.
+    stamps = trust is not None and trust.key is not None and trust.seconds > 0
+    fingerprint = fingerprint_now(trust) if trust is not None and stamps else ""
     result = run_checks(settings, ca)
     checks = result.get("checks", [])
     failed = [c for c in checks if not c["ok"]]
@@ -203,6 +233,8 @@ def verify_from_here(settings: Settings, ca: Path | None) -> Iterator[Any]:
             f"verified from the deploy machine at {settings.verify_address}: "
             f"{len(checks)} checks passed ({'; '.join(logins)}); controls proven: {', '.join(proven) or 'none'}"
         )
+        if trust is not None and fingerprint:
+            record_verified(trust, fingerprint)
         return
     lines = [f"verification from the deploy machine failed ({len(failed)} of {len(checks)} checks):"]
     lines += [f"  FAIL {c.get('control') or '-'} {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]

@@ -55,6 +55,11 @@ DATA_DEFAULTS: dict[str, Any] = {
     # (the stock configuration is never restored; the previous private key is kept, 0600 root,
     # until the next activation so that a rollback can serve it).
     "hardhouse_on_verify_failure": "keep",
+    # Seconds a passed verification is trusted while the host's fingerprint (configuration
+    # files, server process, listening sockets, log database metadata; hardhouse.deploy.snapshot)
+    # is unchanged: a no-change re-run within it skips the audit, provisioning plan and
+    # verification. 0 re-verifies on every run. A cluster is always re-verified.
+    "hardhouse_trust_verified_for": 86400,
     # The address the deploy machine reaches the server at (default: first listen_host).
     "hardhouse_verify_address": None,
     # Seconds to wait for the server to be healthy after a change before rolling back.
@@ -99,6 +104,7 @@ class Settings:
     data_dir: str
     spec_data: Mapping[str, Any]
     log_key_files: Mapping[str, str] | None = None
+    trust_verified_for: int = 0
 
     @property
     def apply_path(self) -> str:
@@ -275,6 +281,7 @@ def read_settings(data: Any) -> Settings:
         data_dir=data_dir,
         spec_data=raw_spec,
         log_key_files=_key_files(data),
+        trust_verified_for=_int(data, "hardhouse_trust_verified_for", 0, 31 * 86400),
     )
 
 

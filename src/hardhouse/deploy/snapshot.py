@@ -1,0 +1,355 @@
+"""Everything a deploy run compares on a host, read with one remote command, and the stamp
+that lets a no-change re-run skip re-proving what cannot have changed.
+
+The snapshot (fact HostSnapshot, read by the first step of the deploy) holds what every later
+step compares: owner, mode and keyed digest of every staged and live path, the files some
+globs match, the installed packages, whether the server runs, and the host's fingerprint.
+Each step takes its view from the snapshot while no step since has changed this host (pyinfra
+counts a step that ran a command as a change); after a change, a step reads its own fact again.
+
+The fingerprint is one salted SHA-256 over everything the verification's answer depends on
+that lives on the host: every path (type, owner, mode, link target) and file content under
+ClickHouse's configuration directory, hardhouse's TLS and key directories, the spec's log
+databases' metadata and ClickHouse's SQL access storage; the server's processes (pid, start
+time, binary, command line) and the host's listening TCP sockets. The salt comes from the
+deploy machine's secrets and travels masked, so a fingerprint in a CI log (-vvv) tests no
+guess about a password hash.
+
+The stamp (hardhouse_state_dir/verified-state, root only) is written after a verification
+passed: the time and an HMAC, keyed by the spec's passwords (only the deploy machine has them),
+of the fingerprint read before that verification and of what it verified against (the rendered
+files, the verify address and CA, hardhouse's version). A later run whose fingerprint and
+context give the same HMAC, within hardhouse_trust_verified_for seconds, is the host that was
+proven: the audit, provisioning plan and verification are skipped and say so. Any edit of a
+file, restart, upgrade, new listener or new SQL user changes the fingerprint; someone who
+can write the stamp (root on the host) cannot make one for a changed host without the
+passwords. What the fingerprint cannot see (a firewall or proxy in front of the host) is why
+the trust expires; 0 verifies on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand, operation
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
+
+from hardhouse import __version__
+from hardhouse.deploy.child import SERVICE
+from hardhouse.deploy.contract import SERVER_PROCESSES
+from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles
+from hardhouse.deploy.payloads import Payload
+from hardhouse.render.credentials import read_secret
+from hardhouse.spec import HardeningSpec
+
+STAMP_NAME = "verified-state"
+STAMP_VERSION = "v1"
+# v1 <verified at, epoch seconds> <fingerprint> <context id> <HMAC>
+STAMP_PATTERN = re.compile(r"v1 ([0-9]{1,12}) ([0-9a-f]{64}) ([0-9a-f]{64}) ([0-9a-f]{64})")
+FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{64}")
+CA_LIMIT = 1 << 20  # bytes of the verify CA that key the stamp's context
+FIND_DEPTH = 8  # directory levels fingerprinted below each scope path
+
+# $1 digest key, $2 fingerprint salt, $3 stamp path, $4 context id; then paths, and after
+# "--globs", "--packages" and "--scope" markers the globs, package names and fingerprinted
+# paths. The fingerprint comes first; when it and the context id are the stamp's, the host
+# says SAME and the per-file reads (a few processes per file) are left out.
+SNAPSHOT_SCRIPT = r"""set -u
+key=$1; salt=$2; stamp=$3; context=$4; shift 4
+mode=paths; paths=(); globs=(); scope=(); present=(); packages=()
+for arg do
+    case $arg in --globs|--packages|--scope) mode=$arg; continue ;; esac
+    case $mode in
+    paths) paths+=("$arg") ;;
+    --globs) globs+=("$arg") ;;
+    --packages) packages+=("$arg") ;;
+    --scope) [ -e "$arg" ] && { scope+=("$arg"); present+=("$arg"); } || scope+=("") ;;
+    esac
+done
+installed=
+if [ ${#packages[@]} -gt 0 ]; then
+    installed=$(dpkg-query -W -f='${Status} ${Package} ${Version}\n' "${packages[@]}" 2>/dev/null \
+        | awk '$3 == "installed" {print "P", $4, $5}')
+    [ -z "$installed" ] || printf '%s\n' "$installed"
+fi
+pids=$(pidof SERVER_PROCESSES 2>/dev/null) && echo RUNNING
+state() {
+    local pid fields
+    printf 'scope %s\n' "${scope[@]}"  # an absent path is named empty: its appearing changes this
+    printf '%s\n' "$installed"  # package versions
+    if [ ${#present[@]} -gt 0 ]; then
+        find "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%y %U:%G:%m %p %l\n' 2>&1 | LC_ALL=C sort
+        find "${present[@]}" -xdev -maxdepth FIND_DEPTH -type f -print0 2>/dev/null | LC_ALL=C sort -z \
+            | xargs -0r sha256sum
+    fi
+    for pid in ${pids:-}; do
+        read -r -a fields < "/proc/$pid/stat"
+        printf 'process %s %s ' "$pid" "${fields[21]}"  # a restart (an upgrade's too) changes these
+        tr '\0' ' ' < "/proc/$pid/cmdline"; echo
+    done
+    awk 'FNR > 1 && $4 == "0A" {print "listen", $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | LC_ALL=C sort -u
+}
+fp=$({ printf '%s\n' "$salt"; state; } | sha256sum | cut -c1-64)
+printf 'FP %s\n' "$fp"
+if [ -n "$stamp" ] && [ -f "$stamp" ]; then
+    line=$(head -c 300 "$stamp" | head -n 1 | tr -cd 'v0-9a-f ')
+    printf 'STAMP %s\n' "$line"
+    case $line in "v1 "*" $fp $context "*) echo SAME; exit 0 ;; esac
+fi
+for arg in "${paths[@]}"; do
+    if [ -f "$arg" ]; then
+        printf 'F %s %s %s\n' "$(stat -c %U:%G:%a "$arg")" \
+            "$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
+    elif [ -d "$arg" ]; then
+        printf 'D %s - %s\n' "$(stat -c %U:%G:%a "$arg")" "$arg"
+    else
+        printf 'M - - %s\n' "$arg"
+    fi
+done
+for arg in "${globs[@]}"; do
+    for p in $arg; do [ -e "$p" ] && printf 'G %s\n' "$p"; done
+done
+true
+""".replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES)).replace("FIND_DEPTH", str(FIND_DEPTH))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    files: HostFiles
+    globs: frozenset[str] = frozenset()
+    packages: frozenset[str] = frozenset()
+    fingerprint: str = ""  # "" when the host could not say
+    stamp: str = ""
+    same: bool = False  # the host found its fingerprint and our context id in the stamp: files not read
+    op_hash: str | None = None  # the step that read it
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What a stamp is checked against: kept on the deploy machine, never shown."""
+
+    key: bytes | None = field(repr=False)  # None: no secret to key a stamp with, so never trusted
+    context: str = field(repr=False)
+    salt: str = field(repr=False)
+    seconds: int = 0  # hardhouse_trust_verified_for
+    stamp_path: str = ""
+    scope: tuple[str, ...] = ()  # paths the fingerprint covers
+    packages: tuple[str, ...] = ()  # packages whose versions it covers (and the install step checks)
+
+    def mac(self, fingerprint: str, verified_at: int) -> str:
+        assert self.key is not None
+        message = f"{STAMP_VERSION}\n{fingerprint}\n{verified_at}\n{self.context}".encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+
+    @property
+    def context_id(self) -> str:
+        """Names the context on the host (keyed: it says nothing about the files it covers)."""
+        if self.key is None:
+            return "-"
+        return hmac.new(self.key, f"context\n{self.context}".encode(), hashlib.sha256).hexdigest()
+
+    def stamp(self, fingerprint: str, verified_at: int) -> str:
+        mac = self.mac(fingerprint, verified_at)
+        return f"{STAMP_VERSION} {verified_at} {fingerprint} {self.context_id} {mac}"
+
+
+class HostSnapshot(FactBase):
+    """Everything the deploy's steps compare, and the host's fingerprint, in one command."""
+
+    def command(self, paths: list[str], globs: list[str], trust: Trust) -> StringCommand:
+        # The salt and context id come inside `trust`, whose repr hides them: pyinfra prints a
+        # fact's arguments at -v, and its command masks only HiddenValues.
+        arguments = [QuoteString(p) for p in paths]
+        arguments += ["--globs", *(QuoteString(g) for g in globs)]
+        arguments += ["--packages", *(QuoteString(p) for p in trust.packages)]
+        arguments += ["--scope", *(QuoteString(p) for p in trust.scope)]
+        return StringCommand(
+            "bash",
+            "-c",
+            QuoteString(SNAPSHOT_SCRIPT),
+            "hardhouse-snapshot",
+            QuoteString(HiddenValue(DIGEST_KEY)),
+            QuoteString(HiddenValue(trust.salt)),
+            QuoteString(trust.stamp_path or ""),
+            # A stamp that cannot be trusted need not be matched: "-" makes the host read every file.
+            QuoteString(HiddenValue(trust.context_id if trust.key is not None and trust.seconds > 0 else "-")),
+            *arguments,
+        )
+
+    def process(self, output: list[str]) -> Snapshot:
+        files = HardhouseFiles().process(output)
+        packages, fingerprint, stamp, same = set(), "", "", False
+        for line in output:
+            same = same or line == "SAME"
+            if line.startswith("P "):
+                packages.add(line.split(" ")[1])
+            elif line.startswith("FP ") and FINGERPRINT_PATTERN.fullmatch(line[3:]):
+                fingerprint = line[3:]
+            elif line.startswith("STAMP ") and STAMP_PATTERN.fullmatch(line[6:]):
+                stamp = line[6:]
+        return Snapshot(files, packages=frozenset(packages), fingerprint=fingerprint, stamp=stamp, same=same)
+
+    def default(self) -> Snapshot:
+        return Snapshot(HostFiles())
+
+
+# Host name -> the snapshot this run read last (hosts run in one process, one deploy at a time).
+SNAPSHOTS: dict[str, Snapshot] = {}
+
+
+@operation()
+def read_host_state(paths: list[str], globs: list[str], trust: Trust, start_service: bool = False) -> Iterator[Any]:
+    """Read everything the steps below compare with one command; changes nothing. With
+    start_service, the deploy's helper child starts now unless the host is trusted unchanged."""
+    snapshot = host.get_fact(HostSnapshot, paths=sorted(set(paths)), globs=sorted(set(globs)), trust=trust)
+    SNAPSHOTS[host.name] = replace(snapshot, globs=frozenset(globs), op_hash=host.current_op_hash)
+    if start_service and host.state.is_executing and trusted(trust) is None:
+        SERVICE.start()
+    host.noop(f"read {len(snapshot.files.paths)} paths, packages and the host's fingerprint")
+    return
+    yield  # an operation is a generator
+
+
+def _changed_since(op_hash: str | None) -> bool:
+    """Whether a step after `op_hash` (and before the current one) ran a command on this host."""
+    order = host.op_hash_order  # this host's steps, in order
+    if op_hash not in order:
+        return True
+    for later in order[order.index(op_hash) + 1 :]:
+        if later == host.current_op_hash:
+            break
+        data = host.state.ops.get(host, {}).get(later)
+        if data is None:
+            continue
+        meta = data.operation_meta
+        if meta.is_complete() and meta.did_change():
+            return True
+    return False
+
+
+def current() -> Snapshot | None:
+    """This host's snapshot while it still describes the host, else None."""
+    snapshot = SNAPSHOTS.get(host.name)
+    if snapshot is None or _changed_since(snapshot.op_hash):
+        return None
+    return snapshot
+
+
+def host_files(paths: list[str], globs: Iterable[str] = ()) -> HostFiles:
+    """The HardhouseFiles fact for these paths: from the snapshot when it still holds, else read."""
+    globs = list(globs)
+    snapshot = current()
+    if snapshot is not None and set(paths) <= snapshot.files.paths.keys() and set(globs) <= snapshot.globs:
+        found = snapshot.files
+        return HostFiles(
+            paths={p: found.paths[p] for p in paths},
+            matches=[m for m in found.matches if any(PurePosixPath(m).match(g) for g in globs)],
+            running=found.running,
+        )
+    return host.get_fact(HardhouseFiles, paths=paths, globs=globs)
+
+
+def installed_packages(packages: Iterable[str]) -> set[str] | None:
+    """Which of these packages the snapshot saw installed; None when it cannot say."""
+    snapshot = current()
+    return None if snapshot is None else set(packages) & snapshot.packages
+
+
+def fingerprint_now(trust: Trust) -> str:
+    """The host's fingerprint: the snapshot's while it holds, else one command."""
+    snapshot = current()
+    if snapshot is None:
+        snapshot = host.get_fact(HostSnapshot, paths=[], globs=[], trust=replace(trust, stamp_path=""))
+    return snapshot.fingerprint
+
+
+def trusted(trust: Trust) -> str | None:
+    """Why this host needs no re-proof (the host is the one a verification passed on, within
+    the trust period), or None."""
+    if trust.key is None or trust.seconds <= 0:
+        return None
+    snapshot = current()
+    if snapshot is None or not snapshot.fingerprint:
+        return None
+    match = STAMP_PATTERN.fullmatch(snapshot.stamp)
+    if match is None:
+        return None
+    verified_at, fingerprint, context_id, mac = int(match.group(1)), *match.group(2, 3, 4)
+    age = int(time.time()) - verified_at
+    if not 0 <= age <= trust.seconds or fingerprint != snapshot.fingerprint or context_id != trust.context_id:
+        return None
+    if not hmac.compare_digest(mac, trust.mac(snapshot.fingerprint, verified_at)):
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(verified_at))
+    return f"unchanged since verified at {when} ({age} s ago, within hardhouse_trust_verified_for: {trust.seconds})"
+
+
+def record_verified(trust: Trust, fingerprint: str) -> None:
+    """Stamp the host: a verification passed with this fingerprint (a root-only file). Run
+    directly, like a fact, and not yielded: it records a proof, it changes nothing the server
+    reads, so a re-run that only re-proved the host still reports no change."""
+    line = trust.stamp(fingerprint, int(time.time()))
+    script = 'umask 077 && printf "%s\\n" "$2" > "$1.new" && mv -f "$1.new" "$1"'
+    command = StringCommand(
+        "sh", "-c", QuoteString(script), "hardhouse-stamp", QuoteString(trust.stamp_path), QuoteString(line)
+    )
+    arguments = host.current_op_global_arguments or {}
+    connector = {key: value for key, value in arguments.items() if key in CONNECTOR_ARGUMENT_KEYS}
+    ok, _ = host.run_shell_command(command, **connector)
+    if not ok:
+        host.log(f"could not write {trust.stamp_path}: the next run verifies this host again")
+
+
+def make_trust(
+    spec: HardeningSpec,
+    environ: Mapping[str, str],
+    payloads: list[Payload],
+    *,
+    spec_data: Mapping[str, Any],
+    seconds: int,
+    state_dir: str,
+    verify_address: str,
+    verify_ca: Path | None,
+    scope: list[str],
+    packages: list[str],
+) -> Trust:
+    """The stamp's key (from the spec's passwords) and what a verification was against: the
+    spec, every file the deploy puts on the host, the address and CA it verifies with,
+    hardhouse's version."""
+    secrets = []
+    for index, user in enumerate(spec.users):
+        if user.password_env is None and user.password_file is None:
+            continue
+        secret, _ = read_secret(user, f"users[{index}]", environ)
+        if secret:
+            secrets.append(secret.encode())
+    key = hmac.new(b"hardhouse verified-state key", b"\0".join(secrets), hashlib.sha256).digest() if secrets else None
+    context = hashlib.sha256()
+    # The whole spec, not only what it renders: log databases' tables change no file on the host
+    # until an owner creates them, and a verification proved the spec it was given.
+    described = {"version": __version__, "address": verify_address, "spec": spec_data}
+    context.update(json.dumps(described, sort_keys=True, default=str).encode())
+    if verify_ca is not None:
+        with verify_ca.open("rb") as ca:  # a CA file; already read and checked by tls_material
+            context.update(ca.read(CA_LIMIT))
+    for payload in sorted(payloads, key=lambda p: p.path):
+        context.update(f"\0{payload.path}\0{payload.meta}\0".encode() + hashlib.sha256(payload.data).digest())
+    salt = hmac.new(key or b"", b"fingerprint salt", hashlib.sha256).hexdigest() if key else "-"
+    return Trust(
+        key=key,
+        context=context.hexdigest(),
+        salt=salt,
+        seconds=seconds,
+        stamp_path=f"{state_dir}/{STAMP_NAME}",
+        scope=tuple(scope),
+        packages=tuple(sorted(set(packages))),
+    )

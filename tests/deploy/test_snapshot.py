@@ -1,0 +1,231 @@
+"""The host snapshot and the verified-state stamp (hardhouse.deploy.snapshot).
+
+The snapshot script runs here, in bash, on real files (the same GNU tools a Debian host has),
+in a memory- and time-capped child; the stamp's trust is judged by the deploy machine's code
+with pyinfra's host context set to a stand-in host (no SSH needed to decide trust).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyinfra.context import ctx_host
+
+from hardhouse.deploy import snapshot
+from hardhouse.deploy.payloads import Payload
+from hardhouse.deploy.snapshot import SNAPSHOT_SCRIPT, HostSnapshot, Snapshot, Trust, make_trust, trusted
+from hardhouse.spec import load_spec
+from tests.helpers import PASSWORDS, VALID_SPEC
+
+CAPPED_MEMORY = 256 * 1024 * 1024
+CAPPED_SECONDS = 20
+
+
+def run_script(
+    tmp_path: Path, trust: Trust, paths: tuple[str, ...] | list[str] = (), globs: tuple[str, ...] | list[str] = ()
+) -> list[str]:
+    """The snapshot script as the host runs it (in a network namespace of its own when this
+    process may make one, so other programs' listening sockets cannot move the fingerprint)."""
+    command = HostSnapshot().command(paths=list(paths), globs=list(globs), trust=trust)
+    masked = command.get_masked_value()
+    assert trust.salt not in masked and trust.context_id not in masked  # pyinfra's output shows them masked
+    argv = ["sh", "-c", command.get_raw_value()]  # what pyinfra's SSH connector runs
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        argv = ["unshare", "--net", *argv]
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (CAPPED_MEMORY, CAPPED_MEMORY))
+
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=CAPPED_SECONDS, preexec_fn=limit, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def parse(lines: list[str]) -> Snapshot:
+    return HostSnapshot().process(lines)
+
+
+def spec_trust(
+    tmp_path: Path,
+    environ: dict[str, str] | None = None,
+    spec_data: dict[str, Any] | None = None,
+    content: bytes = b"<clickhouse/>",
+    **changes: Any,
+) -> Trust:
+    scope = tmp_path / "etc"
+    (scope / "config.d").mkdir(parents=True, exist_ok=True)
+    (scope / "config.xml").write_text("<clickhouse/>\n")
+    trust = make_trust(
+        load_spec(VALID_SPEC),
+        environ if environ is not None else PASSWORDS,
+        [Payload(f"{scope}/config.d/zz-hardhouse-ports.xml", content, "root", "root", 0o640)],
+        spec_data=spec_data if spec_data is not None else VALID_SPEC,
+        seconds=3600,
+        state_dir=str(tmp_path),
+        verify_address="127.0.0.1",
+        verify_ca=None,
+        scope=[str(scope), str(tmp_path / "absent")],
+        packages=["bash", "no-such-package"],
+    )
+    return dataclasses.replace(trust, **changes)
+
+
+def test_the_script_is_one_clean_argument() -> None:
+    assert "\x00" not in SNAPSHOT_SCRIPT  # sshd refuses an exec request with a NUL in it
+    subprocess.run(["bash", "-n", "-c", SNAPSHOT_SCRIPT], check=True)
+
+
+def test_the_fingerprint_is_stable_and_moves_with_every_kind_of_change(tmp_path: Path) -> None:
+    trust = spec_trust(tmp_path)
+    etc = tmp_path / "etc"
+
+    def fingerprint() -> str:
+        found = parse(run_script(tmp_path, trust))
+        assert len(found.fingerprint) == 64
+        return found.fingerprint
+
+    seen = {fingerprint()}
+    assert fingerprint() in seen  # nothing changed: the same
+    # The read before a verification (no paths, no stamp) sees the same fingerprint as the
+    # snapshot with every path: it is what the stamp is compared with on the next run.
+    live = str(etc / "config.xml")
+    assert parse(run_script(tmp_path, trust, paths=[live], globs=[f"{etc}/*.xml"])).fingerprint in seen
+    assert parse(run_script(tmp_path, dataclasses.replace(trust, stamp_path=""))).fingerprint in seen
+    changes = [
+        lambda: (etc / "config.xml").write_text("<clickhouse><listen_host>0.0.0.0</listen_host></clickhouse>\n"),
+        lambda: (etc / "config.xml").chmod(0o666),
+        lambda: (etc / "config.d" / "zzz-debug.xml").write_text("<clickhouse/>\n"),
+        lambda: (etc / "config.d" / "link.xml").symlink_to("/etc/hostname"),
+        lambda: ((etc / "config.d" / "link.xml").unlink(), (etc / "config.d" / "link.xml").symlink_to("/etc/hosts")),
+        lambda: (tmp_path / "absent").mkdir(),  # a scope path that appears
+    ]
+    for change in changes:
+        change()
+        now = fingerprint()
+        assert now not in seen, "a change left the fingerprint as it was"
+        seen.add(now)
+    # Another salt (another fleet's secrets): another fingerprint of the same files.
+    assert parse(run_script(tmp_path, dataclasses.replace(trust, salt="0" * 64))).fingerprint not in seen
+
+
+def test_the_host_skips_its_file_reads_only_when_its_stamp_names_this_fingerprint_and_context(tmp_path: Path) -> None:
+    trust = spec_trust(tmp_path)
+    live = tmp_path / "etc" / "config.xml"
+    first = parse(run_script(tmp_path, trust, paths=[str(live)], globs=[f"{tmp_path}/etc/*.xml"]))
+    assert not first.same and str(live) in first.files.paths and first.files.matches == [str(live)]
+    assert first.packages == {"bash"}
+    Path(trust.stamp_path).write_text(trust.stamp(first.fingerprint, int(time.time())) + "\n")
+    second = parse(run_script(tmp_path, trust, paths=[str(live)]))
+    assert second.same and second.files.paths == {} and second.stamp.startswith("v1 ")
+    other = parse(run_script(tmp_path, dataclasses.replace(trust, context="another spec"), paths=[str(live)]))
+    assert not other.same and str(live) in other.files.paths  # another context: every file is read
+
+
+@pytest.mark.parametrize("kind", ["huge", "control characters", "fifo", "device"])
+def test_a_hostile_stamp_is_read_bounded(tmp_path: Path, kind: str) -> None:
+    trust = spec_trust(tmp_path)
+    stamp = Path(trust.stamp_path)
+    if kind == "huge":
+        with stamp.open("wb") as out:
+            out.write(b"v1 " + b"7" * (64 * 1024 * 1024))  # no newline: one endless line
+    elif kind == "control characters":
+        stamp.write_bytes(b"v1 1\x1b[31m 2\r\n")
+    elif kind == "fifo":
+        os.mkfifo(stamp)  # a read would block forever: not a regular file, never opened
+    else:
+        stamp.symlink_to("/dev/zero")
+    started = time.monotonic()
+    lines = run_script(tmp_path, trust)
+    assert time.monotonic() - started < 10
+    stamps = [line for line in lines if line.startswith("STAMP")]
+    assert all(len(line) <= 310 and line.isprintable() for line in stamps)
+    assert parse(lines).stamp == ""  # nothing that looks like a stamp
+
+
+class StandInState:
+    is_executing = True
+
+    def __init__(self) -> None:
+        self.ops: dict[Any, dict[str, Any]] = {}
+
+
+class StandInHost:
+    """Enough of pyinfra's Host for snapshot.current(): its steps in order and their outcome."""
+
+    name = "stand-in"
+
+    def __init__(self, order: list[str], current: str) -> None:
+        self.op_hash_order = order
+        self.current_op_hash = current
+        self.state = StandInState()
+
+
+class Changed:
+    """A finished step that ran a command (pyinfra's OperationMeta as current() reads it)."""
+
+    def is_complete(self) -> bool:
+        return True
+
+    def did_change(self) -> bool:
+        return True
+
+
+def judged(trust: Trust, stamp: str, fingerprint: str = "f" * 64, changed_between: bool = False) -> str | None:
+    stand_in = StandInHost(["read", "stage", "verify"], "verify")
+    if changed_between:
+        stand_in.state.ops[stand_in] = {"stage": type("Data", (), {"operation_meta": Changed()})()}
+    snapshot.SNAPSHOTS[stand_in.name] = Snapshot(
+        snapshot.HostFiles(), fingerprint=fingerprint, stamp=stamp, op_hash="read"
+    )
+    try:
+        with ctx_host.use(stand_in):
+            return trusted(trust)
+    finally:
+        snapshot.SNAPSHOTS.pop(stand_in.name, None)
+
+
+def test_only_a_stamp_made_with_the_passwords_for_this_host_and_context_is_trusted(tmp_path: Path) -> None:
+    trust = spec_trust(tmp_path)
+    now = int(time.time())
+    good = trust.stamp("f" * 64, now - 10)
+    assert "unchanged since verified at" in (judged(trust, good) or "")
+    version, at, fingerprint, context_id, mac = good.split()
+    forged = " ".join([version, at, fingerprint, context_id, ("0" if mac[0] != "0" else "1") + mac[1:]])
+    assert judged(trust, forged) is None  # root on the host cannot make one without the passwords
+    assert judged(trust, good, fingerprint="e" * 64) is None  # the host changed since
+    assert judged(trust, good, changed_between=True) is None  # a step of this run changed the host
+    assert judged(trust, trust.stamp("f" * 64, now - 3601)) is None  # older than the trust period
+    assert judged(trust, trust.stamp("f" * 64, now + 600)) is None  # from the future
+    assert judged(dataclasses.replace(trust, seconds=0), good) is None  # 0: verify on every run
+    assert judged(dataclasses.replace(trust, context="another spec"), good) is None
+    rotated = spec_trust(tmp_path, {**PASSWORDS, "CH_INGEST_PASSWORD": "another-long-password-x9!"})
+    assert judged(rotated, good) is None  # other passwords: another key
+    assert spec_trust(tmp_path, {}).key is None  # no password readable: no stamp is ever trusted
+    assert judged(spec_trust(tmp_path, {}), good) is None
+    assert judged(trust, "v1 12 34") is None
+
+
+def test_the_trust_never_shows_its_key_salt_or_context(tmp_path: Path) -> None:
+    trust = spec_trust(tmp_path)
+    shown = repr(trust)
+    assert trust.salt not in shown and trust.context not in shown and "key" not in shown
+    for secret in PASSWORDS.values():
+        assert secret not in shown and secret not in trust.salt and secret not in trust.context_id
+
+
+def test_the_context_covers_the_spec_and_every_file_put_on_the_host(tmp_path: Path) -> None:
+    """A stamp holds only for what was verified: a spec change that renders no other file (a
+    log table's new column) or another file content each make another context."""
+    base = spec_trust(tmp_path)
+    changed_spec = {**VALID_SPEC, "log_databases": {"app_logs": {"owner": "ingest"}}}
+    assert spec_trust(tmp_path, spec_data=changed_spec).context != base.context
+    assert spec_trust(tmp_path, content=b"<clickhouse><x/></clickhouse>").context != base.context
+    assert spec_trust(tmp_path).context == base.context  # and nothing else moves it
