@@ -432,9 +432,17 @@ validate() {
         esac
     done
     [ -d "$CONF/conf.d" ] && cp -r -- "$CONF/conf.d" "$candidate/"
+    # ClickHouse's binary is slow to start: both files are merged at the same time.
+    local merging=() pids=()
     for name in "$HH_KIND_CONFIG" "$HH_KIND_USERS"; do
         [ -f "$candidate/$name.xml" ] || continue
-        if ! reason=$(clickhouse_merges "$candidate/$name.xml"); then
+        { clickhouse_merges "$candidate/$name.xml" >"$candidate/$name.reason" 2>&1; echo "$?" >"$candidate/$name.status"; } &
+        merging+=("$name") pids+=("$!")
+    done
+    [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+    for name in "${merging[@]}"; do
+        if [ "$(cat -- "$candidate/$name.status" 2>/dev/null)" != 0 ]; then
+            reason=$(head -c 2000 -- "$candidate/$name.reason")
             reason=${reason//"$candidate"/"$CONF"}
             problems+=("ClickHouse cannot load $name.xml with the new files: ${reason//$'\n'/ }")
         fi
@@ -559,8 +567,8 @@ running() { server_pids >/dev/null; }
 wait_gone() {
     local waited=0
     while running; do
-        [ "$waited" -ge "$(($1 * 5))" ] && return 1
-        sleep 0.2
+        [ "$waited" -ge "$(($1 * 10))" ] && return 1
+        sleep 0.1
         waited=$((waited + 1))
     done
 }
@@ -615,6 +623,12 @@ target_valid() {
         [ "$((10#$port))" -ge 1 ] && [ "$((10#$port))" -le 65535 ]
 }
 
+target_listens() {
+    local rest=${1#*:}
+    # shellcheck disable=SC2016  # $0 and $1 are the child shell's arguments
+    timeout 5 "$BASH" -c 'exec 3<>"/dev/tcp/$0/$1"' "${rest%:*}" "${rest##*:}" 2>/dev/null
+}
+
 target_ok() {
     local kind=${1%%:*} rest=${1#*:} host port address served
     port=${rest##*:} host=${rest%:*}
@@ -624,8 +638,7 @@ target_ok() {
             openssl x509 -noout -fingerprint -sha256 2>/dev/null)
         [ -n "$served" ] && { [ -z "$WANT_FINGERPRINT" ] || [ "$served" = "$WANT_FINGERPRINT" ]; }
     elif [ "$kind" = "$HH_HEALTH_TCP" ]; then
-        # shellcheck disable=SC2016  # $0 and $1 are the child shell's arguments
-        timeout 5 "$BASH" -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null
+        target_listens "$1"
     else
         return 1
     fi
@@ -642,15 +655,15 @@ errlog_size() { stat -c %s -- "$ERRLOG" 2>/dev/null || echo 0; }
 
 # Wait until healthy; on failure leave the reason in REASON.
 wait_healthy() {
-    local mode=$1 timeout=$2 deadline gone=0 pending target fatal errors
+    local mode=$1 timeout=$2 deadline gone_since='' polls=0 pending target fatal errors
     shift 2
     deadline=$(($(date +%s) + timeout))
     while :; do
         pending=""
         if running; then
-            gone=0
+            gone_since=''
         else
-            gone=$((gone + 1))
+            gone_since=${gone_since:-$(date +%s)}
             pending="the server process"
         fi
         if [ "$mode" = "$HH_MODE_RELOAD" ] &&
@@ -658,17 +671,21 @@ wait_healthy() {
             pending="$pending${pending:+, }the users reload"
         fi
         for target in "$@"; do
-            target_ok "$target" || pending="$pending${pending:+, }${target#*:}"
+            # A port that does not accept yet is not worth a TLS handshake (two openssl runs).
+            target_listens "$target" && target_ok "$target" || pending="$pending${pending:+, }${target#*:}"
         done
         [ -z "$pending" ] && return 0
         fatal=$(new_errors | grep -E 'Cannot assign requested address|Address already in use|No servers started|Cannot lock file|SSL|certificate|private key|Error updating configuration' | tail -n 1)
-        if { [ -n "$fatal" ] && [ "$mode" != "$HH_MODE_RELOAD" ]; } || [ "$gone" -ge 10 ] || [ "$(date +%s)" -ge "$deadline" ]; then
+        if { [ -n "$fatal" ] && [ "$mode" != "$HH_MODE_RELOAD" ]; } ||
+            { [ -n "$gone_since" ] && [ $(($(date +%s) - gone_since)) -ge 5 ]; } || [ "$(date +%s)" -ge "$deadline" ]; then
             REASON="not healthy (waiting for: $pending)"
             errors=$(new_errors | tr '\n' ' ')
             [ -n "$errors" ] && REASON="$REASON; the server logged: $errors"
             return 1
         fi
-        sleep 0.5
+        # Often at first (a restart of 18.16 takes about half a second), then every half second.
+        polls=$((polls + 1))
+        if [ "$polls" -le 20 ]; then sleep 0.1; else sleep 0.5; fi
     done
 }
 
