@@ -9,22 +9,24 @@ counts a step that ran a command as a change); after a change, a step reads its 
 
 The fingerprint is one salted SHA-256 over everything the verification's answer depends on
 that lives on the host: every path (type, owner, mode, link target) and file content under
-ClickHouse's configuration directory, hardhouse's TLS and key directories, the spec's log
-databases' metadata and ClickHouse's SQL access storage; the server's processes (pid, start
-time, binary, command line) and the host's listening TCP sockets. The salt comes from the
-deploy machine's secrets and travels masked, so a fingerprint in a CI log (-vvv) tests no
-guess about a password hash.
+ClickHouse's configuration directory, hardhouse's TLS and key directories, hardhouse-apply and
+the staged files, the spec's log databases' table definitions and ClickHouse's SQL access
+storage; the installed packages' versions; the server's processes (pid, start time, command
+line: a restart, an upgrade's too, changes them) and the host's listening TCP sockets. The
+salt is derived from the deploy machine's secrets and travels masked, so a fingerprint in a
+CI log (-vvv) tests no guess about a password hash.
 
-The stamp (hardhouse_state_dir/verified-state, root only) is written after a verification
-passed: the time and an HMAC, keyed by the spec's passwords (only the deploy machine has them),
-of the fingerprint read before that verification and of what it verified against (the rendered
-files, the verify address and CA, hardhouse's version). A later run whose fingerprint and
-context give the same HMAC, within hardhouse_trust_verified_for seconds, is the host that was
-proven: the audit, provisioning plan and verification are skipped and say so. Any edit of a
-file, restart, upgrade, new listener or new SQL user changes the fingerprint; someone who
-can write the stamp (root on the host) cannot make one for a changed host without the
-passwords. What the fingerprint cannot see (a firewall or proxy in front of the host) is why
-the trust expires; 0 verifies on every run.
+The stamp (hardhouse_state_dir/verified-state, 0600 root) is written after a verification
+passed: the time, the fingerprint read before that verification, a context id, and an HMAC
+keyed by the spec's passwords (only the deploy machine has them) over the three and what the
+verification was given (the spec, every file put on the host, the verify address and CA,
+hardhouse's version). A later run whose fingerprint and context give the same HMAC, within
+hardhouse_trust_verified_for seconds, is the host that was proven: staging, the audit, the
+provisioning plan and the verification are skipped and say so. Any edit of a file, restart,
+upgrade, new listener, new table or SQL user changes the fingerprint; someone who can write
+the stamp (root on the host) cannot make one for a changed host without the passwords. What
+the fingerprint cannot see (a firewall or proxy in front of the host) is why the trust
+expires; 0 verifies on every run.
 """
 
 from __future__ import annotations
