@@ -20,6 +20,7 @@ import pytest
 from pyinfra.context import ctx_host
 
 from hardhouse.deploy import snapshot
+from hardhouse.deploy.facts import FILES_SCRIPT
 from hardhouse.deploy.payloads import Payload
 from hardhouse.deploy.snapshot import SNAPSHOT_SCRIPT, HostSnapshot, Snapshot, Trust, make_trust, trusted
 from hardhouse.spec import load_spec
@@ -78,9 +79,10 @@ def spec_trust(
     return dataclasses.replace(trust, **changes)
 
 
-def test_the_script_is_one_clean_argument() -> None:
-    assert "\x00" not in SNAPSHOT_SCRIPT  # sshd refuses an exec request with a NUL in it
-    subprocess.run(["bash", "-n", "-c", SNAPSHOT_SCRIPT], check=True)
+def test_the_scripts_are_clean_arguments() -> None:
+    for shell, script in (("bash", SNAPSHOT_SCRIPT), ("sh", FILES_SCRIPT)):
+        assert "\x00" not in script  # sshd refuses an exec request with a NUL in it
+        subprocess.run([shell, "-n", "-c", script], check=True)
 
 
 def test_the_fingerprint_is_stable_and_moves_with_every_kind_of_change(tmp_path: Path) -> None:

@@ -24,24 +24,30 @@ def keyed_digest(data: bytes, key: str = DIGEST_KEY) -> str:
     return hashlib.sha256(key.encode() + data).hexdigest()
 
 
+# One line for the path in $arg: "F owner:group:mode digest path" (the digest keyed with
+# $key), "D owner:group:mode - path" or "M - - path". Shared by every script that reads files.
+PATH_LINE = r"""if [ -f "$arg" ]; then
+        printf 'F %s %s %s\n' "$(stat -c %U:%G:%a "$arg")" \
+            "$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
+    elif [ -d "$arg" ]; then
+        printf 'D %s - %s\n' "$(stat -c %U:%G:%a "$arg")" "$arg"
+    else
+        printf 'M - - %s\n' "$arg"
+    fi"""
+
 # $1: the digest key; then paths; then "--globs" and glob patterns (expanded here, on the host).
-FILES_SCRIPT = """key=$1; shift; globs=no
+FILES_SCRIPT = r"""key=$1; shift; globs=no
 for arg do
     if [ "$arg" = --globs ]; then globs=yes; continue; fi
     if [ "$globs" = yes ]; then
-        for p in $arg; do [ -e "$p" ] && printf 'G %s\\n' "$p"; done
-    elif [ -f "$arg" ]; then
-        printf 'F %s %s %s\\n' "$(stat -c %U:%G:%a "$arg")" \
-"$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
-    elif [ -d "$arg" ]; then
-        printf 'D %s - %s\\n' "$(stat -c %U:%G:%a "$arg")" "$arg"
-    else
-        printf 'M - - %s\\n' "$arg"
+        for p in $arg; do [ -e "$p" ] && printf 'G %s\n' "$p"; done
+        continue
     fi
+    PATH_LINE
 done
 if pidof SERVER_PROCESSES >/dev/null 2>&1; then echo RUNNING; fi
 true
-""".replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
+""".replace("PATH_LINE", PATH_LINE).replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from hardhouse import __version__
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import SERVER_PROCESSES
-from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles
+from hardhouse.deploy.facts import DIGEST_KEY, PATH_LINE, HardhouseFiles, HostFiles
 from hardhouse.deploy.payloads import Payload
 from hardhouse.render.credentials import read_secret
 from hardhouse.spec import HardeningSpec
@@ -65,7 +65,8 @@ FIND_DEPTH = 8  # directory levels fingerprinted below each scope path
 # "--globs", "--packages" and "--scope" markers the globs, package names and fingerprinted
 # paths. The fingerprint comes first; when it and the context id are the stamp's, the host
 # says SAME and the per-file reads (a few processes per file) are left out.
-SNAPSHOT_SCRIPT = r"""set -u
+SNAPSHOT_SCRIPT = (
+    r"""set -u
 key=$1; salt=$2; stamp=$3; context=$4; shift 4
 mode=paths; paths=(); globs=(); scope=(); present=(); packages=()
 for arg do
@@ -108,20 +109,16 @@ if [ -n "$stamp" ] && [ -f "$stamp" ]; then
     case $line in "v1 "*" $fp $context "*) echo SAME; exit 0 ;; esac
 fi
 for arg in "${paths[@]}"; do
-    if [ -f "$arg" ]; then
-        printf 'F %s %s %s\n' "$(stat -c %U:%G:%a "$arg")" \
-            "$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
-    elif [ -d "$arg" ]; then
-        printf 'D %s - %s\n' "$(stat -c %U:%G:%a "$arg")" "$arg"
-    else
-        printf 'M - - %s\n' "$arg"
-    fi
+    PATH_LINE
 done
 for arg in "${globs[@]}"; do
     for p in $arg; do [ -e "$p" ] && printf 'G %s\n' "$p"; done
 done
 true
-""".replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES)).replace("FIND_DEPTH", str(FIND_DEPTH))
+""".replace("PATH_LINE", PATH_LINE)
+    .replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
+    .replace("FIND_DEPTH", str(FIND_DEPTH))
+)
 
 
 @dataclass(frozen=True)
