@@ -9,6 +9,7 @@ travels to the host as a pyinfra HiddenValue, which every log shows masked.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 
@@ -20,34 +21,51 @@ DIGEST_KEY = secrets.token_hex(16)  # one per process: the deploy machine's side
 
 
 def keyed_digest(data: bytes, key: str = DIGEST_KEY) -> str:
-    """What the host prints for a file with this content: SHA-256 of key + content."""
-    return hashlib.sha256(key.encode() + data).hexdigest()
+    """What the host prints for a file with this content: HMAC-SHA256 keyed with `key`
+    (openssl dgst -hmac, one process for every file)."""
+    return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
 
 
-# One line for the path in $arg: "F owner:group:mode digest path" (the digest keyed with
-# $key), "D owner:group:mode - path" or "M - - path". Shared by every script that reads files.
-PATH_LINE = r"""if [ -f "$arg" ]; then
-        printf 'F %s %s %s\n' "$(stat -c %U:%G:%a "$arg")" \
-            "$({ printf %s "$key"; cat "$arg"; } | sha256sum | cut -c1-64)" "$arg"
-    elif [ -d "$arg" ]; then
-        printf 'D %s - %s\n' "$(stat -c %U:%G:%a "$arg")" "$arg"
-    else
-        printf 'M - - %s\n' "$arg"
-    fi"""
+# For each path in the bash array `paths`, one line: "F owner:group:mode digest path" (the
+# digest an HMAC-SHA256 keyed with $key; "-" when openssl is not installed yet), "D
+# owner:group:mode - path" or "M - - path". One stat and one openssl for every path, whatever
+# their number. Shared by every script that reads files.
+PATHS_REPORT = r"""declare -A meta=() digest=()
+files=()
+if [ ${#paths[@]} -gt 0 ]; then
+    while IFS='|' read -r kind owner name; do
+        meta[$name]="$kind|$owner"
+        [ "$kind" = "regular file" ] || [ "$kind" = "regular empty file" ] && files+=("$name")
+    done < <(stat -c '%F|%U:%G:%a|%n' -- "${paths[@]}" 2>/dev/null)
+fi
+if [ ${#files[@]} -gt 0 ] && command -v openssl >/dev/null 2>&1; then
+    while read -r hex name; do
+        digest[${name#\*}]=$hex
+    done < <(openssl dgst -sha256 -hmac "$key" -r -- "${files[@]}" 2>/dev/null)
+fi
+for arg in "${paths[@]}"; do
+    entry=${meta[$arg]:-}
+    case ${entry%%|*} in
+        "regular file" | "regular empty file") printf 'F %s %s %s\n' "${entry#*|}" "${digest[$arg]:--}" "$arg" ;;
+        directory) printf 'D %s - %s\n' "${entry#*|}" "$arg" ;;
+        *) printf 'M - - %s\n' "$arg" ;;
+    esac
+done"""
 
-# $1: the digest key; then paths; then "--globs" and glob patterns (expanded here, on the host).
-FILES_SCRIPT = r"""key=$1; shift; globs=no
+# bash; $1: the digest key; then paths; then "--globs" and glob patterns (expanded here, on the host).
+FILES_SCRIPT = r"""key=$1; shift; globs=no; paths=()
 for arg do
     if [ "$arg" = --globs ]; then globs=yes; continue; fi
     if [ "$globs" = yes ]; then
         for p in $arg; do [ -e "$p" ] && printf 'G %s\n' "$p"; done
-        continue
+    else
+        paths+=("$arg")
     fi
-    PATH_LINE
 done
+PATHS_REPORT
 if pidof SERVER_PROCESSES >/dev/null 2>&1; then echo RUNNING; fi
 true
-""".replace("PATH_LINE", PATH_LINE).replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
+""".replace("PATHS_REPORT", PATHS_REPORT).replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
 
 
 @dataclass(frozen=True)
@@ -78,7 +96,7 @@ class HardhouseFiles(FactBase):
         if globs:
             arguments += ["--globs", *(QuoteString(g) for g in globs)]
         return StringCommand(
-            "sh", "-c", QuoteString(FILES_SCRIPT), "hardhouse-files", QuoteString(HiddenValue(DIGEST_KEY)), *arguments
+            "bash", "-c", QuoteString(FILES_SCRIPT), "hardhouse-files", QuoteString(HiddenValue(DIGEST_KEY)), *arguments
         )
 
     def process(self, output: list[str]) -> HostFiles:

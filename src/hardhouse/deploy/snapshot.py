@@ -48,7 +48,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from hardhouse import __version__
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import SERVER_PROCESSES
-from hardhouse.deploy.facts import DIGEST_KEY, PATH_LINE, HardhouseFiles, HostFiles
+from hardhouse.deploy.facts import DIGEST_KEY, PATHS_REPORT, HardhouseFiles, HostFiles
 from hardhouse.deploy.payloads import Payload
 from hardhouse.render.credentials import read_secret
 from hardhouse.spec import HardeningSpec
@@ -108,14 +108,12 @@ if [ -n "$stamp" ] && [ -f "$stamp" ]; then
     printf 'STAMP %s\n' "$line"
     case $line in "v1 "*" $fp $context "*) echo SAME; exit 0 ;; esac
 fi
-for arg in "${paths[@]}"; do
-    PATH_LINE
-done
+PATHS_REPORT
 for arg in "${globs[@]}"; do
     for p in $arg; do [ -e "$p" ] && printf 'G %s\n' "$p"; done
 done
 true
-""".replace("PATH_LINE", PATH_LINE)
+""".replace("PATHS_REPORT", PATHS_REPORT)
     .replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
     .replace("FIND_DEPTH", str(FIND_DEPTH))
 )
