@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from hardhouse.deploy.zookeeper import CREATE_SCRIPT
 from hardhouse.deploy.zookeeper_settings import digest
 from hardhouse.probe.zookeeper import four_letter_words
 from hardhouse.testing.clients import port_open
@@ -205,6 +206,24 @@ def test_a_root_taken_with_a_world_acl_is_reported_and_left_alone(zk_host: ZooKe
     assert "deleteall /squatted" in result.stdout
     with ZooKeeperClient(zk_host.address, PORT, timeout=5, deadline=30) as anonymous:
         assert anonymous.get_acl("/squatted") == [(PERM_ALL, "world", "anyone")]
+
+
+def test_a_root_that_appears_between_the_read_and_the_create_is_not_a_failure(zk_host: ZooKeeperHost) -> None:
+    """The race a cluster deploy meets: a replica goes live and creates /clickhouse after the
+    roots were read and before the create. Debian's zkCli.sh says so; the create step accepts
+    it (the deploy then reads the root's ACL again) and changes nothing."""
+    result = subprocess.run(
+        ["docker", "exec", zk_host.host.container, "bash", "-c", CREATE_SCRIPT, "hardhouse-zk-create"]
+        + [f"{zk_host.address}:{PORT}", "/clickhouse", "world:anyone:cdrwa"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "/clickhouse exists already (created meanwhile)" in result.stdout
+    with ZooKeeperClient(zk_host.address, PORT, timeout=5, deadline=30) as clickhouse:
+        clickhouse.add_auth("digest", f"{USER}:{zk_host.password}")
+        assert clickhouse.get_acl("/clickhouse") == [(PERM_ALL, "digest", digest(USER, zk_host.password))]
 
 
 def test_a_changed_word_list_restarts_once(zk_host: ZooKeeperHost) -> None:

@@ -16,6 +16,7 @@ from pyinfra.context import ctx_host
 
 from hardhouse.deploy.settings import HardhouseDeployError
 from hardhouse.deploy.zookeeper import (
+    CREATE_SCRIPT,
     RootState,
     ZooKeeperLive,
     ZooKeeperLiveFact,
@@ -160,8 +161,16 @@ def _settings() -> Any:
     return settings
 
 
+class ChangingHost(FakeHost):
+    """A fact given as a list answers its next value on each read (the host changed between)."""
+
+    def get_fact(self, cls: type, **kwargs: Any) -> Any:
+        value = self.facts[cls.__name__]
+        return value.pop(0) if isinstance(value, list) else value
+
+
 def _run(operation: Any, facts: dict[str, Any]) -> tuple[list[Any], list[str]]:
-    fake = FakeHost(facts, {})
+    fake = ChangingHost(facts, {})
     with ctx_host.use(fake):
         commands = list(operation._inner(settings=_settings()))
     return commands, fake.noops
@@ -177,9 +186,10 @@ def test_zookeeper_restarts_only_when_its_configuration_is_not_the_live_one() ->
 
 def test_roots_are_created_with_the_digest_masked_in_the_output() -> None:
     found = {"/clickhouse": RootState("closed"), "/other": RootState("missing")}
-    (create,), noops = _run(zookeeper_roots, {"ZooKeeperRootsFact": found})
+    created = {"/other": RootState("closed")}  # read again after the create
+    (create,), noops = _run(zookeeper_roots, {"ZooKeeperRootsFact": [found, created]})
     identity = digest("clickhouse", PASSWORD)
-    assert create.get_raw_value().endswith(f"create /other '' digest:{identity}:cdrwa")
+    assert create.get_raw_value().endswith(f"hardhouse-zk-create 10.0.0.20:2181 /other digest:{identity}:cdrwa")
     assert identity.split(":", 1)[1] not in create.get_masked_value() and "clickhouse:" not in create.get_masked_value()
     assert not noops
     found["/other"] = RootState("closed")
@@ -193,3 +203,16 @@ def test_a_root_open_to_anonymous_clients_fails_and_is_not_touched() -> None:
     assert isinstance(command, FunctionCommand)  # logs the fix and fails the host; nothing is created
     (lines,) = command.args
     assert "/clickhouse: exists and anonymous clients may read its ACL (world:anyone cdrwa)" in lines[1]
+
+
+def test_a_root_created_meanwhile_is_judged_by_its_acl() -> None:
+    """A replica that went live first may create the root between the read and the create (the
+    create then says so and succeeds); the root is read again: closed passes, open fails."""
+    assert '*"Node already exists: $2"*) echo' in CREATE_SCRIPT
+    missing = {"/clickhouse": RootState("missing"), "/other": RootState("closed")}
+    opened = {"/clickhouse": RootState("open", ["world:anyone cdrwa"])}
+    create, failure = _run(zookeeper_roots, {"ZooKeeperRootsFact": [dict(missing), opened]})[0]
+    assert "hardhouse-zk-create" in create.get_raw_value() and isinstance(failure, FunctionCommand)
+    (lines,) = failure.args
+    assert lines[1] == "/clickhouse: open after it was created (world:anyone cdrwa), not closed"
+    (create,), _ = _run(zookeeper_roots, {"ZooKeeperRootsFact": [dict(missing), {"/clickhouse": RootState("closed")}]})

@@ -160,6 +160,20 @@ done
 """
 
 
+# $1 address:port, $2 the root, $3 its ACL. A root that exists by now was created meanwhile,
+# by a ClickHouse replica that went live and connected first (pyinfra runs the hosts' steps side
+# by side): not a failure; its ACL is read again after every create.
+CREATE_SCRIPT = f"""cli() {{ timeout {CLI_TIMEOUT} env CLIENT_JVMFLAGS={CLI_HEAP} {ZK_CLI} -server "$1" "${{@:2}}"; }}
+out=$(cli "$1" create "$2" '' "$3" 2>&1)
+rc=$?
+case $out in
+    *"Node already exists: $2"*) echo "$2 exists already (created meanwhile); its ACL is read next"; exit 0 ;;
+esac
+printf '%s\\n' "$out" | tail -n 20
+exit "$rc"
+"""
+
+
 @dataclass(frozen=True)
 class ZooKeeperLive:
     """ZooKeeperLive(answers=True, config="<sha256 of zoo.cfg + defaults>", live="<the same when live>")"""
@@ -225,19 +239,6 @@ class ZooKeeperRootsFact(FactBase):
         return {}
 
 
-def _cli(settings: ZooKeeperSettings, *args: Any) -> StringCommand:
-    return StringCommand(
-        "timeout",
-        str(CLI_TIMEOUT),
-        "env",
-        f"CLIENT_JVMFLAGS={CLI_HEAP}",
-        ZK_CLI,
-        "-server",
-        QuoteString(f"{settings.listen}:{settings.client_port}"),
-        *args,
-    )
-
-
 @operation()
 def zookeeper_live(settings: ZooKeeperSettings) -> Iterator[Any]:
     """Restart ZooKeeper when its configuration is not the one it last answered with, or when it
@@ -285,7 +286,25 @@ def zookeeper_roots(settings: ZooKeeperSettings) -> Iterator[Any]:
         return
     for root in missing:
         # Only the digest, and masked in pyinfra's output (a digest lets anyone test password guesses).
-        yield _cli(settings, "create", QuoteString(root), "''", QuoteString(HiddenValue(settings.acl)))
+        yield StringCommand(
+            "bash",
+            "-c",
+            QuoteString(CREATE_SCRIPT),
+            "hardhouse-zk-create",
+            QuoteString(f"{settings.listen}:{settings.client_port}"),
+            QuoteString(root),
+            QuoteString(HiddenValue(settings.acl)),
+        )
+    # Whoever created them (this step, or a replica that connected first), each root must now
+    # be closed to anonymous clients.
+    found = host.get_fact(ZooKeeperRootsFact, address=settings.listen, port=settings.client_port, roots=missing)
+    problems = [
+        f"{root}: {state.state} after it was created ({'; '.join(state.acl) or 'no ACL read'}), not closed"
+        for root in missing
+        if (state := found.get(root, RootState())).state != "closed"
+    ]
+    if problems:
+        yield FunctionCommand(fail_with_lines, (["ZooKeeper roots not closed to anonymous clients:", *problems],), {})
 
 
 @deploy("Harden ZooKeeper", data_defaults=DATA_DEFAULTS)
