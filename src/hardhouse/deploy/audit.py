@@ -40,7 +40,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
 
 from hardhouse.deploy.messages import fail_with_lines
-from hardhouse.deploy.snapshot import Trust, trusted
+from hardhouse.deploy.snapshot import Trust, skip_if_trusted
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 from hardhouse.spec.fields import has_control_character
@@ -334,9 +334,7 @@ def audit_live(config_dir: str, spec: HardeningSpec, trust: Trust | None = None)
     the files the spec names, as for the rendering, so their hashes are compared too."""
     if not host.state.is_executing:
         return  # the live tree exists only after go_live; the plan reads nothing
-    why_trusted = trusted(trust) if trust is not None else None
-    if why_trusted is not None:
-        host.noop(f"the audited tree is {why_trusted}")
+    if skip_if_trusted(trust, "the live tree's audit"):
         return
     fetched = host.get_fact(ClickHouseConfigTree, config_dir=config_dir)
     try:

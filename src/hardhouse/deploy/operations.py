@@ -22,7 +22,7 @@ from hardhouse.deploy.messages import fail_with_lines, log_lines
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import Settings
-from hardhouse.deploy.snapshot import Trust, fingerprint_now, host_files, record_verified, trusted
+from hardhouse.deploy.snapshot import Trust, fingerprint_now, host_files, record_verified, skip_if_trusted, trusted
 from hardhouse.render.build import FILE_PREFIX
 
 VERIFY_TIMEOUT = 300  # seconds for the whole verification of one host
@@ -59,7 +59,7 @@ def stage(
     One fact command reads everything (none when the host is trusted unchanged: its stamp
     covers these files); directories, then each changed file's upload, then one command for
     every owner/mode and removal."""
-    if _unchanged(trust, f"{len(payloads)} files in place"):
+    if skip_if_trusted(trust, f"{len(payloads)} files in place"):
         return
     directories = directories or []
     found = host_files([d.path for d in directories] + [p.path for p in payloads], prune or [])
@@ -109,14 +109,6 @@ def stage(
         host.noop(f"{len(payloads)} files already in place")
 
 
-def _unchanged(trust: Trust | None, what: str) -> bool:
-    """Say so and return True when the host is the one a verification passed on, unchanged."""
-    why = trusted(trust) if trust is not None else None
-    if why is not None:
-        host.noop(f"{what}: {why}")
-    return why is not None
-
-
 def _apply_command(settings: Settings, *args: str) -> StringCommand:
     env = [
         QuoteString(f"HARDHOUSE_CONF={settings.config_dir}"),
@@ -137,7 +129,7 @@ def _live_state(settings: Settings, managed: list[ManagedFile]) -> HostFiles:
 @operation()
 def validate_staged(settings: Settings, managed: list[ManagedFile], trust: Trust | None = None) -> Iterator[Any]:
     """Run hardhouse-apply validate when the staged files are not already live."""
-    if _unchanged(trust, "the live files match the spec"):
+    if skip_if_trusted(trust, "the live files match the spec"):
         return
     plan = plan_activation(managed, _live_state(settings, managed), settings.config_dir)
     if plan.mode is None:
@@ -150,7 +142,7 @@ def validate_staged(settings: Settings, managed: list[ManagedFile], trust: Trust
 def go_live(settings: Settings, managed: list[ManagedFile], trust: Trust | None = None) -> Iterator[Any]:
     """Swap the staged files in and restart, reload or start as the change needs; the host
     waits until healthy and rolls back (exit 1, reason on stderr) if it is not."""
-    if _unchanged(trust, "ClickHouse runs this configuration"):
+    if skip_if_trusted(trust, "ClickHouse runs this configuration"):
         return
     plan = plan_activation(managed, _live_state(settings, managed), settings.config_dir)
     if plan.mode is None:
@@ -214,14 +206,14 @@ def verify_from_here(settings: Settings, ca: Path | None, trust: Trust | None = 
     When a check fails the host fails with every failed check listed."""
     if not host.state.is_executing:
         return  # only the live server can be verified, not the plan
-    why_trusted = trusted(trust) if trust is not None else None
+    why_trusted = trusted(trust)
     if why_trusted is not None:
+        # Logged, not a no-op message: whether the host was proven this run is the point of the step.
         host.log(f"verification skipped: {why_trusted}; set it to 0 to verify on every run")
         return
     # The fingerprint the stamp blesses is read before the checks: a change during them makes
     # the next run re-verify rather than trust what was not proven.
-    stamps = trust is not None and trust.key is not None and trust.seconds > 0
-    fingerprint = fingerprint_now(trust) if trust is not None and stamps else ""
+    fingerprint = fingerprint_now(trust) if trust is not None and trust.stamps else ""
     result = run_checks(settings, ca)
     checks = result.get("checks", [])
     failed = [c for c in checks if not c["ok"]]

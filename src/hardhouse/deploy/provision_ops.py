@@ -23,7 +23,7 @@ from pyinfra.api import FunctionCommand, operation
 
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.settings import Settings
-from hardhouse.deploy.snapshot import Trust, trusted
+from hardhouse.deploy.snapshot import Trust, skip_if_trusted
 
 TIMEOUT = 300  # seconds for one plan or apply (ALTERs change metadata only)
 
@@ -84,10 +84,8 @@ def provision_log_databases(settings: Settings, ca: Path | None, trust: Trust | 
         return
     if not host.state.is_executing:
         return  # the plan is made against the live server, after it went live
-    why_trusted = trusted(trust) if trust is not None else None
-    if why_trusted is not None:
-        # The tables' definitions are part of the fingerprint: unchanged, they still match.
-        host.noop(f"log databases are {why_trusted}")
+    # The tables' definitions are part of the fingerprint: unchanged, they still match.
+    if skip_if_trusted(trust, "log databases"):
         return
     call = ProvisionCall(settings, ca)
     planned = run_provision(call, "plan")

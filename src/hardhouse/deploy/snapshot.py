@@ -142,6 +142,11 @@ class Trust:
     scope: tuple[str, ...] = ()  # paths the fingerprint covers
     packages: tuple[str, ...] = ()  # packages whose versions it covers (and the install step checks)
 
+    @property
+    def stamps(self) -> bool:
+        """Whether a stamp is written and trusted at all (a secret to key it, a trust period)."""
+        return self.key is not None and self.seconds > 0
+
     def mac(self, fingerprint: str, verified_at: int) -> str:
         assert self.key is not None
         message = f"{STAMP_VERSION}\n{fingerprint}\n{verified_at}\n{self.context}".encode()
@@ -178,7 +183,7 @@ class HostSnapshot(FactBase):
             QuoteString(HiddenValue(trust.salt)),
             QuoteString(trust.stamp_path or ""),
             # A stamp that cannot be trusted need not be matched: "-" makes the host read every file.
-            QuoteString(HiddenValue(trust.context_id if trust.key is not None and trust.seconds > 0 else "-")),
+            QuoteString(HiddenValue(trust.context_id if trust.stamps else "-")),
             *arguments,
         )
 
@@ -269,10 +274,10 @@ def fingerprint_now(trust: Trust) -> str:
     return snapshot.fingerprint
 
 
-def trusted(trust: Trust) -> str | None:
+def trusted(trust: Trust | None) -> str | None:
     """Why this host needs no re-proof (the host is the one a verification passed on, within
     the trust period), or None."""
-    if trust.key is None or trust.seconds <= 0:
+    if trust is None or not trust.stamps:
         return None
     snapshot = current()
     if snapshot is None or not snapshot.fingerprint:
@@ -288,6 +293,14 @@ def trusted(trust: Trust) -> str | None:
         return None
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(verified_at))
     return f"unchanged since verified at {when} ({age} s ago, within hardhouse_trust_verified_for: {trust.seconds})"
+
+
+def skip_if_trusted(trust: Trust | None, what: str) -> bool:
+    """For a step with nothing to do on a trusted host: say so (a no-op) and return True."""
+    why = trusted(trust)
+    if why is not None:
+        host.noop(f"{what}: {why}")
+    return why is not None
 
 
 def record_verified(trust: Trust, fingerprint: str) -> None:
