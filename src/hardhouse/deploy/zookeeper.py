@@ -52,7 +52,6 @@ top-level znodes; ClickHouse's own are the roots above).
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,9 +60,11 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, StringCommand, deploy, operation
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files
+from pyinfra.operations import apt
 
 from hardhouse.deploy.messages import fail_with_lines
+from hardhouse.deploy.operations import stage
+from hardhouse.deploy.payloads import Payload
 from hardhouse.deploy.settings import DATA_DEFAULTS as CLICKHOUSE_DEFAULTS
 from hardhouse.deploy.zookeeper_settings import KEY, ZooKeeperSettings, jvm_defaults, read_zookeeper_settings, zoo_cfg
 
@@ -323,29 +324,18 @@ def harden_zookeeper() -> None:
         update=bool(missing),
         cache_time=cache_time,
     )
-    files.put(
-        name="Write zoo.cfg (one client address, no admin server, four-letter words limited)",
-        src=io.StringIO(zoo_cfg(settings)),
-        dest=CONFIG,
-        user="root",
-        group="root",
-        mode="644",
-    )
-    files.put(
-        name="Write the server's id (standalone: 1; Debian's placeholder stops the server)",
-        src=io.StringIO(f"{STANDALONE_ID}\n"),
-        dest=MYID,
-        user="root",
-        group="root",
-        mode="644",
-    )
-    files.put(
-        name="Write /etc/default/zookeeper (the heap; no JMX)",
-        src=io.StringIO(jvm_defaults(settings)),
-        dest=JVM_DEFAULTS,
-        user="root",
-        group="root",
-        mode="644",
+    # One step, one read of the three files: the deploy's own stage (hardhouse.deploy.operations).
+    stage(
+        name="Write zoo.cfg (one client address, no admin server, four-letter words limited), the server's id "
+        "(standalone: 1; Debian's placeholder stops the server) and /etc/default/zookeeper (the heap; no JMX)",
+        payloads=[
+            Payload(path, content.encode(), "root", "root", 0o644)
+            for path, content in (
+                (CONFIG, zoo_cfg(settings)),
+                (MYID, f"{STANDALONE_ID}\n"),
+                (JVM_DEFAULTS, jvm_defaults(settings)),
+            )
+        ],
     )
     apt.packages(
         name="Install Debian's zookeeperd (the service; it starts with the files above)",
