@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import time
@@ -208,7 +209,7 @@ def test_only_a_stamp_made_with_the_passwords_for_this_host_and_context_is_trust
     assert judged(trust, trust.stamp("f" * 64, now + 600)) is None  # from the future
     assert judged(dataclasses.replace(trust, seconds=0), good) is None  # 0: verify on every run
     assert judged(dataclasses.replace(trust, context="another spec"), good) is None
-    rotated = spec_trust(tmp_path, {**PASSWORDS, "CH_INGEST_PASSWORD": "another-long-password-x9!"})
+    rotated = spec_trust(tmp_path, {**PASSWORDS, "CH_INGEST_PASSWORD": secrets.token_urlsafe(24)})
     assert judged(rotated, good) is None  # other passwords: another key
     assert spec_trust(tmp_path, {}).key is None  # no password readable: no stamp is ever trusted
     assert judged(spec_trust(tmp_path, {}), good) is None

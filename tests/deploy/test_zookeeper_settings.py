@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from hardhouse.deploy.zookeeper_settings import (
 )
 from tests.deploy.test_operations import FakeHost
 
-PASSWORD = "vT7-pR4mWs8yB3qL2xZ9"
+PASSWORD = secrets.token_urlsafe(24)  # made per run: no password, even a test one, is written down
 ENVIRON = {"CH_ZK_PASSWORD": PASSWORD}
 
 
