@@ -4,6 +4,8 @@ in length and carries no control characters, whatever the server sends."""
 
 from __future__ import annotations
 
+from hardhouse.terminal import escape
+
 # Bounds per kind of server text.
 BANNER = 60
 NAME = 128  # database, table and column names; display names
@@ -20,7 +22,7 @@ def excerpt(text: str | bytes | None, limit: int = DETAIL) -> str | None:
     shown: list[str] = []
     length = 0
     for char in text[: limit * 4]:
-        piece = char if char.isprintable() and char not in "\u2028\u2029" else ascii(char)[1:-1]
+        piece = char if char.isprintable() else escape(char)
         if length + len(piece) > limit:
             return "".join(shown) + "..."
         shown.append(piece)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hardhouse.terminal import printable
+
 EXCERPT_LIMIT = 60
 # A key that reads like a field name is shown as .name; anything else as ['...'].
 PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -85,14 +87,6 @@ def listing(items: Iterable[str], limit: int = 8, quoted: bool = False) -> str:
     shown = [excerpt(item, 40) if quoted else item for item in items[:limit]]
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(shown) + more
-
-
-def printable(text: str) -> str:
-    """Escape what a terminal or log could misread: controls, separators, bidi and other
-    format characters, surrogates and non-characters (str.isprintable is false for all)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def is_secret_location(loc: Iterable[str | int]) -> bool:
