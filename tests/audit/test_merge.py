@@ -453,13 +453,12 @@ def test_includes_multiplying_elements_are_stopped(tmp_path: Path, monkeypatch: 
 # --- the server tree ----------------------------------------------------------------------
 
 
-def test_dialect_is_guessed_from_the_root(tmp_path: Path) -> None:
+def test_the_root_element_does_not_choose_the_dialect(tmp_path: Path) -> None:
+    """Modern servers accept <yandex> too: the dialect is the caller's (the audit's run decides it
+    from the version, or judges by both)."""
     write(tmp_path, {"config.xml": "<yandex/>"})
-    tree = read_server_tree(tmp_path)
-    assert (tree.dialect, tree.dialect_guessed) == (V18, True) and "<yandex>" in tree.dialect_reason
-    write(tmp_path, {"config.xml": "<clickhouse/>"})
     assert read_server_tree(tmp_path).dialect is MODERN
-    assert read_server_tree(tmp_path, V18).dialect_guessed is False
+    assert read_server_tree(tmp_path, V18).dialect is V18
 
 
 def test_users_default_to_config_xml_itself(tmp_path: Path) -> None:
@@ -489,7 +488,7 @@ def test_users_config_and_modern_user_directories(tmp_path: Path) -> None:
 
 def test_a_missing_users_file_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, {"config.xml": "<yandex>\n<users_config>nope.xml</users_config></yandex>"})
-    with pytest.raises(ConfigTreeError, match=r"config\.xml:2: the users file nope\.xml does not exist"):
+    with pytest.raises(ConfigTreeError, match=r"config\.xml:2: the users file 'nope\.xml' does not exist"):
         read_server_tree(tmp_path)
 
 

@@ -1,6 +1,7 @@
-"""Audit rules for clusters, read from the merged configuration: remote_servers that cross the
-network in the clear or log in as nobody, interserver TLS whose client trusts anyone, and a
-ZooKeeper (or Keeper) used without an identity. No finding carries a secret's value."""
+"""Audit rules for clusters, read from the merged configuration as ClickHouse reads it
+(hardhouse.audit.values): remote_servers that cross the network in the clear or log in as
+nobody, interserver TLS whose client trusts anyone, and a ZooKeeper (or Keeper) used without an
+identity. No finding carries a secret's value."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
+from hardhouse.audit.values import known
 
 
 def is_loopback(host: str) -> bool:
@@ -20,31 +22,39 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _on(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("1", "true")
+
+
 def remote_servers_insecure(tree: ServerTree) -> Iterator[Finding]:
-    root = tree.config.root
-    servers = root.find("remote_servers")
+    values = tree.config_values
+    servers = known(values.find("remote_servers"), "remote_servers")
     if servers is None:
         return
-    for cluster in servers.elements():
-        has_secret = bool(cluster.find("secret") is not None and cluster.find("secret").text)  # type: ignore[union-attr]
-        for shard in cluster.elements("shard"):
-            for replica in shard.elements("replica"):
-                host = replica.find("host")
-                if host is not None and is_loopback(host.text):
+    for name, cluster in known(values.keys(servers), "remote_servers"):
+        subject = f"remote_servers.{name}"
+        has_secret = bool(known(values.text("secret", cluster), subject))
+        for shard in known(values.all_named("shard", cluster), subject):
+            for replica in known(values.all_named("replica", shard), subject):
+                host_element = known(values.find("host", replica), subject)
+                host = None if host_element is None else known(values.get(host_element), subject)
+                if host is not None and is_loopback(host):
                     continue  # the stock test clusters: never leaves the machine, same server's own users
-                where = f"remote_servers.{cluster.tag} replica {host.text if host is not None else '?'}"
-                secure = replica.find("secure")
-                if secure is None or secure.text not in ("1", "true"):
+                where = f"{subject} replica {host if host is not None else '?'}"
+                secure = known(values.find("secure", replica), where)
+                secure_text = None if secure is None else known(values.get(secure), where)
+                if not _on(secure_text):
                     origin = secure.value_origin if secure is not None else replica.origin
                     yield Finding(
                         "remote-servers-insecure",
                         where,
-                        secure.text if secure is not None else None,
+                        secure_text,
                         origin,
                         "Distributed queries to it cross the network in the clear (no <secure>1</secure>)",
                     )
-                user = replica.find("user")
-                if not has_secret and (user is None or user.text in ("", "default")):
+                user = known(values.find("user", replica), where)
+                user_text = None if user is None else known(values.get(user), where)
+                if not has_secret and (user_text is None or user_text in ("", "default")):
                     yield Finding(
                         "remote-servers-insecure",
                         where,
@@ -55,43 +65,48 @@ def remote_servers_insecure(tree: ServerTree) -> Iterator[Finding]:
 
 
 def interserver_tls_unverified(tree: ServerTree) -> Iterator[Finding]:
-    root = tree.config.root
-    port = root.find("interserver_https_port")
-    if port is None or not port.text:
+    values = tree.config_values
+    port = known(values.text("interserver_https_port"), "interserver_https_port")
+    if not (port or "").strip():
         return
-    client = root.find("openSSL/client")
-    mode = client.find("verificationMode") if client is not None else None
-    handler = client.find("invalidCertificateHandler/name") if client is not None else None
-    if mode is not None and mode.text == "none":
+    subject = "openSSL.client"
+    client = known(values.find("openSSL/client"), subject)
+    mode = None if client is None else known(values.find("verificationMode", client), subject)
+    handler = None if client is None else known(values.find("invalidCertificateHandler/name", client), subject)
+    mode_text = None if mode is None else known(values.get(mode), subject)
+    handler_text = None if handler is None else known(values.get(handler), subject)
+    if mode is not None and (mode_text or "").strip() == "none":
         yield Finding(
             "interserver-tls-unverified",
             "openSSL.client.verificationMode",
-            mode.text,
+            mode_text,
             mode.value_origin,
             "replicas fetch parts from whoever answers: the peer's certificate is not verified",
         )
-    if handler is not None and handler.text == "AcceptCertificateHandler":
+    if handler is not None and (handler_text or "").strip() == "AcceptCertificateHandler":
         yield Finding(
             "interserver-tls-unverified",
             "openSSL.client.invalidCertificateHandler",
-            handler.text,
+            handler_text,
             handler.value_origin,
             "an invalid peer certificate is accepted",
         )
 
 
 def zookeeper_anonymous(tree: ServerTree) -> Iterator[Finding]:
+    values = tree.config_values
     # Every <zookeeper> with nodes: the stock one (incl, optional) does not merge with a file's
     # own and stays beside it until its include is resolved.
-    for zookeeper in tree.config.root.elements("zookeeper"):
-        if not zookeeper.elements("node"):
+    for zookeeper in known(values.all_named("zookeeper"), "zookeeper"):
+        subject = "zookeeper.identity"
+        if not known(values.all_named("node", zookeeper), subject):
             continue
-        identity = zookeeper.find("identity")
-        if identity is not None and ":" in identity.text:
+        identity = known(values.find("identity", zookeeper), subject)
+        if identity is not None and ":" in known(values.get(identity), subject):
             continue
         yield Finding(
             "zookeeper-anonymous",
-            "zookeeper.identity",
+            subject,
             None,
             identity.value_origin if identity is not None else zookeeper.origin,
             "no digest identity: ClickHouse's znodes are created world-readable and world-writable",

@@ -10,6 +10,7 @@ and hashes are compared, never shown.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
@@ -18,12 +19,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardhouse.audit.files import MAX_DIR_ENTRIES
 from hardhouse.audit.merge import ServerTree, read_server_tree
 from hardhouse.audit.model import Finding
-from hardhouse.audit.xmltree import Element, Origin
+from hardhouse.audit.xmltree import DEFAULT_MAX_BYTES, Element, Origin
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec
+from hardhouse.spec.fields import has_control_character
 from hardhouse.spec.locks import SYSTEM_LOG_TABLES
 
 CONFIG_PATHS = (
@@ -187,10 +190,12 @@ def expected_tree(
     """The tree's main files plus only hardhouse's rendered files, merged the same way."""
     with tempfile.TemporaryDirectory(prefix="hardhouse-drift-") as scratch:
         root = Path(scratch)
-        mains = [actual.config.files[0]]
+        # The main files: config.xml, the users file the tree uses, and the files beside them,
+        # one of which may be the users file config.xml names before a planted file renames it.
+        mains = [actual.config.files[0]] + [p.name for p in _top_level_files(config_dir)]
         if actual.users_file and actual.users_file not in mains:
             mains.append(actual.users_file)
-        for main in mains:
+        for main in dict.fromkeys(mains):
             target = root / main
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(config_dir / main, target)
@@ -199,7 +204,26 @@ def expected_tree(
                 target = root / file.path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(file.content)
-        return read_server_tree(root, actual.dialect, installed_at=installed_at)
+        return read_server_tree(
+            root,
+            actual.dialect,
+            installed_at=installed_at,
+            assume_no_default_include=actual.assume_no_default_include,
+            default_include=actual.default_include,
+        )
+
+
+def _top_level_files(config_dir: Path) -> list[Path]:
+    """Regular files directly in config_dir, small enough to be configuration (bounded count)."""
+    found = []
+    with os.scandir(config_dir) as entries:
+        for seen, entry in enumerate(entries):
+            if seen >= MAX_DIR_ENTRIES:
+                break
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size <= DEFAULT_MAX_BYTES:
+                if not has_control_character(entry.name):
+                    found.append(Path(entry.path))
+    return found
 
 
 def drift_findings(

@@ -108,6 +108,11 @@ class TreeReader:
         if path.is_symlink() and not path.exists():
             raise ConfigTreeError(f"{shown}: a dangling symbolic link; remove it or point it at a file in the tree")
         self.check_link(path)
+        return self.parse_given(path, shown)
+
+    def parse_given(self, path: Path, shown: str) -> Element:
+        """Parse a file the user named on purpose (it may be outside the tree), within the
+        tree's budgets."""
         try:
             data = read_bounded(path, shown, min(self.max_bytes, self.bytes_left))
         except XmlInputError as error:

@@ -58,10 +58,11 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardhouse.audit.files import ConfigTreeError, Dialect, TreeReader, open_reader
+from hardhouse.audit.values import Unknown, Values
 from hardhouse.audit.xmltree import (
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
@@ -69,22 +70,17 @@ from hardhouse.audit.xmltree import (
     Element,
     Origin,
     Text,
+    Unresolved,
     copy_node,
     count_elements,
 )
+
+__all__ = ["ConfigTreeError", "Dialect", "MergedConfig", "ServerTree", "Unresolved", "merge_file", "read_server_tree"]
 
 SUBSTITUTION_ATTRS = ("incl", "from_zk", "from_env")
 # Attributes that do not make two elements distinct when matching merge targets.
 IDENTITY_IGNORED = frozenset({"replace", "remove", *SUBSTITUTION_ATTRS})
 DEFAULT_INCLUDE_FROM = "/etc/metrika.xml"
-
-
-@dataclass(frozen=True)
-class Unresolved:
-    kind: str  # "from_env" | "from_zk" | "incl" | "include_from" | "layer"
-    name: str  # the env var / znode path / include name / file
-    origin: Origin
-    why: str
 
 
 @dataclass
@@ -99,9 +95,17 @@ class ServerTree:
     config: MergedConfig
     users: MergedConfig  # an empty <clickhouse/> with no files when user_directories names no users_xml
     dialect: Dialect
-    dialect_guessed: bool = False
-    dialect_reason: str = ""  # why this dialect, e.g. "guessed: config.xml's root is <yandex>"
     users_file: str | None = None  # the users file's shown name (None: none configured)
+    # How includes were read (/etc/metrika.xml: unknown, absent, or this copy): drift reads its
+    # expected tree the same way.
+    assume_no_default_include: bool = False
+    default_include: Path | None = None
+    config_values: Values = field(init=False)  # config.xml as the server reads it (layered)
+    users_values: Values = field(init=False)  # the users file as the server reads it
+
+    def __post_init__(self) -> None:
+        self.config_values = Values(self.config.root, layered=True)
+        self.users_values = Values(self.users.root, layered=False)
 
 
 # --- merging ------------------------------------------------------------------------------
@@ -204,11 +208,18 @@ class _Includer:
         self.source_reported = False
         self.merger = _Merger(reader)
 
-    def note(self, attached: bool, kind: str, name: str, origin: Origin, why: str) -> None:
+    def note(
+        self, attached: bool, kind: str, name: str, origin: Origin, why: str, unknown: Element | None = None
+    ) -> None:
+        """Report what cannot be resolved offline; `unknown`: the element whose content the
+        server fills from it, marked so that every value read below it is undecided."""
+        item = Unresolved(kind, name, origin, why)
+        if unknown is not None:
+            unknown.unresolved = item
         if attached:
-            self.unresolved.append(Unresolved(kind, name, origin, why))
+            self.unresolved.append(item)
 
-    def run(self, root: Element, *, assume_no_default_include: bool) -> None:
+    def run(self, root: Element, *, assume_no_default_include: bool, default_include: Path | None = None) -> None:
         modern = self.dialect is Dialect.MODERN
         include_from = root.find("include_from") if modern or root.tag == "yandex" else None
         if include_from is not None:
@@ -216,6 +227,11 @@ class _Includer:
             self.source = None
             self.visit(include_from, root, 1, True)
             self.source = self.load_source(include_from)
+        elif default_include is not None:
+            self.source_name = DEFAULT_INCLUDE_FROM
+            shown = f"{DEFAULT_INCLUDE_FROM} (from {default_include})"
+            self.source = self.reader.parse_given(default_include, shown)
+            self.files.append(shown)
         elif assume_no_default_include:
             self.source = None
         else:
@@ -291,7 +307,8 @@ class _Includer:
             )
         modern = self.dialect is Dialect.MODERN
         if not modern and node.tag == "layer" and not node.attrs and not node.children:
-            self.note(attached, "layer", "layer", node.origin, "ClickHouse fills an empty <layer/> from the host name")
+            why = "ClickHouse fills an empty <layer/> from the host name"
+            self.note(attached, "layer", "layer", node.origin, why, unknown=node)
             return
         present = [name for name in SUBSTITUTION_ATTRS if name in node.attrs]
         if len(present) > 1:
@@ -326,7 +343,9 @@ class _Includer:
                     else "ZooKeeper nodes are not resolvable offline"
                 )
             if isinstance(found, _Unknown):
-                self.note(attached, kind, name, node.origin, found.why)
+                # A modern <include/> is replaced by what it names: its parent's children are unknown.
+                unknown = parent if modern and node.tag == "include" and parent is not None else node
+                self.note(attached, kind, name, node.origin, found.why, unknown=unknown)
             elif found is None:
                 if "optional" in node.attrs or (modern and node.tag == "include"):
                     if parent is not None:
@@ -411,7 +430,12 @@ def _remove_child(parent: Element, child: Element) -> None:
 
 
 def _merge(
-    reader: TreeReader, main: Path, *, assume_no_default_include: bool = False, main_root: Element | None = None
+    reader: TreeReader,
+    main: Path,
+    *,
+    assume_no_default_include: bool = False,
+    default_include: Path | None = None,
+    main_root: Element | None = None,
 ) -> MergedConfig:
     root = main_root if main_root is not None else reader.parse(main)
     files = [reader.shown(main)]
@@ -423,7 +447,9 @@ def _merge(
             continue  # modern ClickHouse skips a file of another configuration kind
         merger.merge_into(root, with_root)
         files.append(reader.shown(path))
-    _Includer(reader, unresolved, files).run(root, assume_no_default_include=assume_no_default_include)
+    _Includer(reader, unresolved, files).run(
+        root, assume_no_default_include=assume_no_default_include, default_include=default_include
+    )
     # The include_from element is visited twice, as ClickHouse does: report each thing once.
     return MergedConfig(root, files, list(dict.fromkeys(unresolved)))
 
@@ -449,6 +475,7 @@ def merge_file(
     dialect: Dialect,
     installed_at: Path | None = None,
     assume_no_default_include: bool = False,
+    default_include: Path | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> MergedConfig:
     """Merge `main` with its .d directories and resolve its includes, as ClickHouse would.
@@ -456,28 +483,26 @@ def merge_file(
     installed_at: where tree_root sits on the server (e.g. /etc/clickhouse-server), so absolute
     paths below it (include_from, users_config) are read from the tree.
     assume_no_default_include: the server has no /etc/metrika.xml (else incl without
-    include_from is reported unresolved).
+    include_from is reported unresolved); default_include: a copy of the server's.
     """
     reader = open_reader(Path(tree_root), dialect, installed_at, max_bytes)
     main = Path(main)
     if not main.exists() and not main.is_symlink():
         raise ConfigTreeError(f"{reader.shown(main)}: does not exist")
-    return _merge(reader, main, assume_no_default_include=assume_no_default_include)
+    return _merge(reader, main, assume_no_default_include=assume_no_default_include, default_include=default_include)
 
 
 def read_server_tree(
     config_dir: Path,
-    dialect: Dialect | None = None,
+    dialect: Dialect = Dialect.MODERN,
     *,
     installed_at: Path | None = None,
     assume_no_default_include: bool = False,
+    default_include: Path | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ServerTree:
-    """The server's effective config.xml and users file, merged from config_dir.
-
-    dialect None: guessed from config.xml's root (<yandex> -> 18.16, else modern), and the
-    guess recorded in dialect_reason.
-    """
+    """The server's effective config.xml and users file, merged from config_dir by `dialect`'s
+    rules (hardhouse.audit.run decides which dialects a tree is judged by)."""
     config_dir = Path(config_dir)
     if not config_dir.is_dir():
         raise ConfigTreeError(
@@ -489,19 +514,11 @@ def read_server_tree(
         if yaml:
             raise ConfigTreeError(f"{config_dir / yaml[0]}: YAML configuration files are not supported yet")
         raise ConfigTreeError(f"{main}: does not exist; give the directory that holds ClickHouse's config.xml")
-    probe = open_reader(config_dir, dialect or Dialect.MODERN, installed_at, max_bytes)
-    guessed = dialect is None
-    if dialect is None:
-        probe.dialect = Dialect.V18  # parse the main file alone first, without YAML sniffing
-        first = probe.parse(main)
-        dialect = Dialect.V18 if first.tag == "yandex" else Dialect.MODERN
-        reason = f"guessed: config.xml's root is <{first.tag}>"
-    else:
-        dialect = Dialect(dialect)
-        reason = "given"
+    dialect = Dialect(dialect)
+    includes = {"assume_no_default_include": assume_no_default_include, "default_include": default_include}
     reader = open_reader(config_dir, dialect, installed_at, max_bytes)
-    config = _merge(reader, main, assume_no_default_include=assume_no_default_include)
-    users_path, users_origin = _users_file(config.root, dialect, reader, main)
+    config = _merge(reader, main, **includes)  # type: ignore[arg-type]
+    users_path, users_origin = _users_file(Values(config.root, layered=True), dialect, reader, main)
     if users_path is None:
         users = MergedConfig(Element("clickhouse", {}, [], Origin(reader.shown(main), 1)), [], [])
         users_file = None
@@ -509,35 +526,41 @@ def read_server_tree(
         users_reader = open_reader(config_dir, dialect, installed_at, max_bytes)
         if not users_path.exists() and not users_path.is_symlink():
             raise ConfigTreeError(
-                f"{users_origin}: the users file {reader.shown(users_path)} does not exist; "
+                f"{users_origin}: the users file {users_reader.shown(users_path)!r} does not exist; "
                 "ClickHouse would not find its users: add it to the tree"
             )
-        users = _merge(users_reader, users_path, assume_no_default_include=assume_no_default_include)
+        users = _merge(users_reader, users_path, **includes)  # type: ignore[arg-type]
         users_file = users_reader.shown(users_path)
-    return ServerTree(config, users, dialect, guessed, reason, users_file)
+    return ServerTree(config, users, dialect, users_file, assume_no_default_include, default_include)
 
 
-def _users_file(root: Element, dialect: Dialect, reader: TreeReader, main: Path) -> tuple[Path | None, Origin]:
+def _users_file(values: Values, dialect: Dialect, reader: TreeReader, main: Path) -> tuple[Path | None, Origin]:
     """users_config (relative to the config directory; default: config.xml itself), or in
-    modern ClickHouse user_directories/users_xml/path when user_directories is set."""
-    value: str | None = None
-    origin = root.origin
-    if dialect is Dialect.MODERN and root.find("user_directories") is not None:
-        node = root.find("user_directories/users_xml/path")
+    modern ClickHouse user_directories/users_xml/path when user_directories is set. The path
+    is the raw text with `${}` expanded, as the server reads it: `users.xml ` (with a space) is
+    another file."""
+    root = values.root
+    subject = "users_config"
+    node = values.find("user_directories") if dialect is Dialect.MODERN else None
+    if node is not None and not isinstance(node, Unknown):
+        subject = "user_directories.users_xml.path"
+        node = values.find("user_directories/users_xml/path")
         if node is None:
             return None, root.find("user_directories").origin  # type: ignore[union-attr]
-        value, origin = node.text, node.value_origin
     else:
-        node = root.find("users_config")
-        if node is not None:
-            value, origin = node.text, node.value_origin
-    if value is None:
-        return main, origin
+        node = node if isinstance(node, Unknown) else values.find("users_config")
+    if isinstance(node, Unknown):
+        raise ConfigTreeError(f"{subject}: the users file cannot be decided offline: {node}")
+    if node is None:
+        return main, root.origin
+    value, origin = values.get(node), node.value_origin
+    if isinstance(value, Unknown):
+        raise ConfigTreeError(f"{origin}: {subject} cannot be decided offline: {value}")
     if os.path.isabs(value):
         mapped = reader.map_server_path(value)
         if mapped is None:
             raise ConfigTreeError(
-                f"{origin}: the users file {value} is outside the audited tree; copy it in, or give installed_at "
+                f"{origin}: the users file {value!r} is outside the audited tree; copy it in, or give installed_at "
                 "when the tree is a copy of the server's configuration directory"
             )
         return mapped, origin

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hardhouse.audit.merge import Unresolved
-from hardhouse.audit.xmltree import Origin
+from hardhouse.audit.values import Unknown
+from hardhouse.audit.xmltree import Origin, Unresolved
 from hardhouse.controls.catalog import BY_AUDIT_RULE, BY_ID
 from hardhouse.controls.severity import Severity
 from hardhouse.controls.waivers import Verdict
@@ -18,6 +18,8 @@ from hardhouse.controls.waivers import Verdict
 class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
+    # A value the control judges cannot be decided offline: not a pass (exit 2 when nothing fails).
+    UNDECIDED = "undecided"
     WAIVED = "waived"
     NOT_APPLICABLE = "not-applicable"
 
@@ -29,6 +31,12 @@ class Finding:
     value: str | None  # the effective value, never a secret (None: absent, or not shown)
     origin: Origin | None  # the file:line that decides it
     problem: str  # why it fails the control, in a few words
+    undecided: bool = False  # the audit could not decide the value: the control fails closed
+    dialect: str | None = None  # set when only one dialect's reading of the tree finds it
+
+    @classmethod
+    def undecided_by(cls, rule: str, subject: str, unknown: Unknown) -> Finding:
+        return cls(rule, subject, None, unknown.origin, f"cannot be decided offline: {unknown}", undecided=True)
 
     @property
     def control(self) -> str:
@@ -42,7 +50,8 @@ class Finding:
         """`HH-LISTEN-1 listen_host 0.0.0.0 from config.d/docker.xml:2: listens on every interface`"""
         value = "" if self.value is None else f" {self.value}"
         where = f" from {self.origin}" if self.origin else ""
-        return f"{self.control} {self.subject}{value}{where}: {self.problem}"
+        dialect = f" (by {self.dialect}'s rules)" if self.dialect else ""
+        return f"{self.control} {self.subject}{value}{where}: {self.problem}{dialect}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +63,8 @@ class Finding:
             "file": self.origin.file if self.origin else None,
             "line": self.origin.line if self.origin else None,
             "problem": self.problem,
+            "undecided": self.undecided,
+            **({"dialect": self.dialect} if self.dialect else {}),
         }
 
 
@@ -87,14 +98,20 @@ class AuditReport:
     unresolved: list[Unresolved]
     spec: str | None = None  # the spec compared against (drift mode)
     online: str | None = None  # what the running server was asked, or why it could not answer
+    dialect_reason: str = ""  # why these rules: given, the spec's or server's version, or both
 
     @property
     def failed(self) -> list[ControlResult]:
         return [result for result in self.controls if result.status == Status.FAIL]
 
     @property
+    def undecided(self) -> list[ControlResult]:
+        return [result for result in self.controls if result.status == Status.UNDECIDED]
+
+    @property
     def ok(self) -> bool:
-        return not self.failed
+        """Every applicable control holds or is waived: nothing failed and nothing undecided."""
+        return not self.failed and not self.undecided
 
     def counts(self) -> dict[str, int]:
         return {str(status): sum(r.status == status for r in self.controls) for status in Status}
@@ -104,6 +121,7 @@ class AuditReport:
             "ok": self.ok,
             "target": self.target,
             "dialect": self.dialect,
+            "dialect_reason": self.dialect_reason,
             "spec": self.spec,
             "online": self.online,
             "files": self.files,

@@ -59,6 +59,11 @@ def _auth_types(row: dict[str, Any]) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
+def server_version(query: Query) -> str:
+    """The running server's version() (18.16 answers it too)."""
+    return str(query("SELECT version() AS v")[0]["v"])
+
+
 def online_findings(query: Query, file_users: set[str], with_spec: bool) -> OnlineResult:
     try:
         version = str(query("SELECT version() AS v")[0]["v"])

@@ -1,21 +1,24 @@
 """Judgement from inside: the audit rules, each a pure function from a merged configuration
 (hardhouse.audit.merge) to findings. No I/O; every finding names the effective value and the
-file:line that decides it. Secrets are never put in a finding: a password's value or hash is
-judged here and only its location is reported."""
+file:line that decides it. Values are read as ClickHouse reads them (hardhouse.audit.values:
+raw text, `${}` expanded; hardhouse.audit.users: users by Poco key, networks by prefix);
+a value that cannot be decided raises Undecidable, which `judge` turns into an undecided
+finding of the rule's control, never a pass. Secrets are never put in a finding: a password's
+value or hash is judged here and only its location is reported."""
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-import re
 from collections.abc import Callable, Iterator
 
 from hardhouse.audit.cluster_rules import CLUSTER_RULES
-from hardhouse.audit.merge import MergedConfig, ServerTree
+from hardhouse.audit.files import Dialect
+from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
+from hardhouse.audit.user_rules import USER_RULES
+from hardhouse.audit.values import Undecidable, Unknown, Values, known
 from hardhouse.audit.xmltree import Element
+from hardhouse.clickhouse import addresses
 from hardhouse.clickhouse.ports import PORTS
-from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.clickhouse.tls import disabled_protocols, weak_suite_reason
 from hardhouse.spec.locks import SYSTEM_LOG_TABLES
 
@@ -24,65 +27,89 @@ CLICKHOUSE_DEFAULT_CIPHERS = "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH"
 # Ports that carry logins or data in the clear (TLS ports and interserver are judged apart).
 PLAINTEXT_PORTS = tuple(port for port in PORTS if not port.tls and port.protocol != "interserver")
 TLS_PORT_ELEMENTS = ("https_port", "tcp_port_secure", "interserver_https_port")
-# Passwords a scanner tries first (the probe's default-credential list, and a few more).
-KNOWN_PASSWORDS = ("", "default", "clickhouse", "password", "changeme", "admin", "root", "123456", "qwerty")
-KNOWN_SHA256 = {hashlib.sha256(p.encode()).hexdigest(): p for p in KNOWN_PASSWORDS}
-KNOWN_DOUBLE_SHA1 = {hashlib.sha1(hashlib.sha1(p.encode()).digest()).hexdigest(): p for p in KNOWN_PASSWORDS}
-# Elements that give a user a way to authenticate other than a password.
-OTHER_AUTHENTICATION = ("ldap", "kerberos", "ssl_certificates", "ssh_keys", "http_authentication")
-PASSWORD_ELEMENTS = ("password", "password_sha256_hex", "password_double_sha1_hex", "password_bcrypt_hash")
-ANY_IPV4 = ipaddress.ip_network("0.0.0.0/0")
-ANY_IPV6 = ipaddress.ip_network("::/0")
-IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
-# Host names no network restriction should match; a regexp or LIKE pattern matching them all matches anyone.
-PROBE_NAMES = ("attacker.example", "x", "203-0-113-7.customer.example.net")
+# Listen elements judged like listen_host: the interserver one exists on modern servers only.
+LISTEN_ELEMENTS = {Dialect.V18: ("listen_host",), Dialect.MODERN: ("listen_host", "interserver_listen_host")}
 
 
-def _text(element: Element | None) -> str:
-    return "" if element is None else element.text
+def _config(tree: ServerTree) -> Values:
+    return tree.config_values
 
 
-def _is_any_address(text: str) -> bool:
-    try:
-        address = ipaddress.ip_address(text.strip().strip("[]"))
-    except ValueError:
-        return False
-    if address.is_unspecified:
-        return True
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped is not None and mapped.is_unspecified
+def _value(values: Values, element: Element, subject: str) -> str:
+    return known(values.get(element), subject)
+
+
+def _found(values: Values, path: str, subject: str, below: Element | None = None) -> Element | None:
+    return known(values.find(path, below), subject)
+
+
+def _custom_listeners(tree: ServerTree, subject: str) -> None:
+    """Modern servers also open the listeners a <protocols> section declares: not judged here."""
+    if tree.dialect is Dialect.MODERN and _found(_config(tree), "protocols", subject) is not None:
+        raise Undecidable(
+            subject,
+            Unknown(
+                "a <protocols> section declares listeners of its own, which the audit does not judge",
+                "remove <protocols> or check those listeners with hardhouse probe",
+            ),
+        )
 
 
 def listen_any(tree: ServerTree) -> Iterator[Finding]:
-    for element in tree.config.root.elements("listen_host"):
-        if _is_any_address(element.text):
-            yield Finding("listen-any", "listen_host", element.text, element.value_origin, "listens on every interface")
+    values = _config(tree)
+    _custom_listeners(tree, "listen_host")
+    for name in LISTEN_ELEMENTS[tree.dialect]:
+        for element in known(values.all_named(name), name):
+            text = _value(values, element, name)
+            address = addresses.listen_address(text)
+            if address is None:
+                if addresses.is_loopback_name(text):
+                    continue
+                raise Undecidable(
+                    name,
+                    Unknown(
+                        f"{text!r} at {element.value_origin} is no address: the server binds whatever its resolver "
+                        "answers for it (a name can resolve to 0.0.0.0)",
+                        "write the address itself",
+                        element.value_origin,
+                    ),
+                )
+            if addresses.is_any(address):
+                yield Finding("listen-any", name, text, element.value_origin, "listens on every interface")
 
 
 def plaintext_port(tree: ServerTree) -> Iterator[Finding]:
-    root = tree.config.root
+    values = _config(tree)
+    _custom_listeners(tree, "ports")
     for port in PLAINTEXT_PORTS:
-        element = root.find(port.element)
-        if element is None or not element.text:
+        element = _found(values, port.element, port.element)
+        if element is None:
             continue
-        if port.protocol == "grpc" and _text(root.find("grpc/enable_ssl")) in ("1", "true"):
+        text = _value(values, element, port.element)
+        if not text.strip(addresses.C_SPACE):
+            continue  # not a number: the server refuses to start ("Not a valid integer")
+        if port.protocol == "grpc" and _is_on(known(values.text("grpc/enable_ssl") or "", "grpc.enable_ssl")):
             continue
-        yield Finding("plaintext-port", port.element, element.text, element.value_origin, f"{port.what} is open")
+        # 0 is a port too: the server binds a random one (seen on 18.16).
+        yield Finding("plaintext-port", port.element, text, element.value_origin, f"{port.what} is open")
 
 
 def interserver_unauthenticated(tree: ServerTree) -> Iterator[Finding]:
-    root = tree.config.root
-    credentials = root.find("interserver_http_credentials")
-    has_credentials = credentials is not None and bool(_text(credentials.find("user")))
+    values = _config(tree)
+    user = known(values.text("interserver_http_credentials/user"), "interserver_http_credentials")
+    has_credentials = bool(user)
     for name in ("interserver_http_port", "interserver_https_port"):
-        element = root.find(name)
-        if element is None or not element.text:
+        element = _found(values, name, name)
+        if element is None:
+            continue
+        text = _value(values, element, name)
+        if not text.strip(addresses.C_SPACE):
             continue
         if not has_credentials:
             yield Finding(
                 "interserver-unauthenticated",
                 name,
-                element.text,
+                text,
                 element.value_origin,
                 "open without interserver_http_credentials: anyone reaching it can fetch table parts",
             )
@@ -90,38 +117,59 @@ def interserver_unauthenticated(tree: ServerTree) -> Iterator[Finding]:
             yield Finding(
                 "interserver-unauthenticated",
                 name,
-                element.text,
+                text,
                 element.value_origin,
                 "interserver credentials cross the network in the clear; use interserver_https_port",
             )
 
 
 def metrics_open(tree: ServerTree) -> Iterator[Finding]:
-    element = tree.config.root.find("prometheus/port")
-    if element is not None and element.text:
-        yield Finding(
-            "metrics-open", "prometheus.port", element.text, element.value_origin, "metrics answer without credentials"
-        )
+    values = _config(tree)
+    element = _found(values, "prometheus/port", "prometheus.port")
+    if element is not None:
+        text = _value(values, element, "prometheus.port")
+        if text.strip(addresses.C_SPACE):
+            yield Finding(
+                "metrics-open", "prometheus.port", text, element.value_origin, "metrics answer without credentials"
+            )
 
 
 def tls_ports(tree: ServerTree) -> list[Element]:
-    return [e for name in TLS_PORT_ELEMENTS if (e := tree.config.root.find(name)) is not None and e.text]
+    """The TLS ports that are open (a port whose value cannot be decided counts as open)."""
+    values = _config(tree)
+    found = []
+    for name in TLS_PORT_ELEMENTS:
+        element = values.find(name)
+        if isinstance(element, Unknown) or element is None:
+            if element is not None:
+                found.append(tree.config.root)
+            continue
+        text = values.get(element)
+        if isinstance(text, Unknown) or text.strip(addresses.C_SPACE):
+            found.append(element)
+    return found
+
+
+def _tls_server(tree: ServerTree, subject: str) -> Element | None:
+    return _found(_config(tree), "openSSL/server", subject)
 
 
 def tls_old_protocol(tree: ServerTree) -> Iterator[Finding]:
     if not tls_ports(tree):
         return
-    server = tree.config.root.find("openSSL/server")
-    element = None if server is None else server.find("disableProtocols")
-    disabled = {part.strip().lower() for part in _text(element).split(",")}
+    subject = "openSSL.server.disableProtocols"
+    server = _tls_server(tree, subject)
+    element = None if server is None else _found(_config(tree), "disableProtocols", subject, server)
+    text = "" if element is None else _value(_config(tree), element, subject)
+    disabled = {part.strip().lower() for part in text.split(",")}
     allowed = [name for name in disabled_protocols("tlsv1_2").split(",") if name not in disabled]
     if not allowed:
         return
     origin = element.value_origin if element is not None else (server or tls_ports(tree)[0]).origin
     yield Finding(
         "tls-old-protocol",
-        "openSSL.server.disableProtocols",
-        element.text if element is not None else None,
+        subject,
+        text if element is not None else None,
         origin,
         f"{'not set, so ' if element is None else ''}{', '.join(allowed)} stay enabled",
     )
@@ -130,15 +178,16 @@ def tls_old_protocol(tree: ServerTree) -> Iterator[Finding]:
 def tls_weak_cipher(tree: ServerTree) -> Iterator[Finding]:
     if not tls_ports(tree):
         return
-    server = tree.config.root.find("openSSL/server")
-    element = None if server is None else server.find("cipherList")
-    text = element.text if element is not None else CLICKHOUSE_DEFAULT_CIPHERS
+    subject = "openSSL.server.cipherList"
+    server = _tls_server(tree, subject)
+    element = None if server is None else _found(_config(tree), "cipherList", subject, server)
+    text = _value(_config(tree), element, subject) if element is not None else CLICKHOUSE_DEFAULT_CIPHERS
     problem = cipher_list_problem(text)
     if problem:
         origin = element.value_origin if element is not None else (server or tls_ports(tree)[0]).origin
         shown = text if element is not None else None
         prefix = f"not set, so ClickHouse's default {CLICKHOUSE_DEFAULT_CIPHERS} applies: " if element is None else ""
-        yield Finding("tls-weak-cipher", "openSSL.server.cipherList", shown, origin, prefix + problem)
+        yield Finding("tls-weak-cipher", subject, shown, origin, prefix + problem)
 
 
 def cipher_list_problem(text: str) -> str | None:
@@ -166,130 +215,26 @@ def tls_certificate_missing(tree: ServerTree) -> Iterator[Finding]:
     ports = tls_ports(tree)
     if not ports:
         return
-    server = tree.config.root.find("openSSL/server")
     for name in ("certificateFile", "privateKeyFile"):
-        element = None if server is None else server.find(name)
-        if element is None or not element.text:
+        subject = f"openSSL.server.{name}"
+        server = _tls_server(tree, subject)
+        element = None if server is None else _found(_config(tree), name, subject, server)
+        if element is None or not _value(_config(tree), element, subject):
             yield Finding(
                 "tls-certificate-missing",
-                f"openSSL.server.{name}",
+                subject,
                 None,
                 (server or ports[0]).origin,
                 "not set while a TLS port is open",
             )
 
 
-def users(config: MergedConfig) -> list[Element]:
-    section = config.root.find("users")
-    return [] if section is None else section.elements()
-
-
-def passwordless_user(tree: ServerTree) -> Iterator[Finding]:
-    for user in users(tree.users):
-        subject = f"user {user.tag}"
-        if any(user.find(name) is not None for name in OTHER_AUTHENTICATION):
-            continue
-        present = [user.find(name) for name in PASSWORD_ELEMENTS]
-        given = [element for element in present if element is not None]
-        if not given:
-            yield Finding(
-                "passwordless-user", subject, None, user.origin, "has no password element: no password at all"
-            )
-            continue
-        for element in given:
-            text = element.text
-            empty = (
-                not text
-                or (element.tag == "password_sha256_hex" and text.lower() == EMPTY_SHA256)
-                or (element.tag == "password_double_sha1_hex" and KNOWN_DOUBLE_SHA1.get(text.lower()) == "")
-            )
-            if empty:
-                yield Finding("passwordless-user", subject, None, element.value_origin, f"<{element.tag}> is empty")
-
-
-def plaintext_password(tree: ServerTree) -> Iterator[Finding]:
-    for user in users(tree.users):
-        element = user.find("password")
-        if element is not None and element.text:
-            yield Finding(
-                "plaintext-password",
-                f"user {user.tag}",
-                None,
-                element.value_origin,
-                "has a plaintext <password> (value not shown); store password_sha256_hex instead",
-            )
-
-
-def known_password(tree: ServerTree) -> Iterator[Finding]:
-    for user in users(tree.users):
-        for element in (user.find(name) for name in PASSWORD_ELEMENTS[:3]):
-            if element is None or not element.text:
-                continue  # an empty password is passwordless-user's finding
-            text = element.text
-            known = {
-                "password": text if text in KNOWN_PASSWORDS else None,
-                "password_sha256_hex": KNOWN_SHA256.get(text.lower()),
-                "password_double_sha1_hex": KNOWN_DOUBLE_SHA1.get(text.lower()),
-            }[element.tag]
-            if known:
-                yield Finding(
-                    "known-password",
-                    f"user {user.tag}",
-                    None,
-                    element.value_origin,
-                    f"<{element.tag}> is a well-known password that scanners try first",
-                )
-
-
-def any_network(tree: ServerTree) -> Iterator[Finding]:
-    for user in users(tree.users):
-        subject = f"user {user.tag}"
-        networks = user.find("networks")
-        if networks is None:
-            yield Finding(
-                "any-network", subject, None, user.origin, "has no <networks>: it may log in from any address"
-            )
-            continue
-        v4, v6 = [], []
-        for element in networks.elements():
-            text = element.text
-            if element.tag == "ip":
-                try:
-                    network = ipaddress.ip_network(text, strict=False)
-                except ValueError:
-                    continue
-                (v4 if network.version == 4 else v6).append(network)
-            elif element.tag in ("host_regexp", "host_like") and _matches_any_name(element.tag, text):
-                yield Finding("any-network", subject, text, element.value_origin, f"<{element.tag}> matches any host")
-        if any(n == ANY_IPV6 or n.supernet_of(IPV4_MAPPED) for n in ipaddress.collapse_addresses(v6)):
-            yield Finding(
-                "any-network", subject, _shown(v6), networks.origin, "networks cover every IPv4 or IPv6 address"
-            )
-        elif ANY_IPV4 in ipaddress.collapse_addresses(v4):
-            yield Finding("any-network", subject, _shown(v4), networks.origin, "networks cover every IPv4 address")
-
-
-def _shown(networks: list[ipaddress.IPv4Network] | list[ipaddress.IPv6Network]) -> str:
-    return ", ".join(str(n) for n in networks[:4]) + (", ..." if len(networks) > 4 else "")
-
-
-def _matches_any_name(kind: str, pattern: str) -> bool:
-    if kind == "host_like":
-        regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    else:
-        regex = pattern
-    try:
-        compiled = re.compile(regex)
-    except re.error:
-        return False
-    matcher = compiled.fullmatch if kind == "host_like" else compiled.search
-    return all(matcher(name) for name in PROBE_NAMES)
-
-
 def masking_missing(tree: ServerTree) -> Iterator[Finding]:
-    section = tree.config.root.find("query_masking_rules")
-    # ClickHouse takes every child whose name starts with "rule" as a rule (rule, rule_1, rule_keys...).
-    if section is None or not [child for child in section.elements() if child.tag.startswith("rule")]:
+    values = _config(tree)
+    section = _found(values, "query_masking_rules", "query_masking_rules")
+    # ClickHouse takes every child whose key starts with "rule" as a rule (rule, rule_1, rule[1]...).
+    keyed = [] if section is None else known(values.keys(section), "query_masking_rules")
+    if not [element for key, element in keyed if key.startswith("rule")]:
         origin = section.origin if section is not None else None
         yield Finding(
             "masking-missing",
@@ -309,28 +254,35 @@ def _is_off(text: str) -> bool:
     return text.strip().lower() in ("0", "false")
 
 
-def profiles(config: MergedConfig) -> list[Element]:
-    section = config.root.find("profiles")
-    return [] if section is None else section.elements()
+def profiles(tree: ServerTree) -> list[tuple[str, Element]]:
+    values = tree.users_values
+    section = _found(values, "profiles", "profiles")
+    return [] if section is None else known(values.keys(section), "profiles")
 
 
 def _profile_flag(
     tree: ServerTree, rule: str, setting: str, wrong: Callable[[str], bool], why: str
 ) -> Iterator[Finding]:
     """A finding for each profile whose `setting` is set the wrong way (on or off)."""
-    for profile in profiles(tree.users):
-        element = profile.find(setting)
-        if element is not None and wrong(element.text):
-            yield Finding(rule, f"profile {profile.tag}", element.text, element.value_origin, why)
+    values = tree.users_values
+    for name, profile in profiles(tree):
+        subject = f"profile {name}"
+        element = _found(values, setting, subject, profile)
+        if element is not None:
+            text = _value(values, element, subject)
+            if wrong(text):
+                yield Finding(rule, subject, text, element.value_origin, why)
 
 
 def secrets_displayed(tree: ServerTree) -> Iterator[Finding]:
-    server = tree.config.root.find("display_secrets_in_show_and_select")
-    if server is not None and _is_on(server.text):
+    values = _config(tree)
+    subject = "display_secrets_in_show_and_select"
+    server = _found(values, subject, subject)
+    if server is not None and _is_on(_value(values, server, subject)):
         yield Finding(
             "secrets-displayed",
-            "display_secrets_in_show_and_select",
-            server.text,
+            subject,
+            _value(values, server, subject),
             server.value_origin,
             "SHOW and SELECT may show credentials of tables, dictionaries and table functions",
         )
@@ -353,21 +305,27 @@ def query_log_off(tree: ServerTree) -> Iterator[Finding]:
     )
 
 
-def _locked_on(constraint: Element | None) -> bool:
+def _locked_on(values: Values, constraint: Element | None, subject: str) -> bool:
     """A constraint that keeps a flag at 1: readonly/const, or min and max both 1."""
     if constraint is None:
         return False
-    if constraint.find("readonly") is not None or constraint.find("const") is not None:
+    if _found(values, "readonly", subject, constraint) is not None:
         return True
-    return _text(constraint.find("min")).strip() == "1" and _text(constraint.find("max")).strip() == "1"
+    if _found(values, "const", subject, constraint) is not None:
+        return True
+    low = known(values.text("min", constraint), subject) or ""
+    high = known(values.text("max", constraint), subject) or ""
+    return low.strip() == "1" and high.strip() == "1"
 
 
 def query_log_unlocked(tree: ServerTree) -> Iterator[Finding]:
-    for profile in profiles(tree.users):
-        if not _locked_on(profile.find("constraints/log_queries")):
+    values = tree.users_values
+    for name, profile in profiles(tree):
+        subject = f"profile {name}"
+        if not _locked_on(values, _found(values, "constraints/log_queries", subject, profile), subject):
             yield Finding(
                 "query-log-unlocked",
-                f"profile {profile.tag}",
+                subject,
                 None,
                 profile.origin,
                 "no constraint on log_queries: its users can SET log_queries = 0 and leave no trace",
@@ -375,13 +333,14 @@ def query_log_unlocked(tree: ServerTree) -> Iterator[Finding]:
 
 
 def system_log_no_ttl(tree: ServerTree) -> Iterator[Finding]:
+    values = _config(tree)
     for name in SYSTEM_LOG_TABLES:
-        section = tree.config.root.find(name)
+        section = _found(values, name, name)
         if section is None:
             continue  # not enabled: nothing is kept
-        ttl = section.find("ttl")
-        engine = section.find("engine")
-        if (ttl is None or not ttl.text) and (engine is None or "TTL" not in engine.text.upper()):
+        ttl = known(values.text("ttl", section), name)
+        engine = known(values.text("engine", section), name)
+        if not (ttl or "").strip() and "TTL" not in (engine or "").upper():
             yield Finding(
                 "system-log-no-ttl",
                 name,
@@ -392,16 +351,18 @@ def system_log_no_ttl(tree: ServerTree) -> Iterator[Finding]:
 
 
 def session_log_off(tree: ServerTree) -> Iterator[Finding]:
-    if tree.config.root.find("session_log") is None:
+    if _found(_config(tree), "session_log", "session_log") is None:
         yield Finding("session-log-off", "session_log", None, None, "not configured: logins leave no record")
 
 
 def queries_unbounded(tree: ServerTree) -> Iterator[Finding]:
-    element = tree.config.root.find("max_concurrent_queries")
-    if element is None or element.text.strip() in ("", "0"):
+    values = _config(tree)
+    subject = "max_concurrent_queries"
+    element = _found(values, subject, subject)
+    text = None if element is None else _value(values, element, subject)
+    if text is None or text.strip() in ("", "0"):
         origin = element.value_origin if element is not None else None
-        shown = element.text if element is not None else None
-        yield Finding("queries-unbounded", "max_concurrent_queries", shown, origin, "no cap on queries running at once")
+        yield Finding("queries-unbounded", subject, text, origin, "no cap on queries running at once")
 
 
 def cors_any_origin(tree: ServerTree) -> Iterator[Finding]:
@@ -424,17 +385,19 @@ def _holds(outer: str, inner: str) -> bool:
 
 
 def user_files_shared(tree: ServerTree) -> Iterator[Finding]:
-    element = tree.config.root.find("user_files_path")
-    value = _text(element).strip() or STOCK_USER_FILES_PATH
+    values = _config(tree)
+    subject = "user_files_path"
+    element = _found(values, subject, subject)
+    value = (_value(values, element, subject) if element is not None else "").strip() or STOCK_USER_FILES_PATH
     files = _directory(value)
     problem = "is the whole file system" if files == "/" else None
     for name in SERVER_DIRECTORIES:
-        other = tree.config.root.find(name)
-        if problem is None and other is not None and other.text.strip() and _holds(files, _directory(other.text)):
-            problem = f"is or holds {name} ({other.text.strip()}): file() can read and write the server's own files"
+        other = known(values.text(name), subject)
+        if problem is None and other is not None and other.strip() and _holds(files, _directory(other)):
+            problem = f"is or holds {name} ({other.strip()}): file() can read and write the server's own files"
     if problem is not None:
         origin = element.value_origin if element is not None else None
-        yield Finding("user-files-shared", "user_files_path", value, origin, problem)
+        yield Finding("user-files-shared", subject, value, origin, problem)
 
 
 Rule = Callable[[ServerTree], Iterator[Finding]]
@@ -448,10 +411,7 @@ RULES: dict[str, Rule] = {
     "tls-old-protocol": tls_old_protocol,
     "tls-weak-cipher": tls_weak_cipher,
     "tls-certificate-missing": tls_certificate_missing,
-    "passwordless-user": passwordless_user,
-    "plaintext-password": plaintext_password,
-    "known-password": known_password,
-    "any-network": any_network,
+    **USER_RULES,
     "masking-missing": masking_missing,
     **CLUSTER_RULES,
     "secrets-displayed": secrets_displayed,
@@ -463,3 +423,16 @@ RULES: dict[str, Rule] = {
     "cors-any-origin": cors_any_origin,
     "user-files-shared": user_files_shared,
 }
+
+
+def judge(tree: ServerTree) -> list[Finding]:
+    """Every rule's findings; a rule that meets a value it cannot decide adds an undecided
+    finding of its control (after the findings it made before it)."""
+    found: list[Finding] = []
+    for rule_id, rule in RULES.items():
+        try:
+            for finding in rule(tree):
+                found.append(finding)
+        except Undecidable as undecidable:
+            found.append(Finding.undecided_by(rule_id, undecidable.subject, undecidable.unknown))
+    return found

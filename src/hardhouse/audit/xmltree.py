@@ -44,6 +44,17 @@ class Origin:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """Something the server decides that the audit cannot see: an environment variable, a
+    ZooKeeper node, an include file that exists only on the server, the host name."""
+
+    kind: str  # "from_env" | "from_zk" | "incl" | "include_from" | "layer"
+    name: str  # the env var / znode path / include name / file
+    origin: Origin
+    why: str
+
+
 @dataclass(slots=True)
 class Text:
     value: str
@@ -66,6 +77,9 @@ class Element:
     attrs: dict[str, str]
     children: list[Element | Text | Comment]
     origin: Origin
+    # Set by the merge when the server fills this element from something the audit cannot
+    # read: its value, attributes and children are then unknown (hardhouse.audit.values).
+    unresolved: Unresolved | None = None
 
     def elements(self, tag: str | None = None) -> list[Element]:
         """Child elements in document order, optionally only those named `tag`."""
@@ -117,7 +131,7 @@ class Element:
 
     def copy(self) -> Element:
         """A deep copy (origins are shared: they are immutable)."""
-        return Element(self.tag, dict(self.attrs), [copy_node(c) for c in self.children], self.origin)
+        return Element(self.tag, dict(self.attrs), [copy_node(c) for c in self.children], self.origin, self.unresolved)
 
 
 def copy_node(node: Element | Text | Comment) -> Element | Text | Comment:

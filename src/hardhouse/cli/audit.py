@@ -25,7 +25,8 @@ from hardhouse.audit.run import audit_tree
 from hardhouse.cli.options import EXIT_INVALID
 from hardhouse.controls.waivers import Waiver, load_waivers
 from hardhouse.spec import HardeningSpec, load_spec, load_spec_file
-from hardhouse.spec.errors import SpecError, bounded_text, printable
+from hardhouse.spec.errors import SpecError, bounded_text
+from hardhouse.terminal import printable
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -34,6 +35,35 @@ def _fail(message: str) -> None:
     # Messages name paths as given (and parser text): escaped, so no control character reaches a terminal.
     click.echo(f"hardhouse audit: {printable(message)}", err=True)
     sys.exit(EXIT_INVALID)
+
+
+SERVER_INCLUDE = Path("/etc/metrika.xml")
+SERVER_CONFIG_DIR = Path("/etc/clickhouse-server")
+
+
+def _default_include(given: str | None) -> dict[str, Any] | None:
+    """--default-include as audit_tree's arguments; None when not given."""
+    if given is None:
+        return None
+    if given == "none":
+        return {"assume_no_default_include": True}
+    path = Path(given)
+    if not path.is_file():
+        _fail(f"--default-include {given}: not a file; give a copy of the server's /etc/metrika.xml, or none")
+    return {"default_include": path}
+
+
+def _local_includes(config_dir: Path, installed_at: Path | None, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The default include for a local directory: as given, else this machine's own when the
+    directory is this machine's /etc/clickhouse-server (the server that reads it is here)."""
+    if given is not None:
+        return given
+    if installed_at is None and config_dir.resolve() == SERVER_CONFIG_DIR.resolve():
+        if SERVER_INCLUDE.is_file():
+            return {"default_include": SERVER_INCLUDE}
+        if not SERVER_INCLUDE.exists():
+            return {"assume_no_default_include": True}
+    return {}
 
 
 class OnlineError(Exception):
@@ -113,6 +143,9 @@ def _audit_inventory(
                         spec_name=spec_name,
                         waivers=waivers,
                         dialect=dialect,
+                        server_version=tree.server_version,
+                        include=tree.include,
+                        include_absent=tree.include_absent,
                     )
                 )
             except AuditFetchError as error:
@@ -150,8 +183,17 @@ def _audit_inventory(
 @click.option(
     "--dialect",
     type=click.Choice([d.value for d in Dialect]),
-    help="Whose merge rules to apply. Default: from --spec's clickhouse_version, else guessed "
-    "from config.xml (a <yandex> root means 18.16).",
+    help="The server's ClickHouse: whose merge and reading rules apply. Default: from --spec's "
+    "clickhouse_version, --online's server, or the package installed on an @INVENTORY host; when none "
+    "says, the tree is judged by both and each control takes the worse result.",
+)
+@click.option(
+    "--default-include",
+    metavar="FILE|none",
+    help="What the server has at /etc/metrika.xml, the file incl= reads when include_from is not set: "
+    "a copy of it, or `none` when it does not exist. Without it, what incl= takes from there cannot be "
+    "decided and the controls that read it are undecided (a tree given as /etc/clickhouse-server reads "
+    "this machine's own /etc/metrika.xml; @INVENTORY hosts send theirs).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
 @click.option(
@@ -184,6 +226,7 @@ def audit_command(
     spec_from_inventory: bool,
     waivers_path: Path | None,
     dialect: str | None,
+    default_include: str | None,
     as_json: bool,
     installed_at: Path | None,
     online: str | None,
@@ -208,9 +251,14 @@ def audit_command(
     shows them. Each host is audited here as a local tree, reported under its inventory name. A host
     that cannot be reached or read is listed as not audited, with the reason.
 
+    Values are read as ClickHouse reads them (raw text, ${...} substitution, Poco keys, address
+    patterns by prefix, glibc's numeric address forms). What cannot be decided offline (an
+    environment variable, an include file only the server has, a host name, a YAML file)
+    fails its control as UNDECIDED, naming what to do; it never passes.
+
     Exit codes: 0 every applicable control holds or is waived on every tree and host, 1 one
-    fails, 2 bad input (also: a host could not be audited and none failed, since an incomplete
-    audit cannot pass).
+    fails, 2 bad input, or a control could not be decided (or a host could not be audited)
+    while none failed: an incomplete audit cannot pass.
     """
     if as_json and as_sarif:
         _fail("choose one of --json and --sarif")
@@ -219,6 +267,7 @@ def audit_command(
     if spec_from_inventory and not any(str(d).startswith("@") for d in config_dirs):
         _fail("--spec-from-inventory needs an @INVENTORY.py argument")
     online_query = _online_query(online, online_user, password_env, ca, config_dirs) if online else None
+    includes = _default_include(default_include)
     try:
         spec = load_spec_file(spec_path) if spec_path else None
         waivers = load_waivers(waivers_path) if waivers_path else []
@@ -254,6 +303,7 @@ def audit_command(
                     dialect=Dialect(dialect) if dialect else None,
                     online=online_query,
                     installed_at=installed_at,
+                    **_local_includes(config_dir, installed_at, includes),
                 )
             )
         except ConfigTreeError as error:
@@ -283,7 +333,8 @@ def audit_command(
         blocks = [render_text(report) for report in reports]
         blocks += [f"audit of {target}: NOT AUDITED: {why}" for target, why in not_audited]
         click.echo("\n\n".join(blocks))
-    if not all(report.ok for report in reports):
+    if any(report.failed for report in reports):
         sys.exit(EXIT_FAILED)
-    # Nothing failed, but a host that was not audited cannot count as passing.
-    sys.exit(EXIT_INVALID if not_audited else EXIT_OK)
+    # Nothing failed, but an undecided control or a host not audited cannot count as passing.
+    undecided = any(report.undecided for report in reports)
+    sys.exit(EXIT_INVALID if not_audited or undecided else EXIT_OK)
