@@ -536,7 +536,8 @@ def test_audit_of_an_inventory_names_the_planted_file_per_host(tmp_path: Path, h
     # 13: the stock pair, hardhouse's 10 files for 18.16 (issue 12 added limits, settings, egress and
     # responses), the planted one
     assert result.stdout.startswith(
-        f"audit of @local (13 files merged by ClickHouse 18.16's rules, against {inventory}"
+        "audit of @local (13 files, read by ClickHouse 18.16's rules: the spec's clickhouse_version 18.16, "
+        f"against {inventory}"
     )
     assert "HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in result.stdout
     assert "HH-LISTEN-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in result.stdout

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the audit itself is imported when a tree is audited: a trus
     from hardhouse.controls.waivers import Waiver
 
 ARCHIVE_LIMIT = 8 * 1024 * 1024  # tar bytes of one host's tree; real trees are well under 1 MiB
+INCLUDE_LIMIT = 1024 * 1024  # bytes of the host's /etc/metrika.xml
 MAX_DEPTH = 4  # directory levels below the configuration directory that are fetched
 MAX_MEMBERS = 2000  # archive members (ClickHouse's merge reads at most 1000 files per directory here)
 MAX_MEMBER_BYTES = ARCHIVE_LIMIT
@@ -71,8 +72,9 @@ for tool in find tar head openssl base64; do
 done
 cd -- "$dir" 2>/dev/null && [ -r . ] || { say "HH-ERROR $dir is not a directory this user can read"; exit 0; }
 [ -f config.xml ] || { say "HH-ERROR $dir/config.xml does not exist"; exit 0; }
-named() { find . -mindepth 1 -maxdepth "$depth" \( -iname '*.xml' -o -iname '*.conf' -o -iname '*.yaml' \
-    -o -iname '*.yml' \) "$@" 2>/dev/null; }
+named() { find . -mindepth 1 -maxdepth "$depth" \( -iname '*.xml*' -o -iname '*.conf*' -o -iname '*.yaml*' \
+    -o -iname '*.yml*' \) ! -iname '*.key' ! -iname '*.pem' ! -iname '*.p12' ! -iname '*.pfx' "$@" 2>/dev/null; }
+seal() { HH_KEY=$1 openssl enc -aes-256-ctr -pbkdf2 -iter ITERATIONS -md sha256 -pass env:HH_KEY | base64 -w 0; }
 unreadable=$( { find . -mindepth 1 -maxdepth "$depth" -type d \( ! -readable -o ! -executable \) -printf '%P ' \
     2>/dev/null; named -type f ! -readable -printf '%P '; } | head -c 300)
 [ -z "$unreadable" ] || { say "HH-ERROR not readable by this user: $unreadable"; exit 0; }
@@ -80,12 +82,20 @@ exec 4>&1
 printf 'HH-DATA '
 rc=$( { { named \( -type f -o -type l \) -printf '%P\0' \
         | tar --null --no-recursion --hard-dereference -T - -cf - 2>/dev/null; echo "$?" >&3; } \
-    | head -c "$((limit + 1))" \
-    | HH_KEY=$4 openssl enc -aes-256-ctr -pbkdf2 -iter ITERATIONS -md sha256 -pass env:HH_KEY \
-    | base64 -w 0 >&4; } 3>&1 )
+    | head -c "$((limit + 1))" | seal "$4" >&4; } 3>&1 )
 exec 4>&-
 printf '\nHH-TAR %s\n' "$rc"
-""".replace("ITERATIONS", str(KDF_ITERATIONS))
+# What the server's reading depends on beyond the tree: its version, and /etc/metrika.xml, which
+# ClickHouse includes from when include_from is not set (it may hold secrets: sealed too).
+say "HH-VERSION $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null | head -c 100 | tr -cd '[:alnum:].:+~-')"
+if [ ! -e /etc/metrika.xml ] && [ ! -L /etc/metrika.xml ]; then
+    say "HH-INCLUDE absent"
+elif [ -f /etc/metrika.xml ] && [ -r /etc/metrika.xml ]; then
+    printf 'HH-INCLUDE '; head -c "$((INCLUDE_LIMIT + 1))" /etc/metrika.xml | seal "$4"; printf '\n'
+else
+    say "HH-INCLUDE unreadable"
+fi
+""".replace("ITERATIONS", str(KDF_ITERATIONS)).replace("INCLUDE_LIMIT", str(INCLUDE_LIMIT))
 
 
 class AuditFetchError(Exception):
@@ -100,6 +110,9 @@ class UnsafeArchive(AuditFetchError):
 class FetchedTree:
     archive: bytes | None  # the plaintext tar (at most ARCHIVE_LIMIT bytes), or None with error
     error: str | None = None
+    server_version: str | None = None  # the clickhouse-server package's version, when installed
+    include: bytes | None = None  # the host's /etc/metrika.xml
+    include_absent: bool = False  # the host has no /etc/metrika.xml (neither known: undecided)
 
 
 def decrypt(blob: bytes, key: str) -> bytes:
@@ -115,7 +128,7 @@ def decrypt(blob: bytes, key: str) -> bytes:
 
 def parse_answer(lines: list[str], key: str = ARCHIVE_KEY, limit: int = ARCHIVE_LIMIT) -> FetchedTree:
     """The fetch script's output -> the archive, or why there is none. Untrusted text."""
-    data, status = None, None
+    data, status, version, include = None, None, None, None
     for line in lines:
         if line.startswith("HH-ERROR "):
             return FetchedTree(None, bounded_text(line[len("HH-ERROR ") :], 400))
@@ -123,6 +136,10 @@ def parse_answer(lines: list[str], key: str = ARCHIVE_KEY, limit: int = ARCHIVE_
             data = line[len("HH-DATA ") :].strip()
         elif line.startswith("HH-TAR "):
             status = line[len("HH-TAR ") :].strip()
+        elif line.startswith("HH-VERSION") and version is None:
+            version = line[len("HH-VERSION") :].strip()[:100]
+        elif line.startswith("HH-INCLUDE ") and include is None:
+            include = line[len("HH-INCLUDE ") :].strip()
     if data is None or status is None:
         return FetchedTree(None, "the host's answer is incomplete (no archive)")
     if len(data) > 4 * ((limit + 1 + 16) // 3 + 1):  # base64 of the salt header and limit + 1 bytes
@@ -141,7 +158,20 @@ def parse_answer(lines: list[str], key: str = ARCHIVE_KEY, limit: int = ARCHIVE_
         return FetchedTree(
             None, f"tar failed on the host (exit status {bounded_text(status, 20)}): a file vanished or changed"
         )
-    return FetchedTree(archive)
+    server_version = version if version and version.isprintable() else None
+    if include == "absent":
+        return FetchedTree(archive, server_version=server_version, include_absent=True)
+    if include is None or include == "unreadable":
+        return FetchedTree(archive, server_version=server_version)  # unknown: what it includes is undecided
+    if len(include) > 4 * ((INCLUDE_LIMIT + 1 + 16) // 3 + 1):
+        return FetchedTree(None, f"the host's /etc/metrika.xml is larger than {INCLUDE_LIMIT} bytes")
+    try:
+        included = decrypt(base64.b64decode(include, validate=True), key)
+    except (binascii.Error, ValueError, AuditFetchError):
+        return FetchedTree(None, "the host's /etc/metrika.xml did not arrive intact")
+    if len(included) > INCLUDE_LIMIT:
+        return FetchedTree(None, f"the host's /etc/metrika.xml is larger than {INCLUDE_LIMIT} bytes")
+    return FetchedTree(archive, server_version=server_version, include=included)
 
 
 class ClickHouseConfigTree(FactBase):
@@ -271,20 +301,31 @@ def audit_archive(
     environ: Mapping[str, str] | None = None,
     waivers: list[Waiver] | None = None,
     dialect: Dialect | None = None,
+    server_version: str | None = None,
+    include: bytes | None = None,
+    include_absent: bool = False,
 ) -> AuditReport:
-    """Unpack a fetched tree into a private temporary directory and audit it as `target`.
-    Raises AuditFetchError (unsafe archive, or a tree the audit cannot read) or SpecError."""
+    """Unpack a fetched tree into a private temporary directory and audit it as `target`, with
+    what the host said about itself: its server's version and its /etc/metrika.xml (or that it
+    has none). Raises AuditFetchError (unsafe archive, or a tree the audit cannot read) or
+    SpecError."""
     from hardhouse.audit.merge import ConfigTreeError
     from hardhouse.audit.run import audit_tree
 
     scratch = Path(tempfile.mkdtemp(prefix="hardhouse-audit-"))  # 0700, this process's own
     try:
-        extract_tree(archive, scratch)
-        if not (scratch / "config.xml").is_file():
+        tree = scratch / "tree"
+        tree.mkdir()
+        extract_tree(archive, tree)
+        if not (tree / "config.xml").is_file():
             raise AuditFetchError(f"{config_dir}/config.xml is not in the fetched tree")
+        includes: dict[str, Any] = {"assume_no_default_include": include_absent}
+        if include is not None:
+            includes["default_include"] = scratch / "metrika.xml"
+            includes["default_include"].write_bytes(include)
         try:
             return audit_tree(
-                scratch,
+                tree,
                 spec=spec,
                 spec_name=spec_name,
                 environ=environ,
@@ -292,10 +333,13 @@ def audit_archive(
                 dialect=dialect,
                 target=target,
                 installed_at=Path(config_dir),
+                server=server_version,
+                **includes,
             )
         except ConfigTreeError as error:
             # Name the host's directory, not this machine's scratch copy.
-            raise AuditFetchError(bounded_text(str(error).replace(str(scratch), config_dir), 600)) from None
+            shown = str(error).replace(str(tree), config_dir).replace(str(scratch), "(the host's)")
+            raise AuditFetchError(bounded_text(shown, 600)) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

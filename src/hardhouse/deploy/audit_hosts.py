@@ -9,7 +9,9 @@ over its connector (SSH, with the inventory's keys and sudo settings), runs the 
 hardhouse.deploy.audit.ClickHouseConfigTree in `hardhouse_config_dir` (default
 /etc/clickhouse-server), and prints one JSON object per host as each one answers:
 
-    {"host": NAME, "config_dir": DIR, "archive": BASE64_TAR}    or    {"host": NAME, "error": WHY}
+    {"host": NAME, "config_dir": DIR, "archive": BASE64_TAR, "server_version": TEXT,
+     "include": BASE64 (the host's /etc/metrika.xml) | "include_absent": true}
+    or    {"host": NAME, "error": WHY}
 
 (with --with-spec, also "spec": the host's effective hardhouse_spec, or "spec_error").
 Archives are bounded by the fact (ARCHIVE_LIMIT bytes). pyinfra's CLI module patches sockets
@@ -34,14 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hardhouse.deploy.audit import ARCHIVE_LIMIT, ClickHouseConfigTree, FetchedTree
+from hardhouse.deploy.audit import ARCHIVE_LIMIT, INCLUDE_LIMIT, ClickHouseConfigTree, FetchedTree
 from hardhouse.deploy.contract import CONFIG_DIR
 from hardhouse.spec.errors import bounded_text
 
 CHILD_TIMEOUT = 600.0  # seconds for loading, connecting and fetching every host
 HOST_TIMEOUT = 180.0  # seconds for one host (connect + fetch)
 MAX_SPEC_CHARS = 1024 * 1024  # a host's spec as JSON
-MAX_LINE = 4 * (ARCHIVE_LIMIT // 3 + 1) + MAX_SPEC_CHARS + 4096  # one host's answer
+MAX_LINE = 4 * ((ARCHIVE_LIMIT + INCLUDE_LIMIT) // 3 + 2) + MAX_SPEC_CHARS + 4096  # one host's answer
 
 
 class InventoryError(Exception):
@@ -56,6 +58,9 @@ class HostTree:
     error: str | None = None  # why there is no archive
     spec: dict[str, Any] | None = None  # the host's effective hardhouse_spec (with_spec)
     spec_error: str | None = None
+    server_version: str | None = None  # what the host says about itself (FetchedTree)
+    include: bytes | None = None
+    include_absent: bool = False
 
 
 def _parse_line(line: bytes) -> HostTree | None:
@@ -83,7 +88,26 @@ def _parse_line(line: bytes) -> HostTree | None:
         return HostTree(name, config_dir, None, "the archive is not valid base64", spec, spec_error)
     if len(archive) > ARCHIVE_LIMIT:
         return HostTree(name, config_dir, None, f"the archive is larger than {ARCHIVE_LIMIT} bytes", spec, spec_error)
-    return HostTree(name, config_dir, archive, None, spec, spec_error)
+    version = answer.get("server_version")
+    include = None
+    if isinstance(answer.get("include"), str):
+        try:
+            include = base64.b64decode(answer["include"], validate=True)
+        except (binascii.Error, ValueError):
+            return HostTree(name, config_dir, None, "/etc/metrika.xml is not valid base64", spec, spec_error)
+        if len(include) > INCLUDE_LIMIT:
+            return HostTree(name, config_dir, None, f"/etc/metrika.xml is larger than {INCLUDE_LIMIT} bytes")
+    return HostTree(
+        name,
+        config_dir,
+        archive,
+        None,
+        spec,
+        spec_error,
+        server_version=bounded_text(version, 100) if isinstance(version, str) and version else None,
+        include=include,
+        include_absent=answer.get("include_absent") is True,
+    )
 
 
 def fetch_inventory_trees(path: Path, *, with_spec: bool = False, timeout: float = CHILD_TIMEOUT) -> Iterator[HostTree]:
@@ -166,7 +190,12 @@ def _host_answer(state: Any, host: Any, with_spec: bool) -> dict[str, Any]:
             host.disconnect()
     if fetched.archive is None:
         return {**answer, "error": fetched.error or "no answer"}
-    return {**answer, "archive": base64.b64encode(fetched.archive).decode()}
+    answer.update(archive=base64.b64encode(fetched.archive).decode(), include_absent=fetched.include_absent)
+    if fetched.server_version:
+        answer["server_version"] = fetched.server_version
+    if fetched.include is not None:
+        answer["include"] = base64.b64encode(fetched.include).decode()
+    return answer
 
 
 def _child(path: Path, with_spec: bool) -> int:
