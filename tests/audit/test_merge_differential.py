@@ -449,15 +449,14 @@ def test_debian_stock_tree_with_a_config_d_merges_as_clickhouse_does(server: str
     tree = stock_tree(tmp_path)
     result = run_server(tree)
     check_tree(tree, result)
-    ours = read_server_tree(tree.etc, assume_no_default_include=True)
-    assert ours.dialect is Dialect.V18 and ours.dialect_guessed
+    ours = read_server_tree(tree.etc, Dialect.V18, assume_no_default_include=True)
     hosts = [(e.text, str(e.value_origin)) for e in ours.config.root.elements("listen_host")]
     assert hosts[0] == ("127.0.0.1", "config.d/listen.xml:2")
 
 
 def test_stock_tree_without_the_metrika_assumption_reports_the_includes(tmp_path: Path) -> None:
     tree = stock_tree(tmp_path)
-    ours = read_server_tree(tree.etc)
+    ours = read_server_tree(tree.etc, Dialect.V18)
     kinds = {(u.kind, u.name) for u in ours.config.unresolved}
     assert ("include_from", "/etc/metrika.xml") in kinds
     assert {("incl", "zookeeper-servers"), ("incl", "macros")} <= kinds

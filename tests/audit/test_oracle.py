@@ -21,7 +21,11 @@ HARDHOUSE_ORACLE_TREES=2000 scripts/test tests/audit/test_oracle.py -s
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -208,3 +212,121 @@ def test_the_audit_never_passes_what_clickhouse_18_16_runs_open(tmp_path: Path) 
     assert not bad, f"{len(bad)} trees where the audit and ClickHouse disagree:\n{report}"
     assert sum(r.started for r in results) >= len(results) // 2, "most generated trees should start"
     assert sum(r.open for r in results) >= len(results) // 10, "the generator should produce open servers"
+
+
+# --- modern ClickHouse (chdb-core 26.9): its users as system.users lists them --------------
+#
+# The embedded engine loads the same users.xml, users.d/ and conf.d/ with ClickHouse's own
+# ConfigProcessor and UsersConfigAccessStorage. It has no per-user network enforcement and no
+# listener of its own here, so what is compared is what it parsed: every user it lists, whether
+# it admits any address (host_ip ::/0 or a /0, ::ffff:0:0/96, host_names_like '%', a regexp it
+# turned into any host) and whether it logs in without a password (auth_type no_password). Its
+# session logs in as a passwordless `default` from ::1, which every tree gets from a users.d file
+# of its own (and which is not compared). A tree it refuses to load serves nothing.
+
+MODERN_TREES = int(os.environ.get("HARDHOUSE_ORACLE_MODERN_TREES", "120"))
+SESSION_USER = (
+    '<clickhouse><users><default replace="1"><no_password/><networks><ip>::1</ip></networks>'
+    "<access_management>1</access_management><profile>default</profile><quota>default</quota></default>"
+    "</users></clickhouse>\n"
+)
+MODERN_SCRIPT = """
+import json, sys, chdb
+for config in sys.argv[1:]:
+    try:
+        session = chdb.connect(":memory:?config-file=" + config)
+        rows = session.query(
+            "SELECT name, auth_type, host_ip, host_names_regexp, host_names_like FROM system.users", "JSONEachRow"
+        ).data()
+        session.close()
+        print(json.dumps([json.loads(row) for row in rows.splitlines() if row.strip()]))
+    except Exception as error:
+        print(json.dumps("refused: " + str(error)[:200]))
+    sys.stdout.flush()
+"""
+
+
+def modern_tree(tree: GeneratedTree) -> Path:
+    """The generated tree as a modern server's: the same users files, a config.xml of its own."""
+    etc = tree.etc.parent / "modern" / "etc"
+    shutil.copytree(tree.etc, etc, symlinks=True)
+    shutil.rmtree(etc / "config.d")
+    (etc / "config.d").mkdir()
+    (etc / "users.d" / "00-session.xml").write_text(SESSION_USER)
+    data = tree.etc.parent / "modern" / "data"
+    (etc / "config.xml").write_text(
+        f"<clickhouse><path>{data}/</path><tmp_path>{data}/tmp/</tmp_path>"
+        f"<users_config>{etc / 'users.xml'}</users_config></clickhouse>\n"  # clickhouse-local: absolute
+    )
+    return etc
+
+
+def _any_row(row: dict[str, object]) -> bool:
+    ips = [str(ip) for ip in row.get("host_ip") or []]  # type: ignore[union-attr]
+    if any(ip.endswith("/0") or ip == "::ffff:/96" for ip in ips):
+        return True
+    return "%" in (row.get("host_names_like") or []) or ".*" in (row.get("host_names_regexp") or [])  # type: ignore[operator]
+
+
+def compare_modern(etc: Path, answer: object) -> list[str]:
+    if isinstance(answer, str):
+        return []  # modern ClickHouse refuses the tree: it serves nothing
+    try:
+        read = read_server_tree(etc, Dialect.MODERN, assume_no_default_include=True)
+    except ConfigTreeError as error:
+        return [f"26.9 loads the tree; the audit refuses it: {error}"]
+    modelled = users(read.users_values, Dialect.MODERN)
+    if isinstance(modelled, Unknown):
+        return []
+    by_name = {user.name: user for user in modelled}
+    found = []
+    for row in answer:  # type: ignore[union-attr]
+        name = str(row["name"])
+        if name == "default":
+            continue
+        user = by_name.get(name)
+        if user is None:
+            found.append(f"26.9 has a user {name!r} the audit does not know")
+            continue
+        if _any_row(row) and not isinstance(user.networks, Unknown):
+            if user.networks.everyone is None and not any(e.any_reason for e in user.networks.entries):
+                found.append(f"26.9 admits {name} from any address; the audit's networks do not ({row})")
+        if "no_password" in (row.get("auth_type") or []) and not isinstance(user.methods, Unknown):
+            if not any(m.empty is True or isinstance(m.empty, Unknown) for m in user.methods):
+                found.append(f"26.9 lets {name} in without a password; the audit says it has one")
+    return found
+
+
+@pytest.mark.chdb
+def test_the_audit_reads_users_as_modern_clickhouse_26_9_does(tmp_path: Path) -> None:
+    pytest.importorskip("chdb")
+    trees = [generate(SEED + 100_000 + n, tmp_path / f"m{n}") for n in range(MODERN_TREES)]
+    modern = [modern_tree(tree) for tree in trees]
+    empty = tmp_path / "cwd"  # clickhouse-local would pick up a config.xml from its working directory
+    empty.mkdir()
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", MODERN_SCRIPT, *(str(etc / "config.xml") for etc in modern)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=empty,
+    )
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert len(answers) == len(modern), done.stderr[-3000:]
+    loaded = sum(not isinstance(answer, str) for answer in answers)
+    bad = [
+        (tree, found)
+        for tree, etc, answer in zip(trees, modern, answers, strict=True)
+        if (found := compare_modern(etc, answer))
+    ]
+    print(
+        f"{len(modern)} users trees compared with chdb-core 26.9 in {time.monotonic() - started:.0f}s: "
+        f"{loaded} loaded, {sum(len(found) for _, found in bad)} disagreements that could turn a FAIL into a PASS"
+    )
+    report = "\n\n".join(
+        f"seed {tree.seed}: " + "; ".join(found) + "\n  planted: " + "\n  ".join(tree.planted)
+        for tree, found in bad[:5]
+    )
+    assert not bad, f"{len(bad)} trees where the audit and 26.9 disagree:\n{report}"
+    assert loaded >= len(modern) // 3, "most generated trees should load"

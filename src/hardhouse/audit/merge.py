@@ -135,6 +135,8 @@ class _Merger:
         for child in kept:
             if isinstance(child, Element):
                 index.setdefault(_identity(child), deque()).append(child)
+        if modern:
+            self._mark_ambiguous(index, with_node)
         removed: set[int] = set()
         replaced: dict[int, Element] = {}
         appended: list[Element | Text | Comment] = []
@@ -171,6 +173,46 @@ class _Merger:
                 _drop_merge_attributes(node)
             appended.append(node)  # each merged file is parsed for this merge alone: no copy needed
         config.children = [replaced.get(id(child), child) for child in kept if id(child) not in removed] + appended
+
+    @staticmethod
+    def _mark_ambiguous(index: dict[tuple, deque[Element]], with_node: Element) -> None:
+        """Modern ClickHouse finds a merge target in an unordered_multimap: with several equal
+        candidates, which one a merged element meets depends on the hash table (seen on 26.9:
+        of three <bob>, the second is replaced first). Where that choice changes the result,
+        every element of that name and those attributes is unknown after the merge."""
+        merged: dict[tuple, list[Element]] = {}
+        for node in with_node.elements():
+            merged.setdefault(_identity(node), []).append(node)
+        for identity, nodes in merged.items():
+            targets = index.get(identity)
+            if not targets or len(targets) < 2:
+                continue
+            if len({_shape(t) for t in targets}) == 1:
+                continue  # identical candidates: any choice gives the same tree
+            first = nodes[: len(targets)]  # in document order, one target each; later ones find none
+            if len(nodes) >= len(targets) and len({_shape(n) for n in first}) == 1:
+                continue  # the same change to every candidate (hardhouse's run of removes)
+            item = Unresolved(
+                "merge",
+                identity[0],
+                nodes[0].origin,
+                f"{len(targets)} <{identity[0]}> elements with the same attributes: modern ClickHouse pairs them "
+                "with this file's in an order of its hash table, which the audit does not reproduce",
+            )
+            for element in (*targets, *nodes):
+                element.unresolved = item
+
+
+def _shape(node: Element | Text | Comment) -> tuple:
+    """A node's content without origins (comments and blank text left out): equal shapes merge alike."""
+    if isinstance(node, Element):
+        children = tuple(_shape(c) for c in node.children if not isinstance(c, Comment) and not _is_blank(c))
+        return (node.tag, tuple(sorted(node.attrs.items())), children)
+    return ("#text", node.value) if isinstance(node, Text) else ("#comment",)
+
+
+def _is_blank(node: Element | Text | Comment) -> bool:
+    return isinstance(node, Text) and node.is_blank()
 
 
 def _drop_merge_attributes(element: Element) -> None:

@@ -55,6 +55,7 @@ def from_unresolved(item: Unresolved) -> Unknown:
         "from_env": "audit on the host (over SSH) where the variable is set, or write the value into the file",
         "from_zk": "write the value into the file, or waive the control after checking the server",
         "layer": "write the value into the file",
+        "merge": "remove the duplicate elements or give them distinct attributes",
     }.get(item.kind, "give the include file (--default-include, or audit over SSH), or write the value into the file")
     return Unknown(f"{item.kind} {item.name!r} at {item.origin}: {item.why}", todo, item.origin)
 

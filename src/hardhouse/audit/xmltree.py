@@ -49,7 +49,7 @@ class Unresolved:
     """Something the server decides that the audit cannot see: an environment variable, a
     ZooKeeper node, an include file that exists only on the server, the host name."""
 
-    kind: str  # "from_env" | "from_zk" | "incl" | "include_from" | "layer"
+    kind: str  # "from_env" | "from_zk" | "incl" | "include_from" | "layer" | "merge"
     name: str  # the env var / znode path / include name / file
     origin: Origin
     why: str
