@@ -13,9 +13,10 @@ from click.testing import CliRunner
 
 from hardhouse.cli import main
 from hardhouse.controls import BY_ID, CONTROLS
+from hardhouse.controls.ids import ControlId
 from hardhouse.controls.table import markdown_table
 from hardhouse.controls.waivers import judge, load_waivers
-from hardhouse.probe.rules import RULES
+from hardhouse.probe.rules import RULES as PROBE_RULES
 from hardhouse.render.build import environment
 from hardhouse.spec import reference
 from hardhouse.spec.errors import SpecError
@@ -29,7 +30,10 @@ ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
 
 def test_ids_are_stable_shaped_and_unique() -> None:
     assert len(BY_ID) == len(CONTROLS)
+    # every typed id is catalogued once, each named after its value (ControlId.PORT_2 is "HH-PORT-2")
+    assert set(BY_ID) == set(ControlId)
     for control in CONTROLS:
+        assert isinstance(control.id, ControlId) and control.id == "HH-" + control.id.name.replace("_", "-")
         assert re.fullmatch(r"HH-[A-Z]+-[1-9][0-9]*", control.id)
         assert control.title and control.rationale and control.references
 
@@ -50,7 +54,7 @@ def test_every_spec_field_a_control_names_is_in_the_spec_reference() -> None:
 
 def test_every_probe_rule_and_template_belongs_to_a_control() -> None:
     named = {rule for control in CONTROLS for rule in control.probe_rules}
-    assert named == set(RULES)
+    assert named == set(PROBE_RULES)
     templates = {name.removesuffix(".xml.j2") for name in environment().list_templates() if not name.startswith("_")}
     templates.discard("log_databases.sql.j2")
     covered = {template for control in CONTROLS for template in control.templates}
