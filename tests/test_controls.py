@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from hardhouse.cli import main
-from hardhouse.controls import BY_ID, CONTROLS
+from hardhouse.controls import BY_ID, CONTROLS, registry
 from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, judges, register, registered
 from hardhouse.controls.table import markdown_table
 from hardhouse.controls.waivers import judge, load_waivers
 from hardhouse.probe.rules import RULES as PROBE_RULES
@@ -50,6 +51,24 @@ def test_every_spec_field_a_control_names_is_in_the_spec_reference() -> None:
         for field in control.spec_fields:
             head = field.split(".*", 1)[0]
             assert f"| `{head}" in table, f"{control.id} names {field}, which the spec does not have"
+
+
+def test_a_judge_is_registered_once_against_a_typed_control(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_REGISTERED", {tool: {} for tool in Tool})
+    closed = register(Tool.VERIFY, "closed", ControlId.PORT_1)
+    assert register(Tool.VERIFY, "closed", ControlId.PORT_1) == closed  # a module imported twice
+    assert closed.severity == BY_ID["HH-PORT-1"].severity
+    with pytest.raises(ValueError, match="registered for HH-PORT-1 and for HH-PORT-2"):
+        register(Tool.VERIFY, "closed", ControlId.PORT_2)
+    with pytest.raises(ValueError, match="HH-PORT-9"):
+        register(Tool.VERIFY, "elsewhere", "HH-PORT-9")  # type: ignore[arg-type]
+
+    @judges(Tool.AUDIT, "listen-any", ControlId.LISTEN_1)
+    def listen_any() -> list[str]:
+        return ["found"]
+
+    assert listen_any() == ["found"] and listen_any.judge.control == ControlId.LISTEN_1  # type: ignore[attr-defined]
+    assert dict(registered(Tool.AUDIT)) == {"listen-any": listen_any.judge}  # type: ignore[attr-defined]
 
 
 def test_every_probe_rule_and_template_belongs_to_a_control() -> None:
