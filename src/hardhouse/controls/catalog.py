@@ -129,9 +129,9 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         ControlId.PORT_2,
         "Interserver port closed or authenticated",
-        Severity.MEDIUM,
-        "The interserver HTTP port (9009) hands table parts to whoever asks unless "
-        "`interserver_http_credentials` are set; a standalone server does not need it open.",
+        Severity.HIGH,
+        "The interserver HTTP port (9009) hands table parts, the log rows themselves, to whoever asks "
+        "unless `interserver_http_credentials` are set; a standalone server does not need it open.",
         (f"{SERVER_SETTINGS}#interserver_http_credentials",),
         ("ports.interserver_http", "cluster.interserver"),
         templates=("ports", "cluster_secrets"),
@@ -152,9 +152,11 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         ControlId.TLS_1,
         "TLS 1.2 or newer only",
-        Severity.MEDIUM,
-        "SSL 3.0, TLS 1.0 and 1.1 are deprecated (RFC 8996) and have practical attacks.",
-        ("RFC 8996", "RFC 9325", f"{SERVER_SETTINGS}#openssl"),
+        Severity.HIGH,
+        "SSL 2.0 and 3.0 are prohibited (RFC 6176, RFC 7568), TLS 1.0 and 1.1 deprecated (RFC 8996), and "
+        "all have practical attacks; a server that accepts one lets a client that still speaks it send its "
+        "password over a broken channel.",
+        ("RFC 8996", "RFC 7568", "RFC 6176", "RFC 9325", f"{SERVER_SETTINGS}#openssl"),
         ("tls.min_protocol",),
         templates=("tls",),
         probe_rules=("tls-old-protocol",),
@@ -176,7 +178,7 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         ControlId.TLS_3,
         "A certificate clients can verify",
-        Severity.LOW,
+        Severity.MEDIUM,
         "Without a certificate that validates and names the server, a client cannot tell the "
         "server from a machine in the middle, and its password goes to whoever answers.",
         ("RFC 5280", "RFC 6125", f"{DOCS}/guides/sre/configuring-ssl"),
