@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from hardhouse.cli import main
-from hardhouse.controls import BY_ID, CONTROLS, registry
+from hardhouse.controls import BY_AUDIT_RULE, BY_ID, CONTROLS, registry
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, judges, register, registered
 from hardhouse.controls.table import markdown_table
 from hardhouse.controls.waivers import judge, load_waivers
+from hardhouse.probe.model import Finding
 from hardhouse.probe.rules import RULES as PROBE_RULES
 from hardhouse.render.build import environment
 from hardhouse.spec import reference
@@ -51,6 +52,19 @@ def test_every_spec_field_a_control_names_is_in_the_spec_reference() -> None:
         for field in control.spec_fields:
             head = field.split(".*", 1)[0]
             assert f"| `{head}" in table, f"{control.id} names {field}, which the spec does not have"
+
+
+def test_a_failure_ranks_the_same_in_every_tool() -> None:
+    """The probe's finding and the audit's finding for one control carry its severity, so SARIF
+    says "error" or "warning" alike whichever tool found it."""
+    compared = 0
+    for control in CONTROLS:
+        for rule in control.probe_rules:
+            assert Finding.of(rule, "seen").severity == control.severity, rule
+            for audit_rule in control.audit_rules:
+                assert BY_AUDIT_RULE[audit_rule].severity == Finding.of(rule, "seen").severity
+                compared += 1
+    assert compared >= 10  # plaintext ports, interserver, TLS, ZooKeeper, passwords: judged by both
 
 
 def test_a_judge_is_registered_once_against_a_typed_control(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -209,11 +209,12 @@ CONTROLS: tuple[Control, ...] = (
         Severity.LOW,
         "Version banners, host names and stack traces tell an attacker which exploits to try. Stack "
         "traces are not computed for clients (calculate_text_stack_trace 0 in the default profile, which "
-        "also answers refused logins, and in every rendered one).",
+        "also answers refused logins, and in every rendered one). The name a server gives itself "
+        "(display_name) is noted by the probe, not failed: only its operator knows if it says too much.",
         (f"{SERVER_SETTINGS}#display_name", f"{DOCS}/operations/settings/settings#calculate_text_stack_trace"),
         ("http.stack_traces",),
         templates=("responses",),
-        probe_rules=("version-disclosure", "stack-trace-disclosure", "hostname-disclosure"),
+        probe_rules=("version-disclosure", "stack-trace-disclosure"),
     ),
     Control(
         ControlId.LOG_1,
@@ -292,7 +293,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#zookeeper", f"{DOCS}/guides/sre/keeper/clickhouse-keeper"),
         ("cluster.zookeeper", "cluster.keeper"),
         templates=("cluster_secrets", "cluster"),
-        probe_rules=("zookeeper-open", "zookeeper-znodes-readable", "zookeeper-znodes-writable"),
+        probe_rules=("zookeeper-znodes-readable", "zookeeper-znodes-writable"),
         audit_rules=("zookeeper-anonymous",),
     ),
     # Issue 12 items 1, 2, 6, 7: settings constraints, the server's own logs, secrets in SHOW, limits.
