@@ -35,7 +35,7 @@ class Control:
     spec_fields: tuple[str, ...]  # dotted paths in the hardening spec ("users[].networks")
     templates: tuple[str, ...] = ()  # render concerns (templates/<concern>.xml.j2) that implement it
     probe_rules: tuple[str, ...] = ()  # hardhouse.probe.rules ids: seen from the network
-    verify_checks: tuple[str, ...] = ()  # deploy verification check names (hardhouse.verify)
+    verify_checks: tuple[str, ...] = ()  # deploy verification check ids (registered in hardhouse.verify)
     audit_rules: tuple[str, ...] = ()  # hardhouse.audit.rules ids: read from the configuration tree
     feature: str | None = None  # the versions.FEATURES entry it needs (None: every version)
 
@@ -136,6 +136,7 @@ CONTROLS: tuple[Control, ...] = (
         ("ports.interserver_http", "cluster.interserver"),
         templates=("ports", "cluster_secrets"),
         probe_rules=("interserver-reachable", "interserver-unauthenticated"),
+        verify_checks=("interserver port closed", "a part request without credentials is refused"),
         audit_rules=("interserver-unauthenticated",),
     ),
     Control(
@@ -160,7 +161,7 @@ CONTROLS: tuple[Control, ...] = (
         ("tls.min_protocol",),
         templates=("tls",),
         probe_rules=("tls-old-protocol",),
-        verify_checks=("sslv2 refused", "sslv3 refused", "tlsv1 refused", "tlsv1_1 refused"),
+        verify_checks=("SSLv2 refused", "SSLv3 refused", "TLSv1.0 refused", "TLSv1.1 refused"),
         audit_rules=("tls-old-protocol",),
     ),
     Control(
@@ -202,6 +203,7 @@ CONTROLS: tuple[Control, ...] = (
         ("users[].databases", "users[].profile", "log_databases.*.writers", "log_databases.*.readers"),
         templates=("users", "profiles"),
         probe_rules=("sensitive-data-readable",),
+        verify_checks=("log readers and writers hold only their rights",),
     ),
     Control(
         ControlId.LEAK_1,
@@ -269,6 +271,10 @@ CONTROLS: tuple[Control, ...] = (
         (f"{DOCS}/engines/table-engines/special/distributed", f"{SERVER_SETTINGS}#remote_servers"),
         ("cluster.secure", "cluster.user", "cluster.password_env", "cluster.secret_env", "cluster.shards"),
         templates=("cluster_secrets",),
+        verify_checks=(
+            "the cluster is defined on the native TLS port only",
+            "a query through the cluster is answered by every shard",
+        ),
         audit_rules=("remote-servers-insecure",),
     ),
     Control(
@@ -281,6 +287,7 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#interserver_https_port", f"{SERVER_SETTINGS}#openssl"),
         ("cluster.interserver.https_port", "cluster.replica", "tls.ca_certificate"),
         templates=("cluster",),
+        verify_checks=("the interserver credentials are accepted",),
         audit_rules=("interserver-tls-unverified",),
     ),
     Control(
@@ -294,6 +301,7 @@ CONTROLS: tuple[Control, ...] = (
         ("cluster.zookeeper", "cluster.keeper"),
         templates=("cluster_secrets", "cluster"),
         probe_rules=("zookeeper-znodes-readable", "zookeeper-znodes-writable"),
+        verify_checks=("an anonymous ZooKeeper session can neither read nor write ClickHouse's root",),
         audit_rules=("zookeeper-anonymous",),
     ),
     # Issue 12 items 1, 2, 6, 7: settings constraints, the server's own logs, secrets in SHOW, limits.
