@@ -1,10 +1,14 @@
 """The catalog of controls: what "hardened" means, one entry per control.
 
-Each control has a stable id (never reused or renumbered: waivers, SARIF dashboards and
-rendered files name it), a title, why it matters, references, the versions it applies to, the
-spec fields that implement it, the templates that render it, and the checks that verify it:
-from outside (probe rules, deploy verification) and from inside (audit rules). Reports,
-rendered comments, SARIF rule ids and the README's control table all come from here.
+Each control has a stable, typed id (hardhouse.controls.ids: never reused or renumbered:
+waivers, SARIF dashboards and rendered files name it), a title, its severity (the only one: a
+probe, audit or verify finding is as severe as its control), why it matters, references, the
+versions it applies to, the spec fields that implement it, the templates that render it, and
+the checks that verify it: from outside (probe rules, deploy verification) and from inside
+(audit rules). Each of those checks declares its control beside its own code
+(hardhouse.controls.registry); the lists here are the published index of them, and
+tests/test_controls.py keeps the two equal both ways. Reports, rendered comments, SARIF rule
+ids and the README's control table all come from here.
 
 The module is over 500 lines because it is data, one entry per control: kept in one file, the
 ids stay unique at a glance and the order is the one the README's table and SARIF show.
