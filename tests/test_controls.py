@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import hardhouse.verify.deployment  # noqa: F401  (imports every verify module, which registers its checks)
+from hardhouse.audit.rules import RULES as AUDIT_RULES
 from hardhouse.cli import main
-from hardhouse.controls import BY_ID, CONTROLS
+from hardhouse.controls import BY_AUDIT_RULE, BY_ID, BY_PROBE_RULE, BY_VERIFY_CHECK, CONTROLS, registry
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, judges, register, registered
 from hardhouse.controls.table import markdown_table
 from hardhouse.controls.waivers import judge, load_waivers
-from hardhouse.probe.rules import RULES
+from hardhouse.probe.model import Finding
+from hardhouse.probe.rules import RULES as PROBE_RULES
 from hardhouse.render.build import environment
 from hardhouse.spec import reference
 from hardhouse.spec.errors import SpecError
@@ -29,7 +34,10 @@ ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
 
 def test_ids_are_stable_shaped_and_unique() -> None:
     assert len(BY_ID) == len(CONTROLS)
+    # every typed id is catalogued once, each named after its value (ControlId.PORT_2 is "HH-PORT-2")
+    assert set(BY_ID) == set(ControlId)
     for control in CONTROLS:
+        assert isinstance(control.id, ControlId) and control.id == "HH-" + control.id.name.replace("_", "-")
         assert re.fullmatch(r"HH-[A-Z]+-[1-9][0-9]*", control.id)
         assert control.title and control.rationale and control.references
 
@@ -48,9 +56,67 @@ def test_every_spec_field_a_control_names_is_in_the_spec_reference() -> None:
             assert f"| `{head}" in table, f"{control.id} names {field}, which the spec does not have"
 
 
-def test_every_probe_rule_and_template_belongs_to_a_control() -> None:
-    named = {rule for control in CONTROLS for rule in control.probe_rules}
-    assert named == set(RULES)
+# The audit's findings judged outside audit.rules.RULES: drift (hardhouse.audit.drift, it needs
+# the spec) and what --online asks the server (hardhouse.audit.online). They join the registry
+# when the audit registers its rules (hardhouse.controls.registry).
+AUDIT_JUDGED_APART = {"drift", "online-user", "online-passwordless-user", "online-any-network"}
+
+
+def test_the_catalog_and_every_tools_rules_and_checks_are_one_index() -> None:
+    """Catalog, probe rules, verify checks and audit rules: every rule or check a tool has is
+    listed under exactly the control it declares, and every one the catalog lists exists."""
+    audit_ids = set(AUDIT_RULES) | AUDIT_JUDGED_APART
+    assert set(registered(Tool.AUDIT)) <= audit_ids, "an audit rule registered that the audit does not run"
+    declared: dict[Tool, dict[str, ControlId | None]] = {
+        Tool.PROBE: {rule.id: rule.control for rule in PROBE_RULES.values()},
+        Tool.VERIFY: {check.id: check.control for check in registered(Tool.VERIFY).values()},
+        # Until the audit registers, a rule without a registration declares nothing (None) and
+        # is held only to exist and be listed; a registered one must agree like any other.
+        Tool.AUDIT: {rule: getattr(registered(Tool.AUDIT).get(rule), "control", None) for rule in audit_ids},
+    }
+    listed = {Tool.PROBE: BY_PROBE_RULE, Tool.VERIFY: BY_VERIFY_CHECK, Tool.AUDIT: BY_AUDIT_RULE}
+    for tool, ids in declared.items():
+        missing, orphans = set(listed[tool]) - set(ids), set(ids) - set(listed[tool])
+        assert not missing, f"the catalog lists {tool} checks that do not exist: {sorted(missing)}"
+        assert not orphans, f"{tool} checks no control lists: {sorted(orphans)}"
+        for name, control in ids.items():
+            assert control is None or listed[tool][name].id == control, (
+                f"{tool} {name!r} declares {control}, the catalog lists it under {listed[tool][name].id}"
+            )
+
+
+def test_a_failure_ranks_the_same_in_every_tool() -> None:
+    """The probe's finding and the audit's finding for one control carry its severity, so SARIF
+    says "error" or "warning" alike whichever tool found it."""
+    compared = 0
+    for control in CONTROLS:
+        for rule in control.probe_rules:
+            assert Finding.of(rule, "seen").severity == control.severity, rule
+            for audit_rule in control.audit_rules:
+                assert BY_AUDIT_RULE[audit_rule].severity == Finding.of(rule, "seen").severity
+                compared += 1
+    assert compared >= 10  # plaintext ports, interserver, TLS, ZooKeeper, passwords: judged by both
+
+
+def test_a_judge_is_registered_once_against_a_typed_control(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_REGISTERED", {tool: {} for tool in Tool})
+    closed = register(Tool.VERIFY, "closed", ControlId.PORT_1)
+    assert register(Tool.VERIFY, "closed", ControlId.PORT_1) == closed  # a module imported twice
+    assert closed.severity == BY_ID["HH-PORT-1"].severity
+    with pytest.raises(ValueError, match="registered for HH-PORT-1 and for HH-PORT-2"):
+        register(Tool.VERIFY, "closed", ControlId.PORT_2)
+    with pytest.raises(ValueError, match="HH-PORT-9"):
+        register(Tool.VERIFY, "elsewhere", "HH-PORT-9")  # type: ignore[arg-type]
+
+    @judges(Tool.AUDIT, "listen-any", ControlId.LISTEN_1)
+    def listen_any() -> list[str]:
+        return ["found"]
+
+    assert listen_any() == ["found"] and listen_any.judge.control == ControlId.LISTEN_1  # type: ignore[attr-defined]
+    assert dict(registered(Tool.AUDIT)) == {"listen-any": listen_any.judge}  # type: ignore[attr-defined]
+
+
+def test_every_template_belongs_to_a_control() -> None:
     templates = {name.removesuffix(".xml.j2") for name in environment().list_templates() if not name.startswith("_")}
     templates.discard("log_databases.sql.j2")
     covered = {template for control in CONTROLS for template in control.templates}

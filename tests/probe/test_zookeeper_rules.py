@@ -16,46 +16,60 @@ def zk(**fields: object) -> EndpointReport:
     return report
 
 
-def test_an_answering_zookeeper_alone_is_information() -> None:
-    findings = judge(zk(readable={"/": 2}, words=["ruok", "srvr", "isro"]))
-    assert [(f.rule, f.severity, f.control) for f in findings] == [("zookeeper-open", Severity.INFO, "HH-ZK-1")]
+def test_an_answering_zookeeper_alone_is_a_note_not_a_finding() -> None:
+    findings, notes = judge(zk(readable={"/": 2}, words=["ruok", "srvr", "isro"], version="Zookeeper version: 3.8"))
+    assert findings == []
+    assert [(n.id, n.message, n.data) for n in notes] == [
+        (
+            "zookeeper-answers",
+            "ZooKeeper answers an anonymous session; / lists 2 children",
+            {"version": "Zookeeper version: 3.8"},
+        )
+    ]
 
 
 def test_readable_and_world_writable_znodes_and_leaking_words_are_findings() -> None:
-    findings = judge(
+    findings, notes = judge(
         zk(
             readable={"/": 2, "/clickhouse": 3},
             world={"/clickhouse": ["read", "create"], "/clickhouse/tables": ["read"]},
             words=["srvr", "envi", "cons"],
         )
     )
+    # HH-ZK-1 is high whichever of its rules saw it; HH-ZK-2 medium
     assert [(f.rule, f.severity) for f in findings] == [
-        ("zookeeper-znodes-writable", Severity.CRITICAL),
+        ("zookeeper-znodes-writable", Severity.HIGH),
         ("zookeeper-znodes-readable", Severity.HIGH),
         ("zookeeper-four-letter-words", Severity.MEDIUM),
-        ("zookeeper-open", Severity.INFO),
     ]
+    assert [n.id for n in notes] == ["zookeeper-answers"]
     assert findings[0].data == {"path": "/clickhouse", "permissions": ["read", "create"]}  # read-only world: no finding
     assert findings[1].message == "/clickhouse lists 3 children to an anonymous session"
     assert findings[2].data["words"] == ["envi", "cons"] and findings[2].control == "HH-ZK-2"
 
 
 @pytest.mark.parametrize(
-    ("status", "rule", "severity"),
+    ("status", "rule"),
     [
-        (401, "interserver-reachable", Severity.LOW),
-        (200, "interserver-unauthenticated", Severity.HIGH),
-        (500, "interserver-unauthenticated", Severity.HIGH),
-        (None, "interserver-reachable", Severity.MEDIUM),
+        (200, "interserver-unauthenticated"),
+        (500, "interserver-unauthenticated"),
+        (None, "interserver-reachable"),  # no answer to the part request: nothing shows it asks for credentials
     ],
 )
-def test_the_interserver_verdict_follows_the_answer_to_the_part_request(
-    status: int | None, rule: str, severity: Severity
-) -> None:
+def test_an_interserver_port_not_shown_to_ask_for_credentials_fails_by_default(status: int | None, rule: str) -> None:
     report = EndpointReport("127.0.0.1", 9009, service=Service.CLICKHOUSE_INTERSERVER)
     report.interserver, report.interserver_status = True, status
-    ((finding),) = judge(report)
-    assert (finding.rule, finding.severity, finding.control) == (rule, severity, "HH-PORT-2")
+    report.findings, report.notes = judge(report)
+    ((finding),) = report.findings
+    assert (finding.rule, finding.severity, finding.control) == (rule, Severity.HIGH, "HH-PORT-2")
+    assert report.exposed() and report.notes == []
+
+
+def test_an_interserver_port_that_asks_for_credentials_is_a_note() -> None:
+    report = EndpointReport("127.0.0.1", 9010, service=Service.CLICKHOUSE_INTERSERVER_TLS)
+    report.interserver, report.interserver_status = True, 401
+    findings, notes = judge(report)
+    assert findings == [] and [(n.id, n.data) for n in notes] == [("interserver-asks-credentials", {"status": 401})]
 
 
 def test_only_a_connect_response_is_taken_for_zookeeper() -> None:

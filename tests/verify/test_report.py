@@ -11,12 +11,13 @@ import pytest
 
 from hardhouse.verify import deployment
 from hardhouse.verify.checks import Check, report_text
+from hardhouse.verify.privileges import LOG_RIGHTS
 from tests.provision.scenarios import legacy_spec
 
 CHECKS = [
-    Check("10.0.0.5:9440 (native_tls)", "reader oncall reads logs.t", True, "SELECT answered", "HH-DATA-1"),
+    Check("10.0.0.5:9440 (native_tls)", "reader oncall reads logs.t", True, "SELECT answered", LOG_RIGHTS),
     Check(
-        "10.0.0.5:9440 (native_tls)", "reader analyst on logs", True, "not checked from here: ...", "HH-DATA-1", False
+        "10.0.0.5:9440 (native_tls)", "reader analyst on logs", True, "not checked from here: ...", LOG_RIGHTS, False
     ),
     Check("10.0.0.5:9440 (native_tls)", "user ingest logs in from 10.0.0.1", False, "refused"),
 ]
@@ -39,3 +40,8 @@ def test_the_json_answer_keeps_unchecked_lines_apart(monkeypatch: pytest.MonkeyP
     answer: dict[str, Any] = json.loads(out.getvalue())
     assert [c["check"] for c in answer["checks"]] == [CHECKS[0].check, CHECKS[2].check]
     assert [c["check"] for c in answer["not_checked"]] == [CHECKS[1].check]
+    # each line names its control and the registered check it is part of ("" for a line that the deploy works)
+    assert [(c["control"], c["check_id"]) for c in answer["checks"]] == [
+        ("HH-DATA-1", "log readers and writers hold only their rights"),
+        ("", ""),
+    ]

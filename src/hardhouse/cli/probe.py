@@ -1,6 +1,6 @@
 """`hardhouse probe`: the click command over hardhouse.probe (registered in hardhouse.cli).
 
-Exit codes: 0 nothing at or above --fail-on, 1 something is, 2 usage error.
+Exit codes: 0 no finding at or above --fail-on (notes never count), 1 one is, 2 usage error.
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ class _Progress:
     type=click.Choice([s.label for s in Severity]),
     default="high",
     show_default=True,
-    help="Exit 1 when a finding is at least this severe (anonymous or default-credential access is critical).",
+    help="Exit 1 when a finding is at least this severe. A finding is as severe as its control "
+    "(`hardhouse controls`: anonymous access is critical); notes never fail a scan.",
 )
 @click.option(
     "--waivers",
@@ -235,9 +236,12 @@ def probe_command(
     could read (databases, tables, row counts, column names; names suggesting
     logs, chats, messages, keys, tokens, secrets, passwords or e-mail are flagged),
     TLS protocol versions, weak suites and certificate problems, and leaks to
-    clients that did not log in (version banners, stack traces, host names).
+    clients that did not log in (version banners, stack traces). Each finding names
+    the control it fails and has that control's severity. What fails no control
+    (ZooKeeper answering, the server's display name, a chain unchecked without
+    --ca) is a note on the endpoint.
 
-    Exit status: 0 nothing at or above --fail-on, 1 something is, 2 usage error.
+    Exit status: 0 no finding at or above --fail-on, 1 one is, 2 usage error.
     """
     if as_json and as_sarif:
         raise click.UsageError("choose one of --json and --sarif")

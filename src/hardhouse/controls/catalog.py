@@ -1,10 +1,14 @@
 """The catalog of controls: what "hardened" means, one entry per control.
 
-Each control has a stable id (never reused or renumbered: waivers, SARIF dashboards and
-rendered files name it), a title, why it matters, references, the versions it applies to, the
-spec fields that implement it, the templates that render it, and the checks that verify it:
-from outside (probe rules, deploy verification) and from inside (audit rules). Reports,
-rendered comments, SARIF rule ids and the README's control table all come from here.
+Each control has a stable, typed id (hardhouse.controls.ids: never reused or renumbered:
+waivers, SARIF dashboards and rendered files name it), a title, its severity (the only one: a
+probe, audit or verify finding is as severe as its control), why it matters, references, the
+versions it applies to, the spec fields that implement it, the templates that render it, and
+the checks that verify it: from outside (probe rules, deploy verification) and from inside
+(audit rules). Each of those checks declares its control beside its own code
+(hardhouse.controls.registry); the lists here are the published index of them, and
+tests/test_controls.py keeps the two equal both ways. Reports, rendered comments, SARIF rule
+ids and the README's control table all come from here.
 
 The module is over 500 lines because it is data, one entry per control: kept in one file, the
 ids stay unique at a glance and the order is the one the README's table and SARIF show.
@@ -17,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hardhouse.clickhouse import versions
+from hardhouse.controls.ids import ControlId
 from hardhouse.controls.severity import Severity
 
 DOCS = "https://clickhouse.com/docs"
@@ -26,7 +31,7 @@ INCIDENT = "The incident behind hardhouse: a ClickHouse open on 8123/9000 withou
 
 @dataclass(frozen=True)
 class Control:
-    id: str
+    id: ControlId
     title: str
     severity: Severity
     rationale: str
@@ -34,7 +39,7 @@ class Control:
     spec_fields: tuple[str, ...]  # dotted paths in the hardening spec ("users[].networks")
     templates: tuple[str, ...] = ()  # render concerns (templates/<concern>.xml.j2) that implement it
     probe_rules: tuple[str, ...] = ()  # hardhouse.probe.rules ids: seen from the network
-    verify_checks: tuple[str, ...] = ()  # deploy verification check names (hardhouse.verify)
+    verify_checks: tuple[str, ...] = ()  # deploy verification check ids (registered in hardhouse.verify)
     audit_rules: tuple[str, ...] = ()  # hardhouse.audit.rules ids: read from the configuration tree
     feature: str | None = None  # the versions.FEATURES entry it needs (None: every version)
 
@@ -53,7 +58,7 @@ class Control:
 
 CONTROLS: tuple[Control, ...] = (
     Control(
-        "HH-AUTH-1",
+        ControlId.AUTH_1,
         "No login without a password",
         Severity.CRITICAL,
         "A user without a password (the stock `default`) lets anyone who reaches a port run queries; "
@@ -67,7 +72,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("passwordless-user", "online-passwordless-user"),
     ),
     Control(
-        "HH-AUTH-2",
+        ControlId.AUTH_2,
         "Passwords stored only as hashes",
         Severity.HIGH,
         "A plaintext `<password>` in a users file is readable by anyone who can read the file, its "
@@ -78,7 +83,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("plaintext-password",),
     ),
     Control(
-        "HH-AUTH-3",
+        ControlId.AUTH_3,
         "No well-known passwords",
         Severity.CRITICAL,
         "Scanners try `default` with empty, `default`, `clickhouse` and similar passwords first. "
@@ -90,7 +95,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("known-password",),
     ),
     Control(
-        "HH-NET-1",
+        ControlId.NET_1,
         "Each user only from its networks",
         Severity.HIGH,
         "A stolen password is useless from an address the user may not log in from. Every user "
@@ -102,7 +107,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("any-network", "online-any-network"),
     ),
     Control(
-        "HH-LISTEN-1",
+        ControlId.LISTEN_1,
         "Listen only on named addresses",
         Severity.HIGH,
         "`listen_host` 0.0.0.0 or :: (the official Docker image's own config.d file) serves every "
@@ -113,7 +118,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("listen-any",),
     ),
     Control(
-        "HH-PORT-1",
+        ControlId.PORT_1,
         "Plaintext client ports closed",
         Severity.MEDIUM,
         "Passwords and query results cross the network in the clear on 8123 (HTTP), 9000 (native), "
@@ -126,19 +131,20 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("plaintext-port",),
     ),
     Control(
-        "HH-PORT-2",
+        ControlId.PORT_2,
         "Interserver port closed or authenticated",
-        Severity.MEDIUM,
-        "The interserver HTTP port (9009) hands table parts to whoever asks unless "
-        "`interserver_http_credentials` are set; a standalone server does not need it open.",
+        Severity.HIGH,
+        "The interserver HTTP port (9009) hands table parts, the log rows themselves, to whoever asks "
+        "unless `interserver_http_credentials` are set; a standalone server does not need it open.",
         (f"{SERVER_SETTINGS}#interserver_http_credentials",),
         ("ports.interserver_http", "cluster.interserver"),
         templates=("ports", "cluster_secrets"),
         probe_rules=("interserver-reachable", "interserver-unauthenticated"),
+        verify_checks=("interserver port closed", "a part request without credentials is refused"),
         audit_rules=("interserver-unauthenticated",),
     ),
     Control(
-        "HH-PORT-3",
+        ControlId.PORT_3,
         "Metrics endpoint not open to everyone",
         Severity.LOW,
         "The Prometheus endpoint (9363) answers without credentials and tells an attacker about "
@@ -149,19 +155,21 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("metrics-open",),
     ),
     Control(
-        "HH-TLS-1",
+        ControlId.TLS_1,
         "TLS 1.2 or newer only",
-        Severity.MEDIUM,
-        "SSL 3.0, TLS 1.0 and 1.1 are deprecated (RFC 8996) and have practical attacks.",
-        ("RFC 8996", "RFC 9325", f"{SERVER_SETTINGS}#openssl"),
+        Severity.HIGH,
+        "SSL 2.0 and 3.0 are prohibited (RFC 6176, RFC 7568), TLS 1.0 and 1.1 deprecated (RFC 8996), and "
+        "all have practical attacks; a server that accepts one lets a client that still speaks it send its "
+        "password over a broken channel.",
+        ("RFC 8996", "RFC 7568", "RFC 6176", "RFC 9325", f"{SERVER_SETTINGS}#openssl"),
         ("tls.min_protocol",),
         templates=("tls",),
         probe_rules=("tls-old-protocol",),
-        verify_checks=("sslv2 refused", "sslv3 refused", "tlsv1 refused", "tlsv1_1 refused"),
+        verify_checks=("SSLv2 refused", "SSLv3 refused", "TLSv1.0 refused", "TLSv1.1 refused"),
         audit_rules=("tls-old-protocol",),
     ),
     Control(
-        "HH-TLS-2",
+        ControlId.TLS_2,
         "Strong cipher suites only",
         Severity.MEDIUM,
         "Suites without forward secrecy or AEAD let a recorded session be decrypted later or "
@@ -173,9 +181,9 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("tls-weak-cipher",),
     ),
     Control(
-        "HH-TLS-3",
+        ControlId.TLS_3,
         "A certificate clients can verify",
-        Severity.LOW,
+        Severity.MEDIUM,
         "Without a certificate that validates and names the server, a client cannot tell the "
         "server from a machine in the middle, and its password goes to whoever answers.",
         ("RFC 5280", "RFC 6125", f"{DOCS}/guides/sre/configuring-ssl"),
@@ -190,7 +198,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("tls-certificate-missing",),
     ),
     Control(
-        "HH-DATA-1",
+        ControlId.DATA_1,
         "Sensitive tables readable only by their readers",
         Severity.CRITICAL,
         "Log tables hold chat logs and API keys. Users are limited to the databases they need, "
@@ -199,21 +207,23 @@ CONTROLS: tuple[Control, ...] = (
         ("users[].databases", "users[].profile", "log_databases.*.writers", "log_databases.*.readers"),
         templates=("users", "profiles"),
         probe_rules=("sensitive-data-readable",),
+        verify_checks=("log readers and writers hold only their rights",),
     ),
     Control(
-        "HH-LEAK-1",
+        ControlId.LEAK_1,
         "Say little to clients that did not log in",
         Severity.LOW,
         "Version banners, host names and stack traces tell an attacker which exploits to try. Stack "
         "traces are not computed for clients (calculate_text_stack_trace 0 in the default profile, which "
-        "also answers refused logins, and in every rendered one).",
+        "also answers refused logins, and in every rendered one). The name a server gives itself "
+        "(display_name) is noted by the probe, not failed: only its operator knows if it says too much.",
         (f"{SERVER_SETTINGS}#display_name", f"{DOCS}/operations/settings/settings#calculate_text_stack_trace"),
         ("http.stack_traces",),
         templates=("responses",),
-        probe_rules=("version-disclosure", "stack-trace-disclosure", "hostname-disclosure"),
+        probe_rules=("version-disclosure", "stack-trace-disclosure"),
     ),
     Control(
-        "HH-LOG-1",
+        ControlId.LOG_1,
         "Secrets masked in the server's own logs",
         Severity.MEDIUM,
         "A query carrying an API key is written to query_log and the text log; masking rules "
@@ -225,7 +235,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="query_masking_rules",
     ),
     Control(
-        "HH-LOG-2",
+        ControlId.LOG_2,
         "Log tables encrypted at rest",
         Severity.MEDIUM,
         "A copied disk or backup of a log server should not hand over the logs; log databases "
@@ -236,7 +246,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="encrypted_disk",
     ),
     Control(
-        "HH-QUOTA-1",
+        ControlId.QUOTA_1,
         "Usage bounded by quotas",
         Severity.LOW,
         "A leaked credential that cannot read much cannot copy much; quotas bound rows and time per interval.",
@@ -245,7 +255,7 @@ CONTROLS: tuple[Control, ...] = (
         templates=("quotas",),
     ),
     Control(
-        "HH-DRIFT-1",
+        ControlId.DRIFT_1,
         "The server runs what its spec renders",
         Severity.HIGH,
         "A file merged after hardhouse's (a debug override, a package's or an image's own file) or "
@@ -256,7 +266,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("drift", "online-user"),
     ),
     Control(
-        "HH-CLUSTER-1",
+        ControlId.CLUSTER_1,
         "Distributed queries between nodes authenticated over TLS",
         Severity.HIGH,
         "`remote_servers` replicas without `secure` send queries, results and passwords in the clear, "
@@ -265,10 +275,14 @@ CONTROLS: tuple[Control, ...] = (
         (f"{DOCS}/engines/table-engines/special/distributed", f"{SERVER_SETTINGS}#remote_servers"),
         ("cluster.secure", "cluster.user", "cluster.password_env", "cluster.secret_env", "cluster.shards"),
         templates=("cluster_secrets",),
+        verify_checks=(
+            "the cluster is defined on the native TLS port only",
+            "a query through the cluster is answered by every shard",
+        ),
         audit_rules=("remote-servers-insecure",),
     ),
     Control(
-        "HH-CLUSTER-2",
+        ControlId.CLUSTER_2,
         "Replicas exchange parts only over verified TLS",
         Severity.HIGH,
         "Replicas fetch table parts, with the interserver credentials, from the host a peer registers. "
@@ -277,10 +291,11 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#interserver_https_port", f"{SERVER_SETTINGS}#openssl"),
         ("cluster.interserver.https_port", "cluster.replica", "tls.ca_certificate"),
         templates=("cluster",),
+        verify_checks=("the interserver credentials are accepted",),
         audit_rules=("interserver-tls-unverified",),
     ),
     Control(
-        "HH-ZK-1",
+        ControlId.ZK_1,
         "ZooKeeper or Keeper only with ClickHouse's identity",
         Severity.HIGH,
         "Without a digest `identity`, ClickHouse creates its znodes world-readable and world-writable: "
@@ -289,12 +304,13 @@ CONTROLS: tuple[Control, ...] = (
         (f"{SERVER_SETTINGS}#zookeeper", f"{DOCS}/guides/sre/keeper/clickhouse-keeper"),
         ("cluster.zookeeper", "cluster.keeper"),
         templates=("cluster_secrets", "cluster"),
-        probe_rules=("zookeeper-open", "zookeeper-znodes-readable", "zookeeper-znodes-writable"),
+        probe_rules=("zookeeper-znodes-readable", "zookeeper-znodes-writable"),
+        verify_checks=("an anonymous ZooKeeper session can neither read nor write ClickHouse's root",),
         audit_rules=("zookeeper-anonymous",),
     ),
     # Issue 12 items 1, 2, 6, 7: settings constraints, the server's own logs, secrets in SHOW, limits.
     Control(
-        "HH-SET-1",
+        ControlId.SET_1,
         "Profile limits users cannot SET away",
         Severity.MEDIUM,
         "A limit in a profile (max_execution_time, max_memory_usage, readonly) means nothing if the "
@@ -307,7 +323,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="settings_constraints",
     ),
     Control(
-        "HH-LOG-3",
+        ControlId.LOG_3,
         "The server's own logs expire and cannot be switched off",
         Severity.MEDIUM,
         "query_log, text_log and the other system logs keep query text, users and addresses forever "
@@ -321,7 +337,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="system_log_ttl",
     ),
     Control(
-        "HH-LOG-4",
+        ControlId.LOG_4,
         "Every login recorded",
         Severity.LOW,
         "Who logged in, from where, and who was refused is the first question after a credential "
@@ -333,7 +349,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="session_log",
     ),
     Control(
-        "HH-LEAK-2",
+        ControlId.LEAK_2,
         "Secrets hidden in SHOW and SELECT",
         Severity.MEDIUM,
         "Table engines and functions (MySQL, S3, remote, URL) carry credentials; with "
@@ -350,7 +366,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="display_secrets_setting",
     ),
     Control(
-        "HH-LIMIT-1",
+        ControlId.LIMIT_1,
         "Connections and queries bounded",
         Severity.LOW,
         "A leaked credential or a scanner that opens connections or runs queries in a loop can take "
@@ -368,7 +384,7 @@ CONTROLS: tuple[Control, ...] = (
     ),
     # Issue 12: HTTP surface, egress and files, server-side password policy.
     Control(
-        "HH-HTTP-1",
+        ControlId.HTTP_1,
         "No Access-Control-Allow-Origin: * unless asked",
         Severity.MEDIUM,
         "With add_http_cors_header a web page in any origin can read query results through an analyst's "
@@ -380,7 +396,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("cors-any-origin",),
     ),
     Control(
-        "HH-HTTP-2",
+        ControlId.HTTP_2,
         "No built-in web pages unless asked",
         Severity.LOW,
         "/play, /dashboard and /binary put a query console in front of anyone who can reach the HTTP port. "
@@ -392,7 +408,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="http_handlers",
     ),
     Control(
-        "HH-EGRESS-1",
+        ControlId.EGRESS_1,
         "The server reaches no host it was not told to",
         Severity.MEDIUM,
         "url(), s3() and remote() turn a stolen credential into a proxy into the internal network or a way "
@@ -404,7 +420,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="remote_url_allow_hosts",
     ),
     Control(
-        "HH-EGRESS-2",
+        ControlId.EGRESS_2,
         "App users refused the url, file, s3, remote, mysql and postgresql table functions",
         Severity.HIGH,
         "A user limited to its databases (users[].databases) or to its log rights holds no SOURCES grant: "
@@ -415,7 +431,7 @@ CONTROLS: tuple[Control, ...] = (
         templates=("users",),
     ),
     Control(
-        "HH-FILES-1",
+        ControlId.FILES_1,
         "file() confined to a directory of its own",
         Severity.MEDIUM,
         "file() reads and writes under user_files_path; pointed at /, the data path or a parent of it, it "
@@ -426,7 +442,7 @@ CONTROLS: tuple[Control, ...] = (
         audit_rules=("user-files-shared",),
     ),
     Control(
-        "HH-AUTH-4",
+        ControlId.AUTH_4,
         "Passwords set through SQL face the same rule",
         Severity.MEDIUM,
         "A user created later with CREATE USER must not get a short password or a plaintext one. "
@@ -437,7 +453,7 @@ CONTROLS: tuple[Control, ...] = (
         feature="password_policy",
     ),
     Control(
-        "HH-DATA-2",
+        ControlId.DATA_2,
         "Log readers limited to their tables and rows",
         Severity.HIGH,
         "A reader that needs one table or one tenant's rows should not read the rest of the log database. "
@@ -449,7 +465,7 @@ CONTROLS: tuple[Control, ...] = (
     ),
     # Issue 13 item 5: the probe looks at the coordination service a cluster trusts.
     Control(
-        "HH-ZK-2",
+        ControlId.ZK_2,
         "ZooKeeper four-letter words limited",
         Severity.MEDIUM,
         "ZooKeeper's and Keeper's four-letter words answer anyone who reaches the client port: "
@@ -466,7 +482,7 @@ CONTROLS: tuple[Control, ...] = (
     ),
     # Issue 13 item 2: the deploy hardens the ZooKeeper host itself (hardhouse.deploy.zookeeper).
     Control(
-        "HH-ZK-3",
+        ControlId.ZK_3,
         "ZooKeeper's own surface closed",
         Severity.HIGH,
         "Stock ZooKeeper listens on every interface, opens an unauthenticated admin HTTP server on 8080 "

@@ -10,7 +10,7 @@ Layout, the way a scan flows:
   tls          the TLS scan (sslyze), in a worker child
   worker       blocking clients in a child the deadline can kill, memory capped
   scanner      observe one endpoint (then judge it), or a fleet
-  rules        RULES and judge(): observations in, findings out (pure)
+  rules        RULES, NOTES and judge(): observations in, findings and notes out (pure)
   model        states, services, results; text: bounding server-supplied text
   output/      text, JSON, SARIF; sent: what the probe sends, for --help
 
@@ -37,6 +37,7 @@ _PUBLIC: dict[str, str] = {
     "EndpointReport": "hardhouse.probe.model",
     "Finding": "hardhouse.probe.model",
     "LoginResult": "hardhouse.probe.model",
+    "Note": "hardhouse.probe.model",
     "ScanReport": "hardhouse.probe.model",
     "Service": "hardhouse.probe.model",
     "Severity": "hardhouse.probe.model",
@@ -48,8 +49,10 @@ _PUBLIC: dict[str, str] = {
     "render_text": "hardhouse.probe.output",
     "RULES": "hardhouse.probe.rules",
     "Rule": "hardhouse.probe.rules",
+    "Judgement": "hardhouse.probe.rules",
+    "NOTES": "hardhouse.probe.rules",
     "judge": "hardhouse.probe.rules",
-    "tls_findings": "hardhouse.probe.rules",
+    "tls_judgement": "hardhouse.probe.rules",
     "DEFAULT_CREDENTIALS": "hardhouse.probe.scanner",
     "ProbeOptions": "hardhouse.probe.scanner",
     "login_sync": "hardhouse.probe.scanner",

@@ -1,15 +1,19 @@
 """What the probe reports: states and services, logins, what a logged-in client could read, the
-TLS posture, findings, and the report per endpoint and per scan. Plain data: the scanner fills
-the observed fields, hardhouse.probe.rules turns them into findings, the output modules print."""
+TLS posture, findings and notes, and the report per endpoint and per scan. Plain data: the
+scanner fills the observed fields, hardhouse.probe.rules turns them into findings and notes,
+the output modules print."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardhouse import __version__
 from hardhouse.controls.severity import Severity
+
+if TYPE_CHECKING:
+    from hardhouse.controls.ids import ControlId
 
 CLIENT_NAME = "hardhouse-probe"
 
@@ -44,11 +48,19 @@ class Service(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
+    """A control failing at an endpoint, as one probe rule saw it. Its control is the one the
+    rule is registered for, and its severity is that control's (hardhouse.controls.catalog)."""
+
     rule: str
     message: str
-    severity: Severity
     data: dict[str, Any] = field(default_factory=dict)
     waiver: dict[str, Any] | None = None  # the waiver that covers its control here (hardhouse.controls.waivers)
+
+    def __post_init__(self) -> None:
+        from hardhouse.probe.rules import RULES
+
+        if self.rule not in RULES:
+            raise ValueError(f"no probe rule {self.rule!r}")
 
     @property
     def waived(self) -> bool:
@@ -56,27 +68,55 @@ class Finding:
         return self.waiver is not None and not self.waiver["expired"]
 
     @classmethod
-    def of(cls, rule: str, message: str, severity: Severity | None = None, **data: Any) -> Finding:
-        from hardhouse.probe.rules import RULES
-
-        return cls(rule, message, RULES[rule].severity if severity is None else severity, data)
+    def of(cls, rule: str, message: str, **data: Any) -> Finding:
+        return cls(rule, message, data)
 
     @property
-    def control(self) -> str:
+    def control(self) -> ControlId:
         """The catalog control this finding's rule checks."""
-        from hardhouse.controls.catalog import BY_PROBE_RULE
+        from hardhouse.probe.rules import RULES
 
-        return BY_PROBE_RULE[self.rule].id
+        return RULES[self.rule].control
+
+    @property
+    def severity(self) -> Severity:
+        """Its control's severity: a rule has none of its own."""
+        from hardhouse.probe.rules import RULES
+
+        return RULES[self.rule].severity
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "control": self.control,
+            "control": str(self.control),
             "rule": self.rule,
             "severity": self.severity.label,
             "message": self.message,
             **({"data": self.data} if self.data else {}),
             **({"waived": self.waived, "waiver": self.waiver} if self.waiver else {}),
         }
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something seen at an endpoint that fails no control (hardhouse.probe.rules.NOTES says
+    what each can be): reported with the endpoint, never ranked, never failing a scan."""
+
+    id: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from hardhouse.probe.rules import NOTES
+
+        if self.id not in NOTES:
+            raise ValueError(f"no probe note {self.id!r}")
+
+    @classmethod
+    def of(cls, id: str, message: str, **data: Any) -> Note:
+        return cls(id, message, data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "message": self.message, **({"data": self.data} if self.data else {})}
 
 
 @dataclass(frozen=True)
@@ -228,6 +268,7 @@ class EndpointReport:
     tls_posture: TlsPosture | None = None
     zookeeper: ZooKeeperInfo | None = None
     findings: list[Finding] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # what was seen that fails no control
     error: str | None = None
     elapsed: float = 0.0
     # Observed facts the rules read (not printed on their own).
@@ -273,6 +314,7 @@ class EndpointReport:
         data["address"] = self.address
         data["severity"] = self.severity.label if self.severity is not None else None
         data["findings"] = [f.as_dict() for f in self.findings]
+        data["notes"] = [note.as_dict() for note in self.notes]
         data["logins"] = [login.as_dict() for login in self.logins]
         if self.inventory is not None:
             data["inventory"]["total_rows"] = self.inventory.total_rows

@@ -115,7 +115,7 @@ async def probe_endpoint(
         report.error = text.excerpt(f"{type(error).__name__}: {error}")
         if report.state != State.OPEN:
             report.state = State.ERROR
-    report.findings = judge(report, options.ca is not None)
+    report.findings, report.notes = judge(report, options.ca is not None)
     report.elapsed = time.monotonic() - started
     return report
 

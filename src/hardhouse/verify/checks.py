@@ -6,6 +6,11 @@ that is refused or not, a TLS version that is negotiated or not. The checks are 
 hardhouse.probe), so the deploy, the tests and the probe judge an endpoint the same way.
 It sends only TCP connections, logins (HTTP `SELECT version()` and native Hello packets)
 and the probe's TLS scan.
+
+Each kind of check that proves a control is registered against it here, beside its code
+(hardhouse.controls.registry); a line of the report names the registered check it is part of,
+and its control comes from there. Lines that prove the deploy works rather than a control
+(a port the spec opens is open, a user logs in) belong to none.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from pathlib import Path
 
 from hardhouse.clickhouse.ports import BY_NAME, PORTS
 from hardhouse.clickhouse.tls import OLD_LABELS
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Judge, Tool, register
 from hardhouse.probe import LoginResult, login_sync, port_state_sync
 from hardhouse.probe.tls import old_versions_accepted
 from hardhouse.spec import HardeningSpec
@@ -23,20 +30,42 @@ from hardhouse.spec import HardeningSpec
 STOCK_PORTS = {port.name: port.stock for port in PORTS if not port.tls and port.stock is not None}
 PORT_TIMEOUT = 2.0  # seconds; loopback and container addresses refuse at once
 
+# The checks made here, each registered against the control it proves.
+ANONYMOUS_REFUSED = register(Tool.VERIFY, "anonymous refused", ControlId.AUTH_1)
+OLD_TLS_REFUSED = {label: register(Tool.VERIFY, f"{label} refused", ControlId.TLS_1) for label in OLD_LABELS}
+CLIENT_PORT_CLOSED = register(Tool.VERIFY, "closed", ControlId.PORT_1)
+INTERSERVER_PORT_CLOSED = register(Tool.VERIFY, "interserver port closed", ControlId.PORT_2)
+
 
 @dataclass(frozen=True)
 class Check:
+    """One line of the verification report."""
+
     endpoint: str
-    check: str
+    check: str  # what was checked, in words: its registered check's id, or a line naming the user or table
     ok: bool
     detail: str
-    control: str = ""  # the catalog control this check proves ("" for a check that the deploy works)
+    proves: Judge | None = None  # the registered check this line is part of; None: a line that the deploy works
     # False: not made from here (e.g. a user whose networks exclude this machine). Such a line
     # never fails and is never counted as passed: it says what remains unproven.
     checked: bool = True
 
+    @classmethod
+    def of(cls, proves: Judge, endpoint: str, ok: bool, detail: str, *, checked: bool = True) -> Check:
+        """A line worded as its registered check's id."""
+        return cls(endpoint, proves.id, ok, detail, proves, checked)
+
+    @property
+    def control(self) -> ControlId | None:
+        """The catalog control this line proves, from its registered check."""
+        return None if self.proves is None else self.proves.control
+
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        del data["proves"]
+        data["control"] = "" if self.control is None else str(self.control)
+        data["check_id"] = "" if self.proves is None else self.proves.id
+        return data
 
 
 def login_as(host: str, port: int, kind: str, user: str | None, password: str | None, ca: Path | None) -> LoginResult:
@@ -60,8 +89,8 @@ def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
             if BY_NAME[kind].protocol == "http"
             else "user default with an empty password logged in"
         )
-        return Check(endpoint, "anonymous refused", False, what, "HH-AUTH-1")
-    return Check(endpoint, "anonymous refused", True, result.detail, "HH-AUTH-1")
+        return Check.of(ANONYMOUS_REFUSED, endpoint, False, what)
+    return Check.of(ANONYMOUS_REFUSED, endpoint, True, result.detail)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -96,27 +125,20 @@ def verify_server(
     scanned = old_versions_accepted(host, list(tls_ports)) if tls_ports else {}
     for port, name in tls_ports.items():
         accepted = scanned.get(port, "TLS scan: no answer for this port")
-        for label in OLD_LABELS:
+        for label, check in OLD_TLS_REFUSED.items():
             if isinstance(accepted, str):  # the scan failed: nothing is proven refused
-                checks.append(Check(f"{host}:{port} ({name})", f"{label} refused", False, accepted, "HH-TLS-1"))
+                checks.append(Check.of(check, f"{host}:{port} ({name})", False, accepted))
                 continue
             refused = label not in accepted
-            checks.append(
-                Check(
-                    f"{host}:{port} ({name})",
-                    f"{label} refused",
-                    refused,
-                    "handshake refused" if refused else f"negotiated {label}",
-                    "HH-TLS-1",
-                )
-            )
+            detail = "handshake refused" if refused else f"negotiated {label}"
+            checks.append(Check.of(check, f"{host}:{port} ({name})", refused, detail))
     for name, port in STOCK_PORTS.items():
         if name in open_ports or port in open_ports.values():
             continue
         closed = not _reachable(host, port)
-        control = "HH-PORT-2" if BY_NAME[name].protocol == "interserver" else "HH-PORT-1"
+        check = INTERSERVER_PORT_CLOSED if BY_NAME[name].protocol == "interserver" else CLIENT_PORT_CLOSED
         detail = "connection refused" if closed else "accepts connections"
-        checks.append(Check(f"{host}:{port} ({name})", "closed", closed, detail, control))
+        checks.append(Check.of(check, f"{host}:{port} ({name})", closed, detail))
     return checks
 
 

@@ -35,6 +35,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, register
 from hardhouse.probe.scanner import INTERSERVER_PART_REQUEST
 from hardhouse.probe.transport import verifying_context
 from hardhouse.probe.wire.zookeeper import NO_AUTH, NO_NODE, ZooKeeperClient, ZooKeeperError
@@ -47,6 +49,20 @@ from hardhouse.verify.privileges import MARK_PREFIX, insert_marked, marker_colum
 REPLICATION_WAIT = 30.0  # seconds for a row to reach the other replicas (and its deletion)
 ANSWER_LIMIT = 64 * 1024  # bytes read of an interserver answer
 TIMEOUT = 10.0
+
+# The checks made here that prove a control, each registered against it. The replication
+# lines prove the cluster works and belong to none.
+PART_REQUEST_REFUSED = register(Tool.VERIFY, "a part request without credentials is refused", ControlId.PORT_2)
+INTERSERVER_CREDENTIALS_ACCEPTED = register(
+    Tool.VERIFY, "the interserver credentials are accepted", ControlId.CLUSTER_2
+)
+CLUSTER_ON_TLS_ONLY = register(Tool.VERIFY, "the cluster is defined on the native TLS port only", ControlId.CLUSTER_1)
+CLUSTER_QUERY_ANSWERED = register(
+    Tool.VERIFY, "a query through the cluster is answered by every shard", ControlId.CLUSTER_1
+)
+ZOOKEEPER_ANONYMOUS_REFUSED = register(
+    Tool.VERIFY, "an anonymous ZooKeeper session can neither read nor write ClickHouse's root", ControlId.ZK_1
+)
 
 
 def cluster_checks(
@@ -70,7 +86,7 @@ def cluster_checks(
                 "Distributed queries and replication work",
                 True,
                 f"not checked from here: they run as a log database owner over native TLS ({why})",
-                "HH-CLUSTER-1",
+                CLUSTER_QUERY_ANSWERED,
                 checked=False,
             )
         ]
@@ -110,24 +126,17 @@ def _interserver(address: str, spec: HardeningSpec, ca: Path, environ: Mapping[s
         return []  # closed: the stock port's check (verify.checks) covers it
     endpoint = f"{address}:{interserver.https_port} (interserver https)"
     anonymous = interserver_status(address, interserver.https_port, ca, None)
-    checks = [
-        Check(
-            endpoint,
-            "a part request without credentials is refused",
-            anonymous == 401,
-            "401" if anonymous == 401 else f"answered {anonymous}" if isinstance(anonymous, int) else anonymous,
-            "HH-PORT-2",
-        )
-    ]
+    shown = "401" if anonymous == 401 else f"answered {anonymous}" if isinstance(anonymous, int) else anonymous
+    checks = [Check.of(PART_REQUEST_REFUSED, endpoint, anonymous == 401, shown)]
     password, problem = read_source(interserver, "cluster.interserver", interserver.user, environ)
     if password is None:
         detail = f"not checked: {problem.problem if problem else 'no password'}"
-        checks.append(Check(endpoint, "the interserver credentials are accepted", False, detail, "HH-CLUSTER-2"))
+        checks.append(Check.of(INTERSERVER_CREDENTIALS_ACCEPTED, endpoint, False, detail))
         return checks
     status = interserver_status(address, interserver.https_port, ca, (interserver.user, password))
     accepted = isinstance(status, int) and status != 401
     detail = f"answered {status} (not 401)" if accepted else f"refused: {status}"
-    checks.append(Check(endpoint, "the interserver credentials are accepted", accepted, detail, "HH-CLUSTER-2"))
+    checks.append(Check.of(INTERSERVER_CREDENTIALS_ACCEPTED, endpoint, accepted, detail))
     return checks
 
 
@@ -146,7 +155,9 @@ def _distributed(address: str, spec: HardeningSpec, ca: Path, user: str, passwor
                 settings={"prefer_localhost_replica": 0, "skip_unavailable_shards": 0},
             )
     except (ServerError, Unreachable) as error:
-        return [Check(endpoint, f"a query through cluster {name} is answered", False, str(error), "HH-CLUSTER-1")]
+        return [
+            Check(endpoint, f"a query through cluster {name} is answered", False, str(error), CLUSTER_QUERY_ANSWERED)
+        ]
     ports = sorted(int(r["port"]) for r in rows)
     wanted = spec.ports.native_tls if cluster.secure else spec.ports.native
     shards = len(cluster.shards)
@@ -156,14 +167,14 @@ def _distributed(address: str, spec: HardeningSpec, ca: Path, user: str, passwor
             f"cluster {name} is defined on the {'native TLS' if cluster.secure else 'native'} port only",
             ports == [wanted],
             f"system.clusters ports: {', '.join(map(str, ports)) or 'none (no such cluster)'}",
-            "HH-CLUSTER-1",
+            CLUSTER_ON_TLS_ONLY,
         ),
         Check(
             endpoint,
             f"a query through cluster {name} is answered by every shard",
             answered == [{"n": shards}],
             f"{answered[0]['n'] if answered else 0} of {shards} shards answered",
-            "HH-CLUSTER-1",
+            CLUSTER_QUERY_ANSWERED,
         ),
     ]
 
@@ -191,10 +202,10 @@ def _replication(
     )
     name = "a row written here is read on every other replica of its shard"
     if not peers:
-        return [Check(endpoint, name, True, "not checked: this shard has one replica", "", checked=False)]
+        return [Check(endpoint, name, True, "not checked: this shard has one replica", checked=False)]
     if target is None:
         why = "not checked from here: no log table with a String column to mark a row in"
-        return [Check(endpoint, name, True, why, "", checked=False)]
+        return [Check(endpoint, name, True, why, checked=False)]
     db_name, t_name, column = target
     user = owners[db_name]
     table = f"{db_name}.{t_name}"
@@ -261,7 +272,8 @@ def _zookeeper(spec: HardeningSpec) -> list[Check]:
                     _refused(lambda path: anonymous.create(path, ephemeral=True), probe),
                 ]
         except (OSError, ZooKeeperError) as error:
-            checks.append(Check(endpoint, name, True, f"not checked from here: {error}", "HH-ZK-1", checked=False))
+            skipped = Check(endpoint, name, True, f"not checked from here: {error}", ZOOKEEPER_ANONYMOUS_REFUSED, False)
+            checks.append(skipped)
             continue
         refused = all(o == "refused" for o in outcomes)
         detail = (
@@ -269,7 +281,7 @@ def _zookeeper(spec: HardeningSpec) -> list[Check]:
             if refused
             else f"list: {outcomes[0]}; create (ephemeral, gone with the session): {outcomes[1]}"
         )
-        checks.append(Check(endpoint, name, refused, detail, "HH-ZK-1"))
+        checks.append(Check(endpoint, name, refused, detail, ZOOKEEPER_ANONYMOUS_REFUSED))
     return checks
 
 

@@ -37,13 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from hardhouse.clickhouse import codes
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, register
 from hardhouse.spec import HardeningSpec, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
 from hardhouse.verify.cluster import cluster_checks
-from hardhouse.verify.privileges import log_rights_checks
+from hardhouse.verify.privileges import LOG_RIGHTS, log_rights_checks
 from hardhouse.verify.reach import in_networks, readable_passwords, source_address
 
 TLS_KINDS = ("native_tls", "https")
+# A user outside its networks is refused (the lines name the user and this machine's address).
+REFUSED_OUTSIDE_NETWORKS = register(Tool.VERIFY, "user refused from outside its networks", ControlId.NET_1)
 
 
 def _tls_port(spec: HardeningSpec) -> tuple[str, int] | None:
@@ -86,7 +90,7 @@ def _user_checks(address: str, spec: HardeningSpec, ca: Path | None, environ: Ma
                 False,
                 "not checked: without a CA to verify the server's certificate, a password could go to an impostor. "
                 "Fix: name the CA that signed the server certificate (hardhouse_tls_files.verify_ca)",
-                "HH-NET-1",
+                REFUSED_OUTSIDE_NETWORKS,
             )
         ]
     passwords, unreadable = readable_passwords(spec, environ)
@@ -145,7 +149,7 @@ def _log_rights(
                 "log readers and writers hold only their rights",
                 True,
                 "not checked from here: the checks log in over native TLS and ports.native_tls is closed",
-                "HH-DATA-1",
+                LOG_RIGHTS,
                 checked=False,
             )
         ]
@@ -157,14 +161,14 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
     result = login_as(address, port, kind, user.name, "hardhouse-wrong-" + secrets.token_urlsafe(18), ca)
     name = f"user {user.name} refused from {here}"
     if result.accepted:
-        return Check(endpoint, name, False, "a wrong password logged in", "HH-NET-1")
+        return Check(endpoint, name, False, "a wrong password logged in", REFUSED_OUTSIDE_NETWORKS)
     if result.code == codes.IP_ADDRESS_NOT_ALLOWED:
         return Check(
             endpoint,
             name,
             True,
             f"refused before any password check (code 195): {here} is outside its networks",
-            "HH-NET-1",
+            REFUSED_OUTSIDE_NETWORKS,
         )
     if result.code in (codes.WRONG_PASSWORD, codes.REQUIRED_PASSWORD):
         return Check(
@@ -172,7 +176,7 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
             name,
             False,
             f"the server checked the password (code {result.code}), so {here} is inside its networks",
-            "HH-NET-1",
+            REFUSED_OUTSIDE_NETWORKS,
         )
     if result.code == codes.AUTHENTICATION_FAILED:
         return Check(
@@ -180,9 +184,9 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
             name,
             True,
             "refused (code 516; this server does not say whether the address or the password failed)",
-            "HH-NET-1",
+            REFUSED_OUTSIDE_NETWORKS,
         )
-    return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}", "HH-NET-1")
+    return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}", REFUSED_OUTSIDE_NETWORKS)
 
 
 def answer(request: dict[str, Any]) -> dict[str, Any]:

@@ -31,13 +31,16 @@ from pathlib import Path
 
 from hardhouse.clickhouse import codes, versions
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, register
 from hardhouse.provision.columns import canonical_type
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.model import LogDatabase
 from hardhouse.verify.checks import Check
 from hardhouse.verify.reach import first_reachable, why_not
 
-CONTROL = "HH-DATA-1"
+# Every line here is part of one registered check: each log user holds its rights and no more.
+LOG_RIGHTS = register(Tool.VERIFY, "log readers and writers hold only their rights", ControlId.DATA_1)
 MARK_PREFIX = "hardhouse-verify-"
 MARKABLE = frozenset({"String", "LowCardinality(String)", "Nullable(String)", "LowCardinality(Nullable(String))"})
 CODE_NAMES = {codes.READONLY: "READONLY", codes.ACCESS_DENIED: "ACCESS_DENIED"}
@@ -107,7 +110,7 @@ class _Prover:
         self.users = {user.name: user for user in spec.users}
 
     def check(self, name: str, ok: bool, detail: str, checked: bool = True) -> Check:
-        return Check(self.endpoint, name, ok, detail, CONTROL, checked)
+        return Check(self.endpoint, name, ok, detail, LOG_RIGHTS, checked)
 
     def session(self, user: str) -> Session:
         return Session(self.address, self.port, user, self.passwords[user], self.ca)

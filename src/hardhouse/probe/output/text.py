@@ -1,4 +1,4 @@
-"""The probe's report as a table, worst first, one line per endpoint."""
+"""The probe's report as a table, worst first, one line per endpoint (notes last on it)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def _summary_line(endpoint: EndpointReport) -> str:
     for finding in endpoint.findings:
         if finding.rule not in ("anonymous-access", "default-credentials", "sensitive-data-readable"):
             parts.append(finding.message if finding.severity >= Severity.MEDIUM else finding.rule)
+    parts.extend(f"note: {note.id}" for note in endpoint.notes)
     if not endpoint.clickhouse and endpoint.state == State.OPEN:
         parts.append("not ClickHouse" + (f": {endpoint.banner}" if endpoint.banner else ""))
     if endpoint.error:
@@ -79,6 +80,7 @@ def render_text(report: ScanReport, *, show_closed: bool = False, verbose: bool 
                 f"    - [{f.severity.label}] {f.control} {f.rule}: {f.message}{_waiver_note(f)}"
                 for f in endpoint.findings
             )
+            lines.extend(f"    - [note] {note.id}: {note.message}" for note in endpoint.notes)
     hidden = len(report.endpoints) - len(shown)
     states = ", ".join(
         f"{counts[s]} {s}"
