@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
 from hardhouse.audit.values import known
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, judges
 
 
 def is_loopback(host: str) -> bool:
@@ -26,6 +28,7 @@ def _on(text: str | None) -> bool:
     return (text or "").strip().lower() in ("1", "true")
 
 
+@judges(Tool.AUDIT, "remote-servers-insecure", ControlId.CLUSTER_1)
 def remote_servers_insecure(tree: ServerTree) -> Iterator[Finding]:
     values = tree.config_values
     servers = known(values.find("remote_servers"), "remote_servers")
@@ -64,6 +67,7 @@ def remote_servers_insecure(tree: ServerTree) -> Iterator[Finding]:
                     )
 
 
+@judges(Tool.AUDIT, "interserver-tls-unverified", ControlId.CLUSTER_2)
 def interserver_tls_unverified(tree: ServerTree) -> Iterator[Finding]:
     values = tree.config_values
     port = known(values.text("interserver_https_port"), "interserver_https_port")
@@ -93,6 +97,7 @@ def interserver_tls_unverified(tree: ServerTree) -> Iterator[Finding]:
         )
 
 
+@judges(Tool.AUDIT, "zookeeper-anonymous", ControlId.ZK_1)
 def zookeeper_anonymous(tree: ServerTree) -> Iterator[Finding]:
     values = tree.config_values
     # Every <zookeeper> with nodes: the stock one (incl, optional) does not merge with a file's

@@ -24,6 +24,8 @@ from hardhouse.audit.merge import ServerTree, read_server_tree
 from hardhouse.audit.model import Finding
 from hardhouse.audit.xmltree import DEFAULT_MAX_BYTES, Element, Origin
 from hardhouse.clickhouse.ports import PORTS
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, register
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.fields import has_control_character
@@ -53,6 +55,7 @@ CONFIG_PATHS = (
     "display_secrets_in_show_and_select",
     *SYSTEM_LOG_TABLES,
 )
+DRIFT = register(Tool.AUDIT, "drift", ControlId.DRIFT_1)
 # Named in `unchecked` when the cluster's secret variables are not set (never a user name).
 CLUSTER_SECRETS = "the cluster's secrets"
 # A leaf named like a credential (any password or hash element, a disk key, a token, a ZooKeeper

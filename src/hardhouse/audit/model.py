@@ -10,7 +10,8 @@ from typing import Any
 
 from hardhouse.audit.values import Unknown
 from hardhouse.audit.xmltree import Origin, Unresolved
-from hardhouse.controls.catalog import BY_AUDIT_RULE, BY_ID
+from hardhouse.controls.catalog import BY_ID
+from hardhouse.controls.registry import Tool, registered
 from hardhouse.controls.severity import Severity
 from hardhouse.controls.waivers import Verdict
 
@@ -40,7 +41,8 @@ class Finding:
 
     @property
     def control(self) -> str:
-        return BY_AUDIT_RULE[self.rule].id
+        """The control the rule registered against (hardhouse.controls.registry)."""
+        return str(registered(Tool.AUDIT)[self.rule].control)
 
     @property
     def severity(self) -> Severity:

@@ -21,8 +21,14 @@ from typing import Any
 
 from hardhouse.audit.model import Finding
 from hardhouse.clickhouse.native import ServerError, Session
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, register
 
 Query = Callable[[str], list[dict[str, Any]]]
+# The accounts the running server reports, judged by the controls that judge file users.
+ONLINE_USER = register(Tool.AUDIT, "online-user", ControlId.DRIFT_1)
+ONLINE_PASSWORDLESS = register(Tool.AUDIT, "online-passwordless-user", ControlId.AUTH_1)
+ONLINE_ANY_NETWORK = register(Tool.AUDIT, "online-any-network", ControlId.NET_1)
 USERS_QUERY = (
     "SELECT name, storage, auth_type, host_ip, host_names, host_names_regexp, "
     "host_names_like FROM system.users ORDER BY name LIMIT 100000"

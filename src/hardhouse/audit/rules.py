@@ -20,6 +20,8 @@ from hardhouse.audit.xmltree import Element
 from hardhouse.clickhouse import addresses
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.tls import disabled_protocols, weak_suite_reason
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, judges
 from hardhouse.spec.locks import SYSTEM_LOG_TABLES
 
 # ClickHouse's own default when openSSL.server.cipherList is not set.
@@ -55,6 +57,7 @@ def _custom_listeners(tree: ServerTree, subject: str) -> None:
         )
 
 
+@judges(Tool.AUDIT, "listen-any", ControlId.LISTEN_1)
 def listen_any(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     _custom_listeners(tree, "listen_host")
@@ -78,6 +81,7 @@ def listen_any(tree: ServerTree) -> Iterator[Finding]:
                 yield Finding("listen-any", name, text, element.value_origin, "listens on every interface")
 
 
+@judges(Tool.AUDIT, "plaintext-port", ControlId.PORT_1)
 def plaintext_port(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     _custom_listeners(tree, "ports")
@@ -94,6 +98,7 @@ def plaintext_port(tree: ServerTree) -> Iterator[Finding]:
         yield Finding("plaintext-port", port.element, text, element.value_origin, f"{port.what} is open")
 
 
+@judges(Tool.AUDIT, "interserver-unauthenticated", ControlId.PORT_2)
 def interserver_unauthenticated(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     user = known(values.text("interserver_http_credentials/user"), "interserver_http_credentials")
@@ -123,6 +128,7 @@ def interserver_unauthenticated(tree: ServerTree) -> Iterator[Finding]:
             )
 
 
+@judges(Tool.AUDIT, "metrics-open", ControlId.PORT_3)
 def metrics_open(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     element = _found(values, "prometheus/port", "prometheus.port")
@@ -154,6 +160,7 @@ def _tls_server(tree: ServerTree, subject: str) -> Element | None:
     return _found(_config(tree), "openSSL/server", subject)
 
 
+@judges(Tool.AUDIT, "tls-old-protocol", ControlId.TLS_1)
 def tls_old_protocol(tree: ServerTree) -> Iterator[Finding]:
     if not tls_ports(tree):
         return
@@ -175,6 +182,7 @@ def tls_old_protocol(tree: ServerTree) -> Iterator[Finding]:
     )
 
 
+@judges(Tool.AUDIT, "tls-weak-cipher", ControlId.TLS_2)
 def tls_weak_cipher(tree: ServerTree) -> Iterator[Finding]:
     if not tls_ports(tree):
         return
@@ -211,6 +219,7 @@ def _rfc_like(openssl_name: str) -> str:
     return f"_{name}_".replace("_DES_CBC3_", "_3DES_").replace("_EDH_", "_DHE_")
 
 
+@judges(Tool.AUDIT, "tls-certificate-missing", ControlId.TLS_3)
 def tls_certificate_missing(tree: ServerTree) -> Iterator[Finding]:
     ports = tls_ports(tree)
     if not ports:
@@ -229,6 +238,7 @@ def tls_certificate_missing(tree: ServerTree) -> Iterator[Finding]:
             )
 
 
+@judges(Tool.AUDIT, "masking-missing", ControlId.LOG_1)
 def masking_missing(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     section = _found(values, "query_masking_rules", "query_masking_rules")
@@ -274,6 +284,7 @@ def _profile_flag(
                 yield Finding(rule, subject, text, element.value_origin, why)
 
 
+@judges(Tool.AUDIT, "secrets-displayed", ControlId.LEAK_2)
 def secrets_displayed(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     subject = "display_secrets_in_show_and_select"
@@ -295,6 +306,7 @@ def secrets_displayed(tree: ServerTree) -> Iterator[Finding]:
     )
 
 
+@judges(Tool.AUDIT, "query-log-off", ControlId.LOG_3)
 def query_log_off(tree: ServerTree) -> Iterator[Finding]:
     yield from _profile_flag(
         tree,
@@ -318,6 +330,7 @@ def _locked_on(values: Values, constraint: Element | None, subject: str) -> bool
     return low.strip() == "1" and high.strip() == "1"
 
 
+@judges(Tool.AUDIT, "query-log-unlocked", ControlId.LOG_3)
 def query_log_unlocked(tree: ServerTree) -> Iterator[Finding]:
     values = tree.users_values
     for name, profile in profiles(tree):
@@ -332,6 +345,7 @@ def query_log_unlocked(tree: ServerTree) -> Iterator[Finding]:
             )
 
 
+@judges(Tool.AUDIT, "system-log-no-ttl", ControlId.LOG_3)
 def system_log_no_ttl(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     for name in SYSTEM_LOG_TABLES:
@@ -350,11 +364,13 @@ def system_log_no_ttl(tree: ServerTree) -> Iterator[Finding]:
             )
 
 
+@judges(Tool.AUDIT, "session-log-off", ControlId.LOG_4)
 def session_log_off(tree: ServerTree) -> Iterator[Finding]:
     if _found(_config(tree), "session_log", "session_log") is None:
         yield Finding("session-log-off", "session_log", None, None, "not configured: logins leave no record")
 
 
+@judges(Tool.AUDIT, "queries-unbounded", ControlId.LIMIT_1)
 def queries_unbounded(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     subject = "max_concurrent_queries"
@@ -365,6 +381,7 @@ def queries_unbounded(tree: ServerTree) -> Iterator[Finding]:
         yield Finding("queries-unbounded", subject, text, origin, "no cap on queries running at once")
 
 
+@judges(Tool.AUDIT, "cors-any-origin", ControlId.HTTP_1)
 def cors_any_origin(tree: ServerTree) -> Iterator[Finding]:
     yield from _profile_flag(
         tree, "cors-any-origin", "add_http_cors_header", _is_on, "sends Access-Control-Allow-Origin: * to any web page"
@@ -384,6 +401,7 @@ def _holds(outer: str, inner: str) -> bool:
     return outer == "/" or inner == outer or inner.startswith(outer + "/")
 
 
+@judges(Tool.AUDIT, "user-files-shared", ControlId.FILES_1)
 def user_files_shared(tree: ServerTree) -> Iterator[Finding]:
     values = _config(tree)
     subject = "user_files_path"

@@ -12,6 +12,8 @@ from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
 from hardhouse.audit.users import OTHER_AUTHENTICATION, PASSWORD_ELEMENTS, Authentication, User, users
 from hardhouse.audit.values import known
+from hardhouse.controls.ids import ControlId
+from hardhouse.controls.registry import Tool, judges
 
 # Passwords a scanner tries first (the probe's default-credential list, and a few more).
 KNOWN_PASSWORDS = ("", "default", "clickhouse", "password", "changeme", "admin", "root", "123456", "qwerty")
@@ -27,6 +29,7 @@ def _methods(user: User) -> list[Authentication]:
     return known(user.methods, f"user {user.name}")
 
 
+@judges(Tool.AUDIT, "passwordless-user", ControlId.AUTH_1)
 def passwordless_user(tree: ServerTree) -> Iterator[Finding]:
     for user in tree_users(tree):
         subject = f"user {user.name}"
@@ -44,6 +47,7 @@ def passwordless_user(tree: ServerTree) -> Iterator[Finding]:
                 yield Finding("passwordless-user", subject, None, method.element.value_origin, what)
 
 
+@judges(Tool.AUDIT, "plaintext-password", ControlId.AUTH_2)
 def plaintext_password(tree: ServerTree) -> Iterator[Finding]:
     for user in tree_users(tree):
         subject = f"user {user.name}"
@@ -58,6 +62,7 @@ def plaintext_password(tree: ServerTree) -> Iterator[Finding]:
                 )
 
 
+@judges(Tool.AUDIT, "known-password", ControlId.AUTH_3)
 def known_password(tree: ServerTree) -> Iterator[Finding]:
     for user in tree_users(tree):
         subject = f"user {user.name}"
@@ -82,6 +87,7 @@ def known_password(tree: ServerTree) -> Iterator[Finding]:
                 )
 
 
+@judges(Tool.AUDIT, "any-network", ControlId.NET_1)
 def any_network(tree: ServerTree) -> Iterator[Finding]:
     for user in tree_users(tree):
         subject = f"user {user.name}"
