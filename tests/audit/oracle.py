@@ -48,7 +48,7 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL("libc.so.6", use_errno=True)
 
 
-def _proc_sockets(pid: int) -> set[tuple[str, int]]:
+def proc_sockets(pid: int) -> set[tuple[str, int]]:
     """LISTEN sockets of the network namespace `pid` lives in (/proc/PID/net/tcp and tcp6)."""
     found: set[tuple[str, int]] = set()
     for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
@@ -137,7 +137,7 @@ def observe(
             started = _wait_ready(process, etc.parent, timeout)
             out = Observation(started)
             if started:
-                out.listening = _proc_sockets(process.pid)
+                out.listening = proc_sockets(process.pid)
                 worker = threading.Thread(target=_observe_inside, args=(process.pid, tries, out))
                 worker.start()
                 worker.join()

@@ -41,7 +41,7 @@ from hardhouse.audit.values import Unknown
 from hardhouse.clickhouse import addresses
 from hardhouse.testing.local_server import server_binary
 from tests.audit.adversarial import ENVIRONMENT, PASSWORD, GeneratedTree, generate
-from tests.audit.oracle import HTTP_PORT, Observation, observe
+from tests.audit.oracle import HTTP_PORT, Observation, observe, proc_sockets
 from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]
@@ -330,3 +330,110 @@ def test_the_audit_reads_users_as_modern_clickhouse_26_9_does(tmp_path: Path) ->
     )
     assert not bad, f"{len(bad)} trees where the audit and 26.9 disagree:\n{report}"
     assert loaded >= len(modern) // 3, "most generated trees should load"
+
+
+# --- modern ClickHouse (chdb-core 26.9) on the network: what listen_host binds -------------
+#
+# clickhouse-local in chdb-core 26.9 opens the configured listeners (SYSTEM START LISTEN, see
+# ../shared ENVIRONMENT.md): started in a network namespace of its own with a generated tree's
+# config.d/ and conf.d/ files, the addresses it binds are compared with the audit's modern
+# reading of listen_host (upper-case .XML files, `${}`, glibc's numeric forms included).
+
+LISTEN_TREES = int(os.environ.get("HARDHOUSE_ORACLE_LISTEN_TREES", "48"))
+LISTEN_SCRIPT = """
+import os, sys, chdb
+os.chdir(sys.argv[1])  # clickhouse-local reads ./config.xml
+chdb._chdb.query(
+    "SYSTEM START LISTEN HTTP; SELECT sleepEachRow(1) FROM numbers(30) SETTINGS max_block_size=1 FORMAT Null",
+    "TabSeparated",
+)
+"""
+LISTEN_SESSION_USERS = (
+    "<clickhouse><profiles><default/></profiles><quotas><default/></quotas><users><default><no_password/>"
+    "<networks><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users></clickhouse>\n"
+)
+
+
+def modern_listen_tree(tree: GeneratedTree) -> Path:
+    etc = tree.etc.parent / "modern-listen" / "etc"
+    etc.mkdir(parents=True)
+    for directory in ("config.d", "conf.d"):
+        shutil.copytree(tree.etc / directory, etc / directory, symlinks=True)
+    if (tree.etc / "inc").exists():
+        shutil.copytree(tree.etc / "inc", etc / "inc", symlinks=True)
+    (etc / "config.d" / "50-users.xml").unlink(missing_ok=True)  # the users file is this test's own
+    (etc / "users.xml").write_text(LISTEN_SESSION_USERS)
+    data = etc.parent / "data"
+    (etc / "config.xml").write_text(
+        f"<clickhouse><path>{data}/</path><http_port>{HTTP_PORT}</http_port><listen_host>127.0.0.1</listen_host>"
+        f"<users_config>{etc / 'users.xml'}</users_config></clickhouse>\n"
+    )
+    return etc
+
+
+def bound_by_26_9(etc: Path, timeout: float = 20.0) -> set[tuple[str, int]] | None:
+    """The sockets 26.9 listens on with this tree, or None when it does not open its listener."""
+    process = subprocess.Popen(
+        [
+            "unshare",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            'ip link set lo up && exec "$0" "$@"',
+            sys.executable,
+            "-c",
+            LISTEN_SCRIPT,
+            str(etc),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **ENVIRONMENT},
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            found = proc_sockets(process.pid)
+            if any(port == HTTP_PORT for _, port in found):
+                time.sleep(0.2)  # every listen_host is bound in one go; let the last one land
+                return proc_sockets(process.pid)
+            time.sleep(0.05)
+        return None
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.chdb
+def test_the_audit_reads_listen_host_as_modern_clickhouse_26_9_binds(tmp_path: Path) -> None:
+    pytest.importorskip("chdb")
+    trees = [generate(SEED + 200_000 + n, tmp_path / f"l{n}") for n in range(LISTEN_TREES)]
+    started = time.monotonic()
+    etcs = [modern_listen_tree(tree) for tree in trees]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(bound_by_26_9, etcs))
+    bad = []
+    for tree, etc, bound in zip(trees, etcs, answers, strict=True):
+        if bound is None:
+            continue  # 26.9 refused the tree: nothing listens
+        addresses_bound = {ipaddress.ip_address(a) for a, p in bound if p == HTTP_PORT}
+        try:
+            read = read_server_tree(etc, Dialect.MODERN, assume_no_default_include=True)
+        except ConfigTreeError as error:
+            bad.append((tree, f"26.9 listens; the audit refuses the tree: {error}"))
+            continue
+        modelled = _model_listen(read)
+        if isinstance(modelled, Unknown):
+            continue
+        for address in addresses_bound:
+            if address not in modelled and not ("localhost" in modelled and address.is_loopback):
+                bad.append((tree, f"26.9 binds {address}; the audit reads listen_host as {modelled}"))
+    listening = sum(answer is not None for answer in answers)
+    print(
+        f"{len(trees)} listen trees compared with chdb-core 26.9 serving in {time.monotonic() - started:.0f}s: "
+        f"{listening} listened, {len(bad)} disagreements that could turn a FAIL into a PASS"
+    )
+    report = "\n\n".join(f"seed {t.seed}: {why}\n  planted: " + "\n  ".join(t.planted) for t, why in bad[:5])
+    assert not bad, report
+    assert listening >= len(trees) // 3, "most generated trees should listen"

@@ -579,3 +579,34 @@ def test_an_inventory_that_cannot_be_loaded_is_bad_input(tmp_path: Path, content
     result = run_audit(f"@{inventory}")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert run_audit(f"@{tmp_path / 'missing.py'}").returncode == 2
+
+
+OPEN_OVER_SSH = {
+    # ClickHouse opens the users file by its raw name: the fetch must bring "users.xml " back.
+    "config.d/zzz-users.xml": "<clickhouse><users_config>users.xml </users_config></clickhouse>\n",
+    "users.xml ": (
+        "<yandex><profiles><default/></profiles><quotas><default/></quotas><users><bob><password></password>"
+        "<networks><ipv6>::/0</ipv6></networks><profile>default</profile><quota>default</quota></bob></users></yandex>\n"
+    ),
+    "config.d/zzz-listen.xml": "<clickhouse><listen_host>${x}</listen_host><x>0x0</x></clickhouse>\n",
+}
+
+
+@pytest.mark.parametrize("with_spec", [False, True], ids=["no spec", "spec from the inventory"])
+def test_an_open_tree_fails_over_ssh_as_in_a_directory(tmp_path: Path, hardened_tree: Path, with_spec: bool) -> None:
+    """The fetch brings back what the server reads (a users file named with a trailing space),
+    the host's package version picks 18.16's rules, and its missing /etc/metrika.xml is known:
+    the verdict is a FAIL naming each control, never a PASS."""
+    for name, text in OPEN_OVER_SSH.items():
+        (hardened_tree / name).write_text(text)
+    spec_data = sandbox_spec("172.30.77.11", "172.30.77.1", "172.30.77.0/24", tmp_path / "secrets")
+    inventory = write_inventory(
+        tmp_path, [["@local", {"hardhouse_config_dir": str(hardened_tree), "hardhouse_spec": spec_data}]]
+    )
+    result = run_audit(f"@{inventory}", "--json", *(["--spec-from-inventory"] if with_spec else []))
+    assert result.returncode == 1, result.stdout + result.stderr
+    (report,) = json.loads(result.stdout)["reports"]
+    status = {control["id"]: control["status"] for control in report["controls"]}
+    assert status["HH-AUTH-1"] == status["HH-NET-1"] == status["HH-LISTEN-1"] == "fail", status
+    assert report["dialect"] == "18.16" and "users.xml " in report["files"]
+    assert not [c for c in report["controls"] if c["status"] == "undecided"], "the host's include file is known"
