@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,17 +54,32 @@ def _default_include(given: str | None) -> dict[str, Any] | None:
     return {"default_include": path}
 
 
-def _local_includes(config_dir: Path, installed_at: Path | None, given: dict[str, Any] | None) -> dict[str, Any]:
-    """The default include for a local directory: as given, else this machine's own when the
-    directory is this machine's /etc/clickhouse-server (the server that reads it is here)."""
+def _this_machine(config_dir: Path, installed_at: Path | None, given: dict[str, Any] | None) -> dict[str, Any]:
+    """What a directory audit learns from this machine when the directory is this machine's own
+    /etc/clickhouse-server (the server that reads it is here): its /etc/metrika.xml (unless
+    --default-include says) and its clickhouse-server package's version, as over SSH."""
+    if installed_at is not None or config_dir.resolve() != SERVER_CONFIG_DIR.resolve():
+        return dict(given or {})
+    found: dict[str, Any] = {"server": installed_version()}
     if given is not None:
-        return given
-    if installed_at is None and config_dir.resolve() == SERVER_CONFIG_DIR.resolve():
-        if SERVER_INCLUDE.is_file():
-            return {"default_include": SERVER_INCLUDE}
-        if not SERVER_INCLUDE.exists():
-            return {"assume_no_default_include": True}
-    return {}
+        found.update(given)
+    elif SERVER_INCLUDE.is_file():
+        found["default_include"] = SERVER_INCLUDE
+    elif not SERVER_INCLUDE.exists():
+        found["assume_no_default_include"] = True
+    return found
+
+
+def installed_version() -> str | None:
+    """This machine's clickhouse-server package version (Debian's dpkg), if any."""
+    try:
+        done = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "clickhouse-server"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    version = done.stdout.strip()[:100]
+    return version if done.returncode == 0 and version.isprintable() else None
 
 
 class OnlineError(Exception):
@@ -184,8 +200,9 @@ def _audit_inventory(
     "--dialect",
     type=click.Choice([d.value for d in Dialect]),
     help="The server's ClickHouse: whose merge and reading rules apply. Default: from --spec's "
-    "clickhouse_version, --online's server, or the package installed on an @INVENTORY host; when none "
-    "says, the tree is judged by both and each control takes the worse result.",
+    "clickhouse_version, --online's server, or the installed package (an @INVENTORY host's, or this "
+    "machine's for its own /etc/clickhouse-server); when none says, the tree is judged by both and each "
+    "control takes the worse result.",
 )
 @click.option(
     "--default-include",
@@ -303,7 +320,7 @@ def audit_command(
                     dialect=Dialect(dialect) if dialect else None,
                     online=online_query,
                     installed_at=installed_at,
-                    **_local_includes(config_dir, installed_at, includes),
+                    **_this_machine(config_dir, installed_at, includes),
                 )
             )
         except ConfigTreeError as error:
