@@ -149,7 +149,8 @@ def _compare_users(read: ServerTree, seen: Observation, out: Compared) -> None:
         if user is not None and not isinstance(user.networks, Unknown):
             admits = user.networks.admits(ipaddress.ip_address(source))
         if status != 200:
-            if user is not None and admits is True and password == PASSWORD and _known_password(user):
+            answered = status is not None  # None: no socket on that address family to try
+            if answered and user is not None and admits is True and password == PASSWORD and _known_password(user):
                 out.stricter.append(f"{name} from {source}: refused, the audit's networks admit it")
             continue
         if user is None:
