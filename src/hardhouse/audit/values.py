@@ -52,11 +52,15 @@ class Unknown:
 
 def from_unresolved(item: Unresolved) -> Unknown:
     todo = {
-        "from_env": "audit on the host (over SSH) where the variable is set, or write the value into the file",
-        "from_zk": "write the value into the file, or waive the control after checking the server",
+        "from_env": "write the value into the file, or check the server's environment and waive the control",
+        "from_zk": "write the value into the file, or check the ZooKeeper node and waive the control",
         "layer": "write the value into the file",
         "merge": "remove the duplicate elements or give them distinct attributes",
-    }.get(item.kind, "give the include file (--default-include, or audit over SSH), or write the value into the file")
+    }.get(
+        item.kind,
+        "give the include file (--default-include for /etc/metrika.xml; a host audited over SSH sends its own), "
+        "or write the value into the file",
+    )
     return Unknown(f"{item.kind} {item.name!r} at {item.origin}: {item.why}", todo, item.origin)
 
 
