@@ -256,16 +256,16 @@ def audit_command(
     controls, reading them offline exactly as ClickHouse merges them.
 
     Reads config.xml, its config.d/ and conf.d/, the users file it names with its users.d/,
-    and include_from files inside the tree; from_env and from_zk substitutions are reported
-    as not resolvable offline. Every finding names the control, the effective value and the
-    file:line that decides it. Nothing is changed; a directory is read here and nothing is
-    sent anywhere.
+    and include_from files inside the tree. Every finding names the control, the effective
+    value and the file:line that decides it. Nothing is changed; a directory is read here and
+    nothing is sent anywhere.
 
     @INVENTORY.py audits every host of a pyinfra inventory over SSH: pyinfra loads the file
     (its code runs, as with pyinfra itself) and runs one read-only command per host that sends
     back the .xml/.conf/.yaml/.yml files under hardhouse_config_dir (default
-    /etc/clickhouse-server; never TLS keys), at most 8 MiB, encrypted so that no pyinfra log
-    shows them. Each host is audited here as a local tree, reported under its inventory name. A host
+    /etc/clickhouse-server; never TLS keys), the host's /etc/metrika.xml and its
+    clickhouse-server package version, at most 8 MiB, encrypted so that no pyinfra log shows
+    them. Each host is audited here as a local tree, reported under its inventory name. A host
     that cannot be reached or read is listed as not audited, with the reason.
 
     Values are read as ClickHouse reads them (raw text, ${...} substitution, Poco keys, address
