@@ -448,3 +448,85 @@ def test_a_waiver_in_force_is_part_of_what_a_stamp_was_proven_against(tmp_path: 
     none = context()
     assert context(waiver("HH-NET-1", earlier)) == none  # an expired waiver changes no verdict
     assert context(waiver("HH-NET-1", later)) != none  # one in force does: its expiry brings the proof back
+
+
+# --- the step before anything is touched --------------------------------------------------
+
+
+class StepHost(FakeHost):
+    def __init__(self, fetched: FetchedTree):
+        super().__init__(fetched)
+        self.facts_read = 0
+        self.noops: list[str] = []
+
+    def get_fact(self, cls: type, **kwargs: Any) -> Any:
+        self.facts_read += 1
+        return self.fetched
+
+    def noop(self, message: str) -> None:
+        self.noops.append(message)
+
+
+def check_step(
+    monkeypatch: pytest.MonkeyPatch, spec: Any, fetched: FetchedTree, kind: str = "D", removal: Removal | None = None
+) -> tuple[StepHost, list[str] | None]:
+    """The step as pyinfra runs it on a host whose configuration directory is `kind` (D: there,
+    M: missing); (the host, the lines it failed with or None when it went on)."""
+    from hardhouse.deploy import users
+    from hardhouse.deploy.facts import HostFiles, PathState
+
+    monkeypatch.setattr(users, "host_files", lambda paths: HostFiles(paths={p: PathState(kind) for p in paths}))
+    fake = StepHost(fetched)
+    with ctx_host.use(fake):
+        commands = list(users.check_undeclared_users._inner(spec=spec, config_dir=CONFIG_DIR, removal=removal))
+    if not commands:
+        return fake, None
+    (command,) = commands
+    shown = Shown()
+    assert command.function(None, shown, *command.args) is False
+    return fake, shown.lines
+
+
+def test_refuse_fails_the_host_before_anything_is_touched(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secrets_dir: Path, password: str
+) -> None:
+    spec = make_spec(secrets_dir, None)
+    tree = stock_tree(tmp_path, with_grafana(password))
+    fake, lines = check_step(monkeypatch, spec, FetchedTree(fetched_archive(tree)))
+    assert lines is not None and fake.facts_read == 1
+    assert lines[:2] == [
+        "the host has 1 user the spec does not declare (undeclared_users: refuse); nothing was changed:",
+        f"  grafana ({CONFIG_DIR}/users.xml:{line_of(tree / 'users.xml', '<grafana>')})",
+    ]
+    # A stock host passes; so does one without ClickHouse yet. A tree that cannot be read does not.
+    assert check_step(monkeypatch, spec, FetchedTree(fetched_archive(stock_tree(tmp_path / "stock"))))[1] is None
+    unreadable = FetchedTree(None, f"{CONFIG_DIR} is not a directory this user can read")
+    fake, lines = check_step(monkeypatch, spec, unreadable, kind="M")
+    assert lines is None and fake.noops == [f"{CONFIG_DIR} does not exist yet: the host has no users to judge"]
+    assert check_step(monkeypatch, spec, unreadable, kind="D")[1] == [
+        f"cannot read the host's users before going live: {CONFIG_DIR} is not a directory this user can read; "
+        "nothing was changed"
+    ]
+
+
+def test_remove_and_keep_read_nothing_in_the_step(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secrets_dir: Path, password: str
+) -> None:
+    fetched = FetchedTree(fetched_archive(stock_tree(tmp_path, with_grafana(password))))
+    fake, lines = check_step(monkeypatch, make_spec(secrets_dir, "keep"), fetched)
+    assert lines is None and fake.facts_read == 0 and "judged after going live" in fake.noops[0]
+    remove = make_spec(secrets_dir, "remove")
+    removal = plan_removal(fetched, remove, CONFIG_DIR)
+    fake, lines = check_step(monkeypatch, remove, fetched, removal=removal)
+    assert lines is None and fake.facts_read == 0
+    assert fake.logs == [
+        f"undeclared_users: remove: removing 1 user the spec does not declare: grafana ({CONFIG_DIR}/users.xml:"
+        f"{line_of(tmp_path / 'clickhouse-server' / 'users.xml', '<grafana>')})"
+    ]
+    stuck = Removal(removal.users, problems=("undeclared_users is remove, but ...",))
+    assert check_step(monkeypatch, remove, fetched, removal=stuck)[1] == ["undeclared_users is remove, but ..."]
+    unread = Removal(unreadable="tar failed on the host")
+    assert check_step(monkeypatch, remove, fetched, removal=unread, kind="M")[1] is None
+    assert check_step(monkeypatch, remove, fetched, removal=unread, kind="D")[1] == [
+        "cannot read the host's users before going live: tar failed on the host; nothing was changed"
+    ]

@@ -15,11 +15,14 @@ passwords are read from the environment or files and hashed; only hashes and TLS
 travel to the host. Files are first staged under `hardhouse_state_dir` with their final
 owner and mode; the helper `hardhouse-apply` (shipped with the deploy) validates the staged
 set and swaps it in as one transaction on the host, so a dropped SSH connection cannot
-leave a half-applied or unhealthy configuration behind. After going live, the live tree is
-read back and audited against the spec (hardhouse.deploy.audit): a file that overrides
-hardhouse's fails the host with its file:line. Then the spec's log databases are created (or
-brought up to date in place) as an owner from the deploy machine (hardhouse.provision), and
-verification proves each reader's and writer's rights.
+leave a half-applied or unhealthy configuration behind. Before anything is touched, users the
+host has that the spec does not declare are refused, or planned for removal (undeclared_users,
+hardhouse.deploy.users). After going live, the live tree is read back and judged whole
+(hardhouse.deploy.audit): every failing control fails the host unless a waiver covers it,
+drift (a file that overrides hardhouse's) among them, each with its file:line. Then the
+spec's log databases are created (or brought up to date in place) as an owner from the
+deploy machine (hardhouse.provision), and verification proves each reader's and writer's
+rights.
 
 Every step is an operation with a name, and each one reads the host's state first and
 does nothing when it already matches: a second run reports no changes.
