@@ -31,6 +31,7 @@ reads: one entry per host with its full pyinfra host data (SSH settings and the 
 from __future__ import annotations
 
 import argparse
+import datetime
 import ipaddress
 import json
 import os
@@ -199,6 +200,19 @@ def sandbox_cluster_spec(
     return spec
 
 
+def cluster_waivers() -> list[dict[str, Any]]:
+    """What the cluster's spec opens that a control refuses, accepted with a reason (the deploy's
+    audit fails a host on every failing control that no waiver covers)."""
+    return [
+        {
+            "control": "HH-PORT-1",
+            "reason": "18.16's replication registers the plaintext native port in ZooKeeper (22.8+ can close it)",
+            # Renewed whenever the sandbox's inventory is written.
+            "expires": (datetime.date.today() + datetime.timedelta(days=365)).isoformat(),
+        }
+    ]
+
+
 def zookeeper_data(address: str, secrets_dir: Path) -> dict[str, Any]:
     """The ZooKeeper host's hardening (hardhouse.deploy.zookeeper): one address, ClickHouse's identity."""
     return {
@@ -363,7 +377,7 @@ class Sandbox:
         spec = sandbox_cluster_spec(
             host.address, nodes, zookeeper.address, self.gateway, str(self.subnet), self.secrets_dir
         )
-        return self.host_data(host, spec)
+        return self.host_data(host, spec, hardhouse_waivers=cluster_waivers())
 
     def write_inventory(
         self, hosts: Sequence[SandboxHost], data: dict[str, dict[str, Any]] | None = None, cluster: bool = False

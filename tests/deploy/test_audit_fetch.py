@@ -409,11 +409,16 @@ def test_a_file_planted_after_hardhouses_is_named_without_any_secret(hardened_tr
     lines = recheck_lines(report, "/etc/clickhouse-server")
     text = "\n".join(lines)
     assert (
-        "  HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1: not in the spec "
+        "  FAIL HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1: not in the spec "
         "(the spec renders 172.30.77.11)" in lines
     ), text
     assert "HH-DRIFT-1 users.ingest.password_sha256_hex from users.d/zzz-backdoor.xml:1" in text
     assert "HH-DRIFT-1 user debug from users.d/zzz-backdoor.xml:1: not in the spec" in text
+    # Every failing control is named, not only drift: the planted listen address and the
+    # backdoor user's plaintext password and open networks, each at its file:line.
+    assert "  FAIL HH-LISTEN-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1: listens on every interface" in lines
+    assert "  FAIL HH-AUTH-2 user debug from users.d/zzz-backdoor.xml:1: has a plaintext <password>" in text
+    assert "  FAIL HH-NET-1 user debug ::/0 from users.d/zzz-backdoor.xml:1" in text
     # No secret in what the deploy prints: not the planted hash or password, not the spec's hashes.
     users = (hardened_tree / "users.d" / "zz-hardhouse-users.xml").read_text()
     spec_hashes = [part.split("<")[0] for part in users.split("<password_sha256_hex>")[1:]]
@@ -472,9 +477,12 @@ def test_recheck_on_a_clean_host_is_one_read_and_no_change(hardened_tree: Path, 
     fake = FakeHost(FetchedTree(fetched_archive(hardened_tree)))
     assert recheck(fake, spec) == []
     assert fake.facts_read == 1
-    assert fake.logs == [
-        f"audited /etc/clickhouse-server: {len(list(hardened_tree.glob('*.d/*.xml'))) + 2} files merged, no drift"
-    ]
+    (summary,) = fake.logs
+    assert summary.startswith(
+        f"audited /etc/clickhouse-server: {len(list(hardened_tree.glob('*.d/*.xml'))) + 2} files merged, no drift, "
+        "every control passes ("
+    ), summary
+    assert " fail" not in summary and "waived" not in summary
 
 
 class LoggingHost:
@@ -492,8 +500,9 @@ def test_recheck_with_a_planted_file_fails_the_host_naming_it(hardened_tree: Pat
     assert isinstance(command, FunctionCommand) and fake.facts_read == 1
     shown = LoggingHost()
     assert command.function(None, shown, *command.args) is False
-    assert shown.lines[0].startswith("the live configuration in /etc/clickhouse-server is not what the spec renders")
-    assert any("HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in line for line in shown.lines)
+    assert shown.lines[0].startswith("the live configuration in /etc/clickhouse-server fails 2 controls")
+    assert any("FAIL HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in line for line in shown.lines)
+    assert any("FAIL HH-LISTEN-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in line for line in shown.lines)
 
 
 def test_recheck_fails_the_host_when_the_tree_cannot_be_read(spec: Any) -> None:

@@ -334,6 +334,13 @@ BAD_SPECS = [
         id="unknown default_user mode",
     ),
     pytest.param(
+        set_path("undeclared_users", "delete"),
+        "undeclared_users",
+        "not a choice",
+        "refuse (the deploy stops before going live and names each user), remove",
+        id="unknown undeclared_users mode",
+    ),
+    pytest.param(
         set_path("users.0.databases", []),
         "users[0].databases",
         "empty allow-list",

@@ -73,6 +73,15 @@ def file_summary(file: RenderedFile) -> dict[str, str]:
     return summary
 
 
+# A render has no host: it cannot know which users a server already has.
+UNDECLARED_REMOVE_NOTE = (
+    "undeclared_users is remove, but a render has no host to read users from: these files remove no user the "
+    "spec does not declare (only the stock readonly). The deploy reads each host's users and removes them by "
+    "name; on a server you copy these files to, users it already has stay (hardhouse audit names the ones that "
+    "fail a control)"
+)
+
+
 @main.command("render")
 @SPEC_OPTION
 @click.option(
@@ -117,6 +126,7 @@ def render_command(spec_path: Path, out_dir: Path, as_json: bool) -> None:
             as_json,
             f"{out_dir} may be partly changed",
         )
+    notes = [UNDECLARED_REMOVE_NOTE] if spec.undeclared_users == "remove" else []
     if as_json:
         click.echo(
             json.dumps(
@@ -125,6 +135,7 @@ def render_command(spec_path: Path, out_dir: Path, as_json: bool) -> None:
                     "clickhouse_version": spec.clickhouse_version,
                     "out": str(out_dir),
                     "files": [file_summary(f) for f in files],
+                    "notes": notes,
                 },
                 indent=2,
             )
@@ -134,6 +145,8 @@ def render_command(spec_path: Path, out_dir: Path, as_json: bool) -> None:
     for file in files:
         note = ", plaintext secrets: never print or share it" if file.secret else ""
         click.echo(f"  {file.path}  ({file.mode:04o}{note})")
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
 
 
 @main.command("check")

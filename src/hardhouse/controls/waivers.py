@@ -91,18 +91,31 @@ def judge(waivers: list[Waiver], control: str, target: str | tuple[str, ...], to
     return Verdict(matching[0], not matching[0].expired(today))
 
 
-def load_waivers(path: str | Path) -> list[Waiver]:
-    """Read and validate a waivers file; every failure is a SpecError naming the entry and field."""
-    data = parse_spec_text(decode_spec(read_spec_bytes(path, "waivers file", "--waivers"), path, "waivers file"), path)
+def load_waivers(path: str | Path, option: str = "--waivers") -> list[Waiver]:
+    """Read and validate a waivers file; every failure is a SpecError naming the entry and field
+    (`option`: where the path was given, for the fix)."""
+    data = parse_spec_text(decode_spec(read_spec_bytes(path, "waivers file", option), path, "waivers file"), path)
     try:
         return WaiverFile.model_validate(data).waivers
     except ValidationError as error:
-        problems = [
-            Problem(
-                field_path(item["loc"]),
-                item["msg"].removeprefix("Value error, "),
-                "each waiver has control (a catalog id), reason, expires (YYYY-MM-DD) and optional targets",
-            )
-            for item in error.errors()[:20]
-        ]
-        raise SpecError(problems) from None
+        raise SpecError(_problems(error)) from None
+
+
+def parse_waivers(entries: Any) -> list[Waiver]:
+    """Validate waivers given as data (a list of mappings, e.g. the deploy's hardhouse_waivers);
+    every failure is a SpecError whose path starts with waivers[INDEX]."""
+    try:
+        return WaiverFile.model_validate({"waivers": entries}).waivers
+    except ValidationError as error:
+        raise SpecError(_problems(error)) from None
+
+
+def _problems(error: ValidationError) -> list[Problem]:
+    return [
+        Problem(
+            field_path(item["loc"]),
+            item["msg"].removeprefix("Value error, "),
+            "each waiver has control (a catalog id), reason, expires (YYYY-MM-DD) and optional targets",
+        )
+        for item in error.errors()[:20]
+    ]

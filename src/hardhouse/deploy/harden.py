@@ -15,11 +15,14 @@ passwords are read from the environment or files and hashed; only hashes and TLS
 travel to the host. Files are first staged under `hardhouse_state_dir` with their final
 owner and mode; the helper `hardhouse-apply` (shipped with the deploy) validates the staged
 set and swaps it in as one transaction on the host, so a dropped SSH connection cannot
-leave a half-applied or unhealthy configuration behind. After going live, the live tree is
-read back and audited against the spec (hardhouse.deploy.audit): a file that overrides
-hardhouse's fails the host with its file:line. Then the spec's log databases are created (or
-brought up to date in place) as an owner from the deploy machine (hardhouse.provision), and
-verification proves each reader's and writer's rights.
+leave a half-applied or unhealthy configuration behind. Before anything is touched, users the
+host has that the spec does not declare are refused, or planned for removal (undeclared_users,
+hardhouse.deploy.users). After going live, the live tree is read back and judged whole
+(hardhouse.deploy.audit): every failing control fails the host unless a waiver covers it,
+drift (a file that overrides hardhouse's) among them, each with its file:line. Then the
+spec's log databases are created (or brought up to date in place) as an owner from the
+deploy machine (hardhouse.provision), and verification proves each reader's and writer's
+rights.
 
 Every step is an operation with a name, and each one reads the host's state first and
 does nothing when it already matches: a second run reports no changes.
@@ -37,14 +40,15 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import apt, files
 
-from hardhouse.deploy.audit import audit_live
-from hardhouse.deploy.contract import KEY_KINDS, SERVER_USER, TLS_KINDS
+from hardhouse.deploy.audit import ClickHouseConfigTree, audit_live
+from hardhouse.deploy.contract import KEY_KINDS, KIND_CONFIG, KIND_USERS, SERVER_USER, TLS_KINDS
 from hardhouse.deploy.keys import KEYS_DIR
 from hardhouse.deploy.operations import go_live, live_globs, signing_key, stage, validate_staged, verify_from_here
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
 from hardhouse.deploy.snapshot import installed_packages, make_trust, read_host_state
+from hardhouse.deploy.users import check_removal, check_undeclared_users, plan_removal
 from hardhouse.provision import provision_problems
 
 DEBIAN_PACKAGES = ("clickhouse-server", "clickhouse-client", "openssl", "procps")
@@ -127,7 +131,20 @@ def install_clickhouse(settings: Settings) -> None:
 @deploy("Harden ClickHouse", data_defaults=DATA_DEFAULTS)
 def harden_clickhouse() -> None:
     settings = read_settings(host.data)
-    managed, verify_ca = managed_files(settings, os.environ)
+    removal, archive = None, None
+    if settings.spec.undeclared_users == "remove":
+        # The render removes the host's undeclared users by name: read them now (one read-only
+        # command on every run; the other modes read them only when the host is not trusted).
+        fetched = host.get_fact(ClickHouseConfigTree, config_dir=settings.config_dir)
+        removal, archive = plan_removal(fetched, settings.spec, settings.config_dir), fetched.archive
+    managed, verify_ca = managed_files(settings, os.environ, remove_users=removal.names if removal else ())
+    if removal is not None:
+        own = {
+            m.live.path.removeprefix(settings.config_dir + "/"): m.live.data
+            for m in managed
+            if m.kind in (KIND_CONFIG, KIND_USERS)
+        }
+        removal = check_removal(removal, archive, settings.spec, settings.config_dir, own)
     if settings.verify and settings.spec.tls_ports_open() and verify_ca is None:
         # Verification logs in with real passwords; only a server whose certificate validates
         # against a CA the operator named may receive them. Refused before anything is touched.
@@ -184,6 +201,7 @@ def harden_clickhouse() -> None:
         verify_ca=verify_ca,
         scope=fingerprint_scope(settings, tls_dirs + key_dirs + [f"{state}/bin", staged]),
         packages=list(DEBIAN_PACKAGES if settings.install_source == "debian" else REPO_PREREQUISITES),
+        waivers=settings.waivers,
     )
     read_host_state(
         name="Read the host's state (one command: files, packages, the fingerprint verification stamps)",
@@ -193,6 +211,16 @@ def harden_clickhouse() -> None:
         # The helper child that verifies and provisions from this machine starts there, unless
         # the host is trusted unchanged: its imports then overlap the steps on the host.
         start_service=settings.verify or bool(settings.spec.log_databases),
+    )
+
+    # Users the host has and the spec does not declare: refused (the default) before anything
+    # is installed or staged, or named as removed; kept ones are judged after going live.
+    check_undeclared_users(
+        name="Check the host's users the spec does not declare (undeclared_users)",
+        spec=settings.spec,
+        config_dir=settings.config_dir,
+        removal=removal,
+        trust=trust,
     )
 
     install_clickhouse(settings)
@@ -223,10 +251,11 @@ def harden_clickhouse() -> None:
     # zz-hardhouse-*) fails the host here, naming its file:line, and no password is sent to a
     # server whose configuration is not the spec's. One read-only command; no change when clean.
     audit_live(
-        name="Audit the live configuration against the spec (no file overrides hardhouse's)",
+        name="Audit the live configuration: every control, drift from the spec, undeclared users",
         config_dir=settings.config_dir,
         spec=settings.spec,
         trust=trust,
+        waivers=settings.waivers,
     )
     if settings.spec.log_databases:
         # After the audit, before verification: the owner's password goes only to the audited,

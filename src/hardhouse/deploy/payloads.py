@@ -3,7 +3,7 @@ staged and live path, owner and mode, plus the MANIFEST and the hardhouse-apply 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -62,10 +62,13 @@ class ManagedFile:
     live: Payload
 
 
-def managed_files(settings: Settings, environ: Mapping[str, str]) -> tuple[list[ManagedFile], Path | None]:
-    """Everything hardhouse puts live on this host, with its staged twin."""
+def managed_files(
+    settings: Settings, environ: Mapping[str, str], remove_users: Sequence[str] = ()
+) -> tuple[list[ManagedFile], Path | None]:
+    """Everything hardhouse puts live on this host, with its staged twin. remove_users: the
+    host's users the spec does not declare, removed by name (undeclared_users: remove)."""
     try:
-        rendered = render(settings.spec, environ)
+        rendered = render(settings.spec, environ, remove_users=remove_users)
     except SpecError as error:
         raise _fail(
             "the spec's secrets cannot be used; nothing was touched:\n"

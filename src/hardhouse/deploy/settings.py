@@ -12,8 +12,10 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import DeployError
 
+from hardhouse.controls.waivers import Waiver, load_waivers, parse_waivers
 from hardhouse.deploy import contract
 from hardhouse.spec import HardeningSpec, SpecError, load_spec
+from hardhouse.spec.errors import excerpt
 from hardhouse.spec.fields import host_path_problem
 
 # Every setting the deploy reads from host/group data, with its default and the reason.
@@ -77,6 +79,14 @@ DATA_DEFAULTS: dict[str, Any] = {
     # {VARIABLE: path of a file holding the 64 hex digits}. A variable not listed here is read
     # from the deploy machine's environment under its own name (hardhouse.deploy.keys).
     "hardhouse_log_key_files": None,
+    # Signed-off exceptions to the controls the live tree is judged by after going live (every
+    # failing control fails the host): a list of {"control": "HH-NET-1", "reason": "...",
+    # "expires": "2027-03-31", "targets": ["host-name"] (optional: inventory host names; all
+    # hosts when absent)}, or the path of a waivers YAML file on the deploy machine (the format
+    # of `hardhouse audit --waivers`). A waived control is reported as waived, never as passed;
+    # an expired waiver covers nothing. Needed, e.g., to keep an undeclared user that fails a
+    # control (spec undeclared_users: keep) or to open a plaintext port the spec opens.
+    "hardhouse_waivers": None,
 }
 
 
@@ -105,6 +115,7 @@ class Settings:
     spec_data: Mapping[str, Any]
     log_key_files: Mapping[str, str] | None = None
     trust_verified_for: int = 0
+    waivers: tuple[Waiver, ...] = ()
 
     @property
     def apply_path(self) -> str:
@@ -282,7 +293,34 @@ def read_settings(data: Any) -> Settings:
         spec_data=raw_spec,
         log_key_files=_key_files(data),
         trust_verified_for=_int(data, "hardhouse_trust_verified_for", 0, 31 * 86400),
+        waivers=_waivers(data),
     )
+
+
+WAIVERS_FIX = (
+    'Fix: give a list of {"control": ID, "reason": TEXT, "expires": "YYYY-MM-DD", "targets": [HOST, ...]} '
+    "(targets optional), or the path of a waivers YAML file"
+)
+
+
+def _waivers(data: Any) -> tuple[Waiver, ...]:
+    value = data.get("hardhouse_waivers")
+    if value is None:
+        return ()
+    try:
+        if isinstance(value, str):
+            return tuple(load_waivers(value, "hardhouse_waivers"))
+        if not isinstance(value, (list, tuple)):
+            raise _fail(f"hardhouse_waivers is a {type(value).__name__}, not a list of waivers. {WAIVERS_FIX}")
+        return tuple(parse_waivers(list(value)))
+    except SpecError as error:
+        in_file = isinstance(value, str)
+        where = f"the waivers file {excerpt(value)}" if in_file else "hardhouse_waivers"
+        lines = [
+            f"  - {'' if in_file else 'hardhouse_'}{p}" if p.path else f"  - {p.problem}. Fix: {p.fix}"
+            for p in error.problems
+        ]
+        raise _fail(f"{where} is not valid; nothing was touched:\n" + "\n".join(lines)) from None
 
 
 def _key_files(data: Any) -> Mapping[str, str] | None:

@@ -31,6 +31,7 @@ expires; 0 verifies on every run.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -46,6 +47,7 @@ from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand, opera
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from hardhouse import __version__
+from hardhouse.controls.waivers import Waiver
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import SERVER_PROCESSES
 from hardhouse.deploy.facts import DIGEST_KEY, PATHS_REPORT, HardhouseFiles, HostFiles
@@ -331,10 +333,11 @@ def make_trust(
     verify_ca: Path | None,
     scope: list[str],
     packages: list[str],
+    waivers: Iterable[Waiver] = (),
 ) -> Trust:
     """The stamp's key (from the spec's passwords) and what a verification was against: the
-    spec, every file the deploy puts on the host, the address and CA it verifies with,
-    hardhouse's version."""
+    spec, every file the deploy puts on the host, the address and CA it verifies with, the
+    waivers in force today (one expiring brings the full proof back), hardhouse's version."""
     secrets = []
     for index, user in enumerate(spec.users):
         if user.password_env is None and user.password_file is None:
@@ -346,7 +349,9 @@ def make_trust(
     context = hashlib.sha256()
     # The whole spec, not only what it renders: log databases' tables change no file on the host
     # until an owner creates them, and a verification proved the spec it was given.
-    described = {"version": __version__, "address": verify_address, "spec": spec_data}
+    today = dt.date.today()
+    live = sorted(json.dumps(w.model_dump(mode="json"), sort_keys=True) for w in waivers if not w.expired(today))
+    described = {"version": __version__, "address": verify_address, "spec": spec_data, "waivers": live}
     context.update(json.dumps(described, sort_keys=True, default=str).encode())
     if verify_ca is not None:
         with verify_ca.open("rb") as ca:  # a CA file; already read and checked by tls_material

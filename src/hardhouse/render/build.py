@@ -10,7 +10,8 @@ helpers in hardhouse.spec.meaning, which the spec's cross-checks use too.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -39,6 +40,9 @@ KEY_INCLUDE_PREFIX = "hardhouse_key_"  # element name of a log database key in k
 # A SHA-256 value with no known preimage: no password maps to it, and a fixed value keeps
 # renders reproducible (a re-deploy changes nothing).
 LOCKED_HASH = "f" * 64
+# A user name a users.d file can remove by element name (ASCII XML names; others are refused
+# before rendering, by hardhouse.deploy.users).
+REMOVABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,254}")
 # How many stock listen_host entries a render can remove (the official image adds two).
 LISTEN_REMOVE_SLOTS = 8
 
@@ -133,12 +137,19 @@ def log_database_context(spec: HardeningSpec) -> list[dict[str, Any]]:
     ]
 
 
-def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> list[RenderedFile]:
-    """All files for this spec. Raises SpecError (nothing rendered) on a problem."""
+def render(
+    spec: HardeningSpec, environ: Mapping[str, str] | None = None, *, remove_users: Sequence[str] = ()
+) -> list[RenderedFile]:
+    """All files for this spec. Raises SpecError (nothing rendered) on a problem.
+
+    remove_users: users a host has that the spec does not declare, to be removed by name
+    (undeclared_users: remove). Only the deploy knows them (it reads the host); a render
+    without a host removes only the stock users it knows."""
     credentials = resolve_credentials(spec, environ)
     version = spec.version
     common = {"version": str(version), "has": lambda feature: versions.has(version, feature)}
     declared = {user.name for user in spec.users}
+    removed_host_users = host_removals(spec, remove_users)
     profiles = {
         name: {k: setting_value(v) for k, v in settings.items() if k != CONSTRAINTS_KEY}
         for name, settings in spec.profiles.items()
@@ -188,6 +199,7 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
                 "locked_hash": LOCKED_HASH,
                 "locked_profile": LOCKED_PROFILE,
                 "removed_stock_users": [name for name in STOCK_PASSWORDLESS_USERS if name not in declared],
+                "removed_host_users": removed_host_users,
             },
         )
     )
@@ -229,6 +241,21 @@ def render(spec: HardeningSpec, environ: Mapping[str, str] | None = None) -> lis
     if spec.log_databases:
         files.append(RenderedFile(SQL_FILE, log_database_sql(spec)))
     return files
+
+
+def host_removals(spec: HardeningSpec, names: Sequence[str]) -> list[str]:
+    """The host's undeclared users to remove, sorted; a name the render must not write is a bug."""
+    if not names:
+        return []
+    if spec.undeclared_users != "remove":
+        raise ValueError(f"users to remove were given, but undeclared_users is {spec.undeclared_users}")
+    declared = {user.name for user in spec.users}
+    for name in names:
+        if name in declared or name == "default" or name in STOCK_PASSWORDLESS_USERS:
+            raise ValueError(f"user {name!r} is not an undeclared host user")
+        if not REMOVABLE_NAME.fullmatch(name):
+            raise ValueError(f"user {name!r} cannot be written as an XML element name")
+    return sorted(set(names))
 
 
 def log_database_sql(spec: HardeningSpec) -> str:

@@ -42,6 +42,12 @@ from hardhouse.spec.fields import (
 )
 
 PasswordHash = Literal["auto", "sha256", "scram_sha256"]
+UndeclaredUsers = Literal["refuse", "remove", "keep"]
+UNDECLARED_USERS_MODES = ("refuse", "remove", "keep")
+UNDECLARED_USERS_FIX = (
+    "use refuse (the deploy stops before going live and names each user), remove (the deploy deletes them) "
+    "or keep (they stay, judged by every control; a failing one needs a waiver); or declare the user under users"
+)
 HOST_PATH_RULE = "absolute, normalized, only letters, digits, . _ + @ - and /"
 # The read-only profile the locked default user gets; the spec may not define it.
 LOCKED_PROFILE = "hardhouse_locked"
@@ -1085,6 +1091,16 @@ class HardeningSpec(StrictModel):
         description="fate of the stock passwordless default user",
         why="the stock default user has no password and accepts any address",
     )
+    undeclared_users: UndeclaredUsers = described(
+        "refuse",
+        description=(
+            "users the host already has that the spec does not declare (an application's own, from users.xml or "
+            "users.d; not default, which default_user decides): refuse fails the deploy before going live, naming "
+            "each with its file:line; remove deletes them by name (remove=\"1\"); keep leaves them, judged by every "
+            "control like any user, so a failing one needs a waiver (hardhouse_waivers)"
+        ),
+        why="adopting hardhouse on a server must neither lock an application out nor leave it open without saying so",
+    )
     users: list[User] = described(description="accounts, each with a password and networks")
     profiles: dict[str, dict[str, ProfileEntry]] = described(
         default_factory=dict,
@@ -1171,6 +1187,13 @@ class HardeningSpec(StrictModel):
     @classmethod
     def no_bcrypt(cls, value: Any) -> Any:
         return refuse_bcrypt(value)
+
+    @field_validator("undeclared_users", mode="before")
+    @classmethod
+    def undeclared_users_mode(cls, value: Any) -> Any:
+        if value not in UNDECLARED_USERS_MODES:
+            raise fail(f"{excerpt(value)} is not a choice", UNDECLARED_USERS_FIX)
+        return value
 
     @field_validator("log_databases")
     @classmethod
