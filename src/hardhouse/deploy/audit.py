@@ -294,6 +294,15 @@ def extract_tree(archive: bytes, dest: Path) -> list[str]:
     return written
 
 
+def host_facts(fetched: FetchedTree) -> dict[str, Any]:
+    """What the host said about itself beside its tree, as audit_archive takes it."""
+    return {
+        "server_version": fetched.server_version,
+        "include": fetched.include,
+        "include_absent": fetched.include_absent,
+    }
+
+
 def audit_archive(
     archive: bytes,
     *,
@@ -487,6 +496,7 @@ def audit_live(
             spec_name="hardhouse_spec",
             environ=os.environ,
             waivers=list(waivers),
+            **host_facts(fetched),
         )
         others = undeclared_users(fetched.archive, config_dir, spec, report)
     except AuditFetchError as error:

@@ -82,6 +82,8 @@ def tree_users(
     ones (relative path -> content; {} for none); None keeps the tree as it is. Raises
     AuditFetchError (an unsafe archive, or a tree that cannot be read)."""
     from hardhouse.audit.merge import ConfigTreeError, read_server_tree
+    from hardhouse.audit.users import users
+    from hardhouse.audit.values import Unknown
 
     scratch = Path(tempfile.mkdtemp(prefix="hardhouse-users-"))  # 0700, this process's own
     try:
@@ -98,9 +100,10 @@ def tree_users(
             tree = read_server_tree(scratch, _dialect(spec), installed_at=Path(config_dir))
         except ConfigTreeError as error:
             raise AuditFetchError(bounded_text(str(error).replace(str(scratch), config_dir), 600)) from None
-        section = tree.users.root.find("users")
-        users = [] if section is None else section.elements()
-        return [HostUser(user.tag, str(user.origin).replace(str(scratch), config_dir)) for user in users]
+        found = users(tree.users_values, tree.dialect)  # named by Poco key: a second <bob> is bob[1]
+        if isinstance(found, Unknown):
+            raise AuditFetchError(f"the host's users cannot be decided: {found}")
+        return [HostUser(user.name, str(user.element.origin).replace(str(scratch), config_dir)) for user in found]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
