@@ -30,6 +30,7 @@ from pyinfra.api import FunctionCommand
 from pyinfra.context import ctx_host
 
 from hardhouse.deploy import audit
+from hardhouse.deploy import recheck as live_recheck
 from hardhouse.deploy.audit import (
     ARCHIVE_KEY,
     ARCHIVE_LIMIT,
@@ -42,8 +43,8 @@ from hardhouse.deploy.audit import (
     audit_archive,
     extract_tree,
     parse_answer,
-    recheck_lines,
 )
+from hardhouse.deploy.recheck import recheck_lines
 from hardhouse.render import render
 from hardhouse.spec import load_spec
 from hardhouse_dev.sandbox import USERS, sandbox_spec
@@ -389,7 +390,7 @@ def test_fetched_tree_after_a_deploy_has_no_drift(hardened_tree: Path, spec: Any
         fetched_archive(hardened_tree), target="sandbox-1", config_dir="/etc/clickhouse-server", spec=spec
     )
     assert report.target == "sandbox-1"
-    assert not audit.drift_findings(report) and report.ok, [r.as_dict() for r in report.failed]
+    assert not live_recheck.drift_findings(report) and report.ok, [r.as_dict() for r in report.failed]
     assert "config.d/zz-hardhouse-listen.xml" in report.files and not any(f.startswith("tls/") for f in report.files)
 
 
@@ -465,7 +466,7 @@ class FakeHost:
 
 def recheck(fake: FakeHost, spec: Any) -> list[Any]:
     with ctx_host.use(fake):
-        return list(audit.audit_live._inner(config_dir="/etc/clickhouse-server", spec=spec))
+        return list(live_recheck.audit_live._inner(config_dir="/etc/clickhouse-server", spec=spec))
 
 
 def test_recheck_reads_nothing_while_planning(spec: Any) -> None:

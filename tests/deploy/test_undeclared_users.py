@@ -24,8 +24,9 @@ from pyinfra.context import ctx_host
 from hardhouse.audit.model import AuditReport, ControlResult, Status
 from hardhouse.cli import main
 from hardhouse.controls.waivers import Waiver
-from hardhouse.deploy import audit
-from hardhouse.deploy.audit import FetchedTree, judge_host
+from hardhouse.deploy import audit, recheck
+from hardhouse.deploy.audit import FetchedTree
+from hardhouse.deploy.recheck import judge_host
 from hardhouse.deploy.settings import DATA_DEFAULTS, HardhouseDeployError, read_settings
 from hardhouse.deploy.users import (
     HostUser,
@@ -267,7 +268,7 @@ def audit_live(tree: Path, spec: Any, waivers: tuple[Waiver, ...] = ()) -> tuple
     """The re-check as pyinfra runs it: (the host passed, every line it printed)."""
     fake = FakeHost(FetchedTree(fetched_archive(tree)))
     with ctx_host.use(fake):
-        commands = list(audit.audit_live._inner(config_dir=CONFIG_DIR, spec=spec, waivers=waivers))
+        commands = list(recheck.audit_live._inner(config_dir=CONFIG_DIR, spec=spec, waivers=waivers))
     if not commands:
         return True, fake.logs
     (command,) = commands
@@ -397,7 +398,7 @@ def test_a_control_the_audit_could_not_decide_fails_the_host(tmp_path: Path, sec
     changed: AuditReport = dataclasses.replace(report, controls=controls)
     verdict = judge_host(changed)
     assert [r.id for r in verdict.failed] == ["HH-LISTEN-1"]
-    lines = audit.recheck_lines(changed, CONFIG_DIR, verdict)
+    lines = recheck.recheck_lines(changed, CONFIG_DIR, verdict)
     assert lines[1] == "  UNDECIDED HH-LISTEN-1: listen_host ${x}: an unresolved substitution"
     assert Status.NOT_APPLICABLE in {r.status for r in report.controls}  # not-applicable does not fail
 

@@ -40,12 +40,13 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import apt, files
 
-from hardhouse.deploy.audit import ClickHouseConfigTree, audit_live
+from hardhouse.deploy.audit import ClickHouseConfigTree
 from hardhouse.deploy.contract import KEY_KINDS, KIND_CONFIG, KIND_USERS, SERVER_USER, TLS_KINDS
 from hardhouse.deploy.keys import KEYS_DIR
 from hardhouse.deploy.operations import go_live, live_globs, signing_key, stage, validate_staged, verify_from_here
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
+from hardhouse.deploy.recheck import audit_live
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
 from hardhouse.deploy.snapshot import installed_packages, make_trust, read_host_state
 from hardhouse.deploy.users import check_removal, check_undeclared_users, plan_removal

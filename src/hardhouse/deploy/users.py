@@ -19,7 +19,7 @@ passwordless `readonly` (always removed unless declared).
   any user; a failing control fails the host unless a waiver (hardhouse_waivers) covers it,
   and the kept users are named in the deploy's output either way.
 
-After going live, the audit (hardhouse.deploy.audit.audit_live) reads the merged users once
+After going live, the audit (hardhouse.deploy.recheck.audit_live) reads the merged users once
 more: under refuse or remove a user the spec does not declare that is still there fails the
 host, so a user added meanwhile is not left open either.
 """
