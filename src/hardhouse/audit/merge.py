@@ -59,9 +59,11 @@ from __future__ import annotations
 import os
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from hardhouse.audit.files import ConfigTreeError, Dialect, TreeReader, open_reader
+from hardhouse.audit.users import User, users
 from hardhouse.audit.values import Unknown, Values
 from hardhouse.audit.xmltree import (
     DEFAULT_MAX_BYTES,
@@ -106,6 +108,11 @@ class ServerTree:
     def __post_init__(self) -> None:
         self.config_values = Values(self.config.root, layered=True)
         self.users_values = Values(self.users.root, layered=False)
+
+    @cached_property
+    def accounts(self) -> list[User] | Unknown:
+        """The users as the server loads them (hardhouse.audit.users), read once per tree."""
+        return users(self.users_values, self.dialect)
 
 
 # --- merging ------------------------------------------------------------------------------

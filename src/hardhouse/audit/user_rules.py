@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
-from hardhouse.audit.users import OTHER_AUTHENTICATION, PASSWORD_ELEMENTS, Authentication, User, users
+from hardhouse.audit.users import OTHER_AUTHENTICATION, PASSWORD_ELEMENTS, Authentication, User
 from hardhouse.audit.values import known
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, judges
@@ -22,7 +22,7 @@ KNOWN_DOUBLE_SHA1 = {hashlib.sha1(hashlib.sha1(p.encode()).digest()).hexdigest()
 
 
 def tree_users(tree: ServerTree) -> list[User]:
-    return known(users(tree.users_values, tree.dialect), "users")
+    return known(tree.accounts, "users")
 
 
 def _methods(user: User) -> list[Authentication]:
