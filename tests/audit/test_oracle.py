@@ -190,6 +190,12 @@ def run_oracle(base: Path, count: int, seed: int = SEED) -> list[Compared]:
         return list(pool.map(one, trees))
 
 
+def shown(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """The run's counts in every log, CI's included (pytest captures plain prints)."""
+    with capsys.disabled():
+        print(f"\n{line}")
+
+
 def summary(results: list[Compared], elapsed: float) -> str:
     started = [r for r in results if r.started]
     return (
@@ -199,12 +205,14 @@ def summary(results: list[Compared], elapsed: float) -> str:
     )
 
 
-def test_the_audit_never_passes_what_clickhouse_18_16_runs_open(tmp_path: Path) -> None:
+def test_the_audit_never_passes_what_clickhouse_18_16_runs_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     require(server_binary() is not None, "clickhouse-server (Debian's 18.16) is not installed")
     require(not Path("/etc/metrika.xml").exists(), "/etc/metrika.xml exists: ClickHouse would include it")
     started = time.monotonic()
     results = run_oracle(tmp_path, TREES)
-    print(summary(results, time.monotonic() - started))
+    shown(capsys, summary(results, time.monotonic() - started))
     bad = [r for r in results if r.dangerous]
     report = "\n\n".join(
         f"seed {r.tree.seed}: " + "; ".join(r.dangerous) + "\n  planted: " + "\n  ".join(r.tree.planted)
@@ -299,7 +307,9 @@ def compare_modern(etc: Path, answer: object) -> list[str]:
 
 
 @pytest.mark.chdb
-def test_the_audit_reads_users_as_modern_clickhouse_26_9_does(tmp_path: Path) -> None:
+def test_the_audit_reads_users_as_modern_clickhouse_26_9_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("chdb")
     trees = [generate(SEED + 100_000 + n, tmp_path / f"m{n}") for n in range(MODERN_TREES)]
     modern = [modern_tree(tree) for tree in trees]
@@ -321,9 +331,10 @@ def test_the_audit_reads_users_as_modern_clickhouse_26_9_does(tmp_path: Path) ->
         for tree, etc, answer in zip(trees, modern, answers, strict=True)
         if (found := compare_modern(etc, answer))
     ]
-    print(
+    shown(
+        capsys,
         f"{len(modern)} users trees compared with chdb-core 26.9 in {time.monotonic() - started:.0f}s: "
-        f"{loaded} loaded, {sum(len(found) for _, found in bad)} disagreements that could turn a FAIL into a PASS"
+        f"{loaded} loaded, {sum(len(found) for _, found in bad)} disagreements that could turn a FAIL into a PASS",
     )
     report = "\n\n".join(
         f"seed {tree.seed}: " + "; ".join(found) + "\n  planted: " + "\n  ".join(tree.planted)
@@ -407,7 +418,9 @@ def bound_by_26_9(etc: Path, timeout: float = 20.0) -> set[tuple[str, int]] | No
 
 
 @pytest.mark.chdb
-def test_the_audit_reads_listen_host_as_modern_clickhouse_26_9_binds(tmp_path: Path) -> None:
+def test_the_audit_reads_listen_host_as_modern_clickhouse_26_9_binds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("chdb")
     trees = [generate(SEED + 200_000 + n, tmp_path / f"l{n}") for n in range(LISTEN_TREES)]
     started = time.monotonic()
@@ -431,9 +444,10 @@ def test_the_audit_reads_listen_host_as_modern_clickhouse_26_9_binds(tmp_path: P
             if address not in modelled and not ("localhost" in modelled and address.is_loopback):
                 bad.append((tree, f"26.9 binds {address}; the audit reads listen_host as {modelled}"))
     listening = sum(answer is not None for answer in answers)
-    print(
+    shown(
+        capsys,
         f"{len(trees)} listen trees compared with chdb-core 26.9 serving in {time.monotonic() - started:.0f}s: "
-        f"{listening} listened, {len(bad)} disagreements that could turn a FAIL into a PASS"
+        f"{listening} listened, {len(bad)} disagreements that could turn a FAIL into a PASS",
     )
     report = "\n\n".join(f"seed {t.seed}: {why}\n  planted: " + "\n  ".join(t.planted) for t, why in bad[:5])
     assert not bad, report
