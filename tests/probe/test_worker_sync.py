@@ -113,3 +113,21 @@ def test_a_spare_does_not_outlive_the_process_that_started_it(how: str) -> None:
         parent.kill()
     parent.wait(30)
     assert _ended(spare_pid), f"spare {spare_pid} still runs after its parent {how.split()[-1]}"
+
+
+def test_a_quick_posture_child_loads_sslyzes_connection_and_a_full_scan_still_loads_the_rest() -> None:
+    """The spare child a deploy starts for its checks from outside loads sslyze's TLS
+    connection without sslyze's scanner and plugins (a third of the child's start-up); a full
+    scan in the same process then finds the whole package."""
+    code = """
+import sys
+from hardhouse.probe import tls
+tls.warm_up()
+assert "sslyze.scanner.scanner" not in sys.modules and "sslyze.plugins.scan_commands" not in sys.modules
+assert tls._sslyze_connections().SslConnection.__name__ == "SslConnection"
+sslyze = tls._sslyze()
+assert sslyze.Scanner and sslyze.ScanCommand.TLS_1_0_CIPHER_SUITES and sslyze.TlsVersionEnum.TLS_1_3
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib.util
 import ipaddress
+import json
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import warnings
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from hardhouse.clickhouse.tls import OLD_LABELS, weak_suite_reason
@@ -55,6 +59,7 @@ def quick_postures(
     timeout: float = 5.0,
     deadline: float = SCAN_DEADLINE,
     gather: bool = True,
+    versions: Sequence[str] | None = None,
 ) -> dict[int, TlsPosture]:
     """Which versions each TLS port negotiates and which weak suites it accepts, found by
     handshakes rather than by enumerating every suite (tls_quick_posture_job): what the deploy's
@@ -62,19 +67,23 @@ def quick_postures(
     certificate details. Calls from several threads at about the same time (one per host when a
     deploy verifies a fleet) share one worker child: see _QuickScans. gather=False runs at once
     instead of waiting _QuickScans.WINDOW for company: for a caller that asks alone (a test's
-    assertion), in a child of its own (the spare, if one is ready)."""
+    assertion), in a child of its own (the spare, if one is ready). With `versions` (labels of
+    hardhouse.clickhouse.tls.LABELS), only those versions are tried, one handshake each, and no
+    weak suite is looked for: accepted_versions then says which of them the port negotiates."""
+    options = {"timeout": timeout} if versions is None else {"timeout": timeout, "versions": list(versions)}
     if not gather:
-        found = _QuickScans._run([[host, port] for port in ports], timeout, deadline)
+        found = _QuickScans._run([[host, port] for port in ports], options, deadline)
         missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
         return {port: found.get((host, port), missing) for port in ports}
-    return _QUICK_SCANS.scan(host, list(ports), timeout, deadline)
+    return _QUICK_SCANS.scan(host, list(ports), options, deadline)
 
 
 def old_versions_accepted(
     host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
 ) -> dict[int, list[str] | str]:
-    """The deprecated versions (OLD_LABELS) each port negotiates, or why that is not known."""
-    postures = quick_postures(host, ports, timeout=timeout, deadline=deadline)
+    """The deprecated versions (OLD_LABELS) each port negotiates, or why that is not known: one
+    handshake per deprecated version and port (a refused one ends at the server's first answer)."""
+    postures = quick_postures(host, ports, timeout=timeout, deadline=deadline, versions=OLD_LABELS)
     return {
         port: posture.error if posture.error else [label for label in posture.accepted_versions if label in OLD_LABELS]
         for port, posture in postures.items()
@@ -82,37 +91,48 @@ def old_versions_accepted(
 
 
 class _QuickScans:
-    """Gathers the quick scans asked for within WINDOW seconds of the first one and runs them
-    in one worker child (one sslyze start-up instead of one per host)."""
+    """Gathers the quick scans asked for (with the same options) until none has come for
+    WINDOW seconds, or for GATHER seconds at most, and runs them in one worker child: one
+    sslyze start-up instead of one per host. A fleet's hosts ask within milliseconds of each
+    other, but each from a thread busy with its own connections: a fixed window after the
+    first would leave the last ones to a second, cold child."""
 
-    WINDOW = 0.02  # a fleet's hosts ask within milliseconds of each other
+    WINDOW = 0.02
+    GATHER = 0.25
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: dict[str, Any] | None = None
+        self._open: dict[str, dict[str, Any]] = {}  # options (as JSON) -> the batch gathering them
 
-    def scan(self, host: str, ports: list[int], timeout: float, deadline: float) -> dict[int, TlsPosture]:
+    def scan(self, host: str, ports: list[int], options: dict[str, Any], deadline: float) -> dict[int, TlsPosture]:
+        key = json.dumps(options, sort_keys=True)
         with self._lock:
-            leader = self._open is None
-            if self._open is None:
-                self._open = {"targets": [], "done": threading.Event(), "result": {}}
-            batch = self._open
+            leader = key not in self._open
+            if leader:
+                self._open[key] = {"targets": [], "done": threading.Event(), "result": {}, "since": time.monotonic()}
+            batch = self._open[key]
             batch["targets"] += [[host, port] for port in ports]
+            batch["last"] = time.monotonic()
         if leader:
-            time.sleep(self.WINDOW)
-            with self._lock:
-                self._open = None
-            batch["result"] = self._run(batch["targets"], timeout, deadline)
+            while True:
+                with self._lock:
+                    now = time.monotonic()
+                    wait = min(batch["last"] + self.WINDOW, batch["since"] + self.GATHER) - now
+                    if wait <= 0:
+                        del self._open[key]
+                        break
+                time.sleep(wait)
+            batch["result"] = self._run(batch["targets"], options, deadline)
             batch["done"].set()
         else:
-            batch["done"].wait(deadline + self.WINDOW + 10)
+            batch["done"].wait(deadline + self.GATHER + 10)
         missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
         return {port: batch["result"].get((host, port), missing) for port in ports}
 
     @staticmethod
-    def _run(targets: list[list[Any]], timeout: float, deadline: float) -> dict[tuple[str, int], TlsPosture]:
+    def _run(targets: list[list[Any]], options: dict[str, Any], deadline: float) -> dict[tuple[str, int], TlsPosture]:
         try:
-            answer = run_job_sync("tls_quick_posture", {"targets": targets, "timeout": timeout}, deadline)
+            answer = run_job_sync("tls_quick_posture", {"targets": targets, **options}, deadline)
         except JobFailed as error:
             return {(host, port): TlsPosture("handshakes", error=f"TLS scan: {error}") for host, port in targets}
         return {(host, int(port)): TlsPosture.from_dict(posture) for host, port, posture in answer}
@@ -200,23 +220,66 @@ def _openssl_validates(host: str, port: int, ca: Path, timeout: float) -> bool:
         return False
 
 
+_SSLYZE_LOCK = threading.Lock()
+_SSLYZE_DEFERRED = "_hardhouse_init_deferred"  # set on sslyze's package while its __init__ has not run
+
+
 def _sslyze() -> Any:
+    """The whole sslyze package (the full scan: its scanner, plugins, certificate analysis)."""
     from cryptography.utils import CryptographyDeprecationWarning
 
     # sslyze's bundled trust stores hold a few old certificates that cryptography warns about.
     warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
+    with _SSLYZE_LOCK:
+        package = sys.modules.get("sslyze")
+        if package is not None and getattr(package, _SSLYZE_DEFERRED, False):
+            # _sslyze_connections registered it without running its __init__: run it now, in place.
+            delattr(package, _SSLYZE_DEFERRED)
+            package.__spec__.loader.exec_module(package)
     import sslyze
 
     return sslyze
 
 
+def _sslyze_connections() -> SimpleNamespace:
+    """What the quick posture uses of sslyze: its TLS connection and what that takes (network
+    location and settings, the version enum, the suite repository, its errors), loaded without
+    the package's __init__, which imports every scan plugin, the scanner and its JSON models:
+    about 0.3 s of CPU in each worker child, four times what these modules and the handshakes of
+    a deploy's verification need. The package is registered the way the import system registers
+    one before running it; _sslyze() runs it in place if a full scan follows in the process."""
+    with _SSLYZE_LOCK:
+        if "sslyze" not in sys.modules:
+            spec = importlib.util.find_spec("sslyze")
+            if spec is None or spec.loader is None:
+                raise ImportError("sslyze is not installed")
+            package = importlib.util.module_from_spec(spec)
+            setattr(package, _SSLYZE_DEFERRED, True)
+            sys.modules["sslyze"] = package
+        from nassl.ssl_client import ClientCertificateRequested
+        from sslyze.connection_helpers.tls_connection import SslConnection
+        from sslyze.errors import ServerRejectedTlsHandshake, ServerTlsConfigurationNotSupported, TlsHandshakeTimedOut
+        from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
+        from sslyze.server_connectivity import TlsVersionEnum
+        from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
+
+    return SimpleNamespace(
+        ClientCertificateRequested=ClientCertificateRequested,
+        SslConnection=SslConnection,
+        ServerRejectedTlsHandshake=ServerRejectedTlsHandshake,
+        ServerTlsConfigurationNotSupported=ServerTlsConfigurationNotSupported,
+        TlsHandshakeTimedOut=TlsHandshakeTimedOut,
+        CipherSuitesRepository=CipherSuitesRepository,
+        TlsVersionEnum=TlsVersionEnum,
+        ServerNetworkConfiguration=ServerNetworkConfiguration,
+        ServerNetworkLocation=ServerNetworkLocation,
+    )
+
+
 def warm_up() -> None:
     """What a quick posture job loads before its first handshake, done ahead (a spare worker
     child, hardhouse.probe.worker.prewarm, runs this while it waits for its job)."""
-    _sslyze()
-    from sslyze.connection_helpers.tls_connection import SslConnection  # noqa: F401
-    from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository  # noqa: F401
-
+    _sslyze_connections()
     _legacy_tls12_suites()
 
 
@@ -260,9 +323,12 @@ def _accepted(result: Any, command: Any) -> list[str] | None:
     return None if attempt.result is None else [s.cipher_suite.name for s in attempt.result.accepted_cipher_suites]
 
 
-def tls_quick_posture_job(targets: list[list[Any]], timeout: float) -> list[list[Any]]:
+def tls_quick_posture_job(
+    targets: list[list[Any]], timeout: float, versions: list[str] | None = None
+) -> list[list[Any]]:
     """Versions and weak suites of [host, port] targets by handshakes (blocking; in the worker
-    child): [[host, port, TlsPosture as a dict], ...].
+    child): [[host, port, TlsPosture as a dict], ...]. With `versions`, only those versions,
+    and no weak suites.
 
     A version is accepted when a handshake offering every suite the client knows for it
     succeeds (for TLS 1.2 with the modern and with the legacy OpenSSL, as each knows different
@@ -274,7 +340,7 @@ def tls_quick_posture_job(targets: list[list[Any]], timeout: float) -> list[list
     def one(target: list[Any]) -> list[Any]:
         host, port = target
         try:
-            posture = _quick_posture(host, port, timeout)
+            posture = _quick_posture(host, port, timeout, versions)
         except Exception as error:  # no TCP connection, a timeout: nothing is proven
             posture = TlsPosture("handshakes", error=text.excerpt(f"TLS scan failed: {error}") or "TLS scan failed")
         return [host, port, asdict(posture)]
@@ -284,13 +350,9 @@ def tls_quick_posture_job(targets: list[list[Any]], timeout: float) -> list[list
         return list(pool.map(one, targets))
 
 
-def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
-    sslyze = _sslyze()
-    from nassl.ssl_client import ClientCertificateRequested
-    from sslyze.connection_helpers.tls_connection import SslConnection
-    from sslyze.errors import ServerRejectedTlsHandshake, ServerTlsConfigurationNotSupported, TlsHandshakeTimedOut
-    from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
-
+def _quick_posture(host: str, port: int, timeout: float, only: list[str] | None = None) -> TlsPosture:
+    sslyze = _sslyze_connections()
+    SslConnection, CipherSuitesRepository = sslyze.SslConnection, sslyze.CipherSuitesRepository  # noqa: N806
     tls13 = sslyze.TlsVersionEnum.TLS_1_3
     versions = {
         "SSLv2": sslyze.TlsVersionEnum.SSL_2_0,
@@ -314,13 +376,18 @@ def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
         try:
             connection.connect(should_retry_connection=False)
             return connection.ssl_client.get_current_cipher_name() or ""
-        except (ServerTlsConfigurationNotSupported, ClientCertificateRequested):
+        except (sslyze.ServerTlsConfigurationNotSupported, sslyze.ClientCertificateRequested):
             return ""  # as sslyze reads these: the server accepted, the client stopped
-        except (ServerRejectedTlsHandshake, TlsHandshakeTimedOut):
+        except (sslyze.ServerRejectedTlsHandshake, sslyze.TlsHandshakeTimedOut):
             return None
         finally:
             connection.close()
 
+    if only is not None:
+        unknown = sorted(set(only) - versions.keys())
+        if unknown:
+            raise ValueError(f"unknown TLS versions {unknown}")
+        versions = {label: version for label, version in versions.items() if label in only}
     posture = TlsPosture("handshakes")
     for label, version in versions.items():
         suites = sorted(CipherSuitesRepository.get_all_cipher_suites(version), key=lambda suite: suite.name)
@@ -343,7 +410,7 @@ def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
             by_name = {s.openssl_name: s for s in group}
             if first in by_name:
                 posture.accepted_suites.setdefault(label, []).append(by_name[first].name)
-            candidates = [s for s in group if weak_suite_reason(s.name, label)]
+            candidates = [s for s in group if weak_suite_reason(s.name, label)] if only is None else []
             while candidates:
                 picked = negotiated(version, legacy, [s.openssl_name for s in candidates])
                 if picked is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib
 import json
 import os
 import resource
@@ -176,29 +177,30 @@ async def _read_capped(stream: asyncio.StreamReader) -> bytes:
     return bytes(output)
 
 
-def _jobs() -> dict[str, Callable[..., Any]]:
-    from hardhouse.probe.enumerate import native_inventory_job
-    from hardhouse.probe.tls import tls_posture_job, tls_quick_posture_job
-    from hardhouse.probe.zookeeper import session_job
+# Job kind -> (module, function); a child imports only its own job's module.
+JOBS = {
+    "tls_posture": ("hardhouse.probe.tls", "tls_posture_job"),
+    "tls_quick_posture": ("hardhouse.probe.tls", "tls_quick_posture_job"),
+    "native_inventory": ("hardhouse.probe.enumerate", "native_inventory_job"),
+    "zookeeper_session": ("hardhouse.probe.zookeeper", "session_job"),
+}
 
-    return {
-        "tls_posture": tls_posture_job,
-        "tls_quick_posture": tls_quick_posture_job,
-        "native_inventory": native_inventory_job,
-        "zookeeper_session": session_job,
-    }
+
+def _job(kind: str) -> Callable[..., Any]:
+    module, function = JOBS[kind]
+    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
 
 
 def main() -> None:
     if WARM_FLAG in sys.argv:
-        # A spare started ahead of its job (prewarm): load what a TLS job needs while it waits.
-        _jobs()
+        # A spare started ahead of its job (prewarm, for a quick TLS posture): load what that
+        # job needs while it waits.
         from hardhouse.probe.tls import warm_up
 
         warm_up()
     request = json.loads(sys.stdin.read(1 << 20))
     try:
-        result = _jobs()[request["kind"]](**request["arguments"])
+        result = _job(request["kind"])(**request["arguments"])
         answer: dict[str, Any] = {"result": result}
     except MemoryError:
         answer = {"error": "ran out of its memory cap (the server sent too much)"}
