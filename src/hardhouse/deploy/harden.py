@@ -40,7 +40,15 @@ from pyinfra.operations import apt, files
 from hardhouse.deploy.audit import audit_live
 from hardhouse.deploy.contract import KEY_KINDS, SERVER_USER, TLS_KINDS
 from hardhouse.deploy.keys import KEYS_DIR
-from hardhouse.deploy.operations import go_live, live_globs, signing_key, stage, validate_staged, verify_from_here
+from hardhouse.deploy.operations import (
+    go_live,
+    live_globs,
+    outside_request,
+    signing_key,
+    stage,
+    validate_staged,
+    verify_from_here,
+)
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
@@ -190,8 +198,9 @@ def harden_clickhouse() -> None:
         paths=[p.path for p in payloads + directories] + [m.live.path for m in managed],
         globs=prune + live_globs(settings.config_dir),
         trust=trust,
-        # The helper child that verifies and provisions from this machine starts there, unless
-        # the host is trusted unchanged: its imports then overlap the steps on the host.
+        # A host that may be trusted unchanged is still checked from outside (what needs no
+        # secret): those checks start now, beside the read (see check_trusted_from_here).
+        outside=outside_request(settings, verify_ca) if settings.verify and trust.stamps else None,
         start_service=settings.verify or bool(settings.spec.log_databases),
     )
 

@@ -21,12 +21,22 @@ passed: the time, the fingerprint read before that verification, a context id, a
 keyed by the spec's passwords (only the deploy machine has them) over the three and what the
 verification was given (the spec, every file put on the host, the verify address and CA,
 hardhouse's version). A later run whose fingerprint and context give the same HMAC, within
-hardhouse_trust_verified_for seconds, is the host that was proven: staging, the audit, the
-provisioning plan and the verification are skipped and say so. Any edit of a file, restart,
-upgrade, new listener, new table or SQL user changes the fingerprint; someone who can write
-the stamp (root on the host) cannot make one for a changed host without the passwords. What
-the fingerprint cannot see (a firewall or proxy in front of the host) is why the trust
-expires; 0 verifies on every run.
+hardhouse_trust_verified_for seconds, is trusted: staging, the audit, the provisioning plan
+and the verification's logins and privilege proofs are skipped and say so. Any edit of a
+file, restart, upgrade, new listener, new table or SQL user changes the fingerprint.
+
+What a stamp proves is narrower than that. Without the passwords nobody can make a stamp for
+a fingerprint the deploy machine did not see; but the fingerprint is computed and reported
+by the host, by its shell and its tools, so root there (or a program early in its PATH) can
+replay the fingerprint of the stamped state while the host has changed. So every run, trusted
+or not, still makes the checks that need no secret from the deploy machine (anonymous refused
+on every open port, the stock ports closed, no deprecated TLS version:
+hardhouse.deploy.operations.check_trusted_from_here); a finding fails the host and removes its
+stamp. And even an honest fingerprint cannot see files the server reads from elsewhere (an
+include_from file, from_zk and from_env sources, the binary and its libraries), state held in
+memory (a running process changed without a restart), listeners in another network namespace,
+or anything in front of the host (a firewall, a proxy, address translation): that is why the
+trust expires; 0 verifies on every run.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand, opera
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from hardhouse import __version__
-from hardhouse.deploy.child import SERVICE
+from hardhouse.deploy.child import SERVICE, Pending
 from hardhouse.deploy.contract import SERVER_PROCESSES
 from hardhouse.deploy.facts import DIGEST_KEY, PATHS_REPORT, HardhouseFiles, HostFiles
 from hardhouse.deploy.payloads import Payload
@@ -206,16 +216,33 @@ class HostSnapshot(FactBase):
 
 # Host name -> the snapshot this run read last (hosts run in one process, one deploy at a time).
 SNAPSHOTS: dict[str, Snapshot] = {}
+# Host name -> the checks from outside asked for as this run read the host's state
+# (hardhouse.deploy.operations.check_trusted_from_here takes their answer on a trusted host).
+OUTSIDE: dict[str, Pending] = {}
 
 
 @operation()
-def read_host_state(paths: list[str], globs: list[str], trust: Trust, start_service: bool = False) -> Iterator[Any]:
-    """Read everything the steps below compare with one command; changes nothing. With
-    start_service, the deploy's helper child starts now unless the host is trusted unchanged."""
+def read_host_state(
+    paths: list[str],
+    globs: list[str],
+    trust: Trust,
+    outside: dict[str, Any] | None = None,
+    start_service: bool = False,
+) -> Iterator[Any]:
+    """Read everything the steps below compare with one command; changes nothing. `outside`, a
+    request for the checks from outside (hardhouse.verify.checks.answer), is sent to the helper
+    child first: those checks need nothing from the host, so they run while its state is read,
+    and a host found trusted unchanged has their answer by its last step (a host that is not is
+    verified in full after going live, and this answer is not used). With start_service, a host
+    that is not trusted unchanged has the helper child load its full verification and
+    provisioning now, while its steps run."""
+    executing = host.state.is_executing
+    if outside is not None and executing:
+        OUTSIDE[host.name] = SERVICE.submit("outside", outside)
     snapshot = host.get_fact(HostSnapshot, paths=sorted(set(paths)), globs=sorted(set(globs)), trust=trust)
     SNAPSHOTS[host.name] = replace(snapshot, globs=frozenset(globs), op_hash=host.current_op_hash)
-    if start_service and host.state.is_executing and trusted(trust) is None:
-        SERVICE.start()
+    if start_service and executing and trusted(trust) is None:
+        SERVICE.submit("load", {})
     host.noop(f"read {len(snapshot.files.paths)} paths, packages and the host's fingerprint")
     return
     yield  # an operation is a generator
@@ -312,11 +339,24 @@ def record_verified(trust: Trust, fingerprint: str) -> None:
     command = StringCommand(
         "sh", "-c", QuoteString(script), "hardhouse-stamp", QuoteString(trust.stamp_path), QuoteString(line)
     )
-    arguments = host.current_op_global_arguments or {}
-    connector = {key: value for key, value in arguments.items() if key in CONNECTOR_ARGUMENT_KEYS}
-    ok, _ = host.run_shell_command(command, **connector)
+    ok, _ = host.run_shell_command(command, **_connector_arguments())
     if not ok:
         host.log(f"could not write {trust.stamp_path}: the next run verifies this host again")
+
+
+def forget_verified(trust: Trust) -> None:
+    """Remove the host's stamp (a check from outside failed where the stamp said nothing
+    changed): the next run proves the host in full. Run directly, like record_verified."""
+    command = StringCommand("rm", "-f", QuoteString(trust.stamp_path))
+    ok, _ = host.run_shell_command(command, **_connector_arguments())
+    if not ok:
+        host.log(f"could not remove {trust.stamp_path}")
+
+
+def _connector_arguments() -> dict[str, Any]:
+    """The current step's connector arguments (sudo, su and the like) for a command run directly."""
+    arguments = host.current_op_global_arguments or {}
+    return {key: value for key, value in arguments.items() if key in CONNECTOR_ARGUMENT_KEYS}
 
 
 def make_trust(
