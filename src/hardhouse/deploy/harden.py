@@ -37,6 +37,7 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import apt, files
 
+from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
 from hardhouse.deploy.audit import audit_live
 from hardhouse.deploy.contract import KEY_KINDS, SERVER_USER, TLS_KINDS
 from hardhouse.deploy.keys import KEYS_DIR
@@ -75,12 +76,13 @@ def install_packages(packages: list[str], cache_time: int) -> Iterator[Any]:
 
 def fingerprint_scope(settings: Settings, extra_dirs: list[str]) -> list[str]:
     """What the host's fingerprint covers (hardhouse.deploy.snapshot): the configuration, TLS
-    and key directories, hardhouse-apply and the staged files, the log databases' table
+    and key directories, the default include file the server reads from outside them
+    (/etc/metrika.xml), hardhouse-apply and the staged files, the log databases' table
     definitions and SQL-created access entities."""
     metadata = f"{settings.data_dir}/metadata"
     databases = sorted(settings.spec.log_databases or {})
     return (
-        [settings.config_dir, *extra_dirs]
+        [settings.config_dir, DEFAULT_INCLUDE_FROM, *extra_dirs]
         + [path for db in databases for path in (f"{metadata}/{db}.sql", f"{metadata}/{db}")]
         + [f"{settings.data_dir}/access"]
     )

@@ -9,12 +9,14 @@ counts a step that ran a command as a change); after a change, a step reads its 
 
 The fingerprint is one salted SHA-256 over everything the verification's answer depends on
 that lives on the host: every path (type, owner, mode, link target) and file content under
-ClickHouse's configuration directory, hardhouse's TLS and key directories, hardhouse-apply and
-the staged files, the spec's log databases' table definitions and ClickHouse's SQL access
-storage; the installed packages' versions; the server's processes (pid, start time, command
-line: a restart, an upgrade's too, changes them) and the host's listening TCP sockets. The
-salt is derived from the deploy machine's secrets and travels masked, so a fingerprint in a
-CI log (-vvv) tests no guess about a password hash.
+ClickHouse's configuration directory, the default include file ClickHouse reads from outside
+it (/etc/metrika.xml), hardhouse's TLS and key directories, hardhouse-apply and the staged
+files, the spec's log databases' table definitions and ClickHouse's SQL access storage, and
+the same paths as the server reads them, through symbolic links (what a link leads to, the
+files under a linked directory, their contents); the installed packages' versions; the
+server's processes (pid, start time, command line: a restart, an upgrade's too, changes them)
+and the host's listening TCP sockets. The salt is derived from the deploy machine's secrets
+and travels masked, so a fingerprint in a CI log (-vvv) tests no guess about a password hash.
 
 The stamp (hardhouse_state_dir/verified-state, 0600 root) is written after a verification
 passed: the time, the fingerprint read before that verification, a context id, and an HMAC
@@ -70,6 +72,7 @@ STAMP_PATTERN = re.compile(r"v1 ([0-9]{1,12}) ([0-9a-f]{64}) ([0-9a-f]{64}) ([0-
 FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{64}")
 CA_LIMIT = 1 << 20  # bytes of the verify CA that key the stamp's context
 FIND_DEPTH = 8  # directory levels fingerprinted below each scope path
+FIND_SECONDS = 20  # for each pass over the fingerprinted paths (a listing, the contents)
 
 # $1 digest key, $2 fingerprint salt, $3 stamp path, $4 context id; then paths, and after
 # "--globs", "--packages" and "--scope" markers the globs, package names and fingerprinted
@@ -96,13 +99,19 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 pids=$(pidof SERVER_PROCESSES 2>/dev/null) && echo RUNNING
 state() {
-    local pid fields
+    local pid fields -
+    set -o pipefail  # (local to this function) a pass that timed out or failed says so below
     printf 'scope %s\n' "${scope[@]}"  # an absent path is named empty: its appearing changes this
     printf '%s\n' "$installed"  # package versions
     if [ ${#present[@]} -gt 0 ]; then
-        find "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%y %U:%G:%m %p %l\n' 2>&1 | LC_ALL=C sort
-        find "${present[@]}" -xdev -maxdepth FIND_DEPTH -type f -print0 2>/dev/null | LC_ALL=C sort -z \
-            | xargs -0r sha256sum
+        # Every path as it is (a link with its target), then as the server reads it, through
+        # symbolic links (what a link leads to, files under a linked directory), with the
+        # contents of the regular files found that way. Bounded in time: a link to something
+        # endless (a file in /proc) makes the fingerprint one no stamp holds, never a hang.
+        timeout FIND_SECONDS find "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%y %U:%G:%m %p %l\n' 2>&1 \
+            | LC_ALL=C sort || echo "incomplete listing"
+        timeout FIND_SECONDS find -L "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%Y %U:%G:%m %p\n' \
+            \( -type f -exec sha256sum {} + \) 2>&1 | LC_ALL=C sort || echo "incomplete reading through links"
     fi
     for pid in ${pids:-}; do
         read -r -a fields < "/proc/$pid/stat"
@@ -126,6 +135,7 @@ true
 """.replace("PATHS_REPORT", PATHS_REPORT)
     .replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
     .replace("FIND_DEPTH", str(FIND_DEPTH))
+    .replace("FIND_SECONDS", str(FIND_SECONDS))
 )
 
 
