@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -83,11 +83,27 @@ def old_versions_accepted(
 ) -> dict[int, list[str] | str]:
     """The deprecated versions (OLD_LABELS) each port negotiates, or why that is not known: one
     handshake per deprecated version and port (a refused one ends at the server's first answer)."""
-    postures = quick_postures(host, ports, timeout=timeout, deadline=deadline, versions=OLD_LABELS)
-    return {
-        port: posture.error if posture.error else [label for label in posture.accepted_versions if label in OLD_LABELS]
-        for port, posture in postures.items()
-    }
+    return ask_old_versions(host, ports, timeout=timeout, deadline=deadline)()
+
+
+def ask_old_versions(
+    host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
+) -> Callable[[], dict[int, list[str] | str]]:
+    """old_versions_accepted in two halves: the scan is asked for now (gathered with the other
+    hosts' at once: _QuickScans) and runs while the caller does other work; the returned
+    function waits for its answer."""
+    options = {"timeout": timeout, "versions": list(OLD_LABELS)}
+    answer = _QUICK_SCANS.ask(host, list(ports), options, deadline)
+
+    def old() -> dict[int, list[str] | str]:
+        return {
+            port: posture.error
+            if posture.error
+            else [label for label in posture.accepted_versions if label in OLD_LABELS]
+            for port, posture in answer().items()
+        }
+
+    return old
 
 
 class _QuickScans:
@@ -95,9 +111,10 @@ class _QuickScans:
     WINDOW seconds, or for GATHER seconds at most, and runs them in one worker child: one
     sslyze start-up instead of one per host. A fleet's hosts ask within milliseconds of each
     other, but each from a thread busy with its own connections: a fixed window after the
-    first would leave the last ones to a second, cold child."""
+    first would leave the last ones to a second, cold child. A scan is registered when it is
+    asked for; the batch runs in a thread of its own."""
 
-    WINDOW = 0.02
+    WINDOW = 0.03
     GATHER = 0.25
 
     def __init__(self) -> None:
@@ -105,29 +122,41 @@ class _QuickScans:
         self._open: dict[str, dict[str, Any]] = {}  # options (as JSON) -> the batch gathering them
 
     def scan(self, host: str, ports: list[int], options: dict[str, Any], deadline: float) -> dict[int, TlsPosture]:
+        return self.ask(host, ports, options, deadline)()
+
+    def ask(
+        self, host: str, ports: list[int], options: dict[str, Any], deadline: float
+    ) -> Callable[[], dict[int, TlsPosture]]:
+        """Register the scan now; the returned function waits for its answer."""
         key = json.dumps(options, sort_keys=True)
         with self._lock:
-            leader = key not in self._open
-            if leader:
-                self._open[key] = {"targets": [], "done": threading.Event(), "result": {}, "since": time.monotonic()}
-            batch = self._open[key]
+            batch = self._open.get(key)
+            if batch is None:
+                batch = {"targets": [], "done": threading.Event(), "result": {}, "since": time.monotonic()}
+                self._open[key] = batch
+                threading.Thread(target=self._gather_and_run, args=(key, batch, options, deadline), daemon=True).start()
             batch["targets"] += [[host, port] for port in ports]
             batch["last"] = time.monotonic()
-        if leader:
+
+        def answer() -> dict[int, TlsPosture]:
+            batch["done"].wait(deadline + self.GATHER + 10)
+            missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
+            return {port: batch["result"].get((host, port), missing) for port in ports}
+
+        return answer
+
+    def _gather_and_run(self, key: str, batch: dict[str, Any], options: dict[str, Any], deadline: float) -> None:
+        try:
             while True:
                 with self._lock:
-                    now = time.monotonic()
-                    wait = min(batch["last"] + self.WINDOW, batch["since"] + self.GATHER) - now
+                    wait = min(batch["last"] + self.WINDOW, batch["since"] + self.GATHER) - time.monotonic()
                     if wait <= 0:
                         del self._open[key]
                         break
                 time.sleep(wait)
             batch["result"] = self._run(batch["targets"], options, deadline)
+        finally:
             batch["done"].set()
-        else:
-            batch["done"].wait(deadline + self.GATHER + 10)
-        missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
-        return {port: batch["result"].get((host, port), missing) for port in ports}
 
     @staticmethod
     def _run(targets: list[list[Any]], options: dict[str, Any], deadline: float) -> dict[tuple[str, int], TlsPosture]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from hardhouse.clickhouse.tls import OLD_LABELS
 from hardhouse.probe.login import login
 from hardhouse.probe.model import LoginResult
 from hardhouse.probe.scanner import login_sync, run_sync
-from hardhouse.probe.tls import old_versions_accepted
+from hardhouse.probe.tls import ask_old_versions
 from hardhouse.probe.transport import port_state
 
 if TYPE_CHECKING:
@@ -114,10 +113,9 @@ def outside_checks(host: str, open_ports: Mapping[str, int], *, ca: Path | None 
     # Every TLS port's deprecated versions in one scan (one worker child for all of them, and
     # for every host verified at the same moment), asked first: it runs beside the connections.
     asked = [port for name, port in open_ports.items() if BY_NAME[name].tls]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(old_versions_accepted, host, asked) if asked else None
-        reachable, anonymous = run_sync(_observe(host, open_ports, ca))
-        scanned = scan.result() if scan is not None else {}
+    scan = ask_old_versions(host, asked) if asked else None
+    reachable, anonymous = run_sync(_observe(host, open_ports, ca))
+    scanned = scan() if scan is not None else {}
     tls_ports: dict[int, str] = {}
     for name, port in open_ports.items():
         checks.append(
