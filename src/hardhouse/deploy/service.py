@@ -57,11 +57,12 @@ def _load(request: dict[str, Any]) -> dict[str, Any]:
 def serve(stdin: Any = None, stdout: Any = None) -> None:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
-    # The verification's TLS check runs in a worker child: start one first, so that it loads
-    # the TLS scanner while this process loads the verification and the deploy's steps run.
-    prewarm()
     # What every verifying run needs (its checks from outside), loaded before the first request.
     importlib.import_module("hardhouse.verify.checks")
+    # The verification's TLS check runs in a worker child: start one now, so that it loads the
+    # TLS scanner while the deploy prepares its steps (after this process's own imports: the
+    # deploy's process is busy preparing, and two children starting at once would slow it).
+    prewarm()
     write = threading.Lock()
 
     def reply(message: dict[str, Any]) -> None:
