@@ -12,7 +12,6 @@ JSON-able value.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import importlib
 import json
@@ -24,7 +23,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 MEMORY_CAP = 1024 * 1024 * 1024  # address space of one child (sslyze's threads reserve stacks)
 OUTPUT_CAP = 4 * 1024 * 1024  # bytes of JSON a child may answer with
@@ -49,6 +51,8 @@ def _limit_memory() -> None:  # runs in the child between fork and exec
 
 async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
     """Run one job in a fresh child; kill it when `deadline` seconds have passed."""
+    import asyncio  # here, not at the top: a worker child (which imports this module) never needs it
+
     process = await asyncio.create_subprocess_exec(
         *_command(warm=False),
         stdin=asyncio.subprocess.PIPE,
