@@ -203,7 +203,7 @@ def harden_clickhouse() -> None:
         # A host that may be trusted unchanged is still checked from outside (what needs no
         # secret): those checks start now, beside the read (see check_trusted_from_here).
         outside=outside_request(settings, verify_ca) if settings.verify and trust.stamps else None,
-        start_service=settings.verify or bool(settings.spec.log_databases),
+        prepare_full_proof=settings.verify or bool(settings.spec.log_databases),
     )
 
     install_clickhouse(settings)

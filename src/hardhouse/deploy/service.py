@@ -47,10 +47,13 @@ def _handler(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 def _load(request: dict[str, Any]) -> dict[str, Any]:
-    """Import what the full verification and provisioning use, now: the deploy asks as soon as
-    it finds a host not trusted unchanged, so that the imports overlap that host's steps."""
+    """Import what the full verification and provisioning use, now, and have a warm TLS worker
+    ready for the verification (the checks from outside, asked for as the host's state was read,
+    may have taken the first): the deploy asks as soon as it finds a host not trusted
+    unchanged, so that this overlaps that host's steps."""
     for name in ("verify", "provision"):
         _handler(name)
+    prewarm()
     return {}
 
 

@@ -237,21 +237,21 @@ def read_host_state(
     globs: list[str],
     trust: Trust,
     outside: dict[str, Any] | None = None,
-    start_service: bool = False,
+    prepare_full_proof: bool = False,
 ) -> Iterator[Any]:
     """Read everything the steps below compare with one command; changes nothing. `outside`, a
     request for the checks from outside (hardhouse.verify.checks.answer), is sent to the helper
     child first: those checks need nothing from the host, so they run while its state is read,
     and a host found trusted unchanged has their answer by its last step (a host that is not is
-    verified in full after going live, and this answer is not used). With start_service, a host
-    that is not trusted unchanged has the helper child load its full verification and
+    verified in full after going live, and this answer is not used). With prepare_full_proof, a
+    host that is not trusted unchanged has the helper child load its full verification and
     provisioning now, while its steps run."""
     executing = host.state.is_executing
     if outside is not None and executing:
         OUTSIDE[host.name] = SERVICE.submit("outside", outside)
     snapshot = host.get_fact(HostSnapshot, paths=sorted(set(paths)), globs=sorted(set(globs)), trust=trust)
     SNAPSHOTS[host.name] = replace(snapshot, globs=frozenset(globs), op_hash=host.current_op_hash)
-    if start_service and executing and trusted(trust) is None:
+    if prepare_full_proof and executing and trusted(trust) is None:
         SERVICE.submit("load", {})
     host.noop(f"read {len(snapshot.files.paths)} paths, packages and the host's fingerprint")
     return
