@@ -23,7 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hardhouse.probe.worker import discard_spare, prewarm
+from hardhouse.probe.tls import end_quick_scans, prepare_quick_scans
+from hardhouse.probe.worker import discard_spare
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # one request line: a spec, an address and a CA path
 MAX_CONCURRENT = 64  # requests answered at once (each mostly waits on the network)
@@ -47,13 +48,10 @@ def _handler(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 def _load(request: dict[str, Any]) -> dict[str, Any]:
-    """Import what the full verification and provisioning use, now, and have a warm TLS worker
-    ready for the verification (the checks from outside, asked for as the host's state was read,
-    may have taken the first): the deploy asks as soon as it finds a host not trusted
-    unchanged, so that this overlaps that host's steps."""
+    """Import what the full verification and provisioning use, now: the deploy asks as soon as
+    it finds a host not trusted unchanged, so that the imports overlap that host's steps."""
     for name in ("verify", "provision"):
         _handler(name)
-    prewarm()
     return {}
 
 
@@ -62,10 +60,11 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
     stdout = stdout or sys.stdout
     # What every verifying run needs (its checks from outside), loaded before the first request.
     importlib.import_module("hardhouse.verify.checks")
-    # The verification's TLS check runs in a worker child: start one now, so that it loads the
-    # TLS scanner while the deploy prepares its steps (after this process's own imports: the
-    # deploy's process is busy preparing, and two children starting at once would slow it).
-    prewarm()
+    # The verification's TLS checks run in a worker child that serves this whole run: start it
+    # now, so that it loads the TLS scanner while the deploy prepares its steps (after this
+    # process's own imports: the deploy's process is busy preparing, and two children starting
+    # at once would slow it).
+    prepare_quick_scans()
     write = threading.Lock()
 
     def reply(message: dict[str, Any]) -> None:
@@ -100,6 +99,7 @@ if __name__ == "__main__":
     serve()
     # Every answer is written and flushed, and nothing else is held: end without the
     # interpreter's teardown, which the deploy would otherwise wait for (a tenth of a second).
+    end_quick_scans()
     discard_spare()
     sys.stderr.flush()
     os._exit(0)

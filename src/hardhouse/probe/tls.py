@@ -14,7 +14,6 @@ import socket
 import ssl
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from typing import Any
 from hardhouse.clickhouse.tls import OLD_LABELS, weak_suite_reason
 from hardhouse.probe import text
 from hardhouse.probe.model import CertificateInfo, TlsPosture
-from hardhouse.probe.worker import JobFailed, run_job, run_job_sync
+from hardhouse.probe.worker import JobFailed, JobServer, run_job, run_job_sync
 
 # How long a whole scan may take, beyond the per-connection timeout: one handshake per
 # protocol version and suite (three connections at a time) plus the certificate chain.
@@ -65,9 +64,9 @@ def quick_postures(
     handshakes rather than by enumerating every suite (tls_quick_posture_job): what the deploy's
     verification and the pytest assertions need, in a few dozen milliseconds a port. No
     certificate details. Calls from several threads at about the same time (one per host when a
-    deploy verifies a fleet) share one worker child: see _QuickScans. gather=False runs at once
-    instead of waiting _QuickScans.WINDOW for company: for a caller that asks alone (a test's
-    assertion), in a child of its own (the spare, if one is ready). With `versions` (labels of
+    deploy verifies a fleet) share one warm worker child: see _QuickScans. gather=False runs in a
+    child of its own instead (the spare, if one is ready): for a caller that asks once (a
+    test's assertion) and should leave no child behind. With `versions` (labels of
     hardhouse.clickhouse.tls.LABELS), only those versions are tried, one handshake each, and no
     weak suite is looked for: accepted_versions then says which of them the port negotiates."""
     options = {"timeout": timeout} if versions is None else {"timeout": timeout, "versions": list(versions)}
@@ -89,9 +88,8 @@ def old_versions_accepted(
 def ask_old_versions(
     host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
 ) -> Callable[[], dict[int, list[str] | str]]:
-    """old_versions_accepted in two halves: the scan is asked for now (gathered with the other
-    hosts' at once: _QuickScans) and runs while the caller does other work; the returned
-    function waits for its answer."""
+    """old_versions_accepted in two halves: the scan is asked for now (_QuickScans) and runs
+    while the caller does other work; the returned function waits for its answer."""
     options = {"timeout": timeout, "versions": list(OLD_LABELS)}
     answer = _QUICK_SCANS.ask(host, list(ports), options, deadline)
 
@@ -107,19 +105,16 @@ def ask_old_versions(
 
 
 class _QuickScans:
-    """Gathers the quick scans asked for (with the same options) until none has come for
-    WINDOW seconds, or for GATHER seconds at most, and runs them in one worker child: one
-    sslyze start-up instead of one per host. A fleet's hosts ask within milliseconds of each
-    other, but each from a thread busy with its own connections: a fixed window after the
-    first would leave the last ones to a second, cold child. A scan is registered when it is
-    asked for; the batch runs in a thread of its own."""
-
-    WINDOW = 0.03
-    GATHER = 0.25
+    """Runs the quick scans asked for in one warm server child (hardhouse.probe.worker.JobServer)
+    that lives as long as this process: a scan asked for while the child is idle starts at once;
+    scans asked for while it works (a fleet's hosts ask within moments of each other) wait and
+    then run together, as one job. Nobody waits for company, and sslyze is loaded once."""
 
     def __init__(self) -> None:
+        self.server = JobServer()
         self._lock = threading.Lock()
-        self._open: dict[str, dict[str, Any]] = {}  # options (as JSON) -> the batch gathering them
+        self._queue: list[tuple[dict[str, Any], float, dict[str, Any]]] = []
+        self._running = False
 
     def scan(self, host: str, ports: list[int], options: dict[str, Any], deadline: float) -> dict[int, TlsPosture]:
         return self.ask(host, ports, options, deadline)()
@@ -127,47 +122,75 @@ class _QuickScans:
     def ask(
         self, host: str, ports: list[int], options: dict[str, Any], deadline: float
     ) -> Callable[[], dict[int, TlsPosture]]:
-        """Register the scan now; the returned function waits for its answer."""
-        key = json.dumps(options, sort_keys=True)
+        """Queue the scan now; the returned function waits for its answer."""
+        entry: dict[str, Any] = {"targets": [[host, port] for port in ports], "done": threading.Event(), "result": {}}
         with self._lock:
-            batch = self._open.get(key)
-            if batch is None:
-                batch = {"targets": [], "done": threading.Event(), "result": {}, "since": time.monotonic()}
-                self._open[key] = batch
-                threading.Thread(target=self._gather_and_run, args=(key, batch, options, deadline), daemon=True).start()
-            batch["targets"] += [[host, port] for port in ports]
-            batch["last"] = time.monotonic()
+            self._queue.append((options, deadline, entry))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run_queued, daemon=True).start()
 
         def answer() -> dict[int, TlsPosture]:
-            batch["done"].wait(deadline + self.GATHER + 10)
+            # It may wait for the job before its own: two deadlines at most.
+            entry["done"].wait(2 * deadline + 10)
             missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
-            return {port: batch["result"].get((host, port), missing) for port in ports}
+            return {port: entry["result"].get((host, port), missing) for port in ports}
 
         return answer
 
-    def _gather_and_run(self, key: str, batch: dict[str, Any], options: dict[str, Any], deadline: float) -> None:
-        try:
-            while True:
-                with self._lock:
-                    wait = min(batch["last"] + self.WINDOW, batch["since"] + self.GATHER) - time.monotonic()
-                    if wait <= 0:
-                        del self._open[key]
-                        break
-                time.sleep(wait)
-            batch["result"] = self._run(batch["targets"], options, deadline)
-        finally:
-            batch["done"].set()
+    def _run_queued(self) -> None:
+        while True:
+            with self._lock:
+                queued, self._queue = self._queue, []
+                if not queued:
+                    self._running = False
+                    return
+            groups: dict[str, list[tuple[dict[str, Any], float, dict[str, Any]]]] = {}
+            for item in queued:
+                groups.setdefault(json.dumps(item[0], sort_keys=True), []).append(item)
+            for group in groups.values():
+                entries = [entry for _, _, entry in group]
+                try:
+                    found = self._run(
+                        [target for entry in entries for target in entry["targets"]],
+                        group[0][0],
+                        max(deadline for _, deadline, _ in group),
+                        self.server,
+                    )
+                    for entry in entries:
+                        entry["result"] = found
+                finally:
+                    for entry in entries:
+                        entry["done"].set()
 
     @staticmethod
-    def _run(targets: list[list[Any]], options: dict[str, Any], deadline: float) -> dict[tuple[str, int], TlsPosture]:
+    def _run(
+        targets: list[list[Any]], options: dict[str, Any], deadline: float, server: JobServer | None = None
+    ) -> dict[tuple[str, int], TlsPosture]:
+        """One job: in `server`, or in a one-shot child (the spare, if one is ready)."""
+        arguments = {"targets": targets, **options}
         try:
-            answer = run_job_sync("tls_quick_posture", {"targets": targets, **options}, deadline)
+            if server is None:
+                answer = run_job_sync("tls_quick_posture", arguments, deadline)
+            else:
+                answer = server.run("tls_quick_posture", arguments, deadline)
         except JobFailed as error:
             return {(host, port): TlsPosture("handshakes", error=f"TLS scan: {error}") for host, port in targets}
         return {(host, int(port)): TlsPosture.from_dict(posture) for host, port, posture in answer}
 
 
 _QUICK_SCANS = _QuickScans()
+
+
+def prepare_quick_scans() -> None:
+    """Start the child that runs this process's quick scans now, so that it has loaded the TLS
+    scanner when the first one is asked for (the deploy's helper does, as it starts)."""
+    _QUICK_SCANS.server.start()
+
+
+def end_quick_scans() -> None:
+    """End that child (a process about to end without its interpreter's teardown)."""
+    _QUICK_SCANS.server.close()
 
 
 # ------------------------------------------------------------------------------ in the child
