@@ -53,7 +53,7 @@ from hardhouse.deploy.operations import (
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
-from hardhouse.deploy.snapshot import installed_packages, make_trust, read_host_state
+from hardhouse.deploy.snapshot import ask_outside, installed_packages, make_trust, read_host_state
 from hardhouse.provision import provision_problems
 
 DEBIAN_PACKAGES = ("clickhouse-server", "clickhouse-client", "openssl", "procps")
@@ -195,14 +195,19 @@ def harden_clickhouse() -> None:
         scope=fingerprint_scope(settings, tls_dirs + key_dirs + [f"{state}/bin", staged]),
         packages=list(DEBIAN_PACKAGES if settings.install_source == "debian" else REPO_PREREQUISITES),
     )
+    # A host that may be trusted unchanged is still checked from outside (what needs no secret:
+    # see check_trusted_from_here). Those checks need nothing from the host: with -y, when
+    # pyinfra goes from planning straight to the steps, they start now and run while the other
+    # hosts are planned; otherwise as the host's state is read.
+    outside = outside_request(settings, verify_ca) if settings.verify and trust.stamps else None
+    if outside is not None and not host.state.should_check_for_changes():
+        ask_outside(outside)
     read_host_state(
         name="Read the host's state (one command: files, packages, the fingerprint verification stamps)",
         paths=[p.path for p in payloads + directories] + [m.live.path for m in managed],
         globs=prune + live_globs(settings.config_dir),
         trust=trust,
-        # A host that may be trusted unchanged is still checked from outside (what needs no
-        # secret): those checks start now, beside the read (see check_trusted_from_here).
-        outside=outside_request(settings, verify_ca) if settings.verify and trust.stamps else None,
+        outside=outside,
         prepare_full_proof=settings.verify or bool(settings.spec.log_databases),
     )
 

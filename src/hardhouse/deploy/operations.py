@@ -23,11 +23,11 @@ from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import Settings
 from hardhouse.deploy.snapshot import (
-    OUTSIDE,
     Trust,
     fingerprint_now,
     forget_verified,
     host_files,
+    outside_answer,
     record_verified,
     skip_if_trusted,
     trusted,
@@ -207,8 +207,7 @@ def run_checks(settings: Settings, ca: Path | None, outside_only: bool = False) 
     process; one child answers every host). outside_only: only the checks that need no secret,
     the answer to those asked for as the host's state was read if there is one."""
     if outside_only:
-        pending = OUTSIDE.pop(host.name, None) or SERVICE.submit("outside", outside_request(settings, ca))
-        answer, why = pending.wait(VERIFY_TIMEOUT)
+        answer, why = outside_answer(outside_request(settings, ca)).wait(VERIFY_TIMEOUT)
     else:
         request = {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
         answer, why = SERVICE.call("verify", request, VERIFY_TIMEOUT)

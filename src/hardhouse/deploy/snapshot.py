@@ -226,9 +226,25 @@ class HostSnapshot(FactBase):
 
 # Host name -> the snapshot this run read last (hosts run in one process, one deploy at a time).
 SNAPSHOTS: dict[str, Snapshot] = {}
-# Host name -> the checks from outside asked for as this run read the host's state
-# (hardhouse.deploy.operations.check_trusted_from_here takes their answer on a trusted host).
-OUTSIDE: dict[str, Pending] = {}
+# Host name -> when this run asked for the checks from outside (time.monotonic()) and their
+# pending answer (hardhouse.deploy.operations.check_trusted_from_here takes it on a trusted host).
+OUTSIDE: dict[str, tuple[float, Pending]] = {}
+OUTSIDE_FRESH = 60.0  # seconds an answer from outside may be old when it is reported; older: asked again
+
+
+def ask_outside(request: dict[str, Any]) -> None:
+    """Send the checks from outside for this host to the helper child now, unless an answer
+    asked for within OUTSIDE_FRESH seconds is on its way."""
+    asked = OUTSIDE.get(host.name)
+    if asked is None or time.monotonic() - asked[0] > OUTSIDE_FRESH:
+        OUTSIDE[host.name] = (time.monotonic(), SERVICE.submit("outside", request))
+
+
+def outside_answer(request: dict[str, Any]) -> Pending:
+    """The checks from outside for this host: the answer asked for earlier in this run if it is
+    fresh (within OUTSIDE_FRESH seconds), else asked for now."""
+    ask_outside(request)
+    return OUTSIDE.pop(host.name)[1]
 
 
 @operation()
@@ -241,14 +257,15 @@ def read_host_state(
 ) -> Iterator[Any]:
     """Read everything the steps below compare with one command; changes nothing. `outside`, a
     request for the checks from outside (hardhouse.verify.checks.answer), is sent to the helper
-    child first: those checks need nothing from the host, so they run while its state is read,
-    and a host found trusted unchanged has their answer by its last step (a host that is not is
-    verified in full after going live, and this answer is not used). With prepare_full_proof, a
-    host that is not trusted unchanged has the helper child load its full verification and
-    provisioning now, while its steps run."""
+    child first, unless it was sent as the run was prepared (ask_outside): those checks need
+    nothing from the host, so they run while its state is read, and a host found trusted
+    unchanged has their answer by its last step (a host that is not is verified in full after
+    going live, and this answer is not used). With prepare_full_proof, a host that is not
+    trusted unchanged has the helper child load its full verification and provisioning now,
+    while its steps run."""
     executing = host.state.is_executing
     if outside is not None and executing:
-        OUTSIDE[host.name] = SERVICE.submit("outside", outside)
+        ask_outside(outside)
     snapshot = host.get_fact(HostSnapshot, paths=sorted(set(paths)), globs=sorted(set(globs)), trust=trust)
     SNAPSHOTS[host.name] = replace(snapshot, globs=frozenset(globs), op_hash=host.current_op_hash)
     if prepare_full_proof and executing and trusted(trust) is None:
