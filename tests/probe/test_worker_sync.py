@@ -121,11 +121,11 @@ def test_a_quick_posture_child_loads_sslyzes_connection_and_a_full_scan_still_lo
     scan in the same process then finds the whole package."""
     code = """
 import sys
-from hardhouse.probe import tls
+from hardhouse.probe import sslyze_load, tls
 tls.warm_up()
 assert "sslyze.scanner.scanner" not in sys.modules and "sslyze.plugins.scan_commands" not in sys.modules
-assert tls._sslyze_connections().SslConnection.__name__ == "SslConnection"
-sslyze = tls._sslyze()
+assert sslyze_load.sslyze_connections().SslConnection.__name__ == "SslConnection"
+sslyze = sslyze_load.sslyze_package()
 assert sslyze.Scanner and sslyze.ScanCommand.TLS_1_0_CIPHER_SUITES and sslyze.TlsVersionEnum.TLS_1_3
 print("ok")
 """

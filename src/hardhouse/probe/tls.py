@@ -6,25 +6,23 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib.util
 import ipaddress
 import json
 import re
 import socket
 import ssl
-import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from hardhouse.clickhouse.tls import OLD_LABELS, weak_suite_reason
 from hardhouse.probe import text
 from hardhouse.probe.model import CertificateInfo, TlsPosture
+from hardhouse.probe.sslyze_load import sslyze_connections, sslyze_package
 from hardhouse.probe.worker import JobFailed, JobServer, run_job, run_job_sync
 
 # How long a whole scan may take, beyond the per-connection timeout: one handshake per
@@ -272,66 +270,10 @@ def _openssl_validates(host: str, port: int, ca: Path, timeout: float) -> bool:
         return False
 
 
-_SSLYZE_LOCK = threading.Lock()
-_SSLYZE_DEFERRED = "_hardhouse_init_deferred"  # set on sslyze's package while its __init__ has not run
-
-
-def _sslyze() -> Any:
-    """The whole sslyze package (the full scan: its scanner, plugins, certificate analysis)."""
-    from cryptography.utils import CryptographyDeprecationWarning
-
-    # sslyze's bundled trust stores hold a few old certificates that cryptography warns about.
-    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
-    with _SSLYZE_LOCK:
-        package = sys.modules.get("sslyze")
-        if package is not None and getattr(package, _SSLYZE_DEFERRED, False):
-            # _sslyze_connections registered it without running its __init__: run it now, in place.
-            delattr(package, _SSLYZE_DEFERRED)
-            package.__spec__.loader.exec_module(package)
-    import sslyze
-
-    return sslyze
-
-
-def _sslyze_connections() -> SimpleNamespace:
-    """What the quick posture uses of sslyze: its TLS connection and what that takes (network
-    location and settings, the version enum, the suite repository, its errors), loaded without
-    the package's __init__, which imports every scan plugin, the scanner and its JSON models:
-    about 0.3 s of CPU in each worker child, four times what these modules and the handshakes of
-    a deploy's verification need. The package is registered the way the import system registers
-    one before running it; _sslyze() runs it in place if a full scan follows in the process."""
-    with _SSLYZE_LOCK:
-        if "sslyze" not in sys.modules:
-            spec = importlib.util.find_spec("sslyze")
-            if spec is None or spec.loader is None:
-                raise ImportError("sslyze is not installed")
-            package = importlib.util.module_from_spec(spec)
-            setattr(package, _SSLYZE_DEFERRED, True)
-            sys.modules["sslyze"] = package
-        from nassl.ssl_client import ClientCertificateRequested
-        from sslyze.connection_helpers.tls_connection import SslConnection
-        from sslyze.errors import ServerRejectedTlsHandshake, ServerTlsConfigurationNotSupported, TlsHandshakeTimedOut
-        from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
-        from sslyze.server_connectivity import TlsVersionEnum
-        from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
-
-    return SimpleNamespace(
-        ClientCertificateRequested=ClientCertificateRequested,
-        SslConnection=SslConnection,
-        ServerRejectedTlsHandshake=ServerRejectedTlsHandshake,
-        ServerTlsConfigurationNotSupported=ServerTlsConfigurationNotSupported,
-        TlsHandshakeTimedOut=TlsHandshakeTimedOut,
-        CipherSuitesRepository=CipherSuitesRepository,
-        TlsVersionEnum=TlsVersionEnum,
-        ServerNetworkConfiguration=ServerNetworkConfiguration,
-        ServerNetworkLocation=ServerNetworkLocation,
-    )
-
-
 def warm_up() -> None:
     """What a quick posture job loads before its first handshake, done ahead (a spare worker
     child, hardhouse.probe.worker.prewarm, runs this while it waits for its job)."""
-    _sslyze_connections()
+    sslyze_connections()
     _legacy_tls12_suites()
 
 
@@ -403,7 +345,7 @@ def tls_quick_posture_job(
 
 
 def _quick_posture(host: str, port: int, timeout: float, only: list[str] | None = None) -> TlsPosture:
-    sslyze = _sslyze_connections()
+    sslyze = sslyze_connections()
     SslConnection, CipherSuitesRepository = sslyze.SslConnection, sslyze.CipherSuitesRepository  # noqa: N806
     tls13 = sslyze.TlsVersionEnum.TLS_1_3
     versions = {
@@ -486,7 +428,7 @@ def _quick_posture(host: str, port: int, timeout: float, only: list[str] | None 
 
 def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dict[str, Any]:
     """The sslyze scan itself (blocking; runs in the worker child)."""
-    sslyze = _sslyze()
+    sslyze = sslyze_package()
     ca_path = Path(ca) if ca else None
     commands = _version_commands(sslyze)
     try:
