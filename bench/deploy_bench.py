@@ -8,7 +8,9 @@ For each host count, on one fresh sandbox:
   first deploy    hardhouse's deploy on those hosts (ClickHouse installed, still stock and open);
   re-run          hardhouse's deploy again with nothing to change: one command per host reads its
                   state and fingerprint; a host whose verified-state stamp still holds is not
-                  re-proven (hardhouse.deploy.snapshot);
+                  re-proven with logins (hardhouse.deploy.snapshot), but still checked from the
+                  deploy machine without a secret: anonymous refused, stock ports closed, the TLS
+                  floor (hardhouse.deploy.operations.check_trusted_from_here);
   re-proof        the same re-run with hardhouse_trust_verified_for=0: the audit, provisioning
                   plan and full verification run on every host.
 The floor and both re-runs alternate --runs times; the median of each counts.

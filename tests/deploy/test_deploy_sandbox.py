@@ -224,21 +224,31 @@ def test_second_run_changes_nothing(exposed_host: Any) -> None:
     assert ingest(exposed_host, "SELECT uptime()")[0][0] >= uptime  # not restarted
 
 
-SKIPPED = "verification skipped: unchanged since verified at"
+SKIPPED = "logins and log rights not re-proven: unchanged since verified at"
 REPROVEN = "verified from the deploy machine at"
+CHECKED_FROM_OUTSIDE = re.compile(
+    r"checked from the deploy machine at \S+ without a secret: (\d+) checks passed; "
+    r"controls proven: HH-AUTH-1, HH-PORT-1, HH-PORT-2, HH-TLS-1;"
+)
+UNCHANGED_YET_FAILED = "on a host whose fingerprint says it is unchanged since its last verification"
 STAMP = "/var/lib/hardhouse/verified-state"
 
 
 def test_an_unchanged_host_is_not_re_proven_and_every_kind_of_drift_brings_the_proof_back(exposed_host: Any) -> None:
     """A no-change re-run reads the host's fingerprint with one command and, while the stamp
     the last passed verification left still matches it, skips the audit, provisioning plan
-    and verification. A restart, a new listening socket, an edited file or an edited stamp
-    each make the next run prove the host again from outside."""
+    and the verification's logins, but not the checks that need no secret. A restart, a new
+    listening socket, an edited file (in the configuration directory, /etc/metrika.xml, or
+    behind a symbolic link) or an edited stamp each make the next run prove the host again."""
     (host,) = exposed_host.hosts()
     assert deploy(exposed_host).returncode == 0  # the host as a passed verification left it
     result = deploy(exposed_host)
     assert result.returncode == 0, result.output[-3000:]
     assert SKIPPED in result.output and REPROVEN not in result.output and "audited " not in result.output
+    # Checked from outside all the same: anonymous refused on 8443 and 9440, SSL 2.0 to TLS 1.1
+    # refused on both, the six stock plaintext ports closed.
+    checked = CHECKED_FROM_OUTSIDE.search(result.output)
+    assert checked and int(checked.group(1)) == 18, result.output[-3000:]
     assert grand_total(result.output)["success"] == "-"
 
     def reproven_once(why: str) -> None:
@@ -280,6 +290,26 @@ def test_an_unchanged_host_is_not_re_proven_and_every_kind_of_drift_brings_the_p
     finally:
         docker_exec(host.container, "rm -f /etc/clickhouse-server/config.d/README")
     reproven_once("the file gone")
+    # The file ClickHouse takes incl substitutions from when no include_from names one.
+    docker_exec(host.container, "echo '<yandex/>' > /etc/metrika.xml")
+    try:
+        reproven_once("a new /etc/metrika.xml")
+    finally:
+        docker_exec(host.container, "rm -f /etc/metrika.xml")
+    # A file reached through a symbolic link to a directory outside the configuration directory
+    # (not a .xml: the audit over SSH refuses a linked configuration file outright).
+    linked = "/srv/hardhouse-test-linked"
+    docker_exec(
+        host.container,
+        f"mkdir -p {linked} && echo one > {linked}/notes && ln -s {linked} /etc/clickhouse-server/linked.d",
+    )
+    try:
+        reproven_once("/etc/metrika.xml gone, a linked directory")
+        docker_exec(host.container, f"echo two > {linked}/notes")
+        reproven_once("the file behind the link edited")
+    finally:
+        docker_exec(host.container, f"rm -rf /etc/clickhouse-server/linked.d {linked}")
+    reproven_once("the link gone")
     # The stamp moved forward in time by someone on the host: its HMAC no longer matches, and
     # whoever wrote it lacks the passwords that key it.
     docker_exec(host.container, f"""set -e; read -r v at rest < {STAMP}; echo "$v $((at + 60)) $rest" > {STAMP}""")
@@ -290,6 +320,96 @@ def test_an_unchanged_host_is_not_re_proven_and_every_kind_of_drift_brings_the_p
     assert result.returncode == 0 and REPROVEN in result.output, result.output[-3000:]
     assert docker_exec(host.container, f"test -e {STAMP} && echo stamped || echo none").strip() == "none"
     reproven_once("no stamp")
+
+
+# Root on the host replays the fingerprint its stamp blesses: a sha256sum early in PATH
+# answers the stamp's fingerprint when it hashes what the snapshot script pipes into it (its
+# file hashes stay real). Nothing a fingerprint computed on the host says can be trusted then.
+REPLAYING_SHA256SUM = """#!/bin/sh
+if [ "$#" -eq 0 ]; then
+    cat > /dev/null
+    read -r version at fingerprint rest < /var/lib/hardhouse/verified-state
+    echo "$fingerprint  -"
+else
+    exec /usr/bin/sha256sum "$@"
+fi
+"""
+SHIM = "/usr/local/bin/sha256sum"
+OPEN_DEFAULT = """<yandex><users><default>
+    <password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota>
+</default></users></yandex>
+"""
+
+
+def _wait_for(condition: Any, what: str, seconds: float = 30) -> None:
+    for _ in range(int(seconds / 0.2)):
+        if condition():
+            return
+        subprocess.run(["sleep", "0.2"])
+    raise AssertionError(f"not within {seconds:g} s: {what}")
+
+
+def _anonymous_native_tls(address: str) -> bool:
+    return login_sync(address, 9440, protocol="native", tls=True, user="default", password="").accepted
+
+
+def _fails_from_outside_while_trusted(sandbox: Any, *lines: str) -> None:
+    """The next run trusts the host (the replayed fingerprint matches its stamp), so it proves
+    nothing with a password; its checks from outside fail it, naming each control, and the
+    stamp is gone; with the host set right and the shim gone, a full proof passes again."""
+    result = deploy(sandbox)
+    assert result.returncode != 0, result.output[-3000:]
+    assert UNCHANGED_YET_FAILED in result.output, result.output[-3000:]
+    assert REPROVEN not in result.output and "audited " not in result.output  # the fingerprint was fooled
+    for line in lines:
+        assert line in result.output, result.output[-3000:]
+    (host,) = sandbox.hosts()
+    assert docker_exec(host.container, f"test -e {STAMP} && echo stamped || echo none").strip() == "none"
+
+
+def test_a_replayed_fingerprint_hides_nothing_from_the_checks_made_from_outside(exposed_host: Any) -> None:
+    """What a host-side fingerprint cannot prove: root there can make it say the host is the
+    one a verification passed on. A listener on a stock port and a passwordless default user
+    brought back behind such a replay each fail the trusted host from outside."""
+    (host,) = exposed_host.hosts()
+
+    def stamped_and_trusted() -> None:
+        docker_exec(host.container, f"rm -f {SHIM}")
+        assert deploy(exposed_host).returncode == 0  # proven in full (or trusted) and stamped
+        result = deploy(exposed_host)
+        assert result.returncode == 0 and SKIPPED in result.output, result.output[-3000:]
+        install = f"mkdir -p /usr/local/bin && cat > {SHIM} <<'EOF'\n{REPLAYING_SHA256SUM}EOF\nchmod 755 {SHIM}"
+        docker_exec(host.container, install)
+
+    stamped_and_trusted()
+    # A listener the stamp would trust: something answers on the stock native port.
+    docker_exec(
+        host.container, "setsid openssl s_server -quiet -nocert -psk 00 -accept 9000 </dev/null >/dev/null 2>&1 &"
+    )
+    try:
+        _wait_for(lambda: port_open(host.address, 9000), "the listener on 9000")
+        _fails_from_outside_while_trusted(
+            exposed_host, f"FAIL HH-PORT-1 {host.address}:9000 (native) closed: accepts connections"
+        )
+    finally:
+        docker_exec(host.container, f"pkill -x openssl || true; rm -f {SHIM}")
+    stamped_and_trusted()
+    # The stock passwordless default user, back through a users.d file the server reloads.
+    opened = "/etc/clickhouse-server/users.d/zzz-open.xml"
+    docker_exec(host.container, f"cat > {opened} <<'EOF'\n{OPEN_DEFAULT}EOF")
+    try:
+        _wait_for(lambda: _anonymous_native_tls(host.address), "the server letting default in")
+        _fails_from_outside_while_trusted(
+            exposed_host,
+            f"FAIL HH-AUTH-1 {host.address}:9440 (native_tls) anonymous refused: "
+            "user default with an empty password logged in",
+            f"FAIL HH-AUTH-1 {host.address}:8443 (https) anonymous refused: a query without credentials was answered",
+        )
+    finally:
+        docker_exec(host.container, f"rm -f {opened} {SHIM}")
+    _wait_for(lambda: not _anonymous_native_tls(host.address), "the server refusing default again")
+    result = deploy(exposed_host)  # no stamp: proven in full, and stamped again
+    assert result.returncode == 0 and REPROVEN in result.output, result.output[-3000:]
 
 
 def test_log_table_changes_in_place_are_applied_and_a_type_change_is_refused(exposed_host: Any) -> None:

@@ -24,6 +24,7 @@ from pyinfra.context import ctx_host
 
 from hardhouse.deploy import contract, operations
 from hardhouse.deploy.facts import HostFiles, PathState, keyed_digest
+from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.settings import DATA_DEFAULTS, HardhouseDeployError, read_settings
 from tests.helpers import VALID_SPEC
@@ -166,3 +167,59 @@ def test_a_failed_verification_rolls_back_this_runs_activation_only_in_rollback_
 def test_on_verify_failure_takes_only_its_two_values() -> None:
     with pytest.raises(HardhouseDeployError, match="hardhouse_on_verify_failure must be one of keep, rollback"):
         read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC, "hardhouse_on_verify_failure": "revert"})
+
+
+def test_a_trusted_host_is_still_checked_from_outside_and_a_finding_fails_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stamp spares a host the logins and log rights, never the checks that need no
+    secret: a finding fails the host with the control's line, removes the stamp (the next
+    run proves the host in full) and rolls nothing back (this run changed nothing)."""
+    asked: list[bool] = []
+    forgotten: list[Any] = []
+    answers = {
+        "clean": {
+            "ok": True,
+            "checks": [{"endpoint": "e", "check": "closed", "ok": True, "detail": "d", "control": "HH-PORT-1"}],
+        },
+        "open": {
+            "ok": False,
+            "checks": [
+                {
+                    "endpoint": "10.0.0.5:9000 (native)",
+                    "check": "closed",
+                    "ok": False,
+                    "detail": "accepts connections",
+                    "control": "HH-PORT-1",
+                }
+            ],
+        },
+    }
+    answer: dict[str, Any] = {}
+
+    def run_checks(settings: Any, ca: Any, outside_only: bool = False) -> dict[str, Any]:
+        asked.append(outside_only)
+        return answer
+
+    monkeypatch.setattr(operations, "run_checks", run_checks)
+    monkeypatch.setattr(operations, "trusted", lambda trust: "unchanged since verified at T")
+    monkeypatch.setattr(operations, "forget_verified", forgotten.append)
+    trust = object()
+    for mode in ("keep", "rollback"):
+        settings = read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC, "hardhouse_on_verify_failure": mode})
+        answer.update(answers["clean"])
+        fake = FakeHost({}, {})
+        with ctx_host.use(fake):
+            assert yielded(operations.verify_from_here._inner(settings=settings, ca=None, trust=trust)) == []
+        (line,) = fake.logs
+        assert "without a secret: 1 checks passed; controls proven: HH-PORT-1" in line
+        assert "logins and log rights not re-proven: unchanged since verified at T" in line
+        assert not forgotten
+        answer.update(answers["open"])
+        with ctx_host.use(FakeHost({}, {})):
+            commands = list(operations.verify_from_here._inner(settings=settings, ca=None, trust=trust))
+        (command,) = commands  # no rollback: this run activated nothing
+        assert isinstance(command, FunctionCommand) and command.function is fail_with_lines
+        lines = command.args[0]
+        assert "  FAIL HH-PORT-1 10.0.0.5:9000 (native) closed: accepts connections" in lines
+        assert forgotten == [trust]
+        forgotten.clear()
+    assert asked == [True, True, True, True]  # only the checks from outside, never the logins

@@ -34,14 +34,15 @@ CAPPED_SECONDS = 20
 def run_script(
     tmp_path: Path, trust: Trust, paths: tuple[str, ...] | list[str] = (), globs: tuple[str, ...] | list[str] = ()
 ) -> list[str]:
-    """The snapshot script as the host runs it (in a network namespace of its own when this
-    process may make one, so other programs' listening sockets cannot move the fingerprint)."""
+    """The snapshot script as the host runs it (in network and process namespaces of its own
+    when this process may make them, so that other programs' listening sockets and ClickHouse
+    servers, which other tests start, cannot move the fingerprint)."""
     command = HostSnapshot().command(paths=list(paths), globs=list(globs), trust=trust)
     masked = command.get_masked_value()
     assert trust.salt not in masked and trust.context_id not in masked  # pyinfra's output shows them masked
     argv = ["sh", "-c", command.get_raw_value()]  # what pyinfra's SSH connector runs
     if os.geteuid() == 0 and shutil.which("unshare"):
-        argv = ["unshare", "--net", *argv]
+        argv = ["unshare", "--net", "--pid", "--fork", "--mount-proc", *argv]
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (CAPPED_MEMORY, CAPPED_MEMORY))
@@ -102,6 +103,10 @@ def test_the_fingerprint_is_stable_and_moves_with_every_kind_of_change(tmp_path:
     live = str(etc / "config.xml")
     assert parse(run_script(tmp_path, trust, paths=[live], globs=[f"{etc}/*.xml"])).fingerprint in seen
     assert parse(run_script(tmp_path, dataclasses.replace(trust, stamp_path=""))).fingerprint in seen
+    # What the server reads through symbolic links, from outside the fingerprinted paths.
+    outside = tmp_path / "outside"
+    (outside / "users.d").mkdir(parents=True)
+    (outside / "linked.xml").write_text("<clickhouse/>\n")
     changes = [
         lambda: (etc / "config.xml").write_text("<clickhouse><listen_host>0.0.0.0</listen_host></clickhouse>\n"),
         lambda: (etc / "config.xml").chmod(0o666),
@@ -109,6 +114,13 @@ def test_the_fingerprint_is_stable_and_moves_with_every_kind_of_change(tmp_path:
         lambda: (etc / "config.d" / "link.xml").symlink_to("/etc/hostname"),
         lambda: ((etc / "config.d" / "link.xml").unlink(), (etc / "config.d" / "link.xml").symlink_to("/etc/hosts")),
         lambda: (tmp_path / "absent").mkdir(),  # a scope path that appears
+        lambda: (etc / "config.d" / "zzz-linked.xml").symlink_to(outside / "linked.xml"),
+        # The file behind the link is edited; the link itself stays as it was.
+        lambda: (outside / "linked.xml").write_text("<clickhouse><listen_host>::</listen_host></clickhouse>\n"),
+        lambda: (outside / "linked.xml").chmod(0o666),
+        lambda: (etc / "users.d").symlink_to(outside / "users.d"),  # a linked directory
+        lambda: (outside / "users.d" / "open.xml").write_text("<clickhouse><users/></clickhouse>\n"),
+        lambda: (outside / "users.d" / "open.xml").write_text("<clickhouse><users><x/></users></clickhouse>\n"),
     ]
     for change in changes:
         change()
@@ -130,6 +142,25 @@ def test_the_host_skips_its_file_reads_only_when_its_stamp_names_this_fingerprin
     assert second.same and second.files.paths == {} and second.stamp.startswith("v1 ")
     other = parse(run_script(tmp_path, dataclasses.replace(trust, context="another spec"), paths=[str(live)]))
     assert not other.same and str(live) in other.files.paths  # another context: every file is read
+
+
+def test_links_to_what_cannot_be_read_to_its_end_are_named_not_read(tmp_path: Path) -> None:
+    """A link in a fingerprinted directory to a FIFO (a read would wait forever), a device
+    (endless) or a loop: the host's read ends at once, the same way every time, and each
+    kind of change is seen."""
+    trust = spec_trust(tmp_path)
+    config_d = tmp_path / "etc" / "config.d"
+    os.mkfifo(tmp_path / "fifo")
+    (config_d / "fifo.xml").symlink_to(tmp_path / "fifo")
+    (config_d / "zero.xml").symlink_to("/dev/zero")
+    (config_d / "loop").symlink_to(config_d)
+    started = time.monotonic()
+    first = parse(run_script(tmp_path, trust)).fingerprint
+    assert time.monotonic() - started < 10
+    assert parse(run_script(tmp_path, trust)).fingerprint == first
+    (config_d / "zero.xml").unlink()
+    (config_d / "zero.xml").symlink_to("/dev/null")
+    assert parse(run_script(tmp_path, trust)).fingerprint != first
 
 
 @pytest.mark.parametrize("kind", ["huge", "control characters", "fifo", "device"])
@@ -232,3 +263,15 @@ def test_the_context_covers_the_spec_and_every_file_put_on_the_host(tmp_path: Pa
     assert spec_trust(tmp_path, spec_data=changed_spec).context != base.context
     assert spec_trust(tmp_path, content=b"<clickhouse><x/></clickhouse>").context != base.context
     assert spec_trust(tmp_path).context == base.context  # and nothing else moves it
+
+
+def test_the_fingerprint_covers_the_include_file_clickhouse_reads_from_outside_its_directory() -> None:
+    """18.16 (and modern servers) take `incl` substitutions from /etc/metrika.xml when no
+    include_from names a file: a file there changes what the server runs without touching its
+    configuration directory."""
+    from hardhouse.deploy.harden import fingerprint_scope
+    from hardhouse.deploy.settings import DATA_DEFAULTS, read_settings
+
+    settings = read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC})
+    scope = fingerprint_scope(settings, [])
+    assert "/etc/metrika.xml" in scope and settings.config_dir in scope

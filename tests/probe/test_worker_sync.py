@@ -113,3 +113,85 @@ def test_a_spare_does_not_outlive_the_process_that_started_it(how: str) -> None:
         parent.kill()
     parent.wait(30)
     assert _ended(spare_pid), f"spare {spare_pid} still runs after its parent {how.split()[-1]}"
+
+
+def test_a_quick_posture_child_loads_sslyzes_connection_and_a_full_scan_still_loads_the_rest() -> None:
+    """The spare child a deploy starts for its checks from outside loads sslyze's TLS
+    connection without sslyze's scanner and plugins (a third of the child's start-up); a full
+    scan in the same process then finds the whole package."""
+    code = """
+import sys
+from hardhouse.probe import sslyze_load, tls
+tls.warm_up()
+assert "sslyze.scanner.scanner" not in sys.modules and "sslyze.plugins.scan_commands" not in sys.modules
+assert sslyze_load.sslyze_connections().SslConnection.__name__ == "SslConnection"
+sslyze = sslyze_load.sslyze_package()
+assert sslyze.Scanner and sslyze.ScanCommand.TLS_1_0_CIPHER_SUITES and sslyze.TlsVersionEnum.TLS_1_3
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def _fake_server(code: str):  # type: ignore[no-untyped-def]
+    def spawn(warm: bool, serve: bool = False) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    return spawn
+
+
+def test_a_job_server_answers_job_after_job_from_one_warm_child() -> None:
+    server = worker.JobServer()
+    try:
+        server.start()
+        child = server._process
+        assert child is not None
+        for _ in range(3):
+            assert server.run("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
+        assert server._process is child and child.poll() is None
+        with pytest.raises(JobFailed, match="KeyError"):  # a job's own failure: the child stays
+            server.run("no_such_job", {}, 60)
+        assert server._process is child and server.run("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
+    finally:
+        server.close()
+    assert child.poll() is not None
+
+
+def test_a_job_server_child_that_overruns_is_killed_and_the_next_job_gets_a_fresh_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker, "_spawn", _fake_server("import time; time.sleep(60)"))
+    server = worker.JobServer()
+    started = time.monotonic()
+    with pytest.raises(JobFailed, match="did not finish within 1s"):
+        server.run("tls_quick_posture", {}, 1)
+    assert time.monotonic() - started < 5 and server._process is None
+    answering = "import sys\nfor line in sys.stdin:\n    print('{\"result\": 7}', flush=True)\n"
+    monkeypatch.setattr(worker, "_spawn", _fake_server(answering))
+    try:
+        assert server.run("tls_quick_posture", {}, 30) == 7
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "code, error",
+    [
+        (
+            f"import sys; sys.stdout.buffer.write(b'x' * {worker.OUTPUT_CAP + 4096}); sys.stdout.flush()",
+            "answered more",
+        ),
+        ("import sys; sys.stdin.readline(); sys.exit(3)", "ended without an answer"),
+        ("import sys; sys.stdin.readline(); print('not json', flush=True)", "no answer"),
+    ],
+)
+def test_a_job_server_child_that_floods_dies_or_babbles_is_ended(
+    monkeypatch: pytest.MonkeyPatch, code: str, error: str
+) -> None:
+    monkeypatch.setattr(worker, "_spawn", _fake_server(code))
+    server = worker.JobServer()
+    try:
+        with pytest.raises(JobFailed, match=error):
+            server.run("tls_quick_posture", {}, 30)
+    finally:
+        server.close()

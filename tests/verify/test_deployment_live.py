@@ -17,6 +17,7 @@ from hardhouse.render import render
 from hardhouse.spec import HardeningSpec, load_spec
 from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary
 from hardhouse.verify import deployment
+from hardhouse.verify.checks import outside_checks
 from hardhouse.verify.deployment import verify_deployment
 from tests.helpers import require
 
@@ -119,3 +120,28 @@ def test_a_server_the_ca_does_not_vouch_for_gets_no_password(server: Server, tmp
     checks = verify_deployment(SERVE, server.spec(["127.0.0.0/29"]), ca=impostor_ca, environ=server.environ)
     login = next(c for c in checks if c.check == "user admin logs in from 127.0.0.1")
     assert not login.ok and "certificate verify failed" in login.detail
+
+
+def test_anonymous_access_is_proven_refused_only_by_clickhouses_own_refusal(server: Server, tmp_path: Path) -> None:
+    """What the deploy checks from outside on every run (a trusted host too). A refusal counts
+    only when ClickHouse itself refuses the login: a server whose certificate the CA does not
+    vouch for, or a spec port answered by something that is not ClickHouse's login (here the
+    HTTPS port where the native TLS one should be), leaves the check failed, not passed."""
+    ports = {"https": server.https, "native_tls": server.native_tls}
+    proven = {(c.endpoint, c.check): c for c in outside_checks(SERVE, ports, ca=server.tls.ca_certificate)}
+    assert all(c.ok for c in proven.values()), proven
+    for kind, port in ports.items():
+        check = proven[(f"{SERVE}:{port} ({kind})", "anonymous refused")]
+        assert check.ok and check.control == "HH-AUTH-1" and "code 19" in check.detail, check
+    impostor_ca = write_server_material(tmp_path, [SERVE]).ca_certificate
+    undecided = [c for c in outside_checks(SERVE, ports, ca=impostor_ca) if c.check == "anonymous refused"]
+    assert len(undecided) == 2
+    for check in undecided:
+        assert not check.ok and check.detail.startswith("not proven: no ClickHouse login refusal"), check
+        assert "certificate verify failed" in check.detail
+    (wrong,) = [
+        c
+        for c in outside_checks(SERVE, {"native_tls": server.https}, ca=server.tls.ca_certificate)
+        if c.check == "anonymous refused"
+    ]
+    assert not wrong.ok and wrong.detail.startswith("not proven: no ClickHouse login refusal"), wrong

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hardhouse.verify import deployment
+from hardhouse.verify import checks, deployment
 from hardhouse.verify.checks import Check, report_text
 from hardhouse.verify.privileges import LOG_RIGHTS
 from tests.provision.scenarios import legacy_spec
@@ -45,3 +45,21 @@ def test_the_json_answer_keeps_unchecked_lines_apart(monkeypatch: pytest.MonkeyP
         ("HH-DATA-1", "log readers and writers hold only their rights"),
         ("", ""),
     ]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"address": "127.0.0.2", "ports": {"https": 8443}, "ca": 7},
+        {"address": "127.0.0.2", "ports": {"smtp": 25}, "ca": None},
+        {"address": "127.0.0.2", "ports": {"https": 0}, "ca": None},
+        {"address": "127.0.0.2", "ports": {"https": True}, "ca": None},
+        {"address": "127.0.0.2", "ports": ["https"], "ca": None},
+        {"ports": {"https": 8443}, "ca": None},
+    ],
+)
+def test_the_outside_checks_refuse_a_request_they_cannot_read(request_: dict[str, Any]) -> None:
+    """The deploy's helper child answers a malformed request with an error (the host fails with
+    it), never with checks made against ports or an address nobody named."""
+    with pytest.raises(ValueError, match="outside-checks request|not a spec port"):
+        checks.answer(request_)

@@ -76,13 +76,13 @@ from hardhouse.audit.xmltree import (
     copy_node,
     count_elements,
 )
+from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
 
 __all__ = ["ConfigTreeError", "Dialect", "MergedConfig", "ServerTree", "Unresolved", "merge_file", "read_server_tree"]
 
 SUBSTITUTION_ATTRS = ("incl", "from_zk", "from_env")
 # Attributes that do not make two elements distinct when matching merge targets.
 IDENTITY_IGNORED = frozenset({"replace", "remove", *SUBSTITUTION_ATTRS})
-DEFAULT_INCLUDE_FROM = "/etc/metrika.xml"
 
 
 @dataclass

@@ -13,3 +13,6 @@ STOCK_PASSWORDLESS_USERS = ("readonly",)
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # Databases ClickHouse keeps for itself (and the stock one).
 RESERVED_DATABASES = frozenset({"system", "information_schema", "INFORMATION_SCHEMA", "default"})
+# The file `incl` substitutions come from when no include_from names one (18.16 and modern
+# servers alike): a file outside the configuration directory that the server reads.
+DEFAULT_INCLUDE_FROM = "/etc/metrika.xml"

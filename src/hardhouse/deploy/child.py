@@ -38,14 +38,18 @@ class Service:
 
     def call(self, handler: str, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
         """(the handler's answer, "") or (None, why there is none)."""
+        return self.submit(handler, request).wait(timeout)
+
+    def submit(self, handler: str, request: dict[str, Any]) -> Pending:
+        """Send a request now; its answer is waited for later (Pending.wait)."""
         ident = next(self._ids)
-        done, box = threading.Event(), []
-        self._pending[ident] = (done, box)
+        pending = Pending(self, ident, handler)
+        self._pending[ident] = (pending.done, pending.box)
         try:
             process = self._started()
             if self._ended:
                 self._pending.pop(ident, None)
-                return None, self._ended
+                return pending.failed(self._ended)
             line = json.dumps({"id": ident, "handler": handler, "request": request}) + "\n"
             with self._write:
                 assert process.stdin is not None
@@ -53,17 +57,8 @@ class Service:
                 process.stdin.flush()
         except (OSError, ValueError) as error:
             self._pending.pop(ident, None)
-            return None, f"the deploy's helper process is not running: {error}"
-        if not done.wait(timeout):
-            self._pending.pop(ident, None)
-            return None, f"no answer within {timeout:.0f} s"
-        message = box[0]
-        if "error" in message:
-            return None, str(message["error"])
-        answer = message.get("answer")
-        if not isinstance(answer, dict):
-            return None, f"{handler} answered {type(answer).__name__}, not an object"
-        return answer, ""
+            return pending.failed(f"the deploy's helper process is not running: {error}")
+        return pending
 
     def start(self) -> None:
         """Start the child now (idempotent), so that its imports overlap the steps before its first use."""
@@ -130,6 +125,33 @@ class Service:
         assert self._process is not None and self._process.stderr is not None
         for line in self._process.stderr:
             self._stderr.append(line[:500])
+
+
+class Pending:
+    """A request sent to the helper child, and its answer once it comes."""
+
+    def __init__(self, service: Service, ident: int, handler: str) -> None:
+        self.service, self.ident, self.handler = service, ident, handler
+        self.done = threading.Event()
+        self.box: list[Any] = []
+
+    def failed(self, why: str) -> Pending:
+        self.box.append({"error": why})
+        self.done.set()
+        return self
+
+    def wait(self, timeout: float) -> tuple[dict[str, Any] | None, str]:
+        """(the handler's answer, "") or (None, why there is none)."""
+        if not self.done.wait(timeout):
+            self.service._pending.pop(self.ident, None)
+            return None, f"no answer within {timeout:.0f} s"
+        message = self.box[0]
+        if "error" in message:
+            return None, str(message["error"])
+        answer = message.get("answer")
+        if not isinstance(answer, dict):
+            return None, f"{self.handler} answered {type(answer).__name__}, not an object"
+        return answer, ""
 
 
 SERVICE = Service()

@@ -40,15 +40,24 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import apt, files
 
+from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
 from hardhouse.deploy.audit import ClickHouseConfigTree
 from hardhouse.deploy.contract import KEY_KINDS, KIND_CONFIG, KIND_USERS, SERVER_USER, TLS_KINDS
 from hardhouse.deploy.keys import KEYS_DIR
-from hardhouse.deploy.operations import go_live, live_globs, signing_key, stage, validate_staged, verify_from_here
+from hardhouse.deploy.operations import (
+    go_live,
+    live_globs,
+    outside_request,
+    signing_key,
+    stage,
+    validate_staged,
+    verify_from_here,
+)
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.recheck import audit_live
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
-from hardhouse.deploy.snapshot import installed_packages, make_trust, read_host_state
+from hardhouse.deploy.snapshot import ask_outside, installed_packages, make_trust, read_host_state
 from hardhouse.deploy.users import check_removal, check_undeclared_users, plan_removal
 from hardhouse.provision import provision_problems
 
@@ -72,12 +81,13 @@ def install_packages(packages: list[str], cache_time: int) -> Iterator[Any]:
 
 def fingerprint_scope(settings: Settings, extra_dirs: list[str]) -> list[str]:
     """What the host's fingerprint covers (hardhouse.deploy.snapshot): the configuration, TLS
-    and key directories, hardhouse-apply and the staged files, the log databases' table
+    and key directories, the default include file the server reads from outside them
+    (/etc/metrika.xml), hardhouse-apply and the staged files, the log databases' table
     definitions and SQL-created access entities."""
     metadata = f"{settings.data_dir}/metadata"
     databases = sorted(settings.spec.log_databases or {})
     return (
-        [settings.config_dir, *extra_dirs]
+        [settings.config_dir, DEFAULT_INCLUDE_FROM, *extra_dirs]
         + [path for db in databases for path in (f"{metadata}/{db}.sql", f"{metadata}/{db}")]
         + [f"{settings.data_dir}/access"]
     )
@@ -204,14 +214,20 @@ def harden_clickhouse() -> None:
         packages=list(DEBIAN_PACKAGES if settings.install_source == "debian" else REPO_PREREQUISITES),
         waivers=settings.waivers,
     )
+    # A host that may be trusted unchanged is still checked from outside (what needs no secret:
+    # see check_trusted_from_here). Those checks need nothing from the host: with -y, when
+    # pyinfra goes from planning straight to the steps, they start now and run while the other
+    # hosts are planned; otherwise as the host's state is read.
+    outside = outside_request(settings, verify_ca) if settings.verify and trust.stamps else None
+    if outside is not None and not host.state.should_check_for_changes():
+        ask_outside(outside)
     read_host_state(
         name="Read the host's state (one command: files, packages, the fingerprint verification stamps)",
         paths=[p.path for p in payloads + directories] + [m.live.path for m in managed],
         globs=prune + live_globs(settings.config_dir),
         trust=trust,
-        # The helper child that verifies and provisions from this machine starts there, unless
-        # the host is trusted unchanged: its imports then overlap the steps on the host.
-        start_service=settings.verify or bool(settings.spec.log_databases),
+        outside=outside,
+        prepare_full_proof=settings.verify or bool(settings.spec.log_databases),
     )
 
     # Users the host has and the spec does not declare: refused (the default) before anything

@@ -22,7 +22,16 @@ from hardhouse.deploy.messages import fail_with_lines, log_lines
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload, health_targets, plan_activation
 from hardhouse.deploy.settings import Settings
-from hardhouse.deploy.snapshot import Trust, fingerprint_now, host_files, record_verified, skip_if_trusted, trusted
+from hardhouse.deploy.snapshot import (
+    Trust,
+    fingerprint_now,
+    forget_verified,
+    host_files,
+    outside_answer,
+    record_verified,
+    skip_if_trusted,
+    trusted,
+)
 from hardhouse.render.build import FILE_PREFIX
 
 VERIFY_TIMEOUT = 300  # seconds for the whole verification of one host
@@ -188,28 +197,79 @@ def holds_for_verification(settings: Settings) -> bool:
     return settings.verify and settings.on_verify_failure == "rollback"
 
 
-def run_checks(settings: Settings, ca: Path | None) -> dict[str, Any]:
+def outside_request(settings: Settings, ca: Path | None) -> dict[str, Any]:
+    """The checks that need no secret (hardhouse.verify.checks.answer): the spec's open ports."""
+    return {"address": settings.verify_address, "ports": settings.spec.ports.open(), "ca": str(ca) if ca else None}
+
+
+def run_checks(settings: Settings, ca: Path | None, outside_only: bool = False) -> dict[str, Any]:
     """hardhouse.verify.deployment in the deploy's service child (outside pyinfra's gevent-patched
-    process; one child answers every host)."""
-    request = {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
-    answer, why = SERVICE.call("verify", request, VERIFY_TIMEOUT)
+    process; one child answers every host). outside_only: only the checks that need no secret,
+    the answer to those asked for as the host's state was read if there is one."""
+    if outside_only:
+        answer, why = outside_answer(outside_request(settings, ca)).wait(VERIFY_TIMEOUT)
+    else:
+        request = {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
+        answer, why = SERVICE.call("verify", request, VERIFY_TIMEOUT)
     if answer is not None:
         return answer
     failed = {"endpoint": settings.verify_address, "check": "verification ran", "ok": False, "detail": why}
     return {"ok": False, "checks": [failed]}
 
 
+def _failed_lines(checks: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"  FAIL {c.get('control') or '-'} {c['endpoint']} {c['check']}: {c['detail']}" for c in checks if not c["ok"]
+    ]
+
+
+def _controls(checks: list[dict[str, Any]]) -> str:
+    return ", ".join(sorted({c["control"] for c in checks if c.get("control")})) or "none"
+
+
+def check_trusted_from_here(settings: Settings, ca: Path | None, trust: Trust, why_trusted: str) -> Iterator[Any]:
+    """A host whose stamp says it is the one a verification passed on is not proven again with
+    logins and log rights; but the stamp compares a fingerprint the host computes, which root
+    there (or a shim in its PATH) can replay. So what needs no secret is checked from here on
+    every run: anonymous refused on every open port, the stock ports closed, no deprecated TLS
+    version. A failed check fails the host with the same lines as a failed verification, and
+    removes the stamp, so that the next run proves the host in full."""
+    result = run_checks(settings, ca, outside_only=True)
+    checks = result.get("checks", [])
+    failed = [c for c in checks if not c["ok"]]
+    if not failed:
+        # Logged, not a no-op message: what was proven this run is the point of the step.
+        host.log(
+            f"checked from the deploy machine at {settings.verify_address} without a secret: "
+            f"{len(checks)} checks passed; controls proven: {_controls(checks)}; "
+            f"logins and log rights not re-proven: {why_trusted}; set it to 0 to verify on every run"
+        )
+        return
+    forget_verified(trust)
+    lines = [
+        f"checks from the deploy machine failed ({len(failed)} of {len(checks)} checks) on a host whose "
+        "fingerprint says it is unchanged since its last verification:"
+    ]
+    lines += _failed_lines(checks)
+    lines.append(
+        "the fingerprint (computed on the host) did not show this: its stamp is removed, so the next run "
+        "proves the host in full; this run changed nothing on it, so there is nothing to roll back"
+    )
+    yield FunctionCommand(fail_with_lines, (lines,), {})
+
+
 @operation()
 def verify_from_here(settings: Settings, ca: Path | None, trust: Trust | None = None) -> Iterator[Any]:
     """Check the live server from the deploy machine; when every check passes, stamp the host
-    (hardhouse.deploy.snapshot) so that a run finding it unchanged need not prove it again.
+    (hardhouse.deploy.snapshot) so that a run finding it unchanged need not prove it again (it
+    still makes every check that needs no secret: check_trusted_from_here).
     When a check fails the host fails with every failed check listed."""
     if not host.state.is_executing:
         return  # only the live server can be verified, not the plan
     why_trusted = trusted(trust)
     if why_trusted is not None:
-        # Logged, not a no-op message: whether the host was proven this run is the point of the step.
-        host.log(f"verification skipped: {why_trusted}; set it to 0 to verify on every run")
+        assert trust is not None
+        yield from check_trusted_from_here(settings, ca, trust, why_trusted)
         return
     # The fingerprint the stamp blesses is read before the checks: a change during them makes
     # the next run re-verify rather than trust what was not proven.
@@ -219,17 +279,16 @@ def verify_from_here(settings: Settings, ca: Path | None, trust: Trust | None = 
     failed = [c for c in checks if not c["ok"]]
     if not failed:
         logins = [c["check"] for c in checks if "logs in" in c["check"]]
-        proven = sorted({c["control"] for c in checks if c.get("control")})
         # Shown at every verbosity (a noop message needs -v): the proof is the point of the step.
         host.log(
             f"verified from the deploy machine at {settings.verify_address}: "
-            f"{len(checks)} checks passed ({'; '.join(logins)}); controls proven: {', '.join(proven) or 'none'}"
+            f"{len(checks)} checks passed ({'; '.join(logins)}); controls proven: {_controls(checks)}"
         )
         if trust is not None and fingerprint:
             record_verified(trust, fingerprint)
         return
     lines = [f"verification from the deploy machine failed ({len(failed)} of {len(checks)} checks):"]
-    lines += [f"  FAIL {c.get('control') or '-'} {c['endpoint']} {c['check']}: {c['detail']}" for c in failed]
+    lines += _failed_lines(checks)
     if not holds_for_verification(settings):
         yield FunctionCommand(
             fail_with_lines, (lines + ["the new configuration stays live (on_verify_failure: keep)"],), {}

@@ -9,24 +9,36 @@ counts a step that ran a command as a change); after a change, a step reads its 
 
 The fingerprint is one salted SHA-256 over everything the verification's answer depends on
 that lives on the host: every path (type, owner, mode, link target) and file content under
-ClickHouse's configuration directory, hardhouse's TLS and key directories, hardhouse-apply and
-the staged files, the spec's log databases' table definitions and ClickHouse's SQL access
-storage; the installed packages' versions; the server's processes (pid, start time, command
-line: a restart, an upgrade's too, changes them) and the host's listening TCP sockets. The
-salt is derived from the deploy machine's secrets and travels masked, so a fingerprint in a
-CI log (-vvv) tests no guess about a password hash.
+ClickHouse's configuration directory, the default include file ClickHouse reads from outside
+it (/etc/metrika.xml), hardhouse's TLS and key directories, hardhouse-apply and the staged
+files, the spec's log databases' table definitions and ClickHouse's SQL access storage, and
+the same paths as the server reads them, through symbolic links (what a link leads to, the
+files under a linked directory, their contents); the installed packages' versions; the
+server's processes (pid, start time, command line: a restart, an upgrade's too, changes them)
+and the host's listening TCP sockets. The salt is derived from the deploy machine's secrets
+and travels masked, so a fingerprint in a CI log (-vvv) tests no guess about a password hash.
 
 The stamp (hardhouse_state_dir/verified-state, 0600 root) is written after a verification
 passed: the time, the fingerprint read before that verification, a context id, and an HMAC
 keyed by the spec's passwords (only the deploy machine has them) over the three and what the
 verification was given (the spec, every file put on the host, the verify address and CA,
 hardhouse's version). A later run whose fingerprint and context give the same HMAC, within
-hardhouse_trust_verified_for seconds, is the host that was proven: staging, the audit, the
-provisioning plan and the verification are skipped and say so. Any edit of a file, restart,
-upgrade, new listener, new table or SQL user changes the fingerprint; someone who can write
-the stamp (root on the host) cannot make one for a changed host without the passwords. What
-the fingerprint cannot see (a firewall or proxy in front of the host) is why the trust
-expires; 0 verifies on every run.
+hardhouse_trust_verified_for seconds, is trusted: staging, the audit, the provisioning plan
+and the verification's logins and privilege proofs are skipped and say so. Any edit of a
+file, restart, upgrade, new listener, new table or SQL user changes the fingerprint.
+
+What a stamp proves is narrower than that. Without the passwords nobody can make a stamp for
+a fingerprint the deploy machine did not see; but the fingerprint is computed and reported
+by the host, by its shell and its tools, so root there (or a program early in its PATH) can
+replay the fingerprint of the stamped state while the host has changed. So every run, trusted
+or not, still makes the checks that need no secret from the deploy machine (anonymous refused
+on every open port, the stock ports closed, no deprecated TLS version:
+hardhouse.deploy.operations.check_trusted_from_here); a finding fails the host and removes its
+stamp. And even an honest fingerprint cannot see files the server reads from elsewhere (an
+include_from file, from_zk and from_env sources, the binary and its libraries), state held in
+memory (a running process changed without a restart), listeners in another network namespace,
+or anything in front of the host (a firewall, a proxy, address translation): that is why the
+trust expires; 0 verifies on every run.
 """
 
 from __future__ import annotations
@@ -48,7 +60,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from hardhouse import __version__
 from hardhouse.controls.waivers import Waiver
-from hardhouse.deploy.child import SERVICE
+from hardhouse.deploy.child import SERVICE, Pending
 from hardhouse.deploy.contract import SERVER_PROCESSES
 from hardhouse.deploy.facts import DIGEST_KEY, PATHS_REPORT, HardhouseFiles, HostFiles
 from hardhouse.deploy.payloads import Payload
@@ -62,6 +74,7 @@ STAMP_PATTERN = re.compile(r"v1 ([0-9]{1,12}) ([0-9a-f]{64}) ([0-9a-f]{64}) ([0-
 FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{64}")
 CA_LIMIT = 1 << 20  # bytes of the verify CA that key the stamp's context
 FIND_DEPTH = 8  # directory levels fingerprinted below each scope path
+FIND_SECONDS = 20  # for each pass over the fingerprinted paths (a listing, the contents)
 
 # $1 digest key, $2 fingerprint salt, $3 stamp path, $4 context id; then paths, and after
 # "--globs", "--packages" and "--scope" markers the globs, package names and fingerprinted
@@ -88,13 +101,19 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 pids=$(pidof SERVER_PROCESSES 2>/dev/null) && echo RUNNING
 state() {
-    local pid fields
+    local pid fields -
+    set -o pipefail  # (local to this function) a pass that timed out or failed says so below
     printf 'scope %s\n' "${scope[@]}"  # an absent path is named empty: its appearing changes this
     printf '%s\n' "$installed"  # package versions
     if [ ${#present[@]} -gt 0 ]; then
-        find "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%y %U:%G:%m %p %l\n' 2>&1 | LC_ALL=C sort
-        find "${present[@]}" -xdev -maxdepth FIND_DEPTH -type f -print0 2>/dev/null | LC_ALL=C sort -z \
-            | xargs -0r sha256sum
+        # Every path as it is (a link with its target), then as the server reads it, through
+        # symbolic links (what a link leads to, files under a linked directory), with the
+        # contents of the regular files found that way. Bounded in time: a link to something
+        # endless (a file in /proc) makes the fingerprint one no stamp holds, never a hang.
+        timeout FIND_SECONDS find "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%y %U:%G:%m %p %l\n' 2>&1 \
+            | LC_ALL=C sort || echo "incomplete listing"
+        timeout FIND_SECONDS find -L "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%Y %U:%G:%m %p\n' \
+            \( -type f -exec sha256sum {} + \) 2>&1 | LC_ALL=C sort || echo "incomplete reading through links"
     fi
     for pid in ${pids:-}; do
         read -r -a fields < "/proc/$pid/stat"
@@ -118,6 +137,7 @@ true
 """.replace("PATHS_REPORT", PATHS_REPORT)
     .replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
     .replace("FIND_DEPTH", str(FIND_DEPTH))
+    .replace("FIND_SECONDS", str(FIND_SECONDS))
 )
 
 
@@ -208,16 +228,50 @@ class HostSnapshot(FactBase):
 
 # Host name -> the snapshot this run read last (hosts run in one process, one deploy at a time).
 SNAPSHOTS: dict[str, Snapshot] = {}
+# Host name -> when this run asked for the checks from outside (time.monotonic()) and their
+# pending answer (hardhouse.deploy.operations.check_trusted_from_here takes it on a trusted host).
+OUTSIDE: dict[str, tuple[float, Pending]] = {}
+OUTSIDE_FRESH = 60.0  # seconds an answer from outside may be old when it is reported; older: asked again
+
+
+def ask_outside(request: dict[str, Any]) -> None:
+    """Send the checks from outside for this host to the helper child now, unless an answer
+    asked for within OUTSIDE_FRESH seconds is on its way."""
+    asked = OUTSIDE.get(host.name)
+    if asked is None or time.monotonic() - asked[0] > OUTSIDE_FRESH:
+        OUTSIDE[host.name] = (time.monotonic(), SERVICE.submit("outside", request))
+
+
+def outside_answer(request: dict[str, Any]) -> Pending:
+    """The checks from outside for this host: the answer asked for earlier in this run if it is
+    fresh (within OUTSIDE_FRESH seconds), else asked for now."""
+    ask_outside(request)
+    return OUTSIDE.pop(host.name)[1]
 
 
 @operation()
-def read_host_state(paths: list[str], globs: list[str], trust: Trust, start_service: bool = False) -> Iterator[Any]:
-    """Read everything the steps below compare with one command; changes nothing. With
-    start_service, the deploy's helper child starts now unless the host is trusted unchanged."""
+def read_host_state(
+    paths: list[str],
+    globs: list[str],
+    trust: Trust,
+    outside: dict[str, Any] | None = None,
+    prepare_full_proof: bool = False,
+) -> Iterator[Any]:
+    """Read everything the steps below compare with one command; changes nothing. `outside`, a
+    request for the checks from outside (hardhouse.verify.checks.answer), is sent to the helper
+    child first, unless it was sent as the run was prepared (ask_outside): those checks need
+    nothing from the host, so they run while its state is read, and a host found trusted
+    unchanged has their answer by its last step (a host that is not is verified in full after
+    going live, and this answer is not used). With prepare_full_proof, a host that is not
+    trusted unchanged has the helper child load its full verification and provisioning now,
+    while its steps run."""
+    executing = host.state.is_executing
+    if outside is not None and executing:
+        ask_outside(outside)
     snapshot = host.get_fact(HostSnapshot, paths=sorted(set(paths)), globs=sorted(set(globs)), trust=trust)
     SNAPSHOTS[host.name] = replace(snapshot, globs=frozenset(globs), op_hash=host.current_op_hash)
-    if start_service and host.state.is_executing and trusted(trust) is None:
-        SERVICE.start()
+    if prepare_full_proof and executing and trusted(trust) is None:
+        SERVICE.submit("load", {})
     host.noop(f"read {len(snapshot.files.paths)} paths, packages and the host's fingerprint")
     return
     yield  # an operation is a generator
@@ -314,11 +368,24 @@ def record_verified(trust: Trust, fingerprint: str) -> None:
     command = StringCommand(
         "sh", "-c", QuoteString(script), "hardhouse-stamp", QuoteString(trust.stamp_path), QuoteString(line)
     )
-    arguments = host.current_op_global_arguments or {}
-    connector = {key: value for key, value in arguments.items() if key in CONNECTOR_ARGUMENT_KEYS}
-    ok, _ = host.run_shell_command(command, **connector)
+    ok, _ = host.run_shell_command(command, **_connector_arguments())
     if not ok:
         host.log(f"could not write {trust.stamp_path}: the next run verifies this host again")
+
+
+def forget_verified(trust: Trust) -> None:
+    """Remove the host's stamp (a check from outside failed where the stamp said nothing
+    changed): the next run proves the host in full. Run directly, like record_verified."""
+    command = StringCommand("rm", "-f", QuoteString(trust.stamp_path))
+    ok, _ = host.run_shell_command(command, **_connector_arguments())
+    if not ok:
+        host.log(f"could not remove {trust.stamp_path}")
+
+
+def _connector_arguments() -> dict[str, Any]:
+    """The current step's connector arguments (sudo, su and the like) for a command run directly."""
+    arguments = host.current_op_global_arguments or {}
+    return {key: value for key, value in arguments.items() if key in CONNECTOR_ARGUMENT_KEYS}
 
 
 def make_trust(

@@ -7,7 +7,7 @@ Layout, the way a scan flows:
   transport    bounded TCP/TLS exchanges on asyncio
   login        one login attempt -> LoginResult
   enumerate    what a login could list (names and counts, never rows)
-  tls          the TLS scan (sslyze), in a worker child
+  tls          the TLS scan (sslyze), in a worker child; sslyze_load: what of sslyze it loads
   worker       blocking clients in a child the deadline can kill, memory capped
   scanner      observe one endpoint (then judge it), or a fleet
   rules        RULES, NOTES and judge(): observations in, findings and notes out (pure)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import ipaddress
+import json
 import re
 import socket
 import ssl
 import threading
-import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +22,8 @@ from typing import Any
 from hardhouse.clickhouse.tls import OLD_LABELS, weak_suite_reason
 from hardhouse.probe import text
 from hardhouse.probe.model import CertificateInfo, TlsPosture
-from hardhouse.probe.worker import JobFailed, run_job, run_job_sync
+from hardhouse.probe.sslyze_load import sslyze_connections, sslyze_package
+from hardhouse.probe.worker import JobFailed, JobServer, run_job, run_job_sync
 
 # How long a whole scan may take, beyond the per-connection timeout: one handshake per
 # protocol version and suite (three connections at a time) plus the certificate chain.
@@ -55,70 +56,139 @@ def quick_postures(
     timeout: float = 5.0,
     deadline: float = SCAN_DEADLINE,
     gather: bool = True,
+    versions: Sequence[str] | None = None,
 ) -> dict[int, TlsPosture]:
     """Which versions each TLS port negotiates and which weak suites it accepts, found by
     handshakes rather than by enumerating every suite (tls_quick_posture_job): what the deploy's
     verification and the pytest assertions need, in a few dozen milliseconds a port. No
     certificate details. Calls from several threads at about the same time (one per host when a
-    deploy verifies a fleet) share one worker child: see _QuickScans. gather=False runs at once
-    instead of waiting _QuickScans.WINDOW for company: for a caller that asks alone (a test's
-    assertion), in a child of its own (the spare, if one is ready)."""
+    deploy verifies a fleet) share one warm worker child: see _QuickScans. gather=False runs in a
+    child of its own instead (the spare, if one is ready): for a caller that asks once (a
+    test's assertion) and should leave no child behind. With `versions` (labels of
+    hardhouse.clickhouse.tls.LABELS), only those versions are tried, one handshake each, and no
+    weak suite is looked for: accepted_versions then says which of them the port negotiates."""
+    options = {"timeout": timeout} if versions is None else {"timeout": timeout, "versions": list(versions)}
     if not gather:
-        found = _QuickScans._run([[host, port] for port in ports], timeout, deadline)
+        found = _QuickScans._run([[host, port] for port in ports], options, deadline)
         missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
         return {port: found.get((host, port), missing) for port in ports}
-    return _QUICK_SCANS.scan(host, list(ports), timeout, deadline)
+    return _QUICK_SCANS.scan(host, list(ports), options, deadline)
 
 
 def old_versions_accepted(
     host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
 ) -> dict[int, list[str] | str]:
-    """The deprecated versions (OLD_LABELS) each port negotiates, or why that is not known."""
-    postures = quick_postures(host, ports, timeout=timeout, deadline=deadline)
-    return {
-        port: posture.error if posture.error else [label for label in posture.accepted_versions if label in OLD_LABELS]
-        for port, posture in postures.items()
-    }
+    """The deprecated versions (OLD_LABELS) each port negotiates, or why that is not known: one
+    handshake per deprecated version and port (a refused one ends at the server's first answer)."""
+    return ask_old_versions(host, ports, timeout=timeout, deadline=deadline)()
+
+
+def ask_old_versions(
+    host: str, ports: Sequence[int], *, timeout: float = 5.0, deadline: float = SCAN_DEADLINE
+) -> Callable[[], dict[int, list[str] | str]]:
+    """old_versions_accepted in two halves: the scan is asked for now (_QuickScans) and runs
+    while the caller does other work; the returned function waits for its answer."""
+    options = {"timeout": timeout, "versions": list(OLD_LABELS)}
+    answer = _QUICK_SCANS.ask(host, list(ports), options, deadline)
+
+    def old() -> dict[int, list[str] | str]:
+        return {
+            port: posture.error
+            if posture.error
+            else [label for label in posture.accepted_versions if label in OLD_LABELS]
+            for port, posture in answer().items()
+        }
+
+    return old
 
 
 class _QuickScans:
-    """Gathers the quick scans asked for within WINDOW seconds of the first one and runs them
-    in one worker child (one sslyze start-up instead of one per host)."""
-
-    WINDOW = 0.02  # a fleet's hosts ask within milliseconds of each other
+    """Runs the quick scans asked for in one warm server child (hardhouse.probe.worker.JobServer)
+    that lives as long as this process: a scan asked for while the child is idle starts at once;
+    scans asked for while it works (a fleet's hosts ask within moments of each other) wait and
+    then run together, as one job. Nobody waits for company, and sslyze is loaded once."""
 
     def __init__(self) -> None:
+        self.server = JobServer()
         self._lock = threading.Lock()
-        self._open: dict[str, Any] | None = None
+        self._queue: list[tuple[dict[str, Any], float, dict[str, Any]]] = []
+        self._running = False
 
-    def scan(self, host: str, ports: list[int], timeout: float, deadline: float) -> dict[int, TlsPosture]:
+    def scan(self, host: str, ports: list[int], options: dict[str, Any], deadline: float) -> dict[int, TlsPosture]:
+        return self.ask(host, ports, options, deadline)()
+
+    def ask(
+        self, host: str, ports: list[int], options: dict[str, Any], deadline: float
+    ) -> Callable[[], dict[int, TlsPosture]]:
+        """Queue the scan now; the returned function waits for its answer."""
+        entry: dict[str, Any] = {"targets": [[host, port] for port in ports], "done": threading.Event(), "result": {}}
         with self._lock:
-            leader = self._open is None
-            if self._open is None:
-                self._open = {"targets": [], "done": threading.Event(), "result": {}}
-            batch = self._open
-            batch["targets"] += [[host, port] for port in ports]
-        if leader:
-            time.sleep(self.WINDOW)
+            self._queue.append((options, deadline, entry))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run_queued, daemon=True).start()
+
+        def answer() -> dict[int, TlsPosture]:
+            # It may wait for the job before its own: two deadlines at most.
+            entry["done"].wait(2 * deadline + 10)
+            missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
+            return {port: entry["result"].get((host, port), missing) for port in ports}
+
+        return answer
+
+    def _run_queued(self) -> None:
+        while True:
             with self._lock:
-                self._open = None
-            batch["result"] = self._run(batch["targets"], timeout, deadline)
-            batch["done"].set()
-        else:
-            batch["done"].wait(deadline + self.WINDOW + 10)
-        missing = TlsPosture("handshakes", error="TLS scan: no answer for this port")
-        return {port: batch["result"].get((host, port), missing) for port in ports}
+                queued, self._queue = self._queue, []
+                if not queued:
+                    self._running = False
+                    return
+            groups: dict[str, list[tuple[dict[str, Any], float, dict[str, Any]]]] = {}
+            for item in queued:
+                groups.setdefault(json.dumps(item[0], sort_keys=True), []).append(item)
+            for group in groups.values():
+                entries = [entry for _, _, entry in group]
+                try:
+                    found = self._run(
+                        [target for entry in entries for target in entry["targets"]],
+                        group[0][0],
+                        max(deadline for _, deadline, _ in group),
+                        self.server,
+                    )
+                    for entry in entries:
+                        entry["result"] = found
+                finally:
+                    for entry in entries:
+                        entry["done"].set()
 
     @staticmethod
-    def _run(targets: list[list[Any]], timeout: float, deadline: float) -> dict[tuple[str, int], TlsPosture]:
+    def _run(
+        targets: list[list[Any]], options: dict[str, Any], deadline: float, server: JobServer | None = None
+    ) -> dict[tuple[str, int], TlsPosture]:
+        """One job: in `server`, or in a one-shot child (the spare, if one is ready)."""
+        arguments = {"targets": targets, **options}
         try:
-            answer = run_job_sync("tls_quick_posture", {"targets": targets, "timeout": timeout}, deadline)
+            if server is None:
+                answer = run_job_sync("tls_quick_posture", arguments, deadline)
+            else:
+                answer = server.run("tls_quick_posture", arguments, deadline)
         except JobFailed as error:
             return {(host, port): TlsPosture("handshakes", error=f"TLS scan: {error}") for host, port in targets}
         return {(host, int(port)): TlsPosture.from_dict(posture) for host, port, posture in answer}
 
 
 _QUICK_SCANS = _QuickScans()
+
+
+def prepare_quick_scans() -> None:
+    """Start the child that runs this process's quick scans now, so that it has loaded the TLS
+    scanner when the first one is asked for (the deploy's helper does, as it starts)."""
+    _QUICK_SCANS.server.start()
+
+
+def end_quick_scans() -> None:
+    """End that child (a process about to end without its interpreter's teardown)."""
+    _QUICK_SCANS.server.close()
 
 
 # ------------------------------------------------------------------------------ in the child
@@ -200,23 +270,10 @@ def _openssl_validates(host: str, port: int, ca: Path, timeout: float) -> bool:
         return False
 
 
-def _sslyze() -> Any:
-    from cryptography.utils import CryptographyDeprecationWarning
-
-    # sslyze's bundled trust stores hold a few old certificates that cryptography warns about.
-    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
-    import sslyze
-
-    return sslyze
-
-
 def warm_up() -> None:
     """What a quick posture job loads before its first handshake, done ahead (a spare worker
     child, hardhouse.probe.worker.prewarm, runs this while it waits for its job)."""
-    _sslyze()
-    from sslyze.connection_helpers.tls_connection import SslConnection  # noqa: F401
-    from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository  # noqa: F401
-
+    sslyze_connections()
     _legacy_tls12_suites()
 
 
@@ -260,9 +317,12 @@ def _accepted(result: Any, command: Any) -> list[str] | None:
     return None if attempt.result is None else [s.cipher_suite.name for s in attempt.result.accepted_cipher_suites]
 
 
-def tls_quick_posture_job(targets: list[list[Any]], timeout: float) -> list[list[Any]]:
+def tls_quick_posture_job(
+    targets: list[list[Any]], timeout: float, versions: list[str] | None = None
+) -> list[list[Any]]:
     """Versions and weak suites of [host, port] targets by handshakes (blocking; in the worker
-    child): [[host, port, TlsPosture as a dict], ...].
+    child): [[host, port, TlsPosture as a dict], ...]. With `versions`, only those versions,
+    and no weak suites.
 
     A version is accepted when a handshake offering every suite the client knows for it
     succeeds (for TLS 1.2 with the modern and with the legacy OpenSSL, as each knows different
@@ -274,7 +334,7 @@ def tls_quick_posture_job(targets: list[list[Any]], timeout: float) -> list[list
     def one(target: list[Any]) -> list[Any]:
         host, port = target
         try:
-            posture = _quick_posture(host, port, timeout)
+            posture = _quick_posture(host, port, timeout, versions)
         except Exception as error:  # no TCP connection, a timeout: nothing is proven
             posture = TlsPosture("handshakes", error=text.excerpt(f"TLS scan failed: {error}") or "TLS scan failed")
         return [host, port, asdict(posture)]
@@ -284,13 +344,9 @@ def tls_quick_posture_job(targets: list[list[Any]], timeout: float) -> list[list
         return list(pool.map(one, targets))
 
 
-def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
-    sslyze = _sslyze()
-    from nassl.ssl_client import ClientCertificateRequested
-    from sslyze.connection_helpers.tls_connection import SslConnection
-    from sslyze.errors import ServerRejectedTlsHandshake, ServerTlsConfigurationNotSupported, TlsHandshakeTimedOut
-    from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
-
+def _quick_posture(host: str, port: int, timeout: float, only: list[str] | None = None) -> TlsPosture:
+    sslyze = sslyze_connections()
+    SslConnection, CipherSuitesRepository = sslyze.SslConnection, sslyze.CipherSuitesRepository  # noqa: N806
     tls13 = sslyze.TlsVersionEnum.TLS_1_3
     versions = {
         "SSLv2": sslyze.TlsVersionEnum.SSL_2_0,
@@ -314,13 +370,18 @@ def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
         try:
             connection.connect(should_retry_connection=False)
             return connection.ssl_client.get_current_cipher_name() or ""
-        except (ServerTlsConfigurationNotSupported, ClientCertificateRequested):
+        except (sslyze.ServerTlsConfigurationNotSupported, sslyze.ClientCertificateRequested):
             return ""  # as sslyze reads these: the server accepted, the client stopped
-        except (ServerRejectedTlsHandshake, TlsHandshakeTimedOut):
+        except (sslyze.ServerRejectedTlsHandshake, sslyze.TlsHandshakeTimedOut):
             return None
         finally:
             connection.close()
 
+    if only is not None:
+        unknown = sorted(set(only) - versions.keys())
+        if unknown:
+            raise ValueError(f"unknown TLS versions {unknown}")
+        versions = {label: version for label, version in versions.items() if label in only}
     posture = TlsPosture("handshakes")
     for label, version in versions.items():
         suites = sorted(CipherSuitesRepository.get_all_cipher_suites(version), key=lambda suite: suite.name)
@@ -343,7 +404,7 @@ def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
             by_name = {s.openssl_name: s for s in group}
             if first in by_name:
                 posture.accepted_suites.setdefault(label, []).append(by_name[first].name)
-            candidates = [s for s in group if weak_suite_reason(s.name, label)]
+            candidates = [s for s in group if weak_suite_reason(s.name, label)] if only is None else []
             while candidates:
                 picked = negotiated(version, legacy, [s.openssl_name for s in candidates])
                 if picked is None:
@@ -367,7 +428,7 @@ def _quick_posture(host: str, port: int, timeout: float) -> TlsPosture:
 
 def tls_posture_job(host: str, port: int, ca: str | None, timeout: float) -> dict[str, Any]:
     """The sslyze scan itself (blocking; runs in the worker child)."""
-    sslyze = _sslyze()
+    sslyze = sslyze_package()
     ca_path = Path(ca) if ca else None
     commands = _version_commands(sslyze)
     try:

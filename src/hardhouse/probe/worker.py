@@ -12,8 +12,8 @@ JSON-able value.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
+import importlib
 import json
 import os
 import resource
@@ -23,19 +23,25 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 MEMORY_CAP = 1024 * 1024 * 1024  # address space of one child (sslyze's threads reserve stacks)
 OUTPUT_CAP = 4 * 1024 * 1024  # bytes of JSON a child may answer with
 WARM_FLAG = "--warm"  # a spare child (prewarm): load the TLS scanner before reading its job
+SERVE_FLAG = "--serve"  # a server child (JobServer): one job per line, one answer per line
+REQUEST_CAP = 1 << 20  # bytes of one job's request
 
 
 class JobFailed(Exception):
     """The child did not answer in time, died, or answered something unreadable."""
 
 
-def _command(warm: bool) -> list[str]:
-    return [sys.executable, "-m", "hardhouse.probe.worker", *([WARM_FLAG] if warm else [])]
+def _command(warm: bool, serve: bool = False) -> list[str]:
+    flags = ([WARM_FLAG] if warm else []) + ([SERVE_FLAG] if serve else [])
+    return [sys.executable, "-m", "hardhouse.probe.worker", *flags]
 
 
 def _environment() -> dict[str, str]:
@@ -48,6 +54,8 @@ def _limit_memory() -> None:  # runs in the child between fork and exec
 
 async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
     """Run one job in a fresh child; kill it when `deadline` seconds have passed."""
+    import asyncio  # here, not at the top: a worker child (which imports this module) never needs it
+
     process = await asyncio.create_subprocess_exec(
         *_command(warm=False),
         stdin=asyncio.subprocess.PIPE,
@@ -78,9 +86,9 @@ _spare_lock = threading.Lock()
 _reaper_registered = False
 
 
-def _spawn(warm: bool) -> subprocess.Popen[bytes]:
+def _spawn(warm: bool, serve: bool = False) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        _command(warm),
+        _command(warm, serve),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -154,6 +162,87 @@ def run_job_sync(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
     return _answer(bytes(output), process.returncode)
 
 
+class JobServer:
+    """One warm child answering jobs one after another, each under its own deadline: for a
+    process that asks for many short jobs at moments it cannot foresee (the deploy's checks
+    from outside ask for one quick TLS posture per host, as each host's turn comes), which
+    would otherwise start a child (and load the TLS scanner) for each. The child is the same
+    as a one-shot one: memory capped, its answers read up to OUTPUT_CAP. A job that overruns
+    its deadline, or a child that dies or answers what cannot be read, ends the child: that
+    job fails, and the next one starts a fresh child. Callers are served one at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._reaper_registered = False
+
+    def start(self) -> None:
+        """Start the child now (idempotent), so that it loads the TLS scanner ahead of its first job."""
+        with self._lock:
+            self._started()
+
+    def run(self, kind: str, arguments: dict[str, Any], deadline: float) -> Any:
+        with self._lock:
+            process = self._started()
+            ends = time.monotonic() + deadline
+            try:
+                assert process.stdin is not None and process.stdout is not None
+                process.stdin.write(json.dumps({"kind": kind, "arguments": arguments}).encode() + b"\n")
+                process.stdin.flush()
+                line = _read_line(process.stdout.fileno(), ends, deadline)
+            except (OSError, JobFailed) as error:
+                self._end()
+                raise error if isinstance(error, JobFailed) else JobFailed(f"the worker child ended: {error}") from None
+            return _answer(line, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._end()
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._end()
+            self._process = _spawn(warm=True, serve=True)
+            if not self._reaper_registered:
+                atexit.register(self.close)
+                self._reaper_registered = True
+        return self._process
+
+    def _end(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+def _read_line(fd: int, ends: float, deadline: float) -> bytes:
+    """One answer line from a server child, by `ends` (monotonic) and up to OUTPUT_CAP bytes."""
+    output = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while not output.endswith(b"\n"):
+            if len(output) > OUTPUT_CAP:
+                raise JobFailed("answered more than the probe reads")
+            left = ends - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                raise JobFailed(f"did not finish within {deadline:g}s")
+            # One byte past the cap at most; a child answers only after a request, so nothing
+            # beyond this answer's newline can be in the pipe.
+            chunk = os.read(fd, min(65536, OUTPUT_CAP + 2 - len(output)))
+            if not chunk:
+                raise JobFailed("the worker child ended without an answer")
+            output += chunk
+    return bytes(output)
+
+
 def _answer(output: bytes, status: int | None) -> Any:
     if len(output) > OUTPUT_CAP:
         raise JobFailed("answered more than the probe reads")
@@ -176,36 +265,47 @@ async def _read_capped(stream: asyncio.StreamReader) -> bytes:
     return bytes(output)
 
 
-def _jobs() -> dict[str, Callable[..., Any]]:
-    from hardhouse.probe.enumerate import native_inventory_job
-    from hardhouse.probe.tls import tls_posture_job, tls_quick_posture_job
-    from hardhouse.probe.zookeeper import session_job
+# Job kind -> (module, function); a child imports only its own job's module.
+JOBS = {
+    "tls_posture": ("hardhouse.probe.tls", "tls_posture_job"),
+    "tls_quick_posture": ("hardhouse.probe.tls", "tls_quick_posture_job"),
+    "native_inventory": ("hardhouse.probe.enumerate", "native_inventory_job"),
+    "zookeeper_session": ("hardhouse.probe.zookeeper", "session_job"),
+}
 
-    return {
-        "tls_posture": tls_posture_job,
-        "tls_quick_posture": tls_quick_posture_job,
-        "native_inventory": native_inventory_job,
-        "zookeeper_session": session_job,
-    }
+
+def _job(kind: str) -> Callable[..., Any]:
+    module, function = JOBS[kind]
+    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+
+
+def _run_request(text: str) -> str:
+    """A job's answer as JSON: its result, or what went wrong (the parent decides what it means)."""
+    try:
+        request = json.loads(text)
+        answer: dict[str, Any] = {"result": _job(request["kind"])(**request["arguments"])}
+    except MemoryError:
+        answer = {"error": "ran out of its memory cap (the server sent too much)"}
+    except Exception as error:  # the job's failure is the answer
+        answer = {"error": f"{type(error).__name__}: {error}"}
+    return json.dumps(answer, default=str)
 
 
 def main() -> None:
     if WARM_FLAG in sys.argv:
-        # A spare started ahead of its job (prewarm): load what a TLS job needs while it waits.
-        _jobs()
+        # A spare or server started ahead of its job (prewarm, JobServer.start, for a quick TLS
+        # posture): load what that job needs while it waits.
         from hardhouse.probe.tls import warm_up
 
         warm_up()
-    request = json.loads(sys.stdin.read(1 << 20))
-    try:
-        result = _jobs()[request["kind"]](**request["arguments"])
-        answer: dict[str, Any] = {"result": result}
-    except MemoryError:
-        answer = {"error": "ran out of its memory cap (the server sent too much)"}
-    except Exception as error:  # the job's failure is the answer; the parent decides what it means
-        answer = {"error": f"{type(error).__name__}: {error}"}
-    sys.stdout.write(json.dumps(answer, default=str))
-    sys.stdout.flush()
+    if SERVE_FLAG in sys.argv:
+        # One job per line until stdin closes; each answer on one line (JSON escapes newlines).
+        for line in iter(lambda: sys.stdin.readline(REQUEST_CAP), ""):
+            sys.stdout.write(_run_request(line) + "\n")
+            sys.stdout.flush()
+    else:
+        sys.stdout.write(_run_request(sys.stdin.read(REQUEST_CAP)))
+        sys.stdout.flush()
     # The answer is out: end now. Tearing down an interpreter that loaded sslyze takes about
     # 50 ms, and the parent reads until end of file. Sockets and threads end with the process.
     os._exit(0)

@@ -15,20 +15,30 @@ and its control comes from there. Lines that prove the deploy works rather than 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from hardhouse.clickhouse import codes
 from hardhouse.clickhouse.ports import BY_NAME, PORTS
 from hardhouse.clickhouse.tls import OLD_LABELS
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Judge, Tool, register
-from hardhouse.probe import LoginResult, login_sync, port_state_sync
-from hardhouse.probe.tls import old_versions_accepted
-from hardhouse.spec import HardeningSpec
+from hardhouse.probe.login import login
+from hardhouse.probe.model import LoginResult
+from hardhouse.probe.scanner import login_sync, run_sync
+from hardhouse.probe.tls import ask_old_versions
+from hardhouse.probe.transport import port_state
+
+if TYPE_CHECKING:
+    from hardhouse.spec import HardeningSpec
 
 # The plaintext ports a stock ClickHouse opens (or documents); each must be closed unless the spec opens it.
 STOCK_PORTS = {port.name: port.stock for port in PORTS if not port.tls and port.stock is not None}
 PORT_TIMEOUT = 2.0  # seconds; loopback and container addresses refuse at once
+
 
 # The checks made here, each registered against the control it proves.
 ANONYMOUS_REFUSED = register(Tool.VERIFY, "anonymous refused", ControlId.AUTH_1)
@@ -68,21 +78,25 @@ class Check:
         return data
 
 
+def _login_arguments(kind: str, user: str | None, password: str | None, ca: Path | None) -> dict[str, Any]:
+    spec_port = BY_NAME[kind]
+    if spec_port.protocol == "http":
+        return {"protocol": "http", "tls": spec_port.tls, "user": user, "password": password, "ca": ca}
+    return {"protocol": "native", "tls": spec_port.tls, "user": user or "default", "password": password or "", "ca": ca}
+
+
 def login_as(host: str, port: int, kind: str, user: str | None, password: str | None, ca: Path | None) -> LoginResult:
     """One login on a spec port kind (http, https, native, native_tls); user None = no credentials.
     Over TLS with `ca`, the server's certificate must validate against it before anything is sent."""
-    spec_port = BY_NAME[kind]
-    if spec_port.protocol == "http":
-        return login_sync(host, port, protocol="http", tls=spec_port.tls, user=user, password=password, ca=ca)
-    return login_sync(
-        host, port, protocol="native", tls=spec_port.tls, user=user or "default", password=password or "", ca=ca
-    )
+    return login_sync(host, port, **_login_arguments(kind, user, password, ca))
 
 
-def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
-    """HTTP without credentials, or a native Hello as `default` with an empty password."""
+def _anonymous_judged(host: str, port: int, kind: str, result: LoginResult) -> Check:
+    """The anonymous login (HTTP without credentials, or a native Hello as `default` with an
+    empty password) judged. Only ClickHouse's own login refusal proves it refused: no session
+    (a port that does not speak TLS, a certificate the CA does not vouch for, a timeout) or any
+    other answer decides nothing, and fails."""
     endpoint = f"{host}:{port} ({kind})"
-    result = login_as(host, port, kind, None, None, ca)
     if result.accepted:
         what = (
             "a query without credentials was answered"
@@ -90,11 +104,25 @@ def anonymous_check(host: str, port: int, kind: str, ca: Path | None) -> Check:
             else "user default with an empty password logged in"
         )
         return Check.of(ANONYMOUS_REFUSED, endpoint, False, what)
-    return Check.of(ANONYMOUS_REFUSED, endpoint, True, result.detail)
+    if result.code in codes.LOGIN_REFUSALS:
+        return Check.of(ANONYMOUS_REFUSED, endpoint, True, result.detail)
+    detail = f"not proven: no ClickHouse login refusal ({result.detail})"
+    return Check.of(ANONYMOUS_REFUSED, endpoint, False, detail)
 
 
-def _reachable(host: str, port: int) -> bool:
-    return port_state_sync(host, port, PORT_TIMEOUT)[0] == "open"
+async def _observe(
+    host: str, open_ports: Mapping[str, int], ca: Path | None
+) -> tuple[dict[int, bool], dict[int, LoginResult]]:
+    """Whether each spec and stock port accepts connections, and the anonymous login on each
+    open spec port that speaks a ClickHouse login: every connection at once (one round trip)."""
+    ports = sorted({*open_ports.values(), *STOCK_PORTS.values()})
+    states = await asyncio.gather(*(port_state(host, port, PORT_TIMEOUT) for port in ports))
+    reachable = {port: state == "open" for port, (state, _) in zip(ports, states, strict=True)}
+    kinds = {port: name for name, port in open_ports.items() if BY_NAME[name].login and reachable[port]}
+    answers = await asyncio.gather(
+        *(login(host, port, **_login_arguments(kind, None, None, ca)) for port, kind in kinds.items())
+    )
+    return reachable, dict(zip(kinds, answers, strict=True))
 
 
 def verify_server(
@@ -104,25 +132,34 @@ def verify_server(
     ca: Path | None = None,
 ) -> list[Check]:
     """All checks for one server address that need no secret: ports, anonymous logins, TLS."""
+    return outside_checks(host, spec.ports.open(), ca=ca)
+
+
+def outside_checks(host: str, open_ports: Mapping[str, int], *, ca: Path | None = None) -> list[Check]:
+    """verify_server for the spec's open ports ({spec port name: number}). The deploy makes
+    these checks on every run, also when a host's verified-state stamp spares it the logins
+    (hardhouse.deploy.snapshot): its helper child answers them without loading the spec model."""
     checks: list[Check] = []
-    open_ports = spec.ports.open()
+    # Every TLS port's deprecated versions in one scan (one worker child for all of them, and
+    # for every host verified at the same moment), asked first: it runs beside the connections.
+    asked = [port for name, port in open_ports.items() if BY_NAME[name].tls]
+    scan = ask_old_versions(host, asked) if asked else None
+    reachable, anonymous = run_sync(_observe(host, open_ports, ca))
+    scanned = scan() if scan is not None else {}
     tls_ports: dict[int, str] = {}
     for name, port in open_ports.items():
-        reachable = _reachable(host, port)
         checks.append(
             Check(
                 f"{host}:{port} ({name})",
                 "open as specified",
-                reachable,
-                "accepts connections" if reachable else "connection refused",
+                reachable[port],
+                "accepts connections" if reachable[port] else "connection refused",
             )
         )
-        if reachable and BY_NAME[name].login:
-            checks.append(anonymous_check(host, port, name, ca))
-        if reachable and BY_NAME[name].tls:
+        if port in anonymous:
+            checks.append(_anonymous_judged(host, port, name, anonymous[port]))
+        if reachable[port] and BY_NAME[name].tls:
             tls_ports[port] = name
-    # Every TLS port's deprecated versions in one scan (one worker child for all of them).
-    scanned = old_versions_accepted(host, list(tls_ports)) if tls_ports else {}
     for port, name in tls_ports.items():
         accepted = scanned.get(port, "TLS scan: no answer for this port")
         for label, check in OLD_TLS_REFUSED.items():
@@ -135,7 +172,7 @@ def verify_server(
     for name, port in STOCK_PORTS.items():
         if name in open_ports or port in open_ports.values():
             continue
-        closed = not _reachable(host, port)
+        closed = not reachable[port]
         check = INTERSERVER_PORT_CLOSED if BY_NAME[name].protocol == "interserver" else CLIENT_PORT_CLOSED
         detail = "connection refused" if closed else "accepts connections"
         checks.append(Check.of(check, f"{host}:{port} ({name})", closed, detail))
@@ -156,3 +193,17 @@ def _label(check: Check) -> str:
     if not check.checked:
         return "SKIP"
     return "PASS" if check.ok else "FAIL"
+
+
+def answer(request: dict[str, Any]) -> dict[str, Any]:
+    """The deploy's helper child (hardhouse.deploy.service, handler "outside"): {"address": "...",
+    "ports": {spec port name: number}, "ca": "path" | null} -> {"ok", "checks"}. The ports are
+    the open ones of a spec the deploy already validated; no password is read or sent."""
+    address, ports, ca = request.get("address"), request.get("ports"), request.get("ca")
+    if not isinstance(address, str) or not isinstance(ports, dict) or not (ca is None or isinstance(ca, str)):
+        raise ValueError("an outside-checks request is {address: str, ports: {name: number}, ca: str | null}")
+    for name, number in ports.items():
+        if name not in BY_NAME or isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
+            raise ValueError(f"ports: {name!r}: {number!r} is not a spec port and its number")
+    checks = outside_checks(address, ports, ca=Path(ca) if ca else None)
+    return {"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}
