@@ -20,8 +20,15 @@ def test_closed_stock_ports_are_proven_under_their_own_control(
 ) -> None:
     spec = load_spec(legacy_spec())
     opened = set(spec.ports.open().values())
-    # The spec's own ports are not reached, so no login or TLS scan runs; every stock port answers `reachable`.
-    monkeypatch.setattr(checks, "_reachable", lambda host, port: reachable and port not in opened)
+    # The spec's own ports are not reached, so no login runs and the TLS scan answers nothing;
+    # every stock port answers `reachable`.
+
+    async def observe(host: str, open_ports: dict[str, int], ca: object) -> tuple[dict[int, bool], dict]:
+        ports = {*open_ports.values(), *checks.STOCK_PORTS.values()}
+        return {port: reachable and port not in opened for port in ports}, {}
+
+    monkeypatch.setattr(checks, "_observe", observe)
+    monkeypatch.setattr(checks, "ask_old_versions", lambda host, ports: lambda: {})
     lines = {c.endpoint: c for c in verify_server("127.0.0.2", spec) if c.proves is not None}
     interserver = lines[f"127.0.0.2:{BY_NAME['interserver_http'].stock} (interserver_http)"]
     http = lines[f"127.0.0.2:{BY_NAME['http'].stock} (http)"]
