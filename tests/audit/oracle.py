@@ -117,16 +117,7 @@ def observe(
     log_path = etc.parent / "stdout.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                "unshare",
-                "--net",
-                "--",
-                "sh",
-                "-c",
-                'ip link set lo up && exec "$0" "$@"',
-                binary,
-                f"--config-file={etc / 'config.xml'}",
-            ],
+            in_own_namespace(binary, f"--config-file={etc / 'config.xml'}"),
             cwd=etc.parent,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -142,15 +133,25 @@ def observe(
                 worker.start()
                 worker.join()
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
     out.log = _tail(etc.parent)
     return out
+
+
+def in_own_namespace(*command: str) -> list[str]:
+    """`command` in a network namespace of its own with only `lo`, up."""
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', *command]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, ten seconds to go, then SIGKILL."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _logs(base: Path) -> bytes:

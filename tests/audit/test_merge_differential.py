@@ -38,6 +38,7 @@ import pytest
 from hardhouse.audit.merge import ConfigTreeError, Dialect, MergedConfig, read_server_tree
 from hardhouse.audit.xmltree import Comment, Element, Text, parse_bytes
 from hardhouse.testing.local_server import free_port, server_binary
+from tests.audit.oracle import stop
 from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]
@@ -300,13 +301,7 @@ def run_server(tree: Tree, wait_for_users: bool = True) -> Preprocessed:
                     break
                 time.sleep(0.05)
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
 
     def read(name: str) -> bytes | None:
         path = target / name

@@ -41,7 +41,7 @@ from hardhouse.audit.values import Unknown
 from hardhouse.clickhouse import addresses
 from hardhouse.testing.local_server import server_binary
 from tests.audit.adversarial import ENVIRONMENT, PASSWORD, GeneratedTree, generate
-from tests.audit.oracle import HTTP_PORT, Observation, observe, proc_sockets
+from tests.audit.oracle import HTTP_PORT, Observation, in_own_namespace, observe, proc_sockets
 from tests.helpers import require
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]
@@ -63,7 +63,11 @@ class Compared:
     open: bool = False
 
 
-def _model(tree: GeneratedTree) -> tuple[ServerTree | None, AuditReport | None, str]:
+# The audit's reading of a tree (None when it refuses the tree, with why) and its verdict.
+Model = tuple[ServerTree | None, AuditReport | None, str]
+
+
+def _model(tree: GeneratedTree) -> Model:
     try:
         read = read_server_tree(tree.etc, Dialect.V18, assume_no_default_include=True)
         report = audit_tree(tree.etc, dialect=Dialect.V18, assume_no_default_include=True)
@@ -98,9 +102,9 @@ def _model_listen(read: ServerTree) -> set[object] | Unknown:
     return found
 
 
-def compare(tree: GeneratedTree, seen: Observation) -> Compared:
+def compare(tree: GeneratedTree, seen: Observation, model: Model) -> Compared:
     out = Compared(tree, started=seen.started)
-    read, report, error = _model(tree)
+    read, report, error = model
     if not seen.started:
         return out  # the server refused the tree: it serves nothing, whatever the audit said
     if read is None or report is None:
@@ -170,9 +174,8 @@ def _known_password(user: User) -> bool:
     )
 
 
-def _tries(tree: GeneratedTree) -> list[tuple[str, str, str]]:
+def _tries(read: ServerTree | None) -> list[tuple[str, str, str]]:
     names = set(ALWAYS_TRIED)
-    read, _, _ = _model(tree)
     if read is not None:
         modelled = users(read.users_values, Dialect.V18)
         if not isinstance(modelled, Unknown):
@@ -184,7 +187,8 @@ def run_oracle(base: Path, count: int, seed: int = SEED) -> list[Compared]:
     trees = [generate(seed + n, base / f"t{n}") for n in range(count)]
 
     def one(tree: GeneratedTree) -> Compared:
-        return compare(tree, observe(tree.etc, _tries(tree), environment=ENVIRONMENT))
+        model = _model(tree)
+        return compare(tree, observe(tree.etc, _tries(model[0]), environment=ENVIRONMENT), model)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(one, trees))
@@ -386,18 +390,7 @@ def modern_listen_tree(tree: GeneratedTree) -> Path:
 def bound_by_26_9(etc: Path, timeout: float = 20.0) -> set[tuple[str, int]] | None:
     """The sockets 26.9 listens on with this tree, or None when it does not open its listener."""
     process = subprocess.Popen(
-        [
-            "unshare",
-            "--net",
-            "--",
-            "sh",
-            "-c",
-            'ip link set lo up && exec "$0" "$@"',
-            sys.executable,
-            "-c",
-            LISTEN_SCRIPT,
-            str(etc),
-        ],
+        in_own_namespace(sys.executable, "-c", LISTEN_SCRIPT, str(etc)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

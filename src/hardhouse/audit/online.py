@@ -70,9 +70,10 @@ def server_version(query: Query) -> str:
     return str(query("SELECT version() AS v")[0]["v"])
 
 
-def online_findings(query: Query, file_users: set[str], with_spec: bool) -> OnlineResult:
+def online_findings(query: Query, file_users: set[str], with_spec: bool, version: str | None = None) -> OnlineResult:
+    """version: the server's, when the caller already asked (audit_tree does, to pick the rules)."""
     try:
-        version = str(query("SELECT version() AS v")[0]["v"])
+        version = server_version(query) if version is None else version
         rows = query(USERS_QUERY)
     except OnlineUnsupported as error:
         return OnlineResult([], str(error))

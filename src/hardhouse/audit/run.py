@@ -148,7 +148,7 @@ def audit_tree(
     if online is not None:
         users_section = first.users.root.find("users")
         file_users = {user.tag for user in users_section.elements()} if users_section is not None else set()
-        answered = online_findings(online, file_users, with_spec=spec is not None)
+        answered = online_findings(online, file_users, with_spec=spec is not None, version=online_version)
         shared += answered.findings
         online_note = answered.note
     by_dialect = {chosen: judge(tree) + shared for chosen, tree in trees.items()}

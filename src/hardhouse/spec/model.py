@@ -1096,7 +1096,7 @@ class HardeningSpec(StrictModel):
         description=(
             "users the host already has that the spec does not declare (an application's own, from users.xml or "
             "users.d; not default, which default_user decides): refuse fails the deploy before going live, naming "
-            "each with its file:line; remove deletes them by name (remove=\"1\"); keep leaves them, judged by every "
+            'each with its file:line; remove deletes them by name (remove="1"); keep leaves them, judged by every '
             "control like any user, so a failing one needs a waiver (hardhouse_waivers)"
         ),
         why="adopting hardhouse on a server must neither lock an application out nor leave it open without saying so",
