@@ -199,8 +199,8 @@ def _ip_entry(key: str, text: str, origin: Origin, dialect: Dialect) -> NetworkE
             "(write ::ffff:A.B.C.D/(96+N), or a mask: A.B.C.D/255.255.0.0)"
         )
     else:
-        network = ipaddress.ip_network((int(address) & _mask(prefix, bits), prefix)) if bits == 32 else None
-        network = network or ipaddress.IPv6Network((int(address) & _mask(prefix, bits), prefix))
+        masked = int(address) & _mask(prefix, bits)
+        network = ipaddress.IPv4Network((masked, prefix)) if bits == 32 else ipaddress.IPv6Network((masked, prefix))
         any_reason = _any_reason(network)
     return NetworkEntry(key, "ip", text, origin, network, any_reason)
 
