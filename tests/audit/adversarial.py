@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PASSWORD = "hh-oracle-password"
+# Made per run, as every password in the tests: it lives only in the generated trees.
+PASSWORD = secrets.token_urlsafe(18)
 HASH = hashlib.sha256(PASSWORD.encode()).hexdigest()
 EMPTY = hashlib.sha256(b"").hexdigest()
 # Set in the server's environment: a from_env or ${system.env.*} the audit cannot see.

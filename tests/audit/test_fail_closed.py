@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def config_file(body: str, root: str = "yandex") -> str:
 
 
 PASSWORDLESS_ANYWHERE = users_file(user("bob", "<password></password>", "<ip>::/0</ip>"))
-HASHED = f"<password_sha256_hex>{hashlib.sha256(b'a long and unguessable one').hexdigest()}</password_sha256_hex>"
+HASHED = f"<password_sha256_hex>{hashlib.sha256(secrets.token_bytes(18)).hexdigest()}</password_sha256_hex>"
 
 # kind -> (files to plant, the control that must not pass, the dialect it is judged by)
 PLANTED: dict[str, tuple[dict[str, str], str, str]] = {
