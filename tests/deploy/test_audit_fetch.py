@@ -47,7 +47,7 @@ from hardhouse.deploy.audit import (
 from hardhouse.deploy.recheck import recheck_lines
 from hardhouse.render import render
 from hardhouse.spec import load_spec
-from hardhouse_dev.sandbox import USERS, sandbox_spec
+from hardhouse_dev.sandbox import sandbox_spec
 from tests.helpers import CAPPED_MEMORY, CAPPED_SECONDS
 
 STOCK_CONFIG = """<yandex>
@@ -82,16 +82,6 @@ def run_fetch(directory: Path, limit: int = ARCHIVE_LIMIT, key: str = ARCHIVE_KE
         text=True,
         timeout=60,
     )
-
-
-@pytest.fixture
-def secrets_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "secrets"
-    directory.mkdir(mode=0o700)
-    for name in USERS:
-        (directory / name).write_text(secrets.token_urlsafe(24) + "\n")
-        (directory / name).chmod(0o600)
-    return directory
 
 
 @pytest.fixture

@@ -134,6 +134,21 @@ EXPOSED = """<clickhouse>
 """
 
 
+def start_exposed(host: Any) -> None:
+    """The installed stock server made reachable on every interface and started, as the
+    incident's was; returns once it answers on 9000 (or after 20 s)."""
+    docker_exec(
+        host.container,
+        "mkdir -p /etc/clickhouse-server/config.d && "
+        f"cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n"
+        "/etc/init.d/clickhouse-server start",
+    )
+    for _ in range(100):
+        if port_open(host.address, 9000):
+            break
+        subprocess.run(["sleep", "0.2"])
+
+
 @pytest.fixture(scope="module")
 def exposed_host(one_host: Any) -> Any:
     """Debian's stock ClickHouse on the host, open on every interface, with a log table
@@ -146,16 +161,7 @@ def exposed_host(one_host: Any) -> Any:
         "|| (apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
         "clickhouse-server clickhouse-client >/dev/null)",
     )
-    docker_exec(
-        host.container,
-        "mkdir -p /etc/clickhouse-server/config.d && "
-        f"cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n"
-        "/etc/init.d/clickhouse-server start",
-    )
-    for _ in range(100):
-        if port_open(host.address, 9000):
-            break
-        subprocess.run(["sleep", "0.2"])
+    start_exposed(host)
     anonymous = {"user": "default", "password": ""}
     native_query(host.address, 9000, "CREATE DATABASE logs", **anonymous)
     native_query(

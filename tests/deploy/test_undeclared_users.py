@@ -39,7 +39,7 @@ from hardhouse.deploy.users import (
 )
 from hardhouse.render import render
 from hardhouse.spec import load_spec
-from hardhouse_dev.sandbox import USERS, sandbox_spec
+from hardhouse_dev.sandbox import sandbox_spec
 from tests.deploy.test_audit_fetch import STOCK_CONFIG, STOCK_USERS, fetched_archive
 from tests.deploy.test_snapshot import spec_trust
 from tests.helpers import VALID_SPEC
@@ -62,16 +62,6 @@ def grafana(password: str, networks: str = "<ip>::/0</ip>") -> str:
 @pytest.fixture
 def password() -> str:
     return secrets.token_urlsafe(18)
-
-
-@pytest.fixture
-def secrets_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "secrets"
-    directory.mkdir(mode=0o700)
-    for name in USERS:
-        (directory / name).write_text(secrets.token_urlsafe(24) + "\n")
-        (directory / name).chmod(0o600)
-    return directory
 
 
 def make_spec(secrets_dir: Path, mode: str | None) -> Any:

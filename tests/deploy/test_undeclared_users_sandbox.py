@@ -26,12 +26,12 @@ import pytest
 
 from hardhouse.testing.clients import native_query, port_open
 from tests.deploy.test_deploy_sandbox import (
-    EXPOSED,
     _appears,
     deploy,
     docker_exec,
     host_data,
     make_sandbox,
+    start_exposed,
     tooling,  # noqa: F401 - a fixture this module's host needs
 )
 
@@ -80,16 +80,7 @@ def adopted(tooling: None, tmp_path_factory: pytest.TempPathFactory, grafana_pas
             text=True,
         )
         assert plant.returncode == 0, plant.stderr
-        docker_exec(
-            host.container,
-            "mkdir -p /etc/clickhouse-server/config.d && "
-            f"cat > /etc/clickhouse-server/config.d/exposed.xml <<'EOF'\n{EXPOSED}EOF\n"
-            "/etc/init.d/clickhouse-server start",
-        )
-        for _ in range(100):
-            if port_open(host.address, 9000):
-                break
-            subprocess.run(["sleep", "0.2"])
+        start_exposed(host)
         yield sandbox
     finally:
         sandbox.down()
