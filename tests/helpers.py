@@ -6,6 +6,7 @@ import dataclasses
 import os
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from lxml import etree
 
 from hardhouse.render import RenderedFile
+from hardhouse.testing.local_server import STOCK_CONFIG_DIR
 
 # Strong random passwords, generated per test run and passed through `environ=`; never
 # written to a file or printed.
@@ -122,3 +124,13 @@ def assert_refused_briefly(result: Any, *expected: str) -> str:
     for text in expected:
         assert text in output, output[:2000]
     return output
+
+
+def stock_tree(etc: Path) -> Path:
+    """A copy of Debian's 18.16 config.xml and users.xml in a new directory `etc` (skipped, or
+    failed under CI, when Debian's clickhouse-server is not installed)."""
+    require((STOCK_CONFIG_DIR / "config.xml").is_file(), "Debian's clickhouse-server is not installed")
+    etc.mkdir()
+    for name in ("config.xml", "users.xml"):
+        shutil.copyfile(STOCK_CONFIG_DIR / name, etc / name)
+    return etc

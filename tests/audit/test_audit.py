@@ -21,8 +21,7 @@ from hardhouse.cli import main
 from hardhouse.controls import BY_AUDIT_RULE
 from hardhouse.render import render, write_files
 from hardhouse.spec import load_spec
-from hardhouse.testing.local_server import STOCK_CONFIG_DIR
-from tests.helpers import PASSWORDS, VALID_SPEC, require
+from tests.helpers import PASSWORDS, VALID_SPEC, stock_tree
 
 # The file the official clickhouse/clickhouse-server image ships (docker_related_config.xml).
 DOCKER_LISTEN = """<clickhouse>
@@ -44,12 +43,7 @@ def line_of(path: Path, needle: str) -> int:
 
 @pytest.fixture
 def stock(tmp_path: Path) -> Path:
-    require((STOCK_CONFIG_DIR / "config.xml").is_file(), "Debian's clickhouse-server is not installed")
-    tree = tmp_path / "etc"
-    tree.mkdir()
-    for name in ("config.xml", "users.xml"):
-        shutil.copyfile(STOCK_CONFIG_DIR / name, tree / name)
-    return tree
+    return stock_tree(tmp_path / "etc")
 
 
 def spec_data(version: str = "18.16") -> dict[str, Any]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -22,8 +20,8 @@ from hardhouse.cli import main
 from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.render import render, write_files
 from hardhouse.spec import load_spec
-from hardhouse.testing.local_server import STOCK_CONFIG_DIR
-from tests.helpers import PASSWORDS, VALID_SPEC, require
+from tests.audit.test_audit import spec_data
+from tests.helpers import PASSWORDS, stock_tree
 
 GRANT_ALL = "<profile>default</profile><quota>default</quota>"
 
@@ -176,19 +174,9 @@ UNDECIDABLE: dict[str, tuple[dict[str, str], str]] = {
 @pytest.fixture
 def hardened(tmp_path: Path) -> Path:
     """Debian's stock tree with hardhouse's 18.16 render dropped in: it passes."""
-    require((STOCK_CONFIG_DIR / "config.xml").is_file(), "Debian's clickhouse-server is not installed")
-    tree = tmp_path / "etc"
-    tree.mkdir()
-    for name in ("config.xml", "users.xml"):
-        shutil.copyfile(STOCK_CONFIG_DIR / name, tree / name)
+    tree = stock_tree(tmp_path / "etc")
     write_files(render(load_spec(spec_data("18.16")), PASSWORDS), tree)
     return tree
-
-
-def spec_data(version: str) -> dict[str, Any]:
-    data = json.loads(json.dumps(VALID_SPEC))
-    data["clickhouse_version"] = version
-    return data
 
 
 def audit(*args: str, default_include: str | None = "none") -> Result:

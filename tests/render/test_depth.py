@@ -6,7 +6,6 @@ tests/render/test_live_18_16_depth.py (18.16)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,7 @@ from hardhouse.audit.rules import (
 from hardhouse.cli import main
 from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.spec import SpecError, load_spec
-from hardhouse.testing.local_server import STOCK_CONFIG_DIR
-from tests.helpers import PASSWORDS, require
+from tests.helpers import PASSWORDS, stock_tree
 
 SETTINGS = "zz-hardhouse-settings.xml"
 SYSTEM_LOGS = "zz-hardhouse-system-logs.xml"
@@ -283,11 +281,7 @@ TURNED_ON = {
 
 @pytest.fixture
 def modern_tree(tmp_path: Path, spec_dict, environ) -> tuple[Path, dict[str, Any]]:
-    require((STOCK_CONFIG_DIR / "config.xml").is_file(), "Debian's clickhouse-server is not installed")
-    tree = tmp_path / "etc"
-    tree.mkdir()
-    for name in ("config.xml", "users.xml"):
-        shutil.copyfile(STOCK_CONFIG_DIR / name, tree / name)
+    tree = stock_tree(tmp_path / "etc")
     spec_dict["clickhouse_version"] = "26.9"
     write_files(render(load_spec(spec_dict), environ), tree)
     return tree, spec_dict

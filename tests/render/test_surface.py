@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.render.credentials import MIN_LENGTH, weakness
 from hardhouse.spec import load_spec
 from hardhouse.spec.errors import SpecError
-from hardhouse.testing.local_server import STOCK_CONFIG_DIR
 from tests.audit.test_audit import audit_json, findings
-from tests.helpers import PASSWORDS, VALID_SPEC, require
+from tests.helpers import PASSWORDS, VALID_SPEC, stock_tree
 
 EGRESS = "zz-hardhouse-egress.xml"
 HANDLERS = "zz-hardhouse-http-handlers.xml"
@@ -165,12 +163,7 @@ def test_weakened_rule_is_caught() -> None:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    require((STOCK_CONFIG_DIR / "config.xml").is_file(), "Debian's clickhouse-server is not installed")
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    for name in ("config.xml", "users.xml"):
-        shutil.copyfile(STOCK_CONFIG_DIR / name, etc / name)
-    return etc
+    return stock_tree(tmp_path / "etc")
 
 
 def plant(etc: Path, relative: str, body: str) -> None:
