@@ -16,6 +16,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+import re2
+
 from hardhouse.audit.files import Dialect
 from hardhouse.audit.values import Unknown, Values
 from hardhouse.audit.xmltree import Element, Origin
@@ -29,6 +31,10 @@ PASSWORD_ELEMENTS = ("password", "password_sha256_hex", "password_double_sha1_he
 # Host names no network restriction should match; a regexp or LIKE pattern matching them all matches anyone.
 PROBE_NAMES = ("attacker.example", "x", "203-0-113-7.customer.example.net")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A tree's pattern is hostile input: RE2 matches in linear time (Python's re can backtrack for
+# hours on 31 characters) and keeps its parse errors, which quote the pattern, off stderr.
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False
 
 
 @dataclass(frozen=True)
@@ -219,21 +225,26 @@ def _pattern_entry(key: str, kind: str, text: str, origin: Origin) -> NetworkEnt
     else:
         regex = text
     try:
-        compiled = re.compile(regex)
-    except (re.error, RecursionError, OverflowError):
-        return _unreadable(key, text, origin, "a regular expression the audit cannot evaluate")
+        compiled = re2.compile(regex, options=RE2_OPTIONS)
+    except (re2.error, ValueError, TypeError, UnicodeError):
+        # Not RE2 syntax (a backreference, a lookaround: PCRE on 18.16) or too large: not decided.
+        return _unreadable(
+            key, text, origin, "a regular expression the audit cannot evaluate", "write it in RE2 syntax, or use <ip>"
+        )
     matcher = compiled.fullmatch if kind == "like" else compiled.search
     matches_all = all(matcher(name) for name in PROBE_NAMES)
     reason = f"<{key}> matches any host name" if matches_all else None
     return NetworkEntry(key, kind, text, origin, any_reason=reason)
 
 
-def _unreadable(key: str, text: str, origin: Origin, what: str) -> Unknown:
-    return Unknown(
-        f"<{key}> at {origin} is {what}",
-        "write a plain address or subnet (10.0.0.0/8, 2001:db8::/32)",
-        origin,
-    )
+def _unreadable(
+    key: str,
+    text: str,
+    origin: Origin,
+    what: str,
+    todo: str = "write a plain address or subnet (10.0.0.0/8, 2001:db8::/32)",
+) -> Unknown:
+    return Unknown(f"<{key}> at {origin} is {what}", todo, origin)
 
 
 def _mask(prefix: int, bits: int) -> int:
