@@ -21,7 +21,7 @@ from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.render import render, write_files
 from hardhouse.spec import load_spec
 from tests.audit.test_audit import spec_data
-from tests.helpers import PASSWORDS, stock_tree
+from tests.helpers import PASSWORDS, run_cli_capped, stock_tree
 
 GRANT_ALL = "<profile>default</profile><quota>default</quota>"
 
@@ -289,3 +289,39 @@ def test_names_and_values_with_control_or_bidi_characters_reach_no_terminal_raw(
         assert raw not in result.output
     assert "HH-LISTEN-1 listen_host :: from config.d/zz\\u202ez.xml:1" in result.output
     assert "tcp_port 90\\u2028\\x8500 from config.d/zz\\u202ez.xml:1" in result.output
+
+
+# Hostile trees built to make the audit itself hang: each ends, in a memory- and time-capped
+# child, with the control undecided or failed, never a pass.
+BACKTRACKING = r"^(?:attacker\.example|x|(?:.|.)*!)$"  # Python's re: 2**31 steps on the third name
+# Eight levels (within Poco's ten), fifty references each, to an empty value: 50**8 lookups.
+REFERENCE_BOMB = "".join(f"<hh_a{i}>{('${hh_a' + str(i + 1) + '}') * 50}</hh_a{i}>" for i in range(8)) + "<hh_a8/>"
+HOSTILE: dict[str, tuple[dict[str, str], str, str]] = {
+    "a host_regexp that backtracks": (
+        {"users.d/zzz.xml": users_file(user("bob", HASHED, f"<host_regexp>{BACKTRACKING}</host_regexp>"))},
+        "HH-NET-1",
+        "pass",  # RE2 answers at once: it does not match every name
+    ),
+    "a host_regexp RE2 cannot read (a backreference)": (
+        {"users.d/zzz.xml": users_file(user("bob", HASHED, r"<host_regexp>(a)\1</host_regexp>"))},
+        "HH-NET-1",
+        "undecided",
+    ),
+    "${} references fifty wide and eight deep to an empty value": (
+        {"config.d/zzz.xml": config_file("<listen_host>${hh_a0}</listen_host>" + REFERENCE_BOMB)},
+        "HH-LISTEN-1",
+        "undecided",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_tree_built_to_hang_the_audit_ends_bounded_and_never_passes_what_it_cannot_read(
+    hardened: Path, kind: str
+) -> None:
+    files, control, expected = HOSTILE[kind]
+    plant(hardened, files)
+    done = run_cli_capped("audit", "--json", str(hardened), "--dialect", "18.16", "--default-include", "none")
+    (report,) = json.loads(done.stdout)["reports"]
+    assert {c["id"]: c["status"] for c in report["controls"]}[control] == expected, done.stdout[-2000:]
+    assert b"re2.cc" not in done.stderr  # RE2's own error log (quoting the pattern) stays off the terminal

@@ -33,6 +33,9 @@ from hardhouse.audit.xmltree import Element, Origin, Unresolved
 MAX_REFERENCE_DEPTH = 10
 # A value that substitution grows past this is not judged: real values are short.
 MAX_EXPANDED_CHARS = 64 * 1024
+# References one value may follow in all: a value referring fifty times to one referring fifty
+# times to ... an empty one grows nothing but costs 50**10 lookups.
+MAX_REFERENCES = 10_000
 KEY_STEP = re.compile(r"([^.\[\]]*)(?:\[([^\]]*)\])?")
 ENVIRONMENT_KEYS = ("system.", "application.")
 T = TypeVar("T")
@@ -91,6 +94,7 @@ class Values:
     def __init__(self, root: Element, *, layered: bool):
         self.root = root
         self.layered = layered
+        self._references_left = MAX_REFERENCES  # reset by each get()
         self._unknown: dict[int, Unresolved] = {}
         stack: list[tuple[Element, Unresolved | None]] = [(root, None)]
         while stack:
@@ -149,6 +153,7 @@ class Values:
         unknown = self.unknown(element)
         if unknown is not None:
             return unknown
+        self._references_left = MAX_REFERENCES
         return self._expand(element.raw_text, element.value_origin, 1)
 
     def text(self, path: str, below: Element | None = None) -> str | None | Unknown:
@@ -203,6 +208,13 @@ class Values:
     def _reference(self, key: str, origin: Origin, depth: int) -> str | None | Unknown:
         """The expanded value a `${key}` names; None when the configuration has no such key
         (Poco then keeps `${key}` as written)."""
+        self._references_left -= 1
+        if self._references_left < 0:
+            return Unknown(
+                f"the value at {origin} follows more than {MAX_REFERENCES} ${{...}} references",
+                "write the value without substitution",
+                origin,
+            )
         found = self._lookup(key, origin)
         if isinstance(found, Unknown):
             return found
