@@ -19,7 +19,7 @@ import pytest
 from hardhouse.embedded import RunAsReport, run_as
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import load_spec
-from hardhouse.spec.locks import SYSTEM_LOG_TABLES
+from hardhouse.spec.settings import SYSTEM_LOG_TABLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.chdb]
 

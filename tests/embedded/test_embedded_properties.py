@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hardhouse.embedded import validate_embedded
 from hardhouse.render import render
 from hardhouse.spec import load_spec
-from hardhouse.spec.meaning import password_hash_for
+from hardhouse.spec.users import password_hash_for
 from tests.spec.test_properties import specs
 
 pytestmark = [pytest.mark.integration, pytest.mark.chdb]

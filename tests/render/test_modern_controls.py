@@ -15,7 +15,7 @@ from hardhouse.clickhouse import versions
 from hardhouse.render import SQL_FILE, RenderedFile, render, sql_statements
 from hardhouse.render.credentials import scram_sha256_hex
 from hardhouse.spec import load_spec
-from hardhouse.spec.meaning import BUILTIN_MASKING_RULES
+from hardhouse.spec.masking import BUILTIN_MASKING_RULES
 
 AUTH = "zz-hardhouse-auth.xml"
 MASKING = "zz-hardhouse-masking.xml"

@@ -29,7 +29,7 @@ from hardhouse.controls.registry import Tool, register
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.fields import has_control_character
-from hardhouse.spec.locks import SYSTEM_LOG_TABLES
+from hardhouse.spec.settings import SYSTEM_LOG_TABLES
 
 CONFIG_PATHS = (
     "listen_host",

@@ -22,7 +22,7 @@ from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.tls import disabled_protocols, weak_suite_reason
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, judges
-from hardhouse.spec.locks import SYSTEM_LOG_TABLES
+from hardhouse.spec.settings import SYSTEM_LOG_TABLES
 
 # ClickHouse's own default when openSSL.server.cipherList is not set.
 CLICKHOUSE_DEFAULT_CIPHERS = "ALL:!ADH:!LOW:!EXP:!MD5:@STRENGTH"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from hardhouse.clickhouse.encryption import KEY_HEX_DIGITS
 from hardhouse.deploy.settings import _fail
 from hardhouse.render.credentials import read_password_file
 from hardhouse.spec import HardeningSpec
@@ -39,7 +40,7 @@ SYSV_DEFAULTS = "/etc/default/clickhouse-server"
 # The first line of the defaults file hardhouse writes: any other first line is the operator's file.
 SYSV_MARKER = "# Managed by hardhouse: the log database keys for clickhouse-server (hardhouse.deploy.keys)."
 SYSTEMD, SYSV = "systemd", "sysv"
-KEY_PATTERN = re.compile(r"[0-9a-fA-F]{64}")  # AES-256: what the rendered key_hex needs
+KEY_PATTERN = re.compile(rf"[0-9a-fA-F]{{{KEY_HEX_DIGITS}}}")  # AES-256: what the rendered key_hex needs
 
 
 @dataclass(frozen=True)

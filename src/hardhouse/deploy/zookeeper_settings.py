@@ -22,8 +22,8 @@ import jinja2
 from hardhouse.deploy.settings import _fail
 from hardhouse.probe.wire.zookeeper import READ_ONLY_WORDS
 from hardhouse.render.cluster import read_source
+from hardhouse.spec.cluster import SecretSource
 from hardhouse.spec.fields import ENV_PATTERN, NAME_PATTERN, NAME_RULE, host_path_problem
-from hardhouse.spec.model import SecretSource
 
 KEY = "hardhouse_zookeeper"
 

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hardhouse.clickhouse.encryption import KEY_HEX_DIGITS
 from hardhouse.clickhouse.stock import EMPTY_SHA256
 
 if TYPE_CHECKING:  # the worker imports this module; keep it light
@@ -68,7 +69,6 @@ CONFIG_XML = """\
 
 # The session presents an empty password; a SHA-256 of it (not <no_password/>) still logs in
 # when the rendered config refuses passwordless users (allow_no_password 0).
-KEY_HEX_DIGITS = 64  # AES_256_CTR, the algorithm hardhouse renders
 SESSION_USER = "default"  # the only user chdb-core's session authenticates as
 HARNESS_KEYS = "harness-keys.xml"
 # Harness-only users.d files sort after every rendered file ("zz-hardhouse-..."), so they

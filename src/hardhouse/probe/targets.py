@@ -12,7 +12,6 @@ import ast
 import ipaddress
 import json
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardhouse.clickhouse.hostnames import host_name_problem
 from hardhouse.clickhouse.ports import PROBE_PORTS
 
 # A CIDR larger than this many addresses is refused unless --max-hosts raises the cap (/16).
@@ -28,7 +28,6 @@ DEFAULT_MAX_HOSTS = 65536
 FILE_MAX = 4 * 1024 * 1024  # bytes of a target list or inventory
 # An existing file is read as targets when named @FILE, when its path has a `/`, or by suffix.
 TARGET_FILE_SUFFIXES = frozenset({".py", ".txt", ".list", ".lst", ".hosts", ".targets"})
-HOST_NAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
 class TargetError(ValueError):
@@ -83,7 +82,8 @@ def _check_host(host: str, where: str) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if not HOST_NAME.fullmatch(host):
+    # A target's name may hold '_' (container and /etc/hosts names), as a spec's may not.
+    if host_name_problem(host, underscore=True) is not None:
         raise TargetError(f"{where[:80]!r}: not a host name or address")
     return host
 

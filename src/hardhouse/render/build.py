@@ -4,7 +4,8 @@ databases, sql/ with the DDL an owner applies).
 render() is pure apart from reading secrets: it returns the files (relative path, content,
 mode) and writes nothing (hardhouse.render.write puts them in place). Every
 version-dependent element is decided by hardhouse.clickhouse.versions.has() or by the
-helpers in hardhouse.spec.meaning, which the spec's cross-checks use too.
+what the spec's section modules say it means (hardhouse.spec.users, .settings ...), which
+the cross-checks use too.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from hardhouse.render.cluster import SECRETS_CONCERN, cluster_contexts
 from hardhouse.render.credentials import resolve_credentials
 from hardhouse.render.depth import depth_plan
 from hardhouse.spec.fields import parse_network
-from hardhouse.spec.meaning import masking_rules, refuses_insecure_auth, row_filters, user_access
-from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec
+from hardhouse.spec.log_databases import row_filters, user_access
+from hardhouse.spec.masking import masking_rules
+from hardhouse.spec.model import HardeningSpec
+from hardhouse.spec.settings import CONSTRAINTS_KEY
+from hardhouse.spec.users import LOCKED_PROFILE, refuses_insecure_auth
 
 FILE_PREFIX = "zz-hardhouse-"  # merged after the stock and packager files, so it has the last word
 FILE_MODE = 0o640  # root:clickhouse; the server reads, nobody else

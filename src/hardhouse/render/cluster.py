@@ -15,9 +15,10 @@ from typing import Any
 
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
 from hardhouse.render.credentials import read_password_file, sha256_hex, weakness
+from hardhouse.spec.cluster import SecretSource
 from hardhouse.spec.errors import Problem, SpecError
 from hardhouse.spec.fields import has_control_character
-from hardhouse.spec.model import HardeningSpec, SecretSource
+from hardhouse.spec.model import HardeningSpec
 
 CONCERN = "cluster"
 SECRETS_CONCERN = "cluster_secrets"

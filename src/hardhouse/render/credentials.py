@@ -29,8 +29,8 @@ from zxcvbn import zxcvbn
 
 from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.spec.errors import Problem, SpecError
-from hardhouse.spec.meaning import password_hash_for
-from hardhouse.spec.model import HardeningSpec, User
+from hardhouse.spec.model import HardeningSpec
+from hardhouse.spec.users import User, password_hash_for
 
 MIN_LENGTH = 12
 # zxcvbn scores 0..4; 3 is "safely unguessable: moderate protection from an offline attack".

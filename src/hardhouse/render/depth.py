@@ -1,19 +1,19 @@
 """The render plan for settings locks, the server's own logs, secrets in SHOW and server limits
 (issue 12 items 1, 2, 6, 7): (subdir, concern, context) entries that hardhouse.render.build
-renders like every other concern. The decisions live in hardhouse.spec.locks."""
+renders like every other concern. The decisions live in hardhouse.spec.settings."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hardhouse.spec.locks import (
+from hardhouse.spec.model import HardeningSpec
+from hardhouse.spec.settings import (
     SYSTEM_LOG_TABLES,
     profile_locks,
     session_log_on,
     shows_no_secrets,
     system_log_retention,
 )
-from hardhouse.spec.model import HardeningSpec
 
 
 def _value(value: Any) -> Any:

@@ -6,24 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from hardhouse.clickhouse import versions
 from hardhouse.render.credentials import MIN_LENGTH
-from hardhouse.spec.locks import CORS_SETTING, STACK_TRACE_SETTING, rendered_profiles, response_settings
-from hardhouse.spec.model import NO_REMOTE_HOST, HardeningSpec
+from hardhouse.spec.egress import NO_REMOTE_HOST
+from hardhouse.spec.http import CORS_SETTING, STACK_TRACE_SETTING, response_settings, serves_only_listed_handlers
+from hardhouse.spec.model import HardeningSpec
+from hardhouse.spec.settings import rendered_profiles
+from hardhouse.spec.users import server_password_policy
 
 # The render-time judge's length rule, as the server's password_complexity can state it.
 # (The judge also refuses guessable passwords; no regular expression can.)
 PASSWORD_RULES = ({"pattern": f".{{{MIN_LENGTH}}}", "message": f"be at least {MIN_LENGTH} characters long"},)
-
-
-def serves_only_listed_handlers(spec: HardeningSpec) -> bool:
-    return not spec.http.web_ui and versions.has(spec.version, "http_handlers")
-
-
-def server_password_policy(spec: HardeningSpec) -> bool:
-    if spec.password_policy.server_side is None:
-        return versions.has(spec.version, "password_policy")
-    return spec.password_policy.server_side
 
 
 def response_profiles(spec: HardeningSpec) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ ENV_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 # X.509 limits a common name to 64 characters (RFC 5280, ub-common-name).
 COMMON_NAME_MAX = 64
-KEY_HEX_DIGITS = 64  # AES_256_CTR takes a 32-byte key: 64 hex digits
 # Characters no string that reaches XML, SQL or a shell may hold: C0 controls (tab and
 # newline included), DEL, C1 controls, the Unicode line and paragraph separators, lone
 # surrogates and the two non-characters XML 1.0 excludes.
@@ -35,6 +34,7 @@ SCOPE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 PATH_MAX_BYTES = 4096
 HOST_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._+@-]+")
 HOST_PATH_EXAMPLE = "/etc/clickhouse-server/tls/server.crt"
+HOST_PATH_RULE = "absolute, normalized, only letters, digits, . _ + @ - and /"
 
 AnyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Seen through IPv6, as ClickHouse matches clients on some versions (18.16 for certain):

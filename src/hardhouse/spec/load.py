@@ -3,7 +3,8 @@ errors turned into Problems that name the field and the fix.
 
 Validation happens in two passes so that every problem is reported at once:
 1. structure and single fields (pydantic, all field errors collected);
-2. rules that span fields (hardhouse.spec.checks), run when the structure is sound.
+2. rules that span fields (each section's, in the order hardhouse.spec.model runs them),
+   run when the structure is sound.
 A message echoes the input only through `excerpt` (bounded, control characters escaped),
 and never under a field whose name suggests a secret. The file itself is read within
 bounds by hardhouse.spec.source.
@@ -17,35 +18,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hardhouse.spec.checks import cross_checks
-from hardhouse.spec.errors import NOT_SHOWN, Problem, SpecError, bounded_text, excerpt, field_path, is_secret_location
-from hardhouse.spec.model import (
-    CONSTRAINTS_TAG,
-    SETTING_TAG,
+from hardhouse.spec.cluster import (
     Cluster,
-    HardeningSpec,
     Interserver,
     InterserverOld,
     Keeper,
-    LogDatabase,
-    LogEncryption,
-    LogTable,
-    MaskingRule,
-    Ports,
-    QueryMasking,
-    Quota,
     Replica,
-    ServerLimits,
-    SettingConstraint,
     Shard,
-    StrictModel,
-    SystemLogs,
-    Tls,
-    User,
     ZooKeeper,
     ZooKeeperNode,
 )
+from hardhouse.spec.declare import StrictModel
+from hardhouse.spec.errors import NOT_SHOWN, Problem, SpecError, bounded_text, excerpt, field_path, is_secret_location
+from hardhouse.spec.log_databases import LogDatabase, LogEncryption, LogTable
+from hardhouse.spec.masking import MaskingRule, QueryMasking
+from hardhouse.spec.model import HardeningSpec, cross_checks
+from hardhouse.spec.network import Ports, Tls
+from hardhouse.spec.settings import CONSTRAINTS_TAG, SETTING_TAG, ServerLimits, SettingConstraint, SystemLogs
 from hardhouse.spec.source import check_data_bounds, decode_spec, parse_spec_text, read_spec_bytes
+from hardhouse.spec.users import Quota, User
 
 # Beyond this many, problems are counted rather than listed: the report stays readable and
 # its size does not grow with a hostile input.

@@ -35,7 +35,7 @@ from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
 from hardhouse.provision.columns import canonical_type
 from hardhouse.spec import HardeningSpec
-from hardhouse.spec.model import LogDatabase
+from hardhouse.spec.log_databases import LogDatabase
 from hardhouse.verify.checks import Check
 from hardhouse.verify.reach import first_reachable, why_not
 

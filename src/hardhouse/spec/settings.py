@@ -1,15 +1,163 @@
-"""What the spec means for settings a user cannot lift, the server's own logs and its limits
-(issue 12 items 1, 2, 6, 7): decisions the cross-checks and the renderer both take, so a lock is
-never rendered where the checks would have refused it, or the other way round."""
+"""The spec's settings sections: settings profiles and the locks that keep a session from
+lifting them (profiles, lock_profile_settings), the server's own logs (system_logs) and its
+limits (server_limits); the models, the rules that span them, and what the settings file
+writes into each profile. The renderer and the cross-checks take the same decisions here, so
+a lock is never rendered where the checks would have refused it, or the other way round."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Tag, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from hardhouse.clickhouse import versions
-from hardhouse.spec.errors import Problem
-from hardhouse.spec.model import CONSTRAINTS_KEY, LOCKED_PROFILE, HardeningSpec, SettingConstraint
+from hardhouse.spec.declare import StrictModel, described
+from hardhouse.spec.errors import Problem, excerpt
+from hardhouse.spec.fields import check_name, fail, has_control_character
+from hardhouse.spec.http import closed_response_settings
+from hardhouse.spec.users import LOCKED_PROFILE
+
+if TYPE_CHECKING:
+    from hardhouse.spec.model import HardeningSpec
+
+SettingValue = int | float | str | bool
+# The key of a profile that holds its constraints, as in ClickHouse's own <profiles><NAME><constraints>.
+CONSTRAINTS_KEY = "constraints"
+# Union tags pydantic puts in error locations; hardhouse.spec.load leaves them out of field paths.
+SETTING_TAG, CONSTRAINTS_TAG = "setting value", "setting constraints"
+
+
+class SettingConstraint(StrictModel):
+    min: int | float | None = described(None, description="lowest value a user may SET")
+    max: int | float | None = described(None, description="highest value a user may SET")
+    readonly: bool = described(False, description="the user may not change the setting at all")
+
+    @model_validator(mode="after")
+    def consistent(self) -> SettingConstraint:
+        if self.readonly and (self.min is not None or self.max is not None):
+            raise PydanticCustomError(
+                "hardhouse",
+                "a readonly setting cannot also have min or max",
+                {"fix": "give readonly: true alone, or min and/or max"},
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError(
+                "hardhouse", f"min {self.min} is above max {self.max}", {"fix": "swap them, or widen the range"}
+            )
+        return self
+
+
+def _profile_entry_kind(value: Any) -> str:
+    return CONSTRAINTS_TAG if isinstance(value, dict) else SETTING_TAG
+
+
+# A profile maps setting names to values, and the key `constraints` to {setting: constraint}.
+ProfileEntry = Annotated[
+    Annotated[SettingValue, Tag(SETTING_TAG)] | Annotated[dict[str, SettingConstraint], Tag(CONSTRAINTS_TAG)],
+    Discriminator(_profile_entry_kind),
+]
+
+
+def _profile_shape(value: Any) -> Any:
+    """Only `constraints` holds a mapping; said before the types are checked, so the message names it."""
+    if not isinstance(value, dict):
+        return value
+    for name, settings in value.items():
+        if not isinstance(settings, dict):
+            continue
+        for setting, setting_value in settings.items():
+            if (setting == CONSTRAINTS_KEY) != isinstance(setting_value, dict):
+                what = "must be a mapping of settings to constraints" if setting == CONSTRAINTS_KEY else "is a mapping"
+                raise fail(
+                    f"{excerpt(setting, 40)} in profile {excerpt(name, 40)} {what}",
+                    f"write settings as setting: value, and limits under {CONSTRAINTS_KEY}: "
+                    "{setting: {min: 1, max: 300}}",
+                )
+    return value
+
+
+def _valid_profiles(value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    for name, settings in value.items():
+        check_name(name, "profile name")
+        for setting, setting_value in settings.items():
+            check_name(setting, f"setting name in profile {name!r}")
+            if setting == CONSTRAINTS_KEY:
+                for constrained in setting_value:
+                    check_name(constrained, f"constrained setting in profile {name!r}")
+                continue
+            # XML 1.0 cannot carry control characters, escaped or not.
+            if isinstance(setting_value, str) and has_control_character(setting_value):
+                raise fail(
+                    f"setting {setting!r} in profile {name!r} contains a control character",
+                    "remove it; setting values are single-line text without control characters",
+                )
+    return value
+
+
+# settings profiles by name: only `constraints` holds a mapping (said before the types are
+# checked, so the message names it), and every name is one ClickHouse accepts.
+Profiles = Annotated[
+    dict[str, dict[str, ProfileEntry]], BeforeValidator(_profile_shape), AfterValidator(_valid_profiles)
+]
+
+
+class SystemLogs(StrictModel):
+    retention_days: int | None = described(
+        None,
+        description=(
+            "rows of query_log, query_thread_log, part_log, text_log, trace_log and session_log older than this are "
+            "deleted (ttl); null: 30 days where the target can (23.8+), kept forever before, where it cannot"
+        ),
+        why="the server's own logs hold query text, users and addresses: a log server's logs are secrets too",
+    )
+    session_log: bool | None = described(
+        None,
+        description="record every login, refused or not, with user and address (system.session_log); null: 22.8+",
+        why="who logged in from where, and who was refused, is the first question after a leak",
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def positive_retention(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise fail(f"{excerpt(value)} days keeps nothing", "use a number of days (1 or more), or null")
+        return value
+
+
+class ServerLimits(StrictModel):
+    max_connections: int = described(
+        1024,
+        description="server-wide cap on simultaneous client connections (stock 4096)",
+        why="a flood of connections from one leaked credential or scanner cannot exhaust threads and descriptors",
+    )
+    max_concurrent_queries: int = described(
+        100,
+        description="server-wide cap on queries running at once (0 = unlimited, the modern stock)",
+        why="a credential running queries in a loop cannot take every core; a log server needs few at once",
+    )
+    keep_alive_timeout: int = described(
+        10,
+        description="seconds an idle HTTP keep-alive connection stays open (stock 3 on 18.16, 30 on modern)",
+        why="idle sockets cannot pile up (slowloris) while a client's next request still reuses its connection",
+    )
+    max_concurrent_queries_for_user: int = described(
+        20,
+        description=(
+            "per user: queries one user may run at once; added to every profile that does not set it, and locked "
+            "(1..value) where the target has settings constraints"
+        ),
+        why="one leaked credential cannot crowd out every other user",
+    )
+
+    @field_validator("*")
+    @classmethod
+    def positive(cls, value: int) -> int:
+        if value < 1:
+            raise fail(f"{excerpt(value)} is not a limit", "use a positive number")
+        return value
+
 
 # What ClickHouse's stock users.xml sets in its own profiles (hardhouse.embedded.STOCK_USERS_XML):
 # a user on a stock profile gets the same locks as one on a spec profile.
@@ -27,20 +175,6 @@ HARDENED_SETTINGS: tuple[tuple[str, Any, str | None], ...] = (
     ("log_queries", True, "settings_constraints"),
     ("format_display_secrets_in_show_and_select", False, "display_secrets_setting"),
 )
-
-# Set in every rendered profile by the responses file (hardhouse.render.surface, HH-LEAK-1 and
-# HH-HTTP-1); where the spec keeps them closed, a session must not switch them back on.
-STACK_TRACE_SETTING = "calculate_text_stack_trace"
-CORS_SETTING = "add_http_cors_header"
-
-
-def response_settings(spec: HardeningSpec) -> dict[str, int]:
-    """The value the responses file gives each of these settings (1: the spec opens it)."""
-    return {STACK_TRACE_SETTING: int(spec.http.stack_traces), CORS_SETTING: int(spec.http.cors_any_origin)}
-
-
-def closed_response_settings(spec: HardeningSpec) -> list[str]:
-    return [setting for setting, value in response_settings(spec).items() if not value]
 
 
 @dataclass(frozen=True)
@@ -131,7 +265,15 @@ def profile_locks(spec: HardeningSpec) -> dict[str, ProfileLocks]:
     return out
 
 
-def lock_checks(spec: HardeningSpec) -> list[Problem]:
+def profile_is_read_only(spec: HardeningSpec, profile: str) -> bool:
+    """readonly 1 or 2 refuses every write (2 still lets the session change settings)."""
+    if profile in spec.profiles:
+        value = spec.profiles[profile].get("readonly")
+        return value is True or str(value) in {"1", "2"}
+    return profile == "readonly"
+
+
+def checks(spec: HardeningSpec) -> list[Problem]:
     """Locks, retention and the login log asked for where the target lacks them; a profile value
     outside its own constraint."""
     problems: list[Problem] = []
