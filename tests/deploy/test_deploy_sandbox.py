@@ -581,7 +581,7 @@ def test_spec_change_is_applied_without_restart_or_data_loss(exposed_host: Any) 
     assert ingest(exposed_host, "SELECT count() FROM logs.log_stream", user="auditor") == [(ROWS,)]
     assert ingest(exposed_host, "SELECT uptime()")[0][0] >= uptime, "a users.d-only change restarted the server"
     users = docker_exec(host.container, "cat /etc/clickhouse-server/users.d/zz-hardhouse-users.xml")
-    # 18.16 gets IPv4 networks in IPv4-mapped form (see render.xml_network).
+    # 18.16 gets IPv4 networks in IPv4-mapped form (see render.users.xml_network).
     assert f"::ffff:{lower.network_address}/{lower.prefixlen + 96}" in users and "<auditor" in users
 
 

@@ -218,7 +218,7 @@ def test_26_9_reads_the_rendered_limits_and_a_render_without_them_keeps_the_stoc
         return {row["name"]: row["value"] for row in as_user(files, "admin", [SERVER_SETTINGS]).outcomes[0].rows}
 
     # clickhouse-local (chdb-core) does not take max_concurrent_queries from its config, so that
-    # cap is proven on live 18.16 (tests/render/test_live_18_16_depth.py).
+    # cap is proven on live 18.16 (tests/render/test_live_18_16_settings.py).
     assert settings(rendered()) == {
         "max_connections": "1024",
         "keep_alive_timeout": "10",

@@ -97,7 +97,7 @@ def test_password_complexity_cannot_be_exercised_embedded() -> None:
         "chdb-core 26.9 does not read password_complexity (300 rules and an invalid pattern load silently) and "
         "ignores user_directories/local_directory, so CREATE USER answers 514 (no writable access storage) "
         "before any password rule; the rule itself is checked against the render-time judge in "
-        "tests/render/test_surface.py"
+        "tests/render/test_http_and_egress.py"
     )
 
 

@@ -5,7 +5,7 @@ No modern ClickHouse server runs here (chdb-core has no listener), so the served
 loopback lookalike answering /play and /dashboard with a page, the hardened case the same lookalike
 answering as a server with http_handlers and no <defaults/> would (the dynamic query handler's
 "Empty query" error, an assumption from ClickHouse's handler code, not observed here); live
-18.16 serves no page (404: tests/render/test_live_18_16_surface.py).
+18.16 serves no page (404: tests/render/test_live_18_16_http_and_egress.py).
 """
 
 from __future__ import annotations

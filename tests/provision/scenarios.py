@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hardhouse.render.build import log_database_sql
+from hardhouse.render.log_databases import log_database_sql
 from hardhouse.render.sql import sql_statements
 from hardhouse.spec import load_spec
 

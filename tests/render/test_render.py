@@ -13,7 +13,8 @@ from lxml import etree
 
 from hardhouse.cli import main
 from hardhouse.render import RenderedFile, render, write_files
-from hardhouse.render.build import LISTEN_REMOVE_SLOTS, LOCKED_HASH
+from hardhouse.render.network import LISTEN_REMOVE_SLOTS
+from hardhouse.render.users import LOCKED_HASH
 from hardhouse.spec import load_spec
 
 
@@ -32,12 +33,12 @@ def test_renders_one_file_per_concern_with_tight_modes(spec_dict: dict[str, Any]
         "users.d/zz-hardhouse-stock-users.xml",
         "users.d/zz-hardhouse-users.xml",
         "users.d/zz-hardhouse-profiles.xml",
-        # issue 12: server limits, the server's own logs, secrets in SHOW, profile locks
+        # the settings sections: server limits, the server's own logs, secrets in SHOW, profile locks
         "config.d/zz-hardhouse-limits.xml",
         "config.d/zz-hardhouse-system-logs.xml",
         "config.d/zz-hardhouse-show-secrets.xml",
         "users.d/zz-hardhouse-settings.xml",
-        # issue 12 (surface): rendered on every spec (defaults are the safe side), 24.8 has all four
+        # http, egress, password policy: rendered on every spec (defaults are the safe side), 24.8 has all four
         "config.d/zz-hardhouse-egress.xml",
         "config.d/zz-hardhouse-http-handlers.xml",
         "config.d/zz-hardhouse-password-policy.xml",

@@ -41,7 +41,8 @@ from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
 from hardhouse.deploy.audit import AuditFetchError, ClickHouseConfigTree, FetchedTree, extract_tree
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.snapshot import Trust, host_files, skip_if_trusted
-from hardhouse.render.build import FILE_PREFIX, REMOVABLE_NAME
+from hardhouse.render.build import FILE_PREFIX
+from hardhouse.render.users import REMOVABLE_NAME
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from hardhouse.clickhouse import versions
-from hardhouse.render.build import log_database_sql
+from hardhouse.render.log_databases import log_database_sql
 from hardhouse.render.sql import sql_statements
 from hardhouse.spec import HardeningSpec
 

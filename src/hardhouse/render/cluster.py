@@ -11,7 +11,7 @@ printed. Every other rendered file names no secret.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardhouse.clickhouse.tls import STRONG_CIPHERS, disabled_protocols
 from hardhouse.render.credentials import read_password_file, sha256_hex, weakness
@@ -20,8 +20,8 @@ from hardhouse.spec.errors import Problem, SpecError
 from hardhouse.spec.fields import has_control_character
 from hardhouse.spec.model import HardeningSpec
 
-CONCERN = "cluster"
-SECRETS_CONCERN = "cluster_secrets"
+if TYPE_CHECKING:
+    from hardhouse.render.inputs import RenderInput
 
 
 def read_source(
@@ -61,6 +61,16 @@ def read_env_or_file(
     env: str | None, file: str | None, where: str, environ: Mapping[str, str]
 ) -> tuple[str | None, Problem | None]:
     return read_source(SecretSource(password_env=env, password_file=file), where, "cluster", environ)
+
+
+def node(given: RenderInput) -> dict[str, Any] | None:
+    """The node's cluster file: its place in the cluster, interserver HTTPS and coordination."""
+    return given.cluster[0] if given.spec.cluster is not None else None
+
+
+def secrets(given: RenderInput) -> dict[str, Any] | None:
+    """The cluster's secrets file (the one rendered file that names secrets)."""
+    return given.cluster[1] if given.spec.cluster is not None else None
 
 
 def cluster_contexts(spec: HardeningSpec, environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Issue 12 on Debian's real ClickHouse 18.16: what its limits enforce and what it cannot do.
+"""The settings sections on Debian's real ClickHouse 18.16: what its limits enforce and what it
+cannot do.
 
 18.16 loads the rendered server limits and the per-user concurrency cap, and a client sees
 them: a second query by the same user is refused (202), a third query server-wide too, and
@@ -217,7 +218,7 @@ def test_readonly_2_keeps_writes_out_but_lets_the_user_lift_its_limits_on_18_16(
 
 def test_without_constraints_a_writer_lifts_its_own_limit_on_18_16(hardened: Server) -> None:
     # What 18.16 cannot enforce: readonly 2 or 0 lets the user SET any limit away, so a spec
-    # asking for constraints there is refused (tests/render/test_depth.py).
+    # asking for constraints there is refused (tests/render/test_settings.py).
     assert hardened.refused("ingest", "SET max_execution_time = 0") is None
 
 

@@ -1,6 +1,6 @@
-"""Issue 12 on Debian's live 18.16: what a client is told (stack traces, CORS) and what a
-read-only user may reach (table functions), each against the rendered set and against a
-deliberately weakened one that the same assertion must catch.
+"""The http and egress sections on Debian's live 18.16: what a client is told (stack traces,
+CORS) and what a read-only user may reach (table functions), each against the rendered set and
+against a deliberately weakened one that the same assertion must catch.
 
 164 is READONLY; 193 is a wrong password. The rendered spec is test_live_18_16's (TLS ports
 only, admin from loopback, ingest as writer, analyst read-only).

@@ -1,7 +1,8 @@
-"""Issue 12 as rendered (HTTP surface, egress and files, server-side password policy): each
-file appears where the target version has what it writes, refusals name the version needed,
-the server's password rule agrees with the render-time judge, and the audit flags a tree that
-undoes a control (a weakened tree, the same rule)."""
+"""The http and egress sections and the password policy as rendered (HTTP surface, egress and
+files, server-side password policy): each file appears where the target version has what it
+writes, refusals name the version needed, the server's password rule agrees with the
+render-time judge, and the audit flags a tree that undoes a control (a weakened tree, the same
+rule)."""
 
 from __future__ import annotations
 
