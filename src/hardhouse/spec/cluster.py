@@ -9,7 +9,7 @@ own (hardhouse.render.cluster); the spec only says where they are.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -19,6 +19,7 @@ from hardhouse.clickhouse.hostnames import host_name_problem
 from hardhouse.spec.declare import Address, StrictModel, described
 from hardhouse.spec.errors import Problem, excerpt, listing
 from hardhouse.spec.fields import check_address, check_env_name, check_host_path, check_local_path, check_name, fail
+from hardhouse.spec.gates import Gate, refusals
 from hardhouse.spec.network import check_port
 from hardhouse.spec.users import PasswordSource
 
@@ -102,7 +103,13 @@ class Interserver(SecretSource):
         why="replicas send table parts and credentials over it; TLS keeps both off the wire",
     )
     user: str = described(description="interserver user (interserver_http_credentials)")
-    old: InterserverOld | None = described(
+    old: Annotated[
+        InterserverOld | None,
+        Gate(
+            "interserver_credentials_rotation",
+            "remove old and change the credentials on every replica at once, or target a newer version",
+        ),
+    ] = described(
         None,
         description="credentials still accepted during a rotation (needs 22.8+)",
         why="rotate without stopping every replica at once",
@@ -246,8 +253,8 @@ class Cluster(SecretSource):
         None, description="replication port over HTTPS with credentials; null keeps it closed"
     )
     zookeeper: ZooKeeper | None = described(None, description="ZooKeeper coordination with a digest identity")
-    keeper: Keeper | None = described(
-        None, description="ClickHouse Keeper on the replicas instead of ZooKeeper, over TLS (22.8+)"
+    keeper: Annotated[Keeper | None, Gate("keeper", "use cluster.zookeeper, or target a newer clickhouse_version")] = (
+        described(None, description="ClickHouse Keeper on the replicas instead of ZooKeeper, over TLS (22.8+)")
     )
 
     @field_validator("name")
@@ -425,19 +432,12 @@ def checks(spec: HardeningSpec) -> list[Problem]:
                     "give the interserver port its own number",
                 )
             )
-        if interserver.old is not None:
-            if not versions.has(version, "interserver_credentials_rotation"):
-                problems.append(
-                    Problem(
-                        "cluster.interserver.old",
-                        versions.needs_message("interserver_credentials_rotation", version),
-                        "remove old and change the credentials on every replica at once, or target a newer version",
-                    )
-                )
-            elif not interserver.old.given():
-                problems.append(
-                    Problem("cluster.interserver.old", "the old credentials have no password source", "give one")
-                )
+        refused = refusals(interserver, "old", version, "cluster.interserver")
+        problems += refused
+        if not refused and interserver.old is not None and not interserver.old.given():
+            problems.append(
+                Problem("cluster.interserver.old", "the old credentials have no password source", "give one")
+            )
     elif spec.ports.interserver_http is not None:
         problems.append(
             Problem(
@@ -465,15 +465,7 @@ def checks(spec: HardeningSpec) -> list[Problem]:
         problems.append(
             Problem("cluster.keeper", "both zookeeper and keeper are given", "coordinate through one of them")
         )
-    if cluster.keeper is not None:
-        if not versions.has(version, "keeper"):
-            problems.append(
-                Problem(
-                    "cluster.keeper",
-                    versions.needs_message("keeper", version),
-                    "use cluster.zookeeper, or target a newer clickhouse_version",
-                )
-            )
-        if cluster.keeper.port == cluster.keeper.raft_port:
-            problems.append(Problem("cluster.keeper.raft_port", "it equals keeper.port", "give each its own port"))
+    problems += refusals(cluster, "keeper", version, "cluster")
+    if cluster.keeper is not None and cluster.keeper.port == cluster.keeper.raft_port:
+        problems.append(Problem("cluster.keeper.raft_port", "it equals keeper.port", "give each its own port"))
     return problems

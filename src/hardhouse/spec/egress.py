@@ -4,14 +4,14 @@ whether crash reports leave the host; the model and the rule that spans it and t
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import field_validator
 
 from hardhouse.spec.declare import StrictModel, described
 from hardhouse.spec.errors import Problem, excerpt
 from hardhouse.spec.fields import HOST_PATH_RULE, check_host_path, fail
-from hardhouse.spec.gates import needs
+from hardhouse.spec.gates import Gate, refusals
 
 if TYPE_CHECKING:
     from hardhouse.spec.model import HardeningSpec
@@ -34,7 +34,13 @@ NO_REMOTE_HOST = "hardhouse.invalid"
 
 
 class Egress(StrictModel):
-    remote_url_allow_hosts: list[str] = described(
+    remote_url_allow_hosts: Annotated[
+        list[str],
+        Gate(
+            "remote_url_allow_hosts",
+            "remove the hosts (this version has no url()/s3() allow-list), or target a newer clickhouse_version",
+        ),
+    ] = described(
         default_factory=list,
         description=(
             "hosts (host or host:port) url(), s3(), remote() and URL engines may reach (22.8+); empty admits none "
@@ -83,12 +89,4 @@ class Egress(StrictModel):
 
 def checks(spec: HardeningSpec) -> list[Problem]:
     """An allow-list of remote hosts asked for where the target has none."""
-    if not spec.egress.remote_url_allow_hosts:
-        return []
-    problem = needs(
-        "remote_url_allow_hosts",
-        spec.version,
-        "egress.remote_url_allow_hosts",
-        "remove the hosts (this version has no url()/s3() allow-list), or target a newer clickhouse_version",
-    )
-    return [problem] if problem is not None else []
+    return refusals(spec.egress, "remote_url_allow_hosts", spec.version, "egress")

@@ -15,7 +15,7 @@ from hardhouse.spec.column_types import families, is_time_type, parse_column_typ
 from hardhouse.spec.declare import ColumnType, StrictModel, UserReference, described
 from hardhouse.spec.errors import Problem, excerpt, listing
 from hardhouse.spec.fields import check_env_name, check_host_path, check_name, fail, has_control_character
-from hardhouse.spec.gates import needs
+from hardhouse.spec.gates import Gate, needs, refusals
 from hardhouse.spec.settings import profile_is_read_only
 
 if TYPE_CHECKING:
@@ -151,14 +151,27 @@ class ReaderLimit(StrictModel):
 
 class LogDatabase(StrictModel):
     tables: dict[str, LogTable] = described(description="log tables by name, created with retention and storage policy")
-    retention_days: int | None = described(
+    retention_days: Annotated[
+        int | None,
+        Gate(
+            "table_ttl",
+            "set retention_days: null (and delete old rows yourself), or target a newer clickhouse_version",
+        ),
+    ] = described(
         30,
         description=(
             "rows older than this are deleted (TTL on time_column); null keeps them forever (the only choice on 18.16)"
         ),
         why="logs hold secrets; what is gone cannot leak",
     )
-    writers: list[UserReference] = described(
+    writers: Annotated[
+        list[UserReference],
+        Gate(
+            "users_xml_grants",
+            "target a newer clickhouse_version, or remove the writers (an owner can write, but also read and drop)",
+            note="; before it, a user allowed into a database may also read and drop it",
+        ),
+    ] = described(
         default_factory=list,
         description="users that may INSERT and nothing else: no SELECT, no DROP (needs users.d grants, 23.6+)",
         why="an ingest credential that leaks must not read the logs back",
@@ -184,7 +197,13 @@ class LogDatabase(StrictModel):
         ),
         why="the log database holds more than any one reader needs",
     )
-    encryption: LogEncryption | None = described(
+    encryption: Annotated[
+        LogEncryption | None,
+        Gate(
+            "encrypted_disk",
+            "set encryption: null (encrypt the filesystem instead), or target a newer clickhouse_version",
+        ),
+    ] = described(
         None,
         description="encrypted disk and storage policy for the tables (22.8+); null stores them unencrypted",
         why="the server needs a key it can read at start; providing one is the operator's decision",
@@ -323,48 +342,23 @@ def checks(spec: HardeningSpec) -> list[Problem]:
                 held.setdefault(member, role)
                 if role != "owners":
                     restricted.add(member)
-        if db.writers and not grants:
-            problems.append(
-                Problem(
-                    f"{where}.writers",
-                    versions.needs_message("users_xml_grants", spec.version)
-                    + "; before it, a user allowed into a database may also read and drop it",
-                    "target a newer clickhouse_version, or remove the writers "
-                    "(an owner can write, but also read and drop)",
-                )
-            )
+        problems += refusals(db, "writers", spec.version, where)
         if spec.version == versions.LEGACY:
             problems += _legacy_column_problems(where, db)
-        if db.retention_days is not None:
-            problem = needs(
-                "table_ttl",
-                spec.version,
-                f"{where}.retention_days",
-                "set retention_days: null (and delete old rows yourself), or target a newer clickhouse_version",
-            )
-            if problem:
-                problems.append(problem)
-        if db.encryption is not None:
-            problem = needs(
-                "encrypted_disk",
-                spec.version,
-                f"{where}.encryption",
-                "set encryption: null (encrypt the filesystem instead), or target a newer clickhouse_version",
-            )
-            if problem:
-                problems.append(problem)
-            elif db.encryption.key_file is not None:
-                first = next(iter(key_files), None)
-                if first is not None and key_files[first] != db.encryption.key_file:
-                    problems.append(
-                        Problem(
-                            f"{where}.encryption.key_file",
-                            "ClickHouse reads one include file and another log database names a different one",
-                            "keep every log database key in the one file "
-                            f"log_databases.{first}.encryption.key_file names",
-                        )
+        problems += refusals(db, "retention_days", spec.version, where)
+        refused = refusals(db, "encryption", spec.version, where)
+        problems += refused
+        if not refused and db.encryption is not None and db.encryption.key_file is not None:
+            first = next(iter(key_files), None)
+            if first is not None and key_files[first] != db.encryption.key_file:
+                problems.append(
+                    Problem(
+                        f"{where}.encryption.key_file",
+                        "ClickHouse reads one include file and another log database names a different one",
+                        f"keep every log database key in the one file log_databases.{first}.encryption.key_file names",
                     )
-                key_files.setdefault(db_name, db.encryption.key_file)
+                )
+            key_files.setdefault(db_name, db.encryption.key_file)
         if not grants:
             for index, reader in enumerate(db.readers):
                 user_index = users.get(reader)

@@ -4,16 +4,15 @@ and which rules a target gets."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from hardhouse.clickhouse import versions
 from hardhouse.spec.declare import StrictModel, described
 from hardhouse.spec.errors import Problem
 from hardhouse.spec.fields import REWRITE_ESCAPE, check_name, check_re2, has_control_character
-from hardhouse.spec.gates import needs
+from hardhouse.spec.gates import Gate, refusals, wanted
 
 if TYPE_CHECKING:
     from hardhouse.spec.model import HardeningSpec
@@ -68,7 +67,9 @@ class MaskingRule(StrictModel):
 
 
 class QueryMasking(StrictModel):
-    builtin_rules: bool | None = described(
+    builtin_rules: Annotated[
+        bool | None, Gate("query_masking_rules", "set builtin_rules: null, or target a newer clickhouse_version")
+    ] = described(
         None,
         description=(
             "apply hardhouse's rules for API keys (sk-...), bearer tokens, key=value secrets and passwords in "
@@ -76,38 +77,27 @@ class QueryMasking(StrictModel):
         ),
         why="the incident leaked API keys through logs; masking costs nothing where the server has it",
     )
-    rules: list[MaskingRule] = described(
-        default_factory=list, description="your own rules, applied after the built-in ones (needs 22.8+)"
-    )
+    rules: Annotated[
+        list[MaskingRule],
+        Gate(
+            "query_masking_rules",
+            "remove it (query masking needs 22.8+), or target a newer clickhouse_version",
+        ),
+    ] = described(default_factory=list, description="your own rules, applied after the built-in ones (needs 22.8+)")
 
 
 def masking_rules(spec: HardeningSpec) -> list[tuple[str, str, str]]:
     """(name, regexp, replacement) of every rule the target gets, built-in ones first."""
-    builtin = spec.query_masking.builtin_rules
-    if builtin is None:
-        builtin = versions.has(spec.version, "query_masking_rules")
+    builtin = wanted(spec.query_masking, "builtin_rules", spec.version)
     rules = list(BUILTIN_MASKING_RULES) if builtin else []
     return rules + [(rule.name, rule.regexp, rule.replace) for rule in spec.query_masking.rules]
 
 
 def checks(spec: HardeningSpec) -> list[Problem]:
     """Masking asked for where the target lacks it; a rule name used twice."""
-    problems: list[Problem] = []
     masking = spec.query_masking
-    fix = "remove it (query masking needs 22.8+), or target a newer clickhouse_version"
-    if masking.builtin_rules:
-        problem = needs(
-            "query_masking_rules",
-            spec.version,
-            "query_masking.builtin_rules",
-            "set builtin_rules: null, or target a newer clickhouse_version",
-        )
-        if problem:
-            problems.append(problem)
-    if masking.rules:
-        problem = needs("query_masking_rules", spec.version, "query_masking.rules", fix)
-        if problem:
-            problems.append(problem)
+    problems = refusals(masking, "builtin_rules", spec.version, "query_masking")
+    problems += refusals(masking, "rules", spec.version, "query_masking")
     taken = {name for name, _, _ in BUILTIN_MASKING_RULES}
     for index, rule in enumerate(masking.rules):
         if rule.name in taken:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
 
@@ -26,6 +26,7 @@ from hardhouse.spec.declare import StrictModel, described
 from hardhouse.spec.egress import Egress
 from hardhouse.spec.errors import Problem, excerpt
 from hardhouse.spec.fields import fail
+from hardhouse.spec.gates import Gate
 from hardhouse.spec.http import HttpSurface
 from hardhouse.spec.log_databases import LogDatabases
 from hardhouse.spec.masking import QueryMasking
@@ -85,7 +86,10 @@ class HardeningSpec(StrictModel):
         ),
         why="PBKDF2 with 4096 rounds costs a stolen users.d file 4096 times more per guess than bare SHA-256",
     )
-    refuse_insecure_auth: bool | None = described(
+    refuse_insecure_auth: Annotated[
+        bool | None,
+        Gate("refuse_insecure_auth", "set refuse_insecure_auth: null (or false), or target a newer clickhouse_version"),
+    ] = described(
         None,
         description=(
             "server-wide: refuse users with no password or a plaintext one (allow_no_password, "
@@ -105,7 +109,15 @@ class HardeningSpec(StrictModel):
         description="replicated cluster: shards and replicas, interserver HTTPS with credentials, remote_servers, "
         "ZooKeeper or Keeper; null: a single server",
     )
-    lock_profile_settings: bool | None = described(
+    lock_profile_settings: Annotated[
+        bool | None,
+        Gate(
+            "settings_constraints",
+            "set it to null or false; on 18.16 only readonly: 1 keeps a user from changing settings "
+            "(and from writing), readonly: 2 does not stop SET; or target a newer clickhouse_version",
+            note="; 18.16 stops at start on a profile with constraints",
+        ),
+    ] = described(
         None,
         description=(
             "every setting a profile sets becomes a constraint (a number n >= 1: min 1, max n; anything else: "

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from hardhouse.clickhouse import versions
 from hardhouse.spec.declare import Address, StrictModel, described
 from hardhouse.spec.errors import Problem, excerpt
 from hardhouse.spec.fields import HOST_PATH_RULE, check_host_path, fail, listens_everywhere
+from hardhouse.spec.gates import Gate, declares_gate, refusals
 
 if TYPE_CHECKING:
     from hardhouse.spec.model import HardeningSpec
@@ -57,20 +57,26 @@ class Ports(StrictModel):
         description="replication port (stock 9009)",
         why="unauthenticated by default; single servers do not need it",
     )
-    mysql: int | None = described(
-        None,
-        description="MySQL compatibility port (stock 9004 on modern versions)",
-        why="a second way in with its own auth quirks; closed unless asked for",
+    mysql: Annotated[int | None, Gate("mysql_port", "set ports.mysql: null, or target a newer clickhouse_version")] = (
+        described(
+            None,
+            description="MySQL compatibility port (stock 9004 on modern versions)",
+            why="a second way in with its own auth quirks; closed unless asked for",
+        )
     )
-    postgresql: int | None = described(
+    postgresql: Annotated[
+        int | None, Gate("postgresql_port", "set ports.postgresql: null, or target a newer clickhouse_version")
+    ] = described(
         None,
         description="PostgreSQL compatibility port (stock 9005 on modern versions)",
         why="a second way in with its own auth quirks; closed unless asked for",
     )
-    grpc: int | None = described(
-        None,
-        description="gRPC port",
-        why="a second way in; closed unless asked for",
+    grpc: Annotated[int | None, Gate("grpc_port", "set ports.grpc: null, or target a newer clickhouse_version")] = (
+        described(
+            None,
+            description="gRPC port",
+            why="a second way in; closed unless asked for",
+        )
     )
 
     @field_validator("*")
@@ -155,15 +161,8 @@ def checks(spec: HardeningSpec) -> list[Problem]:
                 )
             )
         seen[port] = name
-        feature = f"{name}_port"
-        if feature in versions.FEATURES and not versions.has(spec.version, feature):
-            problems.append(
-                Problem(
-                    f"ports.{name}",
-                    versions.needs_message(feature, spec.version),
-                    f"set ports.{name}: null, or target a newer clickhouse_version",
-                )
-            )
+        if declares_gate(spec.ports, name):
+            problems += refusals(spec.ports, name, spec.version, "ports")
     if spec.tls_ports_open() and spec.tls is None:
         problems.append(
             Problem(

@@ -16,6 +16,7 @@ from hardhouse.clickhouse import versions
 from hardhouse.spec.declare import StrictModel, described
 from hardhouse.spec.errors import Problem, excerpt
 from hardhouse.spec.fields import check_name, fail, has_control_character
+from hardhouse.spec.gates import Gate, available, refusals, wanted
 from hardhouse.spec.http import closed_response_settings
 from hardhouse.spec.users import LOCKED_PROFILE
 
@@ -104,7 +105,14 @@ Profiles = Annotated[
 
 
 class SystemLogs(StrictModel):
-    retention_days: int | None = described(
+    retention_days: Annotated[
+        int | None,
+        Gate(
+            "system_log_ttl",
+            "set it to null (18.16 keeps its query_log until someone truncates it), or target a newer "
+            "clickhouse_version",
+        ),
+    ] = described(
         None,
         description=(
             "rows of query_log, query_thread_log, part_log, text_log, trace_log and session_log older than this are "
@@ -112,10 +120,12 @@ class SystemLogs(StrictModel):
         ),
         why="the server's own logs hold query text, users and addresses: a log server's logs are secrets too",
     )
-    session_log: bool | None = described(
-        None,
-        description="record every login, refused or not, with user and address (system.session_log); null: 22.8+",
-        why="who logged in from where, and who was refused, is the first question after a leak",
+    session_log: Annotated[bool | None, Gate("session_log", "set it to null, or target a newer clickhouse_version")] = (
+        described(
+            None,
+            description="record every login, refused or not, with user and address (system.session_log); null: 22.8+",
+            why="who logged in from where, and who was refused, is the first question after a leak",
+        )
     )
 
     @field_validator("retention_days")
@@ -187,22 +197,18 @@ class ProfileLocks:
 
 
 def locks_profile_settings(spec: HardeningSpec) -> bool:
-    if spec.lock_profile_settings is None:
-        return versions.has(spec.version, "settings_constraints")
-    return spec.lock_profile_settings
+    return wanted(spec, "lock_profile_settings", spec.version)
 
 
 def system_log_retention(spec: HardeningSpec) -> int | None:
     """Days the server's own logs are kept, or None (kept forever)."""
     if spec.system_logs.retention_days is not None:
         return spec.system_logs.retention_days
-    return SYSTEM_LOG_RETENTION_DAYS if versions.has(spec.version, "system_log_ttl") else None
+    return SYSTEM_LOG_RETENTION_DAYS if available(spec.system_logs, "retention_days", spec.version) else None
 
 
 def session_log_on(spec: HardeningSpec) -> bool:
-    if spec.system_logs.session_log is None:
-        return versions.has(spec.version, "session_log")
-    return spec.system_logs.session_log
+    return wanted(spec.system_logs, "session_log", spec.version)
 
 
 def shows_no_secrets(spec: HardeningSpec) -> bool:
@@ -276,20 +282,10 @@ def profile_is_read_only(spec: HardeningSpec, profile: str) -> bool:
 def checks(spec: HardeningSpec) -> list[Problem]:
     """Locks, retention and the login log asked for where the target lacks them; a profile value
     outside its own constraint."""
-    problems: list[Problem] = []
     version = spec.version
     newer = "target a newer clickhouse_version"
+    problems = refusals(spec, "lock_profile_settings", version)
     if not versions.has(version, "settings_constraints"):
-        if spec.lock_profile_settings:
-            problems.append(
-                Problem(
-                    "lock_profile_settings",
-                    versions.needs_message("settings_constraints", version)
-                    + "; 18.16 stops at start on a profile with constraints",
-                    "set it to null or false; on 18.16 only readonly: 1 keeps a user from changing settings "
-                    f"(and from writing), readonly: 2 does not stop SET; or {newer}",
-                )
-            )
         for name, settings in spec.profiles.items():
             if CONSTRAINTS_KEY in settings:
                 problems.append(
@@ -299,20 +295,8 @@ def checks(spec: HardeningSpec) -> list[Problem]:
                         f"remove them and use readonly: 1 for a user who must not change settings, or {newer}",
                     )
                 )
-    if spec.system_logs.retention_days is not None and not versions.has(version, "system_log_ttl"):
-        problems.append(
-            Problem(
-                "system_logs.retention_days",
-                versions.needs_message("system_log_ttl", version),
-                f"set it to null (18.16 keeps its query_log until someone truncates it), or {newer}",
-            )
-        )
-    if spec.system_logs.session_log and not versions.has(version, "session_log"):
-        problems.append(
-            Problem(
-                "system_logs.session_log", versions.needs_message("session_log", version), f"set it to null, or {newer}"
-            )
-        )
+    problems += refusals(spec.system_logs, "retention_days", version, "system_logs")
+    problems += refusals(spec.system_logs, "session_log", version, "system_logs")
     for name, settings in spec.profiles.items():
         for setting, constraint in settings.get(CONSTRAINTS_KEY, {}).items():
             value = settings.get(setting)

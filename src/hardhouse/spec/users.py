@@ -27,7 +27,7 @@ from hardhouse.spec.fields import (
     has_control_character,
     parse_network,
 )
-from hardhouse.spec.gates import needs
+from hardhouse.spec.gates import Gate, needs, refusals, wanted
 
 if TYPE_CHECKING:
     from hardhouse.spec.model import HardeningSpec
@@ -98,7 +98,10 @@ class User(PasswordSource):
         ),
     )
     password_sha256_hex: str | None = described(None, description="SHA-256 of the password, 64 lowercase hex digits")
-    certificate_common_name: str | None = described(
+    certificate_common_name: Annotated[
+        str | None,
+        Gate("ssl_certificate_auth", "give the user a password source, or target a newer clickhouse_version"),
+    ] = described(
         None,
         description=(
             "authenticate by TLS client certificate with this common name instead of a password (needs "
@@ -264,7 +267,13 @@ Quotas = Annotated[dict[str, Quota], AfterValidator(_quota_names)]
 
 
 class PasswordPolicy(StrictModel):
-    server_side: bool | None = described(
+    server_side: Annotated[
+        bool | None,
+        Gate(
+            "password_policy",
+            "set password_policy.server_side: null or false, or target a newer clickhouse_version",
+        ),
+    ] = described(
         None,
         description=(
             "make the server judge passwords set by CREATE/ALTER USER (password_complexity with the render-time "
@@ -294,15 +303,11 @@ def password_hash_for(spec: HardeningSpec, user: User) -> str:
 
 
 def refuses_insecure_auth(spec: HardeningSpec) -> bool:
-    if spec.refuse_insecure_auth is None:
-        return versions.has(spec.version, "refuse_insecure_auth")
-    return spec.refuse_insecure_auth
+    return wanted(spec, "refuse_insecure_auth", spec.version)
 
 
 def server_password_policy(spec: HardeningSpec) -> bool:
-    if spec.password_policy.server_side is None:
-        return versions.has(spec.version, "password_policy")
-    return spec.password_policy.server_side
+    return wanted(spec.password_policy, "server_side", spec.version)
 
 
 # ---------------------------------------------------------------- rules that span fields
@@ -381,15 +386,7 @@ def _any_network_checks(user: User, where: str) -> list[Problem]:
 def _auth_checks(spec: HardeningSpec) -> list[Problem]:
     problems: list[Problem] = []
     version = spec.version
-    if spec.refuse_insecure_auth:
-        problem = needs(
-            "refuse_insecure_auth",
-            version,
-            "refuse_insecure_auth",
-            "set refuse_insecure_auth: null (or false), or target a newer clickhouse_version",
-        )
-        if problem:
-            problems.append(problem)
+    problems.extend(refusals(spec, "refuse_insecure_auth", version))
     top_scram_refused = False
     if spec.password_hash == "scram_sha256":
         problem = needs(
@@ -404,14 +401,9 @@ def _auth_checks(spec: HardeningSpec) -> list[Problem]:
     for index, user in enumerate(spec.users):
         where = f"users[{index}]"
         if not user.has_password:
-            problem = needs(
-                "ssl_certificate_auth",
-                version,
-                f"{where}.certificate_common_name",
-                "give the user a password source, or target a newer clickhouse_version",
-            )
-            if problem:
-                problems.append(problem)
+            refused = refusals(user, "certificate_common_name", version, where)
+            if refused:
+                problems.extend(refused)
             elif spec.tls is None or not spec.tls.verify_clients or not spec.tls_ports_open():
                 problems.append(
                     Problem(
@@ -454,12 +446,4 @@ def _auth_checks(spec: HardeningSpec) -> list[Problem]:
 
 def password_policy_checks(spec: HardeningSpec) -> list[Problem]:
     """The server-side password rule asked for where the target lacks it."""
-    if spec.password_policy.server_side is not True:
-        return []
-    problem = needs(
-        "password_policy",
-        spec.version,
-        "password_policy.server_side",
-        "set password_policy.server_side: null or false, or target a newer clickhouse_version",
-    )
-    return [problem] if problem is not None else []
+    return refusals(spec.password_policy, "server_side", spec.version, "password_policy")
