@@ -13,6 +13,7 @@ from hardhouse.spec.declare import StrictModel, described
 from hardhouse.spec.errors import Problem
 from hardhouse.spec.fields import REWRITE_ESCAPE, check_name, check_re2, has_control_character
 from hardhouse.spec.gates import Gate, refusals, wanted
+from hardhouse.terminal import printable
 
 if TYPE_CHECKING:
     from hardhouse.spec.model import HardeningSpec
@@ -60,7 +61,7 @@ class MaskingRule(StrictModel):
             if not after.isdigit() or int(after) > compiled.groups:
                 raise PydanticCustomError(
                     "hardhouse",
-                    f"replace refers to \\{after}, which is not a capture group of regexp",
+                    f"replace refers to \\{printable(after)}, which is not a capture group of regexp",
                     {"fix": f"use \\0 to \\{compiled.groups} for capture groups, or \\\\ for a backslash"},
                 )
         return self
