@@ -4,9 +4,9 @@ field to change and how."""
 from __future__ import annotations
 
 from hardhouse.clickhouse import versions
+from hardhouse.clickhouse.column_types import families, parse_column_type
 from hardhouse.clickhouse.stock import STOCK_PROFILES, STOCK_QUOTAS
 from hardhouse.spec.cluster_checks import cluster_checks
-from hardhouse.spec.column_types import families, parse_column_type
 from hardhouse.spec.errors import Problem, listing
 from hardhouse.spec.fields import everything_covered, listens_everywhere
 from hardhouse.spec.locks import lock_checks

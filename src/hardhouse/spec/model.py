@@ -18,8 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from pydantic_core import PydanticCustomError
 
 from hardhouse.clickhouse import versions
+from hardhouse.clickhouse.column_types import is_time_type, parse_column_type
 from hardhouse.clickhouse.stock import RESERVED_DATABASES
-from hardhouse.spec.column_types import is_time_type, parse_column_type
 from hardhouse.spec.errors import excerpt, listing
 from hardhouse.spec.fields import (
     COMMON_NAME_MAX,
