@@ -2,7 +2,8 @@
 would, and judge what a client gets there.
 
 Layout, the way a scan flows:
-  targets      target strings, lists and pyinfra inventories -> endpoints
+  endpoint     an endpoint, TargetError, the bounded read of target files
+  targets      target strings, lists and pyinfra inventories -> endpoints; scanfiles: masscan/nmap output
   wire/        the bytes of HTTP, the native Hello, MySQL's greeting, PostgreSQL's SSLRequest
   transport    bounded TCP/TLS exchanges on asyncio
   login        one login attempt -> LoginResult
@@ -10,7 +11,8 @@ Layout, the way a scan flows:
   tls          the TLS scan (sslyze), in a worker child; sslyze_load: what of sslyze it loads
   worker       blocking clients in a child the deadline can kill, memory capped
   scanner      observe one endpoint (then judge it), or a fleet
-  rules        RULES, NOTES and judge(): observations in, findings and notes out (pure)
+  rulebook     RULES and NOTES: what a finding or note can be, each rule with its control
+  rules        judge(): observations in, findings and notes out (pure)
   model        states, services, results; text: bounding server-supplied text
   output/      text, JSON, SARIF; sent: what the probe sends, for --help
 
@@ -46,10 +48,10 @@ _PUBLIC: dict[str, str] = {
     "render_json": "hardhouse.probe.output",
     "render_sarif": "hardhouse.probe.output",
     "render_text": "hardhouse.probe.output",
-    "RULES": "hardhouse.probe.rules",
-    "Rule": "hardhouse.probe.rules",
+    "RULES": "hardhouse.probe.rulebook",
+    "Rule": "hardhouse.probe.rulebook",
     "Judgement": "hardhouse.probe.rules",
-    "NOTES": "hardhouse.probe.rules",
+    "NOTES": "hardhouse.probe.rulebook",
     "judge": "hardhouse.probe.rules",
     "tls_judgement": "hardhouse.probe.rules",
     "DEFAULT_CREDENTIALS": "hardhouse.probe.scanner",
@@ -64,12 +66,12 @@ _PUBLIC: dict[str, str] = {
     "scan_endpoints": "hardhouse.probe.scanner",
     "WHAT_IS_SENT": "hardhouse.probe.sent",
     "DEFAULT_MAX_HOSTS": "hardhouse.probe.targets",
-    "Endpoint": "hardhouse.probe.targets",
-    "TargetError": "hardhouse.probe.targets",
+    "Endpoint": "hardhouse.probe.endpoint",
+    "TargetError": "hardhouse.probe.endpoint",
     "expand_targets": "hardhouse.probe.targets",
     "parse_target": "hardhouse.probe.targets",
     "scan_tls": "hardhouse.probe.tls",
-    "tls_posture": "hardhouse.probe.tls",
+    "tls_posture": "hardhouse.probe.scanner",
     "port_state": "hardhouse.probe.transport",
 }
 

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 
 from hardhouse.clickhouse import xmltree
 from hardhouse.clickhouse.ports import PROBE_PORTS
-from hardhouse.probe.targets import Endpoint, TargetError, read_bounded_bytes
+from hardhouse.probe.endpoint import Endpoint, TargetError, read_bounded_bytes
 
 SCAN_FILE_MAX = 64 * 1024 * 1024  # bytes of one scanner output (about a million masscan -oL lines)
 XML_MAX_DEPTH = 16  # nmap's deepest element (nmaprun/host/ports/port/script/table/...) is far above this
