@@ -191,7 +191,7 @@ def sweep(namespace: str, rate: int, nmap_timeout: float) -> None:
 
 def nmap_services(path: Path) -> dict[tuple[str, int], str]:
     """nmap -sV's name (and product) per open port, read with the hardened reader."""
-    from hardhouse.audit import xmltree
+    from hardhouse.clickhouse import xmltree
     from hardhouse.probe.scanfiles import _without_nmap_doctype
 
     root = xmltree.parse_bytes(_without_nmap_doctype(path.read_bytes()), str(path))

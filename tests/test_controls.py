@@ -21,7 +21,7 @@ from hardhouse.controls.registry import Tool, judges, register, registered
 from hardhouse.controls.table import markdown_table
 from hardhouse.controls.waivers import judge, load_waivers
 from hardhouse.probe.model import Finding
-from hardhouse.probe.rules import RULES as PROBE_RULES
+from hardhouse.probe.rulebook import RULES as PROBE_RULES
 from hardhouse.render.jinja import environment
 from hardhouse.spec import reference
 from hardhouse.spec.errors import SpecError

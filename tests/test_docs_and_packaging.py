@@ -68,22 +68,18 @@ def test_wheel_ships_the_templates(tmp_path: Path) -> None:
     assert sorted(n.split("/")[-1] for n in names if n.startswith("hardhouse/render/templates/")) == templates
 
 
-def test_old_import_paths_still_work_with_a_deprecation_warning() -> None:
-    """hardhouse.probe (flat names) and hardhouse.deploy_ops moved; they import for one release."""
+def test_the_old_import_paths_are_gone() -> None:
+    """hardhouse.probe's flat names and hardhouse.deploy_ops were shims for the layout before 0.1; gone."""
     import importlib
 
     import pytest
 
     import hardhouse.probe as probe
 
-    with pytest.warns(DeprecationWarning, match="hardhouse.clickhouse.ports.PROBE_PORTS"):
-        assert probe.DEFAULT_PORTS == (8123, 9000, 8443, 9440, 9009, 9004, 9005, 9100, 9363, 2181, 9181, 9281)
-    with pytest.warns(DeprecationWarning, match="hardhouse.probe.wire.http"):
-        assert probe.parse_http(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").status == 200
-    sys.modules.pop("hardhouse.deploy_ops", None)
-    with pytest.warns(DeprecationWarning, match="hardhouse.deploy_ops is deprecated"):
-        deploy_ops = importlib.import_module("hardhouse.deploy_ops")
-    assert deploy_ops.harden_clickhouse is importlib.import_module("hardhouse.deploy").harden_clickhouse
+    with pytest.raises(AttributeError, match="DEFAULT_PORTS"):
+        probe.DEFAULT_PORTS  # noqa: B018
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("hardhouse.deploy_ops")
 
 
 def test_importing_the_pytest_plugin_changes_no_environment_variable() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hardhouse.audit.merge import ConfigTreeError, Dialect, MergedConfig, merge_file, read_server_tree
-from hardhouse.audit.xmltree import Element, Origin, parse_bytes
+from hardhouse.clickhouse.xmltree import Element, Origin, parse_bytes
 
 V18, MODERN = Dialect.V18, Dialect.MODERN
 

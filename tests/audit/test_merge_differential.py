@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from hardhouse.audit.merge import ConfigTreeError, Dialect, MergedConfig, read_server_tree
-from hardhouse.audit.xmltree import Comment, Element, Text, parse_bytes
+from hardhouse.clickhouse.xmltree import Comment, Element, Text, parse_bytes
 from hardhouse.testing.local_server import free_port, server_binary
 from tests.audit.oracle import stop
 from tests.helpers import require

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hardhouse.audit.files import MAX_MERGE_FILES
-from hardhouse.audit.xmltree import DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS
+from hardhouse.clickhouse.xmltree import DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS
 from tests.helpers import assert_refused_briefly, run_cli_capped
 
 USERS = "<yandex><users><default><password_sha256_hex>{}</password_sha256_hex></default></users></yandex>".format(

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from hardhouse.ca import write_server_material
-from hardhouse.probe.tls import old_versions_accepted, quick_postures, tls_posture
+from hardhouse.probe.scanner import tls_posture
+from hardhouse.probe.tls import old_versions_accepted, quick_postures
 from hardhouse.render import render
 from hardhouse.spec import load_spec
 from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary

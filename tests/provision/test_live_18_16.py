@@ -19,10 +19,10 @@ import pytest
 from hardhouse.ca import write_server_material
 from hardhouse.clickhouse.native import Session
 from hardhouse.provision import provision
+from hardhouse.reach import readable_passwords, source_address
 from hardhouse.spec import load_spec
 from hardhouse.testing.local_server import server_binary
 from hardhouse.verify.privileges import log_rights_checks
-from hardhouse.verify.reach import readable_passwords, source_address
 from tests.helpers import require
 from tests.provision.capture import LEGACY, LiveServer, capture_live, live_server, load_states
 from tests.provision.scenarios import LEGACY_ADDRESS, TABLE, with_columns

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from hardhouse.clickhouse.column_types import canonical_type, same_type
 from hardhouse.clickhouse.versions import parse_version
 from hardhouse.provision import desired_state, existing_state, plan
-from hardhouse.provision.columns import canonical_type, same_type
 from hardhouse.provision.plan import Plan
 from hardhouse.render import SQL_FILE, render, sql_statements
 from hardhouse.spec import load_spec

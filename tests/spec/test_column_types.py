@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic_core import PydanticCustomError
 
+from hardhouse.clickhouse.column_types import TYPE_MAX, TypeSyntaxError, is_time_type, parse_column_type
 from hardhouse.render import render, sql_statements
 from hardhouse.spec import load_spec
-from hardhouse.spec.column_types import TYPE_MAX, TypeSyntaxError, is_time_type, parse_column_type
 from hardhouse.spec.errors import SpecError
 from hardhouse.spec.fields import check_column_type
 

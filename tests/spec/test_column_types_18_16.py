@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from clickhouse_driver.errors import ServerException
 
+from hardhouse.clickhouse.column_types import FAMILIES, families, parse_column_type
 from hardhouse.clickhouse.versions import LEGACY_TYPE_FAMILIES
 from hardhouse.spec import load_spec
-from hardhouse.spec.column_types import FAMILIES, families, parse_column_type
 from hardhouse.spec.errors import SpecError
 from hardhouse.testing.clients import native_query
 from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary

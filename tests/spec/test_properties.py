@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from hardhouse.clickhouse import versions
+from hardhouse.clickhouse.column_types import families, parse_column_type
 from hardhouse.render import render, sql_statements
 from hardhouse.spec import load_spec
-from hardhouse.spec.column_types import families, parse_column_type
 from hardhouse.spec.fields import (
     everything_covered,
     has_control_character,

@@ -22,8 +22,8 @@ from pathlib import Path
 from hardhouse.audit.files import MAX_DIR_ENTRIES
 from hardhouse.audit.merge import ServerTree, read_server_tree
 from hardhouse.audit.model import Finding
-from hardhouse.audit.xmltree import DEFAULT_MAX_BYTES, Element, Origin
 from hardhouse.clickhouse.ports import PORTS
+from hardhouse.clickhouse.xmltree import DEFAULT_MAX_BYTES, Element, Origin
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
 from hardhouse.render import RenderedFile, render

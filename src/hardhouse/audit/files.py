@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from hardhouse.audit.xmltree import (
+from hardhouse.clickhouse.xmltree import (
     DEFAULT_MAX_BYTES,
     MAX_ELEMENTS,
     Element,

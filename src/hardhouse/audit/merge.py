@@ -65,7 +65,8 @@ from pathlib import Path
 from hardhouse.audit.files import ConfigTreeError, Dialect, TreeReader, open_reader
 from hardhouse.audit.users import User, users
 from hardhouse.audit.values import Unknown, Values
-from hardhouse.audit.xmltree import (
+from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
+from hardhouse.clickhouse.xmltree import (
     DEFAULT_MAX_BYTES,
     MAX_DEPTH,
     Comment,
@@ -76,7 +77,6 @@ from hardhouse.audit.xmltree import (
     copy_node,
     count_elements,
 )
-from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
 
 __all__ = ["ConfigTreeError", "Dialect", "MergedConfig", "ServerTree", "Unresolved", "merge_file", "read_server_tree"]
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from hardhouse.audit.values import Unknown
-from hardhouse.audit.xmltree import Origin, Unresolved
+from hardhouse.clickhouse.xmltree import Origin, Unresolved
 from hardhouse.controls.catalog import BY_ID
 from hardhouse.controls.registry import Tool, registered
 from hardhouse.controls.severity import Severity

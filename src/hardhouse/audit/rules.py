@@ -16,10 +16,10 @@ from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
 from hardhouse.audit.user_rules import USER_RULES
 from hardhouse.audit.values import Undecidable, Unknown, Values, known
-from hardhouse.audit.xmltree import Element
 from hardhouse.clickhouse import addresses
 from hardhouse.clickhouse.ports import PORTS
 from hardhouse.clickhouse.tls import disabled_protocols, weak_suite_reason
+from hardhouse.clickhouse.xmltree import Element
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, judges
 from hardhouse.spec.settings import SYSTEM_LOG_TABLES

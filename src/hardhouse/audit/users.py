@@ -20,9 +20,9 @@ import re2
 
 from hardhouse.audit.files import Dialect
 from hardhouse.audit.values import Unknown, Values
-from hardhouse.audit.xmltree import Element, Origin
 from hardhouse.clickhouse import addresses
 from hardhouse.clickhouse.stock import EMPTY_SHA256
+from hardhouse.clickhouse.xmltree import Element, Origin
 
 EMPTY_DOUBLE_SHA1 = hashlib.sha1(hashlib.sha1(b"").digest()).hexdigest()
 # Elements that give a user a way to authenticate other than a password.

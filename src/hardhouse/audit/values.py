@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar
 
-from hardhouse.audit.xmltree import Element, Origin, Unresolved
+from hardhouse.clickhouse.xmltree import Element, Origin, Unresolved
 
 # Poco's AbstractConfiguration throws past this many nested references ("Too many property
 # references encountered"); seen on 18.16: 9 hops start, 12 do not.

@@ -315,6 +315,7 @@ def audit_archive(
     what the host said about itself: its server's version and its /etc/metrika.xml (or that it
     has none). Raises AuditFetchError (unsafe archive, or a tree the audit cannot read) or
     SpecError."""
+    # Only when a tree is audited (see TYPE_CHECKING above).
     from hardhouse.audit.merge import ConfigTreeError
     from hardhouse.audit.run import audit_tree
 

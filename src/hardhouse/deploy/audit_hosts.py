@@ -163,6 +163,7 @@ def _host_answer(state: Any, host: Any, with_spec: bool) -> dict[str, Any]:
     from pyinfra.api.facts import get_fact
     from pyinfra.context import ctx_host, ctx_state
 
+    # Like pyinfra's, imported in the child only: the caller (hardhouse audit @inventory) never loads them.
     from hardhouse.deploy.settings import HardhouseDeployError, effective_spec
     from hardhouse.spec.fields import host_path_problem
 

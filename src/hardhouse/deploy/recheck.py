@@ -38,7 +38,7 @@ def drift_findings(report: AuditReport) -> list[Finding]:
 
 def _shown(finding: Finding) -> Finding:
     """Belt and braces: findings already never show a credential's value; deploy logs travel."""
-    from hardhouse.audit.drift import is_secret
+    from hardhouse.audit.drift import is_secret  # only when there are findings (see TYPE_CHECKING above)
 
     return dataclasses.replace(finding, value=None) if is_secret(finding.subject) else finding
 
@@ -124,7 +124,7 @@ class UndeclaredUsers:
 
 def undeclared_users(archive: bytes, config_dir: str, spec: HardeningSpec, report: AuditReport) -> UndeclaredUsers:
     """Raises AuditFetchError."""
-    from hardhouse.deploy.users import tree_users, undeclared
+    from hardhouse.deploy.users import tree_users, undeclared  # it reads trees: only when one was fetched
 
     host_users = [user.name for user in undeclared(tree_users(archive, config_dir, spec, own={}), spec)]
     if spec.undeclared_users == "keep":

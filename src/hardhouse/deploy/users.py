@@ -70,6 +70,7 @@ class HostUser:
 
 
 def _dialect(spec: HardeningSpec) -> Any:
+    # The audit is imported only when a tree is read: a trusted re-run never loads it.
     from hardhouse.audit.merge import Dialect
 
     return Dialect.V18 if spec.version == versions.LEGACY else Dialect.MODERN
@@ -82,6 +83,7 @@ def tree_users(
     as ClickHouse merges it. own: hardhouse's files to merge instead of the host's zz-hardhouse-*
     ones (relative path -> content; {} for none); None keeps the tree as it is. Raises
     AuditFetchError (an unsafe archive, or a tree that cannot be read)."""
+    # The audit is imported only when a tree is read (as in _dialect).
     from hardhouse.audit.merge import ConfigTreeError, read_server_tree
     from hardhouse.audit.users import users
     from hardhouse.audit.values import Unknown

@@ -224,6 +224,7 @@ def _prove(root: Path, engine: _Engine, result: WorkerResult) -> None:
 
 def _rendered_sql(root: Path) -> list[tuple[str, str]]:
     """(sql/FILE, statement) for every rendered SQL file, in order."""
+    # Here: hardhouse.render loads Jinja2, which only a request carrying SQL needs.
     from hardhouse.render.sql import sql_statements
 
     found = []

@@ -2,7 +2,8 @@
 would, and judge what a client gets there.
 
 Layout, the way a scan flows:
-  targets      target strings, lists and pyinfra inventories -> endpoints
+  endpoint     an endpoint, TargetError, the bounded read of target files
+  targets      target strings, lists and pyinfra inventories -> endpoints; scanfiles: masscan/nmap output
   wire/        the bytes of HTTP, the native Hello, MySQL's greeting, PostgreSQL's SSLRequest
   transport    bounded TCP/TLS exchanges on asyncio
   login        one login attempt -> LoginResult
@@ -10,7 +11,8 @@ Layout, the way a scan flows:
   tls          the TLS scan (sslyze), in a worker child; sslyze_load: what of sslyze it loads
   worker       blocking clients in a child the deadline can kill, memory capped
   scanner      observe one endpoint (then judge it), or a fleet
-  rules        RULES, NOTES and judge(): observations in, findings and notes out (pure)
+  rulebook     RULES and NOTES: what a finding or note can be, each rule with its control
+  rules        judge(): observations in, findings and notes out (pure)
   model        states, services, results; text: bounding server-supplied text
   output/      text, JSON, SARIF; sent: what the probe sends, for --help
 
@@ -21,7 +23,6 @@ clean" cannot drift apart.
 
 from __future__ import annotations
 
-import warnings
 from importlib import import_module
 from typing import Any
 
@@ -47,10 +48,10 @@ _PUBLIC: dict[str, str] = {
     "render_json": "hardhouse.probe.output",
     "render_sarif": "hardhouse.probe.output",
     "render_text": "hardhouse.probe.output",
-    "RULES": "hardhouse.probe.rules",
-    "Rule": "hardhouse.probe.rules",
+    "RULES": "hardhouse.probe.rulebook",
+    "Rule": "hardhouse.probe.rulebook",
     "Judgement": "hardhouse.probe.rules",
-    "NOTES": "hardhouse.probe.rules",
+    "NOTES": "hardhouse.probe.rulebook",
     "judge": "hardhouse.probe.rules",
     "tls_judgement": "hardhouse.probe.rules",
     "DEFAULT_CREDENTIALS": "hardhouse.probe.scanner",
@@ -65,57 +66,16 @@ _PUBLIC: dict[str, str] = {
     "scan_endpoints": "hardhouse.probe.scanner",
     "WHAT_IS_SENT": "hardhouse.probe.sent",
     "DEFAULT_MAX_HOSTS": "hardhouse.probe.targets",
-    "Endpoint": "hardhouse.probe.targets",
-    "TargetError": "hardhouse.probe.targets",
+    "Endpoint": "hardhouse.probe.endpoint",
+    "TargetError": "hardhouse.probe.endpoint",
     "expand_targets": "hardhouse.probe.targets",
     "parse_target": "hardhouse.probe.targets",
     "scan_tls": "hardhouse.probe.tls",
-    "tls_posture": "hardhouse.probe.tls",
+    "tls_posture": "hardhouse.probe.scanner",
     "port_state": "hardhouse.probe.transport",
 }
 
 __all__ = sorted(_PUBLIC)
-
-# Names of the flat module hardhouse.probe was until 0.1: importable for one release, with
-# a DeprecationWarning that says where each one lives now.
-_MOVED: dict[str, tuple[str, str]] = {
-    "DEFAULT_PORTS": ("hardhouse.clickhouse.ports", "PROBE_PORTS"),
-    "METRICS_PORTS": ("hardhouse.clickhouse.ports", "METRICS_PORT"),
-    "CLIENT_NAME": ("hardhouse.probe.model", "CLIENT_NAME"),
-    "NATIVE_REVISION": ("hardhouse.probe.wire.native", "REVISION"),
-    "NATIVE_MARKER": ("hardhouse.probe.wire.native", "MARKER_ON_HTTP"),
-    "USER_AGENT": ("hardhouse.probe.wire.http", "USER_AGENT"),
-    "QUERY_TIMEOUT": ("hardhouse.probe.enumerate", "QUERY_TIMEOUT"),
-    "MAX_TABLES": ("hardhouse.probe.enumerate", "MAX_TABLES"),
-    "MAX_COUNT_QUERIES": ("hardhouse.probe.enumerate", "MAX_COUNT_QUERIES"),
-    "COUNTABLE_ENGINES": ("hardhouse.probe.enumerate", "COUNTABLE_ENGINES"),
-    "SCOPE_TABLES": ("hardhouse.probe.enumerate", "SCOPE_TABLES"),
-    "SCOPE_COLUMNS": ("hardhouse.probe.enumerate", "SCOPE_COLUMNS"),
-    "SENSITIVE_WORDS": ("hardhouse.probe.enumerate", "SENSITIVE_WORDS"),
-    "read_target_file": ("hardhouse.probe.targets", "read_target_file"),
-    "inventory_hosts_static": ("hardhouse.probe.targets", "inventory_hosts_static"),
-    "inventory_hosts": ("hardhouse.probe.targets", "inventory_hosts_run"),
-    "weak_suite_reason": ("hardhouse.clickhouse.tls", "weak_suite_reason"),
-    "OLD_PROTOCOLS": ("hardhouse.clickhouse.tls", "OLD_LABELS"),
-    "CODE_RE": ("hardhouse.clickhouse.codes", "CODE_PATTERN"),
-    "VERSION_RE": ("hardhouse.probe.login", "VERSION_RE"),
-    "HttpResponse": ("hardhouse.probe.wire.http", "Response"),
-    "http_request": ("hardhouse.probe.wire.http", "request"),
-    "parse_http": ("hardhouse.probe.wire.http", "parse"),
-    "native_hello": ("hardhouse.probe.wire.native", "hello"),
-    "NativeReply": ("hardhouse.probe.wire.native", "Reply"),
-    "parse_native_reply": ("hardhouse.probe.wire.native", "parse_reply"),
-    "parse_mysql_greeting": ("hardhouse.probe.wire.mysql", "parse_greeting"),
-    "Unreachable": ("hardhouse.probe.transport", "Unreachable"),
-    "NotTls": ("hardhouse.probe.transport", "NotTls"),
-    "probe_tls_context": ("hardhouse.probe.transport", "tls_context"),
-    "exchange": ("hardhouse.probe.transport", "exchange"),
-    "Exchange": ("hardhouse.probe.transport", "Exchange"),
-    "http_get": ("hardhouse.probe.login", "http_get"),
-    "http_login_result": ("hardhouse.probe.login", "http_login_result"),
-    "certificate_info": ("hardhouse.probe.tls", "certificate_info"),
-    "SARIF_SCHEMA": ("hardhouse.probe.output.sarif", "SARIF_SCHEMA"),
-}
 
 
 def __getattr__(name: str) -> Any:
@@ -123,12 +83,4 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(_PUBLIC[name]), name)
         globals()[name] = value  # later lookups skip this function
         return value
-    if name not in _MOVED:
-        raise AttributeError(f"module 'hardhouse.probe' has no attribute {name!r}")
-    module, attribute = _MOVED[name]
-    warnings.warn(
-        f"hardhouse.probe.{name} is deprecated and will be removed in the next release; use {module}.{attribute}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(import_module(module), attribute)
+    raise AttributeError(f"module 'hardhouse.probe' has no attribute {name!r}")

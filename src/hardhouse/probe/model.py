@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hardhouse import __version__
 from hardhouse.controls.severity import Severity
+from hardhouse.probe.rulebook import NOTES, RULES
 
 if TYPE_CHECKING:
     from hardhouse.controls.ids import ControlId
@@ -57,8 +58,6 @@ class Finding:
     waiver: dict[str, Any] | None = None  # the waiver that covers its control here (hardhouse.controls.waivers)
 
     def __post_init__(self) -> None:
-        from hardhouse.probe.rules import RULES
-
         if self.rule not in RULES:
             raise ValueError(f"no probe rule {self.rule!r}")
 
@@ -74,15 +73,11 @@ class Finding:
     @property
     def control(self) -> ControlId:
         """The catalog control this finding's rule checks."""
-        from hardhouse.probe.rules import RULES
-
         return RULES[self.rule].control
 
     @property
     def severity(self) -> Severity:
         """Its control's severity: a rule has none of its own."""
-        from hardhouse.probe.rules import RULES
-
         return RULES[self.rule].severity
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,7 +93,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Note:
-    """Something seen at an endpoint that fails no control (hardhouse.probe.rules.NOTES says
+    """Something seen at an endpoint that fails no control (hardhouse.probe.rulebook.NOTES says
     what each can be): reported with the endpoint, never ranked, never failing a scan."""
 
     id: str
@@ -106,8 +101,6 @@ class Note:
     data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from hardhouse.probe.rules import NOTES
-
         if self.id not in NOTES:
             raise ValueError(f"no probe note {self.id!r}")
 

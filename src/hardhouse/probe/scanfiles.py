@@ -12,7 +12,7 @@ answered. The scanner's file is read, never trusted:
 - The files are hostile input: at most SCAN_FILE_MAX bytes are read (regular files, or stdin as
   `-`), the text must be UTF-8 without control characters, addresses and ports must match
   exactly (no names, no scope ids, decimal ports 1-65535), XML goes through the audit's hardened
-  expat reader (hardhouse.audit.xmltree: DOCTYPE and entities refused, depth and element count
+  expat reader (hardhouse.clickhouse.xmltree: DOCTYPE and entities refused, depth and element count
   bounded; only nmap's own bare `<!DOCTYPE nmaprun>` line is blanked before parsing), and JSON
   is parsed one record at a time. A problem is a TargetError (exit 2) naming the file, the line
   and record, and what to do.
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hardhouse.audit import xmltree
+from hardhouse.clickhouse import xmltree
 from hardhouse.clickhouse.ports import PROBE_PORTS
-from hardhouse.probe.targets import Endpoint, TargetError, read_bounded_bytes
+from hardhouse.probe.endpoint import Endpoint, TargetError, read_bounded_bytes
 
 SCAN_FILE_MAX = 64 * 1024 * 1024  # bytes of one scanner output (about a million masscan -oL lines)
 XML_MAX_DEPTH = 16  # nmap's deepest element (nmaprun/host/ports/port/script/table/...) is far above this

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from hardhouse.clickhouse.ports import METRICS_PORT, PROBE_PORTS, ZOOKEEPER_PORTS
 from hardhouse.probe import text, zookeeper
+from hardhouse.probe.endpoint import Endpoint
 from hardhouse.probe.enumerate import collect_inventory, http_query_fn, inventory_from_dict
 from hardhouse.probe.login import http_get, http_login_result, login
 from hardhouse.probe.model import (
@@ -33,9 +34,10 @@ from hardhouse.probe.model import (
     Service,
     Severity,
     State,
+    TlsPosture,
 )
 from hardhouse.probe.rules import judge
-from hardhouse.probe.targets import Endpoint, expand_targets
+from hardhouse.probe.targets import expand_targets
 from hardhouse.probe.tls import scan_tls
 from hardhouse.probe.transport import SMALL_ANSWER, Exchange, NotTls, Unreachable, exchange, port_state
 from hardhouse.probe.wire import http, mysql, native, postgres
@@ -466,3 +468,8 @@ def login_sync(host: str, port: int, **kwargs: Any) -> LoginResult:
 
 def port_state_sync(host: str, port: int, timeout: float = 3.0) -> tuple[str, str]:
     return run_sync(port_state(host, port, timeout))
+
+
+def tls_posture(host: str, port: int, *, ca: Path | None = None, timeout: float = 5.0) -> TlsPosture:
+    """scan_tls for blocking callers (assertions)."""
+    return run_sync(scan_tls(host, port, ca=ca, timeout=timeout))

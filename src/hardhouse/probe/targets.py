@@ -11,34 +11,21 @@ from __future__ import annotations
 import ast
 import ipaddress
 import json
-import os
-import stat
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hardhouse.clickhouse.hostnames import host_name_problem
 from hardhouse.clickhouse.ports import PROBE_PORTS
+from hardhouse.probe.endpoint import FILE_MAX, Endpoint, TargetError, read_bounded
+from hardhouse.probe.scanfiles import read_scan_file
 
 # A CIDR larger than this many addresses is refused unless --max-hosts raises the cap (/16).
 DEFAULT_MAX_HOSTS = 65536
-FILE_MAX = 4 * 1024 * 1024  # bytes of a target list or inventory
 # An existing file is read as targets when named @FILE, when its path has a `/`, or by suffix.
 TARGET_FILE_SUFFIXES = frozenset({".py", ".txt", ".list", ".lst", ".hosts", ".targets"})
-
-
-class TargetError(ValueError):
-    """A target that cannot be understood: a usage error (exit 2)."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int
-    source: str | None = None
 
 
 def _port(text: str, where: str) -> int:
@@ -99,39 +86,6 @@ def parse_target(
     chosen = [port] if port is not None else list(ports)
     hosts = _expand_cidr(base, max_hosts) if "/" in base else [_check_host(base, text)]
     return [Endpoint(host, p, source or text) for host in hosts for p in chosen]
-
-
-def read_bounded_bytes(path: Path, limit: int = FILE_MAX) -> bytes:
-    """A regular file's bytes, at most `limit`; never blocks on a FIFO or device."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        raise TargetError(f"{path}: {error.strerror or error}") from None
-    try:
-        # Judged before wrapping: os.fdopen refuses a directory with a traceback of its own.
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise TargetError(f"{path}: not a regular file")
-        if info.st_size > limit:
-            raise TargetError(f"{path}: larger than {limit} bytes; split it")
-        handle = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise TargetError(f"{path}: larger than {limit} bytes; split it")
-    return data
-
-
-def read_bounded(path: Path, limit: int = FILE_MAX) -> str:
-    """A regular file's text (UTF-8), at most `limit` bytes; never blocks on a FIFO or device."""
-    data = read_bounded_bytes(path, limit)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise TargetError(f"{path}: not UTF-8 text (byte {error.start})") from None
 
 
 def read_target_file(path: Path) -> list[str]:
@@ -310,8 +264,6 @@ def expand_targets(
         else:
             add(parse_target(target, ports, max_hosts=max_hosts))
     if scan_files:
-        from hardhouse.probe.scanfiles import read_scan_file  # it imports this module
-
         for name in scan_files:
             found = read_scan_file(name, max_hosts=max_hosts)
             notes.extend(found.notes())

@@ -42,13 +42,6 @@ async def scan_tls(
         return TlsPosture("sslyze", error=f"TLS scan: {error}")
 
 
-def tls_posture(host: str, port: int, *, ca: Path | None = None, timeout: float = 5.0) -> TlsPosture:
-    """scan_tls for blocking callers (assertions)."""
-    from hardhouse.probe.scanner import run_sync
-
-    return run_sync(scan_tls(host, port, ca=ca, timeout=timeout))
-
-
 def quick_postures(
     host: str,
     ports: Sequence[int],

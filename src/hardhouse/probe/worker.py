@@ -272,11 +272,16 @@ JOBS = {
     "native_inventory": ("hardhouse.probe.enumerate", "native_inventory_job"),
     "zookeeper_session": ("hardhouse.probe.zookeeper", "session_job"),
 }
+# What a child started with WARM_FLAG loads while it waits for its job (a quick TLS posture's).
+WARM_UP = ("hardhouse.probe.tls", "warm_up")
+
+
+def _function(module: str, function: str) -> Callable[..., Any]:
+    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
 
 
 def _job(kind: str) -> Callable[..., Any]:
-    module, function = JOBS[kind]
-    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+    return _function(*JOBS[kind])
 
 
 def _run_request(text: str) -> str:
@@ -295,9 +300,7 @@ def main() -> None:
     if WARM_FLAG in sys.argv:
         # A spare or server started ahead of its job (prewarm, JobServer.start, for a quick TLS
         # posture): load what that job needs while it waits.
-        from hardhouse.probe.tls import warm_up
-
-        warm_up()
+        _function(*WARM_UP)()
     if SERVE_FLAG in sys.argv:
         # One job per line until stdin closes; each answer on one line (JSON escapes newlines).
         for line in iter(lambda: sys.stdin.readline(REQUEST_CAP), ""):

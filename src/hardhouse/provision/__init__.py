@@ -2,7 +2,6 @@
 
     desired.py  the spec's databases and tables, read from the rendered sql/ statements
     state.py    what the server has (system.databases, system.tables, system.columns)
-    columns.py  column types compared in the form ClickHouse writes them back
     plan.py     desired vs existing: steps (create, add column, change retention) and refusals
     apply.py    the executor: `python -m hardhouse.provision`, JSON in and out
 

@@ -25,8 +25,8 @@ from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.provision.desired import DesiredDatabase, desired_state
 from hardhouse.provision.plan import Plan, plan
 from hardhouse.provision.state import ExistingState, existing_state, server_version, state_queries
+from hardhouse.reach import owners_among, readable_passwords, source_address
 from hardhouse.spec import HardeningSpec, load_spec
-from hardhouse.verify.reach import first_reachable, readable_passwords, source_address
 
 
 @dataclass(frozen=True)
@@ -64,26 +64,6 @@ def owners_from_here(spec: HardeningSpec, address: str, environ: Mapping[str, st
     passwords' sources and the local route to `address`, sends nothing."""
     passwords, unreadable = readable_passwords(spec, environ)
     return owners_among(spec, source_address(address), passwords, unreadable)
-
-
-def owners_among(
-    spec: HardeningSpec, here: str | None, passwords: Mapping[str, str], unreadable: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """owners_from_here, for a caller that has read the passwords already."""
-    chosen, problems = {}, []
-    for name, db in spec.log_databases.items():
-        owner, reasons = first_reachable(spec, db.owners, here, passwords, unreadable)
-        if owner is not None:
-            chosen[name] = owner
-            continue
-        why = "; ".join(reasons) if reasons else "it has no owners"
-        problems.append(
-            f"log database {name}: no owner can log in from the deploy machine ({here or 'no route'}) to create it "
-            f"({why}). Fix: add {here or 'the deploy machine'} (the deploy machine's address) to the networks of "
-            f"one of log_databases.{name}.owners (with a password_env or password_file readable here), or name such "
-            "an owner"
-        )
-    return chosen, problems
 
 
 def provision_problems(spec: HardeningSpec, address: str, ca: Path | None, environ: Mapping[str, str]) -> list[str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hardhouse.clickhouse import versions
-from hardhouse.provision.columns import canonical_type, same_type
+from hardhouse.clickhouse.column_types import canonical_type, same_type
 from hardhouse.provision.desired import DesiredDatabase, DesiredTable
 from hardhouse.provision.state import ExistingState, ExistingTable
 

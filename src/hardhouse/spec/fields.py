@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from pydantic_core import PydanticCustomError
 
-from hardhouse.spec.column_types import TypeSyntaxError, parse_column_type
+from hardhouse.clickhouse.column_types import TypeSyntaxError, parse_column_type
 from hardhouse.spec.errors import NOT_SHOWN, excerpt
 
 # A name that is safe as an XML element name and as a ClickHouse identifier.
@@ -255,7 +255,7 @@ COLUMN_TYPE_FIX = "use a ClickHouse type such as String, DateTime, LowCardinalit
 
 
 def check_column_type(text: str) -> str:
-    """A ClickHouse type from an explicit grammar (hardhouse.spec.column_types), so no
+    """A ClickHouse type from an explicit grammar (hardhouse.clickhouse.column_types), so no
     clause or statement can ride along into CREATE TABLE."""
     try:
         parse_column_type(text)

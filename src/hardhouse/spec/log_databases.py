@@ -10,8 +10,8 @@ from pydantic import AfterValidator, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hardhouse.clickhouse import versions
+from hardhouse.clickhouse.column_types import families, is_time_type, parse_column_type
 from hardhouse.clickhouse.stock import RESERVED_DATABASES
-from hardhouse.spec.column_types import families, is_time_type, parse_column_type
 from hardhouse.spec.declare import ColumnType, StrictModel, UserReference, described
 from hardhouse.spec.errors import Problem, excerpt, listing
 from hardhouse.spec.fields import check_env_name, check_host_path, check_name, fail, has_control_character

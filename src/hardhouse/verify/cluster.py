@@ -40,7 +40,7 @@ from hardhouse.controls.registry import Tool, register
 from hardhouse.probe.scanner import INTERSERVER_PART_REQUEST
 from hardhouse.probe.transport import verifying_context
 from hardhouse.probe.wire.zookeeper import NO_AUTH, NO_NODE, ZooKeeperClient, ZooKeeperError
-from hardhouse.provision.apply import owners_among
+from hardhouse.reach import owners_among
 from hardhouse.render.cluster import read_source
 from hardhouse.spec import HardeningSpec
 from hardhouse.verify.checks import Check

@@ -39,11 +39,11 @@ from typing import Any
 from hardhouse.clickhouse import codes
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
+from hardhouse.reach import in_networks, readable_passwords, source_address
 from hardhouse.spec import HardeningSpec, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
 from hardhouse.verify.cluster import cluster_checks
 from hardhouse.verify.privileges import LOG_RIGHTS, log_rights_checks
-from hardhouse.verify.reach import in_networks, readable_passwords, source_address
 
 TLS_KINDS = ("native_tls", "https")
 # A user outside its networks is refused (the lines name the user and this machine's address).

@@ -30,14 +30,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hardhouse.clickhouse import codes, versions
+from hardhouse.clickhouse.column_types import canonical_type
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
-from hardhouse.provision.columns import canonical_type
+from hardhouse.reach import first_reachable, why_not
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.log_databases import LogDatabase
 from hardhouse.verify.checks import Check
-from hardhouse.verify.reach import first_reachable, why_not
 
 # Every line here is part of one registered check: each log user holds its rights and no more.
 LOG_RIGHTS = register(Tool.VERIFY, "log readers and writers hold only their rights", ControlId.DATA_1)

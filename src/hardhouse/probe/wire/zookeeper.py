@@ -181,6 +181,7 @@ class ZooKeeperClient:
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
         if tls:
+            # Here: transport loads asyncio, which a plaintext session in a worker child never needs.
             from hardhouse.probe.transport import permissive_context
 
             self.sock = permissive_context().wrap_socket(self.sock, server_hostname=host)

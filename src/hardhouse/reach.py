@@ -1,8 +1,9 @@
 """Who the deploy machine can act as: its own source address towards a server, the passwords
-it can read, and which users list that address in their networks.
+it can read, which users list that address in their networks, and which owner of each log
+database it can log in as.
 
-Shared by the deploy's verification (hardhouse.verify.deployment, .privileges) and by the
-log database provisioning (hardhouse.provision), which all log in from the deploy machine.
+Shared by the deploy's verification (hardhouse.verify) and by the log database provisioning
+(hardhouse.provision), which all log in from the deploy machine; neither imports the other.
 """
 
 from __future__ import annotations
@@ -77,3 +78,24 @@ def first_reachable(
             return name, []
         reasons.append(f"{name}: {reason}")
     return None, reasons
+
+
+def owners_among(
+    spec: HardeningSpec, here: str | None, passwords: Mapping[str, str], unreadable: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """(log database -> the owner the deploy machine logs in as, problems), for a caller that has
+    read the passwords already (hardhouse.provision.owners_from_here reads them)."""
+    chosen, problems = {}, []
+    for name, db in spec.log_databases.items():
+        owner, reasons = first_reachable(spec, db.owners, here, passwords, unreadable)
+        if owner is not None:
+            chosen[name] = owner
+            continue
+        why = "; ".join(reasons) if reasons else "it has no owners"
+        problems.append(
+            f"log database {name}: no owner can log in from the deploy machine ({here or 'no route'}) to create it "
+            f"({why}). Fix: add {here or 'the deploy machine'} (the deploy machine's address) to the networks of "
+            f"one of log_databases.{name}.owners (with a password_env or password_file readable here), or name such "
+            "an owner"
+        )
+    return chosen, problems

@@ -1,0 +1,55 @@
+"""An endpoint to probe, the error a target that cannot be understood is, and the bounded read
+every source of targets uses (target lists, inventories, port scanners' outputs)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE_MAX = 4 * 1024 * 1024  # bytes of a target list or an inventory (scan files have their own cap)
+
+
+class TargetError(ValueError):
+    """A target that cannot be understood: a usage error (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    source: str | None = None
+
+
+def read_bounded_bytes(path: Path, limit: int = FILE_MAX) -> bytes:
+    """A regular file's bytes, at most `limit`; never blocks on a FIFO or device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise TargetError(f"{path}: {error.strerror or error}") from None
+    try:
+        # Judged before wrapping: os.fdopen refuses a directory with a traceback of its own.
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TargetError(f"{path}: not a regular file")
+        if info.st_size > limit:
+            raise TargetError(f"{path}: larger than {limit} bytes; split it")
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TargetError(f"{path}: larger than {limit} bytes; split it")
+    return data
+
+
+def read_bounded(path: Path, limit: int = FILE_MAX) -> str:
+    """A regular file's text (UTF-8), at most `limit` bytes; never blocks on a FIFO or device."""
+    data = read_bounded_bytes(path, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TargetError(f"{path}: not UTF-8 text (byte {error.start})") from None
