@@ -1,8 +1,11 @@
 """The catalog of controls is the one source the README, rendered files, probe findings,
-SARIF, waivers and deploy verification name controls by."""
+SARIF, waivers and deploy verification name controls by; the judges' registrations are the one
+source of which rules and checks judge each control."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -11,14 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import hardhouse.audit.run  # noqa: F401  (the audit: its rules, drift and the online rules register)
-import hardhouse.verify.deployment  # noqa: F401  (imports every verify module, which registers its checks)
 from hardhouse.audit.rules import RULES as AUDIT_RULES
 from hardhouse.cli import main
-from hardhouse.controls import BY_AUDIT_RULE, BY_ID, BY_PROBE_RULE, BY_VERIFY_CHECK, CONTROLS, registry
+from hardhouse.cli.controls import JUDGE_MODULES, published_index
+from hardhouse.controls import BY_ID, CONTROLS, catalog, index, registry
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, judges, register, registered
-from hardhouse.controls.table import markdown_table
 from hardhouse.controls.waivers import judge, load_waivers
 from hardhouse.probe.model import Finding
 from hardhouse.probe.rulebook import RULES as PROBE_RULES
@@ -43,12 +44,6 @@ def test_ids_are_stable_shaped_and_unique() -> None:
         assert control.title and control.rationale and control.references
 
 
-def test_readme_embeds_the_current_control_table() -> None:
-    assert markdown_table() in (ROOT / "README.md").read_text(), (
-        "README's control table is stale: run `hardhouse controls --markdown` and paste it over the old one"
-    )
-
-
 def test_every_spec_field_a_control_names_is_in_the_spec_reference() -> None:
     table = reference.markdown()
     for control in CONTROLS:
@@ -57,45 +52,69 @@ def test_every_spec_field_a_control_names_is_in_the_spec_reference() -> None:
             assert f"| `{head}" in table, f"{control.id} names {field}, which the spec does not have"
 
 
-# The audit's findings judged outside audit.rules.RULES: drift (hardhouse.audit.drift, it needs
-# the spec) and what --online asks the server (hardhouse.audit.online). They join the registry
-# when the audit registers its rules (hardhouse.controls.registry).
+def test_a_control_is_declared_once_in_the_order_its_ids_are_listed() -> None:
+    assert [control.id for control in CONTROLS] == list(ControlId)
+    declared = [control for family in catalog.FAMILIES for control in family.CONTROLS]
+    assert sorted(declared, key=lambda control: control.id) == sorted(CONTROLS, key=lambda control: control.id)
+    twice = dataclasses.replace(BY_ID[ControlId.PORT_1], title="again")
+    with pytest.raises(AssertionError, match="HH-PORT-1 is declared twice"):
+        catalog._in_published_order([*CONTROLS, twice])
+    with pytest.raises(AssertionError, match=f"no family declares {CONTROLS[-1].id}"):
+        catalog._in_published_order(CONTROLS[:-1])
+
+
 # Judged outside audit.rules.RULES: drift needs the spec, the online rules the running server.
 AUDIT_JUDGED_APART = {"drift", "online-user", "online-passwordless-user", "online-any-network"}
+SRC = ROOT / "src"
 
 
-def test_the_catalog_and_every_tools_rules_and_checks_are_one_index() -> None:
-    """Catalog, probe rules, verify checks and audit rules: every rule or check a tool has is
-    listed under exactly the control it declares, and every one the catalog lists exists."""
-    audit_ids = set(AUDIT_RULES) | AUDIT_JUDGED_APART
-    assert set(registered(Tool.AUDIT)) == audit_ids, (
+def registering_modules() -> set[str]:
+    """Every module of the package that imports register or judges from the registry."""
+    found = set()
+    for path in (SRC / "hardhouse").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "hardhouse.controls.registry":
+                if {alias.name for alias in node.names} & {"register", "judges"}:
+                    found.add(".".join(path.relative_to(SRC).with_suffix("").parts))
+    return found
+
+
+def test_the_index_holds_every_rule_and_check_each_tool_has() -> None:
+    """Every module that registers a judge is one the index is built from, and every rule or
+    check a tool runs is in the index under the control it registered against."""
+    given = {module.__name__ for modules in JUDGE_MODULES.values() for module in modules}
+    assert registering_modules() == given, "a module registers judges the index is not given (JUDGE_MODULES)"
+    published = published_index()
+    indexed = {tool: {judge.id: judge.control for judge in index.ordered(tool, JUDGE_MODULES[tool])} for tool in Tool}
+    for tool in Tool:
+        assert indexed[tool] == {judge.id: judge.control for judge in registered(tool).values()}
+    assert indexed[Tool.PROBE] == {rule.id: rule.control for rule in PROBE_RULES.values()}
+    assert set(indexed[Tool.AUDIT]) == set(AUDIT_RULES) | AUDIT_JUDGED_APART, (
         "an audit rule registered that the audit does not run, or one unregistered"
     )
-    declared: dict[Tool, dict[str, ControlId | None]] = {
-        Tool.PROBE: {rule.id: rule.control for rule in PROBE_RULES.values()},
-        Tool.VERIFY: {check.id: check.control for check in registered(Tool.VERIFY).values()},
-        Tool.AUDIT: {rule: registered(Tool.AUDIT)[rule].control for rule in audit_ids},
-    }
-    listed = {Tool.PROBE: BY_PROBE_RULE, Tool.VERIFY: BY_VERIFY_CHECK, Tool.AUDIT: BY_AUDIT_RULE}
-    for tool, ids in declared.items():
-        missing, orphans = set(listed[tool]) - set(ids), set(ids) - set(listed[tool])
-        assert not missing, f"the catalog lists {tool} checks that do not exist: {sorted(missing)}"
-        assert not orphans, f"{tool} checks no control lists: {sorted(orphans)}"
-        for name, control in ids.items():
-            assert control is None or listed[tool][name].id == control, (
-                f"{tool} {name!r} declares {control}, the catalog lists it under {listed[tool][name].id}"
-            )
+    # a control's judges in the order of JUDGE_MODULES, whichever module was imported first
+    assert published[ControlId.PORT_2] == index.Checks(
+        ("interserver-reachable", "interserver-unauthenticated"),
+        ("interserver port closed", "a part request without credentials is refused"),
+        ("interserver-unauthenticated",),
+    )
+    assert published[ControlId.AUTH_1].audit_rules == ("passwordless-user", "online-passwordless-user")
+    assert published[ControlId.ZK_3] == index.Checks()
+    with pytest.raises(ValueError, match="registered in hardhouse.audit.online, which the index was not given"):
+        index.ordered(Tool.AUDIT, JUDGE_MODULES[Tool.AUDIT][:-1])
 
 
 def test_a_failure_ranks_the_same_in_every_tool() -> None:
     """The probe's finding and the audit's finding for one control carry its severity, so SARIF
     says "error" or "warning" alike whichever tool found it."""
     compared = 0
+    published = published_index()
     for control in CONTROLS:
-        for rule in control.probe_rules:
+        judged = published[control.id]
+        for rule in judged.probe_rules:
             assert Finding.of(rule, "seen").severity == control.severity, rule
-            for audit_rule in control.audit_rules:
-                assert BY_AUDIT_RULE[audit_rule].severity == Finding.of(rule, "seen").severity
+            for audit_rule in judged.audit_rules:
+                assert registered(Tool.AUDIT)[audit_rule].severity == Finding.of(rule, "seen").severity
                 compared += 1
     assert compared >= 10  # plaintext ports, interserver, TLS, ZooKeeper, passwords: judged by both
 

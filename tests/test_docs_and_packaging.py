@@ -1,25 +1,35 @@
-"""The README's spec reference and the wheel's templates come from the same sources as the code."""
+"""The README's generated tables (spec reference, controls) and the wheel's templates come from
+the same sources as the code."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hardhouse.cli import main
+from hardhouse.cli.controls import published_index
+from hardhouse.controls import table
 from hardhouse.spec import reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_embeds_the_current_spec_reference() -> None:
+@pytest.mark.parametrize(
+    ("generate", "command"),
+    [
+        pytest.param(reference.markdown, "hardhouse reference", id="spec reference"),
+        pytest.param(lambda: table.markdown_table(published_index()), "hardhouse controls --markdown", id="controls"),
+    ],
+)
+def test_readme_embeds_each_generated_table(generate: Callable[[], str], command: str) -> None:
     readme = (ROOT / "README.md").read_text()
-    assert reference.markdown() in readme, (
-        "README's spec reference is stale: run `hardhouse reference` and paste it between the markers"
-    )
+    assert generate() in readme, f"a README table is stale: run `{command}` and paste it over the old one"
 
 
 def test_every_spec_field_is_in_the_reference() -> None:

@@ -27,7 +27,7 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str  # audit rule id (hardhouse.controls.catalog: each belongs to one control)
+    rule: str  # audit rule id (hardhouse.controls.registry: each belongs to one control)
     subject: str  # what is judged: "listen_host", "user default", "openSSL.server.cipherList"
     value: str | None  # the effective value, never a secret (None: absent, or not shown)
     origin: Origin | None  # the file:line that decides it

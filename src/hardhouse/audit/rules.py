@@ -419,8 +419,8 @@ def user_files_shared(tree: ServerTree) -> Iterator[Finding]:
 
 
 Rule = Callable[[ServerTree], Iterator[Finding]]
-# Every audit rule the catalog names, by id (a test keeps the two equal). Drift is judged
-# apart (hardhouse.audit.drift) because it needs the spec.
+# Every rule read from the configuration tree, by id; each registers its control above. Drift
+# is judged apart (hardhouse.audit.drift) because it needs the spec.
 RULES: dict[str, Rule] = {
     "listen-any": listen_any,
     "plaintext-port": plaintext_port,

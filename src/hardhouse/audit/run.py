@@ -24,7 +24,9 @@ from hardhouse.audit.model import AuditReport, ControlResult, Finding, Status
 from hardhouse.audit.online import Query, online_findings, server_version
 from hardhouse.audit.rules import judge, tls_ports
 from hardhouse.clickhouse import versions
-from hardhouse.controls.catalog import CONTROLS, Control
+from hardhouse.controls.catalog import CONTROLS
+from hardhouse.controls.control import Control
+from hardhouse.controls.registry import Tool, registered
 from hardhouse.controls.waivers import Waiver
 from hardhouse.controls.waivers import judge as judge_waivers
 from hardhouse.spec import HardeningSpec
@@ -152,10 +154,13 @@ def audit_tree(
         shared += answered.findings
         online_note = answered.note
     by_dialect = {chosen: judge(tree) + shared for chosen, tree in trees.items()}
+    # The controls an audit rule judges (every audit module is imported above, so all have
+    # registered); the others are seen only from outside (probe, deploy verification).
+    audited = {judge.control for judge in registered(Tool.AUDIT).values()}
     results = [
         _control_result(control, trees, by_dialect, choice, spec, unchecked, waivers or [], config_dir, target, today)
         for control in CONTROLS
-        if control.audit_rules  # the others are seen only from outside (probe, deploy verification)
+        if control.id in audited
     ]
     files: list[str] = []
     unresolved = []
