@@ -1,8 +1,9 @@
-"""The README's generated tables (spec reference, controls) and the wheel's templates come from
-the same sources as the code."""
+"""The README's generated tables (spec reference, versions, controls) and the wheel's templates
+come from the same sources as the code."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,8 @@ from click.testing import CliRunner
 
 from hardhouse.cli import main
 from hardhouse.cli.controls import published_index
+from hardhouse.clickhouse import versions_table
+from hardhouse.clickhouse.versions import FEATURES
 from hardhouse.controls import table
 from hardhouse.spec import reference
 
@@ -24,12 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
     ("generate", "command"),
     [
         pytest.param(reference.markdown, "hardhouse reference", id="spec reference"),
+        pytest.param(versions_table.markdown_table, "hardhouse versions --markdown", id="versions"),
         pytest.param(lambda: table.markdown_table(published_index()), "hardhouse controls --markdown", id="controls"),
     ],
 )
 def test_readme_embeds_each_generated_table(generate: Callable[[], str], command: str) -> None:
     readme = (ROOT / "README.md").read_text()
     assert generate() in readme, f"a README table is stale: run `{command}` and paste it over the old one"
+
+
+def test_the_versions_table_has_every_gate_and_no_bare_xml() -> None:
+    lines = versions_table.markdown_table().splitlines()
+    for name, feature in FEATURES.items():
+        assert f"| `{name}` | {feature.since}+ |" in "\n".join(lines)
+    rows = "\n".join(lines[1:-1])  # between the markers, which are HTML comments
+    assert "<" not in re.sub(r"`[^`]*`", "", rows), "XML outside a code span would read as HTML"
 
 
 def test_every_spec_field_is_in_the_reference() -> None:
@@ -48,7 +60,7 @@ def test_every_spec_field_is_in_the_reference() -> None:
 
 
 def test_help_explains_each_command() -> None:
-    for command in ([], ["render"], ["check"], ["reference"]):
+    for command in ([], ["render"], ["check"], ["reference"], ["versions"]):
         result = CliRunner().invoke(main, [*command, "--help"])
         assert result.exit_code == 0
         assert "Usage:" in result.output

@@ -18,6 +18,7 @@ from hardhouse.cli.ca import ca_group
 from hardhouse.cli.controls import controls_command
 from hardhouse.cli.options import EXIT_INVALID, JSON_OPTION
 from hardhouse.cli.probe import probe_command
+from hardhouse.cli.versions import versions_command
 from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.render.write import WriteError
 from hardhouse.spec import HardeningSpec, load_spec_file, reference
@@ -228,4 +229,5 @@ def validate_command(spec_path: Path, as_json: bool) -> None:
 main.add_command(probe_command)
 main.add_command(ca_group)
 main.add_command(controls_command)
+main.add_command(versions_command)
 main.add_command(audit_command)

@@ -92,7 +92,8 @@ FEATURES: dict[str, Feature] = {
         "SCRAM-SHA-256 password hashes in users.d (password_scram_sha256_hex)",
         "embedded 26.9 reads it and checks a password against it (PBKDF2-HMAC-SHA256, empty salt, "
         "4096 rounds); issue #86510 (September 2025) shows 25.8 refusing it in users.xml; the "
-        "first release that reads it is not pinned down, so it is gated at the verified 26.9",
+        "first release that reads it is not pinned down, so it is gated at the verified 26.9; before it, SHA-256 "
+        "(bcrypt is not readable from users.d)",
     ),
     "ssl_certificate_auth": Feature(
         MODERN_MIN,
@@ -104,13 +105,15 @@ FEATURES: dict[str, Feature] = {
         MODERN_MIN,
         "query masking rules (query_masking_rules)",
         "docs: PR #5710 (2019, 19.14); absent from 18.16's library; merged without error by the "
-        "embedded 26.9 config processor, which never applies them (clickhouse-local has no masker)",
+        "embedded 26.9 config processor, which never applies them (clickhouse-local has no masker); live 18.16 "
+        "shows the leak masking prevents; the query-log test needs an official image and skips here",
     ),
     "users_xml_grants": Feature(
         Version(23, 6),
         "GRANT queries for users in users.d (grants/query), needed for insert-only writers",
         "docs: PR #49381 (opened 2023-05-02; released in 23.5 or 23.6, gated at 23.6); embedded "
-        "26.9: an INSERT-only writer cannot SELECT or DROP (497)",
+        "26.9: an INSERT-only writer cannot SELECT or DROP (497); before it, log readers are an allow-list plus a "
+        "read-only profile (live 18.16: 164 / 291)",
     ),
     "table_ttl": Feature(
         MODERN_MIN,
@@ -193,7 +196,8 @@ FEATURES: dict[str, Feature] = {
         "format_display_secrets_in_show_and_select)",
         "both in embedded 26.9 (system.server_settings, system.settings; a constraint locks the format "
         "setting: 452); absent from 18.16; the first release is not pinned down here (2023), so it is "
-        "gated at the LTS 23.8: a profile naming an unknown setting stops a server",
+        "gated at the LTS 23.8: a profile naming an unknown setting stops a server; embedded 26.9: SHOW CREATE of "
+        "a view over s3(...) shows [HIDDEN], with both on and unlocked it prints the key",
     ),
     # Issue 12, HTTP surface, egress and files, password policy, row filters.
     "http_handlers": Feature(
