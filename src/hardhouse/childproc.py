@@ -21,22 +21,22 @@ write and read these messages with `encode` and `decode_reply` / `decode_request
 
 What a child is asked never carries a secret: children read passwords where the spec names
 them. Bodies are checked where they are answered (each handler turns its body into its own
-typed request, and refuses one it cannot)."""
+typed request, and refuses one it cannot). Light on purpose (no dataclasses, no inspect): the
+probe's worker children import it, and their start-up is part of every TLS verdict."""
 
 from __future__ import annotations
 
 import atexit
 import collections
-import inspect
 import itertools
 import json
 import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 MAX_REQUEST = 4 * 1024 * 1024  # bytes of one request line (a spec, an address, a CA path)
 MAX_REPLY = 16 * 1024 * 1024  # bytes of one reply line a parent reads, unless it says otherwise
@@ -57,15 +57,13 @@ class ChildFailed(Exception):
     """A request got no answer: the child refused it, died, overran, or said something unreadable."""
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     id: int
     kind: str
     body: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     id: int | None  # None: an answer to a line that was not a request
     answer: Any = None
     error: str | None = None
@@ -150,7 +148,7 @@ def serve(
             if request.kind not in handlers:
                 raise Refused(f"unknown request kind {request.kind!r}")
             answer = handlers[request.kind](request.body)
-            if inspect.isgenerator(answer):
+            if isinstance(answer, types.GeneratorType):
                 for part in answer:
                     send(Reply(request.id, answer=part, part=True))
                 answer = None
