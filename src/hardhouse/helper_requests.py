@@ -38,7 +38,7 @@ class _Body:
         required = {f.name for f in declared if f.default is MISSING}
         unknown, missing = sorted(set(body) - names), sorted(required - set(body))
         if unknown or missing:
-            raise Refused(f"a {cls.KIND} request has fields {sorted(names)}; unknown {unknown}, missing {missing}")
+            raise Refused(f"the {cls.KIND} request has fields {sorted(names)}; unknown {unknown}, missing {missing}")
         request = cls(**body)
         request.check()
         return request

@@ -36,7 +36,7 @@ def test_an_unknown_handler_is_refused_and_the_service_goes_on() -> None:
         answer, why = service.call("rm -rf", {}, 60)
         assert answer is None and why == "unknown request kind 'rm -rf'"
         answer, why = service.call("provision", {"spec": {}}, 60)
-        assert answer is None and why.startswith("a provision request has fields") and "missing ['address']" in why
+        assert answer is None and why.startswith("the provision request has fields") and "missing ['address']" in why
         answer, why = service.call("provision", {"spec": {}, "address": "127.0.0.1"}, 60)
         assert answer is None and "SpecError" in why
     finally:
