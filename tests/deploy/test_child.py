@@ -1,20 +1,23 @@
-"""Service: a real `python -m hardhouse.deploy.service` child, JSON lines in and out, bounded in time."""
+"""The deploy's helper: a real `python -m hardhouse.deploy.service` child (hardhouse.childproc), bounded in time."""
 
 from __future__ import annotations
 
 import threading
 
-from hardhouse.deploy.child import Service
+from hardhouse.childproc import Child
 
-# Service: one child for the whole deploy run (hardhouse.deploy.service).
+HELPER = "hardhouse.deploy.service"  # one child for the whole deploy run
 
 
 def test_the_service_answers_many_concurrent_calls_from_one_child() -> None:
-    service = Service()
+    service = Child(HELPER, name="the deploy's helper process")
     try:
         results: list[tuple[object, str]] = []
         threads = [
-            threading.Thread(target=lambda: results.append(service.call("verify", {"spec": {}}, 60))) for _ in range(8)
+            threading.Thread(
+                target=lambda: results.append(service.call("verify", {"spec": {}, "address": "127.0.0.1"}, 60))
+            )
+            for _ in range(8)
         ]
         for thread in threads:
             thread.start()
@@ -28,27 +31,30 @@ def test_the_service_answers_many_concurrent_calls_from_one_child() -> None:
 
 
 def test_an_unknown_handler_is_refused_and_the_service_goes_on() -> None:
-    service = Service()
+    service = Child(HELPER, name="the deploy's helper process")
     try:
         answer, why = service.call("rm -rf", {}, 60)
-        assert answer is None and "unknown handler 'rm -rf'" in why
+        assert answer is None and why == "unknown request kind 'rm -rf'"
         answer, why = service.call("provision", {"spec": {}}, 60)
+        assert answer is None and why.startswith("the provision request has fields") and "missing ['address']" in why
+        answer, why = service.call("provision", {"spec": {}, "address": "127.0.0.1"}, 60)
         assert answer is None and "SpecError" in why
     finally:
         service.close()
 
 
 def test_a_service_that_dies_says_why() -> None:
-    service = Service(module="hardhouse.no_such_module")
+    service = Child("hardhouse.no_such_module", name="the deploy's helper process")
     try:
         answer, why = service.call("verify", {}, 30)
-        assert answer is None and "ended" in why and "No module named hardhouse.no_such_module" in why
+        assert answer is None and why.startswith("the deploy's helper process ended (")
+        assert "No module named hardhouse.no_such_module" in why
     finally:
         service.close()
 
 
 def test_a_service_that_does_not_answer_in_time_is_given_up() -> None:
-    service = Service(module="tests.deploy.child_sleeps")
+    service = Child("tests.deploy.child_sleeps")
     try:
         assert service.call("verify", {}, 1) == (None, "no answer within 1 s")
     finally:

@@ -149,7 +149,8 @@ def test_a_job_server_answers_job_after_job_from_one_warm_child() -> None:
         for _ in range(3):
             assert server.run("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
         assert server._process is child and child.poll() is None
-        with pytest.raises(JobFailed, match="KeyError"):  # a job's own failure: the child stays
+        # A request the child cannot answer: it says so, and the child stays.
+        with pytest.raises(JobFailed, match="unknown request kind .no_such_job."):
             server.run("no_such_job", {}, 60)
         assert server._process is child and server.run("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
     finally:
@@ -166,7 +167,7 @@ def test_a_job_server_child_that_overruns_is_killed_and_the_next_job_gets_a_fres
     with pytest.raises(JobFailed, match="did not finish within 1s"):
         server.run("tls_quick_posture", {}, 1)
     assert time.monotonic() - started < 5 and server._process is None
-    answering = "import sys\nfor line in sys.stdin:\n    print('{\"result\": 7}', flush=True)\n"
+    answering = "import sys\nfor line in sys.stdin:\n    print('{\"id\": 1, \"answer\": 7}', flush=True)\n"
     monkeypatch.setattr(worker, "_spawn", _fake_server(answering))
     try:
         assert server.run("tls_quick_posture", {}, 30) == 7

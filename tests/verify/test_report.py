@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hardhouse.childproc import Refused
 from hardhouse.verify import checks, deployment
 from hardhouse.verify.checks import Check, report_text
 from hardhouse.verify.privileges import LOG_RIGHTS
@@ -61,5 +62,5 @@ def test_the_json_answer_keeps_unchecked_lines_apart(monkeypatch: pytest.MonkeyP
 def test_the_outside_checks_refuse_a_request_they_cannot_read(request_: dict[str, Any]) -> None:
     """The deploy's helper child answers a malformed request with an error (the host fails with
     it), never with checks made against ports or an address nobody named."""
-    with pytest.raises(ValueError, match="outside-checks request|not a spec port"):
+    with pytest.raises(Refused, match="an outside request is|the outside request has fields|not a spec port"):
         checks.answer(request_)

@@ -1,23 +1,24 @@
 """Fetch the configuration tree of every host of a pyinfra inventory, for `hardhouse audit
 @INVENTORY.py`.
 
-    python -m hardhouse.deploy.audit_hosts INVENTORY.py [--with-spec]
-
-The child (this module run as a program) loads the inventory the way pyinfra's CLI does (its
-code RUNS: only for inventories you trust, as with `pyinfra` itself), connects to every host
-over its connector (SSH, with the inventory's keys and sudo settings), runs the read-only fact
-hardhouse.deploy.audit.ClickHouseConfigTree in `hardhouse_config_dir` (default
-/etc/clickhouse-server), and prints one JSON object per host as each one answers:
+A child (`python -m hardhouse.deploy.audit_hosts`, speaking hardhouse.childproc) is asked
+{"kind": "fetch", "body": {"inventory": PATH, "with_spec": BOOL}}. It loads the inventory the
+way pyinfra's CLI does (its code RUNS: only for inventories you trust, as with `pyinfra`
+itself), connects to every host over its connector (SSH, with the inventory's keys and sudo
+settings), runs the read-only fact hardhouse.deploy.audit.ClickHouseConfigTree in
+`hardhouse_config_dir` (default /etc/clickhouse-server), and answers one part per host as each
+one answers:
 
     {"host": NAME, "config_dir": DIR, "archive": BASE64_TAR, "server_version": TEXT,
      "include": BASE64 (the host's /etc/metrika.xml) | "include_absent": true}
     or    {"host": NAME, "error": WHY}
 
-(with --with-spec, also "spec": the host's effective hardhouse_spec, or "spec_error").
-Archives are bounded by the fact (ARCHIVE_LIMIT bytes). pyinfra's CLI module patches sockets
-with gevent when imported, so it only ever runs in this child, never in the caller.
+(with_spec: also "spec", the host's effective hardhouse_spec, or "spec_error"). An inventory
+that cannot be loaded is the request's error. Archives are bounded by the fact (ARCHIVE_LIMIT
+bytes). pyinfra's CLI module patches sockets with gevent when imported, so it only ever runs
+in this child, never in the caller.
 
-The caller side is fetch_inventory_trees(): it starts the child, reads its lines bounded in
+The caller side is fetch_inventory_trees(): it asks the child, reads its parts bounded in
 length and in time, and yields one HostTree per host.
 """
 
@@ -25,17 +26,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
-import subprocess
 import sys
-import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardhouse.childproc import Child, ChildFailed, Refused, serve
 from hardhouse.deploy.audit import ARCHIVE_LIMIT, INCLUDE_LIMIT, ClickHouseConfigTree, FetchedTree
 from hardhouse.deploy.contract import CONFIG_DIR
 from hardhouse.spec.errors import bounded_text
@@ -63,15 +61,9 @@ class HostTree:
     include_absent: bool = False
 
 
-def _parse_line(line: bytes) -> HostTree | None:
-    try:
-        answer = json.loads(line)
-    except ValueError:
-        raise InventoryError("the fetching process printed something that is not JSON") from None
+def _host_tree(answer: Any) -> HostTree:
     if not isinstance(answer, dict) or "host" not in answer:
-        if isinstance(answer, dict) and "error" in answer:
-            raise InventoryError(bounded_text(str(answer["error"]), 400))
-        return None
+        raise InventoryError("the fetching process answered something that is not a host's tree")
     name, config_dir = (
         bounded_text(str(answer["host"]), 200),
         bounded_text(str(answer.get("config_dir", CONFIG_DIR)), 300),
@@ -115,43 +107,19 @@ def fetch_inventory_trees(path: Path, *, with_spec: bool = False, timeout: float
     InventoryError when the inventory cannot be loaded or the child fails or runs too long."""
     if not path.is_file():
         raise InventoryError(f"{path}: no such inventory file")
-    command = [sys.executable, "-m", "hardhouse.deploy.audit_hosts", str(path)] + (["--with-spec"] if with_spec else [])
-    with tempfile.TemporaryFile() as errors:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-        expired = threading.Event()
-
-        def expire() -> None:  # a hung SSH connection must not hang the audit
-            expired.set()
-            child.kill()
-
-        timer = threading.Timer(timeout, expire)
-        timer.start()
-        seen = 0
-        try:
-            assert child.stdout is not None
-            while True:
-                line = child.stdout.readline(MAX_LINE + 1)
-                if not line:
-                    break
-                if len(line) > MAX_LINE:
-                    raise InventoryError(f"{path}: a host's answer is longer than {MAX_LINE} bytes")
-                tree = _parse_line(line)
-                if tree is not None:
-                    seen += 1
-                    yield tree
-            status = child.wait()
-        finally:
-            timer.cancel()
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        if status != 0:
-            errors.seek(0)
-            tail = errors.read()[-2000:].decode(errors="replace").strip().splitlines()[-3:]
-            why = f"no end within {timeout:g}s" if expired.is_set() else f"exit status {status}"
-            raise InventoryError(f"{path}: fetching the trees failed ({why}): {bounded_text(' / '.join(tail), 600)}")
-        if seen == 0:
-            raise InventoryError(f"{path}: the inventory has no hosts")
+    child = Child("hardhouse.deploy.audit_hosts", max_reply=MAX_LINE, name="the fetching process")
+    seen = 0
+    try:
+        # A hung SSH connection must not hang the audit: every part comes within `timeout`.
+        for answer in child.submit("fetch", {"inventory": str(path), "with_spec": with_spec}).parts(timeout):
+            seen += 1
+            yield _host_tree(answer)
+    except ChildFailed as error:
+        raise InventoryError(f"{path}: {bounded_text(str(error), 600)}") from None
+    finally:
+        child.close(timeout=0)  # the answer is complete, or given up on: nothing more to wait for
+    if seen == 0:
+        raise InventoryError(f"{path}: the inventory has no hosts")
 
 
 # --- the child ----------------------------------------------------------------------------
@@ -199,35 +167,32 @@ def _host_answer(state: Any, host: Any, with_spec: bool) -> dict[str, Any]:
     return answer
 
 
-def _child(path: Path, with_spec: bool) -> int:
-    # Answers go to the original stdout; anything pyinfra prints goes to stderr.
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+def _fetch(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The child's one kind of request: each host's answer, as each host answers."""
+    inventory, with_spec = body.get("inventory"), body.get("with_spec", False)
+    if not isinstance(inventory, str) or not isinstance(with_spec, bool):
+        raise Refused("a fetch request is {inventory: path, with_spec: true | false}")
+    path = Path(inventory)
 
+    # pyinfra patches sockets with gevent when its CLI is imported: here, in this child only.
     import gevent
     from pyinfra.api import Config, State
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
-    def emit(answer: dict[str, Any]) -> None:
-        out.write(json.dumps(answer, default=str) + "\n")
-        out.flush()
-
     state = State(check_for_changes=False)
     state.cwd = str(path.parent.resolve())
     try:
         with ctx_state.use(state):
-            inventory = make_inventory(str(path), cwd=state.cwd)
-        state.init(inventory, Config())
+            inventory_hosts = make_inventory(str(path), cwd=state.cwd)
+        state.init(inventory_hosts, Config())
     except Exception as error:  # noqa: BLE001 - the inventory's own code failed: report, do not crash
         inner = getattr(error, "exception", None) or getattr(error, "e", None) or error  # pyinfra wraps user errors
         try:
             why = f"{type(inner).__name__}: {inner}"
         except Exception:  # noqa: BLE001 - a message that cannot even be printed
             why = type(inner).__name__
-        emit({"error": f"{path}: pyinfra could not load it: {why}"})
-        return 0
+        raise Refused(f"pyinfra could not load it: {why}") from None
 
     def one(host: Any) -> dict[str, Any]:
         try:
@@ -238,12 +203,18 @@ def _child(path: Path, with_spec: bool) -> int:
         except Exception as error:  # noqa: BLE001 - one host's failure must not hide the others
             return {"host": host.name, "error": f"{type(error).__name__}: {error}"}
 
-    greenlets = [state.pool.spawn(one, host) for host in inventory]
+    greenlets = [state.pool.spawn(one, host) for host in inventory_hosts]
     for greenlet in gevent.iwait(greenlets):
-        emit(greenlet.get())
-    return 0
+        yield greenlet.get()
+
+
+def main() -> None:
+    # Replies go to the original stdout; anything pyinfra prints goes to stderr.
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve({"fetch": _fetch}, sys.stdin.buffer, replies)
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    sys.exit(_child(Path(arguments[0]), "--with-spec" in arguments[1:]))
+    main()

@@ -32,6 +32,7 @@ from hardhouse.deploy.snapshot import (
     skip_if_trusted,
     trusted,
 )
+from hardhouse.helper_requests import OutsideRequest, VerifyRequest
 from hardhouse.render.build import FILE_PREFIX
 
 VERIFY_TIMEOUT = 300  # seconds for the whole verification of one host
@@ -198,8 +199,9 @@ def holds_for_verification(settings: Settings) -> bool:
 
 
 def outside_request(settings: Settings, ca: Path | None) -> dict[str, Any]:
-    """The checks that need no secret (hardhouse.verify.checks.answer): the spec's open ports."""
-    return {"address": settings.verify_address, "ports": settings.spec.ports.open(), "ca": str(ca) if ca else None}
+    """The checks that need no secret (hardhouse.verify.checks.answer): the spec's open ports.
+    A body, not the request: pyinfra hashes an operation's arguments, and this is one."""
+    return OutsideRequest(settings.verify_address, settings.spec.ports.open(), str(ca) if ca else None).body()
 
 
 def run_checks(settings: Settings, ca: Path | None, outside_only: bool = False) -> dict[str, Any]:
@@ -209,8 +211,8 @@ def run_checks(settings: Settings, ca: Path | None, outside_only: bool = False) 
     if outside_only:
         answer, why = outside_answer(outside_request(settings, ca)).wait(VERIFY_TIMEOUT)
     else:
-        request = {"spec": settings.spec_data, "address": settings.verify_address, "ca": str(ca) if ca else None}
-        answer, why = SERVICE.call("verify", request, VERIFY_TIMEOUT)
+        request = VerifyRequest(settings.spec_data, settings.verify_address, str(ca) if ca else None)
+        answer, why = SERVICE.call(request.KIND, request.body(), VERIFY_TIMEOUT)
     if answer is not None:
         return answer
     failed = {"endpoint": settings.verify_address, "check": "verification ran", "ok": False, "detail": why}

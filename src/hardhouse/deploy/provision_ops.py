@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
@@ -24,6 +24,7 @@ from pyinfra.api import FunctionCommand, operation
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.settings import Settings
 from hardhouse.deploy.snapshot import Trust, skip_if_trusted
+from hardhouse.helper_requests import ProvisionRequest
 
 TIMEOUT = 300  # seconds for one plan or apply (ALTERs change metadata only)
 
@@ -39,15 +40,15 @@ class ProvisionCall:
         return f"ProvisionCall({self.settings.verify_address})"
 
 
-def run_provision(call: ProvisionCall, mode: str) -> dict[str, Any]:
+def run_provision(call: ProvisionCall, mode: Literal["plan", "apply"]) -> dict[str, Any]:
     """hardhouse.provision in the service child; its answer (or the failure, as one)."""
-    request = {
-        "spec": call.settings.spec_data,
-        "address": call.settings.verify_address,
-        "ca": str(call.ca) if call.ca else None,
-        "mode": mode,
-    }
-    answer, why = SERVICE.call("provision", request, TIMEOUT)
+    request = ProvisionRequest(
+        call.settings.spec_data,
+        call.settings.verify_address,
+        str(call.ca) if call.ca else None,
+        mode,  # type: ignore[arg-type]
+    )
+    answer, why = SERVICE.call(request.KIND, request.body(), TIMEOUT)
     return answer if answer is not None else {"ok": False, "changed": False, "outcomes": [], "errors": [why]}
 
 

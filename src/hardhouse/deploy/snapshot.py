@@ -59,8 +59,9 @@ from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand, opera
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from hardhouse import __version__
+from hardhouse.childproc import Pending
 from hardhouse.controls.waivers import Waiver
-from hardhouse.deploy.child import SERVICE, Pending
+from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import SERVER_PROCESSES
 from hardhouse.deploy.facts import DIGEST_KEY, PATHS_REPORT, HardhouseFiles, HostFiles
 from hardhouse.deploy.payloads import Payload

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hardhouse.childproc import ProtocolError
 from hardhouse.embedded.harness import key_stand_ins, stage
 from hardhouse.embedded.protocol import EmbeddedReport, Request, RunAsReport, WorkerResult
 
@@ -132,7 +133,10 @@ def _run_worker(root: Path, request: Request, timeout: float) -> WorkerResult:
         raise EmbeddedUnavailable(
             f"the embedded engine worker exited with {completed.returncode} and no result:\n{tail}"
         )
-    result = WorkerResult.read(result_path)
+    try:
+        result = WorkerResult.read(result_path)
+    except ProtocolError as error:
+        raise EmbeddedUnavailable(f"the embedded engine worker left an unreadable result: {error}") from None
     if result.unavailable:
         raise EmbeddedUnavailable(result.unavailable)
     return result

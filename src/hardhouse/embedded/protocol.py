@@ -1,13 +1,17 @@
-"""The typed protocol between the parent and the worker process: one Request in
-ROOT/request.json, one WorkerResult in ROOT/result.json, and the reports callers get."""
+"""The typed messages between the parent and the worker process, and the reports callers get.
+They travel as hardhouse.childproc messages in files, not on a pipe (the engine writes to the
+worker's stdout and stderr itself): a Request's body in ROOT/request.json, a WorkerResult as the
+answer in ROOT/result.json."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from hardhouse import childproc
+from hardhouse.childproc import ProtocolError, decode_reply, decode_request, encode
 
 
 @dataclass
@@ -20,11 +24,11 @@ class Request:
     data_dir: str | None = None  # run_as: the caller's data directory, kept
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(dataclasses.asdict(self)), encoding="utf-8")
+        path.write_bytes(encode(childproc.Request(1, self.mode, dataclasses.asdict(self))))
 
     @classmethod
     def read(cls, path: Path) -> Request:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        return cls(**decode_request(path.read_bytes()).body)
 
 
 @dataclass
@@ -99,11 +103,15 @@ class WorkerResult:
     outcomes: list[QueryOutcome] = field(default_factory=list)
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(dataclasses.asdict(self)), encoding="utf-8")
+        path.write_bytes(encode(childproc.Reply(1, answer=dataclasses.asdict(self))))
 
     @classmethod
     def read(cls, path: Path) -> WorkerResult:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        """Raises hardhouse.childproc.ProtocolError for a file that is not the worker's answer."""
+        reply = decode_reply(path.read_bytes())
+        if reply.error is not None or not isinstance(reply.answer, dict):
+            raise ProtocolError(reply.error or "the worker's answer is not an object")
+        data: dict[str, Any] = reply.answer
         data["logins"] = [UserLogin(**login) for login in data.get("logins", [])]
         data["outcomes"] = [QueryOutcome(**outcome) for outcome in data.get("outcomes", [])]
         return cls(**data)

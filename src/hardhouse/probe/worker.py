@@ -5,16 +5,18 @@ killed at the deadline, and its address space is capped, so whatever a server se
 probe's memory stays flat.
 
 Parent: `await run_job(kind, arguments, deadline)` -> the job's JSON answer.
-Child:  `python -m hardhouse.probe.worker` reads {"kind", "arguments"} on stdin and writes one
-JSON document on stdout. Jobs live in JOBS below; each takes keyword arguments and returns a
-JSON-able value.
+Child:  `python -m hardhouse.probe.worker` answers requests (hardhouse.childproc: kind = the
+job, body = its keyword arguments) on stdin, one after another, until stdin closes: a one-shot
+child gets one request, a JobServer's many. Jobs live in JOBS below; each returns a JSON-able
+value. The transport stays here (the memory cap, the kill at the deadline, the spare child);
+the messages are childproc's.
 """
 
 from __future__ import annotations
 
 import atexit
 import importlib
-import json
+import itertools
 import os
 import resource
 import selectors
@@ -25,13 +27,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hardhouse.childproc import ProtocolError, Refused, Request, decode_reply, encode, serve
+
 if TYPE_CHECKING:
     import asyncio
 
 MEMORY_CAP = 1024 * 1024 * 1024  # address space of one child (sslyze's threads reserve stacks)
 OUTPUT_CAP = 4 * 1024 * 1024  # bytes of JSON a child may answer with
 WARM_FLAG = "--warm"  # a spare child (prewarm): load the TLS scanner before reading its job
-SERVE_FLAG = "--serve"  # a server child (JobServer): one job per line, one answer per line
 REQUEST_CAP = 1 << 20  # bytes of one job's request
 
 
@@ -39,9 +42,8 @@ class JobFailed(Exception):
     """The child did not answer in time, died, or answered something unreadable."""
 
 
-def _command(warm: bool, serve: bool = False) -> list[str]:
-    flags = ([WARM_FLAG] if warm else []) + ([SERVE_FLAG] if serve else [])
-    return [sys.executable, "-m", "hardhouse.probe.worker", *flags]
+def _command(warm: bool) -> list[str]:
+    return [sys.executable, "-m", "hardhouse.probe.worker", *([WARM_FLAG] if warm else [])]
 
 
 def _environment() -> dict[str, str]:
@@ -66,7 +68,7 @@ async def run_job(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
     )
     try:
         assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(json.dumps({"kind": kind, "arguments": arguments}).encode())
+        process.stdin.write(encode(Request(1, kind, arguments)))
         process.stdin.close()
         output = await asyncio.wait_for(_read_capped(process.stdout), deadline)
         await asyncio.wait_for(process.wait(), max(1.0, deadline))
@@ -86,9 +88,9 @@ _spare_lock = threading.Lock()
 _reaper_registered = False
 
 
-def _spawn(warm: bool, serve: bool = False) -> subprocess.Popen[bytes]:
+def _spawn(warm: bool) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        _command(warm, serve),
+        _command(warm),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -136,7 +138,7 @@ def run_job_sync(kind: str, arguments: dict[str, Any], deadline: float) -> Any:
     output = bytearray()
     try:
         assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(json.dumps({"kind": kind, "arguments": arguments}).encode())
+        process.stdin.write(encode(Request(1, kind, arguments)))
         process.stdin.close()
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ)
@@ -175,6 +177,7 @@ class JobServer:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._reaper_registered = False
+        self._ids = itertools.count(1)
 
     def start(self) -> None:
         """Start the child now (idempotent), so that it loads the TLS scanner ahead of its first job."""
@@ -187,7 +190,7 @@ class JobServer:
             ends = time.monotonic() + deadline
             try:
                 assert process.stdin is not None and process.stdout is not None
-                process.stdin.write(json.dumps({"kind": kind, "arguments": arguments}).encode() + b"\n")
+                process.stdin.write(encode(Request(next(self._ids), kind, arguments)))
                 process.stdin.flush()
                 line = _read_line(process.stdout.fileno(), ends, deadline)
             except (OSError, JobFailed) as error:
@@ -202,7 +205,7 @@ class JobServer:
     def _started(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._end()
-            self._process = _spawn(warm=True, serve=True)
+            self._process = _spawn(warm=True)
             if not self._reaper_registered:
                 atexit.register(self.close)
                 self._reaper_registered = True
@@ -247,12 +250,12 @@ def _answer(output: bytes, status: int | None) -> Any:
     if len(output) > OUTPUT_CAP:
         raise JobFailed("answered more than the probe reads")
     try:
-        answer = json.loads(output)
-    except ValueError:
+        reply = decode_reply(output)
+    except ProtocolError:
         raise JobFailed(f"ended with status {status} and no answer") from None
-    if "error" in answer:
-        raise JobFailed(str(answer["error"])[:200])
-    return answer["result"]
+    if reply.error is not None:
+        raise JobFailed(reply.error[:200])
+    return reply.answer
 
 
 async def _read_capped(stream: asyncio.StreamReader) -> bytes:
@@ -284,16 +287,14 @@ def _job(kind: str) -> Callable[..., Any]:
     return _function(*JOBS[kind])
 
 
-def _run_request(text: str) -> str:
-    """A job's answer as JSON: its result, or what went wrong (the parent decides what it means)."""
-    try:
-        request = json.loads(text)
-        answer: dict[str, Any] = {"result": _job(request["kind"])(**request["arguments"])}
-    except MemoryError:
-        answer = {"error": "ran out of its memory cap (the server sent too much)"}
-    except Exception as error:  # the job's failure is the answer
-        answer = {"error": f"{type(error).__name__}: {error}"}
-    return json.dumps(answer, default=str)
+def _handler(kind: str) -> Callable[[dict[str, Any]], Any]:
+    def run(arguments: dict[str, Any]) -> Any:
+        try:
+            return _job(kind)(**arguments)
+        except MemoryError:
+            raise Refused("ran out of its memory cap (the server sent too much)") from None
+
+    return run
 
 
 def main() -> None:
@@ -301,15 +302,8 @@ def main() -> None:
         # A spare or server started ahead of its job (prewarm, JobServer.start, for a quick TLS
         # posture): load what that job needs while it waits.
         _function(*WARM_UP)()
-    if SERVE_FLAG in sys.argv:
-        # One job per line until stdin closes; each answer on one line (JSON escapes newlines).
-        for line in iter(lambda: sys.stdin.readline(REQUEST_CAP), ""):
-            sys.stdout.write(_run_request(line) + "\n")
-            sys.stdout.flush()
-    else:
-        sys.stdout.write(_run_request(sys.stdin.read(REQUEST_CAP)))
-        sys.stdout.flush()
-    # The answer is out: end now. Tearing down an interpreter that loaded sslyze takes about
+    serve({kind: _handler(kind) for kind in JOBS}, sys.stdin.buffer, sys.stdout.buffer, max_request=REQUEST_CAP)
+    # Every answer is out: end now. Tearing down an interpreter that loaded sslyze takes about
     # 50 ms, and the parent reads until end of file. Sockets and threads end with the process.
     os._exit(0)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
+from hardhouse.helper_requests import ProvisionRequest
 from hardhouse.provision.desired import DesiredDatabase, desired_state
 from hardhouse.provision.plan import Plan, plan
 from hardhouse.provision.state import ExistingState, existing_state, server_version, state_queries
@@ -179,19 +180,17 @@ def report_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def answer(request: dict[str, Any]) -> dict[str, Any]:
-    """{"spec", "address", "ca", "mode"} -> the report as a mapping."""
-    spec = load_spec(request["spec"])
-    ca = Path(request["ca"]) if request.get("ca") else None
-    return provision(request["address"], spec, ca=ca, apply=request.get("mode") == "apply").as_dict()
+def answer(body: dict[str, Any]) -> dict[str, Any]:
+    """Kind "provision" (hardhouse.helper_requests.ProvisionRequest) -> the report as a mapping."""
+    request = ProvisionRequest.from_body(body)
+    spec = load_spec(request.spec)
+    return provision(request.address, spec, ca=request.ca_path, apply=request.mode == "apply").as_dict()
 
 
 def main() -> int:
-    """stdin: {"spec", "address", "ca", "mode"}; stdout: the report as JSON (or text with --text)."""
-    request = json.load(sys.stdin)
-    spec = load_spec(request["spec"])
-    ca = Path(request["ca"]) if request.get("ca") else None
-    report = provision(request["address"], spec, ca=ca, apply=request.get("mode") == "apply")
+    """stdin: the body of a ProvisionRequest; stdout: the report as JSON (or text with --text)."""
+    request = ProvisionRequest.from_body(json.load(sys.stdin))
+    report = provision(request.address, load_spec(request.spec), ca=request.ca_path, apply=request.mode == "apply")
     if "--text" in sys.argv:
         print(report_text(report))
     else:

@@ -26,6 +26,7 @@ from hardhouse.clickhouse.ports import BY_NAME, PORTS
 from hardhouse.clickhouse.tls import OLD_LABELS
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Judge, Tool, register
+from hardhouse.helper_requests import OutsideRequest
 from hardhouse.probe.login import login
 from hardhouse.probe.model import LoginResult
 from hardhouse.probe.scanner import login_sync, run_sync
@@ -195,15 +196,10 @@ def _label(check: Check) -> str:
     return "PASS" if check.ok else "FAIL"
 
 
-def answer(request: dict[str, Any]) -> dict[str, Any]:
-    """The deploy's helper child (hardhouse.deploy.service, handler "outside"): {"address": "...",
-    "ports": {spec port name: number}, "ca": "path" | null} -> {"ok", "checks"}. The ports are
-    the open ones of a spec the deploy already validated; no password is read or sent."""
-    address, ports, ca = request.get("address"), request.get("ports"), request.get("ca")
-    if not isinstance(address, str) or not isinstance(ports, dict) or not (ca is None or isinstance(ca, str)):
-        raise ValueError("an outside-checks request is {address: str, ports: {name: number}, ca: str | null}")
-    for name, number in ports.items():
-        if name not in BY_NAME or isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
-            raise ValueError(f"ports: {name!r}: {number!r} is not a spec port and its number")
-    checks = outside_checks(address, ports, ca=Path(ca) if ca else None)
+def answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The deploy's helper child (hardhouse.deploy.service), kind "outside"
+    (hardhouse.helper_requests.OutsideRequest) -> {"ok", "checks"}. The ports are the open ones
+    of a spec the deploy already validated; no password is read or sent."""
+    request = OutsideRequest.from_body(body)
+    checks = outside_checks(request.address, request.ports, ca=request.ca_path)
     return {"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]}

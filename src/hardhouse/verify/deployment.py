@@ -39,6 +39,7 @@ from typing import Any
 from hardhouse.clickhouse import codes
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
+from hardhouse.helper_requests import VerifyRequest
 from hardhouse.reach import in_networks, readable_passwords, source_address
 from hardhouse.spec import HardeningSpec, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
@@ -189,11 +190,10 @@ def _refusal_check(address: str, port: int, kind: str, user: User, here: str | N
     return Check(endpoint, name, False, f"no ClickHouse refusal: {result.detail}", REFUSED_OUTSIDE_NETWORKS)
 
 
-def answer(request: dict[str, Any]) -> dict[str, Any]:
-    """{"spec": {...}, "address": "...", "ca": "path" | null} -> {"ok", "checks", "not_checked"}."""
-    spec = load_spec(request["spec"])
-    ca = Path(request["ca"]) if request.get("ca") else None
-    checks = verify_deployment(request["address"], spec, ca=ca)
+def answer(body: dict[str, Any]) -> dict[str, Any]:
+    """Kind "verify" (hardhouse.helper_requests.VerifyRequest) -> {"ok", "checks", "not_checked"}."""
+    request = VerifyRequest.from_body(body)
+    checks = verify_deployment(request.address, load_spec(request.spec), ca=request.ca_path)
     # Lines not checked from here go apart: they are neither passed nor failed.
     return {
         "ok": all(c.ok for c in checks),
@@ -203,15 +203,13 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    """stdin: the request of answer(); stdout: its answer as JSON (or the report with --text)."""
-    request = json.load(sys.stdin)
+    """stdin: the body of a VerifyRequest; stdout: its answer as JSON (or the report with --text)."""
+    request = VerifyRequest.from_body(json.load(sys.stdin))
     if "--text" in sys.argv:
-        spec = load_spec(request["spec"])
-        ca = Path(request["ca"]) if request.get("ca") else None
-        checks = verify_deployment(request["address"], spec, ca=ca)
+        checks = verify_deployment(request.address, load_spec(request.spec), ca=request.ca_path)
         print(report_text(checks))
         return 0 if all(c.ok for c in checks) else 1
-    result = answer(request)
+    result = answer(request.body())
     json.dump(result, sys.stdout)
     return 0 if result["ok"] else 1
 

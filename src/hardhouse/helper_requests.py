@@ -1,0 +1,100 @@
+"""What the deploy asks its helper child (hardhouse.deploy.service), typed: the deploy builds
+each request here and sends its body; the handler in the child reads the body back with
+`from_body`, which refuses one with a missing, unknown or mistyped field by name. Light on
+purpose (no spec model, no clients): the deploy's own process imports it.
+
+    outside    hardhouse.verify.checks.answer       the checks that need no secret
+    verify     hardhouse.verify.deployment.answer   the full verification, logins included
+    provision  hardhouse.provision.apply.answer     the log databases, planned or applied
+
+No request carries a secret: the child reads passwords where the spec names them."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from hardhouse.childproc import Refused
+from hardhouse.clickhouse.ports import BY_NAME
+
+
+def _text_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+class _Body:
+    """A request's body: the dataclass's fields as a JSON object, and back."""
+
+    KIND = ""
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload,no-any-return]
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Any:
+        declared = fields(cls)  # type: ignore[arg-type]
+        names = {f.name for f in declared}
+        required = {f.name for f in declared if f.default is MISSING}
+        unknown, missing = sorted(set(body) - names), sorted(required - set(body))
+        if unknown or missing:
+            raise Refused(f"the {cls.KIND} request has fields {sorted(names)}; unknown {unknown}, missing {missing}")
+        request = cls(**body)
+        request.check()
+        return request
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def ca_path(self) -> Path | None:
+        ca: str | None = self.ca
+        return Path(ca) if ca else None
+
+
+@dataclass(frozen=True)
+class OutsideRequest(_Body):
+    """The checks that need no secret, against the open ports of a spec the deploy validated."""
+
+    KIND = "outside"
+    address: str
+    ports: dict[str, int]  # spec port name -> number
+    ca: str | None = None
+
+    def check(self) -> None:
+        if not isinstance(self.address, str) or not isinstance(self.ports, dict) or not _text_or_none(self.ca):
+            raise Refused("an outside request is {address: text, ports: {name: number}, ca: text | null}")
+        for name, number in self.ports.items():
+            if name not in BY_NAME or isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
+                raise Refused(f"ports: {name!r}: {number!r} is not a spec port and its number")
+
+
+@dataclass(frozen=True)
+class VerifyRequest(_Body):
+    """The full verification of one host (the spec as host data gave it; loaded in the child)."""
+
+    KIND = "verify"
+    spec: dict[str, Any]
+    address: str
+    ca: str | None = None
+
+    def check(self) -> None:
+        if not isinstance(self.spec, dict) or not isinstance(self.address, str) or not _text_or_none(self.ca):
+            raise Refused("a verify request is {spec: object, address: text, ca: text | null}")
+
+
+@dataclass(frozen=True)
+class ProvisionRequest(_Body):
+    """One host's log databases, planned or applied."""
+
+    KIND = "provision"
+    spec: dict[str, Any]
+    address: str
+    ca: str | None = None
+    mode: Literal["plan", "apply"] = "plan"
+
+    def check(self) -> None:
+        if not isinstance(self.spec, dict) or not isinstance(self.address, str) or not _text_or_none(self.ca):
+            raise Refused("a provision request is {spec: object, address: text, ca: text | null, mode: plan | apply}")
+        if self.mode not in ("plan", "apply"):
+            raise Refused(f"mode: {self.mode!r} is not plan or apply")
