@@ -125,3 +125,22 @@ def test_every_benchmark_still_runs_its_help() -> None:
     for script in sorted((ROOT / "bench").glob("*.py")):
         result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0 and "usage:" in result.stdout, f"{script.name}: {result.stderr[-500:]}"
+
+
+def test_every_path_the_contributors_guide_names_exists() -> None:
+    """CONTRIBUTING.md walks the layout: a file or directory it names that moved is a stale guide."""
+    guide = (ROOT / "CONTRIBUTING.md").read_text()
+    named = set(
+        re.findall(
+            r"`((?:src/hardhouse|tests|scripts|hardhouse|deploy|controls|audit|render|spec|cli|probe|verify|provision|clickhouse|embedded)/[^`*<> ]*)`",
+            guide,
+        )
+    )
+    named |= set(re.findall(r"\b((?:tests|src/hardhouse)/[\w/.-]+\w)", guide))
+    assert named, "the guide names no path: this test would pass on anything"
+    missing = []
+    for path in sorted(named):
+        candidates = [ROOT / path, ROOT / "src" / path, ROOT / "src" / "hardhouse" / path]
+        if not any(candidate.exists() for candidate in candidates):
+            missing.append(path)
+    assert missing == []
