@@ -533,7 +533,7 @@ def test_audit_of_an_inventory_names_the_planted_file_per_host(tmp_path: Path, h
     )
     result = run_audit(f"@{inventory}", "--spec-from-inventory")
     assert result.returncode == 1, result.stdout + result.stderr
-    # 13: the stock pair, hardhouse's 10 files for 18.16 (issue 12 added limits, settings, egress and
+    # 13: the stock pair, hardhouse's 10 files for 18.16 (limits, settings, egress and
     # responses), the planted one
     assert result.stdout.startswith(
         "audit of @local (13 files, read by ClickHouse 18.16's rules: the spec's clickhouse_version 18.16, "

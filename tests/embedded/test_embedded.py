@@ -83,7 +83,7 @@ def test_example_spec_loads_and_no_user_logs_in_without_password(environ, versio
     networks = {login.name: login.networks for login in report.logins}
     assert networks == {"ingest": ["10.0.0.0/8"], "analyst": ["10.1.2.0/24", "2001:db8::/64"]}
     # The config.d overlays were merged by ClickHouse's config processor too.
-    # Issue 12: limits and system logs on every modern target, show-secrets where the version has
+    # Limits and system logs on every modern target, show-secrets where the version has
     # display_secrets_in_show_and_select (23.8+), egress and http_handlers everywhere, the password
     # policy from 23.3.
     has_policy = versions.has(versions.parse_version(version), "password_policy")

@@ -1,6 +1,6 @@
 """The settings sections as rendered and as refused: profile locks (settings constraints),
 the server's own logs, secrets in SHOW, server limits; and the audit rules that read them back.
-What a client sees is proven in tests/embedded/test_embedded_depth.py (26.9) and
+What a client sees is proven in tests/embedded/test_embedded_settings.py (26.9) and
 tests/render/test_live_18_16_settings.py (18.16)."""
 
 from __future__ import annotations

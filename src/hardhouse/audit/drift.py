@@ -48,7 +48,7 @@ CONFIG_PATHS = (
     "macros",
     "keeper_server",
     "openSSL/client",
-    # issue 12: server limits, secrets in SHOW, the server's own log tables (their ttl)
+    # Server limits, secrets in SHOW, the server's own log tables (their ttl).
     "max_connections",
     "max_concurrent_queries",
     "keep_alive_timeout",

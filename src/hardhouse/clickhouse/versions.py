@@ -166,7 +166,7 @@ FEATURES: dict[str, Feature] = {
         "rendered keeper_server is merged without error by embedded 26.9, which reads the secure "
         "client list (keeper_hosts) but does not start Keeper",
     ),
-    # Issue 12 items 1, 2, 6, 7 (settings constraints, system log retention, secrets in SHOW).
+    # Settings constraints, system log retention, secrets in SHOW.
     "settings_constraints": Feature(
         MODERN_MIN,
         "settings constraints in profiles (constraints: min, max, readonly)",
@@ -199,7 +199,7 @@ FEATURES: dict[str, Feature] = {
         "gated at the LTS 23.8: a profile naming an unknown setting stops a server; embedded 26.9: SHOW CREATE of "
         "a view over s3(...) shows [HIDDEN], with both on and unlocked it prints the key",
     ),
-    # Issue 12, HTTP surface, egress and files, password policy, row filters.
+    # The HTTP surface, egress and files, the password policy, row filters.
     "http_handlers": Feature(
         MODERN_MIN,
         "custom HTTP handlers (http_handlers rules; without <defaults/> only the listed ones are served)",

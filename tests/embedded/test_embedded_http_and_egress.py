@@ -1,4 +1,4 @@
-"""Issue 12 in modern ClickHouse's own code (chdb-core 26.9): the new concern files load, and
+"""The HTTP surface, egress and files in modern ClickHouse's own code (chdb-core 26.9): the new concern files load, and
 app users are refused the url, file, s3, remote, mysql and postgresql table functions.
 
 What chdb-core cannot show, and why (each checked by experiment, see versions.FEATURES): it

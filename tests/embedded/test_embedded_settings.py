@@ -1,4 +1,4 @@
-"""Issue 12 in modern ClickHouse's own code (chdb-core 26.9): limits a user cannot SET away,
+"""Settings locks and logs in modern ClickHouse's own code (chdb-core 26.9): limits a user cannot SET away,
 query logging that stays on, secrets that stay hidden, and system logs that expire.
 
 Each user runs through hardhouse.embedded.run_as with the profile it was rendered with; each
