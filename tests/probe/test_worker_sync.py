@@ -167,7 +167,7 @@ def test_a_job_server_child_that_overruns_is_killed_and_the_next_job_gets_a_fres
     with pytest.raises(JobFailed, match="did not finish within 1s"):
         server.run("tls_quick_posture", {}, 1)
     assert time.monotonic() - started < 5 and server._process is None
-    answering = "import sys\nfor line in sys.stdin:\n    print('{\"id\": 1, \"answer\": 7}', flush=True)\n"
+    answering = 'import sys\nfor line in sys.stdin:\n    print(\'{"id": 1, "answer": 7}\', flush=True)\n'
     monkeypatch.setattr(worker, "_spawn", _fake_server(answering))
     try:
         assert server.run("tls_quick_posture", {}, 30) == 7
