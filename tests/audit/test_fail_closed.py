@@ -315,6 +315,7 @@ HOSTILE: dict[str, tuple[dict[str, str], str, str]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_a_tree_built_to_hang_the_audit_ends_bounded_and_never_passes_what_it_cannot_read(
     hardened: Path, kind: str

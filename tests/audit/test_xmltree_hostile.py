@@ -17,6 +17,9 @@ from hardhouse.audit.files import MAX_MERGE_FILES
 from hardhouse.clickhouse.xmltree import DEFAULT_MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS
 from tests.helpers import assert_refused_briefly, run_cli_capped
 
+# Each test runs the audit in a capped child; the floods and bombs take seconds.
+pytestmark = pytest.mark.slow
+
 USERS = "<yandex><users><default><password_sha256_hex>{}</password_sha256_hex></default></users></yandex>".format(
     "a" * 64
 )

@@ -343,6 +343,7 @@ def _many_members(count: int) -> bytes:
     return _tar(*(_file(f"config.d/{i:05d}.xml", b"") for i in range(count)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("build", "message"),
     [
@@ -365,6 +366,7 @@ def test_archive_bombs_are_refused_under_capped_memory(tmp_path: Path, build: An
     assert result.stdout.startswith("refused:") and message in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 def test_members_up_to_the_bound_are_unpacked_under_capped_memory(tmp_path: Path) -> None:
     path = tmp_path / "archive.tar"
     path.write_bytes(_many_members(MAX_MEMBERS - 1))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from hardhouse.childproc import Child
 
 HELPER = "hardhouse.deploy.service"  # one child for the whole deploy run
@@ -53,6 +55,7 @@ def test_a_service_that_dies_says_why() -> None:
         service.close()
 
 
+@pytest.mark.slow
 def test_a_service_that_does_not_answer_in_time_is_given_up() -> None:
     service = Child("tests.deploy.child_sleeps")
     try:

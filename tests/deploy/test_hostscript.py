@@ -893,6 +893,7 @@ def test_reload_waits_for_the_users_reload_without_a_restart(host: Host, listeni
     host.assert_live(new)
 
 
+@pytest.mark.slow
 def test_reload_without_a_users_reload_rolls_back(host: Host, listening: str) -> None:
     old = host.files("old")
     host.make_live(old)
@@ -918,6 +919,7 @@ def test_tls_target_healthy_when_it_serves_the_new_certificate(host: Host) -> No
     host.assert_live(new)
 
 
+@pytest.mark.slow
 def test_tls_target_serving_another_certificate_is_not_healthy(host: Host) -> None:
     old_tls = tls_for()
     old = host.files("old", old_tls)
@@ -934,6 +936,7 @@ def test_tls_target_serving_another_certificate_is_not_healthy(host: Host) -> No
     host.assert_live(old)
 
 
+@pytest.mark.slow
 def test_health_wait_times_out_when_a_target_does_not_answer(host: Host) -> None:
     host.stage(host.files("new"))
     host.start_server()
@@ -983,6 +986,7 @@ def test_rollback_restores_the_previous_files_and_restarts(host: Host, listening
     assert host.calls() == ["systemctl daemon-reload", "systemctl restart clickhouse-server"] * 2 and host.running()
 
 
+@pytest.mark.slow
 def test_a_rollback_that_does_not_come_back_says_so(host: Host, listening: str) -> None:
     old = _previous_deploy(host, listening, tls_for())
     host.stage(host.files("new", tls_for()))
@@ -993,6 +997,7 @@ def test_a_rollback_that_does_not_come_back_says_so(host: Host, listening: str) 
     host.assert_live(old)
 
 
+@pytest.mark.slow
 def test_rollback_of_a_stopped_server_leaves_it_stopped(host: Host) -> None:
     old = host.files("old")
     host.make_live(old)
@@ -1004,6 +1009,7 @@ def test_rollback_of_a_stopped_server_leaves_it_stopped(host: Host) -> None:
     assert not host.running()
 
 
+@pytest.mark.slow
 def test_sysv_restart_stops_a_server_its_init_script_missed(base: Path, listening: str) -> None:
     """Debian's init script cannot find the server in some containers: the script kills it by pid."""
     host = Host(base, systemd=False)

@@ -320,7 +320,7 @@ def test_fake_native_accepting_default() -> None:
         pytest.param(echo, "unknown", "GET /ping", id="echo server"),
         pytest.param(ssh_like, "unknown", "SSH-2.0-OpenSSH", id="ssh banner"),
         pytest.param(lookalike_http, "http", "nginx", id="HTTP that says Ok. to everything"),
-        pytest.param(silent, "unknown", "(silent)", id="silent service"),
+        pytest.param(silent, "unknown", "(silent)", id="silent service", marks=pytest.mark.slow),
     ],
 )
 def test_other_services_are_not_clickhouse(handler: Callable[[socket.socket], None], service: str, banner: str) -> None:

@@ -34,6 +34,9 @@ from tests.probe.fakes import (
     tls_silent,
 )
 
+# Each test runs the probe in a capped child and waits out its deadlines: seconds each.
+pytestmark = pytest.mark.slow
+
 MEMORY_CAP = 1536 * 1024 * 1024  # the probe's whole address space; one unbounded read exceeds it
 RSS_LIMIT_KB = 400 * 1024  # what a scan of a few endpoints may peak at, whatever they send
 OUTPUT_LIMIT = 256 * 1024

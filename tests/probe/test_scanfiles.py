@@ -253,6 +253,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_hostile_scan_files_are_refused_in_a_capped_child(tmp_path: Path, kind: str) -> None:
     path = hostile_file(tmp_path, kind)
@@ -261,6 +262,7 @@ def test_hostile_scan_files_are_refused_in_a_capped_child(tmp_path: Path, kind: 
     assert "MemoryError" not in output
 
 
+@pytest.mark.slow
 def test_a_hostile_stream_on_stdin_is_bounded() -> None:
     result = run_capped_stdin(
         "probe", "--from-scan", "-", stdin=b"open tcp 9000 10.0.0.1 1\n" * (SCAN_FILE_MAX // 24 + 10)

@@ -34,6 +34,7 @@ def test_a_prewarmed_spare_is_used_once_then_gone() -> None:
     assert worker._spare is None and spare.poll() is not None
 
 
+@pytest.mark.slow
 def test_a_child_that_does_not_answer_is_killed_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "_spare", None)
     monkeypatch.setattr(worker, "_spawn", _fake_child("import time; time.sleep(60)"))
@@ -158,6 +159,7 @@ def test_a_job_server_answers_job_after_job_from_one_warm_child() -> None:
     assert child.poll() is not None
 
 
+@pytest.mark.slow
 def test_a_job_server_child_that_overruns_is_killed_and_the_next_job_gets_a_fresh_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -105,6 +105,7 @@ def session_refusing(conn: socket.socket) -> None:
     time.sleep(0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("session", "error"),
     [
@@ -125,6 +126,7 @@ def test_a_hostile_session_ends_on_time_with_flat_memory(session: Callable, erro
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_endless_four_letter_answers_are_cut_off() -> None:
     with tcp_service(fake_zookeeper(session_refusing, endless_words)) as port:
         run = probe(f"127.0.0.1:{port}", *ARGS)
@@ -134,6 +136,7 @@ def test_endless_four_letter_answers_are_cut_off() -> None:
     assert "W" * 300 not in run.stdout
 
 
+@pytest.mark.slow
 def test_the_version_line_reaches_the_report_only_escaped() -> None:
     with tcp_service(fake_zookeeper(session_refusing, hostile_srvr)) as port:
         run = probe(f"127.0.0.1:{port}", *ARGS)
@@ -147,6 +150,7 @@ def test_the_version_line_reaches_the_report_only_escaped() -> None:
     assert note["id"] == "zookeeper-answers" and note["data"]["version"] == endpoint["zookeeper"]["version"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "answer",
     [

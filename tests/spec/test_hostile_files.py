@@ -36,6 +36,7 @@ def alias_bomb(levels: int, where: str) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["users", "default_user", "listen_hosts"])
 @pytest.mark.parametrize("as_json", [False, True])
 def test_a_600_byte_alias_bomb_is_refused_in_bounded_memory(tmp_path: Path, where: str, as_json: bool) -> None:
@@ -48,12 +49,14 @@ def test_a_600_byte_alias_bomb_is_refused_in_bounded_memory(tmp_path: Path, wher
         assert json.loads(output)["problems"][0]["fix"]
 
 
+@pytest.mark.slow
 def test_a_small_bomb_that_once_printed_34_mb_is_refused(tmp_path: Path) -> None:
     spec = tmp_path / "bomb.yaml"
     spec.write_text(alias_bomb(6, "default_user"))
     assert_refused_briefly(run_cli_capped("check", "--spec", str(spec)), "more than 100000 values")
 
 
+@pytest.mark.slow
 def test_a_file_over_1_mib_is_refused(tmp_path: Path) -> None:
     spec = tmp_path / "huge.yaml"
     spec.write_text(VALID_YAML + "#" * MAX_SPEC_BYTES + "\n")
@@ -71,18 +74,21 @@ def test_a_file_of_1_mib_is_read(tmp_path: Path) -> None:
     assert load_spec_file(spec).clickhouse_version == "24.8"
 
 
+@pytest.mark.slow
 def test_a_device_is_refused_without_reading_it() -> None:
     assert_refused_briefly(
         run_cli_capped("check", "--spec", "/dev/zero"), "character device, not a regular file", "YAML file"
     )
 
 
+@pytest.mark.slow
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "spec.fifo"
     os.mkfifo(fifo)
     assert_refused_briefly(run_cli_capped("check", "--spec", str(fifo)), "a FIFO, not a regular file")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("depth", "said"), [(100, "nests more than 64 levels deep"), (50_000, "not valid YAML")])
 def test_deep_nesting_is_refused(tmp_path: Path, depth: int, said: str) -> None:
     spec = tmp_path / "deep.yaml"
@@ -90,6 +96,7 @@ def test_deep_nesting_is_refused(tmp_path: Path, depth: int, said: str) -> None:
     assert_refused_briefly(run_cli_capped("check", "--spec", str(spec)), said)
 
 
+@pytest.mark.slow
 def test_a_huge_integer_is_refused(tmp_path: Path) -> None:
     spec = tmp_path / "digits.yaml"
     spec.write_text(VALID_YAML.replace("https: 8443", "https: " + "9" * 10_000))

@@ -51,6 +51,7 @@ def fake_server(answer: Callable[[socket.socket], None]) -> Iterator[int]:
         thread.join(timeout=5)
 
 
+@pytest.mark.slow
 def test_a_reply_larger_than_the_bound_is_refused_unread() -> None:
     def huge(connection: socket.socket) -> None:
         connection.sendall(struct.pack(">i", MAX_FRAME + 1))
@@ -60,6 +61,7 @@ def test_a_reply_larger_than_the_bound_is_refused_unread() -> None:
         ZooKeeperClient("127.0.0.1", port, timeout=2)
 
 
+@pytest.mark.slow
 def test_a_silent_peer_ends_in_the_timeout() -> None:
     with fake_server(lambda connection: time.sleep(3)) as port:
         started = time.monotonic()
