@@ -137,6 +137,7 @@ def test_what_a_library_prints_on_stdout_does_not_break_the_replies(child: Child
     assert child.call("echo", {"after": 1}, 30) == ({"after": 1}, "")
 
 
+@pytest.mark.slow
 def test_a_request_given_up_on_fails_alone(child: Child) -> None:
     assert child.call("slow", {"seconds": 3}, 0.5) == (None, "no answer within 0.5 s")
     assert child.call("echo", {"still": "here"}, 30) == ({"still": "here"}, "")
