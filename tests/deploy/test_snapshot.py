@@ -82,9 +82,9 @@ def spec_trust(
 
 
 def test_the_scripts_are_clean_arguments() -> None:
-    for shell, script in (("bash", SNAPSHOT_SCRIPT), ("bash", FILES_SCRIPT)):
-        assert "\x00" not in script  # sshd refuses an exec request with a NUL in it
-        subprocess.run([shell, "-n", "-c", script], check=True)
+    for script in (SNAPSHOT_SCRIPT, FILES_SCRIPT):
+        assert "\x00" not in script.text  # sshd refuses an exec request with a NUL in it
+        subprocess.run([script.shell, "-n", "-c", script.text], check=True)
 
 
 def test_the_fingerprint_is_stable_and_moves_with_every_kind_of_change(tmp_path: Path) -> None:
