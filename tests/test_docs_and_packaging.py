@@ -67,7 +67,7 @@ def test_help_explains_each_command() -> None:
     assert "--out" in CliRunner().invoke(main, ["render", "--help"]).output
 
 
-def test_wheel_ships_the_templates(tmp_path: Path) -> None:
+def test_wheel_ships_the_templates_and_host_scripts(tmp_path: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -88,6 +88,9 @@ def test_wheel_ships_the_templates(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     templates = sorted(p.name for p in (ROOT / "src" / "hardhouse" / "render" / "templates").glob("*.j2"))
     assert sorted(n.split("/")[-1] for n in names if n.startswith("hardhouse/render/templates/")) == templates
+    # The scripts that run on hosts, and the libraries they carry.
+    scripts = sorted(str(p.relative_to(ROOT / "src")) for p in (ROOT / "src" / "hardhouse" / "deploy").rglob("*.sh"))
+    assert scripts and sorted(n for n in names if n.endswith(".sh")) == scripts
 
 
 def test_the_old_import_paths_are_gone() -> None:

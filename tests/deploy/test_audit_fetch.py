@@ -77,7 +77,7 @@ BCRYPT = "$2b$12$" + "Q" * 53  # modern ClickHouse's password_bcrypt_hash, which
 
 def run_fetch(directory: Path, limit: int = ARCHIVE_LIMIT, key: str = ARCHIVE_KEY) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["sh", "-c", FETCH_SCRIPT, "hardhouse-config-tree", str(directory), str(limit), str(MAX_DEPTH), key],
+        ["sh", "-c", FETCH_SCRIPT.text, "hardhouse-config-tree", str(directory), str(limit), str(MAX_DEPTH), key],
         capture_output=True,
         text=True,
         timeout=60,
@@ -179,7 +179,7 @@ def test_fetch_as_a_user_who_cannot_read_a_directory_refuses_instead_of_skipping
             path.chmod(0o755 if path.is_dir() else 0o644)
         (tree / "users.d").chmod(0o700)
         result = subprocess.run(
-            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "sh", "-c", FETCH_SCRIPT, "x"]
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "sh", "-c", FETCH_SCRIPT.text, "x"]
             + [str(tree), str(ARCHIVE_LIMIT), str(MAX_DEPTH), ARCHIVE_KEY],
             capture_output=True,
             text=True,

@@ -29,7 +29,7 @@ import pytest
 
 from hardhouse.ca import issue
 from hardhouse.ca.issue import Issued, issue_ca, issue_leaf
-from hardhouse.deploy import contract
+from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.payloads import apply_script
 from hardhouse.deploy.settings import DATA_DEFAULTS, read_settings
 from tests.helpers import VALID_SPEC, require
@@ -350,16 +350,16 @@ def expired_leaf(ca: Issued, monkeypatch: pytest.MonkeyPatch) -> Issued:
 def test_shipped_script_carries_every_contract_value() -> None:
     text = shipped()
     for name, value in contract.shell_values().items():
-        assert contract.shell_assignment(name, value) in text.splitlines(), name
+        assert hostscripts.assignment(name, value) in text.splitlines(), name
     assert f"HH_FILE_PREFIX='{contract.FILE_PREFIX}'" in text.splitlines()
     assert f"HH_UNSAFE_PATH_CHARS={shlex.quote(contract.UNSAFE_PATH_CHARS)}" in text.splitlines()
-    assert contract.HEADER_BEGIN + "\n" not in text  # the source's empty block is gone
+    assert hostscripts.CONTRACT_BEGIN + "\n" not in text  # the source's empty block is gone
 
 
 def test_script_uses_the_contract_variables_not_literals() -> None:
     """Outside its header the source spells no contract value: it reads the HH_* variables."""
     source = SOURCE.read_text()
-    block = source[source.index(contract.HEADER_BEGIN) : source.index(contract.HEADER_END)]
+    block = source[source.index(hostscripts.CONTRACT_BEGIN) : source.index(hostscripts.CONTRACT_END)]
     declared = {line.split("=", 1)[0] for line in block.splitlines()[1:]}
     assert declared == set(contract.shell_values())
     code = "\n".join(line for line in source.replace(block, "").splitlines() if not line.lstrip().startswith("#"))

@@ -162,12 +162,13 @@ def test_an_operators_own_defaults_file_is_never_replaced() -> None:
 
 
 def test_the_fact_reads_a_defaults_file_as_hardhouses_only_by_its_first_line(tmp_path: Path) -> None:
-    """The fact's shell, run against real files (the path rewritten into a temp directory)."""
+    """The fact's script, run against real files (the defaults file in a temp directory)."""
     defaults = tmp_path / "clickhouse-server"
-    command = hh_keys.ServiceManagerFact().command().replace(hh_keys.SYSV_DEFAULTS, str(defaults))
+    script = hh_keys.SERVICE_MANAGER_SCRIPT
 
     def answer() -> str:
-        return subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout.split()[-1]
+        argv = [script.shell, "-c", script.text, script.name, str(defaults), hh_keys.SYSV_MARKER]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()[-1]
 
     assert answer() == "absent"
     defaults.write_bytes(hh_keys.hook(hh_keys.ServiceManager("sysv", "absent"))[1])

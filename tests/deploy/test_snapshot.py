@@ -8,6 +8,7 @@ with pyinfra's host context set to a stand-in host (no SSH needed to decide trus
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import resource
 import secrets
@@ -82,9 +83,9 @@ def spec_trust(
 
 
 def test_the_scripts_are_clean_arguments() -> None:
-    for shell, script in (("bash", SNAPSHOT_SCRIPT), ("bash", FILES_SCRIPT)):
-        assert "\x00" not in script  # sshd refuses an exec request with a NUL in it
-        subprocess.run([shell, "-n", "-c", script], check=True)
+    for script in (SNAPSHOT_SCRIPT, FILES_SCRIPT):
+        assert "\x00" not in script.text  # sshd refuses an exec request with a NUL in it
+        subprocess.run([script.shell, "-n", "-c", script.text], check=True)
 
 
 def test_the_fingerprint_is_stable_and_moves_with_every_kind_of_change(tmp_path: Path) -> None:
@@ -275,3 +276,26 @@ def test_the_fingerprint_covers_the_include_file_clickhouse_reads_from_outside_i
     settings = read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC})
     scope = fingerprint_scope(settings, [])
     assert "/etc/metrika.xml" in scope and settings.config_dir in scope
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root: namespaces without other listeners"
+)
+def test_the_fingerprint_is_computed_as_every_stamp_in_the_field_was(tmp_path: Path) -> None:
+    """What the host hashes, spelled out for a small tree (no server process, no listener, no
+    package): salt, scope, packages, the listing, the listing through links with contents. A
+    change here (not to the script's text, which is hashed nowhere) makes every stamp in the
+    field one that no longer holds: the next run proves each host in full."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "config.xml").write_text("<clickhouse/>\n")
+    etc.chmod(0o755)
+    (etc / "config.xml").chmod(0o644)
+    trust = Trust(key=b"k", context="c", salt="5" * 64, seconds=60, scope=(str(etc), str(tmp_path / "absent")))
+    owner = f"{os.getuid()}:{etc.stat().st_gid}"
+    digest = hashlib.sha256(b"<clickhouse/>\n").hexdigest()
+    listing = sorted([f"d {owner}:755 {etc} ", f"f {owner}:644 {etc}/config.xml "])
+    through_links = sorted([f"d {owner}:755 {etc}", f"f {owner}:644 {etc}/config.xml", f"{digest}  {etc}/config.xml"])
+    hashed = [trust.salt, f"scope {etc}", "scope ", "", *listing, *through_links]
+    expected = hashlib.sha256(("\n".join(hashed) + "\n").encode()).hexdigest()
+    assert parse(run_script(tmp_path, trust)).fingerprint == expected

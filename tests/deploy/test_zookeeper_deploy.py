@@ -213,7 +213,7 @@ def test_a_root_that_appears_between_the_read_and_the_create_is_not_a_failure(zk
     roots were read and before the create. Debian's zkCli.sh says so; the create step accepts
     it (the deploy then reads the root's ACL again) and changes nothing."""
     result = subprocess.run(
-        ["docker", "exec", zk_host.host.container, "bash", "-c", CREATE_SCRIPT, "hardhouse-zk-create"]
+        ["docker", "exec", zk_host.host.container, "bash", "-c", CREATE_SCRIPT.text, "hardhouse-zk-create"]
         + [f"{zk_host.address}:{PORT}", "/clickhouse", "world:anyone:cdrwa"],
         capture_output=True,
         text=True,

@@ -209,7 +209,7 @@ def test_a_root_open_to_anonymous_clients_fails_and_is_not_touched() -> None:
 def test_a_root_created_meanwhile_is_judged_by_its_acl() -> None:
     """A replica that went live first may create the root between the read and the create (the
     create then says so and succeeds); the root is read again: closed passes, open fails."""
-    assert '*"Node already exists: $2"*) echo' in CREATE_SCRIPT
+    assert '*"Node already exists: $2"*) echo' in CREATE_SCRIPT.text
     missing = {"/clickhouse": RootState("missing"), "/other": RootState("closed")}
     opened = {"/clickhouse": RootState("open", ["world:anyone cdrwa"])}
     create, failure = _run(zookeeper_roots, {"ZooKeeperRootsFact": [dict(missing), opened]})[0]

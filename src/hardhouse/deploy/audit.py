@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand
 
+from hardhouse.deploy import hostscripts
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 from hardhouse.spec.fields import has_control_character
@@ -57,42 +58,12 @@ MAX_COMPONENT_BYTES = 255
 KDF_ITERATIONS = 1  # the key is 256 random bits: nothing to stretch
 ARCHIVE_KEY = secrets.token_hex(32)  # one per process, like facts.DIGEST_KEY; never logged unmasked
 
-# $1 the configuration directory, $2 the byte limit, $3 the depth, $4 the key (read by
-# openssl from its environment, never from its own command line). Every outcome exits 0 with
-# a marked line, so pyinfra never prints a failed fact's output; the host is the judge of
-# nothing, the deploy machine parses what it says as untrusted. Needs GNU find and tar.
-FETCH_SCRIPT = r"""set -u
-dir=$1 limit=$2 depth=$3
-say() { printf '%s\n' "$*"; }
-for tool in find tar head openssl base64; do
-    command -v "$tool" >/dev/null 2>&1 || { say "HH-ERROR $tool is not installed on the host"; exit 0; }
-done
-cd -- "$dir" 2>/dev/null && [ -r . ] || { say "HH-ERROR $dir is not a directory this user can read"; exit 0; }
-[ -f config.xml ] || { say "HH-ERROR $dir/config.xml does not exist"; exit 0; }
-named() { find . -mindepth 1 -maxdepth "$depth" \( -iname '*.xml*' -o -iname '*.conf*' -o -iname '*.yaml*' \
-    -o -iname '*.yml*' \) ! -iname '*.key' ! -iname '*.pem' ! -iname '*.p12' ! -iname '*.pfx' "$@" 2>/dev/null; }
-seal() { HH_KEY=$1 openssl enc -aes-256-ctr -pbkdf2 -iter ITERATIONS -md sha256 -pass env:HH_KEY | base64 -w 0; }
-unreadable=$( { find . -mindepth 1 -maxdepth "$depth" -type d \( ! -readable -o ! -executable \) -printf '%P ' \
-    2>/dev/null; named -type f ! -readable -printf '%P '; } | head -c 300)
-[ -z "$unreadable" ] || { say "HH-ERROR not readable by this user: $unreadable"; exit 0; }
-exec 4>&1
-printf 'HH-DATA '
-rc=$( { { named \( -type f -o -type l \) -printf '%P\0' \
-        | tar --null --no-recursion --hard-dereference -T - -cf - 2>/dev/null; echo "$?" >&3; } \
-    | head -c "$((limit + 1))" | seal "$4" >&4; } 3>&1 )
-exec 4>&-
-printf '\nHH-TAR %s\n' "$rc"
-# What the server's reading depends on beyond the tree: its version, and /etc/metrika.xml, which
-# ClickHouse includes from when include_from is not set (it may hold secrets: sealed too).
-say "HH-VERSION $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null | head -c 100 | tr -cd '[:alnum:].:+~-')"
-if [ ! -e /etc/metrika.xml ] && [ ! -L /etc/metrika.xml ]; then
-    say "HH-INCLUDE absent"
-elif [ -f /etc/metrika.xml ] && [ -r /etc/metrika.xml ]; then
-    printf 'HH-INCLUDE '; head -c "$((INCLUDE_LIMIT + 1))" /etc/metrika.xml | seal "$4"; printf '\n'
-else
-    say "HH-INCLUDE unreadable"
-fi
-""".replace("ITERATIONS", str(KDF_ITERATIONS)).replace("INCLUDE_LIMIT", str(INCLUDE_LIMIT))
+# The host half: hostscripts/hardhouse-config-tree.sh (its header says what it takes and prints).
+FETCH_SCRIPT = hostscripts.load(
+    "hardhouse-config-tree",
+    {"HH_KDF_ITERATIONS": str(KDF_ITERATIONS), "HH_INCLUDE_LIMIT": str(INCLUDE_LIMIT)},
+    origin="hardhouse.deploy.audit",
+)
 
 
 class AuditFetchError(Exception):
@@ -179,11 +150,7 @@ class ClickHouseConfigTree(FactBase):
     """
 
     def command(self, config_dir: str) -> StringCommand:
-        return StringCommand(
-            "sh",
-            "-c",
-            QuoteString(FETCH_SCRIPT),
-            "hardhouse-config-tree",
+        return FETCH_SCRIPT.command(
             QuoteString(config_dir),
             str(ARCHIVE_LIMIT),
             str(MAX_DEPTH),

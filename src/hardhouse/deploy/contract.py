@@ -1,11 +1,10 @@
 """The contract between the deploy (Python, on the deploy machine) and hardhouse-apply (bash,
-on the host). The script is shipped with these values written into its header (shell_header(),
-put in by payloads.apply_script()), so the two sides cannot disagree: change a value here and
-the shipped script changes with it. The script refuses to run without its header."""
+on the host). The script is shipped with these values (shell_values()) written into its
+contract block (hardhouse.deploy.hostscripts.shipped, called by payloads.apply_script()), so
+the two sides cannot disagree: change a value here and the shipped script changes with it.
+The script refuses to run without them."""
 
 from __future__ import annotations
-
-import shlex
 
 from hardhouse.render.build import FILE_PREFIX
 from hardhouse.spec.fields import is_plain_host_path
@@ -66,11 +65,6 @@ ACTIVATION_MODES = (MODE_RESTART, MODE_RELOAD, MODE_START)
 # the line-based MANIFEST could split, quote or expand.
 UNSAFE_PATH_CHARS = "'\"\\$`"
 
-# The block of the script's source that shell_header() replaces. It declares every HH_*
-# name empty, so the unshipped source refuses to run (and shellcheck sees the names).
-HEADER_BEGIN = "# @hardhouse-contract-begin@"
-HEADER_END = "# @hardhouse-contract-end@"
-
 
 def plain_path(path: str, absolute: bool = True) -> bool:
     """A path the deploy ships: the spec's host-path rule (hardhouse.spec.fields), which is
@@ -127,38 +121,3 @@ def shell_values() -> dict[str, str | tuple[str, ...]]:
         "HH_MODE_START": MODE_START,
         "HH_UNSAFE_PATH_CHARS": UNSAFE_PATH_CHARS,
     }
-
-
-def shell_quote(value: str) -> str:
-    """shlex.quote, always quoted: a bare live-targets reads as arithmetic to shellcheck."""
-    quoted = shlex.quote(value)
-    return quoted if quoted.startswith("'") else f"'{value}'"
-
-
-def shell_assignment(name: str, value: str | tuple[str, ...]) -> str:
-    if isinstance(value, tuple):
-        return f"{name}=({' '.join(shell_quote(v) for v in value)})"
-    return f"{name}={shell_quote(value)}"
-
-
-def shell_header() -> str:
-    """The assignments that replace the script's contract block."""
-    lines = [HEADER_BEGIN + " generated from hardhouse.deploy.contract; do not edit"]
-    lines += [shell_assignment(name, value) for name, value in shell_values().items()]
-    lines.append(HEADER_END)
-    return "\n".join(lines) + "\n"
-
-
-def with_header(source: str) -> str:
-    """The script's source with its contract block replaced by shell_header(). The block
-    declares the same names empty; a source whose names differ from shell_values() is a bug
-    to fix before shipping, so it raises."""
-    lines = source.splitlines(keepends=True)
-    begin = [i for i, line in enumerate(lines) if line.strip() == HEADER_BEGIN]
-    end = [i for i, line in enumerate(lines) if line.strip() == HEADER_END]
-    if len(begin) != 1 or len(end) != 1 or begin[0] > end[0]:
-        raise ValueError("the script must hold one contract block (its begin and end marker lines)")
-    declared = {line.split("=", 1)[0] for line in lines[begin[0] + 1 : end[0]] if "=" in line}
-    if declared != set(shell_values()):
-        raise ValueError(f"the script and contract.py disagree on names: {sorted(declared ^ set(shell_values()))}")
-    return "".join(lines[: begin[0]]) + shell_header() + "".join(lines[end[0] + 1 :])

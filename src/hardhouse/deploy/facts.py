@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand
 
+from hardhouse.deploy import hostscripts
 from hardhouse.deploy.contract import SERVER_PROCESSES
 
 DIGEST_KEY = secrets.token_hex(16)  # one per process: the deploy machine's side of the comparison
@@ -26,46 +27,10 @@ def keyed_digest(data: bytes, key: str = DIGEST_KEY) -> str:
     return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
 
 
-# For each path in the bash array `paths`, one line: "F owner:group:mode digest path" (the
-# digest an HMAC-SHA256 keyed with $key; "-" when openssl is not installed yet), "D
-# owner:group:mode - path" or "M - - path". One stat and one openssl for every path, whatever
-# their number. Shared by every script that reads files.
-PATHS_REPORT = r"""declare -A meta=() digest=()
-files=()
-if [ ${#paths[@]} -gt 0 ]; then
-    while IFS='|' read -r kind owner name; do
-        meta[$name]="$kind|$owner"
-        [ "$kind" = "regular file" ] || [ "$kind" = "regular empty file" ] && files+=("$name")
-    done < <(stat -c '%F|%U:%G:%a|%n' -- "${paths[@]}" 2>/dev/null)
-fi
-if [ ${#files[@]} -gt 0 ] && command -v openssl >/dev/null 2>&1; then
-    while read -r hex name; do
-        digest[${name#\*}]=$hex
-    done < <(openssl dgst -sha256 -hmac "$key" -r -- "${files[@]}" 2>/dev/null)
-fi
-for arg in "${paths[@]}"; do
-    entry=${meta[$arg]:-}
-    case ${entry%%|*} in
-        "regular file" | "regular empty file") printf 'F %s %s %s\n' "${entry#*|}" "${digest[$arg]:--}" "$arg" ;;
-        directory) printf 'D %s - %s\n' "${entry#*|}" "$arg" ;;
-        *) printf 'M - - %s\n' "$arg" ;;
-    esac
-done"""
-
-# bash; $1: the digest key; then paths; then "--globs" and glob patterns (expanded here, on the host).
-FILES_SCRIPT = r"""key=$1; shift; globs=no; paths=()
-for arg do
-    if [ "$arg" = --globs ]; then globs=yes; continue; fi
-    if [ "$globs" = yes ]; then
-        for p in $arg; do [ -e "$p" ] && printf 'G %s\n' "$p"; done
-    else
-        paths+=("$arg")
-    fi
-done
-PATHS_REPORT
-if pidof SERVER_PROCESSES >/dev/null 2>&1; then echo RUNNING; fi
-true
-""".replace("PATHS_REPORT", PATHS_REPORT).replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
+# The host half: hostscripts/hardhouse-files.sh (its header says what it takes and prints).
+FILES_SCRIPT = hostscripts.load(
+    "hardhouse-files", {"HH_SERVER_PROCESSES": SERVER_PROCESSES}, origin="hardhouse.deploy.facts"
+)
 
 
 @dataclass(frozen=True)
@@ -95,9 +60,7 @@ class HardhouseFiles(FactBase):
         arguments = [QuoteString(p) for p in paths]
         if globs:
             arguments += ["--globs", *(QuoteString(g) for g in globs)]
-        return StringCommand(
-            "bash", "-c", QuoteString(FILES_SCRIPT), "hardhouse-files", QuoteString(HiddenValue(DIGEST_KEY)), *arguments
-        )
+        return FILES_SCRIPT.command(QuoteString(HiddenValue(DIGEST_KEY)), *arguments)
 
     def process(self, output: list[str]) -> HostFiles:
         found = HostFiles()

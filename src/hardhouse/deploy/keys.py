@@ -25,9 +25,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, QuoteString, StringCommand
 
 from hardhouse.clickhouse.encryption import KEY_HEX_DIGITS
+from hardhouse.deploy import hostscripts
 from hardhouse.deploy.settings import _fail
 from hardhouse.render.credentials import read_password_file
 from hardhouse.spec import HardeningSpec
@@ -40,6 +41,7 @@ SYSV_DEFAULTS = "/etc/default/clickhouse-server"
 # The first line of the defaults file hardhouse writes: any other first line is the operator's file.
 SYSV_MARKER = "# Managed by hardhouse: the log database keys for clickhouse-server (hardhouse.deploy.keys)."
 SYSTEMD, SYSV = "systemd", "sysv"
+SERVICE_MANAGER_SCRIPT = hostscripts.load("hardhouse-service-manager")
 KEY_PATTERN = re.compile(rf"[0-9a-fA-F]{{{KEY_HEX_DIGITS}}}")  # AES-256: what the rendered key_hex needs
 
 
@@ -55,18 +57,12 @@ class ServiceManager:
 
 
 class ServiceManagerFact(FactBase):
-    """systemd when it runs (hardhouse-apply asks the same way), else SysV; and for SysV,
-    whether /etc/default/clickhouse-server is absent, hardhouse's own, or someone else's."""
+    """systemd when it runs (hardhouse-apply asks the same way: hostscripts/lib/service-manager.sh),
+    else SysV; and for SysV, whether /etc/default/clickhouse-server is absent, hardhouse's own,
+    or someone else's (hostscripts/hardhouse-service-manager.sh)."""
 
-    def command(self) -> str:
-        return (
-            "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; "
-            "then echo systemd; else echo sysv; fi; "
-            f"if [ ! -e {SYSV_DEFAULTS} ] && [ ! -L {SYSV_DEFAULTS} ]; then echo absent; "
-            f"elif [ -f {SYSV_DEFAULTS} ] && [ ! -L {SYSV_DEFAULTS} ] && "
-            f"[ \"$(head -c 200 {SYSV_DEFAULTS} | head -n 1)\" = '{SYSV_MARKER}' ]; then echo hardhouse; "
-            "else echo other; fi"
-        )
+    def command(self) -> StringCommand:
+        return SERVICE_MANAGER_SCRIPT.command(QuoteString(SYSV_DEFAULTS), QuoteString(SYSV_MARKER))
 
     def process(self, output: list[str]) -> ServiceManager:
         kind = output[0] if output and output[0] in (SYSTEMD, SYSV) else SYSV

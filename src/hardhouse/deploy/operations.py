@@ -15,7 +15,7 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringC
 from pyinfra.facts.files import File
 from pyinfra.facts.gpg import GpgKey
 
-from hardhouse.deploy import contract
+from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.facts import HostFiles, PathState
 from hardhouse.deploy.messages import fail_with_lines, log_lines
@@ -306,19 +306,8 @@ def verify_from_here(settings: Settings, ca: Path | None, trust: Trust | None = 
     )
 
 
-# Fetch a key, keep it only if its fingerprint is the pinned one. Values come as arguments
-# ($1 URL, $2 fingerprint, $3 keyring), never inside the script text.
-INSTALL_KEY_SCRIPT = """set -eu
-t=$(mktemp); trap 'rm -f "$t" "$t.gpg"' EXIT
-curl -fsSL --proto =https -- "$1" -o "$t"
-got=$(gpg --show-keys --with-colons "$t" | awk -F: '/^fpr:/ {print toupper($10)}')
-if [ "$got" != "$2" ]; then
-    printf 'hardhouse: the key at %s has fingerprint %s, not %s; not installed\\n' "$1" "$got" "$2" >&2
-    exit 1
-fi
-gpg --dearmor < "$t" > "$t.gpg"
-install -m 644 "$t.gpg" "$3"
-"""
+# Fetch a key, keep it only if its fingerprint is the pinned one: hostscripts/hardhouse-signing-key.sh.
+INSTALL_KEY_SCRIPT = hostscripts.load("hardhouse-signing-key")
 
 
 @operation()
@@ -330,12 +319,4 @@ def signing_key(url: str, fingerprint: str, keyring: str) -> Iterator[Any]:
         if any(str(key.get("fingerprint", "")).upper() == wanted for key in installed.values()):
             host.noop(f"{keyring} holds {wanted}")
             return
-    yield StringCommand(
-        "sh",
-        "-c",
-        QuoteString(INSTALL_KEY_SCRIPT),
-        "hardhouse-signing-key",
-        QuoteString(url),
-        QuoteString(wanted),
-        QuoteString(keyring),
-    )
+    yield INSTALL_KEY_SCRIPT.command(QuoteString(url), QuoteString(wanted), QuoteString(keyring))

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from pyinfra import host
 
-from hardhouse.deploy import contract
+from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.contract import SERVER_USER
 from hardhouse.deploy.facts import keyed_digest
 from hardhouse.deploy.keys import KEYS_FILE, ServiceManagerFact, hook, key_names, keys_file_content, read_keys
@@ -130,6 +129,6 @@ def manifest(settings: Settings, managed: list[ManagedFile]) -> Payload:
 
 
 def apply_script(settings: Settings) -> Payload:
-    """hardhouse-apply as shipped: its source with the contract header filled in."""
-    source = resources.files("hardhouse.deploy").joinpath("hostscripts/hardhouse-apply.sh").read_text()
-    return Payload(settings.apply_path, contract.with_header(source).encode(), "root", "root", 0o750)
+    """hardhouse-apply as shipped: its source with the contract block filled in."""
+    text = hostscripts.shipped("hardhouse-apply", contract.shell_values(), "hardhouse.deploy.contract")
+    return Payload(settings.apply_path, text.encode(), "root", "root", 0o750)

@@ -61,9 +61,10 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from hardhouse import __version__
 from hardhouse.childproc import Pending
 from hardhouse.controls.waivers import Waiver
+from hardhouse.deploy import hostscripts
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import SERVER_PROCESSES
-from hardhouse.deploy.facts import DIGEST_KEY, PATHS_REPORT, HardhouseFiles, HostFiles
+from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles
 from hardhouse.deploy.payloads import Payload
 from hardhouse.render.credentials import read_secret
 from hardhouse.spec import HardeningSpec
@@ -77,69 +78,16 @@ CA_LIMIT = 1 << 20  # bytes of the verify CA that key the stamp's context
 FIND_DEPTH = 8  # directory levels fingerprinted below each scope path
 FIND_SECONDS = 20  # for each pass over the fingerprinted paths (a listing, the contents)
 
-# $1 digest key, $2 fingerprint salt, $3 stamp path, $4 context id; then paths, and after
-# "--globs", "--packages" and "--scope" markers the globs, package names and fingerprinted
-# paths. The fingerprint comes first; when it and the context id are the stamp's, the host
-# says SAME and the per-file reads (a few processes per file) are left out.
-SNAPSHOT_SCRIPT = (
-    r"""set -u
-key=$1; salt=$2; stamp=$3; context=$4; shift 4
-mode=paths; paths=(); globs=(); scope=(); present=(); packages=()
-for arg do
-    case $arg in --globs|--packages|--scope) mode=$arg; continue ;; esac
-    case $mode in
-    paths) paths+=("$arg") ;;
-    --globs) globs+=("$arg") ;;
-    --packages) packages+=("$arg") ;;
-    --scope) [ -e "$arg" ] && { scope+=("$arg"); present+=("$arg"); } || scope+=("") ;;
-    esac
-done
-installed=
-if [ ${#packages[@]} -gt 0 ]; then
-    installed=$(dpkg-query -W -f='${Status} ${Package} ${Version}\n' "${packages[@]}" 2>/dev/null \
-        | awk '$3 == "installed" {print "P", $4, $5}')
-    [ -z "$installed" ] || printf '%s\n' "$installed"
-fi
-pids=$(pidof SERVER_PROCESSES 2>/dev/null) && echo RUNNING
-state() {
-    local pid fields -
-    set -o pipefail  # (local to this function) a pass that timed out or failed says so below
-    printf 'scope %s\n' "${scope[@]}"  # an absent path is named empty: its appearing changes this
-    printf '%s\n' "$installed"  # package versions
-    if [ ${#present[@]} -gt 0 ]; then
-        # Every path as it is (a link with its target), then as the server reads it, through
-        # symbolic links (what a link leads to, files under a linked directory), with the
-        # contents of the regular files found that way. Bounded in time: a link to something
-        # endless (a file in /proc) makes the fingerprint one no stamp holds, never a hang.
-        timeout FIND_SECONDS find "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%y %U:%G:%m %p %l\n' 2>&1 \
-            | LC_ALL=C sort || echo "incomplete listing"
-        timeout FIND_SECONDS find -L "${present[@]}" -xdev -maxdepth FIND_DEPTH -printf '%Y %U:%G:%m %p\n' \
-            \( -type f -exec sha256sum {} + \) 2>&1 | LC_ALL=C sort || echo "incomplete reading through links"
-    fi
-    for pid in ${pids:-}; do
-        read -r -a fields < "/proc/$pid/stat"
-        printf 'process %s %s ' "$pid" "${fields[21]}"  # a restart (an upgrade's too) changes these
-        tr '\0' ' ' < "/proc/$pid/cmdline"; echo
-    done
-    awk 'FNR > 1 && $4 == "0A" {print "listen", $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | LC_ALL=C sort -u
-}
-fp=$({ printf '%s\n' "$salt"; state; } | sha256sum | cut -c1-64)
-printf 'FP %s\n' "$fp"
-if [ -n "$stamp" ] && [ -f "$stamp" ]; then
-    line=$(head -c 300 "$stamp" | head -n 1 | tr -cd 'v0-9a-f ')
-    printf 'STAMP %s\n' "$line"
-    case $line in "v1 "*" $fp $context "*) echo SAME; exit 0 ;; esac
-fi
-PATHS_REPORT
-for arg in "${globs[@]}"; do
-    for p in $arg; do [ -e "$p" ] && printf 'G %s\n' "$p"; done
-done
-true
-""".replace("PATHS_REPORT", PATHS_REPORT)
-    .replace("SERVER_PROCESSES", " ".join(SERVER_PROCESSES))
-    .replace("FIND_DEPTH", str(FIND_DEPTH))
-    .replace("FIND_SECONDS", str(FIND_SECONDS))
+# The host half: hostscripts/hardhouse-snapshot.sh (its header says what it takes and prints).
+# The fingerprint comes first; when it and the context id are the stamp's, the host says SAME
+# and the per-file reads (a few processes per file) are left out.
+SNAPSHOT_SCRIPT = hostscripts.load(
+    "hardhouse-snapshot",
+    {"HH_SERVER_PROCESSES": SERVER_PROCESSES, "HH_FIND_DEPTH": str(FIND_DEPTH), "HH_FIND_SECONDS": str(FIND_SECONDS)},
+    origin="hardhouse.deploy.snapshot",
 )
+# $1 the stamp's path, $2 its line: written whole or not at all, readable by root only.
+STAMP_SCRIPT = hostscripts.load("hardhouse-stamp")
 
 
 @dataclass(frozen=True)
@@ -197,11 +145,7 @@ class HostSnapshot(FactBase):
         arguments += ["--globs", *(QuoteString(g) for g in globs)]
         arguments += ["--packages", *(QuoteString(p) for p in trust.packages)]
         arguments += ["--scope", *(QuoteString(p) for p in trust.scope)]
-        return StringCommand(
-            "bash",
-            "-c",
-            QuoteString(SNAPSHOT_SCRIPT),
-            "hardhouse-snapshot",
+        return SNAPSHOT_SCRIPT.command(
             QuoteString(HiddenValue(DIGEST_KEY)),
             QuoteString(HiddenValue(trust.salt)),
             QuoteString(trust.stamp_path or ""),
@@ -365,10 +309,7 @@ def record_verified(trust: Trust, fingerprint: str) -> None:
     directly, like a fact, and not yielded: it records a proof, it changes nothing the server
     reads, so a re-run that only re-proved the host still reports no change."""
     line = trust.stamp(fingerprint, int(time.time()))
-    script = 'umask 077 && printf "%s\\n" "$2" > "$1.new" && mv -f "$1.new" "$1"'
-    command = StringCommand(
-        "sh", "-c", QuoteString(script), "hardhouse-stamp", QuoteString(trust.stamp_path), QuoteString(line)
-    )
+    command = STAMP_SCRIPT.command(QuoteString(trust.stamp_path), QuoteString(line))
     ok, _ = host.run_shell_command(command, **_connector_arguments())
     if not ok:
         host.log(f"could not write {trust.stamp_path}: the next run verifies this host again")

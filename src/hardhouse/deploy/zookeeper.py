@@ -62,6 +62,7 @@ from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, Str
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
+from hardhouse.deploy import hostscripts
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.operations import stage
 from hardhouse.deploy.payloads import Payload
@@ -88,91 +89,22 @@ LIVE_STAMP = "/var/lib/hardhouse/zookeeper-live"
 CLI_HEAP = "-Xmx64m"  # zkCli.sh's JVM: one request, then it exits
 CLI_TIMEOUT = 60  # seconds for one zkCli.sh call (it retries a refused connection for ever)
 
-# Shared by the scripts below (bash: ruok goes over bash's /dev/tcp, there is no nc on a minimal host).
-COMMON = f"""set -u
-ruok() {{
-    local answer
-    answer=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf ruok >&3 && head -c 4 <&3' ruok "$1" "$2" \
-2>/dev/null) || return 1
-    [ "$answer" = imok ]
-}}
-config_digest() {{ cat {CONFIG} {JVM_DEFAULTS} {MYID} 2>/dev/null | sha256sum | cut -c1-64; }}
-"""
-
-# $1 address, $2 port.
-LIVE_SCRIPT = (
-    COMMON
-    + f"""if ruok "$1" "$2"; then echo ANSWERS; fi
-echo "CONFIG $(config_digest)"
-echo "LIVE $(head -c 64 {LIVE_STAMP} 2>/dev/null | tr -cd 0-9a-f)"
-"""
+# The host half: hostscripts/hardhouse-zk-*.sh (each header says what it takes and prints),
+# with these places and bounds in their shared contract block (hostscripts/lib/zookeeper.sh).
+SCRIPT_VALUES = {
+    "HH_ZK_CONFIG": CONFIG,
+    "HH_ZK_JVM_DEFAULTS": JVM_DEFAULTS,
+    "HH_ZK_MYID": MYID,
+    "HH_ZK_LIVE_STAMP": LIVE_STAMP,
+    "HH_ZK_PIDFILE": PIDFILE,
+    "HH_ZK_CLI": ZK_CLI,
+    "HH_ZK_CLI_HEAP": CLI_HEAP,
+    "HH_ZK_CLI_TIMEOUT": str(CLI_TIMEOUT),
+}
+LIVE_SCRIPT, RESTART_SCRIPT, ROOTS_SCRIPT, CREATE_SCRIPT = (
+    hostscripts.load(f"hardhouse-zk-{name}", SCRIPT_VALUES, origin="hardhouse.deploy.zookeeper")
+    for name in ("live", "restart", "roots", "create")
 )
-
-# $1 address, $2 port, $3 seconds to wait for ruok. Exit 1 with the reason on stderr.
-RESTART_SCRIPT = (
-    COMMON
-    + f"""address=$1 port=$2 timeout=$3
-alive() {{ local s; s=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) && [ -n "$s" ] && [ "$s" != Z ]; }}
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl restart zookeeper || exit 1
-else
-    /etc/init.d/zookeeper stop >/dev/null 2>&1
-    pid=$(head -c 20 {PIDFILE} 2>/dev/null | tr -cd 0-9)
-    if [ -n "$pid" ] && [ "$(stat -c %U "/proc/$pid" 2>/dev/null)" = zookeeper ]; then
-        kill -TERM "$pid" 2>/dev/null
-        i=0; while alive "$pid" && [ "$i" -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
-        kill -KILL "$pid" 2>/dev/null
-        i=0; while alive "$pid" && [ "$i" -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
-    fi
-    rm -f {PIDFILE}
-    if ! /etc/init.d/zookeeper start >/dev/null 2>&1; then
-        echo "hardhouse: /etc/init.d/zookeeper start failed" >&2
-        exit 1
-    fi
-fi
-end=$((SECONDS + timeout))
-until ruok "$address" "$port"; do
-    if [ "$SECONDS" -ge "$end" ]; then
-        echo "hardhouse: ZooKeeper did not answer ruok on $address:$port within ${{timeout}}s" >&2
-        tail -c 3000 /var/log/zookeeper/zookeeper.log >&2 2>/dev/null
-        exit 1
-    fi
-    sleep 0.2
-done
-mkdir -p "$(dirname {LIVE_STAMP})" && config_digest > {LIVE_STAMP}.tmp && mv -f {LIVE_STAMP}.tmp {LIVE_STAMP}
-"""
-)
-
-# $1 address, $2 port, then roots. For each root: "ROOT /path" and then one of MISSING, CLOSED,
-# or zkCli's ACL lines ('scheme,'id and : perms), digests cut to their user.
-ROOTS_SCRIPT = f"""set -u
-address=$1 port=$2; shift 2
-if [ ! -x {ZK_CLI} ]; then echo NO-CLIENT; exit 0; fi
-for root do
-    echo "ROOT $root"
-    out=$(timeout {CLI_TIMEOUT} env CLIENT_JVMFLAGS={CLI_HEAP} {ZK_CLI} -server "$address:$port" getAcl "$root" 2>&1 \
-| tail -c 8000)
-    case $out in
-        *"Node does not exist: $root"*) echo MISSING ;;
-        *"Insufficient permission : $root"*) echo CLOSED ;;
-        *) printf '%s\\n' "$out" | grep -E "^('|: )" | head -n 40 | sed "s/^'digest,'\\([^:]*\\):.*/'digest,'\\1:*/" ;;
-    esac
-done
-"""
-
-
-# $1 address:port, $2 the root, $3 its ACL. A root that exists by now was created meanwhile,
-# by a ClickHouse replica that went live and connected first (pyinfra runs the hosts' steps side
-# by side): not a failure; its ACL is read again after every create.
-CREATE_SCRIPT = f"""cli() {{ timeout {CLI_TIMEOUT} env CLIENT_JVMFLAGS={CLI_HEAP} {ZK_CLI} -server "$1" "${{@:2}}"; }}
-out=$(cli "$1" create "$2" '' "$3" 2>&1)
-rc=$?
-case $out in
-    *"Node already exists: $2"*) echo "$2 exists already (created meanwhile); its ACL is read next"; exit 0 ;;
-esac
-printf '%s\\n' "$out" | tail -n 20
-exit "$rc"
-"""
 
 
 @dataclass(frozen=True)
@@ -193,7 +125,7 @@ class ZooKeeperLiveFact(FactBase):
     and the digest recorded when it last answered after a restart by the deploy."""
 
     def command(self, address: str, port: int) -> StringCommand:
-        return StringCommand("bash", "-c", QuoteString(LIVE_SCRIPT), "hardhouse-zk-live", address, str(port))
+        return LIVE_SCRIPT.command(QuoteString(address), str(port))
 
     def process(self, output: list[str]) -> ZooKeeperLive:
         values = dict(line.split(" ", 1) if " " in line else (line, "") for line in output)
@@ -216,7 +148,7 @@ class ZooKeeperRootsFact(FactBase):
     ACL answered: the world or an address may read or administer it), or unknown (no answer)."""
 
     def command(self, address: str, port: int, roots: list[str]) -> StringCommand:
-        return StringCommand("bash", "-c", QuoteString(ROOTS_SCRIPT), "hardhouse-zk-roots", address, str(port), *roots)
+        return ROOTS_SCRIPT.command(QuoteString(address), str(port), *(QuoteString(root) for root in roots))
 
     def process(self, output: list[str]) -> dict[str, RootState]:
         found: dict[str, RootState] = {}
@@ -248,15 +180,7 @@ def zookeeper_live(settings: ZooKeeperSettings) -> Iterator[Any]:
     if live.current:
         host.noop(f"ZooKeeper answers on {settings.listen}:{settings.client_port} with this configuration; no restart")
         return
-    yield StringCommand(
-        "bash",
-        "-c",
-        QuoteString(RESTART_SCRIPT),
-        "hardhouse-zk-restart",
-        settings.listen,
-        str(settings.client_port),
-        str(settings.health_timeout),
-    )
+    yield RESTART_SCRIPT.command(QuoteString(settings.listen), str(settings.client_port), str(settings.health_timeout))
 
 
 @operation()
@@ -287,11 +211,7 @@ def zookeeper_roots(settings: ZooKeeperSettings) -> Iterator[Any]:
         return
     for root in missing:
         # Only the digest, and masked in pyinfra's output (a digest lets anyone test password guesses).
-        yield StringCommand(
-            "bash",
-            "-c",
-            QuoteString(CREATE_SCRIPT),
-            "hardhouse-zk-create",
+        yield CREATE_SCRIPT.command(
             QuoteString(f"{settings.listen}:{settings.client_port}"),
             QuoteString(root),
             QuoteString(HiddenValue(settings.acl)),

@@ -533,7 +533,8 @@ retire_keys() {
     done <"$PREV/INDEX" >"$tmp" && mv -T -f -- "$tmp" "$PREV/INDEX"
 }
 
-systemd_runs() { [ -d "$SYSTEMD_DIR" ] && command -v systemctl >/dev/null 2>&1; }
+# shellcheck source-path=SCRIPTDIR source=lib/service-manager.sh
+. "${0%/*}/lib/service-manager.sh"
 
 # Run a service manager command as the caller would: under SysV the server inherits our
 # environment, so give it the caller's umask, and not our lock (it would hold it for ever).
