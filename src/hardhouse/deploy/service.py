@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +34,22 @@ ANSWERED_BY = {
 }
 
 
+# Handlers run in threads, and two threads importing the same package from different ends (one
+# `hardhouse.spec`, the other `hardhouse.spec.settings` through the renderer) can each hold a
+# module the other needs: Python breaks that deadlock by handing one of them a half-initialized
+# module (ImportError: cannot import name ... from partially initialized module). So the first
+# import of a handler's module, and all it imports, happens one thread at a time.
+_IMPORTING = threading.Lock()
+
+
+def _imported(module: str) -> Any:
+    with _IMPORTING:
+        return importlib.import_module(module)
+
+
 def _answer_with(module: str) -> Callable[[dict[str, Any]], Any]:
     def answer(body: dict[str, Any]) -> Any:
-        return importlib.import_module(module).answer(body)
+        return _imported(module).answer(body)
 
     return answer
 
@@ -44,7 +58,7 @@ def _load(body: dict[str, Any]) -> dict[str, Any]:
     """Import what the full verification and provisioning use, now: the deploy asks as soon as
     it finds a host not trusted unchanged, so that the imports overlap that host's steps."""
     for kind in ("verify", "provision"):
-        importlib.import_module(ANSWERED_BY[kind])
+        _imported(ANSWERED_BY[kind])
     return {}
 
 
