@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from hardhouse.audit.rules import RULES as AUDIT_RULES
 from hardhouse.cli import main
-from hardhouse.cli.controls import JUDGE_MODULES, published_index
+from hardhouse.cli.controls import judge_modules, published_index
 from hardhouse.controls import BY_ID, CONTROLS, catalog, index, registry
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, judges, register, registered
@@ -82,10 +82,10 @@ def registering_modules() -> set[str]:
 def test_the_index_holds_every_rule_and_check_each_tool_has() -> None:
     """Every module that registers a judge is one the index is built from, and every rule or
     check a tool runs is in the index under the control it registered against."""
-    given = {module.__name__ for modules in JUDGE_MODULES.values() for module in modules}
+    given = {module.__name__ for modules in judge_modules().values() for module in modules}
     assert registering_modules() == given, "a module registers judges the index is not given (JUDGE_MODULES)"
     published = published_index()
-    indexed = {tool: {judge.id: judge.control for judge in index.ordered(tool, JUDGE_MODULES[tool])} for tool in Tool}
+    indexed = {tool: {judge.id: judge.control for judge in index.ordered(tool, judge_modules()[tool])} for tool in Tool}
     for tool in Tool:
         assert indexed[tool] == {judge.id: judge.control for judge in registered(tool).values()}
     assert indexed[Tool.PROBE] == {rule.id: rule.control for rule in PROBE_RULES.values()}
@@ -101,7 +101,7 @@ def test_the_index_holds_every_rule_and_check_each_tool_has() -> None:
     assert published[ControlId.AUTH_1].audit_rules == ("passwordless-user", "online-passwordless-user")
     assert published[ControlId.ZK_3] == index.Checks()
     with pytest.raises(ValueError, match="registered in hardhouse.audit.online, which the index was not given"):
-        index.ordered(Tool.AUDIT, JUDGE_MODULES[Tool.AUDIT][:-1])
+        index.ordered(Tool.AUDIT, judge_modules()[Tool.AUDIT][:-1])
 
 
 def test_a_failure_ranks_the_same_in_every_tool() -> None:

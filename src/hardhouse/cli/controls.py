@@ -3,34 +3,51 @@ text, JSON or the README's Markdown table."""
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections.abc import Sequence
+from types import ModuleType
 
 import click
 
-from hardhouse.audit import cluster_rules, drift, online, user_rules
-from hardhouse.audit import rules as audit_rules
 from hardhouse.cli.options import JSON_OPTION
 from hardhouse.controls import index
 from hardhouse.controls.catalog import CONTROLS
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool
 from hardhouse.controls.table import as_dict, markdown_table, text_listing
-from hardhouse.probe import rulebook
-from hardhouse.verify import checks, cluster, deployment, privileges
 
-# Every module that registers judges (hardhouse.controls.registry), imported here, above the
-# tools, so that the index is complete; a test keeps this list equal to the modules that
-# register. The order is the index's: a control's judges are listed by module in this order.
+# Every module that registers judges (hardhouse.controls.registry), imported when the index is
+# built, above the tools, so that the index is complete; a test keeps this list equal to the
+# modules that register. The order is the index's: a control's judges are listed by module in
+# this order. By name: every other command would otherwise load the probe and the verification
+# at start-up for nothing.
 JUDGE_MODULES = {
-    Tool.PROBE: (rulebook,),
-    Tool.VERIFY: (checks, deployment, privileges, cluster),
-    Tool.AUDIT: (audit_rules, user_rules, cluster_rules, drift, online),
+    Tool.PROBE: ("hardhouse.probe.rulebook",),
+    Tool.VERIFY: (
+        "hardhouse.verify.checks",
+        "hardhouse.verify.deployment",
+        "hardhouse.verify.privileges",
+        "hardhouse.verify.cluster",
+    ),
+    Tool.AUDIT: (
+        "hardhouse.audit.rules",
+        "hardhouse.audit.user_rules",
+        "hardhouse.audit.cluster_rules",
+        "hardhouse.audit.drift",
+        "hardhouse.audit.online",
+    ),
 }
+
+
+def judge_modules() -> dict[Tool, Sequence[ModuleType]]:
+    """JUDGE_MODULES imported (which registers their judges)."""
+    return {tool: tuple(importlib.import_module(name) for name in names) for tool, names in JUDGE_MODULES.items()}
 
 
 def published_index() -> dict[ControlId, index.Checks]:
     """Which rules and checks judge each control, as the README's table lists them."""
-    return index.build(JUDGE_MODULES)
+    return index.build(judge_modules())
 
 
 @click.command("controls")
