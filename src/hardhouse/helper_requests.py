@@ -11,11 +11,12 @@ No request carries a secret: the child reads passwords where the spec names them
 
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
-from hardhouse.childproc import Refused
+from hardhouse.childproc import MAX_REQUEST, Refused
 from hardhouse.clickhouse.ports import BY_NAME
 
 
@@ -32,7 +33,22 @@ class _Body:
         return asdict(self)  # type: ignore[call-overload,no-any-return]
 
     @classmethod
+    def from_json(cls, stream: IO[str]) -> Any:
+        """A request's body read from a stream (the answering modules' `python -m` entry points),
+        at most MAX_REQUEST characters."""
+        text = stream.read(MAX_REQUEST + 1)
+        if len(text) > MAX_REQUEST:
+            raise Refused(f"the {cls.KIND} request is longer than {MAX_REQUEST} characters")
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise Refused(f"the {cls.KIND} request is not JSON") from None
+        return cls.from_body(body)
+
+    @classmethod
     def from_body(cls, body: dict[str, Any]) -> Any:
+        if not isinstance(body, dict):
+            raise Refused(f"the {cls.KIND} request is not a JSON object")
         declared = fields(cls)  # type: ignore[arg-type]
         names = {f.name for f in declared}
         required = {f.name for f in declared if f.default is MISSING}

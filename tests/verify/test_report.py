@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -64,3 +66,24 @@ def test_the_outside_checks_refuse_a_request_they_cannot_read(request_: dict[str
     it), never with checks made against ports or an address nobody named."""
     with pytest.raises(Refused, match="an outside request is|the outside request has fields|not a spec port"):
         checks.answer(request_)
+
+
+@pytest.mark.parametrize("module", ["hardhouse.verify.deployment", "hardhouse.provision"])
+@pytest.mark.parametrize(
+    ("stdin", "said"),
+    [
+        ("not json", "request is not JSON"),
+        ("[1]", "request is not a JSON object"),
+        ('{"spec": {}}', "missing ['address']"),
+        ('{"spec": {}, "address": "127.0.0.1", "rm": 1}', "unknown ['rm']"),
+        ('{"spec": {}, "address": "127.0.0.1"}', "clickhouse_version: this required field is missing"),
+        ("x" * (5 * 1024 * 1024), "request is longer than"),
+    ],
+    ids=["not json", "not an object", "missing", "unknown", "bad spec", "too long"],
+)
+def test_the_entry_points_refuse_a_bad_request_in_one_line_with_exit_2(module: str, stdin: str, said: str) -> None:
+    """`python -m hardhouse.provision` and `python -m hardhouse.verify.deployment` read a request
+    on stdin: a bad one is named, with exit 2 and no traceback."""
+    result = subprocess.run([sys.executable, "-m", module], input=stdin, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""

@@ -21,13 +21,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardhouse.childproc import Refused
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.helper_requests import ProvisionRequest
 from hardhouse.provision.desired import DesiredDatabase, desired_state
 from hardhouse.provision.plan import Plan, plan
 from hardhouse.provision.state import ExistingState, existing_state, server_version, state_queries
 from hardhouse.reach import owners_among, readable_passwords, source_address
-from hardhouse.spec import HardeningSpec, load_spec
+from hardhouse.spec import HardeningSpec, SpecError, load_spec
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,13 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     """stdin: the body of a ProvisionRequest; stdout: the report as JSON (or text with --text)."""
-    request = ProvisionRequest.from_body(json.load(sys.stdin))
-    report = provision(request.address, load_spec(request.spec), ca=request.ca_path, apply=request.mode == "apply")
+    try:
+        request = ProvisionRequest.from_json(sys.stdin)
+        spec = load_spec(request.spec)
+    except (Refused, SpecError) as error:
+        print(f"hardhouse.provision: {error}", file=sys.stderr)
+        return 2
+    report = provision(request.address, spec, ca=request.ca_path, apply=request.mode == "apply")
     if "--text" in sys.argv:
         print(report_text(report))
     else:

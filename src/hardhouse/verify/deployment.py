@@ -36,12 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from hardhouse.childproc import Refused
 from hardhouse.clickhouse import codes
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
 from hardhouse.helper_requests import VerifyRequest
 from hardhouse.reach import in_networks, readable_passwords, source_address
-from hardhouse.spec import HardeningSpec, User, load_spec
+from hardhouse.spec import HardeningSpec, SpecError, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
 from hardhouse.verify.cluster import cluster_checks
 from hardhouse.verify.privileges import LOG_RIGHTS, log_rights_checks
@@ -204,9 +205,14 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     """stdin: the body of a VerifyRequest; stdout: its answer as JSON (or the report with --text)."""
-    request = VerifyRequest.from_body(json.load(sys.stdin))
+    try:
+        request = VerifyRequest.from_json(sys.stdin)
+        spec = load_spec(request.spec)
+    except (Refused, SpecError) as error:
+        print(f"hardhouse.verify.deployment: {error}", file=sys.stderr)
+        return 2
     if "--text" in sys.argv:
-        checks = verify_deployment(request.address, load_spec(request.spec), ca=request.ca_path)
+        checks = verify_deployment(request.address, spec, ca=request.ca_path)
         print(report_text(checks))
         return 0 if all(c.ok for c in checks) else 1
     result = answer(request.body())
