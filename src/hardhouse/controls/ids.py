@@ -47,3 +47,5 @@ class ControlId(StrEnum):
     DATA_2 = "HH-DATA-2"
     ZK_2 = "HH-ZK-2"
     ZK_3 = "HH-ZK-3"
+    DATA_3 = "HH-DATA-3"
+    DATA_4 = "HH-DATA-4"

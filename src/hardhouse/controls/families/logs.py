@@ -32,6 +32,25 @@ CONTROLS: tuple[Control, ...] = (
         feature="users_xml_row_filters",
     ),
     Control(
+        ControlId.DATA_3,
+        "Secrets redacted before log rows are stored",
+        Severity.HIGH,
+        "Shippers forward whatever applications print, API keys and bearer tokens included. Writers insert "
+        "into an ingest table whose materialized view rewrites secret-shaped text before the row is stored, "
+        "so no reader, replica or backup ever holds it; writers cannot insert into the stored table.",
+        (INCIDENT, f"{DOCS}/sql-reference/statements/create/view#materialized-view"),
+        ("log_databases.*.tables.*.redact",),
+    ),
+    Control(
+        ControlId.DATA_4,
+        "No secrets at rest in log tables",
+        Severity.HIGH,
+        "Rows stored before redaction, or by a path around it, may still hold keys. hardhouse scan counts "
+        "secret-shaped rows per table and column on the server, as a read-only reader, and never reads a value.",
+        (INCIDENT, f"{DOCS}/sql-reference/functions/string-search-functions#match"),
+        ("log_databases.*.tables.*.redact",),
+    ),
+    Control(
         ControlId.LOG_1,
         "Secrets masked in the server's own logs",
         Severity.MEDIUM,
