@@ -129,7 +129,8 @@ def compile_rule(regexp: str) -> re2._Regexp:
     try:
         compiled = re2.compile(regexp, options=RE2_OPTIONS)
     except (re2.error, ValueError, TypeError, UnicodeError) as error:
-        reason = str(error)[:120] or type(error).__name__
+        detail = error.args[0] if error.args else ""
+        reason = (detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail))[:120]
         raise RuleError(
             f"the regexp is not valid RE2 ({reason})",
             "rewrite it in RE2 syntax (no lookaround or backreferences: https://github.com/google/re2/wiki/Syntax)",

@@ -16,6 +16,7 @@ from hardhouse.spec.declare import ColumnType, StrictModel, UserReference, descr
 from hardhouse.spec.errors import Problem, excerpt, listing
 from hardhouse.spec.fields import check_env_name, check_host_path, check_name, fail, has_control_character
 from hardhouse.spec.gates import Gate, needs, refusals
+from hardhouse.spec.redaction import TABLE_NAME_MAX, Redaction, ingest_table, redaction_problem
 from hardhouse.spec.settings import profile_is_read_only
 
 if TYPE_CHECKING:
@@ -32,6 +33,14 @@ class LogTable(StrictModel):
         )
     )
     time_column: str = described(description="column (Date/DateTime) the retention counts from; also the sort key")
+    redact: Redaction | None = described(
+        None,
+        description=(
+            "rewrite secrets in the table's text columns before a row is stored: writers insert into TABLE_ingest, "
+            "whose materialized view applies the rules and stores into TABLE; null: rows are stored as written"
+        ),
+        why="a log table that stores an API key hands it to every reader, replica and backup",
+    )
 
     @field_validator("columns")
     @classmethod
@@ -57,6 +66,10 @@ class LogTable(StrictModel):
                 f"time_column {self.time_column!r} has type {column_type}, not a date or time",
                 {"fix": "point time_column at a Date, DateTime or DateTime64 column"},
             )
+        if self.redact is not None:
+            problem = redaction_problem(self.columns, self.redact)
+            if problem is not None:
+                raise PydanticCustomError("hardhouse", problem[0], {"fix": problem[1]})
         return self
 
 
@@ -214,8 +227,20 @@ class LogDatabase(StrictModel):
     def valid_tables(cls, value: dict[str, LogTable]) -> dict[str, LogTable]:
         if not value:
             raise fail("no table is declared", "declare at least one log table with its columns and time_column")
-        for name in value:
+        for name, table in value.items():
             check_name(name, "table name")
+            if table.redact is None:
+                continue
+            if len(name) > TABLE_NAME_MAX:
+                raise fail(
+                    f"table {name!r} is redacted and longer than {TABLE_NAME_MAX} characters",
+                    f"shorten it: its redaction view is named {name}_redact_ and 12 hex digits, within 63",
+                )
+            if ingest_table(name) in value:
+                raise fail(
+                    f"table {ingest_table(name)!r} is declared, and it is the name of {name!r}'s ingest table",
+                    f"rename {ingest_table(name)!r}",
+                )
         return value
 
     @field_validator("retention_days")
