@@ -227,6 +227,14 @@ FEATURES: dict[str, Feature] = {
         "library carries both names but its clickhouse-local never reads them (300 rules and an invalid pattern "
         "both load silently) and has no writable access storage, so CREATE USER answers 514 before any check",
     ),
+    "view_definer": Feature(
+        Version(24, 3),
+        "a materialized view that writes with its definer's rights (SQL SECURITY DEFINER)",
+        "docs: PR #60439 (merged 2024-02-27, after 24.2 branched; gated at 24.3); before it the user inserting "
+        "into a view's source also needs INSERT on its target (ClickHouse issue #19228), so a redacting view "
+        "cannot keep writers off the stored table; embedded 26.9: a writer with INSERT on the ingest table "
+        "only has its row stored, redacted, and is refused (497) on the stored table",
+    ),
     "users_xml_row_filters": Feature(
         Version(23, 6),
         "per-user row filters in users.d (<databases><db><table><filter>) beside table-level grants",

@@ -72,7 +72,7 @@ def _apply(state: Any, host: Any, call: ProvisionCall) -> bool:
     if not answer.get("ok"):
         return _fail_host(state, host, failure_lines(answer))
     for outcome in answer["outcomes"]:
-        if outcome["outcome"] in ("created", "altered"):
+        if outcome["outcome"] in ("created", "altered", "dropped"):
             host.log(f"log databases: {outcome['outcome']} {outcome['target']} ({outcome['detail']})")
     return True
 
@@ -95,7 +95,7 @@ def provision_log_databases(settings: Settings, ca: Path | None, trust: Trust | 
         return
     outcomes = planned["outcomes"]
     for outcome in outcomes:
-        if outcome["outcome"] == "left alone":
+        if outcome["outcome"] in ("left alone", "note"):
             host.log(f"log databases: {outcome['target']} {outcome['detail']}")
     if not any(o["outcome"].startswith("would") for o in outcomes):
         matched = [o["target"] for o in outcomes if o["outcome"] == "matched"]

@@ -34,7 +34,8 @@ from hardhouse.spec import HardeningSpec, SpecError, load_spec
 @dataclass(frozen=True)
 class Outcome:
     target: str
-    # created | altered | matched | refused | left alone | would create | would alter | held back | failed
+    # created | altered | dropped | matched | refused | left alone | note | would create | would alter | would drop
+    # | held back | failed
     outcome: str
     detail: str
 
@@ -50,7 +51,7 @@ class Report:
 
     @property
     def changed(self) -> bool:
-        return any(o.outcome in ("created", "altered") for o in self.outcomes)
+        return any(o.outcome in ("created", "altered", "dropped") for o in self.outcomes)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,7 +93,7 @@ def read_state(session: Session, databases: list[str]) -> ExistingState:
     return existing_state({name: session.rows(query) for name, query in state_queries(databases, version).items()})
 
 
-WOULD = {"created": "would create", "altered": "would alter"}
+WOULD = {"created": "would create", "altered": "would alter", "dropped": "would drop"}
 
 
 def outcomes_of(found: Plan, steps_as: str) -> list[Outcome]:
@@ -105,6 +106,7 @@ def outcomes_of(found: Plan, steps_as: str) -> list[Outcome]:
     outcomes += [Outcome(target, "matched", detail) for target, detail in found.matched]
     outcomes += [Outcome(r.target, "refused", f"{r.reason}. Fix: {r.fix}") for r in found.refusals]
     outcomes += [Outcome(target, "left alone", detail) for target, detail in found.left_alone]
+    outcomes += [Outcome(target, "note", detail) for target, detail in found.notes]
     return outcomes
 
 

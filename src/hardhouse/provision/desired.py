@@ -16,11 +16,14 @@ from hardhouse.clickhouse import versions
 from hardhouse.render.log_databases import log_database_sql
 from hardhouse.render.sql import sql_statements
 from hardhouse.spec import HardeningSpec
+from hardhouse.spec.redaction import ingest_table
 
 DEFAULT_POLICY = "default"  # what system.tables says of a table created without storage_policy
 
 CREATE_DATABASE = re.compile(r"CREATE DATABASE IF NOT EXISTS (\w+)")
 CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\n")
+CREATE_VIEW = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+)\nTO (\w+)\.(\w+)\n")
+INGEST_ENGINE = "Null"
 CLAUSES = {
     # The engine's name, as system.tables.engine says it (a Replicated engine's arguments are macros).
     "engine": re.compile(r"^ENGINE = (\w+)", re.M),
@@ -46,8 +49,9 @@ class DesiredTable:
     partition_key: str
     sorting_key: str
     ttl_sql: str | None  # as rendered (for ALTER TABLE ... MODIFY TTL)
-    storage_policy: str
+    storage_policy: str | None  # None: not compared (an ingest table stores nothing)
     create: str  # the rendered CREATE TABLE IF NOT EXISTS
+    stores_for: str | None = None  # an ingest table: the table its view stores into
 
     @property
     def qualified(self) -> str:
@@ -60,10 +64,26 @@ class DesiredTable:
 
 
 @dataclass(frozen=True)
+class DesiredView:
+    """A redacting materialized view: its name carries a digest of its SELECT, so a view of
+    that name is the wanted one, and any other view named for the same table is replaced."""
+
+    database: str
+    name: str
+    table: str  # the table it stores into
+    create: str
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.database}.{self.name}"
+
+
+@dataclass(frozen=True)
 class DesiredDatabase:
     name: str
     create: str  # the rendered CREATE DATABASE IF NOT EXISTS
     tables: tuple[DesiredTable, ...]
+    views: tuple[DesiredView, ...] = ()
 
 
 def _clause(statement: str, name: str, required: bool = True) -> str | None:
@@ -79,31 +99,54 @@ def desired_state(spec: HardeningSpec) -> list[DesiredDatabase]:
         return []
     creates: dict[str, str] = {}
     tables: dict[str, list[DesiredTable]] = {}
+    views: dict[str, list[DesiredView]] = {}
     for statement in sql_statements(log_database_sql(spec)):
         database = CREATE_DATABASE.fullmatch(statement)
         if database:
             creates[database.group(1)] = statement
             tables[database.group(1)] = []
+            views[database.group(1)] = []
+            continue
+        view = CREATE_VIEW.match(statement)
+        if view is not None:
+            db_name, name, _, target = view.groups()
+            views[db_name].append(DesiredView(db_name, name, target, statement))
             continue
         table = CREATE_TABLE.match(statement)
         if table is None:
-            raise RenderedShapeError(f"a rendered statement is neither CREATE DATABASE nor CREATE TABLE:\n{statement}")
-        db_name, name = table.groups()
-        spec_table = spec.log_databases[db_name].tables[name]
-        tables[db_name].append(
-            DesiredTable(
-                database=db_name,
-                name=name,
-                columns=tuple(spec_table.columns.items()),
-                engine=str(_clause(statement, "engine")),
-                partition_key=str(_clause(statement, "partition_key")),
-                sorting_key=str(_clause(statement, "sorting_key")),
-                ttl_sql=_clause(statement, "ttl", required=False),
-                storage_policy=_clause(statement, "storage_policy", required=False) or DEFAULT_POLICY,
-                create=statement,
-            )
+            raise RenderedShapeError(f"a rendered statement is not CREATE DATABASE, TABLE or VIEW:\n{statement}")
+        tables[table.group(1)].append(_table(spec, *table.groups(), statement))
+    return [DesiredDatabase(name, creates[name], tuple(tables[name]), tuple(views[name])) for name in creates]
+
+
+def _table(spec: HardeningSpec, db_name: str, name: str, statement: str) -> DesiredTable:
+    spec_tables = spec.log_databases[db_name].tables
+    engine = str(_clause(statement, "engine"))
+    if engine == INGEST_ENGINE:
+        stores_for = next(t for t, table in spec_tables.items() if table.redact and ingest_table(t) == name)
+        return DesiredTable(
+            database=db_name,
+            name=name,
+            columns=tuple(spec_tables[stores_for].columns.items()),
+            engine=engine,
+            partition_key="",
+            sorting_key="",
+            ttl_sql=None,
+            storage_policy=None,
+            create=statement,
+            stores_for=stores_for,
         )
-    return [DesiredDatabase(name, creates[name], tuple(tables[name])) for name in creates]
+    return DesiredTable(
+        database=db_name,
+        name=name,
+        columns=tuple(spec_tables[name].columns.items()),
+        engine=engine,
+        partition_key=str(_clause(statement, "partition_key")),
+        sorting_key=str(_clause(statement, "sorting_key")),
+        ttl_sql=_clause(statement, "ttl", required=False),
+        storage_policy=_clause(statement, "storage_policy", required=False) or DEFAULT_POLICY,
+        create=statement,
+    )
 
 
 def describe(spec: HardeningSpec) -> list[str]:

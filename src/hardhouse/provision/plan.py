@@ -8,7 +8,11 @@ Only what ClickHouse does in place, keeping every row, is ever planned:
   * a column the spec adds: ALTER TABLE ... ADD COLUMN (existing rows read its default);
   * a retention change: ALTER TABLE ... MODIFY TTL (or REMOVE TTL for retention_days: null),
     where the target has TTL at all.
-Nothing is ever dropped or rewritten. What would need that is refused with the reason and
+  * a redacted table's ingest table (Null engine: it stores nothing) and its view, created
+    after the columns are in place; a view of an older SELECT (its name's digest differs) is
+    dropped after the new one exists, so a row inserted in between is stored twice, never
+    lost. A view writes into its table and holds no data: dropping it loses no row.
+Nothing else is ever dropped, and nothing rewritten. What would need that is refused with the reason and
 the fix: a column whose type changed (every part rewritten, values may not convert), a
 column the spec no longer declares (dropping it deletes its data), another engine,
 partition key or sort key (a new table and a copy of every row), another storage policy
@@ -23,20 +27,25 @@ from dataclasses import dataclass, field
 
 from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.column_types import canonical_type, same_type
-from hardhouse.provision.desired import DesiredDatabase, DesiredTable
+from hardhouse.provision.desired import DesiredDatabase, DesiredTable, DesiredView
 from hardhouse.provision.state import ExistingState, ExistingTable
+from hardhouse.spec.redaction import is_view_of
+
+VIEW_ENGINE = "MaterializedView"
 
 
 @dataclass(frozen=True)
 class Step:
     target: str  # database, database.table or database.table.column
-    kind: str  # create_database | create_table | add_column | modify_ttl | remove_ttl
+    kind: str  # create_database | create_table | create_view | add_column | modify_ttl | remove_ttl | drop_view
     statement: str
     why: str
 
     @property
     def outcome(self) -> str:
-        return "created" if self.kind.startswith("create") else "altered"
+        if self.kind.startswith("create"):
+            return "created"
+        return "dropped" if self.kind.startswith("drop") else "altered"
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class Plan:
     matched: list[tuple[str, str]] = field(default_factory=list)  # (table, its shape): as found and wanted
     refusals: list[Refusal] = field(default_factory=list)
     left_alone: list[tuple[str, str]] = field(default_factory=list)  # (table, why): not declared by the spec
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (table, what the change means for it)
 
     @property
     def runnable(self) -> list[Step]:
@@ -66,25 +76,75 @@ def plan(desired: list[DesiredDatabase], existing: ExistingState, version: versi
     """Steps in order: databases, tables, then columns and retention of existing tables."""
     result = Plan()
     alters: list[Step] = []
+    views: list[Step] = []
+    drops: list[Step] = []
     for database in desired:
         if database.name not in existing.databases:
             result.steps.append(Step(database.name, "create_database", database.create, "missing"))
         else:
             result.matched.append((database.name, "the database exists"))
-        wanted = {table.name for table in database.tables}
+        wanted = {table.name for table in database.tables} | {view.name for view in database.views}
         for table in database.tables:
             found = existing.tables.get((table.database, table.name))
             if found is None:
                 result.steps.append(Step(table.qualified, "create_table", table.create, "missing"))
+                if table.stores_for is not None and (table.database, table.stores_for) in existing.tables:
+                    result.notes.append((f"{table.database}.{table.stores_for}", _redaction_starts(table)))
             else:
                 alters += _compare(table, found, version, result)
+        for view in database.views:
+            step, replaced = _view(view, existing, result)
+            views += [step] if step else []
+            drops += replaced
+            wanted |= {step.target.split(".", 1)[1] for step in replaced}
         result.left_alone += [
             (f"{t.database}.{t.name}", f"not in the spec; left as it is (readers of {database.name} can read it)")
             for t in existing.tables_in(database.name)
             if t.name not in wanted
         ]
-    result.steps += alters
+    result.steps += alters + views + drops
     return result
+
+
+def _view(view: DesiredView, existing: ExistingState, result: Plan) -> tuple[Step | None, list[Step]]:
+    """(the step creating the wanted view, or None when it is there; the older views to drop)."""
+    found = existing.tables.get((view.database, view.name))
+    if found is not None and found.engine != VIEW_ENGINE:
+        result.refusals.append(
+            Refusal(
+                view.qualified,
+                f"a {found.engine} table has the name of {view.table}'s redaction view",
+                "rename or drop that table yourself; hardhouse names its views TABLE_redact_ and a digest",
+            )
+        )
+        return None, []
+    older = [
+        t
+        for t in existing.tables_in(view.database)
+        if t.engine == VIEW_ENGINE and t.name != view.name and is_view_of(t.name, view.table)
+    ]
+    drops = [
+        Step(
+            f"{t.database}.{t.name}",
+            "drop_view",
+            f"DROP TABLE {t.database}.{t.name}",
+            f"replaced by {view.name} (another SELECT: the rules or columns changed); a view holds no rows",
+        )
+        for t in older
+    ]
+    if found is not None:
+        result.matched.append((view.qualified, f"the redaction view into {view.table} exists"))
+        return None, drops
+    return Step(view.qualified, "create_view", view.create, f"redaction into {view.table}"), drops
+
+
+def _redaction_starts(ingest: DesiredTable) -> str:
+    stored = f"{ingest.database}.{ingest.stores_for}"
+    return (
+        f"redaction starts now: writers insert into {ingest.qualified} from this run on (on targets with users.d "
+        f"grants they lose INSERT on {stored}); rows already in {stored} keep their text and are not rewritten. "
+        "Count the secrets among them with `hardhouse scan`"
+    )
 
 
 def _compare(table: DesiredTable, found: ExistingTable, version: versions.Version, result: Plan) -> list[Step]:
@@ -179,7 +239,11 @@ def _structure_refusals(table: DesiredTable, found: ExistingTable) -> list[Refus
                     table.qualified, f"the {what} is {have or 'none'}, the spec's is {want}; that needs {copy}", fix
                 )
             )
-    if found.storage_policy is not None and found.storage_policy != table.storage_policy:
+    if (
+        table.storage_policy is not None
+        and found.storage_policy is not None
+        and found.storage_policy != table.storage_policy
+    ):
         refusals.append(
             Refusal(
                 table.qualified,

@@ -7,8 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hardhouse.clickhouse import versions
+from hardhouse.clickhouse.column_types import ColumnType, parse_column_type
+from hardhouse.clickhouse.literals import sql_string
 from hardhouse.render.jinja import environment
+from hardhouse.secret_shapes import SecretRule
+from hardhouse.spec.log_databases import LogTable
 from hardhouse.spec.model import HardeningSpec
+from hardhouse.spec.redaction import ingest_table, redacted_columns, view_name
 
 if TYPE_CHECKING:
     from hardhouse.render.inputs import RenderInput
@@ -46,6 +51,40 @@ def log_storage(given: RenderInput) -> dict[str, Any] | None:
     return {"disks": disks, "include_from": include_from}
 
 
+def rewritten(value: str, parsed: ColumnType, rules: tuple[SecretRule, ...], depth: int = 1) -> str:
+    """`value` with every rule's replaceRegexpAll applied, in order; an Array's elements each
+    (arrayMap, one lambda variable per level). Nullable and LowCardinality pass through."""
+    if parsed.family == "Array":
+        inner = parsed.arguments[0].type
+        assert inner is not None
+        element = f"x{depth}"
+        return f"arrayMap({element} -> {rewritten(element, inner, rules, depth + 1)}, {value})"
+    for rule in rules:
+        value = f"replaceRegexpAll({value}, {sql_string(rule.regexp)}, {sql_string(rule.replace)})"
+    return value
+
+
+def redaction_context(database: str, name: str, table: LogTable) -> dict[str, Any] | None:
+    """The ingest table and view of a redacted table: names, and the view's SELECT."""
+    if table.redact is None:
+        return None
+    rules = table.redact.secret_rules()
+    rewrite = set(redacted_columns(table.columns, table.redact))
+    ingest = ingest_table(name)
+    lines = [
+        f"    {rewritten(column, parse_column_type(text), rules)} AS {column}" if column in rewrite else f"    {column}"
+        for column, text in table.columns.items()
+    ]
+    select = "SELECT\n" + ",\n".join(lines) + f"\nFROM {database}.{ingest}"
+    return {
+        "ingest": ingest,
+        "view": view_name(name, select),
+        "select": select,
+        "columns": [column for column in table.columns if column in rewrite],
+        "rules": [rule.name for rule in rules],
+    }
+
+
 def log_database_context(spec: HardeningSpec) -> list[dict[str, Any]]:
     return [
         {
@@ -56,7 +95,12 @@ def log_database_context(spec: HardeningSpec) -> list[dict[str, Any]]:
             "readers": db.readers,
             "owners": db.owners,
             "tables": [
-                {"name": t_name, "columns": table.columns, "time_column": table.time_column}
+                {
+                    "name": t_name,
+                    "columns": table.columns,
+                    "time_column": table.time_column,
+                    "redact": redaction_context(name, t_name, table),
+                }
                 for t_name, table in db.tables.items()
             ],
         }

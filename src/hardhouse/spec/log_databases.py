@@ -298,7 +298,7 @@ def user_access(spec: HardeningSpec, user: User) -> tuple[list[str] | None, list
     roles = log_roles(spec, user.name)
     restricted = bool(roles["writers"] or roles["readers"])
     if restricted and versions.has(spec.version, "users_xml_grants"):
-        grants = [f"GRANT INSERT ON {db}.*" for db in roles["writers"]]
+        grants = [grant for db in roles["writers"] for grant in writer_grants(spec, db)]
         grants += [grant for db in roles["readers"] for grant in reader_grants(spec, db, user.name)]
         grants += [f"GRANT ALL ON {db}.*" for db in _unique(roles["owners"] + list(user.databases or []))]
         return _unique(grants), None
@@ -307,6 +307,18 @@ def user_access(spec: HardeningSpec, user: User) -> tuple[list[str] | None, list
     if roles["owners"] and user.databases is not None:
         return None, _unique(list(user.databases) + roles["owners"])
     return None, user.databases
+
+
+def writer_grants(spec: HardeningSpec, database: str) -> list[str]:
+    """INSERT on the whole log database; where a table is redacted, INSERT per table instead,
+    on the ingest table of each redacted one (never on the table it stores into)."""
+    tables = spec.log_databases[database].tables
+    if all(table.redact is None for table in tables.values()):
+        return [f"GRANT INSERT ON {database}.*"]
+    return [
+        f"GRANT INSERT ON {database}.{name if table.redact is None else ingest_table(name)}"
+        for name, table in tables.items()
+    ]
 
 
 def reader_grants(spec: HardeningSpec, database: str, user_name: str) -> list[str]:

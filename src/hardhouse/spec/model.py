@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import field_validator
 
 from hardhouse.clickhouse import versions
-from hardhouse.spec import cluster, egress, log_databases, masking, network, settings, users
+from hardhouse.spec import cluster, egress, log_databases, masking, network, redaction, settings, users
 from hardhouse.spec.cluster import Cluster
 from hardhouse.spec.declare import StrictModel, described
 from hardhouse.spec.egress import Egress
@@ -180,6 +180,7 @@ SECTION_CHECKS: tuple[Callable[[HardeningSpec], list[Problem]], ...] = (
     cluster.checks,
     settings.checks,
     log_databases.reader_limit_checks,
+    redaction.checks,
     egress.checks,
     users.password_policy_checks,
 )

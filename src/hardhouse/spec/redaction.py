@@ -11,10 +11,12 @@ dropped: a row inserted in between is stored twice, never lost)."""
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.column_types import ColumnType, parse_column_type
 from hardhouse.secret_shapes import (
     BUILTIN_NAMES,
@@ -26,8 +28,11 @@ from hardhouse.secret_shapes import (
     compile_rule,
 )
 from hardhouse.spec.declare import StrictModel, described
-from hardhouse.spec.errors import excerpt, listing
+from hardhouse.spec.errors import Problem, excerpt, listing
 from hardhouse.spec.fields import check_name, fail
+
+if TYPE_CHECKING:
+    from hardhouse.spec.model import HardeningSpec
 
 INGEST_SUFFIX = "_ingest"
 VIEW_INFIX = "_redact_"
@@ -197,3 +202,22 @@ def is_view_of(name: str, table: str) -> bool:
     prefix = f"{table}{VIEW_INFIX}"
     rest = name[len(prefix) :]
     return name.startswith(prefix) and len(rest) == DIGEST_HEX and all(c in "0123456789abcdef" for c in rest)
+
+
+def checks(spec: HardeningSpec) -> list[Problem]:
+    """Writers of a redacted table only where the view, not the writer, writes into it."""
+    if not versions.has(spec.version, "users_xml_grants") or versions.has(spec.version, "view_definer"):
+        return []  # 18.16 has no writers at all (refused with the log databases)
+    return [
+        Problem(
+            f"log_databases.{db_name}.tables.{t_name}.redact",
+            f"on ClickHouse {spec.version} a writer inserting through the redaction view needs INSERT on {t_name} "
+            "itself (a view writes with the inserting user's rights before 24.3), so writers could store "
+            "unredacted rows",
+            "target ClickHouse 24.3 or newer, or remove the writers and let an owner write",
+        )
+        for db_name, db in spec.log_databases.items()
+        if db.writers
+        for t_name, table in db.tables.items()
+        if table.redact is not None
+    ]
