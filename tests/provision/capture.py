@@ -41,6 +41,7 @@ class LiveServer:
     https: int
     tls: TlsFiles
     environ: dict[str, str]
+    data: Path  # the server's data directory (what reached the disk)
 
     def session(self, user: str) -> Session:
         return Session(
@@ -59,8 +60,8 @@ def live_server(work: Path) -> Iterator[LiveServer]:
     tls = write_server_material(work / "tls", [LEGACY_ADDRESS])
     https, native_tls = free_port(LEGACY_ADDRESS), free_port(LEGACY_ADDRESS)
     environ = {f"HH_{name.upper()}": secrets.token_urlsafe(24) for name in ("admin", "analyst", "app")}
-    server = LiveServer(native_tls, https, tls, environ)
     local = LocalClickHouse(work)
+    server = LiveServer(native_tls, https, tls, environ, local.data)
     local.install(render(load_spec(server.spec), environ))
     local.start([(LEGACY_ADDRESS, native_tls)])
     try:

@@ -141,3 +141,10 @@ MODERN_SCENARIOS: dict[str, list[str]] = {
     "rendered_no_ttl": rendered_ddl(modern_spec(retention=None)),
     "types": _types_table(MODERN_TYPES),
 }
+
+
+def with_redaction(data: dict[str, Any], rules: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """log_stream redacted with the built-in rules (and `rules`)."""
+    changed = copy.deepcopy(data)
+    changed["log_databases"]["logs"]["tables"]["log_stream"]["redact"] = {"rules": rules or []}
+    return changed

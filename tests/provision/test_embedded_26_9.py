@@ -1,17 +1,22 @@
 """Provisioning and the least-privilege probes in modern ClickHouse's own code (chdb-core 26.9,
 see hardhouse.embedded): the state queries answer as captured, a retention change is planned
 as MODIFY TTL against the engine's real system tables and applied as the owner, and the
-users.d grants answer the verification's probes with the codes it expects."""
+users.d grants answer the verification's probes with the codes it expects. Redaction at ingest:
+a writer's rows reach the table only through the view, stored as hardhouse predicts, with no
+secret on disk."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
 
+from hardhouse.clickhouse.literals import sql_string
 from hardhouse.embedded import run_as
 from hardhouse.provision import desired_state, existing_state, plan
 from hardhouse.render import render
+from hardhouse.secret_shapes import BUILTIN_RULES, redact_text
 from hardhouse.spec import load_spec
 from hardhouse.verify.privileges import (
     alter_probe,
@@ -22,7 +27,9 @@ from hardhouse.verify.privileges import (
     select_probe,
 )
 from tests.provision.capture import MODERN, MODERN_ENVIRON, capture_embedded, embedded_rows, load_states
-from tests.provision.scenarios import TABLE, modern_spec, rendered_ddl
+from tests.provision.scenarios import TABLE, modern_spec, rendered_ddl, with_redaction
+from tests.secrets.disk import files_holding
+from tests.secrets.samples import fake_lines, hostile_lines, secret_part
 
 pytestmark = [pytest.mark.integration, pytest.mark.chdb]
 
@@ -101,3 +108,66 @@ def test_the_owner_removes_a_marked_row_and_the_reader_never_counts_it(tmp_path:
     files = render(load_spec(modern_spec()), MODERN_ENVIRON)
     reader = run_as(files, "analyst", [select_probe(TABLE)], apply_sql=False, data_dir=tmp_path)
     assert reader.outcomes[0].rows == [{"count()": 0}]
+
+
+# ---------------------------------------------------------------- redaction at ingest (HH-DATA-3)
+
+
+def _owner_ddl(spec_data: dict[str, object]) -> list[str]:
+    """The rendered DDL as an owner runs it: the harness's inspector creates it, so the view
+    names its definer as the owner who would have (on a server, CURRENT_USER is that owner)."""
+    return [s.replace("SQL SECURITY DEFINER", "DEFINER = admin SQL SECURITY DEFINER") for s in rendered_ddl(spec_data)]
+
+
+def test_a_writer_stores_through_the_redacting_view_only_and_no_secret_reaches_the_disk(tmp_path: Path) -> None:
+    data = with_redaction(modern_spec())
+    files = render(load_spec(data), MODERN_ENVIRON)
+    lines = fake_lines() + hostile_lines()
+    listed = ", ".join(sql_string(line) for line in lines)
+    marker = "hardhouse-plaintext-" + secrets.token_hex(16)
+    writer = run_as(
+        files,
+        "ingest",
+        [
+            f"INSERT INTO logs.log_stream_ingest (ts, message) SELECT now(), arrayJoin([{listed}])",
+            f"INSERT INTO {TABLE} (ts, message) SELECT now(), {sql_string(marker)}",
+            f"SELECT count() FROM {TABLE}",
+            "SELECT count() FROM logs.log_stream_ingest",
+        ],
+        setup=_owner_ddl(data),
+        apply_sql=False,
+        data_dir=tmp_path,
+    )
+    assert writer.logged_in and writer.errors == [], (writer.login, writer.errors)
+    through_view, around_it, read_back, read_ingest = writer.outcomes
+    assert through_view.ok, through_view.message
+    assert [o.code for o in (around_it, read_back, read_ingest)] == [497, 497, 497]
+
+    # The owner wrote around the view, which an owner may: plaintext written to the table is
+    # on disk, so the search below can see it.
+    owner = run_as(
+        files,
+        "admin",
+        [f"SELECT message FROM {TABLE}", f"INSERT INTO {TABLE} (ts, message) SELECT now(), {sql_string(marker)}"],
+        apply_sql=False,
+        data_dir=tmp_path,
+    )
+    stored, planted = owner.outcomes
+    assert planted.ok, planted.message
+    assert sorted(row["message"] for row in stored.rows) == sorted(redact_text(line, BUILTIN_RULES) for line in lines)
+    found = files_holding(tmp_path, [marker] + [secret_part(line) for line in lines])
+    assert found.pop(marker), "the control row's plaintext should be on disk"
+    assert {part: files for part, files in found.items() if files} == {}
+
+
+def test_the_redaction_path_is_planned_against_the_engines_own_tables_and_then_matches(tmp_path: Path) -> None:
+    data = with_redaction(modern_spec())
+    spec = load_spec(data)
+    after = embedded_rows(_owner_ddl(data), data_dir=tmp_path)
+    assert plan(desired_state(spec), existing_state(after), spec.version).steps == []
+
+    changed = load_spec(with_redaction(modern_spec(), [{"name": "acct", "regexp": "acct-[0-9]{8}"}]))
+    steps = plan(desired_state(changed), existing_state(after), changed.version).runnable
+    assert [step.kind for step in steps] == ["create_view", "drop_view"]
+    replaced = embedded_rows([], [step.statement for step in steps], data_dir=tmp_path)  # as the owner
+    assert plan(desired_state(changed), existing_state(replaced), changed.version).steps == []

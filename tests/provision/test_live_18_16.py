@@ -2,12 +2,15 @@
 this machine as the deploy does it: the owner creates the log database, a second run changes
 nothing, a column is added in place with the rows kept, a type change is refused with nothing
 touched, and the reader's rights are proven (SELECT answered, INSERT refused with 164: the
-allow-list plus read-only profile, since 18.16 has no GRANT)."""
+allow-list plus read-only profile, since 18.16 has no GRANT). Redaction at ingest: rows written
+through the ingest table are stored as hardhouse's own rewrite predicts, and no secret of them
+reaches the disk."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,15 +20,19 @@ from typing import Any
 import pytest
 
 from hardhouse.ca import write_server_material
+from hardhouse.clickhouse.literals import sql_string
 from hardhouse.clickhouse.native import Session
 from hardhouse.provision import provision
 from hardhouse.reach import readable_passwords, source_address
+from hardhouse.secret_shapes import BUILTIN_RULES, redact_text
 from hardhouse.spec import load_spec
 from hardhouse.testing.local_server import server_binary
 from hardhouse.verify.privileges import log_rights_checks
 from tests.helpers import require
 from tests.provision.capture import LEGACY, LiveServer, capture_live, live_server, load_states
-from tests.provision.scenarios import LEGACY_ADDRESS, TABLE, with_columns
+from tests.provision.scenarios import LEGACY_ADDRESS, TABLE, with_columns, with_redaction
+from tests.secrets.disk import files_holding
+from tests.secrets.samples import fake_lines, hostile_lines, secret_part
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]
 
@@ -193,3 +200,53 @@ def test_the_deploys_subprocess_answers_json_without_the_password(fresh: LiveSer
 def test_owner_session_is_the_verified_native_tls_one(fresh: LiveServer) -> None:
     with Session(LEGACY_ADDRESS, fresh.native_tls, "admin", fresh.environ["HH_ADMIN"], fresh.tls.ca_certificate) as s:
         assert s.rows("SELECT version() AS version")[0]["version"].startswith("18.16.")
+
+
+# ---------------------------------------------------------------- redaction at ingest (HH-DATA-3)
+
+
+def _insert_lines(session: Session, table: str, lines: list[str]) -> None:
+    # INSERT ... SELECT: clickhouse-driver waits for data blocks after an INSERT ... VALUES.
+    listed = ", ".join(sql_string(line) for line in lines)
+    session.execute(f"INSERT INTO {table} (ts, message) SELECT now(), arrayJoin([{listed}])")
+
+
+def test_redaction_at_ingest_stores_what_hardhouse_predicts_and_no_secret_reaches_the_disk(fresh: LiveServer) -> None:
+    data = with_redaction(fresh.spec)
+    first = run(fresh, data)
+    assert first.ok, first.as_dict()
+    created = [target for outcome, target in outcomes(first) if outcome == "created"]
+    assert created[:3] == ["logs", "logs.log_stream", "logs.log_stream_ingest"]
+    assert created[3].startswith("logs.log_stream_redact_") and len(created) == 4
+    assert not run(fresh, data).changed
+
+    lines = fake_lines() + hostile_lines()
+    marker = "hardhouse-plaintext-" + secrets.token_hex(16)
+    with fresh.session("admin") as admin:
+        _insert_lines(admin, "logs.log_stream_ingest", lines)
+        stored = sorted(row["message"] for row in admin.rows(f"SELECT message FROM {TABLE}"))
+        # 18.16 has no GRANT: an owner can still write around the view. The row shows that
+        # plaintext written to the table is found on disk by the search below.
+        _insert_lines(admin, TABLE, [marker])
+    # ClickHouse 18.16's replaceRegexpAll stores exactly what hardhouse's own rewrite predicts.
+    assert stored == sorted(redact_text(line, BUILTIN_RULES) for line in lines)
+    found = files_holding(fresh.data, [marker] + [secret_part(line) for line in lines])
+    assert found.pop(marker), "the control row's plaintext should be on disk"
+    assert {part: files for part, files in found.items() if files} == {}
+
+
+def test_a_rule_change_replaces_the_view_and_the_new_rule_applies(fresh: LiveServer) -> None:
+    assert run(fresh, with_redaction(fresh.spec)).ok
+    data = with_redaction(fresh.spec, [{"name": "acct", "regexp": "(acct-)[0-9]{8}", "replace": "\\1########"}])
+    report = run(fresh, data)
+    assert report.ok, report.as_dict()
+    kinds = sorted(outcome for outcome, target in outcomes(report) if target.startswith("logs.log_stream_redact_"))
+    assert kinds == ["created", "dropped"]
+    assert not run(fresh, data).changed
+    with fresh.session("admin") as admin:
+        _insert_lines(admin, "logs.log_stream_ingest", ["paid from acct-12345678"])
+        assert admin.rows(f"SELECT message FROM {TABLE}") == [{"message": "paid from acct-########"}]
+        views = admin.rows(
+            "SELECT count() AS n FROM system.tables WHERE database = 'logs' AND engine = 'MaterializedView'"
+        )
+    assert views == [{"n": 1}]

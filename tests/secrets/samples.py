@@ -3,6 +3,7 @@ the repository for a secret scanner to flag), with the lines that must stay as t
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 
@@ -50,3 +51,26 @@ BENIGN = [
     "ask-for-help button clicked",
     "disk usage 71%; task_id=7f3a",
 ]
+
+
+def secret_part(line: str) -> str:
+    """The random part of a fake (its longest run of letters and digits)."""
+    return max(re.findall(r"[A-Za-z0-9]{10,}", line), key=len)
+
+
+def fake_lines() -> list[str]:
+    return [line for lines in fake_secrets().values() for line in lines]
+
+
+# Lines an attacker (or an odd application) writes: quotes, backslashes, non-ASCII, a secret
+# split by a newline escape, several secrets in one line, and a long line.
+def hostile_lines() -> list[str]:
+    body = _random(ALNUM, 24)
+    return [
+        f"it's a 'quoted' \\ line with sk-{body} and \\'",
+        f"unicode: пароль=секрет and token=ключ{body[:8]} and ünïcödé sk-{body}",
+        f"two: Bearer {body} then password:{body[::-1]}",
+        "x" * 5000 + f" api_key={body} " + "y" * 5000,
+        f"PASSWORD = '{body}'",
+        "Authorization:Bearer\t" + body,
+    ]

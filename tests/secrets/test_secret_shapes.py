@@ -15,14 +15,7 @@ from hardhouse.secret_shapes import (
     matching_rules,
     redact_text,
 )
-from tests.secrets.samples import BENIGN, fake_secrets
-
-
-def _secret_part(line: str) -> str:
-    """The random part of a fake (the longest run of letters and digits)."""
-    import re
-
-    return max(re.findall(r"[A-Za-z0-9]{10,}", line), key=len)
+from tests.secrets.samples import BENIGN, fake_secrets, secret_part
 
 
 @pytest.mark.parametrize("rule", [rule.name for rule in BUILTIN_RULES])
@@ -31,7 +24,7 @@ def test_each_rule_finds_its_fakes_and_the_rewrite_drops_the_secret(rule: str) -
     for line in lines:
         assert rule in matching_rules(line, BUILTIN_RULES), line
         stored = redact_text(line, BUILTIN_RULES)
-        assert _secret_part(line) not in stored, (line, stored)
+        assert secret_part(line) not in stored, (line, stored)
         assert "[REDACTED" in stored
         assert matching_rules(stored, BUILTIN_RULES) == [], stored
 
