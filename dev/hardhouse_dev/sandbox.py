@@ -154,6 +154,8 @@ def sandbox_spec(address: str, gateway: str, subnet: str, secrets_dir: Path) -> 
                     "requests": {
                         "columns": {"ts": "DateTime", "level": "String", "message": "String"},
                         "time_column": "ts",
+                        # Applications write into requests_ingest; secrets are rewritten on the way.
+                        "redact": {},
                     }
                 },
                 "retention_days": None,  # 18.16 has no TTL

@@ -193,8 +193,11 @@ def test_stock_exposed_server_is_hardened_by_one_run_and_keeps_its_data(exposed_
         result.output
     )
     assert f"log databases: created {LOG_DATABASE}.requests" in result.output
+    assert f"log databases: created {LOG_DATABASE}.requests_ingest" in result.output
     assert re.search(r"controls proven: [^\n]*HH-DATA-1", result.output), result.output[-3000:]
+    assert re.search(r"controls proven: [^\n]*HH-DATA-3", result.output), result.output[-3000:]
     assert ingest(exposed_host, f"SELECT count() FROM {LOG_DATABASE}.requests") == [(0,)]
+    _secrets_written_through_the_ingest_table_never_reach_the_disk(exposed_host)
     # Anonymous access is gone on every port: the plaintext ones are closed, the TLS ones refuse.
     assert not port_open(host.address, 9000) and not port_open(host.address, 8123)
     for port, protocol in ((9440, "native"), (8443, "http")):
@@ -218,6 +221,27 @@ def test_stock_exposed_server_is_hardened_by_one_run_and_keeps_its_data(exposed_
         if "zz-hardhouse-" in line:
             assert line.startswith("root:clickhouse 640 "), line
     assert "clickhouse:clickhouse 600 /etc/clickhouse-server/tls/server.key" in listing
+
+
+def _secrets_written_through_the_ingest_table_never_reach_the_disk(sandbox: Any) -> None:
+    """As the application writes (the owner `ingest` on 18.16, which has no INSERT-only
+    writers): the stored row is redacted, and the key is nowhere under the table's directory
+    on the host, while a marker written around the view is (the search sees plaintext)."""
+    (host,) = sandbox.hosts()
+    key = "sk-" + secrets.token_hex(16)
+    marker = "hardhouse-plaintext-" + secrets.token_hex(12)
+    table = f"{LOG_DATABASE}.requests"
+    ingest(sandbox, f"INSERT INTO {table}_ingest SELECT now(), 'info', 'calling the model with {key}'")
+    ingest(sandbox, f"INSERT INTO {table} SELECT now(), 'info', '{marker}'")
+    assert ingest(sandbox, f"SELECT message FROM {table} ORDER BY message") == [
+        ("calling the model with [REDACTED]",),
+        (marker,),
+    ]
+    where = f"/var/lib/clickhouse/data/{LOG_DATABASE}/requests/"
+    assert docker_exec(host.container, f"grep -rlF {marker} {where} || true").strip()
+    assert docker_exec(host.container, f"grep -rlF {key} {where} || true") == ""
+    ingest(sandbox, f"ALTER TABLE {table} DELETE WHERE 1")
+    _wait_for(lambda: ingest(sandbox, f"SELECT count() FROM {table}") == [(0,)], "the test rows to be deleted")
 
 
 def test_second_run_changes_nothing(exposed_host: Any) -> None:

@@ -250,3 +250,33 @@ def test_a_rule_change_replaces_the_view_and_the_new_rule_applies(fresh: LiveSer
             "SELECT count() AS n FROM system.tables WHERE database = 'logs' AND engine = 'MaterializedView'"
         )
     assert views == [{"n": 1}]
+
+
+def _rights(server: LiveServer, data: dict[str, Any]) -> list[Any]:
+    spec = load_spec(data)
+    passwords, unreadable = readable_passwords(spec, server.environ)
+    return log_rights_checks(
+        LEGACY_ADDRESS,
+        server.native_tls,
+        spec,
+        server.tls.ca_certificate,
+        passwords,
+        unreadable,
+        source_address(LEGACY_ADDRESS),
+    )
+
+
+def test_the_deploys_verification_proves_the_redaction_and_fails_when_the_view_is_gone(fresh: LiveServer) -> None:
+    data = with_redaction(fresh.spec)
+    assert run(fresh, data).ok
+    checks = _rights(fresh, data)
+    redaction = [c for c in checks if c.control == "HH-DATA-3"]
+    assert [(c.ok, c.checked) for c in redaction] == [(True, True)], [c.detail for c in checks]
+    assert "stored with the fake api_key rewritten" in redaction[0].detail
+    assert all(c.ok for c in checks) and count(fresh) == 0  # the marked row was removed
+
+    with fresh.session("admin") as admin:
+        (view,) = admin.rows("SELECT name FROM system.tables WHERE database = 'logs' AND engine = 'MaterializedView'")
+        admin.execute(f"DROP TABLE logs.{view['name']}")
+    (gone,) = [c for c in _rights(fresh, data) if c.control == "HH-DATA-3"]
+    assert not gone.ok and "0 rows marked" in gone.detail

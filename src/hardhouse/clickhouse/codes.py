@@ -16,6 +16,7 @@ LOGIN_REFUSALS = frozenset(
 )
 READONLY = 164  # a setting was changed by a read-only user
 ACCESS_DENIED = 497
+UNKNOWN_SETTING = 115  # e.g. mutations_sync on 18.16
 NETWORK_ERROR = 210  # clickhouse-client could not connect
 
 CODE_PATTERN = re.compile(r"Code: (\d{1,6})")

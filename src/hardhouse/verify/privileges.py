@@ -36,13 +36,22 @@ from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
 from hardhouse.reach import first_reachable, why_not
 from hardhouse.spec import HardeningSpec
-from hardhouse.spec.log_databases import LogDatabase
+from hardhouse.spec.log_databases import LogDatabase, LogTable
 from hardhouse.verify.checks import Check
+from hardhouse.verify.redaction import (
+    MARK_PREFIX,
+    MARKABLE,
+    NO_WAY_AROUND,
+    STORED_REDACTED,
+    Planted,
+    owner_checks,
+    plant,
+    planted_column,
+    stored_check,
+)
 
 # Every line here is part of one registered check: each log user holds its rights and no more.
 LOG_RIGHTS = register(Tool.VERIFY, "log readers and writers hold only their rights", ControlId.DATA_1)
-MARK_PREFIX = "hardhouse-verify-"
-MARKABLE = frozenset({"String", "LowCardinality(String)", "Nullable(String)", "LowCardinality(Nullable(String))"})
 CODE_NAMES = {codes.READONLY: "READONLY", codes.ACCESS_DENIED: "ACCESS_DENIED"}
 
 
@@ -173,9 +182,21 @@ class _Prover:
         denied = refusal_codes(self.spec, "writer")
 
         def probes(session: Session, checks: list[Check]) -> None:
-            for t_name in db.tables:
+            for t_name, table in db.tables.items():
                 qualified = f"{db_name}.{t_name}"
-                checks += self._insert(user, session, owner, db_name, t_name)
+                if table.redact is None:
+                    checks += self._insert(user, session, owner, db_name, t_name)
+                else:
+                    checks += self._insert_redacted(user, session, owner, db_name, t_name)
+                    around = insert_nothing(qualified, table.time_column)
+                    line = self.refused(
+                        f"writer {user} cannot write around the redaction into {qualified}",
+                        session,
+                        around,
+                        denied,
+                        how,
+                    )
+                    checks.append(Check(line.endpoint, line.check, line.ok, line.detail, NO_WAY_AROUND))
                 for verb, probe in (("read", select_probe(qualified)), ("alter", alter_probe(qualified))):
                     checks.append(self.refused(f"writer {user} cannot {verb} {qualified}", session, probe, denied, how))
             checks.append(self._drop(user, session, owner, db_name, how))
@@ -207,6 +228,27 @@ class _Prover:
         except (ServerError, Unreachable) as error:
             inserted = self.check(name, False, f"accepted, but the owner could not count it: {error}")
         return [inserted, self._remove(owner, qualified, where, mark)]
+
+    def _insert_redacted(
+        self, user: str, session: Session, owner: Session | None, db_name: str, t_name: str
+    ) -> list[Check]:
+        """The writer's row goes through the ingest table; the owner finds it stored redacted."""
+        table = self.spec.log_databases[db_name].tables[t_name]
+        name = f"writer {user} inserts into {db_name}.{t_name} through its ingest table"
+        column = planted_column(table)
+        if owner is None or column is None:
+            why = (
+                "no owner the deploy machine can log in as would read it back" if owner is None else "no String column"
+            )
+            return [self.check(name, True, f"not checked from here: {why}", checked=False)]
+        planted = Planted.new(table)
+        try:
+            plant(session, db_name, t_name, table, column, planted)
+        except ServerError as error:
+            return [self.check(name, False, f"refused: {error}")]
+        return [self.check(name, True, "accepted")] + stored_check(
+            self.endpoint, owner, db_name, t_name, column, planted, f"writer {user}"
+        )
 
     def _remove(self, owner: Session, qualified: str, where: str, mark: str) -> Check:
         name = f"rows marked by the check removed from {qualified}"
@@ -252,6 +294,9 @@ def log_rights_checks(
     for db_name, db in spec.log_databases.items():
         for reader in db.readers:
             checks += prover.reader(reader, db_name, db)
+        redacted = {name: table for name, table in db.tables.items() if table.redact is not None}
+        if not db.writers and redacted:
+            checks += _redaction_as_owner(prover, db_name, redacted)
         if not db.writers:
             continue
         owner_name, _ = first_reachable(spec, db.owners, here, passwords, unreadable)
@@ -268,3 +313,19 @@ def log_rights_checks(
             for writer in db.writers:
                 checks += prover.writer(writer, db_name, db, owner)
     return checks
+
+
+def _redaction_as_owner(prover: _Prover, db_name: str, redacted: dict[str, LogTable]) -> list[Check]:
+    """A database without writers: its redacted tables' path proven as an owner."""
+    spec = prover.spec
+    owner_name, reasons = first_reachable(
+        spec, spec.log_databases[db_name].owners, prover.here, prover.passwords, prover.unreadable
+    )
+    if owner_name is None:
+        detail = f"not checked from here: no owner the deploy machine can log in as ({'; '.join(reasons)})"
+        return [Check.of(STORED_REDACTED, prover.endpoint, True, f"{db_name}: {detail}", checked=False)]
+    try:
+        with prover.session(owner_name) as owner:
+            return owner_checks(prover.endpoint, owner, db_name, redacted)
+    except (ServerError, Unreachable) as error:
+        return [prover.check(f"owner {owner_name} on {db_name}", False, f"could not log in: {error}")]
