@@ -172,5 +172,11 @@ def describe(spec: HardeningSpec) -> list[str]:
         else:
             encryption = f"not encrypted (ClickHouse {version} has no encrypted disks)"
         roles = "; ".join(f"{role} {', '.join(members) or 'none'}" for role, members in db.grantees().items())
-        lines.append(f"log database {name}: tables {tables}; {retention}; {encryption}; {roles}")
+        redacted = [
+            f"{t_name} (written through {ingest_table(t_name)}, {len(table.redact.secret_rules())} rules)"
+            for t_name, table in db.tables.items()
+            if table.redact is not None
+        ]
+        redaction = f"; secrets redacted at ingest in {', '.join(redacted)}" if redacted else ""
+        lines.append(f"log database {name}: tables {tables}; {retention}; {encryption}; {roles}{redaction}")
     return lines
