@@ -102,6 +102,32 @@ def test_a_row_written_on_one_replica_is_read_on_the_others(deployed: Any) -> No
     ) == [(0,)]
 
 
+def test_a_secret_written_through_one_replicas_ingest_table_is_stored_redacted_on_every_replica(
+    deployed: Any,
+) -> None:
+    """The view exists on every replica; the stored table is the replicated one."""
+    sandbox, result = deployed
+    assert re.search(r"controls proven: [^\n]*HH-DATA-3", result.output), result.output[-3000:]
+    first, *others = replicas(sandbox)
+    views = "SELECT count() FROM system.tables WHERE database = 'logs' AND engine = 'MaterializedView'"
+    assert all(as_ingest(sandbox, h.address, views) == [(1,)] for h in replicas(sandbox))
+    key = "sk-" + secrets.token_hex(16)
+    mark = f"cluster-redaction-{secrets.token_hex(6)}"
+    table = f"{LOG_DATABASE}.requests"
+    as_ingest(sandbox, first.address, f"INSERT INTO {table}_ingest SELECT now(), 'info', '{mark} {key}'")
+    wanted = [(f"{mark} [REDACTED]",)]
+    for other in others:
+        for _ in range(150):
+            if (
+                as_ingest(sandbox, other.address, f"SELECT message FROM {table} WHERE startsWith(message, '{mark}')")
+                == wanted
+            ):
+                break
+            docker_exec(other.container, "sleep 0.2")
+        else:
+            raise AssertionError(f"the redacted row did not reach {other.name}")
+
+
 def test_interserver_and_zookeeper_refuse_anonymous_access(deployed: Any) -> None:
     sandbox, _ = deployed
     ca = sandbox.ca_dir / "ca.crt"

@@ -1022,6 +1022,110 @@ BAD_SPECS = [
         "'auto'",
         id="secret pasted into password_hash",
     ),
+    # ---------------------------------------------------------- redaction at ingest
+    pytest.param(
+        both(log_db(), add_tables("redact", {"rules": [{"name": "card", "regexp": "(?<=card )\\d+"}]})),
+        "log_databases.audit.tables.events.redact.rules[0]",
+        "regexp: the regexp is not valid RE2",
+        "RE2 syntax",
+        id="redaction rule not RE2",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("redact", {"rules": [{"name": "any", "regexp": "x*"}]})),
+        "log_databases.audit.tables.events.redact.rules[0]",
+        "matches the empty string",
+        "at least one character",
+        id="redaction rule matching nothing",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("redact", {"rules": [{"name": "g", "regexp": "(a)b", "replace": "\\2"}]})),
+        "log_databases.audit.tables.events.redact.rules[0]",
+        "replace: the replacement has",
+        "\\0 to \\1",
+        id="redaction replacement naming a missing group",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("redact", {"rules": [{"name": "api_key", "regexp": "k-[0-9]+"}]})),
+        "log_databases.audit.tables.events.redact.rules[0].name",
+        "built-in rule",
+        "its own name",
+        id="redaction rule under a built-in name",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("redact", {"columns": ["ts"]})),
+        "log_databases.audit.tables.events",
+        "a DateTime column, and only String columns are rewritten",
+        "String",
+        id="redaction of a column that is not text",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("redact", {"columns": ["body"]})),
+        "log_databases.audit.tables.events",
+        "not among the columns",
+        "ts, message",
+        id="redaction of a column that does not exist",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("columns.attributes", "Map(String, String)"), add_tables("redact", {})),
+        "log_databases.audit.tables.events",
+        "can hold text that redaction cannot rewrite",
+        "redact.columns",
+        id="redaction that would leave a Map column unredacted",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("redact", {"builtin_rules": False})),
+        "log_databases.audit.tables.events.redact",
+        "nothing would be redacted",
+        "builtin_rules: true",
+        id="redaction with no rule",
+    ),
+    pytest.param(
+        both(log_db(), add_tables("redact", {"rules": [{"name": f"r{i}", "regexp": f"x{i}y"} for i in range(51)]})),
+        "log_databases.audit.tables.events.redact",
+        "at most 50",
+        "alternation",
+        id="redaction with too many rules",
+    ),
+    pytest.param(
+        both(
+            log_db(
+                tables={
+                    "events": {
+                        "columns": {f"c{i}": "String" for i in range(30)} | {"ts": "DateTime"},
+                        "time_column": "ts",
+                        "redact": {"rules": [{"name": f"r{i}", "regexp": "z" * 900 + str(i)} for i in range(10)]},
+                    }
+                }
+            ),
+        ),
+        "log_databases.audit.tables.events",
+        "over ClickHouse's query size limit",
+        "redact fewer columns",
+        id="redaction view too large to parse",
+    ),
+    pytest.param(
+        log_db(
+            tables={
+                "events": {"columns": {"ts": "DateTime", "m": "String"}, "time_column": "ts", "redact": {}},
+                "events_ingest": {"columns": {"ts": "DateTime"}, "time_column": "ts"},
+            }
+        ),
+        "log_databases.audit.tables",
+        "the name of 'events''s ingest table",
+        "rename",
+        id="table under a redacted table's ingest name",
+    ),
+    pytest.param(
+        both(
+            set_path("clickhouse_version", "23.8"),
+            log_db(writers=["ingest"]),
+            add_tables("redact", {}),
+        ),
+        "log_databases.audit.tables.events.redact",
+        "writes with the inserting user's rights before 24.3",
+        "24.3 or newer",
+        id="writers of a redacted table before 24.3",
+    ),
 ]
 
 

@@ -39,6 +39,9 @@ VIEW_INFIX = "_redact_"
 DIGEST_HEX = 12
 # A table name leaves room for its view's name within ClickHouse's 63 characters here.
 TABLE_NAME_MAX = 63 - len(VIEW_INFIX) - DIGEST_HEX
+RULES_MAX = 50  # the team's own; each is one more nested call (ClickHouse parses at most 1000 levels)
+# The view's SELECT stays well inside ClickHouse's max_query_size (262,144 bytes by default).
+VIEW_TEXT_MAX = 200_000
 
 
 class RedactRule(StrictModel):
@@ -87,7 +90,7 @@ class Redaction(StrictModel):
         why="shippers forward whatever applications print; the incident's log table held API keys",
     )
     rules: list[RedactRule] = described(
-        default_factory=list, description="the team's own rules, applied after the built-in ones"
+        default_factory=list, description=f"the team's own rules (at most {RULES_MAX}), applied after the built-in ones"
     )
 
     @field_validator("columns")
@@ -109,6 +112,12 @@ class Redaction(StrictModel):
                 "hardhouse",
                 "builtin_rules is false and no rule is given, so nothing would be redacted",
                 {"fix": "keep builtin_rules: true, or add rules"},
+            )
+        if len(self.rules) > RULES_MAX:
+            raise PydanticCustomError(
+                "hardhouse",
+                f"{len(self.rules)} rules; at most {RULES_MAX} are rendered",
+                {"fix": "merge rules with alternation (a|b), or drop the ones the built-in rules cover"},
             )
         names = [rule.name for rule in self.rules]
         twice = sorted({name for name in names if names.count(name) > 1})
@@ -180,10 +189,19 @@ def redaction_problem(columns: dict[str, str], redact: Redaction) -> tuple[str, 
                 "list the columns to redact in redact.columns (the others are stored as written), "
                 "or make the column String",
             )
-    if not redacted_columns(columns, redact):
+    rewritten = redacted_columns(columns, redact)
+    if not rewritten:
         return (
             "redact is set and the table has no String column to rewrite",
             "remove redact, or add the String column that holds the log text",
+        )
+    # Each rewritten column repeats every rule (as escaped SQL literals in a nested call).
+    per_column = sum(2 * (len(rule.regexp) + len(rule.replace)) + 40 for rule in redact.secret_rules())
+    if per_column * len(rewritten) > VIEW_TEXT_MAX:
+        return (
+            f"the redaction view would be about {per_column * len(rewritten):,} bytes of SQL "
+            f"({len(rewritten)} columns x {len(redact.secret_rules())} rules), over ClickHouse's query size limit",
+            "redact fewer columns (redact.columns), or use fewer or shorter rules",
         )
     return None
 
