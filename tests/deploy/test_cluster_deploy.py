@@ -109,8 +109,9 @@ def test_a_secret_written_through_one_replicas_ingest_table_is_stored_redacted_o
     sandbox, result = deployed
     assert re.search(r"controls proven: [^\n]*HH-DATA-3", result.output), result.output[-3000:]
     first, *others = replicas(sandbox)
-    views = "SELECT count() FROM system.tables WHERE database = 'logs' AND engine = 'MaterializedView'"
-    assert all(as_ingest(sandbox, h.address, views) == [(1,)] for h in replicas(sandbox))
+    views = f"SELECT count() FROM system.tables WHERE database = '{LOG_DATABASE}' AND engine = 'MaterializedView'"
+    found = {h.name: as_ingest(sandbox, h.address, views) for h in replicas(sandbox)}
+    assert found == {h.name: [(1,)] for h in replicas(sandbox)}, (found, result.output[-5000:])
     key = "sk-" + secrets.token_hex(16)
     mark = f"cluster-redaction-{secrets.token_hex(6)}"
     table = f"{LOG_DATABASE}.requests"
