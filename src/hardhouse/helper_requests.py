@@ -108,9 +108,12 @@ class ProvisionRequest(_Body):
     address: str
     ca: str | None = None
     mode: Literal["plan", "apply"] = "plan"
+    rewrite_stored: bool = False  # rewrite rows a redacted table stored before its redaction
 
     def check(self) -> None:
         if not isinstance(self.spec, dict) or not isinstance(self.address, str) or not _text_or_none(self.ca):
             raise Refused("a provision request is {spec: object, address: text, ca: text | null, mode: plan | apply}")
+        if not isinstance(self.rewrite_stored, bool):
+            raise Refused("rewrite_stored: give true or false")
         if self.mode not in ("plan", "apply"):
             raise Refused(f"mode: {self.mode!r} is not plan or apply")

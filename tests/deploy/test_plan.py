@@ -225,6 +225,11 @@ def _settings(spec: dict[str, Any], **data: Any) -> Settings:
             "tls.certificate",
             id="path with a space",
         ),
+        pytest.param(
+            {"hardhouse_rewrite_stored_secrets": "yes"},
+            "hardhouse_rewrite_stored_secrets must be true or false",
+            id="rewrite flag as text",
+        ),
     ],
 )
 def test_bad_host_data_is_refused_before_anything_is_touched(data: dict[str, Any], message: str) -> None:

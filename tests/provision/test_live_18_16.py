@@ -280,3 +280,34 @@ def test_the_deploys_verification_proves_the_redaction_and_fails_when_the_view_i
         admin.execute(f"DROP TABLE logs.{view['name']}")
     (gone,) = [c for c in _rights(fresh, data) if c.control == "HH-DATA-3"]
     assert not gone.ok and "0 rows marked" in gone.detail
+
+
+def test_rows_stored_before_redaction_are_rewritten_only_when_asked(fresh: LiveServer) -> None:
+    assert run(fresh).ok
+    lines = fake_lines()
+    with fresh.session("admin") as admin:
+        _insert_lines(admin, TABLE, lines + ["a plain line"])
+    data = with_redaction(fresh.spec)
+    spec = load_spec(data)
+
+    kept = run(fresh, data)
+    assert kept.ok and ("note", TABLE) in outcomes(kept)
+    assert not any(o.target == TABLE and o.outcome == "altered" for o in kept.outcomes)
+    with fresh.session("admin") as admin:
+        assert sorted(r["message"] for r in admin.rows(f"SELECT message FROM {TABLE}")) == sorted(
+            lines + ["a plain line"]
+        )
+
+    asked = provision(
+        LEGACY_ADDRESS, spec, ca=fresh.tls.ca_certificate, apply=True, environ=fresh.environ, rewrite_stored=True
+    )
+    assert asked.ok, asked.as_dict()
+    (rewrite,) = [o for o in asked.outcomes if o.target == TABLE and o.outcome == "altered"]
+    assert rewrite.detail.startswith(f"{len(lines)} rows stored before redaction are rewritten as asked")
+    with fresh.session("admin") as admin:
+        stored = sorted(r["message"] for r in admin.rows(f"SELECT message FROM {TABLE}"))
+    assert stored == sorted([redact_text(line, BUILTIN_RULES) for line in lines] + ["a plain line"])
+    again = provision(
+        LEGACY_ADDRESS, spec, ca=fresh.tls.ca_certificate, apply=True, environ=fresh.environ, rewrite_stored=True
+    )
+    assert again.ok and not again.changed, again.as_dict()

@@ -47,6 +47,7 @@ def run_provision(call: ProvisionCall, mode: Literal["plan", "apply"]) -> dict[s
         call.settings.verify_address,
         str(call.ca) if call.ca else None,
         mode,  # type: ignore[arg-type]
+        call.settings.rewrite_stored_secrets,
     )
     answer, why = SERVICE.call(request.KIND, request.body(), TIMEOUT)
     return answer if answer is not None else {"ok": False, "changed": False, "outcomes": [], "errors": [why]}

@@ -87,6 +87,11 @@ DATA_DEFAULTS: dict[str, Any] = {
     # an expired waiver covers nothing. Needed, e.g., to keep an undeclared user that fails a
     # control (spec undeclared_users: keep) or to open a plaintext port the spec opens.
     "hardhouse_waivers": None,
+    # Rows a redacted table (log_databases.*.tables.*.redact) stored before its redaction keep
+    # their text unless this is true: then they are counted and rewritten in place with the same
+    # rules (ALTER TABLE ... UPDATE, waited for). ClickHouse removes the old parts after
+    # old_parts_lifetime; backups taken before keep the text.
+    "hardhouse_rewrite_stored_secrets": False,
 }
 
 
@@ -116,6 +121,7 @@ class Settings:
     log_key_files: Mapping[str, str] | None = None
     trust_verified_for: int = 0
     waivers: tuple[Waiver, ...] = ()
+    rewrite_stored_secrets: bool = False
 
     @property
     def apply_path(self) -> str:
@@ -194,6 +200,13 @@ def _int(data: Any, name: str, low: int, high: int) -> int:
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _fail(f"{name} must be a whole number from {low} to {high}. Fix: set it to e.g. {DATA_DEFAULTS[name]}")
+    return value
+
+
+def _bool(data: Any, name: str) -> bool:
+    value = data.get(name)
+    if not isinstance(value, bool):
+        raise _fail(f"{name} must be true or false, not {excerpt(str(value))}. Fix: set it to True or False")
     return value
 
 
@@ -294,6 +307,7 @@ def read_settings(data: Any) -> Settings:
         log_key_files=_key_files(data),
         trust_verified_for=_int(data, "hardhouse_trust_verified_for", 0, 31 * 86400),
         waivers=_waivers(data),
+        rewrite_stored_secrets=_bool(data, "hardhouse_rewrite_stored_secrets"),
     )
 
 

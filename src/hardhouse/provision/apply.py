@@ -1,6 +1,7 @@
 """Bring a live server's log databases to the spec, as an owner, from the deploy machine.
 
-    python -m hardhouse.provision < request.json     # {"spec", "address", "ca", "mode": "plan"|"apply"}
+    python -m hardhouse.provision < request.json     # {"spec", "address", "ca", "mode": "plan"|"apply",
+                                                     #  "rewrite_stored": false}
 
 For each log database the first owner whose networks include the deploy machine's address
 (and whose password the deploy machine can read) logs in over native TLS; the state is read
@@ -15,9 +16,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +90,33 @@ def provision_problems(spec: HardeningSpec, address: str, ca: Path | None, envir
     return problems + owners_from_here(spec, address, environ)[1]
 
 
-def read_state(session: Session, databases: list[str]) -> ExistingState:
+def read_state(session: Session, databases: list[DesiredDatabase], count_unredacted: bool = False) -> ExistingState:
+    """The server's log databases; with count_unredacted, also how many rows each redacted
+    table that exists holds unredacted (a read of the whole table, so only when asked)."""
     version = server_version(str(session.rows("SELECT version() AS version")[0]["version"]))
-    return existing_state({name: session.rows(query) for name, query in state_queries(databases, version).items()})
+    queries = state_queries([d.name for d in databases], version)
+    state = existing_state({name: session.rows(query) for name, query in queries.items()})
+    if not count_unredacted:
+        return state
+    counts = {
+        table.qualified: int(session.rows(f"SELECT count() AS n FROM {table.qualified} WHERE {condition}")[0]["n"])
+        for database in databases
+        for table in database.tables
+        if (condition := table.unredacted_rows()) is not None and (table.database, table.name) in state.tables
+    }
+    return replace(state, unredacted=counts)
+
+
+MUTATION_WAIT = 600.0  # seconds a rewrite of stored rows may take before the run reports it unfinished
+
+
+def _wait_for_rewrites(session: Session, databases: list[DesiredDatabase]) -> None:
+    """Until the rewrites' mutations are done (18.16 cannot wait for them itself)."""
+    names = ", ".join(f"'{d.name}'" for d in databases)
+    query = f"SELECT count() AS n FROM system.mutations WHERE database IN ({names}) AND is_done = 0"
+    deadline = time.monotonic() + MUTATION_WAIT
+    while session.rows(query)[0]["n"] and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 WOULD = {"created": "would create", "altered": "would alter", "dropped": "would drop"}
@@ -110,7 +136,9 @@ def outcomes_of(found: Plan, steps_as: str) -> list[Outcome]:
     return outcomes
 
 
-def _run(session: Session, databases: list[DesiredDatabase], found: Plan, spec: HardeningSpec, report: Report) -> None:
+def _run(
+    session: Session, databases: list[DesiredDatabase], found: Plan, spec: HardeningSpec, report: Report, rewrite: bool
+) -> None:
     """Run one owner's plan, then read the state again: it must match the spec now."""
     for step in found.runnable:
         try:
@@ -119,7 +147,9 @@ def _run(session: Session, databases: list[DesiredDatabase], found: Plan, spec: 
             report.outcomes.append(Outcome(step.target, "failed", f"{step.statement.splitlines()[0]}: {error}"))
             return
     report.outcomes += outcomes_of(found, "ran")
-    after = plan(databases, read_state(session, [d.name for d in databases]), spec.version)
+    if any(step.kind == "rewrite_rows" for step in found.runnable):
+        _wait_for_rewrites(session, databases)
+    after = plan(databases, read_state(session, databases, rewrite), spec.version)
     if after.steps or after.refusals:
         left = [s.target for s in after.steps] + [r.target for r in after.refusals]
         report.errors.append(f"after the changes the server still differs from the spec at {', '.join(left)}")
@@ -132,11 +162,13 @@ def provision(
     ca: Path | None,
     apply: bool,
     environ: Mapping[str, str] | None = None,
+    rewrite_stored: bool = False,
 ) -> Report:
     """Plan (apply=False) or bring about (apply=True) the spec's log databases on the server.
 
     Every owner's plan is made before anything runs: one refusal, or one owner who cannot log
-    in or read the state, and nothing changes anywhere."""
+    in or read the state, and nothing changes anywhere. rewrite_stored: rows a redacted table
+    stored before its redaction are counted and rewritten in place (a mutation)."""
     environ = os.environ if environ is None else environ
     report = Report()
     desired = desired_state(spec)
@@ -155,7 +187,7 @@ def provision(
             databases = [d for d in desired if owners[d.name] == owner]
             try:
                 session = sessions.enter_context(Session(address, spec.ports.native_tls, owner, passwords[owner], ca))
-                found = plan(databases, read_state(session, [d.name for d in databases]), spec.version)
+                found = plan(databases, read_state(session, databases, rewrite_stored), spec.version)
             except (ServerError, Unreachable) as error:
                 names = ", ".join(d.name for d in databases)
                 report.errors.append(f"as owner {owner} (log database {names}): {error}")
@@ -169,7 +201,7 @@ def provision(
                 report.outcomes += outcomes_of(found, "planned")
             else:
                 try:
-                    _run(session, databases, found, spec, report)
+                    _run(session, databases, found, spec, report, rewrite_stored)
                 except (ServerError, Unreachable) as error:
                     report.errors.append(f"as owner {session.user}: {error}")
         if held and any(found.steps for _, _, found in plans):
@@ -187,7 +219,10 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
     """Kind "provision" (hardhouse.helper_requests.ProvisionRequest) -> the report as a mapping."""
     request = ProvisionRequest.from_body(body)
     spec = load_spec(request.spec)
-    return provision(request.address, spec, ca=request.ca_path, apply=request.mode == "apply").as_dict()
+    apply = request.mode == "apply"
+    return provision(
+        request.address, spec, ca=request.ca_path, apply=apply, rewrite_stored=request.rewrite_stored
+    ).as_dict()
 
 
 def main() -> int:
@@ -198,7 +233,8 @@ def main() -> int:
     except (Refused, SpecError) as error:
         print(f"hardhouse.provision: {error}", file=sys.stderr)
         return 2
-    report = provision(request.address, spec, ca=request.ca_path, apply=request.mode == "apply")
+    apply = request.mode == "apply"
+    report = provision(request.address, spec, ca=request.ca_path, apply=apply, rewrite_stored=request.rewrite_stored)
     if "--text" in sys.argv:
         print(report_text(report))
     else:

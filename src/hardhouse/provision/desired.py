@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass
 
 from hardhouse.clickhouse import versions
-from hardhouse.render.log_databases import log_database_sql
+from hardhouse.clickhouse.column_types import parse_column_type
+from hardhouse.render.log_databases import log_database_sql, rewritten
 from hardhouse.render.sql import sql_statements
 from hardhouse.spec import HardeningSpec
-from hardhouse.spec.redaction import ingest_table
+from hardhouse.spec.log_databases import LogTable
+from hardhouse.spec.redaction import ingest_table, redacted_columns
 
 DEFAULT_POLICY = "default"  # what system.tables says of a table created without storage_policy
 
@@ -52,6 +54,11 @@ class DesiredTable:
     storage_policy: str | None  # None: not compared (an ingest table stores nothing)
     create: str  # the rendered CREATE TABLE IF NOT EXISTS
     stores_for: str | None = None  # an ingest table: the table its view stores into
+    rewrites: tuple[tuple[str, str], ...] = ()  # a redacted table: (column, its redacted value as SQL)
+
+    def unredacted_rows(self) -> str | None:
+        """The condition a row stored before redaction meets (None: the table is not redacted)."""
+        return " OR ".join(f"{column} != {value}" for column, value in self.rewrites) or None
 
     @property
     def qualified(self) -> str:
@@ -146,6 +153,18 @@ def _table(spec: HardeningSpec, db_name: str, name: str, statement: str) -> Desi
         ttl_sql=_clause(statement, "ttl", required=False),
         storage_policy=_clause(statement, "storage_policy", required=False) or DEFAULT_POLICY,
         create=statement,
+        rewrites=rewrites(spec_tables[name]),
+    )
+
+
+def rewrites(table: LogTable) -> tuple[tuple[str, str], ...]:
+    """(column, the SQL of its redacted value) for each column a redacted table rewrites."""
+    if table.redact is None:
+        return ()
+    rules = table.redact.secret_rules()
+    return tuple(
+        (column, rewritten(column, parse_column_type(table.columns[column]), rules))
+        for column in redacted_columns(table.columns, table.redact)
     )
 
 

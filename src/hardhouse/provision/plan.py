@@ -23,6 +23,7 @@ left alone (readers of the database can read them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hardhouse.clickhouse import versions
@@ -37,7 +38,8 @@ VIEW_ENGINE = "MaterializedView"
 @dataclass(frozen=True)
 class Step:
     target: str  # database, database.table or database.table.column
-    kind: str  # create_database | create_table | create_view | add_column | modify_ttl | remove_ttl | drop_view
+    # create_database | create_table | create_view | add_column | modify_ttl | remove_ttl | rewrite_rows | drop_view
+    kind: str
     statement: str
     why: str
 
@@ -91,7 +93,7 @@ def plan(desired: list[DesiredDatabase], existing: ExistingState, version: versi
                 if table.stores_for is not None and (table.database, table.stores_for) in existing.tables:
                     result.notes.append((f"{table.database}.{table.stores_for}", _redaction_starts(table)))
             else:
-                alters += _compare(table, found, version, result)
+                alters += _compare(table, found, version, result, existing.unredacted)
         for view in database.views:
             step, replaced = _view(view, existing, result)
             views += [step] if step else []
@@ -147,7 +149,13 @@ def _redaction_starts(ingest: DesiredTable) -> str:
     )
 
 
-def _compare(table: DesiredTable, found: ExistingTable, version: versions.Version, result: Plan) -> list[Step]:
+def _compare(
+    table: DesiredTable,
+    found: ExistingTable,
+    version: versions.Version,
+    result: Plan,
+    existing_unredacted: Mapping[str, int],
+) -> list[Step]:
     """The steps for one existing table; refusals and a match go into result."""
     refusals = _structure_refusals(table, found)
     steps: list[Step] = []
@@ -215,6 +223,18 @@ def _compare(table: DesiredTable, found: ExistingTable, version: versions.Versio
                 )
             )
     result.refusals += refusals
+    unredacted = existing_unredacted.get(table.qualified, 0)
+    if unredacted and table.rewrites:
+        assignments = ", ".join(f"{column} = {value}" for column, value in table.rewrites)
+        steps.append(
+            Step(
+                table.qualified,
+                "rewrite_rows",
+                f"ALTER TABLE {table.qualified} UPDATE {assignments} WHERE {table.unredacted_rows()}",
+                f"{unredacted} rows stored before redaction are rewritten as asked (a mutation: ClickHouse "
+                "removes the old parts after old_parts_lifetime; backups taken before keep the text)",
+            )
+        )
     if not steps and not refusals:
         result.matched.append((table.qualified, _shape(found)))
     return steps  # with a refusal they are only shown: Plan.runnable holds them back

@@ -43,6 +43,9 @@ class ExistingTable:
 class ExistingState:
     databases: frozenset[str]
     tables: Mapping[tuple[str, str], ExistingTable] = field(default_factory=dict)
+    # database.table -> rows stored unredacted in a redacted table; only counted when a rewrite
+    # was asked for (the count reads the whole table).
+    unredacted: Mapping[str, int] = field(default_factory=dict)
 
     def tables_in(self, database: str) -> list[ExistingTable]:
         return [t for (db, _), t in self.tables.items() if db == database]
