@@ -20,6 +20,7 @@ from hardhouse.scan.report import Status
 from hardhouse.scan.run import ScanOptions, open_session, read_only_settings, scan, session_query
 from hardhouse.secret_shapes import BUILTIN_RULES
 from hardhouse.spec import load_spec
+from hardhouse.testing.assertions import assert_no_secrets_at_rest
 from hardhouse.testing.clients import native_client
 from hardhouse.testing.local_server import LocalClickHouse, free_port, server_binary
 from tests.helpers import require
@@ -198,3 +199,15 @@ def test_a_wrong_password_is_one_line_and_exit_2(server: Server) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "code 193" in result.output and "Traceback" not in result.output
+
+
+def test_the_pytest_helper_fails_with_counts_and_passes_a_clean_table(server: Server) -> None:
+    login = (SERVE, server.port, "analyst", server.passwords["analyst"], server.tls.ca_certificate)
+    assert_no_secrets_at_rest(*login, databases=("logs",), tables=("quiet",))
+    with pytest.raises(AssertionError) as failed:
+        assert_no_secrets_at_rest(*login, databases=("logs",), tables=("log_stream", HOSTILE))
+    message = str(failed.value)
+    total, api_keys = len(server.lines) + len(BENIGN), expected_counts([*server.lines, *BENIGN])["api_key"]
+    assert f"logs.log_stream.message: {api_keys} of {total} rows examined match api_key" in message
+    assert "logs.we`ird\\name.m`sg: 1 of 2 rows examined match api_key" in message
+    assert not [part for part in random_parts(server.lines) if part in message]
