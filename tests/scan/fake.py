@@ -68,7 +68,8 @@ class FakeServer:
                     **dict(zip(("database_hex", "database_bytes"), hexed(t.database), strict=True)),
                     **dict(zip(("table_hex", "table_bytes"), hexed(t.name), strict=True)),
                     **dict(zip(("name_hex", "name_bytes"), hexed(column), strict=True)),
-                    **dict(zip(("type_hex", "type_bytes"), hexed(kind), strict=True)),
+                    **dict(zip(("type_hex", "type_bytes"), hexed(kind.removeprefix("ALIAS ")), strict=True)),
+                    "computed": int(kind.startswith("ALIAS ")),
                 }
                 for t in self.tables
                 for column, kind in t.columns.items()

@@ -18,7 +18,7 @@ from hardhouse.clickhouse.native import ServerError
 from hardhouse.render import SQL_FILE, render, sql_statements
 from hardhouse.scan.report import Status
 from hardhouse.scan.run import ScanOptions, open_session, read_only_settings, scan, session_query
-from hardhouse.secret_shapes import BUILTIN_RULES
+from hardhouse.secret_shapes import BUILTIN_RULES, SecretRule
 from hardhouse.spec import load_spec
 from hardhouse.testing.assertions import assert_no_secrets_at_rest
 from hardhouse.testing.clients import native_client
@@ -74,7 +74,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     https, port = free_port(SERVE), free_port(SERVE)
     data = legacy_spec(https, port)
     data["tls"] = {"certificate": str(tls.certificate), "private_key": str(tls.private_key)}
-    passwords = {name: secrets.token_urlsafe(24) for name in ("admin", "analyst", "app")}
+    # a second reader whose profile is readonly=2: writes refused, limits may be set
+    data["users"].append(
+        {"name": "auditor", "password_env": "HH_AUDITOR", "networks": ["127.0.0.0/8"], "profile": "audit"}
+    )
+    data["profiles"]["audit"] = {"readonly": 2}
+    data["log_databases"]["logs"]["readers"].append("auditor")
+    passwords = {name: secrets.token_urlsafe(24) for name in ("admin", "analyst", "app", "auditor")}
     files = render(load_spec(data), {f"HH_{n.upper()}": p for n, p in passwords.items()})
     local = LocalClickHouse(work)
     local.install(files)
@@ -102,6 +108,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "PARTITION BY d ORDER BY (d, intHash64(id)) SAMPLE BY intHash64(id)"
         )
         running.admin("INSERT INTO logs.sampled SELECT today(), number, 'plain line' FROM system.numbers LIMIT 20000")
+        # 200 MB of text (one 20,000-row block): a few patterns without a literal take seconds over it.
+        running.admin("CREATE TABLE logs.slow (message String, hint String ALIAS concat(message, 'x')) ENGINE = Log")
+        running.admin(
+            "INSERT INTO logs.slow SELECT arrayStringConcat(arrayMap(x -> 'abcd', range(2500))) "
+            "FROM system.numbers LIMIT 20000"
+        )
         yield running
     finally:
         local.stop()
@@ -211,3 +223,22 @@ def test_the_pytest_helper_fails_with_counts_and_passes_a_clean_table(server: Se
     assert f"logs.log_stream.message: {api_keys} of {total} rows examined match api_key" in message
     assert "logs.we`ird\\name.m`sg: 1 of 2 rows examined match api_key" in message
     assert not [part for part in random_parts(server.lines) if part in message]
+
+
+# Distinct (ClickHouse computes an expression once), no literal to search first: about 0.45 s each.
+SLOW_RULES = tuple(SecretRule(f"slow{n}", f"[a-d]{{1,{200 + n}}}[^a-d]", "[REDACTED]", "slow") for n in range(8))
+
+
+@pytest.mark.slow
+def test_a_table_slower_than_the_bound_times_out_and_is_undecided(server: Server) -> None:
+    report = server.scan("auditor", tables=("slow",), max_seconds=1, default_rules=SLOW_RULES)
+    assert "readonly=2 from the user's profile; max_execution_time=1 sent" in report.session  # type: ignore[attr-defined]
+    (slow,) = report.tables  # type: ignore[attr-defined]
+    assert slow.columns == ["message"]  # the ALIAS column is computed, not stored: not asked
+    assert slow.status == Status.INCOMPLETE, slow
+    assert slow.reason == "timed out (over 1 s, code 159)", slow
+    assert report.failed  # type: ignore[attr-defined]
+    owner = server.scan("admin", tables=("slow",), max_seconds=1, default_rules=SLOW_RULES)
+    assert owner.tables[0].reason == "timed out (over 1 s, code 159)"  # type: ignore[attr-defined]
+    done = server.scan("auditor", tables=("slow",), max_seconds=60, max_rows=10, default_rules=SLOW_RULES[:1])
+    assert done.tables[0].status == Status.CLEAN and done.tables[0].examined == 10  # type: ignore[attr-defined]

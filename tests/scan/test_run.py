@@ -64,7 +64,9 @@ def test_a_login_refusal_or_silence_is_a_scan_error_without_the_servers_text() -
 def test_one_count_query_per_table_and_none_where_there_is_nothing_stored() -> None:
     server = FakeServer(
         [
-            FakeTable("logs", "a", {"ts": "DateTime", "msg": "String", "tags": "Array(String)"}),
+            FakeTable(
+                "logs", "a", {"ts": "DateTime", "msg": "String", "tags": "Array(String)", "lower": "ALIAS String"}
+            ),
             FakeTable("logs", "b", {"msg": "Nullable(String)"}, engine="ReplicatedMergeTree"),
             FakeTable("logs", "numbers", {"n": "UInt64"}),
             FakeTable("logs", "a_ingest", {"msg": "String"}, engine="Null"),
@@ -77,6 +79,7 @@ def test_one_count_query_per_table_and_none_where_there_is_nothing_stored() -> N
     report = scan(server, "h:9440", "u", OPTIONS)
     queries = server.count_queries()
     assert len(queries) == 2
+    assert report.tables[0].columns == ["msg", "tags"] and "lower" not in queries[0]  # an ALIAS is not stored
     assert all(q.endswith("LIMIT 100)") for q in queries)
     assert all(settings["max_execution_time"] == 7 for q, settings in server.sent if q in queries)
     status = {t.table: t.status for t in report.tables}

@@ -177,7 +177,7 @@ def catalog(query: Query, settings: Mapping[str, Any], options: ScanOptions) -> 
         if (key := (row["database_hex"], row["table_hex"])) in found:
             found[key].result.total_rows = int(row["rows"])
     for row in _listing(query, sql.columns_query(*args), settings, sql.MAX_COLUMNS, "columns"):
-        if (key := (row["database_hex"], row["table_hex"])) in found:
+        if (key := (row["database_hex"], row["table_hex"])) in found and not row["computed"]:
             column = decode_name(row["name_hex"], int(row["name_bytes"]))
             kind = decode_name(row["type_hex"], int(row["type_bytes"]), TYPE_MAX)
             found[key].columns.append((column, kind.text if kind.problem is None else ""))

@@ -12,7 +12,8 @@ chain to --ca and name --host before the password is sent), and only these SELEC
      'max_execution_time', 'timeout_overflow_mode', 'read_overflow_mode'),
      once as is and once with the settings below, whose readonly must not be 0.
   2. system.tables (names as hex, engine, whether a sampling key exists),
-     system.parts (active rows per table), system.columns (names and types as hex),
+     system.parts (active rows per table), system.columns (names and types as hex;
+     ALIAS columns are computed, not stored, and not asked),
      for the chosen databases (default: all but system and information_schema).
   3. per table, ONE query:
        SELECT count() AS examined, countIf(match(col, 'RULE')) AS m0, ...

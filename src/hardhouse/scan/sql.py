@@ -5,7 +5,9 @@
 2. tables_query: the tables of the chosen databases (system.tables): names as hex and length
    (hardhouse.scan.names), engine, whether it has a sampling key.
 3. rows_query: the rows of those tables' active parts (system.parts), to size a SAMPLE.
-4. columns_query: their columns and types (system.columns), as hex and length.
+4. columns_query: their columns and types (system.columns), as hex and length, and whether
+   each is an ALIAS (computed when read, never stored: not asked; 18.16 also cannot read a
+   table through its ALIAS columns alone, code 51).
 5. count_query, ONE per table:
 
        SELECT count() AS examined, countIf(<column matches rule>) AS m0, ...
@@ -76,7 +78,7 @@ def rows_query(databases: Sequence[str], tables: Sequence[str]) -> str:
 def columns_query(databases: Sequence[str], tables: Sequence[str]) -> str:
     return (
         f"SELECT {_hex('database', NAME_MAX, 'database')}, {_hex('table', NAME_MAX, 'table')}, "
-        f"{_hex('name', NAME_MAX, 'name')}, {_hex('type', TYPE_MAX, 'type')} "
+        f"{_hex('name', NAME_MAX, 'name')}, {_hex('type', TYPE_MAX, 'type')}, default_kind = 'ALIAS' AS computed "
         f"FROM system.columns WHERE {_where('database', databases, 'table', tables)} "
         f"LIMIT {MAX_COLUMNS + 1}"
     )
