@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from hardhouse.cli.main import main
@@ -16,6 +17,7 @@ from hardhouse.scan import run
 from hardhouse.scan.report import Status
 from hardhouse.scan.run import ScanError, ScanOptions, read_only_settings, scan
 from hardhouse.secret_shapes import BUILTIN_RULES, SecretRule
+from tests.provision.scenarios import modern_spec
 from tests.scan.fake import FakeServer, FakeTable
 
 OPTIONS = ScanOptions(max_rows=100, max_seconds=7)
@@ -282,3 +284,35 @@ def test_a_missing_password_source_or_a_bad_spec_is_exit_2(
     spec.write_text("clickhouse_version: '24.8'\nlisten_hosts: [nope\n")
     code, _, err = invoke([*args, "--spec", str(spec)])
     assert code == 2 and err.startswith(f"hardhouse scan: --spec {spec}:") and err.count("\n") == 1
+
+
+def test_a_database_or_table_asked_for_and_not_seen_is_undecided() -> None:
+    server = FakeServer([FakeTable("logs", "t", {"msg": "String"})])
+    report = scan(server, "h:9440", "u", ScanOptions(databases=("logs", "audit"), tables=("t", "gone")))
+    assert [(t.name, t.status) for t in report.tables] == [
+        ("audit.*", Status.INCOMPLETE),
+        ("*.gone", Status.INCOMPLETE),
+        ("logs.t", Status.CLEAN),
+    ]
+    assert report.failed
+    assert not scan(FakeServer([FakeTable("logs", "t", {"msg": "String"})]), "h", "u", ScanOptions(("logs",))).failed
+
+
+def test_the_spec_gives_databases_the_reader_its_password_and_a_redacted_tables_rules(
+    served: tuple[FakeServer, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, args = served
+    server.tables = [FakeTable("logs", "log_stream", {"ts": "DateTime", "message": "String"})]
+    spec = modern_spec()
+    spec["log_databases"]["logs"]["tables"]["log_stream"]["redact"] = {
+        "rules": [{"name": "ticket", "regexp": "TCK-[0-9]{8}"}]
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    monkeypatch.setenv("CH_ANALYST_PASSWORD", "p" * 20)
+    code, out, err = invoke(["scan", "--host", "db1", "--ca", args[-1], "--spec", str(path)])
+    assert code == 0, err
+    assert "as analyst" in out and "db1:9440" in out
+    (query,) = server.count_queries()
+    assert "'TCK-[0-9]{8}'" in query and query.count("countIf(") == N + 1
+    assert "database IN ('logs')" in next(sql for sql, _ in server.sent if "system.tables" in sql)

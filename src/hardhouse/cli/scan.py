@@ -90,7 +90,7 @@ def _from_spec(spec_path: Path, user: str | None, databases: tuple[str, ...]) ->
             if problem:
                 _fail(f"--spec {spec_path}: {problem}")
     options = ScanOptions(databases=databases or tuple(spec.log_databases), rules=rules)
-    return options, user, password
+    return options, user, password, spec.ports.native_tls
 
 
 @click.command("scan", context_settings={"help_option_names": ["-h", "--help"]}, epilog=WHAT_IS_SENT)
@@ -190,12 +190,9 @@ def scan_command(
     password = _password(password_env, password_file)
     options = ScanOptions(databases=databases)
     if spec_path is not None:
-        options, user, spec_password = _from_spec(spec_path, user, databases)
+        options, user, spec_password, spec_port = _from_spec(spec_path, user, databases)
         password = password if password is not None else spec_password
-        if port is None:
-            from hardhouse.spec import load_spec_file
-
-            port = load_spec_file(spec_path).ports.native_tls or DEFAULT_PORT
+        port = port or spec_port
     if user is None:
         _fail("--user: give the reader to log in as (or --spec with a log database reader)")
     if password is None:

@@ -270,7 +270,9 @@ def scan(query: Query, endpoint: str, user: str, options: ScanOptions) -> ScanRe
     report = ScanReport(endpoint, user, how, options.max_rows, options.max_seconds, notes=list(notes))
     undecided = any("break" in note for note in notes)
     silent = 0
-    for entry in catalog(query, settings, options):
+    entries = catalog(query, settings, options)
+    report.tables += _not_found(entries, options)
+    for entry in entries:
         result = entry.result
         report.tables.append(result)
         planned = plan(entry, options)
@@ -296,6 +298,26 @@ def scan(query: Query, endpoint: str, user: str, options: ScanOptions) -> ScanRe
                 result.incomplete, result.reason = True, "the profile's overflow mode break may have cut the count"
         result.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _not_found(entries: list[_Table], options: ScanOptions) -> list[TableResult]:
+    """A database or table that was asked for and is not in the catalog: missing, empty, or
+    hidden from this user (18.16 hides what allow_databases excludes). Undecided, not clean."""
+    databases = {entry.result.database for entry in entries}
+    tables = {entry.result.table for entry in entries}
+    missing = [
+        TableResult(name, "*", reason="no table of it is visible to this user (missing, empty or not granted)")
+        for name in options.databases
+        if name not in databases
+    ]
+    missing += [
+        TableResult("*", name, reason="no such table is visible to this user in the databases scanned")
+        for name in options.tables
+        if name not in tables
+    ]
+    for result in missing:
+        result.incomplete = True
+    return missing
 
 
 def _server_reason(code: int, max_seconds: float) -> str:
