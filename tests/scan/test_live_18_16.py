@@ -8,8 +8,10 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from hardhouse.ca import TlsFiles, write_server_material
@@ -18,7 +20,7 @@ from hardhouse.clickhouse.native import ServerError
 from hardhouse.render import SQL_FILE, render, sql_statements
 from hardhouse.scan.report import Status
 from hardhouse.scan.run import ScanOptions, open_session, read_only_settings, scan, session_query
-from hardhouse.secret_shapes import BUILTIN_RULES, SecretRule
+from hardhouse.secret_shapes import BUILTIN_RULES, SecretRule, redact_text
 from hardhouse.spec import load_spec
 from hardhouse.testing.assertions import assert_no_secrets_at_rest
 from hardhouse.testing.clients import native_client
@@ -37,6 +39,7 @@ HOSTILE = "we`ird\\name"  # a backtick and a backslash in a table name
 
 @dataclass
 class Server:
+    work: Path
     port: int
     tls: TlsFiles
     passwords: dict[str, str]
@@ -80,17 +83,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     data["profiles"]["audit"] = {"readonly": 2}
     data["log_databases"]["logs"]["readers"].append("auditor")
+    # a redacted table: rows written to redacted_ingest are stored rewritten in redacted
+    data["log_databases"]["logs"]["tables"]["redacted"] = {
+        "columns": {"ts": "DateTime", "message": "String"},
+        "time_column": "ts",
+        "redact": {"rules": [{"name": "ticket", "regexp": "TCK-[0-9]{8}"}]},
+    }
+    (work / "spec.yaml").write_text(yaml.safe_dump(data))
     passwords = {name: secrets.token_urlsafe(24) for name in ("admin", "analyst", "app", "auditor")}
     files = render(load_spec(data), {f"HH_{n.upper()}": p for n, p in passwords.items()})
     local = LocalClickHouse(work)
     local.install(files)
     local.start([(SERVE, https), (SERVE, port)])
     try:
-        running = Server(port, tls, passwords, secret_lines())
+        running = Server(work, port, tls, passwords, secret_lines())
         for statement in sql_statements(next(f for f in files if f.path == SQL_FILE).content):
             running.admin(statement)
         stored = [*running.lines, *BENIGN]
         running.admin("INSERT INTO logs.log_stream (ts, message) VALUES", [(0, line) for line in stored])
+        written = [*running.lines, "ticket TCK-12345678 closed", *BENIGN]
+        running.admin("INSERT INTO logs.redacted_ingest (ts, message) VALUES", [(0, line) for line in written])
         running.admin("CREATE TABLE logs.quiet (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts")
         running.admin("INSERT INTO logs.quiet (ts, message) VALUES", [(0, line) for line in BENIGN])
         running.admin(
@@ -242,3 +254,28 @@ def test_a_table_slower_than_the_bound_times_out_and_is_undecided(server: Server
     assert owner.tables[0].reason == "timed out (over 1 s, code 159)"  # type: ignore[attr-defined]
     done = server.scan("auditor", tables=("slow",), max_seconds=60, max_rows=10, default_rules=SLOW_RULES[:1])
     assert done.tables[0].status == Status.CLEAN and done.tables[0].examined == 10  # type: ignore[attr-defined]
+
+
+def test_a_table_redacted_at_ingest_scans_clean_with_the_specs_rules(server: Server) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["scan", "--host", SERVE, "--ca", str(server.tls.ca_certificate), "--spec", str(server.work / "spec.yaml"),
+         "--table", "redacted", "--table", "redacted_ingest", "--json"],
+        env={f"HH_{name.upper()}": password for name, password in server.passwords.items()},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["user"] == "analyst"  # the spec's first reader, its password from the spec's source
+    tables = {t["table"]: t for t in document["tables"]}
+    assert tables["redacted_ingest"]["status"] == "skipped"  # a Null table stores nothing
+    redacted = tables["redacted"]
+    assert redacted["status"] == "clean" and redacted["rows_examined"] == len(server.lines) + 1 + len(BENIGN)
+    assert redacted["rules"][-1] == "ticket"  # the table's own rule, counted too
+    # the rows are there, rewritten: the marker counted where RE2's own rewrite puts it
+    marker = SecretRule("marker", r"\[REDACTED", "", "what redaction writes")
+    own = SecretRule("ticket", "TCK-[0-9]{8}", "[REDACTED]", "the spec's rule")
+    report = server.scan(tables=("redacted",), default_rules=(marker,))
+    written = [*server.lines, "ticket TCK-12345678 closed", *BENIGN]
+    rewritten = sum("[REDACTED" in redact_text(line, (*BUILTIN_RULES, own)) for line in written)
+    assert rewritten == len(server.lines) + 1
+    assert [(m.rule, m.rows) for m in report.tables[0].matches] == [("marker", rewritten)]  # type: ignore[attr-defined]
