@@ -35,7 +35,7 @@ def test_readonly_is_set_where_the_profile_allows_writes_and_never_sent_where_it
     }
     assert "readonly=1 and max_execution_time=7 sent" in how
     assert writer.sent[1][1] == settings  # read again with the settings: must not be 0
-    settings, _, _ = read_only_settings(FakeServer([], readonly="2"), 7)
+    settings, _, _ = read_only_settings(FakeServer([], readonly="2"), 6.2)
     assert "readonly" not in settings and settings["max_execution_time"] == 7
     reader = FakeServer([], readonly="1")
     assert read_only_settings(reader, 7)[0] == {} and len(reader.sent) == 1 and reader.sent[0][1] == {}

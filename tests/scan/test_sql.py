@@ -139,3 +139,12 @@ def test_the_catalog_queries_filter_with_literals_and_are_bounded() -> None:
     assert "database NOT IN ('system', 'information_schema', 'INFORMATION_SCHEMA')" in every
     assert "hex(substring(name, 1, 256)) AS name_hex" in every and every.endswith(f"LIMIT {sql.MAX_COLUMNS + 1}")
     assert "FROM system.parts WHERE active AND" in sql.rows_query(["logs"], [])
+
+
+def test_the_help_shows_the_session_query_as_sent() -> None:
+    from hardhouse.scan.sent import WHAT_IS_SENT
+
+    assert " ".join(sql.SESSION_QUERY.split()) in " ".join(WHAT_IS_SENT.split())
+    for table in ("system.tables", "system.parts", "system.columns"):
+        assert table in WHAT_IS_SENT
+    assert "SELECT count() AS examined, countIf(match(col, 'RULE')) AS m0" in WHAT_IS_SENT

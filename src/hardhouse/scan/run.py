@@ -15,6 +15,7 @@ The session's readonly is then read again with those settings and must not be 0.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ def read_only_settings(query: Query, max_seconds: float) -> tuple[dict[str, Any]
     except (ServerError, Unreachable) as error:
         raise _login_failure(error) from None
     readonly = values.get("readonly")
-    seconds = int(max_seconds) if max_seconds == int(max_seconds) else max_seconds
+    seconds = math.ceil(max_seconds)  # whole seconds: 18.16 and the driver read the setting as an integer
     limits = {"max_execution_time": seconds, **LIMITS}
     notes: list[str] = []
     if readonly == "0":

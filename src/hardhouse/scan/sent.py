@@ -8,8 +8,9 @@ CLIENT_MARGIN = 5.0  # seconds the client waits beyond max_execution_time before
 WHAT_IS_SENT = """\b
 What it sends: one native TLS session as --user (the server's certificate must
 chain to --ca and name --host before the password is sent), and only these SELECTs:
-  1. SELECT name, value FROM system.settings WHERE name IN ('readonly',
-     'max_execution_time', 'timeout_overflow_mode', 'read_overflow_mode'),
+  1. SELECT name, substring(value, 1, 64) AS value FROM system.settings WHERE
+     name IN ('readonly', 'max_execution_time', 'timeout_overflow_mode',
+     'read_overflow_mode'),
      once as is and once with the settings below, whose readonly must not be 0.
   2. system.tables (names as hex, engine, whether a sampling key exists),
      system.parts (active rows per table), system.columns (names and types as hex;
@@ -21,7 +22,7 @@ chain to --ca and name --host before the password is sent), and only these SELEC
      (Nullable: ifNull(..., 0); Array and Map: arrayExists(x -> match(x, 'RULE'), col)).
      Its answer is one row of counts: no value of a table leaves the server.
 Settings sent with every query: readonly=1 (when the user's profile allows writes),
-max_execution_time=MAX_SECONDS, timeout_overflow_mode and read_overflow_mode =
+max_execution_time=MAX_SECONDS (rounded up), timeout_overflow_mode and read_overflow_mode =
 throw. A user whose profile has readonly=1 may set nothing: then nothing is sent,
 and each table is bounded by the client's timeout (MAX_SECONDS + 5 s).
 Views, Null, Distributed, Buffer, Merge and dictionary tables hold no rows of their
