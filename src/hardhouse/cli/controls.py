@@ -38,6 +38,7 @@ JUDGE_MODULES = {
         "hardhouse.audit.drift",
         "hardhouse.audit.online",
     ),
+    Tool.SCAN: ("hardhouse.scan.report",),
 }
 
 

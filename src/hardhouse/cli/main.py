@@ -18,6 +18,7 @@ from hardhouse.cli.ca import ca_group
 from hardhouse.cli.controls import controls_command
 from hardhouse.cli.options import EXIT_INVALID, JSON_OPTION
 from hardhouse.cli.probe import probe_command
+from hardhouse.cli.scan import scan_command
 from hardhouse.cli.versions import versions_command
 from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.render.write import WriteError
@@ -231,3 +232,4 @@ main.add_command(ca_group)
 main.add_command(controls_command)
 main.add_command(versions_command)
 main.add_command(audit_command)
+main.add_command(scan_command)

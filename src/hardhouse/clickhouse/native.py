@@ -44,7 +44,9 @@ def _first_line(text: str) -> str:
 class Session:
     """One user's session on address:port over TLS; use as a context manager."""
 
-    def __init__(self, address: str, port: int, user: str, password: str, ca: Path):
+    def __init__(
+        self, address: str, port: int, user: str, password: str, ca: Path, query_timeout: float = QUERY_TIMEOUT
+    ):
         from clickhouse_driver import Client  # imported late: only the steps that log in need it
 
         self.endpoint = f"{address}:{port}"
@@ -60,7 +62,7 @@ class Session:
             verify=True,
             ca_certs=str(ca),
             connect_timeout=CONNECT_TIMEOUT,
-            send_receive_timeout=QUERY_TIMEOUT,
+            send_receive_timeout=query_timeout,
         )
 
     def rows(self, query: str, settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:

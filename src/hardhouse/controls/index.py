@@ -1,5 +1,5 @@
-"""The published index: which probe rules, verify checks and audit rules judge each control, as
-the README's control table and `hardhouse controls` show it.
+"""The published index: which probe rules, verify checks, audit rules and scan checks judge
+each control, as the README's control table and `hardhouse controls` show it.
 
 It is read from what the tools register (hardhouse.controls.registry), not written a second
 time. The tools import hardhouse.controls, so this package cannot import them: whoever builds
@@ -26,6 +26,7 @@ class Checks:
     probe_rules: tuple[str, ...] = ()
     verify_checks: tuple[str, ...] = ()
     audit_rules: tuple[str, ...] = ()
+    scan_checks: tuple[str, ...] = ()  # hardhouse scan, logged in as a reader: what the tables hold
 
 
 def ordered(tool: Tool, modules: Sequence[ModuleType]) -> tuple[Judge, ...]:
@@ -51,6 +52,7 @@ def build(modules: Mapping[Tool, Sequence[ModuleType]]) -> dict[ControlId, Check
             tuple(of[Tool.PROBE].get(control, ())),
             tuple(of[Tool.VERIFY].get(control, ())),
             tuple(of[Tool.AUDIT].get(control, ())),
+            tuple(of[Tool.SCAN].get(control, ())),
         )
         for control in ControlId
     }

@@ -2,9 +2,9 @@
 
 Each tool registers its judges against a typed control id: the probe its rules
 (hardhouse.probe.rules), the deploy's verification its checks (hardhouse.verify), the audit
-its rules (hardhouse.audit). A judge has no severity of its own: a finding's severity is its
-control's, read from the catalog, so the probe, the audit, SARIF and the deploy rank the same
-failure the same way.
+its rules (hardhouse.audit), the scan of log tables its verdict (hardhouse.scan.report). A
+judge has no severity of its own: a finding's severity is its control's, read from the
+catalog, so the probe, the audit, SARIF and the deploy rank the same failure the same way.
 
     from hardhouse.controls.ids import ControlId
     from hardhouse.controls.registry import Tool, judges, register
@@ -40,6 +40,7 @@ class Tool(StrEnum):
     PROBE = "probe"  # from the network (hardhouse probe)
     VERIFY = "verify"  # the deploy's verification from the deploy machine
     AUDIT = "audit"  # from the configuration tree (hardhouse audit)
+    SCAN = "scan"  # from the data, logged in as a reader (hardhouse scan)
 
 
 @dataclass(frozen=True)

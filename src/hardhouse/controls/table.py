@@ -29,7 +29,11 @@ def markdown_table(index: Mapping[ControlId, Checks]) -> str:
     ]
     for control in CONTROLS:
         judged = index[control.id]
-        outside = judged.probe_rules + tuple(f"verify: {name}" for name in judged.verify_checks)
+        outside = (
+            judged.probe_rules
+            + tuple(f"verify: {name}" for name in judged.verify_checks)
+            + tuple(f"scan: {name}" for name in judged.scan_checks)
+        )
         lines.append(
             f"| {control.id} | {control.title} | {control.severity.label} | {_cell(control.spec_fields)} "
             f"| {_cell(outside)} | {_cell(judged.audit_rules)} | {control.since + '+' if control.since else 'all'} |"
@@ -51,6 +55,7 @@ def as_dict(control: Control, judged: Checks) -> dict[str, Any]:
         "probe_rules": list(judged.probe_rules),
         "verify_checks": list(judged.verify_checks),
         "audit_rules": list(judged.audit_rules),
+        "scan_checks": list(judged.scan_checks),
     }
 
 
@@ -60,7 +65,7 @@ def text_listing(index: Mapping[ControlId, Checks]) -> str:
         lines.append(f"{control.id}  [{control.severity.label}]  {control.title}")
         lines.append(f"    {control.rationale}")
         judged = index[control.id]
-        named = [*judged.probe_rules, *judged.audit_rules]
+        named = [*judged.probe_rules, *judged.audit_rules, *judged.scan_checks]
         if named:
             lines.append(f"    checks: {', '.join(named)}")
     return "\n".join(lines)

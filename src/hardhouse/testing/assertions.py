@@ -2,7 +2,8 @@
 
 Each one is a view over `hardhouse probe`'s own report for every listening port (the same
 code the CLI, the deploy's verification and this project's tests use), and fails with a
-message that says exactly what was reachable.
+message that says exactly what was reachable; assert_no_secrets_at_rest is `hardhouse scan`'s
+run, and says which tables, columns and rules matched (counts, never a value).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hardhouse.probe import Endpoint, EndpointReport, ProbeOptions, run_sync, sc
 from hardhouse.probe.model import TlsPosture
 from hardhouse.probe.tls import quick_postures
 from hardhouse.probe.transport import NotTls, Unreachable, close, connect
+from hardhouse.terminal import printable
 
 TLS_LABELS = {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}
 PROBE_TIMEOUT = 5.0  # per connection
@@ -117,3 +119,43 @@ def assert_tls_only(target: Target) -> None:
             problems.append(f"{report.address} accepted weak cipher suites: {', '.join(posture.weak_suites)}")
     if problems:
         raise AssertionError("TLS is not enforced:\n  " + "\n  ".join(problems))
+
+
+def assert_no_secrets_at_rest(
+    address: str,
+    port: int,
+    user: str,
+    password: str,
+    ca: Path,
+    *,
+    databases: tuple[str, ...] = (),
+    tables: tuple[str, ...] = (),
+    max_rows: int | None = None,
+    max_seconds: float | None = None,
+) -> None:
+    """No table of `databases` (default: all but system) holds a secret-shaped value, and every
+    one was scanned completely: `hardhouse scan`'s own run (hardhouse.scan.run) as `user` over
+    native TLS on `port`, the server counting matches. Fails with table, column, rule and
+    counts, never a value; a table not scanned completely fails too (undecided is not clean)."""
+    from hardhouse.scan.run import ScanOptions, open_session, scan, session_query
+    from hardhouse.scan.sent import DEFAULT_MAX_ROWS, DEFAULT_MAX_SECONDS
+
+    options = ScanOptions(
+        databases=databases,
+        tables=tables,
+        max_rows=max_rows or DEFAULT_MAX_ROWS,
+        max_seconds=max_seconds or DEFAULT_MAX_SECONDS,
+    )
+    with open_session(address, port, user, password, ca, options) as session:
+        report = scan(session_query(session), f"{address}:{port}", user, options)
+    problems = []
+    for table in report.tables:
+        problems += [
+            f"{table.name}.{match.column}: {match.rows} of {table.examined} rows examined match {match.rule}"
+            for match in table.matches
+        ]
+        if not table.matches and table.failed:
+            why = table.reason or "; ".join(f"column {column}: {reason}" for column, reason in table.unscanned)
+            problems.append(f"{table.name}: not scanned completely ({why})")
+    if problems:
+        raise AssertionError("secrets at rest:\n  " + "\n  ".join(printable(problem) for problem in problems))

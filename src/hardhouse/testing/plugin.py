@@ -65,6 +65,19 @@ class HardenedServer:
             sorted({port for host, port in self.container.listening() if not ipaddress.ip_address(host).is_loopback})
         )
 
+    def assert_no_secrets_at_rest(self, user: str, databases: tuple[str, ...] = (), **options: Any) -> None:
+        """hardhouse.testing.assertions.assert_no_secrets_at_rest as `user` (a reader the spec
+        declares, its password from the environment the server was started with) on the
+        server's native TLS port, its certificate checked against the test CA."""
+        from hardhouse.testing.assertions import assert_no_secrets_at_rest
+
+        port = self.spec.ports.native_tls
+        if port is None:
+            raise AssertionError("the spec closes the native TLS port: the scan logs in over native TLS")
+        assert_no_secrets_at_rest(
+            self.address, port, user, self.passwords[user], self.tls.ca_certificate, databases=databases, **options
+        )
+
     def target(self) -> Target:
         minimum = (
             ssl.TLSVersion.TLSv1_3
