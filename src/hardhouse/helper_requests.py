@@ -100,6 +100,20 @@ class VerifyRequest(_Body):
 
 
 @dataclass(frozen=True)
+class ScanRequest(_Body):
+    """One host's log tables scanned for secrets at rest (hardhouse.scan.deployment)."""
+
+    KIND = "scan"
+    spec: dict[str, Any]
+    address: str
+    ca: str | None = None
+
+    def check(self) -> None:
+        if not isinstance(self.spec, dict) or not isinstance(self.address, str) or not _text_or_none(self.ca):
+            raise Refused("a scan request is {spec: object, address: text, ca: text | null}")
+
+
+@dataclass(frozen=True)
 class ProvisionRequest(_Body):
     """One host's log databases, planned or applied."""
 

@@ -56,6 +56,7 @@ from hardhouse.deploy.operations import (
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.recheck import audit_live
+from hardhouse.deploy.scan_ops import scan_for_secrets
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
 from hardhouse.deploy.snapshot import ask_outside, installed_packages, make_trust, read_host_state
 from hardhouse.deploy.users import check_removal, check_undeclared_users, plan_removal
@@ -289,4 +290,10 @@ def harden_clickhouse() -> None:
             settings=settings,
             ca=verify_ca,
             trust=trust,
+        )
+    if settings.scan_secrets and settings.spec.log_databases:
+        scan_for_secrets(
+            name="Scan the log tables for secrets at rest as a reader (counts only; hardhouse_scan_secrets)",
+            settings=settings,
+            ca=verify_ca,
         )

@@ -31,6 +31,7 @@ ANSWERED_BY = {
     "outside": "hardhouse.verify.checks",
     "verify": "hardhouse.verify.deployment",
     "provision": "hardhouse.provision.apply",
+    "scan": "hardhouse.scan.deployment",
 }
 
 

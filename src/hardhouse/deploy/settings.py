@@ -92,6 +92,11 @@ DATA_DEFAULTS: dict[str, Any] = {
     # rules (ALTER TABLE ... UPDATE, waited for). ClickHouse removes the old parts after
     # old_parts_lifetime; backups taken before keep the text.
     "hardhouse_rewrite_stored_secrets": False,
+    # After verification, scan the log tables for secrets at rest (hardhouse scan) as the first
+    # reader of each log database the deploy machine can log in as: secret-shaped rows, or a
+    # table that could not be scanned completely, fail the host unless a waiver of HH-DATA-4
+    # covers it (hardhouse_waivers). Counts only: no value leaves the server.
+    "hardhouse_scan_secrets": False,
 }
 
 
@@ -122,6 +127,7 @@ class Settings:
     trust_verified_for: int = 0
     waivers: tuple[Waiver, ...] = ()
     rewrite_stored_secrets: bool = False
+    scan_secrets: bool = False
 
     @property
     def apply_path(self) -> str:
@@ -308,6 +314,7 @@ def read_settings(data: Any) -> Settings:
         trust_verified_for=_int(data, "hardhouse_trust_verified_for", 0, 31 * 86400),
         waivers=_waivers(data),
         rewrite_stored_secrets=_bool(data, "hardhouse_rewrite_stored_secrets"),
+        scan_secrets=_bool(data, "hardhouse_scan_secrets"),
     )
 
 
