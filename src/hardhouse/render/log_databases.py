@@ -51,17 +51,50 @@ def log_storage(given: RenderInput) -> dict[str, Any] | None:
     return {"disks": disks, "include_from": include_from}
 
 
+def replaced(value: str, rules: tuple[SecretRule, ...]) -> str:
+    """`value` with every rule's replaceRegexpAll applied, in order."""
+    for rule in rules:
+        value = f"replaceRegexpAll({value}, {sql_string(rule.regexp)}, {sql_string(rule.replace)})"
+    return value
+
+
+def any_rule(rules: tuple[SecretRule, ...]) -> str:
+    """One RE2 alternation of the rules: it matches a text exactly when one of them does (each
+    rule in its own non-capturing group, so its flags and alternatives stay its own)."""
+    return "|".join(f"(?:{rule.regexp})" for rule in rules)
+
+
 def rewritten(value: str, parsed: ColumnType, rules: tuple[SecretRule, ...], depth: int = 1) -> str:
     """`value` with every rule's replaceRegexpAll applied, in order; an Array's elements each
-    (arrayMap, one lambda variable per level). Nullable and LowCardinality pass through."""
+    (arrayMap, one lambda variable per level). Nullable and LowCardinality pass through.
+
+    With more than one rule, only a text that one of them matches is rewritten: the rules run
+    inside arrayMap over arrayFilter(match(any rule), [value]), which evaluates them on the
+    matching texts alone (18.16's `if` would evaluate both branches for every row), and
+    arrayConcat(..., [value])[1] takes the rewrite or else the text as it came. A text no rule
+    matches is what the rewrite would leave, so the stored text is the same; most log lines
+    then cost one RE2 scan instead of one per rule (bench/redaction_bench.py). The alternation
+    starts at its top level, so ClickHouse's match() runs RE2 on it (18.16's literal shortcut
+    for a single pattern folds case in ASCII only, RE2 in Unicode)."""
     if parsed.family == "Array":
         inner = parsed.arguments[0].type
         assert inner is not None
         element = f"x{depth}"
         return f"arrayMap({element} -> {rewritten(element, inner, rules, depth + 1)}, {value})"
-    for rule in rules:
-        value = f"replaceRegexpAll({value}, {sql_string(rule.regexp)}, {sql_string(rule.replace)})"
-    return value
+    if len(rules) < 2:
+        return replaced(value, rules)
+    element = f"x{depth}"
+    # A NULL is tested as '' (no rule matches an empty text) and passes through as NULL.
+    tested = f"assumeNotNull({element})" if nullable(parsed) else element
+    matching = f"arrayFilter({element} -> match({tested}, {sql_string(any_rule(rules))}), [{value}])"
+    return f"arrayConcat(arrayMap({element} -> {replaced(element, rules)}, {matching}), [{value}])[1]"
+
+
+def nullable(parsed: ColumnType) -> bool:
+    if parsed.family == "Nullable":
+        return True
+    inner = parsed.arguments[0].type if parsed.family == "LowCardinality" and parsed.arguments else None
+    return inner is not None and nullable(inner)
 
 
 def redaction_context(database: str, name: str, table: LogTable) -> dict[str, Any] | None:
