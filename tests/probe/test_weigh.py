@@ -166,7 +166,7 @@ def test_every_output_carries_the_counts_per_table_and_rule() -> None:
     assert str(finding.control) == "HH-DATA-1" and finding.data["rules"] == {"api_key": 1000}
     text = render_text(report, verbose=True)
     assert "logs.log_stream: 1,000 rows with API keys (api_key 1,000 of 1,000 rows examined)" in text
-    assert "3 tables counted http as no credentials" in text and "logs.slow undecided: timed out" in text
+    assert "3 tables weighed http as no credentials" in text and "logs.slow undecided: timed out" in text
     (result,) = [
         r for r in render_sarif(report)["runs"][0]["results"] if r["properties"]["check"] == "secret-rows-readable"
     ]

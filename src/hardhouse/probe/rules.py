@@ -276,13 +276,15 @@ def secret_count_judgement(found: SecretCount) -> list[Finding | Note]:
         return said
     undecided = [table for table in found.tables if table.status == "incomplete"]
     parts = [
-        f"{len(found.tables)} tables counted {found.via} (at most {found.max_rows:,} rows and "
+        f"{len(found.tables)} tables weighed {found.via} (at most {found.max_rows:,} rows and "
         f"{found.max_seconds:g} s each): {sum(bool(t.matches) for t in found.tables)} with secret-shaped rows, "
         f"{sum(t.status == 'clean' for t in found.tables)} clean, {len(undecided)} undecided"
     ]
     parts += [f"{table.qualified} undecided: {table.reason}" for table in undecided[:5]]
     if found.not_counted:
         parts.append(f"{found.not_counted} more not counted (--count-max-tables or --count-seconds)")
+    if found.skipped:
+        parts.append(f"{found.skipped} skipped (no rows of their own, or no text column)")
     said.append(
         Note.of(
             "secret-count",

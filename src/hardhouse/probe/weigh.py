@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from hardhouse.scan.run import Query
 
 START_MARGIN = 5.0  # seconds a worker child may take to start and answer beyond the count's own budget
+UNDECIDED_KEPT = 20  # tables undecided before any count (a refused name, ...) told by name
 MATCHES_KEPT = 50  # (column, rule) counts kept per table, the largest first: the answer stays small
 INTEGER_TYPE = re.compile(r"^(?:Nullable\()?U?Int(?:64|128|256)\)?$")  # JSON quotes these
 INTEGER_TEXT = re.compile(r"^-?\d{1,80}$")
@@ -132,7 +133,10 @@ def count(query: Query, via: str, limits: CountLimits, clock: Callable[[], float
         return report
     planned = [(entry, plan(entry, options)) for entry in entries]
     askable = [(entry, asked) for entry, asked in planned if asked is not None]
-    report.skipped = len(planned) - len(askable)
+    # A table the scan would call undecided without asking (a refused name, an engine it does not
+    # read, a query too large) is told, up to a bound; those with no rows or no text are skipped.
+    undecided = [entry.result for entry, asked in planned if asked is None and entry.result.incomplete]
+    report.skipped = len(planned) - len(askable) - min(len(undecided), UNDECIDED_KEPT)
     # Those most likely to hold secrets first: a name that says so, then the most rows.
     askable.sort(key=lambda pair: (sensitive_reason(pair[0].table.text) is None, -(pair[0].result.total_rows or 0)))
     silent = 0
@@ -154,6 +158,15 @@ def count(query: Query, via: str, limits: CountLimits, clock: Callable[[], float
                 result.sample,
                 [RuleCount(text.excerpt(m.column, text.NAME) or "", m.rule, m.rows) for m in matches],
                 text.excerpt(result.reason) if result.reason else None,
+            )
+        )
+    for result in undecided[:UNDECIDED_KEPT]:
+        report.tables.append(
+            CountedTable(
+                text.excerpt(result.database, text.NAME) or "",
+                text.excerpt(result.table, text.NAME) or "",
+                str(result.status),
+                reason=text.excerpt(result.reason),
             )
         )
     return report
