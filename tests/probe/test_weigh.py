@@ -213,3 +213,15 @@ def test_with_the_flag_the_scans_queries_are_sent_over_the_login_that_read() -> 
     assert finding.message.startswith("logs.log_stream: 1,000 rows with API keys (api_key 1,000 of 1,000")
     counts = [q for q in sent if q.startswith("SELECT count() AS examined")]
     assert len(counts) == 2 and "FROM `logs`.`odd ü name` LIMIT 100000)" in counts[1]
+
+
+def test_help_says_what_the_count_sends_in_the_scans_own_words() -> None:
+    from click.testing import CliRunner
+
+    from hardhouse.cli.probe import probe_command
+    from hardhouse.scan.sent import QUERIES_SENT
+
+    shown = " ".join(CliRunner().invoke(probe_command, ["--help"]).output.split())
+    assert "only with --count-secrets, where a login succeeded" in shown
+    for line in QUERIES_SENT.splitlines():
+        assert " ".join(line.split()) in shown, line
