@@ -3,14 +3,19 @@ hostile endpoints (endless bodies, tarpits, garbage), each on a port of its own.
 
 from __future__ import annotations
 
+import json
 import socket
 import socketserver
 import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from hardhouse.clickhouse.native import ServerError, Unreachable
 
 
 @contextmanager
@@ -138,5 +143,74 @@ def garbage(payload: bytes) -> Callable[[socket.socket], None]:
             pass
         conn.sendall(payload)
         time.sleep(0.5)
+
+    return handle
+
+
+def read_http_query(conn: socket.socket) -> tuple[str, dict[str, str], str]:
+    """(path, URL parameters, query) of one request: `query` joined with the body as ClickHouse
+    joins them (the probe's --count-secrets sends the rest of a long query in the body)."""
+    head = read_request(conn)
+    header, _, body = head.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0)
+    while len(body) < min(length, 1 << 20):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    target = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "/"
+    path, _, query_string = target.partition("?")
+    params = dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True))
+    query = params.pop("query", "")
+    if body:
+        query = (query + " " if query else "") + body.decode("utf-8", errors="replace")
+    return path, params, query
+
+
+def json_answer(rows: list[dict[str, Any]]) -> bytes:
+    """Rows as ClickHouse's FORMAT JSON writes them: 64-bit integers as quoted strings."""
+    names = list(rows[0]) if rows else []
+    meta = [{"name": n, "type": "UInt64" if isinstance(rows[0][n], int) else "String"} for n in names]
+    data = [{n: str(v) if isinstance(v, int) else v for n, v in row.items()} for row in rows]
+    return json.dumps({"meta": meta, "data": data, "rows": len(data)}).encode()
+
+
+def scanning_clickhouse(
+    answer: Callable[[str, dict[str, str]], list[dict[str, Any]]],
+    sent: list[str] | None = None,
+    on_count: Callable[[socket.socket], None] | None = None,
+) -> Callable[[socket.socket], None]:
+    """A ClickHouse HTTP interface open to anyone that answers the listing queries with nothing
+    and the scan's queries (FORMAT JSON) with `answer(sql, settings)` (tests.scan.fake.FakeServer);
+    `on_count` takes over the connection of each count query (slow, endless, ...). Every query
+    received is appended to `sent`."""
+
+    def handle(conn: socket.socket) -> None:
+        path, params, query = read_http_query(conn)
+        if sent is not None:
+            sent.append(query)
+        if path == "/ping":
+            conn.sendall(http_answer(b"200 OK", b"Ok.\n"))
+        elif query == "SELECT version()":
+            conn.sendall(http_answer(b"200 OK", b"24.8.4.13\n"))
+        elif query.endswith(" FORMAT JSON"):
+            sql = query.removesuffix(" FORMAT JSON")
+            if on_count is not None and sql.startswith("SELECT count() AS examined"):
+                on_count(conn)
+                return
+            try:
+                rows = answer(sql, params)
+            except ServerError as error:
+                body = f"Code: {error.code}, e.displayText() = DB::Exception: refused".encode()
+                conn.sendall(http_answer(b"500 Internal Server Error", body))
+                return
+            except Unreachable:
+                return  # close without a word
+            conn.sendall(http_answer(b"200 OK", json_answer(rows)))
+        elif path == "/" and query:
+            conn.sendall(http_answer(b"200 OK", b'{"data": []}'))
+        else:
+            conn.sendall(http_answer(b"404 Not Found", b"no"))
 
     return handle

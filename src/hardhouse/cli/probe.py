@@ -32,6 +32,7 @@ from hardhouse.probe import (
 )
 from hardhouse.probe.scanner import DEFAULT_DEADLINE
 from hardhouse.probe.waive import apply_waivers
+from hardhouse.probe.weigh import CountLimits
 from hardhouse.spec.errors import SpecError
 
 EXIT_CLEAN, EXIT_EXPOSED, EXIT_USAGE = 0, 1, 2
@@ -154,6 +155,41 @@ class _Progress:
 @click.option("--no-enumerate", is_flag=True, help="Do not list databases, tables and columns where a login succeeds.")
 @click.option("--no-tls-scan", is_flag=True, help="Skip the sslyze scan of TLS ports.")
 @click.option(
+    "--count-secrets",
+    is_flag=True,
+    help="Where an anonymous or default login can read, have the server count each readable table's "
+    "rows matching hardhouse's secret shapes, as `hardhouse scan` does (counts only, never a value; "
+    "what it sends is listed below, item 7).",
+)
+@click.option(
+    "--count-max-rows",
+    default=CountLimits.max_rows,
+    show_default=True,
+    type=click.IntRange(1, 10**9),
+    help="With --count-secrets: rows examined per table at most (a SAMPLE where the table has a sampling key).",
+)
+@click.option(
+    "--count-max-seconds",
+    default=CountLimits.max_seconds,
+    show_default=True,
+    type=click.FloatRange(1, 600),
+    help="With --count-secrets: seconds per table (max_execution_time; the client waits 5 s more).",
+)
+@click.option(
+    "--count-max-tables",
+    default=CountLimits.max_tables,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="With --count-secrets: tables counted per endpoint (names suggesting secrets first, then the largest).",
+)
+@click.option(
+    "--count-seconds",
+    default=CountLimits.total_seconds,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="With --count-secrets: seconds for the whole count at one endpoint (--deadline still bounds everything).",
+)
+@click.option(
     "--fail-on",
     type=click.Choice([s.label for s in Severity]),
     default="high",
@@ -197,6 +233,11 @@ def probe_command(
     no_default_credentials: bool,
     no_enumerate: bool,
     no_tls_scan: bool,
+    count_secrets: bool,
+    count_max_rows: int,
+    count_max_seconds: float,
+    count_max_tables: int,
+    count_seconds: float,
     fail_on: str,
     waivers_path: Path | None,
     as_json: bool,
@@ -236,7 +277,9 @@ def probe_command(
     could read (databases, tables, row counts, column names; names suggesting
     logs, chats, messages, keys, tokens, secrets, passwords or e-mail are flagged),
     TLS protocol versions, weak suites and certificate problems, and leaks to
-    clients that did not log in (version banners, stack traces). Each finding names
+    clients that did not log in (version banners, stack traces). With
+    --count-secrets it also weighs what such a login reads: per table, the rows
+    matching each secret shape, counted by the server. Each finding names
     the control it fails and has that control's severity. What fails no control
     (ZooKeeper answering, the server's display name, a chain unchecked without
     --ca) is a note on the endpoint.
@@ -275,6 +318,9 @@ def probe_command(
         credentials=() if no_default_credentials else ProbeOptions().credentials,
         enumerate=not no_enumerate,
         tls_scan=not no_tls_scan,
+        count_secrets=CountLimits(count_max_rows, count_max_seconds, count_max_tables, count_seconds)
+        if count_secrets
+        else None,
     )
     threshold = Severity.parse(fail_on)
     show_bar = progress if progress is not None else (sys.stderr.isatty() and len(endpoints) > PROGRESS_THRESHOLD)

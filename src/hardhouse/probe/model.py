@@ -188,6 +188,61 @@ class DataInventory:
         return [t for t in self.tables if t.sensitive]
 
 
+@dataclass(frozen=True)
+class RuleCount:
+    column: str
+    rule: str
+    rows: int  # rows whose column matches the rule
+
+
+@dataclass
+class CountedTable:
+    """One readable table's secret-shaped rows, counted by the server: numbers, never a value."""
+
+    database: str
+    table: str
+    status: str  # hardhouse.scan.report.Status: secrets, clean, incomplete
+    rows_examined: int | None = None
+    total_rows: int | None = None
+    sample: str | None = None
+    matches: list[RuleCount] = field(default_factory=list)
+    reason: str | None = None  # why incomplete
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    def by_rule(self) -> dict[str, int]:
+        """rule -> the most rows it matched in one column (a row may match in several)."""
+        rules: dict[str, int] = {}
+        for match in self.matches:
+            rules[match.rule] = max(rules.get(match.rule, 0), match.rows)
+        return rules
+
+
+@dataclass
+class SecretCount:
+    """--count-secrets: how an anonymous or default login's session was made read-only and
+    bounded, and per readable table the rows matching each secret shape (hardhouse.probe.weigh)."""
+
+    via: str  # "http as no credentials" ...
+    read_only: str = ""
+    max_rows: int = 0
+    max_seconds: float = 0.0
+    tables: list[CountedTable] = field(default_factory=list)
+    not_counted: int = 0  # tables with text left uncounted by --count-max-tables or the time budget
+    skipped: int = 0  # tables holding no rows of their own or no text column
+    error: str | None = None  # nothing could be counted, and why
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SecretCount:
+        tables = [
+            CountedTable(**{**table, "matches": [RuleCount(**match) for match in table.get("matches", [])]})
+            for table in data.get("tables", [])
+        ]
+        return cls(**{**{k: v for k, v in data.items() if k in cls.__dataclass_fields__}, "tables": tables})
+
+
 @dataclass
 class CertificateInfo:
     subject: str
@@ -260,6 +315,7 @@ class EndpointReport:
     inventory: DataInventory | None = None
     tls_posture: TlsPosture | None = None
     zookeeper: ZooKeeperInfo | None = None
+    secret_count: SecretCount | None = None  # only with --count-secrets
     findings: list[Finding] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)  # what was seen that fails no control
     error: str | None = None

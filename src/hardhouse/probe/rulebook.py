@@ -58,6 +58,13 @@ RULES: dict[str, Rule] = {
             "Close anonymous access; restrict users to the databases they need.",
         ),
         Rule(
+            "secret-rows-readable",
+            ControlId.DATA_1,
+            "Rows holding secret-shaped values (API keys, tokens, passwords) are readable",
+            "Close anonymous access now; then find every copy (hardhouse scan), rotate the secrets, "
+            "and redact at ingest (log_databases.*.tables.*.redact).",
+        ),
+        Rule(
             "plaintext-port",
             ControlId.PORT_1,
             "ClickHouse accepts logins over plaintext",
@@ -169,6 +176,9 @@ NOTES: dict[str, str] = {
     "credentials (HTTP 401): HH-PORT-2 holds there.",
     "display-name": "The name the server gives itself (display_name, the host name unless set) to "
     "clients that did not log in. Set display_name to a neutral value if the host name says too much.",
+    "secret-count": "What --count-secrets counted where a login could read: tables counted, clean or "
+    "undecided, and those the bounds left out. Tables with secret-shaped rows are findings "
+    "(secret-rows-readable); this note says what the count covered.",
     "certificate-not-validated": "The certificate chain does not validate against this machine's trust "
     "store, and no --ca named the CA the clients trust, so HH-TLS-3 was not judged: pass --ca.",
 }

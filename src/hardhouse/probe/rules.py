@@ -7,9 +7,19 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from hardhouse.clickhouse.tls import OLD_LABELS
-from hardhouse.probe.model import EndpointReport, Finding, Note, Service, TlsPosture, ZooKeeperInfo
+from hardhouse.probe.model import (
+    CountedTable,
+    EndpointReport,
+    Finding,
+    Note,
+    SecretCount,
+    Service,
+    TlsPosture,
+    ZooKeeperInfo,
+)
 from hardhouse.probe.wire.zookeeper import WORD_LEAKS
 from hardhouse.probe.zookeeper import CLICKHOUSE_PATHS, INFORMATIONAL_WORDS, ROOT, world_writable
+from hardhouse.secret_shapes import BUILTIN_RULES
 
 LOGIN_SERVICES = frozenset(
     {Service.CLICKHOUSE_HTTP, Service.CLICKHOUSE_HTTPS, Service.CLICKHOUSE_NATIVE, Service.CLICKHOUSE_NATIVE_TLS}
@@ -135,6 +145,8 @@ def _login_judgement(report: EndpointReport) -> list[Finding | Note]:
                     columns=table.sensitive_columns,
                 )
             )
+    if accepted and report.secret_count is not None:
+        said.extend(secret_count_judgement(report.secret_count))
     if not accepted:
         leaked = next((login.leaked_version for login in report.logins if login.leaked_version), None)
         if leaked:
@@ -206,4 +218,81 @@ def tls_judgement(posture: TlsPosture, ca_given: bool = False) -> list[Finding |
                     "tls-certificate-hostname", f"certificate ({certificate.subject}) does not name this address"
                 )
             )
+    return said
+
+
+# What each built-in rule finds, in the fewest words: "API keys", "GitHub tokens", "passwords in URLs".
+HEADLINE_SHAPES = 3  # shapes named in a finding's headline; its parentheses count every rule
+SHAPES = {rule.name: rule.what.split(" (")[0].split(" of the ")[0] for rule in BUILTIN_RULES}
+
+
+def weight(table: CountedTable) -> str:
+    """'logs.log_stream: 1,000 rows with API keys (api_key 1,000 of 1,000 rows examined)'. A rule
+    matching in several columns is told per column; its headline is the largest (at least)."""
+    headline, detail = [], []
+    by_rule = table.by_rule()
+    for rule, rows in sorted(by_rule.items(), key=lambda item: -item[1]):
+        columns = [match for match in table.matches if match.rule == rule]
+        least = "at least " if len(columns) > 1 else ""
+        headline.append(f"{least}{_rows(rows)} with {SHAPES.get(rule, rule)}")
+        if len(columns) == 1:
+            detail.append(f"{rule} {rows:,}")
+        else:
+            detail.append(f"{rule} " + ", ".join(f"{match.rows:,} in {match.column}" for match in columns))
+    if len(headline) > HEADLINE_SHAPES:
+        headline[HEADLINE_SHAPES:] = [f"rows with {len(headline) - HEADLINE_SHAPES} more shapes"]
+    examined = table.rows_examined or 0
+    stored = ""
+    if table.total_rows is not None and table.total_rows > examined:
+        stored = f", {'a SAMPLE' if table.sample else 'the first'} of {_rows(table.total_rows)} stored"
+    return f"{table.qualified}: {', '.join(headline)} ({'; '.join(detail)} of {_rows(examined)} examined{stored})"
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
+
+
+def secret_count_judgement(found: SecretCount) -> list[Finding | Note]:
+    """A finding per table with secret-shaped rows (its counts per column and rule in the data),
+    and a note of what the count covered."""
+    said: list[Finding | Note] = []
+    for table in found.tables:
+        if table.matches:
+            said.append(
+                Finding.of(
+                    "secret-rows-readable",
+                    weight(table),
+                    table=table.qualified,
+                    via=found.via,
+                    rows_examined=table.rows_examined,
+                    total_rows=table.total_rows,
+                    sample=table.sample,
+                    rules=table.by_rule(),
+                    matches=[{"column": m.column, "rule": m.rule, "rows": m.rows} for m in table.matches],
+                )
+            )
+    if found.error:
+        said.append(Note.of("secret-count", f"secret-shaped rows not counted ({found.via}): {found.error}"))
+        return said
+    undecided = [table for table in found.tables if table.status == "incomplete"]
+    parts = [
+        f"{len(found.tables)} tables weighed {found.via} (at most {found.max_rows:,} rows and "
+        f"{found.max_seconds:g} s each): {sum(bool(t.matches) for t in found.tables)} with secret-shaped rows, "
+        f"{sum(t.status == 'clean' for t in found.tables)} clean, {len(undecided)} undecided"
+    ]
+    parts += [f"{table.qualified} undecided: {table.reason}" for table in undecided[:5]]
+    if found.not_counted:
+        parts.append(f"{found.not_counted} more not counted (--count-max-tables or --count-seconds)")
+    if found.skipped:
+        parts.append(f"{found.skipped} skipped (no rows of their own, or no text column)")
+    said.append(
+        Note.of(
+            "secret-count",
+            "; ".join(parts),
+            read_only=found.read_only,
+            counted=len(found.tables),
+            undecided=len(undecided),
+            not_counted=found.not_counted,
+        )
+    )
     return said

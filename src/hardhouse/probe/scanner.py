@@ -40,6 +40,7 @@ from hardhouse.probe.rules import judge
 from hardhouse.probe.targets import expand_targets
 from hardhouse.probe.tls import scan_tls
 from hardhouse.probe.transport import SMALL_ANSWER, Exchange, NotTls, Unreachable, exchange, port_state
+from hardhouse.probe.weigh import CountLimits, count_secrets
 from hardhouse.probe.wire import http, mysql, native, postgres
 from hardhouse.probe.worker import JobFailed, run_job
 
@@ -80,7 +81,8 @@ class ProbeOptions:
     ca: Path | None = None
     concurrency: int = 256
     per_host: int = 16
-    workers: int = 4  # worker children at once (TLS scans, native listings)
+    workers: int = 4  # worker children at once (TLS scans, native listings, secret counts)
+    count_secrets: CountLimits | None = None  # count secret-shaped rows where a login reads (opt-in)
 
 
 class _Context:
@@ -344,6 +346,10 @@ async def _after_logins(report: EndpointReport, tls: bool, context: _Context, di
     report.display_name = display_name
     if accepted and options.enumerate:
         report.inventory = await _inventory(report, accepted[0], tls, context)
+    if accepted and options.count_secrets is not None:
+        report.secret_count = await count_secrets(
+            report.host, report.port, accepted[0], tls, options.timeout, options.count_secrets, context.workers
+        )
     if tls and options.tls_scan:
         async with context.workers:
             report.tls_posture = await scan_tls(

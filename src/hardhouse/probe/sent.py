@@ -8,8 +8,15 @@ from hardhouse.probe.scanner import DEFAULT_CREDENTIALS
 from hardhouse.probe.wire.http import USER_AGENT
 from hardhouse.probe.wire.zookeeper import READ_ONLY_WORDS
 from hardhouse.probe.zookeeper import CLICKHOUSE_PATHS
+from hardhouse.scan.sent import QUERIES_SENT
 
 WORDS = " ".join(READ_ONLY_WORDS)
+
+
+def _indented(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
 PATHS = " ".join(CLICKHOUSE_PATHS[:3]) + "[/ddl]"
 
 WHAT_IS_SENT = f"""\b
@@ -44,6 +51,12 @@ What it sends, to each TARGET port and to nothing else:
   6. TLS ports: an sslyze scan (one handshake per protocol version and cipher suite from
      SSL 2.0 to TLS 1.3, and the certificate chain; no application data); with --ca, also
      one OpenSSL handshake that validates the chain against that CA.
+  7. only with --count-secrets, where a login succeeded: as that login, on the same port
+     and protocol (native through clickhouse-driver; HTTP: one GET per query, settings in the
+     URL, the query's first word in `query` and the rest in the body, FORMAT JSON), what
+     `hardhouse scan` sends, with MAX_ROWS = --count-max-rows and MAX_SECONDS =
+     --count-max-seconds, for at most --count-max-tables tables within --count-seconds:
+{_indented(QUERIES_SENT)}
 Every answer is read up to a size bound (64 KiB for a login, 1 MiB for a listing or a
 ZooKeeper frame, 16 KiB for a four-letter word) and within --timeout; everything for
 one endpoint ends within --deadline.

@@ -273,6 +273,7 @@ JOBS = {
     "tls_posture": ("hardhouse.probe.tls", "tls_posture_job"),
     "tls_quick_posture": ("hardhouse.probe.tls", "tls_quick_posture_job"),
     "native_inventory": ("hardhouse.probe.enumerate", "native_inventory_job"),
+    "count_secrets": ("hardhouse.probe.weigh", "count_job"),
     "zookeeper_session": ("hardhouse.probe.zookeeper", "session_job"),
 }
 # What a child started with WARM_FLAG loads while it waits for its job (a quick TLS posture's).

@@ -282,23 +282,38 @@ def scan(query: Query, endpoint: str, user: str, options: ScanOptions) -> ScanRe
         if silent >= GIVE_UP_AFTER:
             result.incomplete, result.reason = True, "not asked: the server stopped answering"
             continue
-        text, counted = planned
-        started = time.monotonic()
-        try:
-            rows = query(text, settings)
-        except ServerError as error:
-            result.incomplete, result.reason = True, _server_reason(error.code, options.max_seconds)
-        except Unreachable:
-            silent += 1
-            result.incomplete = True
-            result.reason = f"no answer within {options.max_seconds + CLIENT_MARGIN:g} s (or the connection failed)"
-        else:
-            silent = 0
-            judge_answer(result, rows, counted, options.max_rows)
-            if undecided and not result.matches:
-                result.incomplete, result.reason = True, "the profile's overflow mode break may have cut the count"
-        result.seconds = round(time.monotonic() - started, 3)
+        answered = count_table(query, result, planned, settings, options)
+        silent = 0 if answered else silent + 1
+        if answered and undecided and not result.matches and not result.incomplete:
+            result.incomplete, result.reason = True, "the profile's overflow mode break may have cut the count"
     return report
+
+
+def count_table(
+    query: Query,
+    result: TableResult,
+    planned: tuple[str, list[sql.Counted]],
+    settings: Mapping[str, Any],
+    options: ScanOptions,
+) -> bool:
+    """Send one table's count query (from plan) and judge its answer into `result`; False when
+    no answer came (no connection, or none within the client's timeout). Shared with the probe's
+    --count-secrets (hardhouse.probe.weigh), so both count and judge alike."""
+    text, counted = planned
+    started = time.monotonic()
+    answered = True
+    try:
+        rows = query(text, settings)
+    except ServerError as error:
+        result.incomplete, result.reason = True, _server_reason(error.code, options.max_seconds)
+    except Unreachable:
+        answered = False
+        result.incomplete = True
+        result.reason = f"no answer within {options.max_seconds + CLIENT_MARGIN:g} s (or the connection failed)"
+    else:
+        judge_answer(result, rows, counted, options.max_rows)
+    result.seconds = round(time.monotonic() - started, 3)
+    return answered
 
 
 def _not_found(entries: list[_Table], options: ScanOptions) -> list[TableResult]:

@@ -5,9 +5,8 @@ DEFAULT_MAX_ROWS = 1_000_000
 DEFAULT_MAX_SECONDS = 30.0
 CLIENT_MARGIN = 5.0  # seconds the client waits beyond max_execution_time before it gives up
 
-WHAT_IS_SENT = """\b
-What it sends: one native TLS session as --user (the server's certificate must
-chain to --ca and name --host before the password is sent), and only these SELECTs:
+# The SELECTs and settings alone: `hardhouse probe --count-secrets` sends these too (hardhouse.probe.sent).
+QUERIES_SENT = """\
   1. SELECT name, substring(value, 1, 64) AS value FROM system.settings WHERE
      name IN ('readonly', 'max_execution_time', 'timeout_overflow_mode',
      'read_overflow_mode'),
@@ -28,3 +27,11 @@ and each table is bounded by the client's timeout (MAX_SECONDS + 5 s).
 Views, Null, Distributed, Buffer, Merge and dictionary tables hold no rows of their
 own and are skipped; engines that read elsewhere (Kafka, URL, S3, MySQL, ...) are
 never read."""
+
+WHAT_IS_SENT = (
+    """\b
+What it sends: one native TLS session as --user (the server's certificate must
+chain to --ca and name --host before the password is sent), and only these SELECTs:
+"""
+    + QUERIES_SENT
+)

@@ -23,7 +23,9 @@ def query_path(query: str, settings: dict[str, Any] | None = None) -> str:
     return "/?" + urllib.parse.urlencode({"query": query, **(settings or {})})
 
 
-def request(host: str, port: int, path: str, auth: tuple[str, str] | None = None) -> bytes:
+def request(host: str, port: int, path: str, auth: tuple[str, str] | None = None, body: bytes = b"") -> bytes:
+    """A GET (with `body`: the rest of a query too long for a URL, which ClickHouse appends to
+    the `query` parameter; still a GET, so still run read-only)."""
     host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     lines = [
         f"GET {path} HTTP/1.1",
@@ -34,7 +36,9 @@ def request(host: str, port: int, path: str, auth: tuple[str, str] | None = None
     ]
     if auth is not None:
         lines.append("Authorization: " + basic_auth(*auth))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 @dataclass
