@@ -143,6 +143,18 @@ def compile_rule(regexp: str) -> re2._Regexp:
     return compiled
 
 
+# An alternative that never matches ([^\s\S]: no character is neither space nor not-space).
+NEVER = r"[^\s\S]"
+
+
+def for_match(regexp: str) -> str:
+    r"""The regexp as ClickHouse's match() must be given it to answer as RE2 does: the same
+    matches, behind a top-level alternation. 18.16's match() takes a shortcut for a single
+    pattern with a literal part that ignores (?i) (`(?i)bearer\s+\S+` misses "BEARER x",
+    checked live); with a top-level `|` it runs RE2 (tests/scan, tests/render)."""
+    return f"(?:{regexp})|{NEVER}"
+
+
 def check_replacement(replace: str, groups: int) -> None:
     """RuleError unless `replace` is text ClickHouse's replaceRegexpAll reads as intended."""
     if any(ord(c) < 32 or ord(c) == 127 for c in replace):

@@ -4,6 +4,7 @@ no value reaches any output, the session cannot write, and the bounds hold."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from tests.helpers import require
 from tests.provision.scenarios import legacy_spec
 from tests.scan.fixtures import expected_counts, random_parts, secret_lines
 from tests.secrets.samples import BENIGN
+from tests.secrets.unicode_lines import case_folded_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]
 
@@ -279,3 +281,25 @@ def test_a_table_redacted_at_ingest_scans_clean_with_the_specs_rules(server: Ser
     rewritten = sum("[REDACTED" in redact_text(line, (*BUILTIN_RULES, own)) for line in written)
     assert rewritten == len(server.lines) + 1
     assert [(m.rule, m.rows) for m in report.tables[0].matches] == [("marker", rewritten)]  # type: ignore[attr-defined]
+
+
+def test_a_teams_case_insensitive_rule_counts_as_re2_does_where_18_16s_shortcut_would_not(server: Server) -> None:
+    """18.16's match() alone misses "BEARER x" for (?i)bearer\\s+\\S+ (a literal shortcut that
+    drops (?i)); the scan asks it behind a top-level alternation, which runs RE2."""
+    rules = [
+        SecretRule("shouted", r"(?i)bearer\s+\S+", "[REDACTED]", "team rule"),
+        SecretRule("folded", r"(?i)password=\S+", "x", ""),
+    ]
+    lines = ["AUTHORIZATION: BEARER abc", "authorization: bearer def", *case_folded_lines(), "nothing here"]
+    server.admin("CREATE TABLE logs.shouting (ts DateTime, message String) ENGINE = MergeTree ORDER BY ts")
+    try:
+        server.admin(
+            "INSERT INTO logs.shouting (ts, message) VALUES", [(dt.datetime(2026, 1, 1), line) for line in lines]
+        )
+        report = server.scan(tables=("shouting",), default_rules=rules)
+        (table,) = report.tables  # type: ignore[attr-defined]
+        expected = {rule.name: sum(rule.compiled().search(line) is not None for line in lines) for rule in rules}
+        assert expected == {"shouted": 3, "folded": 1}
+        assert {m.rule: m.rows for m in table.matches} == expected
+    finally:
+        server.admin("DROP TABLE IF EXISTS logs.shouting")

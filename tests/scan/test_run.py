@@ -167,7 +167,7 @@ def test_a_redacted_tables_own_rules_are_counted_too() -> None:
     server = FakeServer([FakeTable("logs", "events", {"msg": "String"}), FakeTable("logs", "other", {"msg": "String"})])
     report = scan(server, "h:9440", "u", ScanOptions(rules={("logs", "events"): (*BUILTIN_RULES, own)}))
     events, other = server.count_queries()
-    assert "'TCK-[0-9]{8}'" in events and "TCK" not in other
+    assert "'(?:TCK-[0-9]{8})|" in events and "TCK" not in other
     assert report.tables[0].rules[-1] == "ticket_secret" and len(report.tables[1].rules) == N
 
 
@@ -314,5 +314,5 @@ def test_the_spec_gives_databases_the_reader_its_password_and_a_redacted_tables_
     assert code == 0, err
     assert "as analyst" in out and "db1:9440" in out
     (query,) = server.count_queries()
-    assert "'TCK-[0-9]{8}'" in query and query.count("countIf(") == N + 1
+    assert "'(?:TCK-[0-9]{8})|" in query and query.count("countIf(") == N + 1
     assert "database IN ('logs')" in next(sql for sql, _ in server.sent if "system.tables" in sql)

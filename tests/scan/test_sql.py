@@ -112,7 +112,8 @@ def test_one_count_query_per_table_with_its_bounds() -> None:
 def test_a_rule_is_a_string_literal_whatever_it_holds() -> None:
     rule = SecretRule("own", r"it's\d+", "[REDACTED]", "test")
     query, _ = sql.count_query("logs", "t", [("m", column_check("`m`", "String"))], [rule], 10, None)
-    assert "countIf(match(`m`, 'it\\'s\\\\d+')) AS m0" in query
+    # Behind a top-level alternation that never matches (secret_shapes.for_match: 18.16's shortcut).
+    assert "countIf(match(`m`, '(?:it\\'s\\\\d+)|[^\\\\s\\\\S]')) AS m0" in query
     assert "SAMPLE" not in query and query.endswith("LIMIT 10)")
 
 

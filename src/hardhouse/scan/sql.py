@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from hardhouse.clickhouse.literals import sql_string
 from hardhouse.scan.columns import Check
 from hardhouse.scan.names import NAME_MAX, TYPE_MAX, quote_identifier
-from hardhouse.secret_shapes import SecretRule
+from hardhouse.secret_shapes import SecretRule, for_match
 
 SYSTEM_DATABASES = ("system", "information_schema", "INFORMATION_SCHEMA")
 MAX_TABLES = 5000  # tables listed; more is refused (name fewer with --database/--table)
@@ -119,7 +119,7 @@ def count_query(
     counts = ["count() AS examined"]
     for name, check in columns:
         for rule in rules:
-            counts.append(f"countIf({check.condition(sql_string(rule.regexp))}) AS m{len(counted)}")
+            counts.append(f"countIf({check.condition(sql_string(for_match(rule.regexp)))}) AS m{len(counted)}")
             counted.append(Counted(name, rule.name))
     selected = ", ".join(quote_identifier(name) for name, _ in columns)
     source = f"{quote_identifier(database)}.{quote_identifier(table)}"
