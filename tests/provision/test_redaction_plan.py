@@ -25,8 +25,13 @@ def redacted_spec(rules: list[dict[str, str]] | None = None, extra_column: bool 
     return data
 
 
-def state(tables: list[tuple[str, str]], columns: tuple[tuple[str, str], ...] = COLUMNS) -> Any:
-    """A server with database logs and these (name, engine) tables, each with `columns`."""
+def state(
+    tables: list[tuple[str, str]],
+    columns: tuple[tuple[str, str], ...] = COLUMNS,
+    view_target: str = " TO logs.log_stream",
+) -> Any:
+    """A server with database logs and these (name, engine) tables, each with `columns`; each
+    materialized view writes into `view_target` ("": it keeps its own rows)."""
     full = {
         "MergeTree": "MergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY ts TTL toDateTime(ts) + toIntervalDay(30) "
         "SETTINGS index_granularity = 8192"
@@ -52,6 +57,15 @@ def state(tables: list[tuple[str, str]], columns: tuple[tuple[str, str], ...] = 
                 for name, engine in tables
                 if engine != "MaterializedView"
                 for c, t in columns
+            ],
+            "views": [
+                {
+                    "database": "logs",
+                    "name": name,
+                    "create_table_query": f"CREATE MATERIALIZED VIEW logs.{name}{view_target} (ts DateTime) AS SELECT",
+                }
+                for name, engine in tables
+                if engine == "MaterializedView"
             ],
         }
     )
@@ -155,3 +169,16 @@ def test_writers_of_a_redacted_table_may_insert_into_its_ingest_table_only() -> 
     spec = load_spec(data)
     grants, _ = user_access(spec, next(u for u in spec.users if u.name == "ingest"))
     assert grants == ["GRANT INSERT ON logs.log_stream_ingest", "GRANT INSERT ON logs.plain"]
+
+
+def test_an_older_view_that_keeps_its_own_rows_is_refused_never_dropped() -> None:
+    before = redacted_spec()
+    after = redacted_spec(rules=[{"name": "acct", "regexp": "acct-[0-9]{8}"}])
+    old = current_view(before)
+    existing = state(
+        [("log_stream", "MergeTree"), ("log_stream_ingest", "Null"), (old, "MaterializedView")], view_target=""
+    )
+    result = planned(after, existing)
+    (refusal,) = result.refusals
+    assert refusal.target == f"logs.{old}" and "keeps rows of its own" in refusal.reason
+    assert result.runnable == []

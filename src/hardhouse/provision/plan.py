@@ -120,11 +120,23 @@ def _view(view: DesiredView, existing: ExistingState, result: Plan) -> tuple[Ste
             )
         )
         return None, []
-    older = [
+    named_alike = [
         t
         for t in existing.tables_in(view.database)
         if t.engine == VIEW_ENGINE and t.name != view.name and is_view_of(t.name, view.table)
     ]
+    stored = f"{view.database}.{view.table}"
+    older = [t for t in named_alike if t.writes_to == stored]
+    for stranger in (t for t in named_alike if t.writes_to != stored):
+        # Not one hardhouse made: a view without TO keeps rows of its own, which DROP would delete.
+        where = f"writes into {stranger.writes_to}" if stranger.writes_to else "keeps rows of its own"
+        result.refusals.append(
+            Refusal(
+                f"{stranger.database}.{stranger.name}",
+                f"a materialized view named like {view.table}'s redaction view {where}; hardhouse never drops it",
+                "rename or drop it yourself, after moving any rows it keeps",
+            )
+        )
     drops = [
         Step(
             f"{t.database}.{t.name}",

@@ -20,6 +20,8 @@ STORAGE_POLICY_SINCE = Version(19, 15)
 # engine_full: "MergeTree PARTITION BY ... ORDER BY ts TTL toDateTime(ts) + toIntervalDay(30) SETTINGS ..."
 TTL_IN_ENGINE = re.compile(r" TTL (.+?)(?= SETTINGS |$)")
 SERVER_VERSION = re.compile(r"(\d+)\.(\d+)")
+# "CREATE MATERIALIZED VIEW logs.v TO logs.t (...": the target, as both generations print it.
+VIEW_TARGET = re.compile(r"^CREATE MATERIALIZED VIEW \S+ TO (\w+)\.(\w+) ")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ExistingTable:
     sorting_key: str
     storage_policy: str | None  # None: the server has no storage policies (18.16)
     columns: tuple[tuple[str, str], ...]  # (name, type) in the table's order
+    writes_to: str | None = None  # a materialized view: the db.table its CREATE names after TO (None: its own)
 
     @property
     def ttl(self) -> str | None:
@@ -51,6 +54,11 @@ class ExistingState:
         return [t for (db, _), t in self.tables.items() if db == database]
 
 
+def _view_target(create: str) -> str | None:
+    found = VIEW_TARGET.match(create)
+    return f"{found.group(1)}.{found.group(2)}" if found else None
+
+
 def server_version(text: str) -> Version:
     """`SELECT version()`'s answer ("18.16.1", "26.9.2.1") as major.minor."""
     found = SERVER_VERSION.match(text)
@@ -64,7 +72,7 @@ def _names(databases: Iterable[str]) -> str:
 
 
 def state_queries(databases: Iterable[str], version: Version) -> dict[str, str]:
-    """The three reads, by name (databases, tables, columns), for a server of `version`."""
+    """The reads, by name (databases, tables, columns, views), for a server of `version`."""
     names = _names(databases)
     policy = ", storage_policy" if version >= STORAGE_POLICY_SINCE else ""
     return {
@@ -75,11 +83,17 @@ def state_queries(databases: Iterable[str], version: Version) -> dict[str, str]:
         ),
         # No ORDER BY: system.columns lists a table's columns in their order.
         "columns": f"SELECT database, table, name, type FROM system.columns WHERE database IN ({names})",
+        # Where each materialized view writes: `TO db.table` in its CREATE (both generations).
+        "views": (
+            "SELECT database, name, create_table_query FROM system.tables "
+            f"WHERE database IN ({names}) AND engine = 'MaterializedView' ORDER BY database, name"
+        ),
     }
 
 
 def existing_state(rows: Mapping[str, list[dict[str, Any]]]) -> ExistingState:
     """The state from the rows of state_queries (as {column: value}, from any client)."""
+    targets = {(row["database"], row["name"]): _view_target(row["create_table_query"]) for row in rows.get("views", [])}
     columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for row in rows["columns"]:
         columns.setdefault((row["database"], row["table"]), []).append((row["name"], row["type"]))
@@ -93,6 +107,7 @@ def existing_state(rows: Mapping[str, list[dict[str, Any]]]) -> ExistingState:
             sorting_key=row["sorting_key"],
             storage_policy=row.get("storage_policy"),
             columns=tuple(columns.get((row["database"], row["name"]), [])),
+            writes_to=targets.get((row["database"], row["name"])),
         )
         for row in rows["tables"]
     }
