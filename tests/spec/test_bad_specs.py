@@ -466,7 +466,11 @@ BAD_SPECS = [
         id="built-in masking forced on 18.16",
     ),
     pytest.param(
-        rule(regexp=r"(?<=key=)\w+"), "query_masking.rules[0]", "lookaround", "RE2", id="masking regexp RE2 cannot run"
+        rule(regexp=r"(?<=key=)\w+"),
+        "query_masking.rules[0]",
+        "regexp: the regexp is not valid RE2 (invalid perl operator: (?<",
+        "RE2 syntax",
+        id="masking regexp RE2 cannot run",
     ),
     pytest.param(
         rule(regexp=r"x*"),
@@ -478,7 +482,7 @@ BAD_SPECS = [
     pytest.param(
         rule(regexp=r"(sk-)\w+", replace=r"\1***\2"),
         "query_masking.rules[0]",
-        "not a capture group",
+        "replace: the replacement has \\'2', which is not \\\\ or a capture group",
         r"\0 to \1",
         id="masking replacement without its group",
     ),
@@ -492,8 +496,8 @@ BAD_SPECS = [
     pytest.param(
         rule(regexp="(unclosed"),
         "query_masking.rules[0]",
-        "does not compile",
-        "fix the regular expression",
+        "the regexp is not valid RE2 (missing ): (unclosed)",
+        "RE2 syntax",
         id="masking regexp that does not compile",
     ),
     pytest.param(

@@ -212,42 +212,6 @@ def check_user_reference(text: str) -> str:
     return check_name(text, "user name")
 
 
-# ---------------------------------------------------------------- regular expressions
-
-
-# RE2 (ClickHouse's regexp engine) has no lookaround, backreferences or atomic groups;
-# Python's re would accept them, so they are refused before a server sees them.
-RE2_UNSUPPORTED = re.compile(r"\(\?[=!]|\(\?<[=!]|\(\?>|\(\?P=|(?<!\\)\\[1-9]|(?<!\\)\\Z|(?<!\\)[*+?}]\+")
-REWRITE_ESCAPE = re.compile(r"\\(.?)")
-
-
-def check_re2(pattern: str) -> re.Pattern[str]:
-    """Compile pattern as Python re after refusing what RE2 cannot do; raise fail(...)."""
-    if not pattern:
-        raise fail("the regexp is empty", "write a regular expression (RE2 syntax) matching the secret")
-    if has_control_character(pattern):
-        raise fail("the regexp contains a control character", "write \\n or \\t instead of the raw character")
-    if RE2_UNSUPPORTED.search(pattern):
-        raise fail(
-            "the regexp uses lookaround, a backreference, \\Z or a possessive/atomic group, which RE2 does not support",
-            "rewrite it in RE2 syntax (https://github.com/google/re2/wiki/Syntax); use a capture group and \\1 in "
-            "replace instead of lookbehind",
-        )
-    try:
-        compiled = re.compile(pattern)
-    except (re.error, OverflowError, RecursionError) as error:
-        raise fail(
-            f"the regexp does not compile ({excerpt(str(error))})",
-            "fix the regular expression (RE2 syntax)",
-        ) from None
-    if compiled.search("") is not None:
-        raise fail(
-            "the regexp matches the empty string, so it would rewrite every log line",
-            "make it match at least one character of the secret",
-        )
-    return compiled
-
-
 # ---------------------------------------------------------------- column types
 
 

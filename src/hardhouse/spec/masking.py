@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from hardhouse.secret_shapes import RuleError, check_replacement, compile_rule
 from hardhouse.spec.declare import StrictModel, described
 from hardhouse.spec.errors import Problem
-from hardhouse.spec.fields import REWRITE_ESCAPE, check_name, check_re2, has_control_character
+from hardhouse.spec.fields import check_name
 from hardhouse.spec.gates import Gate, refusals, wanted
-from hardhouse.terminal import printable
 
 if TYPE_CHECKING:
     from hardhouse.spec.model import HardeningSpec
@@ -48,22 +48,16 @@ class MaskingRule(StrictModel):
 
     @model_validator(mode="after")
     def valid_rule(self) -> MaskingRule:
+        """The regexp by RE2 itself; the replacement as ClickHouse reads it (hardhouse.secret_shapes,
+        which redaction at ingest uses too)."""
         try:
-            compiled = check_re2(self.regexp)
-        except PydanticCustomError as error:
-            raise PydanticCustomError("hardhouse", f"regexp: {error.message()}", error.context) from None
-        if has_control_character(self.replace):
-            raise PydanticCustomError("hardhouse", "replace contains a control character", {"fix": "use plain text"})
-        for match in REWRITE_ESCAPE.finditer(self.replace):
-            after = match.group(1)
-            if after == "\\":
-                continue
-            if not after.isdigit() or int(after) > compiled.groups:
-                raise PydanticCustomError(
-                    "hardhouse",
-                    f"replace refers to \\{printable(after)}, which is not a capture group of regexp",
-                    {"fix": f"use \\0 to \\{compiled.groups} for capture groups, or \\\\ for a backslash"},
-                )
+            compiled = compile_rule(self.regexp)
+        except RuleError as error:
+            raise PydanticCustomError("hardhouse", f"regexp: {error.reason}", {"fix": error.fix}) from None
+        try:
+            check_replacement(self.replace, compiled.groups)
+        except RuleError as error:
+            raise PydanticCustomError("hardhouse", f"replace: {error.reason}", {"fix": error.fix}) from None
         return self
 
 
