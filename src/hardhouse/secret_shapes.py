@@ -43,6 +43,7 @@ class SecretRule:
     regexp: str  # RE2
     replace: str  # ClickHouse replaceRegexpAll syntax
     what: str  # what it finds, for humans
+    label: str = ""  # the same in the fewest words, for a headline ("API keys"); "": the name
 
     def compiled(self) -> re2._Regexp:
         return compile_rule(self.regexp)
@@ -55,24 +56,28 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         r"\b(?:sk|pk|rk)[-_][A-Za-z0-9_-]{16,}",
         REDACTED,
         "API keys of the sk-/sk_/pk_/rk_ families",
+        "API keys",
     ),
     SecretRule(
         "github_token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
         REDACTED,
         "GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)",
+        "GitHub tokens",
     ),
     SecretRule(
         "slack_token",
         r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
         REDACTED,
         "Slack tokens (xoxb-, xoxp-, xoxa-, ...)",
+        "Slack tokens",
     ),
     SecretRule(
         "aws_access_key",
         r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
         REDACTED,
         "AWS access key ids (AKIA..., ASIA...)",
+        "AWS access key ids",
     ),
     SecretRule(
         "private_key",
@@ -80,24 +85,28 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
         "[REDACTED PRIVATE KEY]",
         "PEM private key blocks",
+        "private keys",
     ),
     SecretRule(
         "jwt",
         r"\beyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*",
         REDACTED,
         "JSON Web Tokens (eyJ....eyJ....)",
+        "JSON Web Tokens",
     ),
     SecretRule(
         "bearer_token",
         r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]+=*",
         r"\1" + REDACTED,
         "Authorization: Bearer tokens",
+        "bearer tokens",
     ),
     SecretRule(
         "url_credentials",
         r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@\[][^/\s@]*@",
         r"\1" + REDACTED + "@",
         "passwords in URLs (scheme://user:password@host)",
+        "passwords in URLs",
     ),
     SecretRule(
         "secret_assignment",
@@ -105,6 +114,7 @@ BUILTIN_RULES: tuple[SecretRule, ...] = (
         r"passwd|password|pwd)[\"']?\s*[=:]\s*[\"']?)[^\s'\",;&\[][^\s'\",;&]*",
         r"\1" + REDACTED,
         "password=, secret=, token=, api_key= and similar pairs",
+        "passwords and tokens",
     ),
 )
 BUILTIN_NAMES = frozenset(rule.name for rule in BUILTIN_RULES)

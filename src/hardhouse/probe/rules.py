@@ -223,7 +223,7 @@ def tls_judgement(posture: TlsPosture, ca_given: bool = False) -> list[Finding |
 
 # What each built-in rule finds, in the fewest words: "API keys", "GitHub tokens", "passwords in URLs".
 HEADLINE_SHAPES = 3  # shapes named in a finding's headline; its parentheses count every rule
-SHAPES = {rule.name: rule.what.split(" (")[0].split(" of the ")[0] for rule in BUILTIN_RULES}
+SHAPES = {rule.name: rule.label or rule.name for rule in BUILTIN_RULES}
 
 
 def weight(table: CountedTable) -> str:
