@@ -144,3 +144,16 @@ def test_stop_leaves_no_process_and_no_listener(tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert not port_open(modern.host, modern.native) and not port_open(modern.host, modern.http)
+
+
+def test_encrypted_disk_keys_come_from_the_childs_environment(tmp_path: Path) -> None:
+    """The rendered encrypted log storage starts only with its key given through `environ`."""
+    data = modern_spec("26.9", encryption={"key_env": "CH_LOGS_KEY"})
+    files = render(load_spec(data), environ=PASSWORDS)
+    modern = ModernClickHouse(tmp_path)
+    modern.install(files)
+    with pytest.raises(RuntimeError, match="Encryption key must not be empty"):
+        modern.start(rendered_sql(files), environ={"CH_LOGS_KEY": ""}, timeout=30)
+    with modern:
+        modern.start(rendered_sql(files), environ={"CH_LOGS_KEY": secrets.token_hex(32)})
+        assert port_open(modern.host, modern.native)
