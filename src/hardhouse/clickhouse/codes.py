@@ -18,6 +18,21 @@ READONLY = 164  # a setting was changed by a read-only user
 ACCESS_DENIED = 497
 UNKNOWN_SETTING = 115  # e.g. mutations_sync on 18.16
 NETWORK_ERROR = 210  # clickhouse-client could not connect
+# The password was accepted and only the user's max_sessions_for_user refused the session (the
+# limit is checked after authentication: a wrong password gets 516 first). Not a refusal of
+# the credentials: a client gets in as soon as a session ends.
+USER_SESSION_LIMIT_EXCEEDED = 700
+
+
+def session_limit_only(code: int | None) -> str | None:
+    """What a 700 means, for a report; None for any other code."""
+    if code != USER_SESSION_LIMIT_EXCEEDED:
+        return None
+    return (
+        "the password was accepted; only the user's session limit (700 USER_SESSION_LIMIT_EXCEEDED) "
+        "refused the session, and a client gets in as soon as one ends"
+    )
+
 
 CODE_PATTERN = re.compile(r"Code: (\d{1,6})")
 

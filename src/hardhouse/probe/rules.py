@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from hardhouse.clickhouse import codes
 from hardhouse.clickhouse.tls import OLD_LABELS
 from hardhouse.probe.model import (
     CountedTable,
@@ -130,6 +131,11 @@ def _login_judgement(report: EndpointReport) -> list[Finding | Note]:
     for login in accepted:
         rule = "anonymous-access" if login.anonymous else "default-credentials"
         said.append(Finding.of(rule, f"{login.who} can run queries {where}", user=login.user, protocol=login.protocol))
+    for login in report.logins:
+        limited = None if login.accepted else codes.session_limit_only(login.code)
+        if limited is not None:
+            rule = "anonymous-access" if login.anonymous else "default-credentials"
+            said.append(Finding.of(rule, f"{login.who} {where}: {limited}", user=login.user, protocol=login.protocol))
     if accepted and report.inventory is not None:
         for table in report.inventory.sensitive_tables:
             why = [f"name ({table.sensitive_reason})"] if table.sensitive_reason else []

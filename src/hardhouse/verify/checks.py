@@ -107,6 +107,9 @@ def _anonymous_judged(host: str, port: int, kind: str, result: LoginResult) -> C
         return Check.of(ANONYMOUS_REFUSED, endpoint, False, what)
     if result.code in codes.LOGIN_REFUSALS:
         return Check.of(ANONYMOUS_REFUSED, endpoint, True, result.detail)
+    limited = codes.session_limit_only(result.code)
+    if limited is not None:
+        return Check.of(ANONYMOUS_REFUSED, endpoint, False, f"not refused: {limited}")
     detail = f"not proven: no ClickHouse login refusal ({result.detail})"
     return Check.of(ANONYMOUS_REFUSED, endpoint, False, detail)
 
