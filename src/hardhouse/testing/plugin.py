@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hardhouse.ca import TlsFiles, write_server_material
 from hardhouse.probe.worker import discard_spare, prewarm
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import HardeningSpec, load_spec
+from hardhouse.spec.errors import SpecError
+from hardhouse.spec.source import decode_spec, parse_spec_text, read_spec_bytes
 from hardhouse.testing.assertions import Target
 from hardhouse.testing.containers import IMAGE_VARIABLE, TLS_DIR, ClickHouseContainer, DockerNetwork, docker_network
 
@@ -91,7 +92,7 @@ def adapt_spec(spec: Mapping[str, Any], address: str) -> dict[str, Any]:
     """The spec as the test container needs it: its address, its TLS paths."""
     adapted = copy.deepcopy(dict(spec))
     adapted["listen_hosts"] = [address]
-    if adapted.get("tls"):
+    if isinstance(adapted.get("tls"), dict):  # anything else is the spec's error to report
         adapted["tls"].update(certificate=f"{TLS_DIR}/server.crt", private_key=f"{TLS_DIR}/server.key")
         if adapted["tls"].get("ca_certificate"):
             adapted["tls"]["ca_certificate"] = f"{TLS_DIR}/ca.crt"
@@ -169,6 +170,29 @@ def clickhouse_network(clickhouse_image_name: str, pytestconfig: pytest.Config) 
     discard_spare()
 
 
+def spec_and_files(
+    spec: str | Path | Mapping[str, Any], address: str, environ: Mapping[str, str]
+) -> tuple[HardeningSpec, list[RenderedFile]]:
+    """The spec (a YAML path, read bounded like `hardhouse render --spec`, or a mapping) for this
+    address, and its rendered files. A spec the user's test got wrong (an unset password
+    variable, a bad field) fails the test with one line naming each field and its fix, not a
+    traceback into hardhouse."""
+    try:
+        if isinstance(spec, (str, Path)):
+            data = parse_spec_text(decode_spec(read_spec_bytes(spec, "spec file", "hardened_clickhouse"), spec), spec)
+        else:
+            data = spec
+        if not isinstance(data, Mapping):
+            pytest.fail(
+                f"hardened_clickhouse: the spec is a {type(data).__name__}, not a mapping of fields", pytrace=False
+            )
+        loaded = load_spec(adapt_spec(data, address))
+        return loaded, render(loaded, environ)
+    except SpecError as error:
+        problems = "; ".join(str(problem) for problem in error.problems)
+        pytest.fail(f"hardened_clickhouse: the spec is not valid: {problems}", pytrace=False)
+
+
 class ServerFactory:
     """Starts hardened servers on one network; close() removes every one it started."""
 
@@ -194,12 +218,11 @@ class ServerFactory:
         # The TLS checks that usually follow run in a worker child: start it now, so that its
         # start-up overlaps the container's.
         prewarm()
-        data = yaml.safe_load(Path(spec).read_text()) if isinstance(spec, (str, Path)) else spec
         address = address or self.network.allocate()
-        loaded = load_spec(adapt_spec(data, address))
         environ = dict(os.environ if environ is None else environ)
+        loaded, rendered = spec_and_files(spec, address, environ)
         tls = write_server_material(self.tmp_path_factory.mktemp("tls"), [address])
-        files = tamper([OFFICIAL_LISTEN, *render(loaded, environ)])
+        files = tamper([OFFICIAL_LISTEN, *rendered])
         container = ClickHouseContainer(
             self.network, address, files, tls, image=self.image, data_volume=data_volume, extra_networks=extra_networks
         )
