@@ -47,6 +47,7 @@ from hardhouse.verify.redaction import (
     owner_checks,
     plant,
     planted_column,
+    remove_marked,
     stored_check,
 )
 
@@ -227,7 +228,7 @@ class _Prover:
             inserted = self.check(name, landed == 1, f"accepted; {landed} row marked {mark} seen by the owner")
         except (ServerError, Unreachable) as error:
             inserted = self.check(name, False, f"accepted, but the owner could not count it: {error}")
-        return [inserted, self._remove(owner, qualified, where, mark)]
+        return [inserted, remove_marked(self.endpoint, owner, qualified, where, mark, LOG_RIGHTS)]
 
     def _insert_redacted(
         self, user: str, session: Session, owner: Session | None, db_name: str, t_name: str
@@ -249,15 +250,6 @@ class _Prover:
         return [self.check(name, True, "accepted")] + stored_check(
             self.endpoint, owner, db_name, t_name, column, planted, f"writer {user}"
         )
-
-    def _remove(self, owner: Session, qualified: str, where: str, mark: str) -> Check:
-        name = f"rows marked by the check removed from {qualified}"
-        try:
-            owner.execute(f"ALTER TABLE {qualified} DELETE WHERE {where}", settings={"mutations_sync": 2})
-            left = owner.rows(f"SELECT count() AS n FROM {qualified} WHERE {where}")[0]["n"]
-        except (ServerError, Unreachable) as error:
-            return self.check(name, False, f"not removed ({error}); remove rows where {where} as an owner")
-        return self.check(name, left == 0, f"{left} rows marked {mark} left (removed as owner {owner.user})")
 
     def _drop(self, user: str, session: Session, owner: Session | None, db_name: str, how: str) -> Check:
         """DROP on an empty scratch table an owner makes for it: a log table is never at stake."""

@@ -25,7 +25,7 @@ from hardhouse.clickhouse.column_types import canonical_type
 from hardhouse.clickhouse.literals import sql_string
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.controls.ids import ControlId
-from hardhouse.controls.registry import Tool, register
+from hardhouse.controls.registry import Judge, Tool, register
 from hardhouse.spec.log_databases import LogTable
 from hardhouse.spec.redaction import ingest_table, redacted_columns
 from hardhouse.verify.checks import Check
@@ -99,10 +99,13 @@ def stored_check(
             f"{qualified}: written as {written_as} into {ingest_table(name)}, stored with the fake api_key rewritten"
         )
         result = Check.of(STORED_REDACTED, endpoint, True, detail)
-    return [result, _removed(endpoint, owner, qualified, where, planted.mark)]
+    return [result, remove_marked(endpoint, owner, qualified, where, planted.mark)]
 
 
-def _removed(endpoint: str, owner: Session, qualified: str, where: str, mark: str) -> Check:
+def remove_marked(
+    endpoint: str, owner: Session, qualified: str, where: str, mark: str, proves: Judge | None = None
+) -> Check:
+    """The rows a check wrote (`where`) deleted by an owner, and waited for."""
     name = f"rows marked by the check removed from {qualified}"
     delete, count = (
         f"ALTER TABLE {qualified} DELETE WHERE {where}",
@@ -119,8 +122,8 @@ def _removed(endpoint: str, owner: Session, qualified: str, where: str, mark: st
         while (left := owner.rows(count)[0]["n"]) and time.monotonic() < deadline:
             time.sleep(0.2)
     except (ServerError, Unreachable) as error:
-        return Check(endpoint, name, False, f"not removed ({error}); remove rows where {where} as an owner")
-    return Check(endpoint, name, left == 0, f"{left} rows marked {mark} left (removed as owner {owner.user})")
+        return Check(endpoint, name, False, f"not removed ({error}); remove rows where {where} as an owner", proves)
+    return Check(endpoint, name, left == 0, f"{left} rows marked {mark} left (removed as owner {owner.user})", proves)
 
 
 def owner_checks(endpoint: str, owner: Session, database: str, tables: dict[str, LogTable]) -> list[Check]:
