@@ -63,6 +63,7 @@ def _from_spec(spec_path: Path, user: str | None, databases: tuple[str, ...]) ->
     from hardhouse.render.credentials import read_secret
     from hardhouse.scan.run import ScanOptions
     from hardhouse.spec import load_spec_file
+    from hardhouse.spec.redaction import rules_by_table
 
     try:
         spec = load_spec_file(spec_path)
@@ -71,12 +72,7 @@ def _from_spec(spec_path: Path, user: str | None, databases: tuple[str, ...]) ->
         _fail(f"--spec {spec_path}: {error.problems[0]}{more}")
     if not spec.log_databases:
         _fail(f"--spec {spec_path}: the spec has no log_databases to scan")
-    rules = {
-        (name, table): log_table.redact.secret_rules()
-        for name, database in spec.log_databases.items()
-        for table, log_table in database.tables.items()
-        if log_table.redact is not None
-    }
+    rules = rules_by_table(spec)
     readers = [reader for database in spec.log_databases.values() for reader in database.readers]
     user = user or (readers[0] if readers else None)
     if user is None:

@@ -22,6 +22,7 @@ from hardhouse.reach import first_reachable, readable_passwords, source_address
 from hardhouse.scan.output import render_json
 from hardhouse.scan.run import ScanError, ScanOptions, open_session, scan, session_query
 from hardhouse.spec import HardeningSpec, load_spec
+from hardhouse.spec.redaction import rules_by_table
 
 
 def scan_deployment(
@@ -37,13 +38,13 @@ def scan_deployment(
         return {"reports": [], "errors": [f"no log database was scanned: the scan logs in over native TLS and {why}"]}
     passwords, unreadable = readable_passwords(spec, environ)
     here = source_address(address)
+    rules = rules_by_table(spec)
     for name, database in spec.log_databases.items():
         reader, reasons = first_reachable(spec, database.readers, here, passwords, unreadable)
         if reader is None:
             why = "; ".join(reasons) if reasons else "it has no readers"
             errors.append(f"{name}: not scanned: no reader the deploy machine can log in as ({why})")
             continue
-        rules = {(name, t): table.redact.secret_rules() for t, table in database.tables.items() if table.redact}
         options = ScanOptions(databases=(name,), rules=rules)
         try:
             with open_session(address, port, reader, passwords[reader], ca, options) as session:

@@ -222,6 +222,17 @@ def is_view_of(name: str, table: str) -> bool:
     return name.startswith(prefix) and len(rest) == DIGEST_HEX and all(c in "0123456789abcdef" for c in rest)
 
 
+def rules_by_table(spec: HardeningSpec) -> dict[tuple[str, str], tuple[SecretRule, ...]]:
+    """(database, table) -> its redaction's rules, for every redacted log table (what a scan of
+    that table counts; the others are scanned with the built-in rules)."""
+    return {
+        (db_name, t_name): table.redact.secret_rules()
+        for db_name, database in spec.log_databases.items()
+        for t_name, table in database.tables.items()
+        if table.redact is not None
+    }
+
+
 def checks(spec: HardeningSpec) -> list[Problem]:
     """Writers of a redacted table only where the view, not the writer, writes into it."""
     if not versions.has(spec.version, "users_xml_grants") or versions.has(spec.version, "view_definer"):
