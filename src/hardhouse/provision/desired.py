@@ -13,12 +13,10 @@ import re
 from dataclasses import dataclass
 
 from hardhouse.clickhouse import versions
-from hardhouse.clickhouse.column_types import parse_column_type
-from hardhouse.render.log_databases import log_database_sql, rewritten
+from hardhouse.render.log_databases import log_database_sql, rewrites
 from hardhouse.render.sql import sql_statements
 from hardhouse.spec import HardeningSpec
-from hardhouse.spec.log_databases import LogTable
-from hardhouse.spec.redaction import ingest_table, redacted_columns
+from hardhouse.spec.redaction import ingest_table
 
 DEFAULT_POLICY = "default"  # what system.tables says of a table created without storage_policy
 
@@ -154,17 +152,6 @@ def _table(spec: HardeningSpec, db_name: str, name: str, statement: str) -> Desi
         storage_policy=_clause(statement, "storage_policy", required=False) or DEFAULT_POLICY,
         create=statement,
         rewrites=rewrites(spec_tables[name]),
-    )
-
-
-def rewrites(table: LogTable) -> tuple[tuple[str, str], ...]:
-    """(column, the SQL of its redacted value) for each column a redacted table rewrites."""
-    if table.redact is None:
-        return ()
-    rules = table.redact.secret_rules()
-    return tuple(
-        (column, rewritten(column, parse_column_type(table.columns[column]), rules))
-        for column in redacted_columns(table.columns, table.redact)
     )
 
 

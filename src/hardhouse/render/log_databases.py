@@ -97,24 +97,31 @@ def nullable(parsed: ColumnType) -> bool:
     return inner is not None and nullable(inner)
 
 
+def rewrites(table: LogTable) -> tuple[tuple[str, str], ...]:
+    """(column, the SQL of its redacted value) for each column a redacted table rewrites."""
+    if table.redact is None:
+        return ()
+    rules = table.redact.secret_rules()
+    return tuple(
+        (column, rewritten(column, parse_column_type(table.columns[column]), rules))
+        for column in redacted_columns(table.columns, table.redact)
+    )
+
+
 def redaction_context(database: str, name: str, table: LogTable) -> dict[str, Any] | None:
     """The ingest table and view of a redacted table: names, and the view's SELECT."""
     if table.redact is None:
         return None
-    rules = table.redact.secret_rules()
-    rewrite = set(redacted_columns(table.columns, table.redact))
+    rewrite = dict(rewrites(table))
     ingest = ingest_table(name)
-    lines = [
-        f"    {rewritten(column, parse_column_type(text), rules)} AS {column}" if column in rewrite else f"    {column}"
-        for column, text in table.columns.items()
-    ]
+    lines = [f"    {rewrite[column]} AS {column}" if column in rewrite else f"    {column}" for column in table.columns]
     select = "SELECT\n" + ",\n".join(lines) + f"\nFROM {database}.{ingest}"
     return {
         "ingest": ingest,
         "view": view_name(name, select),
         "select": select,
-        "columns": [column for column in table.columns if column in rewrite],
-        "rules": [rule.name for rule in rules],
+        "columns": list(rewrite),
+        "rules": [rule.name for rule in table.redact.secret_rules()],
     }
 
 
