@@ -17,6 +17,7 @@ rule matches what a rule wrote: a redacted table scans clean.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -129,6 +130,7 @@ class RuleError(ValueError):
         self.fix = fix
 
 
+@functools.lru_cache(maxsize=512)  # rules are few; each line of a test or report asks again
 def compile_rule(regexp: str) -> re2._Regexp:
     """The rule compiled by RE2, or RuleError. Refused: empty, too long, a control character
     (ClickHouse would read the raw byte), not RE2, or matching the empty string (it would
