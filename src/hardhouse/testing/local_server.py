@@ -17,6 +17,7 @@ from types import TracebackType
 
 from hardhouse.render import RenderedFile, write_files
 from hardhouse.testing.clients import port_open
+from hardhouse.testing.processes import end_process
 
 STOCK_CONFIG_DIR = Path("/etc/clickhouse-server")
 SERVER_BINARY_CANDIDATES = ("clickhouse-server", "/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server")
@@ -124,14 +125,7 @@ class LocalClickHouse:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process, grace=30)
 
     @property
     def pid(self) -> int:

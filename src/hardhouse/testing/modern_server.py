@@ -36,7 +36,6 @@ Caveats a test must respect (the engine is real, the server around it is clickho
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from hardhouse.render import RenderedFile, write_files
 from hardhouse.render.sql import sql_statements
 from hardhouse.testing.clients import port_open
 from hardhouse.testing.local_server import free_port
+from hardhouse.testing.processes import end_process
 
 HOST = "127.0.0.1"
 OVERRIDE = "zzzz-modern-server.xml"  # sorts after every rendered "zz-hardhouse-*" file
@@ -222,14 +222,7 @@ class ModernClickHouse:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after timeout (the sleeping query can outlast SIGTERM)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process, grace=timeout)
 
     @property
     def pid(self) -> int:

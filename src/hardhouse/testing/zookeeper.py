@@ -32,6 +32,7 @@ from hardhouse.probe.wire.zookeeper import (
     ZooKeeperError,
 )
 from hardhouse.testing.clients import port_open
+from hardhouse.testing.processes import end_process
 
 __all__ = [
     "AUTH_FAILED",
@@ -121,14 +122,7 @@ class LocalZooKeeper:
         return path.read_text(errors="replace")[-size:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()  # zkServer.sh execs java: this is the JVM itself
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process, grace=15)  # zkServer.sh execs java: this is the JVM itself
 
     def __enter__(self) -> LocalZooKeeper:
         return self
