@@ -11,6 +11,7 @@ is ignored: CREATE USER answers 514 before any password rule). 497 is ACCESS_DEN
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from typing import Any
 
@@ -81,15 +82,83 @@ def test_app_users_are_refused_every_source_table_function(user) -> None:  # typ
         assert "READ ON" in outcome.message  # the source grant it lacks
 
 
-def test_weakened_a_user_without_an_allow_list_reaches_the_file_and_the_network() -> None:
-    # The same user rendered without users[].databases (so without the log database, which the
-    # spec would refuse beside it) holds every source grant: the query gets past the access
-    # check to the missing file and the closed port.
+def without_grants(files: list[RenderedFile]) -> list[RenderedFile]:
+    """The weakened set: no <grants> element, so a user without an allow-list gets what a
+    users.d user gets by default (everything, sources included)."""
+    return [
+        dataclasses.replace(f, content=re.sub(r"\s*<grants>.*?</grants>", "", f.content, flags=re.S))
+        if f.path.endswith("zz-hardhouse-users.xml")
+        else f
+        for f in files
+    ]
+
+
+def test_a_user_without_an_allow_list_is_refused_every_source_table_function_too() -> None:
+    # Least privilege by default: no databases, no log rights, no table_functions.
     files = render(load_spec(spec(log_database=False, databases=None)), PASSWORDS)
+    report = run_as(files, "app", list(SOURCES.values()))
+    assert report.logged_in, report.login
+    for name, outcome in zip(SOURCES, report.outcomes, strict=True):
+        assert not outcome.ok and outcome.code == ACCESS_DENIED, (name, outcome.message)
+
+
+def test_weakened_a_user_without_grants_reaches_the_file_and_the_network() -> None:
+    # The same user with the grants taken out holds every source: the query gets past the
+    # access check to the missing file and the closed port.
+    files = without_grants(render(load_spec(spec(log_database=False, databases=None)), PASSWORDS))
     report = run_as(files, "app", [SOURCES["url"], SOURCES["file"]])
     assert report.logged_in, report.login
     for outcome in report.outcomes:
         assert not outcome.ok and outcome.code != ACCESS_DENIED, outcome.message
+
+
+def test_a_named_table_function_is_given_and_no_other() -> None:
+    files = render(load_spec(spec(table_functions=["url"])), PASSWORDS)
+    report = run_as(files, "app", list(SOURCES.values()), setup=["CREATE DATABASE app"])
+    assert report.logged_in, report.login
+    outcomes = dict(zip(SOURCES, report.outcomes, strict=True))
+    # url gets past the access check to the closed port; every other source is refused.
+    assert not outcomes["url"].ok and outcomes["url"].code != ACCESS_DENIED, outcomes["url"].message
+    for name, outcome in outcomes.items():
+        if name != "url":
+            assert outcome.code == ACCESS_DENIED, (name, outcome.message)
+
+
+def test_everything_but_sources_is_what_users_d_gives_by_default_minus_sources() -> None:
+    # ClickHouse itself as the oracle: the explicit grants of a user without databases equal the
+    # implicit rights of the same user without <grants>, except the line granting the sources
+    # (so the render neither widens the user, e.g. to CREATE USER, nor narrows it).
+    files = render(load_spec(spec(log_database=False, databases=None)), PASSWORDS)
+    explicit = run_as(files, "app", ["SHOW GRANTS"]).outcomes[0]
+    implicit = run_as(without_grants(files), "app", ["SHOW GRANTS"]).outcomes[0]
+    assert explicit.ok and implicit.ok, (explicit.message, implicit.message)
+    explicit_lines = [row["GRANTS"] for row in explicit.rows]
+    implicit_lines = [row["GRANTS"] for row in implicit.rows]
+    assert "GRANT SOURCES ON *.* TO default" in implicit_lines
+    assert explicit_lines == [line for line in implicit_lines if line != "GRANT SOURCES ON *.* TO default"]
+
+
+def test_a_user_with_databases_gets_them_and_nothing_global() -> None:
+    # Written as grants (users.d cannot mix them with allow_databases), ALL on the user's
+    # databases must not carry ALL's database-scoped CREATE USER or named collections, and
+    # nothing global: 26.9's own allow_databases would keep SYSTEM SHUTDOWN.
+    files = render(load_spec(spec(log_database=False)), PASSWORDS)
+    queries = [
+        "SHOW GRANTS",
+        "CREATE TABLE app.t (a UInt8) ENGINE = Memory",
+        "SELECT count() FROM app.t",
+        "CREATE USER app IDENTIFIED WITH sha256_password BY 'x-Unused-9f3k2'",
+        "CREATE DATABASE other",
+    ]
+    report = run_as(files, "app", queries, setup=["CREATE DATABASE app"])
+    assert report.logged_in, report.login
+    grants, create, select, create_user, other = report.outcomes
+    text = " ".join(row["GRANTS"] for row in grants.rows)
+    for absent in ("CREATE USER", "NAMED COLLECTION", "SYSTEM SHUTDOWN", "SOURCES", " ON *.*"):
+        assert absent not in text, absent
+    assert create.ok and select.ok, (create.message, select.message)
+    assert create_user.code == ACCESS_DENIED and "CREATE USER" in create_user.message
+    assert other.code == ACCESS_DENIED
 
 
 def test_password_complexity_cannot_be_exercised_embedded() -> None:

@@ -159,7 +159,7 @@ def test_an_ingest_table_that_stores_rows_is_refused() -> None:
 
 
 def test_writers_of_a_redacted_table_may_insert_into_its_ingest_table_only() -> None:
-    from hardhouse.spec.log_databases import user_access
+    from hardhouse.spec.rights import user_access
 
     data = copy.deepcopy(redacted_spec())
     data["log_databases"]["logs"]["tables"]["plain"] = {

@@ -260,3 +260,68 @@ def test_a_limit_for_someone_who_is_not_a_reader_is_refused() -> None:
     with pytest.raises(SpecError) as refused:
         load_spec(data)
     assert "reader_limits.ingest" in str(refused.value) and "not a reader" in str(refused.value)
+
+
+# ---------------------------------------------------------------- table functions (HH-EGRESS-2)
+
+
+def grants_of(data: dict[str, Any], user: str) -> list[str]:
+    element = rendered(data)["zz-hardhouse-users.xml"].find(f"users/{user}")
+    assert element.find("allow_databases") is None  # users.d refuses it beside grants
+    return [q.text for q in element.findall("grants/query")]
+
+
+def test_a_user_with_no_databases_gets_everything_but_sources_and_access_management() -> None:
+    data = spec_dict()
+    del data["users"][0]["databases"]
+    assert grants_of(data, "ingest") == [
+        "GRANT ALL ON *.*",
+        "REVOKE ACCESS MANAGEMENT ON *.*",
+        "REVOKE NAMED COLLECTION CONTROL ON *.*",
+        "REVOKE SOURCES ON *.*",
+    ]
+
+
+def test_only_the_named_table_functions_are_granted_in_the_spec_order() -> None:
+    data = spec_dict()
+    data["users"][0]["table_functions"] = ["postgresql", "url", "remote"]
+    assert grants_of(data, "ingest") == [
+        "GRANT ALL ON logs.*",
+        "REVOKE ACCESS MANAGEMENT ON *.*",
+        "REVOKE NAMED COLLECTION CONTROL ON *.*",
+        "GRANT POSTGRES ON *.*",
+        "GRANT URL ON *.*",
+        "GRANT REMOTE ON *.*",
+    ]
+
+
+def test_a_log_reader_names_its_table_functions_beside_its_log_rights() -> None:
+    data = limited()
+    data["users"][1]["table_functions"] = ["file"]
+    assert grants_of(data, "analyst") == ["GRANT SELECT ON logs.events", "GRANT FILE ON *.*"]
+
+
+@pytest.mark.parametrize(
+    ("version", "functions", "problem"),
+    [
+        ("23.5", ["url"], "needs ClickHouse 23.6 or later; clickhouse_version is 23.5"),
+        ("18.16", ["file"], "needs ClickHouse 23.6 or later; clickhouse_version is 18.16"),
+        ("26.9", ["url", "url"], "listed twice: url"),
+        ("26.9", ["url()"], "url()"),
+        ("26.9", ["URL"], "URL"),
+    ],
+)
+def test_table_functions_it_cannot_give_or_does_not_know_are_refused(version, functions, problem) -> None:  # type: ignore[no-untyped-def]
+    data = spec_dict(version)
+    data["users"][0]["table_functions"] = functions
+    with pytest.raises(SpecError) as raised:
+        load_spec(data)
+    message = str(raised.value)
+    assert "users[0].table_functions" in message and problem in message
+
+
+def test_before_23_6_users_keep_the_allow_list_and_no_grants() -> None:
+    data = spec_dict("23.3")
+    users = rendered(data)["zz-hardhouse-users.xml"]
+    assert users.find("users/ingest/grants") is None
+    assert [d.text for d in users.findall("users/ingest/allow_databases/database")] == ["logs"]

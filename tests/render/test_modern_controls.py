@@ -201,10 +201,19 @@ def test_writer_reader_owner_rights_with_users_d_grants(spec_dict, environ) -> N
     assert [q.text for q in users.findall("users/ingest/grants/query")] == [
         "GRANT INSERT ON audit.*",
         "GRANT ALL ON logs.*",
+        "REVOKE ACCESS MANAGEMENT ON *.*",
+        "REVOKE NAMED COLLECTION CONTROL ON *.*",
     ]
     assert users.find("users/ingest/allow_databases") is None
     assert [q.text for q in users.findall("users/analyst/grants/query")] == ["GRANT SELECT ON audit.*"]
-    assert [d.text for d in users.findall("users/admin/allow_databases/database")] == ["ops", "audit"]
+    # admin's allow-list and ownership are grants too: ALL on those databases and nothing else.
+    assert [q.text for q in users.findall("users/admin/grants/query")] == [
+        "GRANT ALL ON ops.*",
+        "GRANT ALL ON audit.*",
+        "REVOKE ACCESS MANAGEMENT ON *.*",
+        "REVOKE NAMED COLLECTION CONTROL ON *.*",
+    ]
+    assert users.find("users/admin/allow_databases") is None
 
 
 def test_readers_fall_back_to_allow_databases_before_grants(spec_dict, environ) -> None:

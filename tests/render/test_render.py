@@ -64,7 +64,13 @@ def test_only_hashes_are_written(spec_dict: dict[str, Any], environ: dict[str, s
 def test_users_get_networks_databases_and_profile(spec_dict: dict[str, Any], environ: dict[str, str]) -> None:
     users = by_name(render(load_spec(spec_dict), environ))["zz-hardhouse-users.xml"]
     assert [ip.text for ip in users.findall("users/analyst/networks/ip")] == ["10.1.2.0/24", "2001:db8::/64"]
-    assert [db.text for db in users.findall("users/ingest/allow_databases/database")] == ["logs"]
+    # 24.8 takes grants in users.d: the allow-list is written as one, so nothing is implicit.
+    assert [q.text for q in users.findall("users/ingest/grants/query")] == [
+        "GRANT ALL ON logs.*",
+        "REVOKE ACCESS MANAGEMENT ON *.*",
+        "REVOKE NAMED COLLECTION CONTROL ON *.*",
+    ]
+    assert users.find("users/ingest/allow_databases") is None
     assert users.findtext("users/ingest/profile") == "writer"
     assert users.find("users/ingest").get("replace") == "1"
 

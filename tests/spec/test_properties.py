@@ -21,7 +21,7 @@ from hardhouse.spec.fields import (
     listens_everywhere,
     parse_network,
 )
-from hardhouse.spec.log_databases import user_access
+from hardhouse.spec.rights import user_access
 
 NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,20}\Z")
 VERSIONS = st.sampled_from(["18.16", "22.8", "23.3", "23.8", "24.3", "24.8", "25.3", "25.8", "26.9"])

@@ -12,8 +12,8 @@ from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
 from hardhouse.render.credentials import MIN_LENGTH
 from hardhouse.spec.fields import parse_network
-from hardhouse.spec.log_databases import row_filters, user_access
 from hardhouse.spec.model import HardeningSpec
+from hardhouse.spec.rights import row_filters, user_access
 from hardhouse.spec.users import LOCKED_PROFILE, refuses_insecure_auth, server_password_policy
 
 if TYPE_CHECKING:

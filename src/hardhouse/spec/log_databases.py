@@ -1,6 +1,6 @@
 """The spec's log_databases section: the databases that hold logs, their tables, retention,
-encryption, and who may write, read or own them; the models, the rules that span them (and the
-users and versions they rely on), and the rights each user gets from them."""
+encryption, and who may write, read or own them; the models and the rules that span them (and
+the users and versions they rely on). The rights each user gets from them: spec.rights."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from hardhouse.spec.settings import profile_is_read_only
 
 if TYPE_CHECKING:
     from hardhouse.spec.model import HardeningSpec
-    from hardhouse.spec.users import User
 
 
 class LogTable(StrictModel):
@@ -269,74 +268,6 @@ def _log_database_names(value: dict[str, LogDatabase]) -> dict[str, LogDatabase]
 
 
 LogDatabases = Annotated[dict[str, LogDatabase], AfterValidator(_log_database_names)]
-
-
-# ---------------------------------------------------------------- what the section means
-
-
-def log_roles(spec: HardeningSpec, user_name: str) -> dict[str, list[str]]:
-    """role -> log databases where user_name holds it."""
-    roles: dict[str, list[str]] = {"writers": [], "readers": [], "owners": []}
-    for db_name, db in spec.log_databases.items():
-        for role, members in db.grantees().items():
-            if user_name in members:
-                roles[role].append(db_name)
-    return roles
-
-
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def user_access(spec: HardeningSpec, user: User) -> tuple[list[str] | None, list[str] | None]:
-    """(grant queries, allow_databases) for a user; None where that element is not written.
-
-    A user named as a writer or reader of a log database gets exactly its log rights plus its
-    own `databases`: as GRANT queries where users.d takes them, else (readers only; writers
-    are refused there) as an allow-list that a read-only profile keeps from writing.
-    """
-    roles = log_roles(spec, user.name)
-    restricted = bool(roles["writers"] or roles["readers"])
-    if restricted and versions.has(spec.version, "users_xml_grants"):
-        grants = [grant for db in roles["writers"] for grant in writer_grants(spec, db)]
-        grants += [grant for db in roles["readers"] for grant in reader_grants(spec, db, user.name)]
-        grants += [f"GRANT ALL ON {db}.*" for db in _unique(roles["owners"] + list(user.databases or []))]
-        return _unique(grants), None
-    if restricted:
-        return None, _unique(list(user.databases or []) + roles["readers"] + roles["writers"] + roles["owners"])
-    if roles["owners"] and user.databases is not None:
-        return None, _unique(list(user.databases) + roles["owners"])
-    return None, user.databases
-
-
-def writer_grants(spec: HardeningSpec, database: str) -> list[str]:
-    """INSERT on the whole log database; where a table is redacted, INSERT per table instead,
-    on the ingest table of each redacted one (never on the table it stores into)."""
-    tables = spec.log_databases[database].tables
-    if all(table.redact is None for table in tables.values()):
-        return [f"GRANT INSERT ON {database}.*"]
-    return [
-        f"GRANT INSERT ON {database}.{name if table.redact is None else ingest_table(name)}"
-        for name, table in tables.items()
-    ]
-
-
-def reader_grants(spec: HardeningSpec, database: str, user_name: str) -> list[str]:
-    """SELECT on the whole log database, or on the tables its reader_limits name."""
-    limit = spec.log_databases[database].reader_limits.get(user_name)
-    if limit is None or limit.tables is None:
-        return [f"GRANT SELECT ON {database}.*"]
-    return [f"GRANT SELECT ON {database}.{table}" for table in limit.tables]
-
-
-def row_filters(spec: HardeningSpec, user_name: str) -> dict[str, dict[str, str]]:
-    """database -> table -> the condition a row must meet for user_name to see it."""
-    found: dict[str, dict[str, str]] = {}
-    for db_name, db in spec.log_databases.items():
-        limit = db.reader_limits.get(user_name)
-        if limit is not None and limit.rows:
-            found[db_name] = dict(limit.rows)
-    return found
 
 
 # ---------------------------------------------------------------- rules that span fields

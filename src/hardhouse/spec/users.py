@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, field_validator, model_val
 from pydantic_core import PydanticCustomError
 
 from hardhouse.clickhouse import versions
+from hardhouse.clickhouse.grants import SOURCE_PRIVILEGES
 from hardhouse.clickhouse.stock import STOCK_PROFILES, STOCK_QUOTAS
 from hardhouse.spec.declare import DatabaseName, Network, StrictModel, described
 from hardhouse.spec.errors import Problem, excerpt, listing
@@ -62,6 +63,7 @@ def _undeclared_users_mode(value: Any) -> Any:
 PasswordHash = Annotated[Literal["auto", "sha256", "scram_sha256"], BeforeValidator(_refuse_bcrypt)]
 UndeclaredUsers = Annotated[Literal["refuse", "remove", "keep"], BeforeValidator(_undeclared_users_mode)]
 PasswordType = Literal["sha256_password", "bcrypt_password"]
+TableFunction = Literal["url", "file", "s3", "remote", "mysql", "postgresql", "hdfs", "jdbc", "odbc", "sqlite"]
 
 
 class PasswordSource(StrictModel):
@@ -138,6 +140,21 @@ class User(PasswordSource):
         ),
         why="least privilege: a log writer needs its log database only",
     )
+    table_functions: Annotated[
+        list[TableFunction],
+        Gate(
+            "users_xml_grants",
+            "remove table_functions, or target a newer clickhouse_version",
+            note="; before it, users.d cannot refuse table functions one by one",
+        ),
+    ] = described(
+        [],
+        description=(
+            f"table functions (and the table engines of the same name) this user may use: "
+            f"{', '.join(SOURCE_PRIVILEGES)}; every other one is refused (23.6+, where users.d takes grants)"
+        ),
+        why="url(), s3() and remote() make a stolen credential a proxy, file() reads the server's disk",
+    )
 
     @field_validator("name")
     @classmethod
@@ -193,6 +210,14 @@ class User(PasswordSource):
     @classmethod
     def valid_quota_name(cls, value: str) -> str:
         return check_name(value, "quota name")
+
+    @field_validator("table_functions")
+    @classmethod
+    def unique_table_functions(cls, value: list[str]) -> list[str]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise fail(f"listed twice: {', '.join(twice)}", "list each table function once")
+        return value
 
     @field_validator("databases")
     @classmethod
@@ -342,6 +367,8 @@ def checks(spec: HardeningSpec) -> list[Problem]:
                     f"{listing(sorted(STOCK_PROFILES | spec.profiles.keys()))}",
                 )
             )
+        # Below 23.6 users.d takes no grants, so table functions cannot be given one by one.
+        problems.extend(refusals(user, "table_functions", spec.version, where))
         if user.quota not in spec.quotas and user.quota not in STOCK_QUOTAS:
             problems.append(
                 Problem(
