@@ -202,16 +202,33 @@ def sandbox_cluster_spec(
     return spec
 
 
-def cluster_waivers() -> list[dict[str, Any]]:
-    """What the cluster's spec opens that a control refuses, accepted with a reason (the deploy's
-    audit fails a host on every failing control that no waiver covers)."""
+def _waiver(control: str, reason: str) -> dict[str, Any]:
+    # Renewed whenever the sandbox's inventory is written.
+    return {
+        "control": control,
+        "reason": reason,
+        "expires": (datetime.date.today() + datetime.timedelta(days=365)).isoformat(),
+    }
+
+
+def sandbox_waivers() -> list[dict[str, Any]]:
+    """What the sandbox's 18.16 spec opens that a control refuses, accepted with a reason (the
+    deploy's audit fails a host on every failing control that no waiver covers)."""
     return [
-        {
-            "control": "HH-PORT-1",
-            "reason": "18.16's replication registers the plaintext native port in ZooKeeper (22.8+ can close it)",
-            # Renewed whenever the sandbox's inventory is written.
-            "expires": (datetime.date.today() + datetime.timedelta(days=365)).isoformat(),
-        }
+        _waiver(
+            "HH-EGRESS-2",
+            "18.16 has no grants: ingest owns and writes app_logs, so it cannot be read-only and keeps "
+            "every table function (23.6+ refuses them unless users[].table_functions names one)",
+        )
+    ]
+
+
+def cluster_waivers() -> list[dict[str, Any]]:
+    """The sandbox's waivers, and what the cluster's spec opens besides."""
+    return sandbox_waivers() + [
+        _waiver(
+            "HH-PORT-1", "18.16's replication registers the plaintext native port in ZooKeeper (22.8+ can close it)"
+        )
     ]
 
 
@@ -362,6 +379,7 @@ class Sandbox:
             "hardhouse_tls_source": "sandbox-ca",
             "hardhouse_sandbox_ca_dir": str(self.ca_dir),
             "hardhouse_verify_address": host.address,
+            "hardhouse_waivers": sandbox_waivers(),
             **extra,
         }
 

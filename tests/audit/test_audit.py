@@ -49,6 +49,10 @@ def stock(tmp_path: Path) -> Path:
 def spec_data(version: str = "18.16") -> dict[str, Any]:
     data = json.loads(json.dumps(VALID_SPEC))
     data["clickhouse_version"] = version
+    if version == "18.16":
+        # 18.16 has no grants: a writable user keeps every table function (HH-EGRESS-2, judged
+        # in tests/audit/test_grant_rules.py), so the trees these tests harden read only.
+        data["users"][0]["profile"] = "readonly"
     return data
 
 

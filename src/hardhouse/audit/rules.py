@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 
 from hardhouse.audit.cluster_rules import CLUSTER_RULES
 from hardhouse.audit.files import Dialect
+from hardhouse.audit.grant_rules import RULE as SOURCE_RULE
+from hardhouse.audit.grant_rules import source_table_functions
 from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
 from hardhouse.audit.user_rules import USER_RULES
@@ -440,6 +442,7 @@ RULES: dict[str, Rule] = {
     "queries-unbounded": queries_unbounded,
     "cors-any-origin": cors_any_origin,
     "user-files-shared": user_files_shared,
+    SOURCE_RULE: source_table_functions,
 }
 
 

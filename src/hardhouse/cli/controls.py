@@ -34,6 +34,7 @@ JUDGE_MODULES = {
     Tool.AUDIT: (
         "hardhouse.audit.rules",
         "hardhouse.audit.user_rules",
+        "hardhouse.audit.grant_rules",
         "hardhouse.audit.cluster_rules",
         "hardhouse.audit.drift",
         "hardhouse.audit.online",

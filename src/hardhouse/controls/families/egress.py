@@ -1,5 +1,5 @@
 """What the server may reach beyond itself: no outbound hosts it was not told of, no table
-functions that read elsewhere for app users, file() confined to a directory of its own."""
+functions that read elsewhere unless the spec names them, file() confined to a directory of its own."""
 
 from __future__ import annotations
 
@@ -22,13 +22,15 @@ CONTROLS: tuple[Control, ...] = (
     ),
     Control(
         ControlId.EGRESS_2,
-        "App users refused the url, file, s3, remote, mysql and postgresql table functions",
+        "Users get only the table functions the spec names",
         Severity.HIGH,
-        "A user limited to its databases (users[].databases) or to its log rights holds no SOURCES grant: "
-        "26.9 refuses url(), file(), s3(), remote(), mysql() and postgresql() with 497 (READ ON ...). "
-        "A read-only profile refuses every table function on 18.16 (164). A user with neither keeps them.",
+        "url(), s3() and remote() turn a stolen password into requests anywhere, file() into reads of the "
+        "server's disk. Where users.d takes grants (23.6+) every user's rights are GRANT queries, with no "
+        "source privilege unless users[].table_functions names it: 26.9 refuses the others with 497 (READ ON "
+        "...). Before that there is no such grant: a profile with readonly 1 refuses every table function (164) "
+        "and any other user keeps them all.",
         (f"{DOCS}/sql-reference/statements/grant#sources", f"{DOCS}/operations/settings/permissions-for-queries"),
-        ("users[].databases", "users[].profile"),
+        ("users[].table_functions", "users[].databases", "users[].profile"),
         templates=("users",),
     ),
     Control(
