@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
+from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
@@ -90,12 +91,32 @@ def cluster_checks(
                 checked=False,
             )
         ]
-    user = next(iter(owners.values()))
-    return (
-        checks
-        + _distributed(address, spec, ca, user, passwords[user])
-        + _replication(address, spec, ca, owners, passwords)
-    )
+    remote = _may_use_remote(spec, owners)
+    if remote:
+        user = next(iter(remote.values()))
+        distributed = _distributed(address, spec, ca, user, passwords[user])
+    else:
+        distributed = [
+            Check(
+                address,
+                f"a query through cluster {spec.cluster.name} is answered",
+                True,
+                "not checked from here: cluster() needs the REMOTE grant, which no owner holds "
+                "(name remote in an owner's users[].table_functions)",
+                CLUSTER_QUERY_ANSWERED,
+                checked=False,
+            )
+        ]
+    return checks + distributed + _replication(address, spec, ca, owners, passwords)
+
+
+def _may_use_remote(spec: HardeningSpec, owners: dict[str, str]) -> dict[str, str]:
+    """The owners whose rights let them query through cluster(): where users.d takes grants,
+    only those naming remote among their table functions (hardhouse.spec.rights)."""
+    if not versions.has(spec.version, "users_xml_grants"):
+        return owners
+    named = {user.name for user in spec.users if "remote" in user.table_functions}
+    return {database: name for database, name in owners.items() if name in named}
 
 
 # -- interserver ---------------------------------------------------------------------------------
