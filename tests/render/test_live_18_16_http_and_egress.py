@@ -29,7 +29,7 @@ from tests.render.test_live_18_16 import SERVE, spec_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.live]
 
-READONLY, WRONG_PASSWORD = 164, 193
+READONLY, WRONG_PASSWORD, DATABASE_ACCESS_DENIED = 164, 193, 291
 RESPONSES = "users.d/zz-hardhouse-responses.xml"
 ORIGIN = "https://attacker.example"
 # Every table function 18.16 has among url, file, s3, remote, mysql, postgresql (it has no s3
@@ -70,6 +70,12 @@ def serve(work: Path, tamper=lambda files: files):  # type: ignore[no-untyped-de
     spec_dict = spec_for(tls, https, native_tls)
     # ingest may log in from loopback here too: the table-function contrast needs a non-read-only user
     spec_dict["users"][1]["networks"] = ["127.0.0.0/29"]
+    # file()'s own directory, with one file in it and a marked file beside it (HH-FILES-1).
+    user_files = work / "user_files"
+    user_files.mkdir()
+    (user_files / "inside.csv").write_text("1\n2\n3\n")
+    (work / "outside.csv").write_text("hardhouse-outside\n")
+    spec_dict["egress"] = {"user_files_path": str(user_files)}
     server = LocalClickHouse(work)
     server.install(tamper(render(load_spec(spec_dict), environ)))
     server.start([(SERVE, https), (SERVE, native_tls)])
@@ -112,15 +118,19 @@ def https_get(info: Server, user: str, params: dict[str, str]) -> tuple[int, dic
         connection.close()
 
 
-def native_code(info: Server, user: str, query: str) -> int | None:
+def native_answer(info: Server, user: str, query: str) -> tuple[int | None, list]:  # type: ignore[type-arg]
+    """(None, rows) when the query is answered, else (the server's error code, [])."""
     client = native_client(SERVE, info.native_tls, user=user, password=info.environ[f"HH_{user.upper()}"], tls=True)
     try:
-        client.execute(query)
-        return None
+        return None, client.execute(query)
     except Exception as error:  # the server's refusal, with its code
-        return getattr(error, "code", -1)
+        return getattr(error, "code", -1), []
     finally:
         client.disconnect()
+
+
+def native_code(info: Server, user: str, query: str) -> int | None:
+    return native_answer(info, user, query)[0]
 
 
 # ---------------------------------------------------------------- HH-LEAK-1: stack traces
@@ -182,6 +192,37 @@ def test_a_writable_user_reaches_past_the_check(rendered, query) -> None:  # typ
     # The contrast that makes the test able to fail: without readonly, 18.16 tries the file or
     # the connection (and fails on the missing file or the closed port), it does not refuse.
     assert native_code(rendered, "ingest", query) not in (None, READONLY)
+
+
+# ---------------------------------------------------------------- HH-FILES-1: file() confined
+
+
+def test_file_reads_inside_its_own_directory(rendered) -> None:  # type: ignore[no-untyped-def]
+    # The contrast that makes the refusals below mean something: a writable user reads here.
+    assert native_answer(rendered, "ingest", "SELECT count() FROM file('inside.csv', CSV, 'a String')") == (
+        None,
+        [(3,)],
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../outside.csv", "{work}/outside.csv", "/etc/hostname", "inside.csv/../../outside.csv"],
+    ids=["parent", "absolute", "system file", "through the directory"],
+)
+def test_file_outside_its_directory_is_refused(rendered, path) -> None:  # type: ignore[no-untyped-def]
+    target = path.format(work=rendered.ca.parent.parent)
+    code, rows = native_answer(rendered, "ingest", f"SELECT count() FROM file('{target}', CSV, 'a String')")
+    assert code == DATABASE_ACCESS_DENIED and rows == []
+
+
+def test_remote_url_allow_hosts_cannot_be_shown_on_18_16() -> None:
+    pytest.skip(
+        "18.16 has no remote_url_allow_hosts (the spec writes it for 22.8+ only), and the only modern server "
+        "here, chdb-core 26.9's clickhouse-local, never applies it: url() to a loopback port outside the list "
+        "is still fetched, embedded and on the network alike (checked 2026-12-06); the rendered element is "
+        "checked by the audit (HH-EGRESS-1) and merged without error by 26.9"
+    )
 
 
 # ---------------------------------------------------------------- HH-HTTP-2: web pages
