@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hardhouse.audit.model import Finding
+from hardhouse.clickhouse import codes
 from hardhouse.clickhouse.native import ServerError, Session
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
@@ -101,6 +102,21 @@ def online_findings(query: Query, file_users: set[str], with_spec: bool, version
             findings.append(Finding("online-any-network", subject, None, None, "may log in from any address"))
     note = f"compared with ClickHouse {version}'s system.users ({len(rows)} accounts)"
     return OnlineResult(findings, note, version)
+
+
+def refusal_text(error: ServerError) -> str:
+    """Why the server could not be asked, named for what the code means (never a password)."""
+    if error.code == codes.AUTHENTICATION_FAILED:
+        return (
+            "516 AUTHENTICATION_FAILED: the server refused the login of --user (a wrong password, an unknown "
+            "user or an address outside its networks: modern servers do not say which)"
+        )
+    session_limit = codes.session_limit_only(error.code)
+    if session_limit is not None:
+        return f"{session_limit}; the accounts could not be read"
+    if error.code == codes.ACCESS_DENIED:
+        return "497 ACCESS_DENIED: --user may not read system.users (it needs SELECT ON system.users)"
+    return f"Code: {error.code}. {error.message.split(' Stack trace:')[0]}"
 
 
 class OnlineUnsupported(Exception):

@@ -27,7 +27,15 @@ from hardhouse.clickhouse.xmltree import Element, Origin
 EMPTY_DOUBLE_SHA1 = hashlib.sha1(hashlib.sha1(b"").digest()).hexdigest()
 # Elements that give a user a way to authenticate other than a password.
 OTHER_AUTHENTICATION = ("ldap", "kerberos", "ssl_certificates", "ssh_keys", "http_authentication")
-PASSWORD_ELEMENTS = ("password", "password_sha256_hex", "password_double_sha1_hex", "password_bcrypt_hash")
+PASSWORD_ELEMENTS = (
+    "password",
+    "password_sha256_hex",
+    "password_double_sha1_hex",
+    "password_bcrypt_hash",
+    "password_scram_sha256_hex",  # what hardhouse renders for 26.9+: PBKDF2-HMAC-SHA256, 4096 rounds
+)
+# The SCRAM-SHA-256 hash of the empty password as users.xml stores it (no salt, 4096 rounds).
+EMPTY_SCRAM_SHA256 = hashlib.pbkdf2_hmac("sha256", b"", b"", 4096).hex()
 # Host names no network restriction should match; a regexp or LIKE pattern matching them all matches anyone.
 PROBE_NAMES = ("attacker.example", "x", "203-0-113-7.customer.example.net")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -92,6 +100,8 @@ class Authentication:
             return self.value.lower() == EMPTY_SHA256
         if self.tag == "password_double_sha1_hex":
             return self.value.lower() == EMPTY_DOUBLE_SHA1
+        if self.tag == "password_scram_sha256_hex":
+            return self.value.lower() == EMPTY_SCRAM_SHA256
         return False
 
 

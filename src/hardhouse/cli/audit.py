@@ -20,10 +20,11 @@ import click
 
 from hardhouse.audit.merge import ConfigTreeError, Dialect
 from hardhouse.audit.model import AuditReport
-from hardhouse.audit.online import OnlineUnsupported, Query, native_query_function
+from hardhouse.audit.online import OnlineUnsupported, Query, native_query_function, refusal_text
 from hardhouse.audit.output import render_json, render_sarif, render_text
 from hardhouse.audit.run import audit_tree
 from hardhouse.cli.options import EXIT_INVALID
+from hardhouse.clickhouse.native import ServerError
 from hardhouse.controls.waivers import Waiver, load_waivers
 from hardhouse.spec import HardeningSpec, load_spec, load_spec_file
 from hardhouse.spec.errors import SpecError, bounded_text
@@ -108,6 +109,8 @@ def _online_query(
             return query(sql)
         except OnlineUnsupported:
             raise
+        except ServerError as error:  # ClickHouse answered: its code, named
+            raise OnlineError(bounded_text(refusal_text(error), 400)) from None
         except Exception as error:  # the driver's network, TLS and server errors: a clear line, no traceback
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise OnlineError(bounded_text(first_line, 300)) from None

@@ -28,6 +28,7 @@ JUDGE_MODULES = {
         "hardhouse.verify.checks",
         "hardhouse.verify.deployment",
         "hardhouse.verify.privileges",
+        "hardhouse.verify.reader_limits",
         "hardhouse.verify.redaction",
         "hardhouse.verify.cluster",
     ),

@@ -16,6 +16,7 @@ LOGIN_REFUSALS = frozenset(
 )
 READONLY = 164  # a setting was changed by a read-only user
 ACCESS_DENIED = 497
+SETTING_CONSTRAINT_VIOLATION = 452  # a SET outside a profile's constraint (modern servers)
 UNKNOWN_SETTING = 115  # e.g. mutations_sync on 18.16
 NETWORK_ERROR = 210  # clickhouse-client could not connect
 # The password was accepted and only the user's max_sessions_for_user refused the session (the

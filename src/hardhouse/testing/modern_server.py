@@ -31,6 +31,13 @@ Caveats a test must respect (the engine is real, the server around it is clickho
   plaintext). `default` itself is never the rendered one.
 * Enforced: password hashes (wrong password: 516), users.d grants (497), settings
   constraints, row filters, encrypted disks (keys from the child's environment).
+
+TLS for the clients that insist on it (tls=True): `native_tls` and `https` are ports of the
+fixture's own TLS front (hardhouse.testing.tls_front: Python's ssl with a certificate for
+127.0.0.1 from a fresh test CA, `ca`), forwarding to the plaintext ports. The TLS endpoint is
+the fixture's, not ClickHouse's: it lets the deploy's and the audit's real code paths (a
+password only to a certificate that validates against a named CA) run against the 26.9 engine,
+and proves their path and the engine's answers, never ClickHouse's TLS settings.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from hardhouse.ca import TlsFiles, write_server_material
 from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.embedded.harness import STOCK_USERS_XML
 from hardhouse.render import RenderedFile, write_files
@@ -50,6 +58,7 @@ from hardhouse.render.sql import sql_statements
 from hardhouse.testing.clients import port_open
 from hardhouse.testing.local_server import free_port
 from hardhouse.testing.processes import end_process
+from hardhouse.testing.tls_front import TlsFront
 
 HOST = "127.0.0.1"
 OVERRIDE = "zzzz-modern-server.xml"  # sorts after every rendered "zz-hardhouse-*" file
@@ -136,15 +145,32 @@ class ModernClickHouse:
     """One 26.9 server process on loopback; use as a context manager, or call start()/stop().
 
     install(files) as an operator would into /etc/clickhouse-server, then start(); the ports
-    are `native` and `http` on `host` (127.0.0.1)."""
+    are `native` and `http` on `host` (127.0.0.1). With tls=True, also `native_tls` and `https`
+    (the fixture's TLS front, see the module's docstring) and `ca`, the CA certificate to
+    validate them against."""
 
-    def __init__(self, workdir: Path, *, native: int | None = None, http: int | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        native: int | None = None,
+        http: int | None = None,
+        tls: bool = False,
+        native_tls: int | None = None,
+        https: int | None = None,
+    ):
         self.workdir = workdir
+        self.tls = tls
+        self._fronts: dict[str, TlsFront] = {}
+        self._tls_files: TlsFiles | None = None  # issued at the first start, kept across restarts
         self.etc = workdir / "etc"
         self.data = workdir / "data"
         self.host = HOST
         self.native = native or free_port(HOST)
         self.http = http or free_port(HOST)
+        # The fronts' ports are known before start, so a spec can name them (ports.native_tls).
+        self.native_tls = (native_tls or free_port(HOST)) if tls else 0
+        self.https = (https or free_port(HOST)) if tls else 0
         self.process: subprocess.Popen[bytes] | None = None
         for sub in ("config.d", "users.d"):
             (self.etc / sub).mkdir(parents=True, exist_ok=True)
@@ -210,6 +236,21 @@ class ModernClickHouse:
             pending = [(host, port) for host, port in pending if not port_open(host, port)]
             if pending:
                 time.sleep(0.05)
+        if self.tls:
+            if self._tls_files is None:
+                self._tls_files = write_server_material(self.workdir / "tls", [self.host])
+            material = self._tls_files
+            self._fronts = {
+                "native_tls": TlsFront(self.host, self.native, material, port=self.native_tls, lifetime=lifetime),
+                "https": TlsFront(self.host, self.http, material, port=self.https, lifetime=lifetime),
+            }
+
+    @property
+    def ca(self) -> Path:
+        """The CA certificate the TLS fronts' certificate validates against (tls=True, once started)."""
+        if self._tls_files is None:
+            raise RuntimeError("no TLS front: create ModernClickHouse(..., tls=True) and start() it")
+        return self._tls_files.ca_certificate
 
     def error_log(self) -> str:
         """The end of the child's stderr (bounded)."""
@@ -221,7 +262,11 @@ class ModernClickHouse:
             return handle.read(STDERR_TAIL).decode("utf-8", errors="replace")
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after timeout (the sleeping query can outlast SIGTERM)."""
+        """Stop the TLS fronts, then the server: SIGTERM, then SIGKILL after timeout (the
+        sleeping query can outlast SIGTERM)."""
+        for front in self._fronts.values():
+            front.stop()
+        self._fronts = {}
         end_process(self.process, grace=timeout)
 
     @property

@@ -1,13 +1,15 @@
 """Least privilege on the log databases, proven as each user from the deploy machine (HH-DATA-1).
 
-As each reader whose networks include this machine: SELECT on every log table is answered
-and an INSERT is refused. As each writer (modern targets only; the spec refuses writers for
-targets without users.d grants): an INSERT is accepted, and SELECT, ALTER and DROP are
-refused. How the server enforces it is named for what it is: GRANT queries in users.d from
-23.6, else an allow-list of databases (allow_databases) plus a read-only profile, which is
-all ClickHouse 18.16 has (no GRANT at all): there a reader is confined to its databases by
-the allow-list and kept from writing by `readonly`, refused with 164 READONLY; modern
-servers refuse a missing grant with 497 ACCESS_DENIED.
+As each reader whose networks include this machine: SELECT on every log table it may read is
+answered and an INSERT is refused; its limits (tables and rows of reader_limits, settings its
+profile locks) are proven in the same session (hardhouse.verify.reader_limits). As each writer
+(modern targets only; the spec refuses writers for targets without users.d grants): an INSERT
+is accepted, and SELECT, ALTER and DROP are refused. How the server enforces it is named for
+what it is: GRANT queries in users.d from 23.6, else an allow-list of databases
+(allow_databases) plus a read-only profile, which is all ClickHouse 18.16 has (no GRANT at
+all): there a reader is confined to its databases by the allow-list and kept from writing by
+`readonly`, refused with 164 READONLY; modern servers refuse a missing grant with 497
+ACCESS_DENIED.
 
 The probes touch no data a reader sees:
   * a refused INSERT is a zero-row INSERT ... SELECT ... WHERE 0: had it been accepted,
@@ -26,18 +28,20 @@ reported as not checked from here, never as passed.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from hardhouse.clickhouse import codes, versions
 from hardhouse.clickhouse.column_types import canonical_type
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.controls.ids import ControlId
-from hardhouse.controls.registry import Tool, register
+from hardhouse.controls.registry import Judge, Tool, register
 from hardhouse.reach import first_reachable, why_not
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.log_databases import LogDatabase, LogTable
 from hardhouse.verify.checks import Check
+from hardhouse.verify.reader_limits import reader_limit_checks, settings_checks
 from hardhouse.verify.redaction import (
     MARK_PREFIX,
     MARKABLE,
@@ -122,8 +126,30 @@ class _Prover:
     def check(self, name: str, ok: bool, detail: str, checked: bool = True) -> Check:
         return Check(self.endpoint, name, ok, detail, LOG_RIGHTS, checked)
 
+    def line(self, name: str, ok: bool, detail: str, proves: Judge, checked: bool = True) -> Check:
+        """A line of another registered check (hardhouse.verify.reader_limits)."""
+        return Check(self.endpoint, name, ok, detail, proves, checked)
+
     def session(self, user: str) -> Session:
         return Session(self.address, self.port, user, self.passwords[user], self.ca)
+
+    @contextmanager
+    def owner_of(self, db_name: str, needed: bool) -> Iterator[Session | None]:
+        """A logged-in session of the first owner this machine can act as (None: not needed,
+        none, or its login failed; the writers' checks report a failed owner login)."""
+        name, _ = first_reachable(
+            self.spec, self.spec.log_databases[db_name].owners, self.here, self.passwords, self.unreadable
+        )
+        if not needed or name is None:
+            yield None
+            return
+        with self.session(name) as owner:
+            try:
+                owner.rows("SELECT 1")
+            except (ServerError, Unreachable):
+                yield None
+                return
+            yield owner
 
     def unreachable(self, role: str, user: str, db_name: str) -> Check | None:
         reason = why_not(self.users[user], self.here, self.passwords, self.unreadable)
@@ -163,9 +189,13 @@ class _Prover:
     def reader(self, user: str, db_name: str, db: LogDatabase) -> list[Check]:
         how = mechanism(self.spec, "reader")
         expected = refusal_codes(self.spec, "reader")
+        limit = db.reader_limits.get(user)
+        readable = {
+            t: table for t, table in db.tables.items() if limit is None or limit.tables is None or t in limit.tables
+        }
 
         def probes(session: Session, checks: list[Check]) -> None:
-            for t_name, table in db.tables.items():
+            for t_name, table in readable.items():
                 qualified = f"{db_name}.{t_name}"
                 try:
                     session.rows(select_probe(qualified))
@@ -174,6 +204,9 @@ class _Prover:
                     checks.append(self.check(f"reader {user} reads {qualified}", False, f"SELECT refused: {error}"))
                 insert = insert_nothing(qualified, table.time_column)
                 checks.append(self.refused(f"reader {user} cannot write {qualified}", session, insert, expected, how))
+            with self.owner_of(db_name, needed=limit is not None and bool(limit.rows)) as owner:
+                checks.extend(reader_limit_checks(self.line, user, db_name, db, session, owner))
+            checks.extend(settings_checks(self.line, self.spec, user, self.users[user].profile, session))
 
         return self.as_user("reader", user, db_name, probes)
 
