@@ -5,7 +5,7 @@ are made from Debian packages: ``debootstrap`` a minimal bookworm root file
 system, then ``tar | docker import``.  Each image is tagged with a hash of its
 recipe, so it is built once and rebuilt only when the recipe changes.
 
-Two images:
+Three images:
 
 ``clickhouse``
     Debian's stock ``clickhouse-server`` 18.16 with untouched ``config.xml`` and
@@ -13,8 +13,13 @@ Two images:
 ``host``
     A plain Debian host reachable over SSH (no ClickHouse), for deploying to
     the way an operator would.
+``systemd-host``
+    The same host with systemd as PID 1 (systemd, systemd-sysv, dbus), so Debian's packaged
+    units run clickhouse-server and zookeeperd as they do on a real host. sshd is a unit;
+    a oneshot unit before it makes the host keys (per container) and installs the authorized
+    key. Run it as ``systemd_run_args`` says (cgroup mount, tmpfs /run, container=docker).
 
-Usage: ``python -m hardhouse_dev.images build [clickhouse|host|all]``.
+Usage: ``python -m hardhouse_dev.images build [clickhouse|host|systemd-host|all]``.
 """
 
 from __future__ import annotations
@@ -75,6 +80,57 @@ fi
 exec /usr/sbin/sshd -D -e
 """
 
+# systemd does not pass the container's environment (docker run -e) to its services, but PID 1
+# itself has it: the key is read from /proc/1/environ by a oneshot unit ordered before sshd,
+# so the container is started exactly like a `host` one (-e AUTHORIZED_KEY=...) and sshd never
+# answers before root's key is in place (nothing is copied in after start, no race).
+SYSTEMD_HOST_SETUP = """\
+#!/bin/sh
+# Run once at boot by hardhouse-host-setup.service, before ssh.service: host keys made per
+# container (none are baked into the image), root's authorized key from PID 1's environment.
+set -e
+ssh-keygen -A >/dev/null
+key=$(head -c 65536 /proc/1/environ | tr '\\0' '\\n' | sed -n 's/^AUTHORIZED_KEY=//p' | head -n 1)
+if [ -n "$key" ]; then
+    install -d -m 700 /root/.ssh
+    printf '%s\\n' "$key" > /root/.ssh/authorized_keys
+    chmod 600 /root/.ssh/authorized_keys
+fi
+"""
+
+SYSTEMD_HOST_SETUP_UNIT = """\
+[Unit]
+Description=hardhouse sandbox host: SSH host keys and root's authorized key (from AUTHORIZED_KEY)
+Before=ssh.service
+ConditionVirtualization=container
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/hardhouse-host-setup
+
+[Install]
+WantedBy=multi-user.target
+"""
+SYSTEMD_HOST_SETUP_UNIT_PATH = "/etc/systemd/system/hardhouse-host-setup.service"
+WANTS = "/etc/systemd/system/multi-user.target.wants"
+
+
+def systemd_run_args() -> list[str]:
+    """``docker run`` arguments a ``systemd-host`` container needs to boot systemd as PID 1
+    (checked on this machine: ../shared/ENVIRONMENT.md; --privileged is neither allowed nor
+    needed): the host's cgroup hierarchy, tmpfs on /run and /run/lock, container=docker."""
+    return [
+        "-e",
+        "container=docker",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+    ]
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -89,6 +145,11 @@ class Recipe:
     expose: tuple[int, ...]
     # Files removed from the root file system before import.
     remove_globs: tuple[str, ...] = ()
+    # The container's command when it is not start_path (systemd as PID 1 runs start_path as a unit).
+    command: tuple[str, ...] = ()
+    # More files (path, content, mode) and symbolic links (path, target) put into the root file system.
+    files: tuple[tuple[str, str, int], ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
 
     @property
     def changes(self) -> list[str]:
@@ -97,7 +158,7 @@ class Recipe:
             f"ENV PATH={_PATH}",
             *(f"EXPOSE {port}" for port in self.expose),
             "WORKDIR /",
-            f"CMD {json.dumps([self.start_path])}",
+            f"CMD {json.dumps(list(self.command or (self.start_path,)))}",
         ]
 
     @property
@@ -112,6 +173,8 @@ class Recipe:
                 "start_script": self.start_script,
                 "remove_globs": self.remove_globs,
                 "changes": self.changes,
+                # Only when set: the recipes without them keep their tags (no rebuild).
+                **({"files": self.files, "links": self.links} if self.files or self.links else {}),
             },
             sort_keys=True,
         )
@@ -147,6 +210,33 @@ RECIPES: dict[str, Recipe] = {
         # openssh-server's postinst generated host keys inside debootstrap;
         # every container would share them.
         remove_globs=("etc/ssh/ssh_host_*",),
+    ),
+    "systemd-host": Recipe(
+        kind="systemd-host",
+        repository="hardhouse/systemd-host",
+        tag_prefix=SUITE,
+        packages=(
+            "systemd",
+            "systemd-sysv",
+            "dbus",
+            "openssh-server",
+            "sudo",
+            "procps",
+            "ca-certificates",
+            "gnupg",
+            "python3",
+        ),
+        start_path="/usr/local/sbin/hardhouse-host-setup",
+        start_script=SYSTEMD_HOST_SETUP,
+        expose=(22,),
+        # Host keys as for `host`; an empty machine id: systemd makes one per container at boot.
+        remove_globs=("etc/ssh/ssh_host_*",),
+        command=("/lib/systemd/systemd",),
+        files=(("/etc/machine-id", "", 0o444), (SYSTEMD_HOST_SETUP_UNIT_PATH, SYSTEMD_HOST_SETUP_UNIT, 0o644)),
+        links=(
+            (f"{WANTS}/hardhouse-host-setup.service", SYSTEMD_HOST_SETUP_UNIT_PATH),
+            (f"{WANTS}/ssh.service", "/lib/systemd/system/ssh.service"),
+        ),
     ),
 }
 KINDS: tuple[str, ...] = tuple(RECIPES)
@@ -375,6 +465,17 @@ def _customise(rootfs: Path, recipe: Recipe) -> None:
     start.parent.mkdir(parents=True, exist_ok=True)
     start.write_text(recipe.start_script)
     start.chmod(0o755)
+    for path, content, mode in recipe.files:
+        target = rootfs / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        target.chmod(mode)
+    for path, points_to in recipe.links:
+        link = rootfs / path.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(points_to)
     # Downloaded .debs only make the image bigger (the package lists stay, so
     # apt-get install works inside a container without an update first).
     for deb in (rootfs / "var/cache/apt/archives").glob("*.deb"):

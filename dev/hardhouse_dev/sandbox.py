@@ -2,6 +2,7 @@
 
     python -m hardhouse_dev.sandbox run [--hosts N]   # up + deploy + report (the main job)
     python -m hardhouse_dev.sandbox run --cluster     # a replicated cluster: 3 replicas and a ZooKeeper host
+    python -m hardhouse_dev.sandbox run --systemd     # the same on hosts that boot systemd (with --hosts/--cluster too)
     python -m hardhouse_dev.sandbox up [--hosts N]    # start N hosts (default 2)
     python -m hardhouse_dev.sandbox deploy [-- ARGS]  # pyinfra inventories/sandbox.py deploy/harden.py -y ARGS
     python -m hardhouse_dev.sandbox report [--json]   # verify every host from this machine
@@ -12,6 +13,14 @@ SSH is published on a random 127.0.0.1 port; the container also has a fixed addr
 Docker network the sandbox creates, which is the address ClickHouse listens on and the
 address this machine verifies it at (the network's gateway is this machine, so it is the
 source address the server sees). Nothing else is contacted.
+
+With --systemd the hosts are containers of the `systemd-host` image instead: systemd is PID 1
+(started as images.systemd_run_args says: the cgroup mount, tmpfs /run and /run/lock,
+container=docker), sshd is a unit, and Debian's packaged units run clickhouse-server
+(/lib/systemd/system/clickhouse-server.service) and zookeeperd (its init script, made a unit
+by systemd's sysv-generator), so the deploy takes its systemd path: systemctl, daemon-reload,
+drop-ins. A host is ready when sshd answers. `up` replaces a host whose container runs the
+other image, so switching between the two needs no `down`.
 
 Each host gets a log database (app_logs): the deploy creates it as its owner (ingest) from
 this machine, and the report shows it with the reader's rights proven as oncall.
@@ -249,11 +258,13 @@ class Sandbox:
         network: str = DEFAULT_NETWORK,
         subnet: str = DEFAULT_SUBNET,
         prefix: str = "hardhouse-sandbox-host",
+        systemd: bool = False,
     ):
         self.state = Path(state) if state else state_dir()
         self.network = network
         self.subnet = ipaddress.ip_network(subnet)
         self.prefix = prefix
+        self.systemd = systemd
 
     # -- paths --------------------------------------------------------------------------------
     @property
@@ -290,12 +301,16 @@ class Sandbox:
     def up(self, n_hosts: int = DEFAULT_HOSTS, cluster: bool = False) -> list[SandboxHost]:
         """Start the hosts; with `cluster`, they are replicas of one cluster, and a ZooKeeper host
         (the first in the list) comes too."""
-        from hardhouse_dev.images import ensure_docker_engine, ensure_image
+        from hardhouse_dev.images import ensure_docker_engine, ensure_image, systemd_run_args
 
         step("Docker engine")
         ensure_docker_engine()
-        step("host image (Debian bookworm with sshd, no ClickHouse; built once, about a minute)")
-        image = ensure_image("host")
+        if self.systemd:
+            step("systemd host image (Debian bookworm, systemd as PID 1, sshd; built once, about a minute)")
+            image = ensure_image("systemd-host")
+        else:
+            step("host image (Debian bookworm with sshd, no ClickHouse; built once, about a minute)")
+            image = ensure_image("host")
         self.state.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.state, 0o700)
         self._ssh_key()
@@ -311,7 +326,7 @@ class Sandbox:
         running = set(self._containers(running_only=True))
         for index, container in zip(indexes, wanted, strict=True):
             address = self.address(index)
-            if container not in running:
+            if container not in running or self._image_of(container) != image:
                 _docker("rm", "-f", container, check=False)
                 step(f"starting {container} at {address}")
                 _docker(
@@ -331,6 +346,7 @@ class Sandbox:
                     f"AUTHORIZED_KEY={self.key.with_suffix('.pub').read_text().strip()}",
                     "-p",
                     "127.0.0.1::22",
+                    *(systemd_run_args() if self.systemd else []),
                     image,
                 )
             name = "sandbox-zookeeper" if index == ZOOKEEPER_INDEX else f"sandbox-{index}"
@@ -522,6 +538,10 @@ class Sandbox:
         )
 
     @staticmethod
+    def _image_of(container: str) -> str:
+        return _docker("inspect", "-f", "{{.Config.Image}}", container, check=False).stdout.strip()
+
+    @staticmethod
     def _ssh_port(container: str) -> int:
         mapping = _docker("port", container, "22/tcp").stdout.split()[0]
         return int(mapping.rsplit(":", 1)[1])
@@ -571,10 +591,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help=f"the hosts are replicas of one cluster (default {CLUSTER_HOSTS}) with a ZooKeeper host",
     )
+    parser.add_argument(
+        "--systemd",
+        action="store_true",
+        help="hosts boot systemd as PID 1 (the systemd-host image): Debian's units run the services",
+    )
     parser.add_argument("--json", action="store_true", help="print the verification report as JSON")
     parser.add_argument("pyinfra_args", nargs="*", help="extra pyinfra arguments for deploy (after --), e.g. -- -vv")
     args = parser.parse_args(argv)
-    sandbox = Sandbox()
+    sandbox = Sandbox(systemd=args.systemd)
     try:
         if args.action == "down":
             sandbox.down()

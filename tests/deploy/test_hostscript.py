@@ -480,6 +480,23 @@ def test_validate_accepts_a_good_set(base: Path, parser: str) -> None:
     assert host.snapshot() == before
 
 
+@needs_root
+def test_validate_accepts_log_database_keys_only_root_can_read(host: Host) -> None:
+    """The key file (0600 root, in a 0700 root directory) and its hook are read by the service
+    manager as root before the server starts, never by the server user: validate must not ask
+    the server user to read them (it did, and refused every key_env deploy; found on a systemd
+    sandbox host, tests/deploy/test_deploy_systemd_sandbox.py)."""
+    files = host.files("new", tls_for()) + _key_files(host, "d" * 64)
+    host.stage(files)
+    result = host.run("validate")
+    assert result.returncode == 0, result.stderr
+    assert "staged configuration is valid (7 files)" in result.stdout
+    # Every other file still has to be readable by the server user.
+    (host.staged / files[1].staged).chmod(0o600)
+    result = host.run("validate")
+    assert result.returncode == 1 and f"{files[1].live}: not readable by {SERVER_USER}" in result.stderr
+
+
 def _break(host: Host, files: list[File], case: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Stage `files` with one problem; return the message validate must give."""
     users = files[1]

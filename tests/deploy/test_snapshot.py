@@ -278,6 +278,27 @@ def test_the_fingerprint_covers_the_include_file_clickhouse_reads_from_outside_i
     assert "/etc/metrika.xml" in scope and settings.config_dir in scope
 
 
+def test_the_fingerprint_covers_how_the_service_manager_starts_the_server() -> None:
+    """A drop-in (User=, ExecStart=, Environment=) or a replaced unit changes what runs without
+    a file in the configuration directory changing; so does the defaults file Debian's init
+    script sources. Proven live under systemd in tests/deploy/test_deploy_systemd_sandbox.py."""
+    from hardhouse.deploy.harden import fingerprint_scope
+    from hardhouse.deploy.settings import DATA_DEFAULTS, read_settings
+
+    settings = read_settings({**DATA_DEFAULTS, "hardhouse_spec": VALID_SPEC})
+    dropins = "/etc/systemd/system/clickhouse-server.service.d"
+    scope = fingerprint_scope(settings, [dropins, "/etc/hardhouse"])
+    for path in (
+        "/lib/systemd/system/clickhouse-server.service",
+        "/etc/systemd/system/clickhouse-server.service",
+        dropins,
+        "/run/systemd/system/clickhouse-server.service.d",
+        "/etc/default/clickhouse-server",
+        "/etc/hardhouse",
+    ):
+        assert scope.count(path) == 1, path
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root: namespaces without other listeners"
 )

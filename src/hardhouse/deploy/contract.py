@@ -112,6 +112,8 @@ def shell_values() -> dict[str, str | tuple[str, ...]]:
         "HH_KIND_CERTIFICATE": KIND_CERTIFICATE,
         "HH_KIND_PRIVATE_KEY": KIND_PRIVATE_KEY,
         "HH_KIND_CA_CERTIFICATE": KIND_CA_CERTIFICATE,
+        "HH_KIND_KEYS": KIND_KEYS,
+        "HH_KIND_KEYS_HOOK": KIND_KEYS_HOOK,
         "HH_HEALTH_KINDS": HEALTH_KINDS,
         "HH_HEALTH_TLS": HEALTH_TLS,
         "HH_HEALTH_TCP": HEALTH_TCP,

@@ -42,8 +42,8 @@ from pyinfra.operations import apt, files
 
 from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
 from hardhouse.deploy.audit import ClickHouseConfigTree
-from hardhouse.deploy.contract import KEY_KINDS, KIND_CONFIG, KIND_USERS, SERVER_USER, TLS_KINDS
-from hardhouse.deploy.keys import KEYS_DIR
+from hardhouse.deploy.contract import KEY_KINDS, KIND_CONFIG, KIND_USERS, SERVER_USER, SERVICE, TLS_KINDS
+from hardhouse.deploy.keys import KEYS_DIR, SYSTEMD_DROPIN_DIR, SYSV_DEFAULTS
 from hardhouse.deploy.operations import (
     go_live,
     live_globs,
@@ -67,6 +67,17 @@ DEBIAN_PACKAGES = ("clickhouse-server", "clickhouse-client", "openssl", "procps"
 REPO_PREREQUISITES = ("ca-certificates", "curl", "gnupg", "openssl", "procps")
 REPO_PACKAGES = ("clickhouse-server", "clickhouse-client", "clickhouse-common-static")
 KEYRING = "/usr/share/keyrings/clickhouse-keyring.gpg"
+# How the service manager starts the server, which the fingerprint must see change: the
+# packaged unit, an operator's replacement, drop-ins (/etc and runtime ones: User=, ExecStart=,
+# Environment= change what runs without a file in the configuration directory changing), and
+# the defaults file Debian's init script sources. An absent path is fingerprinted as absent.
+SERVICE_MANAGER_PATHS = (
+    f"/lib/systemd/system/{SERVICE}.service",
+    f"/etc/systemd/system/{SERVICE}.service",
+    SYSTEMD_DROPIN_DIR,
+    f"/run/systemd/system/{SERVICE}.service.d",
+    SYSV_DEFAULTS,
+)
 
 
 @operation()
@@ -83,12 +94,13 @@ def install_packages(packages: list[str], cache_time: int) -> Iterator[Any]:
 def fingerprint_scope(settings: Settings, extra_dirs: list[str]) -> list[str]:
     """What the host's fingerprint covers (hardhouse.deploy.snapshot): the configuration, TLS
     and key directories, the default include file the server reads from outside them
-    (/etc/metrika.xml), hardhouse-apply and the staged files, the log databases' table
-    definitions and SQL-created access entities."""
+    (/etc/metrika.xml), the service manager's unit, drop-ins and defaults file, hardhouse-apply
+    and the staged files, the log databases' table definitions and SQL-created access entities."""
     metadata = f"{settings.data_dir}/metadata"
     databases = sorted(settings.spec.log_databases or {})
+    extra = [d for d in extra_dirs if d not in SERVICE_MANAGER_PATHS]  # the keys' drop-in directory
     return (
-        [settings.config_dir, DEFAULT_INCLUDE_FROM, *extra_dirs]
+        [settings.config_dir, DEFAULT_INCLUDE_FROM, *SERVICE_MANAGER_PATHS, *extra]
         + [path for db in databases for path in (f"{metadata}/{db}.sql", f"{metadata}/{db}")]
         + [f"{settings.data_dir}/access"]
     )

@@ -10,10 +10,11 @@ counts a step that ran a command as a change); after a change, a step reads its 
 The fingerprint is one salted SHA-256 over everything the verification's answer depends on
 that lives on the host: every path (type, owner, mode, link target) and file content under
 ClickHouse's configuration directory, the default include file ClickHouse reads from outside
-it (/etc/metrika.xml), hardhouse's TLS and key directories, hardhouse-apply and the staged
-files, the spec's log databases' table definitions and ClickHouse's SQL access storage, and
-the same paths as the server reads them, through symbolic links (what a link leads to, the
-files under a linked directory, their contents); the installed packages' versions; the
+it (/etc/metrika.xml), hardhouse's TLS and key directories, the service manager's unit files,
+drop-ins and defaults file, hardhouse-apply and the staged files, the spec's log databases'
+table definitions and ClickHouse's SQL access storage, and the same paths as the server reads
+them, through symbolic links (what a link leads to, the files under a linked directory, their
+contents); the installed packages' versions; the
 server's processes (pid, start time, command line: a restart, an upgrade's too, changes them)
 and the host's listening TCP sockets. The salt is derived from the deploy machine's secrets
 and travels masked, so a fingerprint in a CI log (-vvv) tests no guess about a password hash.

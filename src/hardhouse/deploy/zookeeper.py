@@ -30,7 +30,8 @@ Steps, each idempotent (a re-run with nothing changed reports no change and rest
    digest of the three files, recorded on the host after ZooKeeper answered) or ZooKeeper
    does not answer; systemd when it runs, else the init script, whose own stop cannot find
    the JVM in a container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace
-   rights): the JVM named by its pidfile, if owned by the zookeeper user, is stopped by pid.
+   rights) and which the unit systemd makes of it runs too: under either, the JVM named by its
+   pidfile, if owned by the zookeeper user, is stopped by pid between stop and start.
    Then wait, bounded, until it answers `ruok`;
 5. create each root znode that is missing with an ACL of only ClickHouse's digest (cdrwa),
    with Debian's zkCli.sh on the host. Only the digest `user:base64(sha1(user:password))` is on

@@ -85,6 +85,8 @@ HH_KIND_USERS=
 HH_KIND_CERTIFICATE=
 HH_KIND_PRIVATE_KEY=
 HH_KIND_CA_CERTIFICATE=
+HH_KIND_KEYS=
+HH_KIND_KEYS_HOOK=
 HH_HEALTH_KINDS=()
 HH_HEALTH_TLS=
 HH_HEALTH_TCP=
@@ -393,6 +395,14 @@ validate() {
     done < <(safety_problems; tls_problems)
     for i in "${!M_KIND[@]}"; do
         file=$STAGED/${M_STAGED[i]} live=${M_LIVE[i]}
+        case ${M_KIND[i]} in
+            "$HH_KIND_KEYS" | "$HH_KIND_KEYS_HOOK")
+                # Read by the service manager as root before the server starts, never by the
+                # server user: the key file is root's alone (0600 in a 0700 directory).
+                [ -e "$live" ] && [ ! -L "$live" ] && [ ! -f "$live" ] && problems+=("$live: exists and is not a file")
+                continue
+                ;;
+        esac
         if [ -f "$file" ] && ! as_server_user -r "$file"; then
             problems+=("$live: not readable by $SERVER_USER ($(stat -c '%U:%G %a' -- "$file"))")
         fi
