@@ -110,10 +110,11 @@ FEATURES: dict[str, Feature] = {
     ),
     "users_xml_grants": Feature(
         Version(23, 6),
-        "GRANT queries for users in users.d (grants/query), needed for insert-only writers",
+        "GRANT queries for users in users.d (grants/query), needed for insert-only writers and for giving "
+        "table functions one by one (users[].table_functions)",
         "docs: PR #49381 (opened 2023-05-02; released in 23.5 or 23.6, gated at 23.6); embedded "
-        "26.9: an INSERT-only writer cannot SELECT or DROP (497); before it, log readers are an allow-list plus a "
-        "read-only profile (live 18.16: 164 / 291)",
+        "26.9: an INSERT-only writer cannot SELECT or DROP (497), a user is refused every table function it does "
+        "not name (497); before it, log readers are an allow-list plus a read-only profile (live 18.16: 164 / 291)",
     ),
     "table_ttl": Feature(
         MODERN_MIN,
