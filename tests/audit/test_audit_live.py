@@ -40,7 +40,8 @@ def test_planted_drift_is_named_by_the_audit_and_is_a_real_way_in(tmp_path: Path
         "ports": {"http": None, "native": None, "https": https, "native_tls": native_tls},
         "tls": {"certificate": str(tls.certificate), "private_key": str(tls.private_key), "min_protocol": "tlsv1_2"},
         "default_user": "remove",
-        "users": [{"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.1"]}],
+        # Read only: on 18.16 any other user keeps every table function (HH-EGRESS-2 would fail).
+        "users": [{"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.1"], "profile": "readonly"}],
     }
     environ = {"HH_ADMIN": secrets.token_urlsafe(24)}
     spec_path = tmp_path / "spec.yaml"
@@ -100,7 +101,8 @@ def test_online_audit_on_18_16_says_what_the_server_cannot_answer_and_needs_its_
         "ports": {"http": None, "native": None, "https": None, "native_tls": native_tls},
         "tls": {"certificate": str(tls.certificate), "private_key": str(tls.private_key), "min_protocol": "tlsv1_2"},
         "default_user": "remove",
-        "users": [{"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.0/8"]}],
+        # Read only: it only reads, and on 18.16 any other user keeps every table function.
+        "users": [{"name": "admin", "password_env": "HH_ADMIN", "networks": ["127.0.0.0/8"], "profile": "readonly"}],
     }
     server = LocalClickHouse(tmp_path / "server")
     server.install(render(load_spec(spec), {"HH_ADMIN": password}))
