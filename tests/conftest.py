@@ -39,3 +39,27 @@ def clickhouse_image_name() -> str:
     except (ImageError, OSError) as error:
         require(False, f"no Docker engine or image: {error}")
         raise
+
+
+# Modules that run ZooKeeper's JVM (and zkCli.sh, a JVM per call): kept on one worker when the
+# suite runs in parallel (scripts/test: --dist loadgroup), as two of them at once starve each
+# other of the 2 cores this project runs on (a zkCli.sh answer took over 60 s in one such run).
+ZOOKEEPER_MODULES = frozenset(
+    {
+        "tests/probe/test_zookeeper_live.py",
+        "tests/testing/test_zookeeper.py",
+        "tests/cluster/test_live_18_16_cluster.py",
+        "tests/deploy/test_cluster_deploy.py",
+        "tests/deploy/test_zookeeper_deploy.py",
+        "tests/deploy/test_deploy_systemd_sandbox.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each module is one xdist group (its module-scoped servers and sandboxes are made once,
+    on one worker), except that the ZooKeeper modules share one."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group("zookeeper" if module in ZOOKEEPER_MODULES else module))

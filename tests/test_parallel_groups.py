@@ -1,0 +1,14 @@
+"""The parallel run's grouping (tests/conftest.py) names modules that exist: a renamed module
+would silently leave its ZooKeeper JVM to compete with another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import ZOOKEEPER_MODULES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_zookeeper_module_exists() -> None:
+    assert all((ROOT / module).is_file() for module in ZOOKEEPER_MODULES), sorted(ZOOKEEPER_MODULES)
