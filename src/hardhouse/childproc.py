@@ -14,10 +14,12 @@ several at once, a generator's values sent as parts as they come, a handler's ex
 as the error (a Refused as it is, anything else with its type's name). A parent that keeps a
 child for many requests uses `Child`: requests go out as they are made, replies are matched
 by id, a request waits under its own timeout, and a child that dies, or says what cannot be
-read, fails every request it holds with the reason. Callers that start one short-lived child
-per request with a transport of their own (the probe worker's memory cap and kill at the
-deadline; the embedded engine's files, since the engine writes to its own stdout) still
-write and read these messages with `encode` and `decode_reply` / `decode_request`.
+read, fails every request it holds with the reason. Options serve a child that must be
+bounded (the probe worker's JobServer: a memory cap, stderr discarded, any line that is not a
+reply ending the child). Callers that start one short-lived child per request with a transport
+of their own (the probe worker's one-shot jobs, killed at their deadline; the embedded
+engine's files, since the engine writes to its own stdout) still write and read these
+messages with `encode` and `decode_reply` / `decode_request`.
 
 What a child is asked never carries a secret: children read passwords where the spec names
 them. Bodies are checked where they are answered (each handler turns its body into its own
@@ -57,6 +59,19 @@ class ChildFailed(Exception):
     """A request got no answer: the child refused it, died, overran, or said something unreadable."""
 
 
+class NoAnswerInTime(ChildFailed):
+    """The request's timeout passed without its answer; the child may still be working on it."""
+
+
+class ChildEnded(ChildFailed):
+    """The child is gone (it died, or was killed for what it sent: Child.cut_off says what)."""
+
+
+# Why a parent killed its child (Child.cut_off).
+LONG_REPLY = "a reply longer than the bound"
+NOT_A_REPLY = "a line that is not a reply"
+
+
 class Request(NamedTuple):
     id: int
     kind: str
@@ -68,6 +83,10 @@ class Reply(NamedTuple):
     answer: Any = None
     error: str | None = None
     part: bool = False  # one part of an answer that comes in parts; the last reply has part=False
+
+
+class _Ended(Reply):
+    """The reply a request gets when its child is gone (never sent by a child)."""
 
 
 def encode(message: Request | Reply) -> bytes:
@@ -217,9 +236,9 @@ class Pending:
             reply = self._next(ends)
             if reply is None:
                 self.child.forget(self.ident)
-                raise ChildFailed(f"no answer within {timeout:g} s")
+                raise NoAnswerInTime(f"no answer within {timeout:g} s")
             if reply.error is not None:
-                raise ChildFailed(reply.error)
+                raise (ChildEnded if isinstance(reply, _Ended) else ChildFailed)(reply.error)
             if not reply.part:
                 if reply.answer is not None:
                     yield reply.answer
@@ -242,7 +261,13 @@ class Pending:
 class Child:
     """One child (`python -m MODULE ARGS`) kept for many requests, answered concurrently if it
     serves them so. Started on first use. Safe from many threads, and from pyinfra's greenlets
-    (pyinfra patches threading: each greenlet waits on its own request while the others go on)."""
+    (pyinfra patches threading: each greenlet waits on its own request while the others go on).
+
+    A line on stdout that is not a reply is skipped (a library printing there), unless `strict`:
+    then it ends the child like a reply over `max_reply` does. `preexec_fn` and `env` go to
+    Popen (a memory cap, the environment); `keep_stderr=False` discards stderr instead of
+    keeping its last lines to explain a death. A child once ended stays ended: a caller that
+    wants a fresh one makes a new Child."""
 
     def __init__(
         self,
@@ -251,8 +276,14 @@ class Child:
         *,
         max_reply: int = MAX_REPLY,
         name: str = "the child process",
+        strict: bool = False,
+        preexec_fn: Callable[[], None] | None = None,
+        env: Mapping[str, str] | None = None,
+        keep_stderr: bool = True,
     ) -> None:
         self.module, self.args, self.max_reply, self.name = module, args, max_reply, name
+        self.strict, self.preexec_fn, self.env, self.keep_stderr = strict, preexec_fn, env, keep_stderr
+        self.cut_off = ""  # LONG_REPLY or NOT_A_REPLY: what the child sent that made this end kill it
         self._start = threading.Lock()
         self._write = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -271,7 +302,7 @@ class Child:
             process = self._started()
             if self.ended:
                 self._pending.pop(ident, None)
-                pending.put(Reply(ident, error=self.ended))
+                pending.put(_Ended(ident, error=self.ended))
                 return pending
             with self._write:
                 assert process.stdin is not None
@@ -279,7 +310,7 @@ class Child:
                 process.stdin.flush()
         except (OSError, ValueError) as error:
             self._pending.pop(ident, None)
-            pending.put(Reply(ident, error=f"{self.name} is not running: {error}"))
+            pending.put(_Ended(ident, error=f"{self.name} is not running: {error}"))
         return pending
 
     def call(self, kind: str, body: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
@@ -293,6 +324,11 @@ class Child:
     def start(self) -> None:
         """Start the child now (idempotent), so that its imports overlap the caller's work."""
         self._started()
+
+    @property
+    def running(self) -> bool:
+        """Started and not (yet known to be) ended."""
+        return self._process is not None and not self.ended and self._process.poll() is None
 
     def close(self, timeout: float = 10.0) -> None:
         """Close the child's stdin and let it finish; kill it after `timeout` seconds (0: now)."""
@@ -316,10 +352,13 @@ class Child:
                     [sys.executable, "-m", self.module, *self.args],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
+                    stderr=subprocess.PIPE if self.keep_stderr else subprocess.DEVNULL,
+                    preexec_fn=self.preexec_fn,
+                    env=self.env,
                 )
-                self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
-                self._stderr_reader.start()
+                if self.keep_stderr:
+                    self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+                    self._stderr_reader.start()
                 threading.Thread(target=self._read_replies, daemon=True).start()
                 atexit.register(self.close)
             return self._process
@@ -333,12 +372,16 @@ class Child:
             if not line:
                 break
             if len(line) > self.max_reply:
-                why = f"a reply longer than {self.max_reply} bytes"
+                why, self.cut_off = f"a reply longer than {self.max_reply} bytes", LONG_REPLY
                 self._process.kill()
                 break
             try:
                 reply = decode_reply(line)
             except ProtocolError:
+                if self.strict:
+                    why, self.cut_off = NOT_A_REPLY, NOT_A_REPLY
+                    self._process.kill()
+                    break
                 continue  # not ours to understand (a library printing on stdout): no request waits on it
             pending = self._pending.get(reply.id) if reply.id is not None else None
             if pending is not None:
@@ -347,6 +390,7 @@ class Child:
                 pending.put(reply)
         # The child ended (or overran): every waiting request learns why.
         self._process.wait()
+        stdout.close()
         # Its last words may still be in the pipe: let the stderr reader reach the end (bounded:
         # a grandchild could hold the pipe open).
         if self._stderr_reader is not None:
@@ -356,7 +400,7 @@ class Child:
         for ident in list(self._pending):
             pending = self._pending.pop(ident, None)
             if pending is not None:
-                pending.put(Reply(ident, error=self.ended))
+                pending.put(_Ended(ident, error=self.ended))
 
     def _read_stderr(self) -> None:
         assert self._process is not None and self._process.stderr is not None

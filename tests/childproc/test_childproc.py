@@ -9,8 +9,12 @@ import threading
 import pytest
 
 from hardhouse.childproc import (
+    LONG_REPLY,
+    NOT_A_REPLY,
     Child,
+    ChildEnded,
     ChildFailed,
+    NoAnswerInTime,
     ProtocolError,
     Refused,
     Reply,
@@ -158,3 +162,27 @@ def test_a_child_that_dies_fails_every_request_with_its_last_words() -> None:
         assert answer is None and why == "the echo child ended (about to die)"
     finally:
         child.close(timeout=2)
+
+
+def test_a_strict_child_is_ended_by_a_line_that_is_not_a_reply() -> None:
+    child = Child(ECHO, name="the echo child", strict=True, keep_stderr=False)
+    try:
+        assert child.call("echo", {"n": 1}, 30) == ({"n": 1}, "") and child.running
+        with pytest.raises(ChildEnded, match="^the echo child ended \\(a line that is not a reply\\)$"):
+            list(child.submit("chatter", {}).parts(30))
+        assert child.cut_off == NOT_A_REPLY and not child.running
+    finally:
+        child.close(timeout=2)
+
+
+def test_what_ended_a_request_is_typed(child: Child) -> None:
+    with pytest.raises(NoAnswerInTime, match="no answer within 0.2 s"):
+        list(child.submit("slow", {"seconds": 1}).parts(0.2))
+    with pytest.raises(ChildFailed) as refused:
+        list(child.submit("refuse", {}).parts(30))
+    assert type(refused.value) is ChildFailed  # the child's own refusal: it stays
+    with pytest.raises(ChildEnded):
+        list(child.submit("big", {"size": 100 * 1024}).parts(30))
+    assert child.cut_off == LONG_REPLY
+    with pytest.raises(ChildEnded):  # later requests too
+        list(child.submit("echo", {}).parts(30))

@@ -134,43 +134,52 @@ print("ok")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-def _fake_server(code: str):  # type: ignore[no-untyped-def]
-    def spawn(warm: bool, serve: bool = False) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-    return spawn
+def _stand_in(tmp_path: Path, what: str) -> worker.JobServer:
+    """A JobServer whose children are tests/probe/stand_in_worker.py doing `what` (changed by
+    writing tmp_path/what)."""
+    (tmp_path / "what").write_text(what)
+    return worker.JobServer("tests.probe.stand_in_worker", (str(tmp_path / "what"),))
 
 
 def test_a_job_server_answers_job_after_job_from_one_warm_child() -> None:
     server = worker.JobServer()
     try:
         server.start()
-        child = server._process
-        assert child is not None
+        child = server._child
+        assert child is not None and child.running
         for _ in range(3):
             assert server.run("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
-        assert server._process is child and child.poll() is None
+        assert server._child is child and child.running
         # A request the child cannot answer: it says so, and the child stays.
         with pytest.raises(JobFailed, match="unknown request kind .no_such_job."):
             server.run("no_such_job", {}, 60)
-        assert server._process is child and server.run("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
+        assert server._child is child and server.run("tls_quick_posture", {"targets": [], "timeout": 1}, 60) == []
     finally:
         server.close()
-    assert child.poll() is not None
+    assert not child.running and server._child is None
+
+
+def test_a_job_server_child_is_memory_capped() -> None:
+    server = worker.JobServer()
+    try:
+        server.start()
+        assert server._child is not None and server._child._process is not None
+        pid = server._child._process.pid
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        [line] = [line for line in limits.splitlines() if line.startswith("Max address space")]
+        assert line.split()[3:5] == [str(worker.MEMORY_CAP)] * 2
+    finally:
+        server.close()
 
 
 @pytest.mark.slow
-def test_a_job_server_child_that_overruns_is_killed_and_the_next_job_gets_a_fresh_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(worker, "_spawn", _fake_server("import time; time.sleep(60)"))
-    server = worker.JobServer()
+def test_a_job_server_child_that_overruns_is_killed_and_the_next_job_gets_a_fresh_one(tmp_path: Path) -> None:
+    server = _stand_in(tmp_path, "sleep")
     started = time.monotonic()
     with pytest.raises(JobFailed, match="did not finish within 1s"):
         server.run("tls_quick_posture", {}, 1)
-    assert time.monotonic() - started < 5 and server._process is None
-    answering = 'import sys\nfor line in sys.stdin:\n    print(\'{"id": 1, "answer": 7}\', flush=True)\n'
-    monkeypatch.setattr(worker, "_spawn", _fake_server(answering))
+    assert time.monotonic() - started < 5 and server._child is None
+    (tmp_path / "what").write_text("answer 7")
     try:
         assert server.run("tls_quick_posture", {}, 30) == 7
     finally:
@@ -178,23 +187,20 @@ def test_a_job_server_child_that_overruns_is_killed_and_the_next_job_gets_a_fres
 
 
 @pytest.mark.parametrize(
-    "code, error",
+    "what, error",
     [
-        (
-            f"import sys; sys.stdout.buffer.write(b'x' * {worker.OUTPUT_CAP + 4096}); sys.stdout.flush()",
-            "answered more",
-        ),
-        ("import sys; sys.stdin.readline(); sys.exit(3)", "ended without an answer"),
-        ("import sys; sys.stdin.readline(); print('not json', flush=True)", "no answer"),
+        ("flood", "answered more"),
+        ("exit 3", "ended without an answer"),
+        ("babble", "no answer"),
     ],
 )
-def test_a_job_server_child_that_floods_dies_or_babbles_is_ended(
-    monkeypatch: pytest.MonkeyPatch, code: str, error: str
-) -> None:
-    monkeypatch.setattr(worker, "_spawn", _fake_server(code))
-    server = worker.JobServer()
+def test_a_job_server_child_that_floods_dies_or_babbles_is_ended(tmp_path: Path, what: str, error: str) -> None:
+    server = _stand_in(tmp_path, what)
+    started = time.monotonic()
     try:
         with pytest.raises(JobFailed, match=error):
             server.run("tls_quick_posture", {}, 30)
+        # At once, not at the deadline; and the child is gone, so the next job gets a fresh one.
+        assert time.monotonic() - started < 10 and server._child is None
     finally:
         server.close()

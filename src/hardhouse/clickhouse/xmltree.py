@@ -15,13 +15,13 @@ Processing instructions are dropped (they carry no configuration) but still end 
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.parsers import expat
+
+from hardhouse import bounded_file
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 100
@@ -282,42 +282,12 @@ def parse_bytes(
 
 
 def read_bounded(path: Path, shown_as: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The bytes of a regular file no larger than max_bytes, checked before reading it."""
+    """The bytes of a regular file no larger than max_bytes (hardhouse.bounded_file's reader,
+    its refusal as an XmlInputError)."""
     try:
-        # O_NONBLOCK: opening a FIFO must not hang; the type is checked on the open descriptor.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise XmlInputError(f"{shown_as}: does not exist") from None
-    except OSError as error:
-        raise XmlInputError(f"{shown_as}: cannot be read ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise XmlInputError(f"{shown_as}: is {_kind(mode)}, not a regular file")
-        size = os.fstat(fd).st_size
-        if size > max_bytes:
-            raise XmlInputError(f"{shown_as}: {size} bytes, larger than the limit of {max_bytes} bytes")
-        try:
-            data = handle.read(max_bytes + 1)
-        except OSError as error:
-            raise XmlInputError(f"{shown_as}: cannot be read ({error.strerror})") from None
-    if len(data) > max_bytes:  # it grew while we looked
-        raise XmlInputError(f"{shown_as}: larger than the limit of {max_bytes} bytes")
-    return data
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
+        return bounded_file.read_bounded(path, max_bytes, shown_as=shown_as)
+    except bounded_file.FileRefused as error:
+        raise XmlInputError(str(error)) from None
 
 
 def parse_file(path: Path, shown_as: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Element:

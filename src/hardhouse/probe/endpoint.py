@@ -3,10 +3,10 @@ every source of targets uses (target lists, inventories, port scanners' outputs)
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from hardhouse import bounded_file
 
 FILE_MAX = 4 * 1024 * 1024  # bytes of a target list or an inventory (scan files have their own cap)
 
@@ -25,25 +25,13 @@ class Endpoint:
 def read_bounded_bytes(path: Path, limit: int = FILE_MAX) -> bytes:
     """A regular file's bytes, at most `limit`; never blocks on a FIFO or device."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        raise TargetError(f"{path}: {error.strerror or error}") from None
-    try:
-        # Judged before wrapping: os.fdopen refuses a directory with a traceback of its own.
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise TargetError(f"{path}: not a regular file")
-        if info.st_size > limit:
-            raise TargetError(f"{path}: larger than {limit} bytes; split it")
-        handle = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise TargetError(f"{path}: larger than {limit} bytes; split it")
-    return data
+        return bounded_file.read_bounded(path, limit)
+    except (bounded_file.CannotOpen, bounded_file.CannotRead) as error:
+        raise TargetError(f"{path}: {error.strerror or error.cause}") from None
+    except bounded_file.NotRegularFile:
+        raise TargetError(f"{path}: not a regular file") from None
+    except bounded_file.TooLarge:
+        raise TargetError(f"{path}: larger than {limit} bytes; split it") from None
 
 
 def read_bounded(path: Path, limit: int = FILE_MAX) -> str:

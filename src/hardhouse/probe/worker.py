@@ -8,15 +8,15 @@ Parent: `await run_job(kind, arguments, deadline)` -> the job's JSON answer.
 Child:  `python -m hardhouse.probe.worker` answers requests (hardhouse.childproc: kind = the
 job, body = its keyword arguments) on stdin, one after another, until stdin closes: a one-shot
 child gets one request, a JobServer's many. Jobs live in JOBS below; each returns a JSON-able
-value. The transport stays here (the memory cap, the kill at the deadline, the spare child);
-the messages are childproc's.
+value. The one-shot transports stay here (the memory cap, the kill at the deadline, the spare
+child); a JobServer keeps its child as a childproc.Child with the same bounds, and the
+messages are childproc's.
 """
 
 from __future__ import annotations
 
 import atexit
 import importlib
-import itertools
 import os
 import resource
 import selectors
@@ -27,7 +27,20 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hardhouse.childproc import ProtocolError, Refused, Request, decode_reply, encode, serve
+from hardhouse.childproc import (
+    LONG_REPLY,
+    NOT_A_REPLY,
+    Child,
+    ChildEnded,
+    ChildFailed,
+    NoAnswerInTime,
+    ProtocolError,
+    Refused,
+    Request,
+    decode_reply,
+    encode,
+    serve,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -168,16 +181,17 @@ class JobServer:
     """One warm child answering jobs one after another, each under its own deadline: for a
     process that asks for many short jobs at moments it cannot foresee (the deploy's checks
     from outside ask for one quick TLS posture per host, as each host's turn comes), which
-    would otherwise start a child (and load the TLS scanner) for each. The child is the same
-    as a one-shot one: memory capped, its answers read up to OUTPUT_CAP. A job that overruns
-    its deadline, or a child that dies or answers what cannot be read, ends the child: that
-    job fails, and the next one starts a fresh child. Callers are served one at a time."""
+    would otherwise start a child (and load the TLS scanner) for each. The child is a
+    hardhouse.childproc.Child with the one-shot child's bounds: memory capped, stderr
+    discarded, its answer read up to OUTPUT_CAP, any line that is not a reply ending it. A job
+    that overruns its deadline, or a child that dies or answers what cannot be read, ends the
+    child: that job fails, and the next one starts a fresh child. Callers are served one at a
+    time (the lock), so an ended child never holds another caller's job."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str = "hardhouse.probe.worker", args: tuple[str, ...] = (WARM_FLAG,)) -> None:
+        self._module, self._args = module, args  # another module: tests' stand-in children
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._reaper_registered = False
-        self._ids = itertools.count(1)
+        self._child: Child | None = None
 
     def start(self) -> None:
         """Start the child now (idempotent), so that it loads the TLS scanner ahead of its first job."""
@@ -186,64 +200,52 @@ class JobServer:
 
     def run(self, kind: str, arguments: dict[str, Any], deadline: float) -> Any:
         with self._lock:
-            process = self._started()
-            ends = time.monotonic() + deadline
+            child = self._started()
             try:
-                assert process.stdin is not None and process.stdout is not None
-                process.stdin.write(encode(Request(next(self._ids), kind, arguments)))
-                process.stdin.flush()
-                line = _read_line(process.stdout.fileno(), ends, deadline)
-            except (OSError, JobFailed) as error:
+                answers = list(child.submit(kind, arguments).parts(deadline))
+            except NoAnswerInTime:
                 self._end()
-                raise error if isinstance(error, JobFailed) else JobFailed(f"the worker child ended: {error}") from None
-            return _answer(line, None)
+                raise JobFailed(f"did not finish within {deadline:g}s") from None
+            except ChildEnded:
+                self._end()
+                raise JobFailed(_ENDED_FOR.get(child.cut_off, "the worker child ended without an answer")) from None
+            except ChildFailed as error:  # the job's own refusal: the child stays
+                raise JobFailed(str(error)[:200]) from None
+            return answers[-1] if answers else None
 
     def close(self) -> None:
         with self._lock:
             self._end()
 
-    def _started(self) -> subprocess.Popen[bytes]:
-        if self._process is None or self._process.poll() is not None:
+    def _started(self) -> Child:
+        if self._child is None or not self._child.running:
             self._end()
-            self._process = _spawn(warm=True)
-            if not self._reaper_registered:
-                atexit.register(self.close)
-                self._reaper_registered = True
-        return self._process
+            self._child = Child(
+                self._module,
+                self._args,
+                max_reply=OUTPUT_CAP,
+                name="the worker child",
+                strict=True,
+                preexec_fn=_limit_memory,
+                env=_environment(),
+                keep_stderr=False,
+            )
+            self._child.start()
+            # Registered again after each child's own (atexit runs the last first): at exit the
+            # child is killed now, not waited for.
+            atexit.unregister(self.close)
+            atexit.register(self.close)
+        return self._child
 
     def _end(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+        child, self._child = self._child, None
+        if child is not None:
+            child.close(timeout=0)
+            atexit.unregister(child.close)
 
 
-def _read_line(fd: int, ends: float, deadline: float) -> bytes:
-    """One answer line from a server child, by `ends` (monotonic) and up to OUTPUT_CAP bytes."""
-    output = bytearray()
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while not output.endswith(b"\n"):
-            if len(output) > OUTPUT_CAP:
-                raise JobFailed("answered more than the probe reads")
-            left = ends - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                raise JobFailed(f"did not finish within {deadline:g}s")
-            # One byte past the cap at most; a child answers only after a request, so nothing
-            # beyond this answer's newline can be in the pipe.
-            chunk = os.read(fd, min(65536, OUTPUT_CAP + 2 - len(output)))
-            if not chunk:
-                raise JobFailed("the worker child ended without an answer")
-            output += chunk
-    return bytes(output)
+# What a job gets when its JobServer child was killed for what it sent.
+_ENDED_FOR = {LONG_REPLY: "answered more than the probe reads", NOT_A_REPLY: "ended with status None and no answer"}
 
 
 def _answer(output: bytes, status: int | None) -> Any:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from zxcvbn import zxcvbn
 
+from hardhouse import bounded_file
 from hardhouse.clickhouse.stock import EMPTY_SHA256
 from hardhouse.spec.errors import Problem, SpecError
 from hardhouse.spec.model import HardeningSpec
@@ -104,6 +105,18 @@ def read_secret(user: User, where: str, environ: Mapping[str, str]) -> tuple[str
     return secret, None
 
 
+class _SharedWithOthers(Exception):
+    def __init__(self, mode: int) -> None:
+        super().__init__()
+        self.mode = mode
+
+
+def _owner_only(info: os.stat_result) -> None:
+    """A secret's own policy, judged on the opened file before its size (ssh's rule for keys)."""
+    if info.st_mode & 0o077:
+        raise _SharedWithOthers(info.st_mode)
+
+
 def read_password_file(path: str, field: str) -> tuple[str | None, str | None, str]:
     """(password, None, "") or (None, problem, fix), judged the way ssh judges a private key.
 
@@ -113,36 +126,22 @@ def read_password_file(path: str, field: str) -> tuple[str | None, str | None, s
     regular file, at most MAX_SECRET_BYTES, not readable or writable by group or others, UTF-8.
     The content and the path are never put in a message (the path may be a pasted password).
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        fd = os.open(path, flags)
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or "the path cannot be opened"
-        return None, f"cannot read the file: {reason}", READABLE_FIX
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            problem = "the file is not a regular file (a device, FIFO, socket or directory)"
-            return None, problem, "point password_file at a plain file holding only the password"
-        if info.st_mode & 0o077:
-            problem = f"the file's mode is {stat.S_IMODE(info.st_mode):04o}: its group or others may read or write it"
-            fix = f"restrict it to its owner: chmod 600 FILE, FILE being the path in {field} (as ssh requires of keys)"
-            return None, problem, fix
-        too_big = f"the file is larger than {MAX_SECRET_BYTES} bytes, which no password needs"
-        if info.st_size > MAX_SECRET_BYTES:
-            return None, too_big, "put only the password (and at most a trailing newline) in the file"
-        data = b""
-        while len(data) <= MAX_SECRET_BYTES:  # the file may have grown since fstat
-            chunk = os.read(fd, MAX_SECRET_BYTES + 1 - len(data))
-            if not chunk:
-                break
-            data += chunk
-        if len(data) > MAX_SECRET_BYTES:
-            return None, too_big, "put only the password (and at most a trailing newline) in the file"
-    except OSError as error:
+        data = bounded_file.read_bounded(path, MAX_SECRET_BYTES, shown_as="the file", judge=_owner_only)
+    except _SharedWithOthers as shared:
+        problem = f"the file's mode is {stat.S_IMODE(shared.mode):04o}: its group or others may read or write it"
+        fix = f"restrict it to its owner: chmod 600 FILE, FILE being the path in {field} (as ssh requires of keys)"
+        return None, problem, fix
+    except bounded_file.CannotOpen as error:
+        return None, f"cannot read the file: {error.strerror or 'the path cannot be opened'}", READABLE_FIX
+    except bounded_file.CannotRead as error:
         return None, f"cannot read the file: {error.strerror}", READABLE_FIX
-    finally:
-        os.close(fd)
+    except bounded_file.NotRegularFile:
+        problem = "the file is not a regular file (a device, FIFO, socket or directory)"
+        return None, problem, "point password_file at a plain file holding only the password"
+    except bounded_file.TooLarge:
+        too_big = f"the file is larger than {MAX_SECRET_BYTES} bytes, which no password needs"
+        return None, too_big, "put only the password (and at most a trailing newline) in the file"
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

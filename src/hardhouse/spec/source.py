@@ -13,13 +13,12 @@ The same node and depth bounds apply to specs given as data (pyinfra host data).
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hardhouse import bounded_file
 from hardhouse.spec.errors import Problem, SpecError, bounded_text, excerpt
 
 MAX_SPEC_BYTES = 1 << 20
@@ -38,54 +37,24 @@ def _refuse(problem: str, fix: str) -> SpecError:
     return SpecError([Problem("", problem, fix)])
 
 
-def _file_kind(mode: int) -> str:
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
 def read_spec_bytes(path: str | Path, what: str = "spec file", option: str = "--spec") -> bytes:
     """The file's bytes: a regular file of at most MAX_SPEC_BYTES, read without blocking.
     `what` and `option` name the file in messages (the waivers file is read the same way)."""
     name = shown_path(path)
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        fd = os.open(path, flags)
-    except OSError as error:
-        raise _refuse(f"cannot read {what} {name}: {error.strerror}", f"check the path given to {option}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _refuse(
-                f"{what} {name} is {_file_kind(info.st_mode)}, not a regular file",
-                f"give {option} the path of a YAML file",
-            )
-        too_big = _refuse(
+        return bounded_file.read_bounded(path, MAX_SPEC_BYTES, shown_as=name)
+    except (bounded_file.CannotOpen, bounded_file.CannotRead) as error:
+        reason = error.strerror or "the path cannot be opened"  # no strerror: a NUL byte in the path
+        raise _refuse(f"cannot read {what} {name}: {reason}", f"check the path given to {option}") from None
+    except bounded_file.NotRegularFile as error:
+        raise _refuse(
+            f"{what} {name} is {error.kind}, not a regular file", f"give {option} the path of a YAML file"
+        ) from None
+    except bounded_file.TooLarge:
+        raise _refuse(
             f"{what} {name} is larger than {MAX_SPEC_BYTES} bytes (1 MiB)",
             f"a {what} is a few kilobytes; check that {option} names the right file",
-        )
-        if info.st_size > MAX_SPEC_BYTES:
-            raise too_big
-        chunks, size = [], 0
-        # The size may change under us: read until end of file, never past the limit.
-        while size <= MAX_SPEC_BYTES:
-            chunk = os.read(fd, MAX_SPEC_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_SPEC_BYTES:
-            raise too_big
-        return b"".join(chunks)
-    except OSError as error:
-        raise _refuse(f"cannot read {what} {name}: {error.strerror}", f"check the path given to {option}") from None
-    finally:
-        os.close(fd)
+        ) from None
 
 
 def decode_spec(data: bytes, path: str | Path, what: str = "spec file") -> str:
