@@ -42,7 +42,7 @@ def clickhouse_image_name() -> str:
 
 
 # Modules that run ZooKeeper's JVM (and zkCli.sh, a JVM per call): kept on one worker when the
-# suite runs in parallel (scripts/test: --dist loadgroup), as two of them at once starve each
+# suite runs in parallel (scripts/test: -n 2 --dist loadfile), as two of them at once starve each
 # other of the 2 cores this project runs on (a zkCli.sh answer took over 60 s in one such run).
 ZOOKEEPER_MODULES = frozenset(
     {
@@ -56,10 +56,22 @@ ZOOKEEPER_MODULES = frozenset(
 )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each module is one xdist group (its module-scoped servers and sandboxes are made once,
-    on one worker), except that the ZooKeeper modules share one."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.nodeid.split("::", 1)[0]
-            item.add_marker(pytest.mark.xdist_group("zookeeper" if module in ZOOKEEPER_MODULES else module))
+def scope_of(nodeid: str) -> str:
+    """What one worker runs together: a test module (its module-scoped servers and sandboxes are
+    made once, and its tests keep their order), or all the ZooKeeper modules."""
+    module = nodeid.split("::", 1)[0]
+    return "zookeeper" if module in ZOOKEEPER_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadfile with the ZooKeeper modules as one scope. (pytest-xdist's loadgroup would
+    say this with markers, but with pytest 9 it no longer keeps a group on one worker.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return ModuleScheduling(config, log)
