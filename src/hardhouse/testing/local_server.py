@@ -124,8 +124,10 @@ class LocalClickHouse:
             )
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self) -> None:
-        end_process(self.process, grace=30)
+    def stop(self, grace: float = 30) -> None:
+        """Stop the server: TERM, then KILL after `grace` seconds (a caller whose data is thrown
+        away may not wait for 18.16's shutdown of replicated tables)."""
+        end_process(self.process, grace=grace)
 
     @property
     def pid(self) -> int:
