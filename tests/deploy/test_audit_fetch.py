@@ -559,6 +559,24 @@ def test_audit_of_an_inventory_names_the_planted_file_per_host(tmp_path: Path, h
     assert "HH-LISTEN-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in result.stdout
 
 
+def test_an_inventory_hosts_own_waivers_are_accepted_as_the_deploy_accepts_them(
+    tmp_path: Path, hardened_tree: Path
+) -> None:
+    spec_data = sandbox_spec("172.30.77.11", "172.30.77.1", "172.30.77.0/24", tmp_path / "secrets")
+    host = {"hardhouse_config_dir": str(hardened_tree), "hardhouse_spec": spec_data}
+    # Without them, the 18.16 writer fails HH-EGRESS-2, as it fails the deploy's audit.
+    bare = run_audit(f"@{write_inventory(tmp_path, [['@local', host]])}", "--spec-from-inventory")
+    assert bare.returncode == 1 and "HH-EGRESS-2 user ingest" in bare.stdout, bare.stdout + bare.stderr
+    waived = write_inventory(tmp_path, [["@local", {**host, "hardhouse_waivers": sandbox_waivers()}]])
+    result = run_audit(f"@{waived}", "--spec-from-inventory")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WAIVED" in result.stdout and "HH-EGRESS-2" in result.stdout
+    # Waivers that are not valid leave the host not audited, never passed.
+    wrong = write_inventory(tmp_path, [["@local", {**host, "hardhouse_waivers": [{"control": "HH-NOPE-1"}]}]])
+    refused = run_audit(f"@{wrong}", "--spec-from-inventory")
+    assert refused.returncode == 2 and "hardhouse_waivers" in refused.stdout + refused.stderr, refused.stdout
+
+
 def test_a_host_that_cannot_be_reached_is_reported_and_an_incomplete_audit_does_not_pass(
     tmp_path: Path, hardened_tree: Path
 ) -> None:

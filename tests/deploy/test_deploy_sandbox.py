@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hardhouse.ca import issue_ca, issue_leaf
 from hardhouse.probe import login_sync
@@ -577,10 +576,8 @@ def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_
     assert hashes
     for secret in hashes + list(exposed_host.passwords().values()):
         assert not _appears(secret, result.output), "a password or its hash appears in the -vvv output"
-    # With the waivers the deploy has (the sandbox's own: an 18.16 writer keeps every table function).
-    waivers = exposed_host.state / "waivers.yaml"
-    waivers.write_text(yaml.safe_dump({"waivers": sandbox_waivers()}))
-    audited = audit_hosts(exposed_host, "--spec-from-inventory", "--json", "--waivers", str(waivers))
+    # Each host's own spec and waivers, as the deploy reads them from the inventory.
+    audited = audit_hosts(exposed_host, "--spec-from-inventory", "--json")
     assert audited.returncode == 0, audited.stdout[-3000:] + audited.stderr
     (report,) = json.loads(audited.stdout)["reports"]
     assert report["target"] == "sandbox-1" and "config.d/zzz-debug.xml" not in report["files"]

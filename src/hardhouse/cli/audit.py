@@ -25,7 +25,7 @@ from hardhouse.audit.output import render_json, render_sarif, render_text
 from hardhouse.audit.run import audit_tree
 from hardhouse.cli.options import EXIT_INVALID
 from hardhouse.clickhouse.native import ServerError
-from hardhouse.controls.waivers import Waiver, load_waivers
+from hardhouse.controls.waivers import Waiver, load_waivers, parse_waivers
 from hardhouse.spec import HardeningSpec, load_spec, load_spec_file
 from hardhouse.spec.errors import SpecError, bounded_text
 from hardhouse.terminal import printable
@@ -139,18 +139,23 @@ def _audit_inventory(
             if tree.archive is None:
                 not_audited.append((tree.host, tree.error or "no answer"))
                 continue
-            host_spec = spec
+            host_spec, host_waivers = spec, waivers
             if spec_from_inventory:
                 if tree.spec is None:
-                    not_audited.append(
-                        (tree.host, f"no spec to compare with: {tree.spec_error or 'no hardhouse_spec'}")
-                    )
+                    why = f"its host data cannot be used: {tree.spec_error}" if tree.spec_error else "no hardhouse_spec"
+                    not_audited.append((tree.host, f"no spec to compare with: {why}"))
                     continue
                 try:
                     host_spec = load_spec(tree.spec)
                 except SpecError as error:
                     why = "; ".join(f"hardhouse_spec.{p}" for p in error.problems)
                     not_audited.append((tree.host, f"its hardhouse_spec is not valid: {why}"))
+                    continue
+                try:
+                    host_waivers = waivers + parse_waivers(tree.waivers)
+                except SpecError as error:
+                    why = "; ".join(f"hardhouse_{p}" for p in error.problems)
+                    not_audited.append((tree.host, f"its hardhouse_waivers are not valid: {why}"))
                     continue
             try:
                 reports.append(
@@ -160,7 +165,7 @@ def _audit_inventory(
                         config_dir=tree.config_dir,
                         spec=host_spec,
                         spec_name=spec_name,
-                        waivers=waivers,
+                        waivers=host_waivers,
                         dialect=dialect,
                         server_version=tree.server_version,
                         include=tree.include,
@@ -190,8 +195,8 @@ def _audit_inventory(
 @click.option(
     "--spec-from-inventory",
     is_flag=True,
-    help="Drift mode for @INVENTORY.py hosts: compare each host with its own hardhouse_spec from the "
-    "inventory's host and group data, as the deploy does.",
+    help="Drift mode for @INVENTORY.py hosts: compare each host with its own hardhouse_spec, and accept "
+    "its hardhouse_waivers (beside --waivers), from the inventory's host and group data, as the deploy does.",
 )
 @click.option(
     "--waivers",

@@ -29,7 +29,7 @@ import binascii
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from hardhouse.childproc import Child, ChildFailed, Refused, serve
 from hardhouse.deploy.audit import ARCHIVE_LIMIT, INCLUDE_LIMIT, ClickHouseConfigTree, FetchedTree
 from hardhouse.deploy.contract import CONFIG_DIR
 from hardhouse.spec.errors import bounded_text
+
+MAX_WAIVERS = 1000  # a host's waivers read back from the child; more is not an inventory
 
 CHILD_TIMEOUT = 600.0  # seconds for loading, connecting and fetching every host
 HOST_TIMEOUT = 180.0  # seconds for one host (connect + fetch)
@@ -59,6 +61,8 @@ class HostTree:
     server_version: str | None = None  # what the host says about itself (FetchedTree)
     include: bytes | None = None
     include_absent: bool = False
+    # The host's hardhouse_waivers as data (with_spec), validated again by the caller.
+    waivers: list[Any] = field(default_factory=list)
 
 
 def _host_tree(answer: Any) -> HostTree:
@@ -89,6 +93,7 @@ def _host_tree(answer: Any) -> HostTree:
             return HostTree(name, config_dir, None, "/etc/metrika.xml is not valid base64", spec, spec_error)
         if len(include) > INCLUDE_LIMIT:
             return HostTree(name, config_dir, None, f"/etc/metrika.xml is larger than {INCLUDE_LIMIT} bytes")
+    waivers = answer.get("waivers")
     return HostTree(
         name,
         config_dir,
@@ -99,6 +104,7 @@ def _host_tree(answer: Any) -> HostTree:
         server_version=bounded_text(version, 100) if isinstance(version, str) and version else None,
         include=include,
         include_absent=answer.get("include_absent") is True,
+        waivers=waivers[:MAX_WAIVERS] if isinstance(waivers, list) else [],
     )
 
 
@@ -132,16 +138,20 @@ def _host_answer(state: Any, host: Any, with_spec: bool) -> dict[str, Any]:
     from pyinfra.context import ctx_host, ctx_state
 
     # Like pyinfra's, imported in the child only: the caller (hardhouse audit @inventory) never loads them.
-    from hardhouse.deploy.settings import HardhouseDeployError, effective_spec
+    from hardhouse.deploy.settings import HardhouseDeployError, effective_spec, host_waivers
     from hardhouse.spec.fields import host_path_problem
 
     answer: dict[str, Any] = {"host": host.name}
     with ctx_state.use(state), ctx_host.use(host):
         if with_spec:
+            # Both or neither: a host whose waivers cannot be read is not judged without them.
             try:
-                answer["spec"] = effective_spec(host.data)
+                spec = effective_spec(host.data)
+                waivers = [waiver.model_dump(mode="json") for waiver in host_waivers(host.data)]
             except HardhouseDeployError as error:
                 answer["spec_error"] = str(error)
+            else:
+                answer.update(spec=spec, waivers=waivers)
         config_dir = host.data.get("hardhouse_config_dir") or CONFIG_DIR
         answer["config_dir"] = str(config_dir)
         problem = host_path_problem(config_dir) if isinstance(config_dir, str) else "is not text"

@@ -312,7 +312,7 @@ def read_settings(data: Any) -> Settings:
         spec_data=raw_spec,
         log_key_files=_key_files(data),
         trust_verified_for=_int(data, "hardhouse_trust_verified_for", 0, 31 * 86400),
-        waivers=_waivers(data),
+        waivers=host_waivers(data),
         rewrite_stored_secrets=_bool(data, "hardhouse_rewrite_stored_secrets"),
         scan_secrets=_bool(data, "hardhouse_scan_secrets"),
     )
@@ -324,7 +324,9 @@ WAIVERS_FIX = (
 )
 
 
-def _waivers(data: Any) -> tuple[Waiver, ...]:
+def host_waivers(data: Any) -> tuple[Waiver, ...]:
+    """The host's hardhouse_waivers (a list, or a waivers file's path), validated; the deploy's
+    audit and `hardhouse audit @INVENTORY --spec-from-inventory` both read them here."""
     value = data.get("hardhouse_waivers")
     if value is None:
         return ()
