@@ -28,7 +28,8 @@ Caveats a test must respect (the engine is real, the server around it is clickho
   loopback or not (every client comes from 127.0.0.1, and ClickHouse treats loopback addresses
   as one host; a user whose networks exclude loopback is refused, 516, as on a server);
   SQL-created users (CREATE USER fails, 514); query_masking_rules (query_log keeps the
-  plaintext). `default` itself is never the rendered one.
+  plaintext); remote_url_allow_hosts and user_files_path (file() reads any path). `default`
+  itself is never the rendered one.
 * Enforced: password hashes (wrong password: 516), users.d grants (497), settings
   constraints, row filters, encrypted disks (keys from the child's environment).
 
@@ -75,6 +76,10 @@ NOT_ENFORCED = {
     "networks": "the 26.9 network server's clients all come from loopback: networks are proven only as loopback or not",
     "sql_users": "the 26.9 network server (clickhouse-local) has no SQL access storage (CREATE USER: 514)",
     "query_masking": "the 26.9 network server (clickhouse-local) does not apply query_masking_rules",
+    "egress": (
+        "the 26.9 network server (clickhouse-local) applies neither remote_url_allow_hosts (url() to a loopback "
+        "port outside the list is fetched) nor user_files_path (file() reads any path)"
+    ),
 }
 STDERR_TAIL = 4000  # bytes of the child's stderr shown when it fails; never more
 
