@@ -24,9 +24,22 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'hardhouse.deploy' has no attribute {name!r}")
     if name == "harden_clickhouse":
         _start_helper()
+    if name in ("harden_clickhouse", "harden_zookeeper"):
+        _read_call_stacks_without_source()
     value = getattr(import_module(_PUBLIC[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value
+
+
+def _read_call_stacks_without_source() -> None:
+    """Inside a pyinfra run, before the deploy's operations are called: pyinfra then finds each
+    operation's order without reading a source line per frame (hardhouse.deploy.call_stack)."""
+    from pyinfra.context import ctx_state
+
+    if ctx_state.isset():
+        from hardhouse.deploy.call_stack import install
+
+        install()
 
 
 def _start_helper() -> None:
