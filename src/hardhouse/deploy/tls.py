@@ -8,8 +8,12 @@ from typing import Any
 
 from pyinfra import host
 
+from hardhouse.bounded_file import FileRefused, read_bounded
 from hardhouse.ca.store import CaError, ensure_server
 from hardhouse.deploy.settings import Settings, _fail
+
+# A PEM certificate chain or key is kilobytes; a file this large is not one (or not the one meant).
+TLS_FILE_MAX = 1024 * 1024
 
 
 def tls_material(settings: Settings, data: Any) -> tuple[dict[str, bytes], Path | None]:
@@ -55,8 +59,12 @@ def tls_material(settings: Settings, data: Any) -> tuple[dict[str, bytes], Path 
                 f"Fix: give the local path of the {kind.replace('_', ' ')} to ship"
             )
         try:
-            pems[kind] = Path(local).expanduser().read_bytes()
-        except OSError as error:
-            raise _fail(f"cannot read hardhouse_tls_files.{kind} ({local}): {error.strerror}") from None
+            pems[kind] = read_bounded(Path(local).expanduser(), TLS_FILE_MAX, shown_as=local)
+        except FileRefused as error:
+            raise _fail(
+                f"cannot read hardhouse_tls_files.{kind}: {error}. "
+                f"Fix: give the local path of the PEM {kind.replace('_', ' ')} (a regular file of at most "
+                f"{TLS_FILE_MAX} bytes)"
+            ) from None
     verify_ca = paths.get("verify_ca")
     return pems, Path(verify_ca).expanduser() if verify_ca else None
