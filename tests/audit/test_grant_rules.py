@@ -14,6 +14,7 @@ from hardhouse.audit.grant_rules import parse_grant
 from hardhouse.render import render, write_files
 from hardhouse.spec import load_spec
 from tests.audit.test_audit import audit_json, findings, spec_data, status
+from tests.audit.test_audit import stock as stock  # noqa: F401 (a fixture)
 from tests.helpers import PASSWORDS, VALID_SPEC
 
 HASH = "a" * 64
@@ -38,19 +39,12 @@ def grants(*queries: str) -> str:
     return "<grants>" + "".join(f"<query>{q}</query>" for q in queries) + "</grants>"
 
 
-def judged(stock: Path, tmp_path: Path, version: str, planted: str) -> dict[str, Any]:
+def judged(stock: Path, version: str, planted: str) -> dict[str, Any]:
     write_files(render(load_spec(spec_data(version)), PASSWORDS), stock)
     (stock / "users.d" / "zzz-planted.xml").write_text(planted)
     dialect = "18.16" if version == "18.16" else "modern"
     _, report = audit_json(str(stock), "--dialect", dialect)
     return report
-
-
-@pytest.fixture
-def stock(tmp_path: Path) -> Path:
-    from tests.helpers import stock_tree
-
-    return stock_tree(tmp_path / "etc")
 
 
 @pytest.mark.parametrize(
@@ -132,9 +126,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_who_holds_every_table_function(stock: Path, tmp_path: Path, case: str) -> None:
+def test_who_holds_every_table_function(stock: Path, case: str) -> None:
     version, users, expected = CASES[case]
-    report = judged(stock, tmp_path, version, users_file(*users))
+    report = judged(stock, version, users_file(*users))
     found = {f["subject"]: ("undecided" if f["undecided"] else "fail") for f in findings(report, "HH-EGRESS-2")}
     for name, outcome in expected.items():
         assert found.get(f"user {name}") == outcome, json.dumps(findings(report, "HH-EGRESS-2"), indent=1)
@@ -142,8 +136,8 @@ def test_who_holds_every_table_function(stock: Path, tmp_path: Path, case: str) 
         assert status(report)["HH-EGRESS-2"] == "pass", findings(report, "HH-EGRESS-2")
 
 
-def test_a_finding_names_the_line_that_grants_and_the_fix(stock: Path, tmp_path: Path) -> None:
-    report = judged(stock, tmp_path, "24.8", users_file(user("bob", grants("GRANT SELECT ON a.*", "GRANT ALL ON *.*"))))
+def test_a_finding_names_the_line_that_grants_and_the_fix(stock: Path) -> None:
+    report = judged(stock, "24.8", users_file(user("bob", grants("GRANT SELECT ON a.*", "GRANT ALL ON *.*"))))
     (finding,) = findings(report, "HH-EGRESS-2")
     assert finding["file"] == "users.d/zzz-planted.xml"
     assert "ALL or SOURCES on *.* is not revoked" in finding["problem"] and "readonly 1" in finding["problem"]

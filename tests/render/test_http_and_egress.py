@@ -10,15 +10,17 @@ import json
 import re
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from lxml import etree
 
+from hardhouse.clickhouse.grants import SOURCE_PRIVILEGES
 from hardhouse.render import RenderedFile, render, write_files
 from hardhouse.render.credentials import MIN_LENGTH, weakness
 from hardhouse.spec import load_spec
 from hardhouse.spec.errors import SpecError
+from hardhouse.spec.users import TableFunction
 from tests.audit.test_audit import audit_json, findings
 from tests.helpers import PASSWORDS, VALID_SPEC, stock_tree
 
@@ -325,3 +327,9 @@ def test_before_23_6_users_keep_the_allow_list_and_no_grants() -> None:
     users = rendered(data)["zz-hardhouse-users.xml"]
     assert users.find("users/ingest/grants") is None
     assert [d.text for d in users.findall("users/ingest/allow_databases/database")] == ["logs"]
+
+
+def test_the_spec_names_exactly_the_table_functions_the_grants_know() -> None:
+    # users[].table_functions is a Literal (so the reference lists the names); the grant each
+    # name gets lives in clickhouse.grants: the two lists must not drift apart.
+    assert list(get_args(TableFunction)) == list(SOURCE_PRIVILEGES)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from hardhouse.audit.files import Dialect
 from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
+from hardhouse.audit.users import profiles as users_profiles
 from hardhouse.audit.values import Undecidable, Unknown, Values, known
 from hardhouse.clickhouse.grants import SOURCE_PRIVILEGES
 from hardhouse.clickhouse.xmltree import Element, Origin
@@ -79,14 +80,9 @@ def _split_privileges(text: str) -> list[str]:
     return [*parts, current] if depth == 0 else [""]
 
 
-def _profiles(values: Values) -> dict[str, Element]:
-    section = known(values.find("profiles"), "profiles")
-    return {} if section is None else dict(known(values.keys(section), "profiles"))
-
-
 def read_only(values: Values, user: Element, subject: str) -> bool:
     """Whether the user's profile (or one it inherits) sets readonly to exactly 1."""
-    profiles = _profiles(values)
+    profiles = dict(known(users_profiles(values), "profiles"))
     name = known(values.text("profile", user), subject)
     seen: set[str] = set()
     while name is not None and name.strip() not in seen and len(seen) < PROFILE_DEPTH:

@@ -17,6 +17,7 @@ from hardhouse.audit.grant_rules import source_table_functions
 from hardhouse.audit.merge import ServerTree
 from hardhouse.audit.model import Finding
 from hardhouse.audit.user_rules import USER_RULES
+from hardhouse.audit.users import profiles as users_profiles
 from hardhouse.audit.values import Undecidable, Unknown, Values, known
 from hardhouse.clickhouse import addresses
 from hardhouse.clickhouse.ports import PORTS
@@ -267,9 +268,7 @@ def _is_off(text: str) -> bool:
 
 
 def profiles(tree: ServerTree) -> list[tuple[str, Element]]:
-    values = tree.users_values
-    section = _found(values, "profiles", "profiles")
-    return [] if section is None else known(values.keys(section), "profiles")
+    return known(users_profiles(tree.users_values), "profiles")
 
 
 def _profile_flag(

@@ -128,6 +128,15 @@ def users(values: Values, dialect: Dialect) -> list[User] | Unknown:
     ]
 
 
+def profiles(values: Values) -> list[tuple[str, Element]] | Unknown:
+    """Every settings profile of the merged users file by Poco key, or Unknown when the set
+    itself cannot be known."""
+    section = values.find("profiles")
+    if section is None or isinstance(section, Unknown):
+        return [] if section is None else section
+    return values.keys(section)
+
+
 def _methods(values: Values, user: Element) -> list[Authentication] | Unknown:
     unknown = values.unknown(user)
     if unknown is not None:
