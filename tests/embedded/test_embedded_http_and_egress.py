@@ -147,7 +147,7 @@ def test_a_user_with_databases_gets_them_and_nothing_global() -> None:
         "SHOW GRANTS",
         "CREATE TABLE app.t (a UInt8) ENGINE = Memory",
         "SELECT count() FROM app.t",
-        "CREATE USER app IDENTIFIED WITH sha256_password BY 'x-Unused-9f3k2'",
+        f"CREATE USER app IDENTIFIED WITH sha256_password BY '{secrets.token_urlsafe(18)}'",  # per run
         "CREATE DATABASE other",
     ]
     report = run_as(files, "app", queries, setup=["CREATE DATABASE app"])
