@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from hardhouse.clickhouse.xmltree import DEFAULT_MAX_BYTES, Element, Origin
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
 from hardhouse.render import RenderedFile, render
+from hardhouse.scratch import scratch
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.fields import has_control_character
 from hardhouse.spec.settings import SYSTEM_LOG_TABLES
@@ -191,8 +191,7 @@ def expected_tree(
     actual: ServerTree, config_dir: Path, files: list[RenderedFile], installed_at: Path | None = None
 ) -> ServerTree:
     """The tree's main files plus only hardhouse's rendered files, merged the same way."""
-    with tempfile.TemporaryDirectory(prefix="hardhouse-drift-") as scratch:
-        root = Path(scratch)
+    with scratch("hardhouse-drift-") as root:
         # The main files: config.xml, the users file the tree uses, and the files beside them,
         # one of which may be the users file config.xml names before a planted file renames it.
         mains = [actual.config.files[0]] + [p.name for p in _top_level_files(config_dir)]

@@ -132,7 +132,8 @@ class Values:
             unknown = self.unknown(node)
             if unknown is not None:
                 return unknown
-            found = next((c for c in node.elements() if c.tag == step), None)
+            # The first child of that name, without building the list of all children (hot path).
+            found = next((c for c in node.children if isinstance(c, Element) and c.tag == step), None)
             if found is None:
                 return None
             node = found

@@ -30,7 +30,6 @@ import os
 import secrets
 import shutil
 import tarfile
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand
 
 from hardhouse.deploy import hostscripts
+from hardhouse.scratch import make_scratch
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 from hardhouse.spec.fields import has_control_character
@@ -286,7 +286,7 @@ def audit_archive(
     from hardhouse.audit.merge import ConfigTreeError
     from hardhouse.audit.run import audit_tree
 
-    scratch = Path(tempfile.mkdtemp(prefix="hardhouse-audit-"))  # 0700, this process's own
+    scratch = make_scratch("hardhouse-audit-")  # 0700, this process's own
     try:
         tree = scratch / "tree"
         tree.mkdir()
