@@ -449,6 +449,8 @@ class FakeState:
 
 class FakeHost:
     name = "sandbox-1"
+    current_op_hash = "audit"  # the step the re-check runs in (hardhouse.deploy.live_tree keeps its read)
+    op_hash_order = ["audit"]
 
     def __init__(self, fetched: FetchedTree | None, executing: bool = True):
         self.fetched = fetched

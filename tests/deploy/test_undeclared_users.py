@@ -25,6 +25,7 @@ from hardhouse.audit.model import AuditReport, ControlResult, Status
 from hardhouse.cli import main
 from hardhouse.controls.waivers import Waiver, parse_waivers
 from hardhouse.deploy import audit, recheck
+from hardhouse.deploy import users as users_module
 from hardhouse.deploy.audit import FetchedTree
 from hardhouse.deploy.recheck import judge_host
 from hardhouse.deploy.settings import DATA_DEFAULTS, HardhouseDeployError, read_settings
@@ -132,6 +133,40 @@ def test_users_the_spec_does_not_declare_are_named_with_the_file_and_line_that_d
     assert not any(password in line for line in lines)
 
 
+def test_a_tree_merged_once_is_reused_only_for_the_same_archive_directory_and_files(
+    tmp_path: Path, secrets_dir: Path, password: str
+) -> None:
+    """tree_users keeps what it merged (the users check and the audit after going live ask for
+    the same tree): any other archive, directory or set of hardhouse's files is merged anew."""
+    spec = make_spec(secrets_dir, None)
+    tree = stock_tree(tmp_path, with_grafana(password))
+    archive = fetched_archive(tree)
+    merges = []
+    real = users_module._read_users
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        merges.append(args[1:])
+        return real(*args, **kwargs)
+
+    users_module._MERGED.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users_module, "_read_users", counted)
+        first = tree_users(archive, CONFIG_DIR, spec, own={})
+        assert tree_users(archive, CONFIG_DIR, spec, own={}) == first and len(merges) == 1
+        assert "grafana" in [user.name for user in first]
+        planted = {"users.d/zz-hardhouse-users.xml": b"<clickhouse><users><grafana remove='1'/></users></clickhouse>"}
+        assert "grafana" not in [user.name for user in tree_users(archive, CONFIG_DIR, spec, own=planted)]
+        assert tree_users(archive, CONFIG_DIR, spec) is not None  # the tree as it is: another merge
+        (tree / "users.d" / "metabase.xml").write_text(
+            "<clickhouse><users><metabase><password_sha256_hex>" + "ab" * 32 + "</password_sha256_hex>"
+            "</metabase></users></clickhouse>\n"
+        )
+        changed = tree_users(fetched_archive(tree), CONFIG_DIR, spec, own={})
+        assert "metabase" in [user.name for user in changed]
+        tree_users(archive, "/srv/clickhouse", spec, own={})  # another directory
+        assert len(merges) == 5, merges
+
+
 def test_remove_renders_each_user_by_name_and_the_merged_tree_no_longer_has_it(
     tmp_path: Path, secrets_dir: Path, password: str
 ) -> None:
@@ -233,10 +268,12 @@ class FakeState:
 
 class FakeHost:
     name = "sandbox-1"
-    state = FakeState()
+    current_op_hash = "audit"  # the step the re-check runs in (hardhouse.deploy.live_tree keeps its read)
+    op_hash_order = ["audit"]
 
     def __init__(self, fetched: FetchedTree):
         self.fetched = fetched
+        self.state = FakeState()  # each run its own, as pyinfra's: no read carries over
         self.logs: list[str] = []
 
     def get_fact(self, cls: type, **kwargs: Any) -> Any:

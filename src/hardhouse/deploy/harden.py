@@ -279,7 +279,8 @@ def harden_clickhouse() -> None:
     )
     # Before the verification: a file that overrides hardhouse's (a config.d file sorting after
     # zz-hardhouse-*) fails the host here, naming its file:line, and no password is sent to a
-    # server whose configuration is not the spec's. One read-only command; no change when clean.
+    # server whose configuration is not the spec's. One read-only command (none when the users check's read
+    # still describes the host: hardhouse.deploy.live_tree); no change when clean.
     audit_live(
         name="Audit the live configuration: every control, drift from the spec, undeclared users",
         config_dir=settings.config_dir,

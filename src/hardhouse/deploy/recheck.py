@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
-from hardhouse.deploy.audit import AuditFetchError, ClickHouseConfigTree, audit_archive, host_facts
+from hardhouse.deploy.audit import AuditFetchError, audit_archive, host_facts
+from hardhouse.deploy.live_tree import live_tree
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.snapshot import Trust, skip_if_trusted
 from hardhouse.spec import HardeningSpec
@@ -143,8 +144,10 @@ def undeclared_users(archive: bytes, config_dir: str, spec: HardeningSpec, repor
 def audit_live(
     config_dir: str, spec: HardeningSpec, trust: Trust | None = None, waivers: tuple[Waiver, ...] = ()
 ) -> Iterator[Any]:
-    """Read the live tree back (one remote command) and judge it whole: every control the audit
-    knows, drift from the spec among them, and the users the spec does not declare. A control
+    """Read the live tree back (one remote command, or the users check's read while no step
+    since ran a command on the host: hardhouse.deploy.live_tree) and judge it whole: every
+    control the audit knows, drift from the spec among them, and the users the spec does not
+    declare. A control
     that fails (or that the audit cannot decide) fails the host unless a waiver covers it. A
     read: nothing on the host is touched. Passwords come from this process's environment (read
     here, not passed in, so no operation argument holds them) or the files the spec names, as
@@ -153,7 +156,7 @@ def audit_live(
         return  # the live tree exists only after go_live; the plan reads nothing
     if skip_if_trusted(trust, "the live tree's audit"):
         return
-    fetched = host.get_fact(ClickHouseConfigTree, config_dir=config_dir)
+    fetched = live_tree(config_dir)
     try:
         if fetched.archive is None:
             raise AuditFetchError(f"could not read {config_dir}: {fetched.error}")

@@ -223,7 +223,7 @@ def read_host_state(
     yield  # an operation is a generator
 
 
-def _changed_since(op_hash: str | None) -> bool:
+def changed_since(op_hash: str | None) -> bool:
     """Whether a step after `op_hash` (and before the current one) ran a command on this host."""
     order = host.op_hash_order  # this host's steps, in order
     if op_hash not in order:
@@ -243,7 +243,7 @@ def _changed_since(op_hash: str | None) -> bool:
 def current() -> Snapshot | None:
     """This host's snapshot while it still describes the host, else None."""
     snapshot = SNAPSHOTS.get(host.name)
-    if snapshot is None or _changed_since(snapshot.op_hash):
+    if snapshot is None or changed_since(snapshot.op_hash):
         return None
     return snapshot
 

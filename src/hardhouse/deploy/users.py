@@ -26,8 +26,8 @@ host, so a user added meanwhile is not left open either.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +38,13 @@ from pyinfra.api import FunctionCommand, operation
 
 from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.stock import STOCK_PASSWORDLESS_USERS
-from hardhouse.deploy.audit import AuditFetchError, ClickHouseConfigTree, FetchedTree, extract_tree
+from hardhouse.deploy.audit import AuditFetchError, FetchedTree, extract_tree
+from hardhouse.deploy.live_tree import live_tree
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.snapshot import Trust, host_files, skip_if_trusted
 from hardhouse.render.build import FILE_PREFIX
 from hardhouse.render.users import REMOVABLE_NAME
+from hardhouse.scratch import make_scratch
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 
@@ -76,6 +78,26 @@ def _dialect(spec: HardeningSpec) -> Any:
     return Dialect.V18 if spec.version == versions.LEGACY else Dialect.MODERN
 
 
+# (digest of archive, config dir, dialect and own files) -> the users read from them. The users
+# check and the audit after going live ask for the same tree when nothing changed between them
+# (hardhouse.deploy.live_tree): merged once. Bounded: a fleet run holds one or two per host.
+_MERGED: dict[str, tuple[HostUser, ...]] = {}
+MAX_MERGED = 256
+
+
+def _merge_key(archive: bytes, config_dir: str, dialect: Any, own: Mapping[str, bytes] | None) -> str:
+    digest = hashlib.sha256()
+    for part in (archive, config_dir.encode(), str(dialect).encode()):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    if own is not None:
+        for relative, content in sorted(own.items()):
+            for part in (relative.encode(), content):
+                digest.update(len(part).to_bytes(8, "big") + part)
+    else:
+        digest.update(b"as-is")
+    return digest.hexdigest()
+
+
 def tree_users(
     archive: bytes, config_dir: str, spec: HardeningSpec, own: Mapping[str, bytes] | None = None
 ) -> list[HostUser]:
@@ -83,12 +105,23 @@ def tree_users(
     as ClickHouse merges it. own: hardhouse's files to merge instead of the host's zz-hardhouse-*
     ones (relative path -> content; {} for none); None keeps the tree as it is. Raises
     AuditFetchError (an unsafe archive, or a tree that cannot be read)."""
+    key = _merge_key(archive, config_dir, _dialect(spec), own)
+    if key not in _MERGED:
+        if len(_MERGED) >= MAX_MERGED:
+            _MERGED.clear()
+        _MERGED[key] = tuple(_read_users(archive, config_dir, spec, own))
+    return list(_MERGED[key])
+
+
+def _read_users(
+    archive: bytes, config_dir: str, spec: HardeningSpec, own: Mapping[str, bytes] | None
+) -> list[HostUser]:
     # The audit is imported only when a tree is read (as in _dialect).
     from hardhouse.audit.merge import ConfigTreeError, read_server_tree
     from hardhouse.audit.users import users
     from hardhouse.audit.values import Unknown
 
-    scratch = Path(tempfile.mkdtemp(prefix="hardhouse-users-"))  # 0700, this process's own
+    scratch = make_scratch("hardhouse-users-")  # 0700, this process's own
     try:
         extract_tree(archive, scratch)
         if own is not None:
@@ -222,7 +255,7 @@ def check_undeclared_users(
         else:
             host.noop("the host has no users the spec does not declare")
         return
-    fetched = host.get_fact(ClickHouseConfigTree, config_dir=config_dir)
+    fetched = live_tree(config_dir)
     if fetched.archive is None and not_installed(config_dir):
         host.noop(f"{config_dir} does not exist yet: the host has no users to judge")
         return

@@ -1,0 +1,73 @@
+"""The live tree is read once for the users check and the audit only while no step between
+them ran a command on the host (hardhouse.deploy.live_tree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyinfra.context import ctx_host
+
+from hardhouse.deploy.audit import ClickHouseConfigTree, FetchedTree
+from hardhouse.deploy.live_tree import live_tree
+
+
+class State:
+    def __init__(self) -> None:
+        self.ops: dict[Any, dict[str, Any]] = {}
+
+
+class Changed:
+    """A finished step that ran a command (pyinfra's OperationMeta as the snapshot reads it)."""
+
+    def is_complete(self) -> bool:
+        return True
+
+    def did_change(self) -> bool:
+        return True
+
+
+class Host:
+    """Enough of pyinfra's Host: its steps in order, the current one, and a fact read that
+    answers a new tree each time (so a kept read is told apart from a fresh one)."""
+
+    name = "live-tree-host"
+
+    def __init__(self, state: State | None = None) -> None:
+        self.op_hash_order = ["users", "install", "stage", "go_live", "audit"]
+        self.current_op_hash = "users"
+        self.state = state or State()
+        self.reads: list[dict[str, Any]] = []
+
+    def get_fact(self, cls: type, **kwargs: Any) -> FetchedTree:
+        assert cls is ClickHouseConfigTree
+        self.reads.append(kwargs)
+        return FetchedTree(f"tree {len(self.reads)}".encode())
+
+
+def read(host: Host, step: str, config_dir: str = "/etc/clickhouse-server") -> bytes | None:
+    host.current_op_hash = step
+    with ctx_host.use(host):
+        return live_tree(config_dir).archive
+
+
+def test_the_audit_judges_the_users_checks_read_when_no_step_between_changed_the_host() -> None:
+    host = Host()
+    assert read(host, "users") == b"tree 1"
+    assert read(host, "audit") == b"tree 1"
+    assert len(host.reads) == 1
+
+
+def test_a_step_between_that_ran_a_command_makes_the_audit_read_the_tree_again() -> None:
+    host = Host()
+    assert read(host, "users") == b"tree 1"
+    host.state.ops[host] = {"go_live": type("Data", (), {"operation_meta": Changed()})()}
+    assert read(host, "audit") == b"tree 2"
+    assert len(host.reads) == 2
+
+
+def test_another_run_or_another_directory_never_gets_this_runs_read() -> None:
+    first = Host()
+    assert read(first, "users") == b"tree 1"
+    later_run = Host()  # a new deploy: another state object, the same host name and step hashes
+    assert read(later_run, "audit") == b"tree 1" and len(later_run.reads) == 1  # its own read
+    assert read(later_run, "audit", "/srv/clickhouse") == b"tree 2"  # another directory: read
