@@ -6,6 +6,8 @@ purpose (no spec model, no clients): the deploy's own process imports it.
     outside    hardhouse.verify.checks.answer       the checks that need no secret
     verify     hardhouse.verify.deployment.answer   the full verification, logins included
     provision  hardhouse.provision.apply.answer     the log databases, planned or applied
+    proof      hardhouse.deploy.proof_answer.answer the plan, then the verification when the
+                                                    plan changes nothing (asked once the audit passed)
 
 No request carries a secret: the child reads passwords where the spec names them."""
 
@@ -131,3 +133,29 @@ class ProvisionRequest(_Body):
             raise Refused("rewrite_stored: give true or false")
         if self.mode not in ("plan", "apply"):
             raise Refused(f"mode: {self.mode!r} is not plan or apply")
+
+
+@dataclass(frozen=True)
+class ProofRequest(_Body):
+    """One host's proof, asked for as soon as its audit after going live passed: its log
+    databases planned (plan), then, when that plan changes nothing, its full verification
+    (verify). The answer is {"plan": provision answer | null, "verify": verify answer | null}."""
+
+    KIND = "proof"
+    spec: dict[str, Any]
+    address: str
+    ca: str | None = None
+    plan: bool = True
+    verify: bool = True
+    rewrite_stored: bool = False
+
+    def check(self) -> None:
+        if not isinstance(self.spec, dict) or not isinstance(self.address, str) or not _text_or_none(self.ca):
+            raise Refused("a proof request is {spec: object, address: text, ca: text | null, plan, verify: bool}")
+        if not all(isinstance(flag, bool) for flag in (self.plan, self.verify, self.rewrite_stored)):
+            raise Refused("plan, verify and rewrite_stored: give true or false")
+
+
+def plan_changes(answer: dict[str, Any]) -> bool:
+    """Whether a provision plan's answer would change anything on the server."""
+    return any(str(outcome.get("outcome", "")).startswith("would") for outcome in answer.get("outcomes", []))

@@ -43,6 +43,7 @@ from pyinfra.operations import apt, files
 from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
 from hardhouse.deploy.audit import ClickHouseConfigTree
 from hardhouse.deploy.contract import KEY_KINDS, KIND_CONFIG, KIND_USERS, SERVER_USER, SERVICE, TLS_KINDS
+from hardhouse.deploy.early_proof import ProofCall
 from hardhouse.deploy.keys import KEYS_DIR, SYSTEMD_DROPIN_DIR, SYSV_DEFAULTS
 from hardhouse.deploy.operations import (
     go_live,
@@ -287,6 +288,7 @@ def harden_clickhouse() -> None:
         spec=settings.spec,
         trust=trust,
         waivers=settings.waivers,
+        proof=ProofCall(settings, verify_ca),
     )
     if settings.spec.log_databases:
         # After the audit, before verification: the owner's password goes only to the audited,

@@ -22,9 +22,10 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
 from hardhouse.deploy.child import SERVICE
+from hardhouse.deploy.early_proof import early_plan
 from hardhouse.deploy.settings import Settings
 from hardhouse.deploy.snapshot import Trust, skip_if_trusted
-from hardhouse.helper_requests import ProvisionRequest
+from hardhouse.helper_requests import ProvisionRequest, plan_changes
 
 TIMEOUT = 300  # seconds for one plan or apply (ALTERs change metadata only)
 
@@ -90,7 +91,8 @@ def provision_log_databases(settings: Settings, ca: Path | None, trust: Trust | 
     if skip_if_trusted(trust, "log databases"):
         return
     call = ProvisionCall(settings, ca)
-    planned = run_provision(call, "plan")
+    # Asked for when the host's audit passed (hardhouse.deploy.early_proof), else now.
+    planned = early_plan() or run_provision(call, "plan")
     if not planned.get("ok"):
         yield FunctionCommand(_fail_host, (failure_lines(planned),), {})
         return
@@ -98,7 +100,7 @@ def provision_log_databases(settings: Settings, ca: Path | None, trust: Trust | 
     for outcome in outcomes:
         if outcome["outcome"] in ("left alone", "note"):
             host.log(f"log databases: {outcome['target']} {outcome['detail']}")
-    if not any(o["outcome"].startswith("would") for o in outcomes):
+    if not plan_changes(planned):
         matched = [o["target"] for o in outcomes if o["outcome"] == "matched"]
         host.noop(f"log databases match the spec: {', '.join(matched)}")
         return

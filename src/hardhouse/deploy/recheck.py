@@ -17,6 +17,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
 from hardhouse.deploy.audit import AuditFetchError, audit_archive, host_facts
+from hardhouse.deploy.early_proof import ProofCall, ask_for_proof
 from hardhouse.deploy.live_tree import live_tree
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.snapshot import Trust, skip_if_trusted
@@ -142,7 +143,11 @@ def undeclared_users(archive: bytes, config_dir: str, spec: HardeningSpec, repor
 
 @operation()
 def audit_live(
-    config_dir: str, spec: HardeningSpec, trust: Trust | None = None, waivers: tuple[Waiver, ...] = ()
+    config_dir: str,
+    spec: HardeningSpec,
+    trust: Trust | None = None,
+    waivers: tuple[Waiver, ...] = (),
+    proof: ProofCall | None = None,
 ) -> Iterator[Any]:
     """Read the live tree back (one remote command, or the users check's read while no step
     since ran a command on the host: hardhouse.deploy.live_tree) and judge it whole: every
@@ -151,7 +156,8 @@ def audit_live(
     that fails (or that the audit cannot decide) fails the host unless a waiver covers it. A
     read: nothing on the host is touched. Passwords come from this process's environment (read
     here, not passed in, so no operation argument holds them) or the files the spec names, as
-    for the rendering, so their hashes are compared too."""
+    for the rendering, so their hashes are compared too. With `proof`, a host that passes asks
+    the helper child for its proof at once (hardhouse.deploy.early_proof)."""
     if not host.state.is_executing:
         return  # the live tree exists only after go_live; the plan reads nothing
     if skip_if_trusted(trust, "the live tree's audit"):
@@ -198,3 +204,6 @@ def audit_live(
     )
     for line in waived_lines(verdict):
         host.log(line)
+    if proof is not None:
+        # Passed: the helper child may prove the host now, while pyinfra audits the others.
+        ask_for_proof(proof, trust)

@@ -32,6 +32,7 @@ ANSWERED_BY = {
     "verify": "hardhouse.verify.deployment",
     "provision": "hardhouse.provision.apply",
     "scan": "hardhouse.scan.deployment",
+    "proof": "hardhouse.deploy.proof_answer",
 }
 
 
@@ -58,7 +59,7 @@ def _answer_with(module: str) -> Callable[[dict[str, Any]], Any]:
 def _load(body: dict[str, Any]) -> dict[str, Any]:
     """Import what the full verification and provisioning use, now: the deploy asks as soon as
     it finds a host not trusted unchanged, so that the imports overlap that host's steps."""
-    for kind in ("verify", "provision"):
+    for kind in ("verify", "provision", "proof"):
         _imported(ANSWERED_BY[kind])
     return {}
 
