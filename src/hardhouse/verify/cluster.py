@@ -29,11 +29,11 @@ import base64
 import http.client
 import secrets
 import ssl
-import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
+from hardhouse import polling
 from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.controls.ids import ControlId
@@ -266,13 +266,15 @@ def _replication(
 
 def _wait_for(sessions: Mapping[str, Session], count: str, wanted: int) -> list[str]:
     """The addresses whose session's `count` did not reach `wanted` within REPLICATION_WAIT."""
-    deadline = time.monotonic() + REPLICATION_WAIT
     pending = list(sessions)
-    while True:
+
+    def arrived() -> bool:
+        nonlocal pending
         pending = [at for at in pending if sessions[at].rows(count) != [{"n": wanted}]]
-        if not pending or time.monotonic() > deadline:
-            return pending
-        time.sleep(0.2)
+        return not pending
+
+    polling.until(arrived, REPLICATION_WAIT)
+    return pending
 
 
 # -- ZooKeeper ------------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ not (the spec's own rules match text hardhouse cannot invent), and the line says
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 
+from hardhouse import polling
 from hardhouse.clickhouse import codes
 from hardhouse.clickhouse.column_types import canonical_type
 from hardhouse.clickhouse.literals import sql_string
@@ -118,9 +118,14 @@ def remove_marked(
             if error.code != codes.UNKNOWN_SETTING:
                 raise
             owner.execute(delete)  # 18.16 has no mutations_sync: the mutation is waited for below
-        deadline = time.monotonic() + REMOVAL_WAIT
-        while (left := owner.rows(count)[0]["n"]) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        left = -1
+
+        def removed() -> bool:
+            nonlocal left
+            left = owner.rows(count)[0]["n"]
+            return not left
+
+        polling.until(removed, REMOVAL_WAIT)
     except (ServerError, Unreachable) as error:
         return Check(endpoint, name, False, f"not removed ({error}); remove rows where {where} as an owner", proves)
     return Check(endpoint, name, left == 0, f"{left} rows marked {mark} left (removed as owner {owner.user})", proves)
