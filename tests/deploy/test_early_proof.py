@@ -15,21 +15,9 @@ from hardhouse.deploy.snapshot import SNAPSHOTS, HostFiles, Snapshot
 from hardhouse.helper_requests import ProofRequest
 from hardhouse.provision import apply
 from hardhouse.verify import deployment
+from tests.deploy.test_snapshot import StandInState, ran_a_command
 
 FINGERPRINT = "f" * 64
-
-
-class State:
-    def __init__(self) -> None:
-        self.ops: dict[Any, dict[str, Any]] = {}
-
-
-class Changed:
-    def is_complete(self) -> bool:
-        return True
-
-    def did_change(self) -> bool:
-        return True
 
 
 class Host:
@@ -38,10 +26,7 @@ class Host:
     def __init__(self) -> None:
         self.op_hash_order = ["read", "users", "go_live", "audit", "provision", "verify"]
         self.current_op_hash = "audit"
-        self.state = State()
-
-    def ran_a_command_in(self, step: str) -> None:
-        self.state.ops.setdefault(self, {})[step] = type("Data", (), {"operation_meta": Changed()})()
+        self.state = StandInState()
 
 
 @dataclass(frozen=True)
@@ -123,13 +108,13 @@ def test_a_command_after_the_audit_makes_the_verification_step_check_again(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ask(monkeypatch, {"plan": PLAN, "verify": VERIFIED})
-    host.ran_a_command_in("provision")
+    ran_a_command(host, "provision")
     host.current_op_hash = "verify"
     assert early_proof.early_verification() is None
 
 
 def test_a_host_changed_before_its_audit_asks_for_nothing_early(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
-    host.ran_a_command_in("go_live")
+    ran_a_command(host, "go_live")
     service = ask(monkeypatch, {"plan": PLAN, "verify": VERIFIED})
     assert service.sent == []
     assert early_proof.early_plan() is None and early_proof.early_verification() is None

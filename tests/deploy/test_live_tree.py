@@ -9,21 +9,7 @@ from pyinfra.context import ctx_host
 
 from hardhouse.deploy.audit import ClickHouseConfigTree, FetchedTree
 from hardhouse.deploy.live_tree import live_tree
-
-
-class State:
-    def __init__(self) -> None:
-        self.ops: dict[Any, dict[str, Any]] = {}
-
-
-class Changed:
-    """A finished step that ran a command (pyinfra's OperationMeta as the snapshot reads it)."""
-
-    def is_complete(self) -> bool:
-        return True
-
-    def did_change(self) -> bool:
-        return True
+from tests.deploy.test_snapshot import StandInState, ran_a_command
 
 
 class Host:
@@ -32,10 +18,10 @@ class Host:
 
     name = "live-tree-host"
 
-    def __init__(self, state: State | None = None) -> None:
+    def __init__(self, state: StandInState | None = None) -> None:
         self.op_hash_order = ["users", "install", "stage", "go_live", "audit"]
         self.current_op_hash = "users"
-        self.state = state or State()
+        self.state = state or StandInState()
         self.reads: list[dict[str, Any]] = []
 
     def get_fact(self, cls: type, **kwargs: Any) -> FetchedTree:
@@ -60,7 +46,7 @@ def test_the_audit_judges_the_users_checks_read_when_no_step_between_changed_the
 def test_a_step_between_that_ran_a_command_makes_the_audit_read_the_tree_again() -> None:
     host = Host()
     assert read(host, "users") == b"tree 1"
-    host.state.ops[host] = {"go_live": type("Data", (), {"operation_meta": Changed()})()}
+    ran_a_command(host, "go_live")
     assert read(host, "audit") == b"tree 2"
     assert len(host.reads) == 2
 

@@ -213,10 +213,15 @@ class Changed:
         return True
 
 
+def ran_a_command(host: Any, step: str) -> None:
+    """Record that `step` ran a command on the stand-in `host` (as pyinfra's state would)."""
+    host.state.ops.setdefault(host, {})[step] = type("Data", (), {"operation_meta": Changed()})()
+
+
 def judged(trust: Trust, stamp: str, fingerprint: str = "f" * 64, changed_between: bool = False) -> str | None:
     stand_in = StandInHost(["read", "stage", "verify"], "verify")
     if changed_between:
-        stand_in.state.ops[stand_in] = {"stage": type("Data", (), {"operation_meta": Changed()})()}
+        ran_a_command(stand_in, "stage")
     snapshot.SNAPSHOTS[stand_in.name] = Snapshot(
         snapshot.HostFiles(), fingerprint=fingerprint, stamp=stamp, op_hash="read"
     )
