@@ -184,7 +184,8 @@ case $HH_PROFILE in
     *) say "unknown profile $(shown "$HH_PROFILE") in the contract"; exit 2 ;;
 esac
 # profile STEP ARG...: the profile's STEP. Steps: setup (PROFILE_NAME, ERRLOG, PROFILE_PATHS:
-# its paths from the environment, "NAME=VALUE"), manifest_problems, validate_problems (both
+# its paths from the environment, "NAME=VALUE"; PROFILE_STOP_GRACE: seconds a stopped server
+# may take to go before it is stopped by pid), manifest_problems, validate_problems (both
 # append to the caller's `problems`), stale (STALE, STALE_KIND), pids (the running server's),
 # unit_stops (systemd stops the server itself), stopped, pending MODE (what else a health wait
 # waits for, printed), errors (its log's new error lines), fatal (one that ends the wait),
@@ -523,7 +524,7 @@ stop_server() {
     fi
     service_do stop
     # start-stop-daemon waits for what it stops, so anything left was never matched.
-    if ! wait_gone 2; then
+    if ! wait_gone "$PROFILE_STOP_GRACE"; then
         kill_server -TERM
         if ! wait_gone 30; then
             kill_server -KILL

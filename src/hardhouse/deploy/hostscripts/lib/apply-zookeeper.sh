@@ -7,6 +7,9 @@
 
 zookeeper_setup() {
     PROFILE_NAME=ZooKeeper
+    # Its init script's stop finds no JVM in a container (nor does the unit made of it): the
+    # JVM is stopped by pid at once rather than after a grace that could not help.
+    PROFILE_STOP_GRACE=0
     ERRLOG=${HARDHOUSE_ZK_LOG:-$HH_ZK_LOG}
     PROFILE_PATHS=("HARDHOUSE_ZK_LOG=$ERRLOG")
 }
