@@ -6,7 +6,8 @@ One cluster (module fixture) goes through a life in order: the first deploy hard
 and rolls the replicas out one at a time, creates the replicated log table on each and proves
 the cluster from this machine -> a re-run changes nothing -> a change that one replica
 cannot serve is rolled back there and stops the rollout, the other replicas keep their
-configuration -> the good spec again. Claims are checked from this machine with real clients:
+configuration -> the good spec again -> a ZooKeeper change it cannot serve is rolled back on the
+ZooKeeper host and the replicas still reach it. Claims are checked from this machine with real clients:
 a row inserted on one replica is read on the others, a part request without the interserver
 credentials is refused, ZooKeeper refuses anonymous access to ClickHouse's znodes.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -190,3 +193,63 @@ def test_a_replica_that_does_not_come_back_stops_the_rollout(deployed: Any) -> N
         sandbox.write_inventory(sandbox.hosts(), good, cluster=True)
     again = deploy(sandbox)
     assert again.returncode == 0, again.output[-4000:]
+
+
+def _ruok(address: str) -> bytes:
+    """ZooKeeper's answer to ruok on its client port, read at most 4 bytes, within 5 s."""
+    try:
+        with socket.create_connection((address, 2181), timeout=5) as connection:
+            connection.sendall(b"ruok")
+            return connection.recv(4)
+    except OSError:
+        return b""
+
+
+def test_a_zookeeper_change_it_cannot_serve_is_rolled_back_and_the_replicas_still_reach_it(deployed: Any) -> None:
+    """ZooKeeper's files go live through the same activation tool as ClickHouse's: a client
+    address that is not on the host passes validation, the JVM cannot bind it and exits, and the
+    host puts the previous files back, restarts ZooKeeper with them and waits until it answers."""
+    sandbox, _ = deployed
+    (zookeeper,) = [h for h in sandbox.hosts() if h.name == "sandbox-zookeeper"]
+
+    def config_digest() -> str:
+        return docker_exec(zookeeper.container, "sha256sum /etc/zookeeper/conf/zoo.cfg").split()[0]
+
+    before = config_digest()
+    assert _ruok(zookeeper.address) == b"imok"
+    document = json.loads(sandbox.hosts_file.read_text())
+    good = {entry["name"]: entry["data"] for entry in document["hosts"]}
+    changed = json.loads(json.dumps(good))
+    changed[zookeeper.name]["hardhouse_zookeeper"]["listen"] = "172.31.254.254"  # on no host of the sandbox
+    sandbox.write_inventory(sandbox.hosts(), changed, cluster=True)
+    try:
+        result = deploy(sandbox)
+    finally:
+        sandbox.write_inventory(sandbox.hosts(), good, cluster=True)
+    assert result.returncode != 0
+    assert re.search(
+        rf"\[{zookeeper.name}\]\s+hardhouse: rolled back: the previous configuration is serving again", result.output
+    ), result.output[-6000:]
+    assert went_live(result.output) == []  # the replicas' configuration did not change
+    # The previous configuration serves again, from this machine's point of view too.
+    assert config_digest() == before
+    assert _ruok(zookeeper.address) == b"imok"
+    # And the replicas reach it: a row inserted on one (which needs its ZooKeeper session) is
+    # read on the others. The sessions come back after the two restarts: retried, bounded.
+    first, *others = replicas(sandbox)
+    mark = f"zookeeper-rollback-{secrets.token_hex(6)}"
+    table = f"{LOG_DATABASE}.requests"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            as_ingest(
+                sandbox, first.address, f"INSERT INTO {table} (ts, level, message) SELECT now(), 'info', '{mark}'"
+            )
+            break
+        except Exception:  # e.g. the table is read-only until its session is re-established
+            assert time.monotonic() < deadline, "the replica did not get its ZooKeeper session back"
+            time.sleep(1)
+    for other in others:
+        while as_ingest(sandbox, other.address, f"SELECT count() FROM {table} WHERE message = '{mark}'") != [(1,)]:
+            assert time.monotonic() < deadline, f"the row did not reach {other.name}"
+            time.sleep(0.5)

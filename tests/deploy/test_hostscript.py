@@ -357,8 +357,9 @@ def test_shipped_script_carries_every_contract_value() -> None:
 
 
 def test_script_uses_the_contract_variables_not_literals() -> None:
-    """Outside its header the source spells no contract value: it reads the HH_* variables."""
-    source = SOURCE.read_text()
+    """Outside its header the source (with its profiles) spells no contract value: it reads the
+    HH_* variables."""
+    source = hostscripts.with_libraries(SOURCE.read_text())
     block = source[source.index(hostscripts.CONTRACT_BEGIN) : source.index(hostscripts.CONTRACT_END)]
     declared = {line.split("=", 1)[0] for line in block.splitlines()[1:]}
     assert declared == set(contract.shell_values())
@@ -374,12 +375,21 @@ def test_script_uses_the_contract_variables_not_literals() -> None:
         contract.KIND_PRIVATE_KEY,
         contract.KIND_CA_CERTIFICATE,
         *(f"/{name}" for name in (contract.STAGED_DIR, contract.PREVIOUS_DIR, contract.MANIFEST)),
+        contract.ZK_CONFIG,
+        contract.ZK_PIDFILE,
+        contract.ZK_LIVE_STAMP,
     ]
     for literal in literals:
         assert literal not in code, literal
     for name in contract.shell_values():
         assert f"${name}" in code or f"${{{name}" in code, f"{name} is declared but never used"
-    words = "|".join(contract.MANIFEST_KINDS + contract.HEALTH_KINDS + contract.ACTIVATION_MODES)
+    words = "|".join(
+        contract.MANIFEST_KINDS
+        + contract.ZOOKEEPER.kinds
+        + contract.HEALTH_KINDS
+        + contract.ZOOKEEPER.health_kinds
+        + contract.ACTIVATION_MODES
+    )
     assert not re.search(rf"^\s*({words})\)|[=!]= ?[\"']?({words})\b", code, re.MULTILINE)
 
 

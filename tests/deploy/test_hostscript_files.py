@@ -33,7 +33,6 @@ SENT = [
     operations.INSTALL_KEY_SCRIPT,
     keys.SERVICE_MANAGER_SCRIPT,
     zookeeper.LIVE_SCRIPT,
-    zookeeper.RESTART_SCRIPT,
     zookeeper.ROOTS_SCRIPT,
     zookeeper.CREATE_SCRIPT,
 ]
@@ -82,7 +81,7 @@ def test_service_manager_detection_is_written_once() -> None:
     asking = sorted(str(p.relative_to(SCRIPTS.parent)) for p in sources if "command -v systemctl" in p.read_text())
     assert asking == ["hostscripts/lib/service-manager.sh"]
     users = sorted(p.stem for p in SCRIPTS.glob("*.sh") if "source=lib/service-manager.sh" in p.read_text())
-    assert users == ["hardhouse-apply", "hardhouse-service-manager", "hardhouse-zk-restart"]
+    assert users == ["hardhouse-apply", "hardhouse-service-manager"]
 
 
 def test_a_library_sourced_without_its_directive_is_refused() -> None:

@@ -1,7 +1,9 @@
-"""The ZooKeeper host's scripts (hostscripts/hardhouse-zk-*.sh), run for real: the text the
-deploy sends, its contract block pointed at a temporary directory, with stand-ins first on
-PATH for systemctl, Debian's init script and zkCli.sh (tests/deploy/hoststubs/), and a
-ZooKeeper that answers `ruok` played by a socket in this process."""
+"""The ZooKeeper host's scripts (hostscripts/hardhouse-zk-*.sh, and hardhouse-apply with
+ZooKeeper's profile), run for real: the text the deploy sends, its contract block pointed at a
+temporary directory, with stand-ins first on PATH for systemctl, Debian's init script and
+zkCli.sh (tests/deploy/hoststubs/), and a ZooKeeper that answers `ruok` played by a socket in
+this process or, for an activation, by the stubs' fake ZooKeeper (hoststubs/fake-zookeeper),
+which serves the client address and port of the live zoo.cfg and exits when it cannot bind."""
 
 from __future__ import annotations
 
@@ -19,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from hardhouse.deploy import hostscripts
+from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.zookeeper import SCRIPT_VALUES, ZooKeeperLiveFact, ZooKeeperRootsFact
 
 STUBS = Path(__file__).parent / "hoststubs"
 ROOT = os.geteuid() == 0
+RUNNER = pwd.getpwuid(os.geteuid()).pw_name
 
 
 class Ruok(socketserver.BaseRequestHandler):
@@ -67,7 +70,8 @@ class ZkHost:
         self.config = base / "conf" / "zoo.cfg"
         self.defaults = base / "default-zookeeper"
         self.myid = base / "conf" / "myid"
-        self.config.write_text("clientPort=2181\n")
+        self.port = closed_port()
+        self.config.write_text(self.zoo_cfg())
         self.defaults.write_text("JAVA_OPTS=-Xmx256m\n")
         self.myid.write_text("1\n")
         self.live_stamp = base / "state" / "zookeeper-live"
@@ -79,17 +83,74 @@ class ZkHost:
             "HH_ZK_JVM_DEFAULTS": str(self.defaults),
             "HH_ZK_MYID": str(self.myid),
             "HH_ZK_LIVE_STAMP": str(self.live_stamp),
-            "HH_ZK_PIDFILE": str(self.pidfile),
             "HH_ZK_CLI": str(self.stubs / "zkCli.sh"),
         }
+        self.state = base / "apply-state"
+        self.staged = self.state / contract.STAGED_DIR
+        self.apply = self.state / contract.BIN_DIR / contract.APPLY_SCRIPT
+        self.apply.parent.mkdir(parents=True)
+        self.staged.mkdir()
+        # hardhouse-apply with ZooKeeper's profile, its places in this directory.
+        zk_places = {
+            "HH_ZK_CONFIG": str(self.config),
+            "HH_ZK_JVM_DEFAULTS": str(self.defaults),
+            "HH_ZK_MYID": str(self.myid),
+            "HH_ZK_LIVE_STAMP": str(self.live_stamp),
+            "HH_ZK_PIDFILE": str(self.pidfile),
+            "HH_ZK_LOG": str(self.log),
+        }
+        values = {**contract.shell_values(contract.ZOOKEEPER), **zk_places}
+        self.apply.write_text(hostscripts.shipped("hardhouse-apply", values, "tests"))
+        self.apply.chmod(0o700)
         self.env = {
             "PATH": f"{self.stubs}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "LC_ALL": "C",
             "HH_STUB_DIR": str(self.stub_state),
+            "HH_STUB_ZK_CONFIG": str(self.config),
+            "HH_STUB_ZK_PIDFILE": str(self.pidfile),
+            "HH_STUB_ZK_LOG": str(self.log),
             "HARDHOUSE_SYSTEMD_DIR": str(self.systemd_dir),
             "HARDHOUSE_INIT_DIR": str(self.init_dir),
-            "HARDHOUSE_ZK_LOG": str(self.log),
+            # The fake ZooKeeper runs as this runner (root's tests may make it another user).
+            "HARDHOUSE_SERVER_USER": RUNNER,
         }
+
+    def zoo_cfg(self, *extra: str) -> str:
+        return "\n".join([f"clientPort={self.port}", f"dataDir={self.base}/data", *extra]) + "\n"
+
+    def stage(self, config: str, myid: str = "1\n") -> None:
+        """The three files staged (0644, as the deploy stages them) with their MANIFEST."""
+        lines = []
+        for kind, name, live, text in (
+            (contract.KIND_ZK_CONFIG, "zoo.cfg", self.config, config),
+            (contract.KIND_ZK_DEFAULTS, "defaults", self.defaults, self.defaults.read_text()),
+            (contract.KIND_ZK_MYID, "myid", self.myid, myid),
+        ):
+            (self.staged / name).write_text(text)
+            (self.staged / name).chmod(0o644)
+            lines.append(contract.manifest_line(kind, name, str(live), contract.ZOOKEEPER))
+        (self.staged / contract.MANIFEST).write_text("".join(lines))
+
+    def activate(self, *args: str, timeout: str = "10") -> subprocess.CompletedProcess[str]:
+        target = f"{contract.HEALTH_RUOK}:127.0.0.1:{self.port}"
+        return subprocess.run(
+            [str(self.apply), *(args or ("activate", contract.MODE_RESTART, timeout, target))],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        """ZooKeeper running its live configuration, as the deploy found it healthy before."""
+        subprocess.run(["fake-zookeeper", "start"], env=self.env, check=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while not answers(self.port):
+            assert time.monotonic() < deadline, self.log.read_text() if self.log.exists() else "no log"
+            time.sleep(0.05)
+        (self.state / contract.LIVE_TARGETS).write_text(f"{contract.HEALTH_RUOK}:127.0.0.1:{self.port}\n")
+        self.live_stamp.parent.mkdir(exist_ok=True)
+        self.live_stamp.write_text(self.digest() + "\n")
 
     def run(self, name: str, *args: str, **values: str) -> subprocess.CompletedProcess[str]:
         script = hostscripts.load(name, {**self.values, **values}, origin="hardhouse.deploy.zookeeper")
@@ -109,11 +170,22 @@ class ZkHost:
         return path.read_text().splitlines() if path.exists() else []
 
     def stop_everything(self) -> None:
-        """The systemctl stub starts the hostscript tests' fake server (a sleep): end it."""
-        try:
-            os.kill(int((self.stub_state / "server.pid").read_text()), 9)
-        except (OSError, ValueError):
-            pass
+        """End the fake ZooKeeper (and the fake ClickHouse a stub may have started)."""
+        for pidfile in (self.stub_state / "server.pid", self.pidfile):
+            try:
+                os.kill(int(pidfile.read_text()), 9)
+            except (OSError, ValueError):
+                pass
+
+
+def answers(port: int) -> bool:
+    """The port answers ruok with imok."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            connection.sendall(b"ruok")
+            return connection.recv(4) == b"imok"
+    except OSError:
+        return False
 
 
 @pytest.fixture
@@ -152,31 +224,43 @@ def test_live_reports_no_answer_from_a_closed_port_and_no_foreign_text_from_the_
 
 
 # ---------------------------------------------------------------------------------------------
-# hardhouse-zk-restart
+# hardhouse-apply with ZooKeeper's profile: validate, activate, roll back
 
 
-def test_restart_with_systemd_waits_for_ruok_and_records_the_configuration(zk_host: ZkHost, zookeeper: int) -> None:
-    result = zk_host.run("hardhouse-zk-restart", "127.0.0.1", str(zookeeper), "5")
+def test_activation_with_systemd_restarts_waits_for_ruok_and_records_the_configuration(zk_host: ZkHost) -> None:
+    zk_host.start()
+    before = zk_host.pidfile.read_text()
+    wanted = zk_host.zoo_cfg("4lw.commands.whitelist=ruok,isro")
+    zk_host.stage(wanted)
+    assert zk_host.activate("validate").returncode == 0
+    result = zk_host.activate()
     assert result.returncode == 0, result.stderr
+    assert "ZooKeeper restarted with the new configuration; healthy on ruok:127.0.0.1:" in result.stdout
+    assert zk_host.config.read_text() == wanted and answers(zk_host.port)
     # Not `systemctl restart`: the unit systemd makes of Debian's init script stops nothing
     # itself (KillMode=process, no main pid), so the JVM is stopped by pid between stop and start.
     assert zk_host.calls() == ["systemctl stop zookeeper", "systemctl daemon-reload", "systemctl start zookeeper"]
+    assert zk_host.pidfile.read_text() != before
     assert zk_host.live_stamp.read_text().strip() == zk_host.digest()
-    assert live(zk_host, zookeeper).current
+    assert live(zk_host, zk_host.port).current
 
 
-def test_restart_without_systemd_uses_the_init_script(tmp_path: Path, zookeeper: int) -> None:
+def test_activation_without_systemd_uses_the_init_script(tmp_path: Path) -> None:
     zk_host = ZkHost(tmp_path, systemd=False)
-    zk_host.pidfile.write_text("999999999\n")  # a stale pidfile: no such process
-    result = zk_host.run("hardhouse-zk-restart", "127.0.0.1", str(zookeeper), "5")
-    assert result.returncode == 0, result.stderr
-    assert zk_host.calls() == ["zookeeper-init stop", "zookeeper-init start"]
-    assert not zk_host.pidfile.exists() and zk_host.live_stamp.read_text().strip() == zk_host.digest()
+    try:
+        zk_host.pidfile.write_text("999999999\n")  # a stale pidfile: no such process
+        zk_host.stage(zk_host.zoo_cfg("maxClientCnxns=30"))
+        result = zk_host.activate()
+        assert result.returncode == 0, result.stderr
+        assert zk_host.calls() == ["zookeeper-init stop", "zookeeper-init start"]
+        assert zk_host.live_stamp.read_text().strip() == zk_host.digest() and answers(zk_host.port)
+    finally:
+        zk_host.stop_everything()
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root: a process of the zookeeper user")
 @pytest.mark.parametrize("systemd", [False, True], ids=["sysv", "systemd"])
-def test_restart_stops_the_jvm_the_service_manager_cannot_find(tmp_path: Path, zookeeper: int, systemd: bool) -> None:
+def test_activation_stops_the_jvm_the_service_manager_cannot_find(tmp_path: Path, systemd: bool) -> None:
     """Debian's init script cannot stop the JVM in a container, and the unit systemd makes of
     it (KillMode=process, no main pid) runs that same stop: the old JVM would keep serving the
     old configuration (seen live: tests/deploy/test_deploy_systemd_sandbox.py). The script
@@ -185,40 +269,78 @@ def test_restart_stops_the_jvm_the_service_manager_cannot_find(tmp_path: Path, z
         pwd.getpwnam("zookeeper")
     except KeyError:
         pytest.skip("no zookeeper user on this machine")
+    python = shutil.which("python3", path="/usr/bin:/bin")  # not root's own (the zookeeper user runs it)
+    if python is None:
+        pytest.skip("no system python3 for the fake ZooKeeper of the zookeeper user")
     zk_host = ZkHost(tmp_path, systemd=systemd)
+    zk_host.env.update(HARDHOUSE_SERVER_USER="zookeeper", HH_STUB_ZK_USER="zookeeper", HH_STUB_PYTHON=python)
+    (zk_host.stub_state / "stop-does-nothing").touch()  # as Debian's stop in a container
     jvm = subprocess.Popen(["setpriv", "--reuid=zookeeper", "--regid=zookeeper", "--clear-groups", "sleep", "600"])
     mine = subprocess.Popen(["sleep", "600"])  # root's: never killed on a pidfile's word
     try:
         time.sleep(0.2)
+        zk_host.stage(zk_host.zoo_cfg())
         zk_host.pidfile.write_text(f"{mine.pid}\n")
-        assert zk_host.run("hardhouse-zk-restart", "127.0.0.1", str(zookeeper), "5").returncode == 0
+        first = zk_host.activate()
+        assert first.returncode == 0, first.stderr
         assert mine.poll() is None
+        zk_host.stop_everything()
         zk_host.pidfile.write_text(f"{jvm.pid}\n")
-        assert zk_host.run("hardhouse-zk-restart", "127.0.0.1", str(zookeeper), "5").returncode == 0
+        second = zk_host.activate()
+        assert second.returncode == 0, second.stderr
         assert jvm.wait(timeout=10) is not None
     finally:
         for process in (jvm, mine):
             process.kill()
             process.wait()
+        zk_host.stop_everything()
 
 
-def test_restart_fails_when_the_init_script_cannot_start(tmp_path: Path, zookeeper: int) -> None:
-    zk_host = ZkHost(tmp_path, systemd=False)
-    (zk_host.stub_state / "zk-start-fails").touch()
-    result = zk_host.run("hardhouse-zk-restart", "127.0.0.1", str(zookeeper), "5")
-    assert result.returncode == 1 and f"{zk_host.init_dir}/zookeeper start failed" in result.stderr
-    assert not zk_host.live_stamp.exists()
-
-
-def test_restart_fails_with_the_logs_tail_when_zookeeper_does_not_answer(zk_host: ZkHost) -> None:
-    zk_host.log.write_text("java.net.BindException: Address already in use\n")
-    port = closed_port()
+def test_a_configuration_zookeeper_cannot_serve_is_rolled_back(zk_host: ZkHost) -> None:
+    """A client address not on the host: the JVM logs the BindException and exits; the
+    previous files go back, ZooKeeper is restarted with them and answers again."""
+    zk_host.start()
+    old_config, old_digest = zk_host.config.read_text(), zk_host.digest()
+    zk_host.stage(zk_host.zoo_cfg("clientPortAddress=192.0.2.1"))  # TEST-NET-1: on no host
+    assert zk_host.activate("validate").returncode == 0  # validation cannot know
     started = time.monotonic()
-    result = zk_host.run("hardhouse-zk-restart", "127.0.0.1", str(port), "1")
-    assert result.returncode == 1 and time.monotonic() - started < 15
-    assert f"ZooKeeper did not answer ruok on 127.0.0.1:{port} within 1s" in result.stderr
-    assert "Address already in use" in result.stderr
-    assert not zk_host.live_stamp.exists()  # the next run restarts again
+    result = zk_host.activate()
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert "hardhouse: rolled back: the previous configuration is serving again." in result.stderr, result.stderr
+    assert "BindException" in result.stderr  # the log's reason, shown
+    assert zk_host.config.read_text() == old_config and answers(zk_host.port)
+    assert zk_host.live_stamp.read_text().strip() == old_digest == zk_host.digest()
+    assert live(zk_host, zk_host.port).current
+
+
+def test_a_rollback_that_does_not_answer_either_says_rollback_failed(zk_host: ZkHost) -> None:
+    zk_host.start()
+    old_config = zk_host.config.read_text()
+    (zk_host.stub_state / "zk-always-fails").touch()  # from now on nothing starts
+    zk_host.stage(zk_host.zoo_cfg("maxClientCnxns=30"))
+    result = zk_host.activate()
+    assert result.returncode == 1
+    assert "hardhouse: ROLLBACK FAILED: the previous configuration is not healthy" in result.stderr, result.stderr
+    assert zk_host.config.read_text() == old_config  # the previous files are back all the same
+
+
+def test_validation_refuses_a_manifest_and_files_zookeeper_cannot_use(zk_host: ZkHost) -> None:
+    zk_host.stage("tickTime=2000\n", myid="ABC\n")
+    (zk_host.staged / "myid").chmod(0o600)
+    manifest = zk_host.staged / contract.MANIFEST
+    manifest.write_text(manifest.read_text().replace(str(zk_host.defaults), "/etc/passwd"))
+    result = zk_host.activate("validate")
+    assert result.returncode == 1 and "nothing changed" in result.stderr
+    assert f"a {contract.KIND_ZK_DEFAULTS} file goes live as {zk_host.defaults}, not /etc/passwd" in result.stderr
+    manifest.write_text(manifest.read_text().replace("/etc/passwd", str(zk_host.defaults)))
+    result = zk_host.activate("validate")
+    assert result.returncode == 1 and "validation failed; nothing went live" in result.stderr
+    for problem in ("names no clientPort=PORT", "names no dataDir=", "is not a server id"):
+        assert problem in result.stderr, result.stderr
+    if ROOT:  # as root, the runner is root, who reads anything
+        assert "not readable by" not in result.stderr
+    refused = zk_host.activate("activate", contract.MODE_RELOAD, "5", f"tcp:127.0.0.1:{zk_host.port}")
+    assert refused.returncode == 2 and "the mode reload is not one of restart" in refused.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,13 +15,17 @@ import pytest
 from pyinfra.api import FunctionCommand
 from pyinfra.context import ctx_host
 
+from hardhouse.deploy.facts import HostFiles, PathState
 from hardhouse.deploy.settings import HardhouseDeployError
 from hardhouse.deploy.zookeeper import (
+    CONFIG,
     CREATE_SCRIPT,
     RootState,
     ZooKeeperLive,
     ZooKeeperLiveFact,
     ZooKeeperRootsFact,
+    managed_files,
+    manifest,
     zookeeper_live,
     zookeeper_roots,
 )
@@ -170,19 +174,51 @@ class ChangingHost(FakeHost):
         return value.pop(0) if isinstance(value, list) else value
 
 
-def _run(operation: Any, facts: dict[str, Any]) -> tuple[list[Any], list[str]]:
+def _run(operation: Any, facts: dict[str, Any], **arguments: Any) -> tuple[list[Any], list[str]]:
     fake = ChangingHost(facts, {})
     with ctx_host.use(fake):
-        commands = list(operation._inner(settings=_settings()))
+        commands = list(operation._inner(settings=_settings(), **arguments))
     return commands, fake.noops
 
 
-def test_zookeeper_restarts_only_when_its_configuration_is_not_the_live_one() -> None:
-    commands, noops = _run(zookeeper_live, {"ZooKeeperLiveFact": ZooKeeperLive(True, "abc", "abc")})
+def _live_files(files: list[Any], changed: str = "") -> HostFiles:
+    """The three files live as staged, or one of them (`changed`) with other content."""
+    return HostFiles(
+        paths={
+            m.live.path: PathState("F", m.live.meta, "other" if m.live.path == changed else m.live.digest)
+            for m in files
+        }
+    )
+
+
+def test_zookeeper_is_activated_only_when_its_files_or_its_configuration_are_not_the_live_ones() -> None:
+    files = managed_files(_settings())
+    answers = ZooKeeperLive(True, "abc", "abc")
+    commands, noops = _run(
+        zookeeper_live, {"ZooKeeperLiveFact": answers, "HardhouseFiles": _live_files(files)}, files=files
+    )
     assert not commands and noops == ["ZooKeeper answers on 10.0.0.20:2181 with this configuration; no restart"]
-    for live in (ZooKeeperLive(True, "new", "abc"), ZooKeeperLive(False, "abc", "abc")):
-        (command,), noops = _run(zookeeper_live, {"ZooKeeperLiveFact": live})
-        assert not noops and command.get_raw_value().endswith(" hardhouse-zk-restart 10.0.0.20 2181 60")
+    for live, found in (
+        (ZooKeeperLive(True, "new", "abc"), _live_files(files)),
+        (ZooKeeperLive(False, "abc", "abc"), _live_files(files)),
+        (answers, _live_files(files, changed=CONFIG)),
+    ):
+        (validate, activate), noops = _run(
+            zookeeper_live, {"ZooKeeperLiveFact": live, "HardhouseFiles": found}, files=files
+        )
+        assert not noops and validate.get_raw_value() == "/var/lib/hardhouse/zookeeper/bin/hardhouse-apply validate"
+        assert activate.get_raw_value().endswith(" activate restart 60 ruok:10.0.0.20:2181")
+
+
+def test_the_staged_manifest_names_the_three_files_at_their_places() -> None:
+    files = managed_files(_settings())
+    lines = manifest(files).data.decode().splitlines()
+    assert lines == [
+        "zk_config zoo.cfg /etc/zookeeper/conf/zoo.cfg",
+        "zk_defaults zookeeper.defaults /etc/default/zookeeper",
+        "zk_myid myid /etc/zookeeper/conf/myid",
+    ]
+    assert all(m.staged.meta == m.live.meta == "root:root:644" for m in files)
 
 
 def test_roots_are_created_with_the_digest_masked_in_the_output() -> None:

@@ -15,7 +15,9 @@ the field and the fix before anything is touched.
 Steps, each idempotent (a re-run with nothing changed reports no change and restarts nothing):
 
 1. install Debian's `zookeeper` (the server's code and zkCli.sh; no service);
-2. write /etc/zookeeper/conf/zoo.cfg: the client port on one address (clientPortAddress),
+2. stage, under /var/lib/hardhouse/zookeeper (root's alone), hardhouse-apply (the activation
+   tool ClickHouse's files go live through, shipped with ZooKeeper's profile) and the three
+   files: /etc/zookeeper/conf/zoo.cfg: the client port on one address (clientPortAddress),
    the admin HTTP server off (stock: 8080 on every interface), only the listed four-letter
    words, a per-address connection limit, the data outside /tmp; the server id (conf/myid,
    whose stock placeholder text stops a server whose dataDir is /var/lib/zookeeper); and
@@ -23,16 +25,22 @@ Steps, each idempotent (a re-run with nothing changed reports no change and rest
    script always starts the JVM with -Dcom.sun.management.jmxremote (it ignores JMXDISABLE,
    which only zkServer.sh reads), whose agent listens on a random port on every interface;
    -XX:-ManagementServer at the end of the JVM's options (in ZOOMAIN, which the script puts
-   last) turns it off;
+   last) turns it off. On a host without zookeeperd yet the three files are also written
+   live here: nothing of ZooKeeper has run, so there is nothing to roll back to;
 3. install `zookeeperd` (the init script), after the files: its installation starts the
    server, which so never runs the stock configuration;
-4. restart when the configuration on the host is not the one last brought up healthy (a
-   digest of the three files, recorded on the host after ZooKeeper answered) or ZooKeeper
-   does not answer; systemd when it runs, else the init script, whose own stop cannot find
-   the JVM in a container (start-stop-daemon --exec reads /proc/PID/exe, which needs ptrace
-   rights) and which the unit systemd makes of it runs too: under either, the JVM named by its
-   pidfile, if owned by the zookeeper user, is stopped by pid between stop and start.
-   Then wait, bounded, until it answers `ruok`;
+4. when the live files are not the staged ones, or ZooKeeper does not answer, or answers with
+   another configuration than the one on disk (a digest of the three files, recorded on the
+   host after ZooKeeper answered): `hardhouse-apply validate`, then `activate restart` with
+   the health target ruok:ADDRESS:PORT. It backs up the live files, puts the staged ones in
+   place and restarts ZooKeeper (systemd when it runs, else the init script, whose own stop
+   cannot find the JVM in a container, start-stop-daemon --exec reading /proc/PID/exe, which
+   needs ptrace rights, and which the unit systemd makes of it runs too: under either, the JVM
+   named by its pidfile, if owned by the zookeeper user, is stopped by pid between stop and
+   start), then waits, bounded, until it answers `ruok`. When it does not, the previous files
+   are put back, ZooKeeper is restarted with them and waited for, and the host fails with
+   "rolled back: ..." (or "ROLLBACK FAILED: ..." when the previous configuration does not
+   answer either);
 5. create each root znode that is missing with an ACL of only ClickHouse's digest (cdrwa),
    with Debian's zkCli.sh on the host. Only the digest `user:base64(sha1(user:password))` is on
    its command line, masked in pyinfra's output; the password never leaves the deploy machine.
@@ -63,10 +71,12 @@ from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, Str
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
-from hardhouse.deploy import hostscripts
+from hardhouse.deploy import contract, hostscripts
+from hardhouse.deploy.facts import HardhouseFiles
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.operations import stage
-from hardhouse.deploy.payloads import Payload
+from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
+from hardhouse.deploy.plan import files_to_upload
 from hardhouse.deploy.settings import DATA_DEFAULTS as CLICKHOUSE_DEFAULTS
 from hardhouse.deploy.zookeeper_settings import KEY, ZooKeeperSettings, jvm_defaults, read_zookeeper_settings, zoo_cfg
 
@@ -77,35 +87,84 @@ DATA_DEFAULTS: dict[str, Any] = {
     KEY: None,
 }
 
-CONFIG = "/etc/zookeeper/conf/zoo.cfg"  # Debian's (conf is an alternatives link to conf_example)
-JVM_DEFAULTS = "/etc/default/zookeeper"  # sourced by /etc/init.d/zookeeper after conf/environment
+CONFIG = contract.ZK_CONFIG
+JVM_DEFAULTS = contract.ZK_JVM_DEFAULTS
 # The server's id. Debian links /var/lib/zookeeper/myid here and ships a text that is not a
 # number; ZooKeeper reads myid from its dataDir whenever it exists, and exits ("Invalid config").
-MYID = "/etc/zookeeper/conf/myid"
+MYID = contract.ZK_MYID
 STANDALONE_ID = "1"
 ZK_CLI = "/usr/share/zookeeper/bin/zkCli.sh"
-PIDFILE = "/var/run/zookeeper/zookeeper.pid"  # written by the init script's start-stop-daemon
-# The digest of the configuration ZooKeeper last answered with (hardhouse's state directory).
-LIVE_STAMP = "/var/lib/hardhouse/zookeeper-live"
+# hardhouse-apply's state for ZooKeeper: the script, the staged files, the rollback set.
+STATE_DIR = contract.ZK_STATE_DIR
+STAGED_DIR = f"{STATE_DIR}/{contract.STAGED_DIR}"
+APPLY_PATH = f"{STATE_DIR}/{contract.BIN_DIR}/{contract.APPLY_SCRIPT}"
 CLI_HEAP = "-Xmx64m"  # zkCli.sh's JVM: one request, then it exits
 CLI_TIMEOUT = 60  # seconds for one zkCli.sh call (it retries a refused connection for ever)
 
 # The host half: hostscripts/hardhouse-zk-*.sh (each header says what it takes and prints),
-# with these places and bounds in their shared contract block (hostscripts/lib/zookeeper.sh).
+# with these places and bounds in their shared contract block (hostscripts/lib/zookeeper.sh),
+# and hardhouse-apply with ZooKeeper's profile (hardhouse.deploy.contract.ZOOKEEPER).
 SCRIPT_VALUES = {
     "HH_ZK_CONFIG": CONFIG,
     "HH_ZK_JVM_DEFAULTS": JVM_DEFAULTS,
     "HH_ZK_MYID": MYID,
-    "HH_ZK_LIVE_STAMP": LIVE_STAMP,
-    "HH_ZK_PIDFILE": PIDFILE,
+    "HH_ZK_LIVE_STAMP": contract.ZK_LIVE_STAMP,
     "HH_ZK_CLI": ZK_CLI,
     "HH_ZK_CLI_HEAP": CLI_HEAP,
     "HH_ZK_CLI_TIMEOUT": str(CLI_TIMEOUT),
 }
-LIVE_SCRIPT, RESTART_SCRIPT, ROOTS_SCRIPT, CREATE_SCRIPT = (
+LIVE_SCRIPT, ROOTS_SCRIPT, CREATE_SCRIPT = (
     hostscripts.load(f"hardhouse-zk-{name}", SCRIPT_VALUES, origin="hardhouse.deploy.zookeeper")
-    for name in ("live", "restart", "roots", "create")
+    for name in ("live", "roots", "create")
 )
+
+
+def apply_script() -> Payload:
+    """hardhouse-apply as shipped for ZooKeeper: its contract block filled with ZooKeeper's profile."""
+    text = hostscripts.shipped(
+        "hardhouse-apply", contract.shell_values(contract.ZOOKEEPER), "hardhouse.deploy.contract"
+    )
+    return Payload(APPLY_PATH, text.encode(), "root", "root", 0o750)
+
+
+def managed_files(settings: ZooKeeperSettings) -> list[ManagedFile]:
+    """The three files, each staged and live with the same content, owner and mode (ZooKeeper's
+    configuration holds no secret: readable by all, like Debian's own)."""
+    files = []
+    for kind, name, live, content in (
+        (contract.KIND_ZK_CONFIG, "zoo.cfg", CONFIG, zoo_cfg(settings)),
+        (contract.KIND_ZK_DEFAULTS, "zookeeper.defaults", JVM_DEFAULTS, jvm_defaults(settings)),
+        (contract.KIND_ZK_MYID, "myid", MYID, f"{STANDALONE_ID}\n"),
+    ):
+        data = content.encode()
+        files.append(
+            ManagedFile(
+                kind,
+                Payload(f"{STAGED_DIR}/{name}", data, "root", "root", 0o644),
+                Payload(live, data, "root", "root", 0o644),
+            )
+        )
+    return files
+
+
+def manifest(files: list[ManagedFile]) -> Payload:
+    """The MANIFEST hardhouse-apply reads."""
+    prefix = STAGED_DIR + "/"
+    lines = [
+        contract.manifest_line(m.kind, m.staged.path.removeprefix(prefix), m.live.path, contract.ZOOKEEPER)
+        for m in files
+    ]
+    return Payload(f"{STAGED_DIR}/{contract.MANIFEST}", "".join(lines).encode(), "root", "root", 0o640)
+
+
+# hardhouse-apply's directories: /var/lib/hardhouse is only created (ClickHouse's deploy owns it
+# on a host that runs both); ZooKeeper's state below it is root's alone.
+DIRECTORIES = [
+    Directory(STATE_DIR.rsplit("/", 1)[0], "root", "root", 0o755, enforce=False),
+    Directory(STATE_DIR, "root", "root", 0o700),
+    Directory(f"{STATE_DIR}/{contract.BIN_DIR}", "root", "root", 0o700),
+    Directory(STAGED_DIR, "root", "root", 0o700),
+]
 
 
 @dataclass(frozen=True)
@@ -173,15 +232,25 @@ class ZooKeeperRootsFact(FactBase):
         return {}
 
 
+def _apply_command(*args: str) -> StringCommand:
+    return StringCommand(QuoteString(APPLY_PATH), *(QuoteString(a) for a in args))
+
+
 @operation()
-def zookeeper_live(settings: ZooKeeperSettings) -> Iterator[Any]:
-    """Restart ZooKeeper when its configuration is not the one it last answered with, or when it
-    does not answer; wait (bounded) until it answers ruok on its one address."""
+def zookeeper_live(settings: ZooKeeperSettings, files: list[ManagedFile]) -> Iterator[Any]:
+    """Activate the staged files (hardhouse-apply validate, then activate restart with the ruok
+    target; the host rolls back and fails when ZooKeeper does not answer) when the live files
+    are not the staged ones, ZooKeeper does not answer, or it answers with another configuration
+    than the one on disk."""
     live = host.get_fact(ZooKeeperLiveFact, address=settings.listen, port=settings.client_port)
-    if live.current:
+    found = host.get_fact(HardhouseFiles, paths=[m.live.path for m in files])
+    upload, fix = files_to_upload([m.live for m in files], found)
+    if live.current and not upload and not fix:
         host.noop(f"ZooKeeper answers on {settings.listen}:{settings.client_port} with this configuration; no restart")
         return
-    yield RESTART_SCRIPT.command(QuoteString(settings.listen), str(settings.client_port), str(settings.health_timeout))
+    target = f"{contract.HEALTH_RUOK}:{settings.listen}:{settings.client_port}"
+    yield _apply_command("validate")
+    yield _apply_command("activate", contract.MODE_RESTART, str(settings.health_timeout), target)
 
 
 @operation()
@@ -245,23 +314,28 @@ def harden_zookeeper() -> None:
         update=bool(missing),
         cache_time=cache_time,
     )
-    # One step, one read of the three files: the deploy's own stage (hardhouse.deploy.operations).
+    files = managed_files(settings)
+    # One step, one read: the deploy's own stage (hardhouse.deploy.operations).
     stage(
-        name="Write zoo.cfg (one client address, no admin server, four-letter words limited), the server's id "
-        "(standalone: 1; Debian's placeholder stops the server) and /etc/default/zookeeper (the heap; no JMX)",
-        payloads=[
-            Payload(path, content.encode(), "root", "root", 0o644)
-            for path, content in (
-                (CONFIG, zoo_cfg(settings)),
-                (MYID, f"{STANDALONE_ID}\n"),
-                (JVM_DEFAULTS, jvm_defaults(settings)),
-            )
-        ],
+        name="Stage hardhouse-apply, zoo.cfg (one client address, no admin server, four-letter words limited), "
+        "the server's id (standalone: 1; Debian's placeholder stops the server) and /etc/default/zookeeper "
+        "(the heap; no JMX)",
+        payloads=[apply_script()] + [m.staged for m in files] + [manifest(files)],
+        directories=DIRECTORIES,
     )
+    if "zookeeperd" in missing:
+        stage(
+            name="Write the three files live before zookeeperd's installation starts ZooKeeper (nothing ran yet)",
+            payloads=[m.live for m in files],
+        )
     apt.packages(
         name="Install Debian's zookeeperd (the service; it starts with the files above)",
         packages=["zookeeperd"],
         no_recommends=True,
     )
-    zookeeper_live(name="Restart ZooKeeper only if its configuration changed; wait until it answers", settings=settings)
+    zookeeper_live(
+        name="Activate ZooKeeper's files if they changed: restart, wait until it answers, else roll back",
+        settings=settings,
+        files=files,
+    )
     zookeeper_roots(name="Create ClickHouse's roots closed to all but its identity", settings=settings)

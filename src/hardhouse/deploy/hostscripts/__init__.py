@@ -17,7 +17,8 @@ Shared functions live in lib/ and are sourced with one line under a shellcheck d
 Run from this directory (shellcheck, a test) a script sources them; sent to a host it carries
 them: the pair of lines is replaced by the library's text (its leading comment block left out).
 
-hardhouse-apply is shipped as a file (STATE/bin/hardhouse-apply: hardhouse.deploy.payloads);
+hardhouse-apply is shipped as a file (STATE/bin/hardhouse-apply: hardhouse.deploy.payloads for
+ClickHouse, hardhouse.deploy.zookeeper for ZooKeeper, each with its profile in the contract);
 every other script runs as `bash -c TEXT NAME ARG...` (or `sh -c`, as its first line says),
 TEXT being the script without its leading comment block (load(), HostScript.command()).
 """

@@ -1,19 +1,24 @@
 #!/bin/bash
-# hardhouse-apply: validate, activate and roll back hardhouse's ClickHouse files on this host.
-# Installed and run (as root) by the hardhouse pyinfra deploy (hardhouse.deploy) as
-# STATE/bin/hardhouse-apply, with the contract block below filled in from
-# hardhouse/deploy/contract.py; edits are overwritten. Bash: the health check uses /dev/tcp.
+# hardhouse-apply: validate, activate and roll back hardhouse's files of one service on this
+# host: ClickHouse's, or ZooKeeper's (the contract's HH_PROFILE says which; each service's own
+# steps are its profile, lib/apply-clickhouse.sh and lib/apply-zookeeper.sh). Installed and run
+# (as root) by the hardhouse pyinfra deploy (hardhouse.deploy) as STATE/bin/hardhouse-apply,
+# with the contract block below filled in from hardhouse/deploy/contract.py; edits are
+# overwritten. Bash: the health check uses /dev/tcp.
 #
 #   hardhouse-apply validate
-#       Check the staged files before they go live: every file readable by the server user,
-#       every directory a live file goes to owned by root and not writable by group or others,
-#       ClickHouse's own config parser merges them with the stock config.xml/users.xml, and
-#       the TLS certificate parses, is in date and matches its private key.
+#       Check the staged files before they go live: every directory a live file goes to owned
+#       by root and not writable by group or others, and the profile's checks. ClickHouse:
+#       every file readable by the server user, ClickHouse's own config parser merges them with
+#       the stock config.xml/users.xml, and the TLS certificate parses, is in date and matches
+#       its private key. ZooKeeper: its files readable by the zookeeper user, zoo.cfg names a
+#       client port and a data directory, myid is a server id.
 #   hardhouse-apply activate restart|reload|start TIMEOUT [--hold TOKEN] TARGET...
 #       Back up the live files, put the staged ones in place, restart (config.d or TLS
-#       changed), wait for the users reload (users.d only) or start the server, and wait up to
-#       TIMEOUT seconds until every TARGET is healthy. TARGET is tls:ADDRESS:PORT (answers a
-#       TLS handshake with the new certificate) or tcp:ADDRESS:PORT (accepts connections),
+#       changed; ZooKeeper: always), wait for the users reload (users.d only) or start the
+#       server, and wait up to TIMEOUT seconds until every TARGET is healthy. TARGET is
+#       tls:ADDRESS:PORT (answers a TLS handshake with the new certificate), tcp:ADDRESS:PORT
+#       (accepts connections) or, for ZooKeeper, ruok:ADDRESS:PORT (answers ruok with imok),
 #       ADDRESS an IPv4 or IPv6 literal. When it is not healthy: restore the backup, restart,
 #       and exit 1 with the reason ("rolled back: ..." or "ROLLBACK FAILED: ...").
 #       With --hold TOKEN the activation is held for the deploy's verification: the rollback
@@ -31,8 +36,10 @@
 #   final owner and mode, and STATE/staged/MANIFEST lists them, one "KIND STAGED_PATH
 #   LIVE_PATH" per line: KIND one of HH_MANIFEST_KINDS; STAGED_PATH relative to the staged
 #   dir; LIVE_PATH absolute; no path with whitespace, quotes, $, \, ` or a ".." component.
-#   config and users files go live as CONF/config.d|users.d/zz-hardhouse-*.xml; any other
-#   zz-hardhouse-*.xml there is an earlier file of hardhouse's and is removed.
+#   The profile says where each kind may go live. ClickHouse: config and users files go live
+#   as CONF/config.d|users.d/zz-hardhouse-*.xml; any other zz-hardhouse-*.xml there is an
+#   earlier file of hardhouse's and is removed. ZooKeeper: each of its three kinds once, at
+#   its fixed place (HH_ZK_CONFIG, HH_ZK_JVM_DEFAULTS, HH_ZK_MYID).
 #   Every value from outside (arguments, MANIFEST, environment) is checked before anything
 #   changes; anything unexpected is refused, with nothing touched.
 #
@@ -49,10 +56,21 @@
 #   until the next activation replaces the set. The staged set is the deploy's: left as it is.
 #   One run at a time per STATE (flock on STATE/.lock).
 #
-# Environment (tests and unusual hosts): HARDHOUSE_CONF (ClickHouse's config dir),
-# HARDHOUSE_DATA (its data dir: preprocessed_configs shows a users reload), HARDHOUSE_ERRLOG,
-# HARDHOUSE_SERVER_USER, HARDHOUSE_SERVICE, HARDHOUSE_SYSTEMD_DIR (/run/systemd/system; when
-# it exists, systemctl runs the service), HARDHOUSE_INIT_DIR (/etc/init.d, the SysV script).
+# Stopping: systemd stops ClickHouse itself. Debian's SysV scripts find their server with
+# start-stop-daemon --exec, which cannot read /proc/PID/exe where ptrace is not allowed
+# (containers): whatever they leave running is stopped by pid, TERM then KILL. zookeeperd ships
+# only such a script, and under systemd, systemd-sysv-generator makes a unit of it with
+# KillMode=process, GuessMainPID=no and no PIDFile: systemd knows no main process and stops
+# nothing itself, it runs the same init script, and a plain `systemctl restart` leaves the old
+# JVM serving the old configuration and answering ruok (seen on a systemd sandbox host). So
+# ZooKeeper is stopped, then its JVM (named by the pidfile, only if the zookeeper user owns it)
+# by pid, then started (systemd reloaded first), under either service manager.
+#
+# Environment (tests and unusual hosts): HARDHOUSE_SERVER_USER, HARDHOUSE_SERVICE,
+# HARDHOUSE_SYSTEMD_DIR (/run/systemd/system; when it exists, systemctl runs the service),
+# HARDHOUSE_INIT_DIR (/etc/init.d, the SysV script); ClickHouse's profile: HARDHOUSE_CONF (its
+# config dir), HARDHOUSE_DATA (its data dir: preprocessed_configs shows a users reload),
+# HARDHOUSE_ERRLOG; ZooKeeper's: HARDHOUSE_ZK_LOG (the log whose errors a failure shows).
 set -u
 # Everything this script creates is root's alone; the server gets the caller's umask back.
 CALLER_UMASK=$(umask)
@@ -61,6 +79,7 @@ umask 077
 
 # @hardhouse-contract-begin@
 HH_CONTRACT=
+HH_PROFILE=
 HH_FILE_PREFIX=
 HH_SERVER_USER=
 HH_SERVICE=
@@ -90,11 +109,21 @@ HH_KIND_KEYS_HOOK=
 HH_HEALTH_KINDS=()
 HH_HEALTH_TLS=
 HH_HEALTH_TCP=
+HH_HEALTH_RUOK=
 HH_MODES=()
 HH_MODE_RESTART=
 HH_MODE_RELOAD=
 HH_MODE_START=
 HH_UNSAFE_PATH_CHARS=
+HH_KIND_ZK_CONFIG=
+HH_KIND_ZK_DEFAULTS=
+HH_KIND_ZK_MYID=
+HH_ZK_CONFIG=
+HH_ZK_JVM_DEFAULTS=
+HH_ZK_MYID=
+HH_ZK_PIDFILE=
+HH_ZK_LOG=
+HH_ZK_LIVE_STAMP=
 # @hardhouse-contract-end@
 
 say() { printf 'hardhouse: %s\n' "$*" >&2; }
@@ -131,9 +160,6 @@ if [ "${BIN##*/}" != "$HH_BIN_DIR" ]; then
     exit 2
 fi
 STATE=$(dirname -- "$BIN")
-CONF=${HARDHOUSE_CONF:-$HH_CONFIG_DIR}
-DATA=${HARDHOUSE_DATA:-$HH_DATA_DIR}
-ERRLOG=${HARDHOUSE_ERRLOG:-$HH_ERROR_LOG}
 SERVER_USER=${HARDHOUSE_SERVER_USER:-$HH_SERVER_USER}
 SERVICE=${HARDHOUSE_SERVICE:-$HH_SERVICE}
 SYSTEMD_DIR=${HARDHOUSE_SYSTEMD_DIR:-/run/systemd/system}
@@ -145,6 +171,27 @@ LIVE_TARGETS=$STATE/$HH_LIVE_TARGETS
 MARKER=$STATE/$HH_ACTIVATED_AT
 HELD=$STATE/$HH_HELD
 RUN_UID=$(id -u)
+
+# The service's profile: functions NAME_STEP for each STEP below, one file per service.
+# shellcheck source-path=SCRIPTDIR source=lib/apply-clickhouse.sh
+. "${0%/*}/lib/apply-clickhouse.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/apply-zookeeper.sh
+. "${0%/*}/lib/apply-zookeeper.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/zookeeper-health.sh
+. "${0%/*}/lib/zookeeper-health.sh"
+case $HH_PROFILE in
+    clickhouse | zookeeper) ;;
+    *) say "unknown profile $(shown "$HH_PROFILE") in the contract"; exit 2 ;;
+esac
+# profile STEP ARG...: the profile's STEP. Steps: setup (PROFILE_NAME, ERRLOG, PROFILE_PATHS:
+# its paths from the environment, "NAME=VALUE"; PROFILE_STOP_GRACE: seconds a stopped server
+# may take to go before it is stopped by pid), manifest_problems, validate_problems (both
+# append to the caller's `problems`), stale (STALE, STALE_KIND), pids (the running server's),
+# unit_stops (systemd stops the server itself), stopped, pending MODE (what else a health wait
+# waits for, printed), errors (its log's new error lines), fatal (one that ends the wait),
+# healthy (after it was seen healthy).
+profile() { "${HH_PROFILE}_$1" "${@:2}"; }
+profile setup
 
 # Temporary files and directories of this run, removed on exit (a moved one is already gone).
 CLEANUP=()
@@ -183,7 +230,7 @@ relative_plain() { case $1 in /*) return 1 ;; *) plain "$1" ;; esac }
 
 check_environment() {
     local problems=() pair name value
-    for pair in "HARDHOUSE_CONF=$CONF" "HARDHOUSE_DATA=$DATA" "HARDHOUSE_ERRLOG=$ERRLOG" \
+    for pair in "${PROFILE_PATHS[@]}" \
         "HARDHOUSE_SYSTEMD_DIR=$SYSTEMD_DIR" "HARDHOUSE_INIT_DIR=$INIT_DIR" "the state directory=$STATE"; do
         name=${pair%%=*} value=${pair#*=}
         absolute_plain "$value" || problems+=("$name $(shown "$value") is not a plain absolute path")
@@ -197,11 +244,12 @@ check_environment() {
     fi
 }
 
-# The MANIFEST, checked as a whole before anything uses it: M_KIND, M_STAGED, M_LIVE.
+# The MANIFEST, checked as a whole before anything uses it: M_KIND, M_STAGED, M_LIVE, and
+# M_LINE (each entry's line number); where each kind may go live is the profile's to say.
 load_manifest() {
     local line n=0 fields where kind staged live problems=()
-    local -A lives=() kinds=()
-    M_KIND=() M_STAGED=() M_LIVE=()
+    local -A lives=()
+    M_KIND=() M_STAGED=() M_LIVE=() M_LINE=()
     if [ -L "$MANIFEST" ] || [ ! -f "$MANIFEST" ]; then
         die "nothing is staged ($MANIFEST is missing); nothing changed"
     fi
@@ -222,46 +270,16 @@ load_manifest() {
             problems+=("$where: the staged path $(shown "$staged") must be relative and plain (no whitespace, quotes, \$, \\, \` or ..)")
         absolute_plain "$live" ||
             problems+=("$where: the live path $(shown "$live") must be absolute and plain (no whitespace, quotes, \$, \\, \` or ..)")
-        case $kind in
-            "$HH_KIND_CONFIG" | "$HH_KIND_USERS")
-                # Only these names are hardhouse's in config.d/users.d: the stale-file cleanup relies on it.
-                case $live in
-                    "$CONF/$kind.d/$HH_FILE_PREFIX"*.xml) [ "${live%/*}" = "$CONF/$kind.d" ] ||
-                        problems+=("$where: a $kind file goes live in $CONF/$kind.d itself, not $(shown "${live%/*}")") ;;
-                    *) problems+=("$where: a $kind file goes live as $CONF/$kind.d/$HH_FILE_PREFIX*.xml, not $(shown "$live")") ;;
-                esac
-                ;;
-            *)
-                [ -z "${kinds[$kind]:-}" ] || problems+=("$where: a second $kind")
-                ;;
-        esac
         [ -z "${lives[$live]:-}" ] || problems+=("$where: $(shown "$live") is listed twice")
-        lives[$live]=1 kinds[$kind]=1
-        M_KIND+=("$kind") M_STAGED+=("$staged") M_LIVE+=("$live")
+        lives[$live]=1
+        M_KIND+=("$kind") M_STAGED+=("$staged") M_LIVE+=("$live") M_LINE+=("$n")
     done <"$MANIFEST"
     [ ${#M_KIND[@]} -gt 0 ] || problems+=("$HH_MANIFEST lists no files")
-    if [ "${kinds[$HH_KIND_CERTIFICATE]:-}" != "${kinds[$HH_KIND_PRIVATE_KEY]:-}" ]; then
-        problems+=("$HH_MANIFEST has a $HH_KIND_CERTIFICATE without a $HH_KIND_PRIVATE_KEY or the other way round")
-    fi
+    profile manifest_problems
     if [ ${#problems[@]} -gt 0 ]; then
         report "$MANIFEST is not usable; nothing changed" "${problems[@]}"
         exit 1
     fi
-}
-
-# hardhouse's earlier files that the MANIFEST no longer lists: STALE (paths), STALE_KIND.
-find_stale() {
-    local kind path
-    local -A listed=()
-    STALE=() STALE_KIND=()
-    for path in "${M_LIVE[@]}"; do listed[$path]=1; done
-    for kind in "$HH_KIND_CONFIG" "$HH_KIND_USERS"; do
-        for path in "$CONF/$kind.d/$HH_FILE_PREFIX"*.xml; do
-            [ -e "$path" ] || [ -L "$path" ] || continue
-            [ -z "${listed[$path]:-}" ] || continue
-            STALE+=("$path") STALE_KIND+=("$kind")
-        done
-    done
 }
 
 # Why root must not write into directory $1, printed, or nothing: it must be owned by root (the
@@ -341,123 +359,15 @@ safety_problems() {
     done
 }
 
-# ClickHouse's own parser merges FILE with FILE's .d directory (and conf.d). Modern servers
-# ship extract-from-config; 18.16 has none, but its client loads --config-file through the
-# same ConfigProcessor and only then tries to connect (to a port nothing listens on).
-clickhouse_merges() {
-    local out
-    if command -v clickhouse >/dev/null 2>&1 && clickhouse extract-from-config --help >/dev/null 2>&1; then
-        { clickhouse extract-from-config --try --config-file="$1" --key=path >/dev/null; } 2>&1
-        return
-    fi
-    out=$(cd "$(dirname -- "$1")" && timeout 30 clickhouse-client --config-file="$1" --compression 0 \
-        --host 127.0.0.1 --port 1 --query 'SELECT 1' </dev/null 2>&1)
-    case $out in
-        *"Code: 210"*) return 0 ;;  # config parsed and merged; the connection was refused as intended
-    esac
-    printf '%s\n' "$out" | grep -v '^Include not found' | tail -n 3
-    return 1
-}
-
-tls_problems() {
-    local i cert='' key='' ca='' live_cert='' live_key='' live_ca='' cert_pub key_pub
-    for i in "${!M_KIND[@]}"; do
-        case ${M_KIND[i]} in
-            "$HH_KIND_CERTIFICATE") cert=$STAGED/${M_STAGED[i]} live_cert=${M_LIVE[i]} ;;
-            "$HH_KIND_PRIVATE_KEY") key=$STAGED/${M_STAGED[i]} live_key=${M_LIVE[i]} ;;
-            "$HH_KIND_CA_CERTIFICATE") ca=$STAGED/${M_STAGED[i]} live_ca=${M_LIVE[i]} ;;
-        esac
-    done
-    if [ -n "$cert" ] && [ -f "$cert" ] && [ -f "$key" ]; then
-        # Both print the public key as SubjectPublicKeyInfo PEM: equal text, a matching pair.
-        if ! cert_pub=$(openssl x509 -in "$cert" -noout -pubkey 2>/dev/null); then
-            echo "$live_cert: not a PEM certificate"
-        elif ! key_pub=$(openssl pkey -in "$key" -pubout -passin pass: 2>/dev/null); then
-            echo "$live_key: not an unencrypted PEM private key"
-        else
-            [ "$cert_pub" = "$key_pub" ] || echo "the certificate $live_cert does not match the private key $live_key"
-            openssl x509 -in "$cert" -noout -checkend 0 >/dev/null ||
-                echo "$live_cert: expired ($(openssl x509 -in "$cert" -noout -enddate))"
-        fi
-    fi
-    if [ -n "$ca" ] && [ -f "$ca" ] && ! openssl x509 -in "$ca" -noout 2>/dev/null; then
-        echo "$live_ca: not a PEM certificate"
-    fi
-}
-
 validate() {
-    local problems=() problem i kind file live dir name candidate reason
+    local problems=() problem
     load_manifest
-    find_stale
-    id -u "$SERVER_USER" >/dev/null 2>&1 || problems+=("the server user $SERVER_USER does not exist (is ClickHouse installed?)")
+    profile stale
+    id -u "$SERVER_USER" >/dev/null 2>&1 || problems+=("the server user $SERVER_USER does not exist (is $PROFILE_NAME installed?)")
     while IFS= read -r problem; do
         [ -n "$problem" ] && problems+=("$problem")
-    done < <(safety_problems; tls_problems)
-    for i in "${!M_KIND[@]}"; do
-        file=$STAGED/${M_STAGED[i]} live=${M_LIVE[i]}
-        case ${M_KIND[i]} in
-            "$HH_KIND_KEYS" | "$HH_KIND_KEYS_HOOK")
-                # Read by the service manager as root before the server starts, never by the
-                # server user: the key file is root's alone (0600 in a 0700 directory).
-                [ -e "$live" ] && [ ! -L "$live" ] && [ ! -f "$live" ] && problems+=("$live: exists and is not a file")
-                continue
-                ;;
-        esac
-        if [ -f "$file" ] && ! as_server_user -r "$file"; then
-            problems+=("$live: not readable by $SERVER_USER ($(stat -c '%U:%G %a' -- "$file"))")
-        fi
-        dir=$(dirname -- "$live")
-        if [ -d "$dir" ] && ! as_server_user -x "$dir"; then
-            problems+=("$dir: $SERVER_USER cannot enter it ($(stat -c '%U:%G %a' -- "$dir"))")
-        fi
-        if [ -e "$live" ] && [ ! -L "$live" ] && [ ! -f "$live" ]; then
-            problems+=("$live: exists and is not a file")
-        fi
-    done
-
-    # The configuration as the server would load it: the stock files, everyone else's
-    # config.d/users.d files as they are live now, and hardhouse's staged ones.
-    candidate=$(mktemp -d) || die "cannot make a temporary directory"
-    CLEANUP+=("$candidate")
-    for name in "$HH_KIND_CONFIG" "$HH_KIND_USERS"; do
-        if [ ! -f "$CONF/$name.xml" ]; then
-            problems+=("$CONF/$name.xml: missing (is ClickHouse installed?)")
-            continue
-        fi
-        if ! cp -- "$CONF/$name.xml" "$candidate/" || ! mkdir -- "$candidate/$name.d"; then
-            die "cannot copy $CONF/$name.xml into $candidate"
-        fi
-        for file in "$CONF/$name.d"/*.xml "$CONF/$name.d"/*.conf "$CONF/$name.d"/*.yaml "$CONF/$name.d"/*.yml; do
-            [ -f "$file" ] || continue
-            case ${file##*/} in "$HH_FILE_PREFIX"*) continue ;; esac
-            cp -- "$file" "$candidate/$name.d/"
-        done
-    done
-    for i in "${!M_KIND[@]}"; do
-        kind=${M_KIND[i]} file=$STAGED/${M_STAGED[i]}
-        case $kind in
-            "$HH_KIND_CONFIG" | "$HH_KIND_USERS")
-                [ -d "$candidate/$kind.d" ] && [ -f "$file" ] && cp -- "$file" "$candidate/$kind.d/${M_LIVE[i]##*/}"
-                ;;
-        esac
-    done
-    [ -d "$CONF/conf.d" ] && cp -r -- "$CONF/conf.d" "$candidate/"
-    # ClickHouse's binary is slow to start: both files are merged at the same time.
-    local merging=() pids=()
-    for name in "$HH_KIND_CONFIG" "$HH_KIND_USERS"; do
-        [ -f "$candidate/$name.xml" ] || continue
-        { clickhouse_merges "$candidate/$name.xml" >"$candidate/$name.reason" 2>&1; echo "$?" >"$candidate/$name.status"; } &
-        merging+=("$name") pids+=("$!")
-    done
-    [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
-    for name in "${merging[@]}"; do
-        if [ "$(cat -- "$candidate/$name.status" 2>/dev/null)" != 0 ]; then
-            reason=$(head -c 2000 -- "$candidate/$name.reason")
-            reason=${reason//"$candidate"/"$CONF"}
-            problems+=("ClickHouse cannot load $name.xml with the new files: ${reason//$'\n'/ }")
-        fi
-    done
-
+    done < <(safety_problems)
+    profile validate_problems
     if [ ${#problems[@]} -gt 0 ]; then
         report "validation failed; nothing went live" "${problems[@]}"
         exit 1
@@ -564,14 +474,8 @@ service_do() {
     fi
 }
 
-# The pids of the server: the first process name (HH_SERVER_PROCESSES) that runs.
-server_pids() {
-    local name
-    for name in "${HH_SERVER_PROCESSES[@]}"; do
-        pidof "$name" 2>/dev/null && return 0
-    done
-    return 1
-}
+# The pids of the server, as the profile finds them.
+server_pids() { profile pids; }
 running() { server_pids >/dev/null; }
 
 # Wait up to $1 seconds for every server process to exit.
@@ -590,10 +494,11 @@ kill_server() {
     [ ${#pids[@]} -eq 0 ] || kill "$@" "${pids[@]}" 2>/dev/null
 }
 
-# systemd restarts reliably. Debian's SysV script finds the server with start-stop-daemon
-# --exec, which cannot read /proc/PID/exe where ptrace is not allowed (containers), and then
-# "restarts" by starting a second server that dies on the lock of the first: so stop it
-# ourselves when the script did not, by pid, TERM then KILL, before starting again.
+# systemd restarts a server whose unit stops it reliably. Debian's SysV script finds the
+# server with start-stop-daemon --exec, which cannot read /proc/PID/exe where ptrace is not
+# allowed (containers), and then "restarts" by starting a second server that dies on the lock
+# of the first: so stop it ourselves when the script did not, by pid, TERM then KILL, before
+# starting again (also under systemd when its unit is made of such a script: see the header).
 start_server() {
     if systemd_runs; then
         reload_units
@@ -602,27 +507,32 @@ start_server() {
 }
 
 restart_server() {
-    if systemd_runs; then
+    if systemd_runs && profile unit_stops; then
         reload_units
         as_caller systemctl restart "$SERVICE"
         return
     fi
     stop_server
-    service_do start
+    start_server
 }
 
 stop_server() {
-    if systemd_runs; then
+    local gone=0
+    if systemd_runs && profile unit_stops; then
         as_caller systemctl stop "$SERVICE"
         return
     fi
     service_do stop
     # start-stop-daemon waits for what it stops, so anything left was never matched.
-    wait_gone 2 && return 0
-    kill_server -TERM
-    wait_gone 30 && return 0
-    kill_server -KILL
-    wait_gone 5
+    if ! wait_gone "$PROFILE_STOP_GRACE"; then
+        kill_server -TERM
+        if ! wait_gone 30; then
+            kill_server -KILL
+            wait_gone 5 || gone=1
+        fi
+    fi
+    profile stopped
+    return "$gone"
 }
 
 fingerprint_of_file() { openssl x509 -in "$1" -noout -fingerprint -sha256 2>/dev/null; }
@@ -657,23 +567,21 @@ target_ok() {
     elif [ "$kind" = "$HH_HEALTH_TCP" ]; then
         # shellcheck disable=SC2016  # $0 and $1 are the child shell's arguments
         timeout 5 "$BASH" -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null
+    elif [ "$kind" = "$HH_HEALTH_RUOK" ]; then
+        ruok "$host" "$port"
     else
         return 1
     fi
 }
 
-# Lines the server wrote to its error log since this activation began.
-new_errors() {
-    [ -f "$ERRLOG" ] || return 0
-    tail -c "+$((ERRLOG_OFFSET + 1))" -- "$ERRLOG" 2>/dev/null | grep -E '<Error>|Exception' |
-        sed 's/^[0-9.: ]*\[ *[0-9]* *\] {[^}]*} //' | tail -n 3
-}
+# What the server wrote to its log (ERRLOG) since this activation began, at most 1 MB.
+new_log() { [ -f "$ERRLOG" ] && tail -c "+$((ERRLOG_OFFSET + 1))" -- "$ERRLOG" 2>/dev/null | head -c 1000000; }
 
 errlog_size() { stat -c %s -- "$ERRLOG" 2>/dev/null || echo 0; }
 
 # Wait until healthy; on failure leave the reason in REASON.
 wait_healthy() {
-    local mode=$1 timeout=$2 deadline gone_since='' polls=0 pending target fatal errors
+    local mode=$1 timeout=$2 deadline gone_since='' polls=0 pending more target fatal errors
     shift 2
     deadline=$(($(date +%s) + timeout))
     while :; do
@@ -684,20 +592,18 @@ wait_healthy() {
             gone_since=${gone_since:-$(date +%s)}
             pending="the server process"
         fi
-        if [ "$mode" = "$HH_MODE_RELOAD" ] &&
-            [ -z "$(find "$DATA/preprocessed_configs/users.xml" -newer "$MARKER" 2>/dev/null)" ]; then
-            pending="$pending${pending:+, }the users reload"
-        fi
+        more=$(profile pending "$mode")
+        [ -z "$more" ] || pending="$pending${pending:+, }$more"
         for target in "$@"; do
             # A port that does not accept yet is not worth a TLS handshake (two openssl runs).
             target_listens "$target" && target_ok "$target" || pending="$pending${pending:+, }${target#*:}"
         done
         [ -z "$pending" ] && return 0
-        fatal=$(new_errors | grep -E 'Cannot assign requested address|Address already in use|No servers started|Cannot lock file|SSL|certificate|private key|Error updating configuration' | tail -n 1)
+        fatal=$(profile fatal)
         if { [ -n "$fatal" ] && [ "$mode" != "$HH_MODE_RELOAD" ]; } ||
             { [ -n "$gone_since" ] && [ $(($(date +%s) - gone_since)) -ge 5 ]; } || [ "$(date +%s)" -ge "$deadline" ]; then
             REASON="not healthy (waiting for: $pending)"
-            errors=$(new_errors | tr '\n' ' ')
+            errors=$(profile errors | tr '\n' ' ')
             [ -n "$errors" ] && REASON="$REASON; the server logged: $errors"
             return 1
         fi
@@ -732,7 +638,7 @@ activate() {
         usage
     fi
     load_manifest
-    find_stale
+    profile stale
     while IFS= read -r problem; do
         [ -n "$problem" ] && problems+=("$problem")
     done < <(safety_problems)
@@ -769,6 +675,7 @@ activate() {
         "$HH_MODE_RELOAD") ;;  # ClickHouse re-reads users.xml and users.d by itself
     esac
     if wait_healthy "$mode" "$timeout" "$@"; then
+        profile healthy
         printf '%s\n' "$@" >"$LIVE_TARGETS.new" && mv -T -f -- "$LIVE_TARGETS.new" "$LIVE_TARGETS"
         if [ -n "$hold" ]; then
             # Held for verification: the previous key stays (0600, root) so a rollback can serve again.
@@ -780,7 +687,7 @@ activate() {
         fi
         case $mode in
             "$HH_MODE_RELOAD") echo "hardhouse: users reloaded without a restart; healthy on $*" ;;
-            *) echo "hardhouse: ClickHouse ${mode}ed with the new configuration; healthy on $*" ;;
+            *) echo "hardhouse: $PROFILE_NAME ${mode}ed with the new configuration; healthy on $*" ;;
         esac
         return 0
     fi
@@ -803,6 +710,7 @@ activate() {
             done <"$PREV/targets"
         fi
         if wait_healthy "$HH_MODE_RESTART" "$timeout" "${old_targets[@]}"; then
+            profile healthy
             die "rolled back: the previous configuration is serving again. Reason: the new configuration was $failure"
         fi
         die "ROLLBACK FAILED: the previous configuration is $REASON. Reason for the rollback: the new configuration was $failure"
@@ -843,6 +751,7 @@ rollback() {
     [ -n "$live_cert" ] && [ -f "$live_cert" ] && WANT_FINGERPRINT=$(fingerprint_of_file "$live_cert")
     restart_server
     if wait_healthy "$HH_MODE_RESTART" "$timeout" "${targets[@]}"; then
+        profile healthy
         printf '%s\n' "${targets[@]}" >"$LIVE_TARGETS.new" && mv -T -f -- "$LIVE_TARGETS.new" "$LIVE_TARGETS"
         echo "hardhouse: rolled back: the previous configuration is serving again on ${targets[*]}"
         return 0

@@ -5,13 +5,15 @@
 #   bash -c TEXT hardhouse-zk-live ADDRESS PORT
 #
 # Prints ANSWERS when ZooKeeper answers ruok on ADDRESS:PORT; "CONFIG DIGEST", the digest of
-# its configuration files now (lib/zookeeper.sh); "LIVE DIGEST", the digest recorded when it
-# last answered after hardhouse-zk-restart (empty when none was).
+# its configuration files now (lib/zookeeper-health.sh); "LIVE DIGEST", the digest hardhouse-apply
+# recorded when ZooKeeper last answered after it restarted it (empty when none was).
 # Exit status: 0.
 set -u
 
 # shellcheck source-path=SCRIPTDIR source=lib/zookeeper.sh
 . "${0%/*}/lib/zookeeper.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/zookeeper-health.sh
+. "${0%/*}/lib/zookeeper-health.sh"
 if ruok "$1" "$2"; then echo ANSWERS; fi
-echo "CONFIG $(config_digest)"
+echo "CONFIG $(zookeeper_digest "$HH_ZK_CONFIG" "$HH_ZK_JVM_DEFAULTS" "$HH_ZK_MYID")"
 echo "LIVE $(head -c 64 "$HH_ZK_LIVE_STAMP" 2>/dev/null | tr -cd 0-9a-f)"

@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # Which service manager runs this host's services, asked the same way by every host script
-# (hardhouse-apply, hardhouse-service-manager, hardhouse-zk-restart): systemd when its
+# (hardhouse-apply, for ClickHouse and ZooKeeper, and hardhouse-service-manager): systemd when its
 # runtime directory exists and systemctl is installed, else the SysV init scripts. The script
 # that sources this sets SYSTEMD_DIR, systemd's runtime directory:
 # ${HARDHOUSE_SYSTEMD_DIR:-/run/systemd/system} (another one in tests). POSIX sh.
