@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import socketserver
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from hardhouse.deploy import contract, hostscripts
+from hardhouse.deploy.facts import keyed_digest
 from hardhouse.deploy.zookeeper import SCRIPT_VALUES, ZooKeeperLiveFact, ZooKeeperRootsFact
 
 STUBS = Path(__file__).parent / "hoststubs"
@@ -213,6 +215,20 @@ def test_live_reports_the_answer_and_the_digest_of_the_three_files(zk_host: ZkHo
     assert live(zk_host, zookeeper).current
     zk_host.myid.write_text("2\n")  # any of the three files changed: not the configuration that answered
     assert not live(zk_host, zookeeper).current
+
+
+def test_live_reports_the_three_files_owner_mode_and_keyed_digest_when_given_a_key(
+    zk_host: ZkHost, zookeeper: int
+) -> None:
+    key = secrets.token_hex(16)
+    result = zk_host.run("hardhouse-zk-live", "127.0.0.1", str(zookeeper), key)
+    assert result.returncode == 0, result.stderr
+    found = ZooKeeperLiveFact().process(result.stdout.splitlines())
+    assert found.answers
+    for path in (zk_host.config, zk_host.myid):
+        state = found.files.paths[str(path)]
+        assert state.kind == "F" and state.digest == keyed_digest(path.read_bytes(), key)
+    assert key not in result.stdout
 
 
 def test_live_reports_no_answer_from_a_closed_port_and_no_foreign_text_from_the_stamp(zk_host: ZkHost) -> None:

@@ -193,19 +193,16 @@ def _live_files(files: list[Any], changed: str = "") -> HostFiles:
 
 def test_zookeeper_is_activated_only_when_its_files_or_its_configuration_are_not_the_live_ones() -> None:
     files = managed_files(_settings())
-    answers = ZooKeeperLive(True, "abc", "abc")
-    commands, noops = _run(
-        zookeeper_live, {"ZooKeeperLiveFact": answers, "HardhouseFiles": _live_files(files)}, files=files
-    )
+    answers = ZooKeeperLive(True, "abc", "abc", _live_files(files))
+    commands, noops = _run(zookeeper_live, {"ZooKeeperLiveFact": answers}, files=files)
     assert not commands and noops == ["ZooKeeper answers on 10.0.0.20:2181 with this configuration; no restart"]
-    for live, found in (
-        (ZooKeeperLive(True, "new", "abc"), _live_files(files)),
-        (ZooKeeperLive(False, "abc", "abc"), _live_files(files)),
-        (answers, _live_files(files, changed=CONFIG)),
+    for live in (
+        ZooKeeperLive(True, "new", "abc", _live_files(files)),
+        ZooKeeperLive(False, "abc", "abc", _live_files(files)),
+        ZooKeeperLive(True, "abc", "abc", _live_files(files, changed=CONFIG)),
+        ZooKeeperLive(True, "abc", "abc", HostFiles()),  # the files could not be read: activate
     ):
-        (validate, activate), noops = _run(
-            zookeeper_live, {"ZooKeeperLiveFact": live, "HardhouseFiles": found}, files=files
-        )
+        (validate, activate), noops = _run(zookeeper_live, {"ZooKeeperLiveFact": live}, files=files)
         assert not noops and validate.get_raw_value() == "/var/lib/hardhouse/zookeeper/bin/hardhouse-apply validate"
         assert activate.get_raw_value().endswith(" activate restart 60 ruok:10.0.0.20:2181")
 

@@ -72,7 +72,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
 from hardhouse.deploy import contract, hostscripts
-from hardhouse.deploy.facts import HardhouseFiles
+from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.operations import stage
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
@@ -169,11 +169,13 @@ DIRECTORIES = [
 
 @dataclass(frozen=True)
 class ZooKeeperLive:
-    """ZooKeeperLive(answers=True, config="<sha256 of zoo.cfg + defaults>", live="<the same when live>")"""
+    """ZooKeeperLive(answers=True, config="<sha256 of zoo.cfg + defaults>", live="<the same when live>",
+    files=HostFiles(paths={"/etc/zookeeper/conf/zoo.cfg": PathState("F", "root:root:644", "<keyed digest>")}))"""
 
     answers: bool = False
     config: str = ""
     live: str = ""
+    files: HostFiles = field(default_factory=HostFiles)  # the three live files (hardhouse.deploy.facts)
 
     @property
     def current(self) -> bool:
@@ -185,11 +187,17 @@ class ZooKeeperLiveFact(FactBase):
     and the digest recorded when it last answered after a restart by the deploy."""
 
     def command(self, address: str, port: int) -> StringCommand:
-        return LIVE_SCRIPT.command(QuoteString(address), str(port))
+        return LIVE_SCRIPT.command(QuoteString(address), str(port), QuoteString(HiddenValue(DIGEST_KEY)))
 
     def process(self, output: list[str]) -> ZooKeeperLive:
-        values = dict(line.split(" ", 1) if " " in line else (line, "") for line in output)
-        return ZooKeeperLive("ANSWERS" in values, values.get("CONFIG", ""), values.get("LIVE", ""))
+        files = [line for line in output if line[:2] in ("F ", "D ", "M ")]
+        values = dict(line.split(" ", 1) if " " in line else (line, "") for line in output if line not in files)
+        return ZooKeeperLive(
+            "ANSWERS" in values,
+            values.get("CONFIG", ""),
+            values.get("LIVE", ""),
+            HardhouseFiles().process(files),
+        )
 
     def default(self) -> ZooKeeperLive:
         return ZooKeeperLive()
@@ -243,8 +251,7 @@ def zookeeper_live(settings: ZooKeeperSettings, files: list[ManagedFile]) -> Ite
     are not the staged ones, ZooKeeper does not answer, or it answers with another configuration
     than the one on disk."""
     live = host.get_fact(ZooKeeperLiveFact, address=settings.listen, port=settings.client_port)
-    found = host.get_fact(HardhouseFiles, paths=[m.live.path for m in files])
-    upload, fix = files_to_upload([m.live for m in files], found)
+    upload, fix = files_to_upload([m.live for m in files], live.files)
     if live.current and not upload and not fix:
         host.noop(f"ZooKeeper answers on {settings.listen}:{settings.client_port} with this configuration; no restart")
         return
