@@ -24,7 +24,13 @@ import pytest
 
 from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.facts import keyed_digest
-from hardhouse.deploy.zookeeper import SCRIPT_VALUES, ZooKeeperLiveFact, ZooKeeperRootsFact
+from hardhouse.deploy.zookeeper import (
+    ROOTS_ANSWER_LIMIT,
+    ROOTS_READ_TIMEOUT,
+    SCRIPT_VALUES,
+    ZooKeeperLiveFact,
+    ZooKeeperRootsFact,
+)
 
 STUBS = Path(__file__).parent / "hoststubs"
 ROOT = os.geteuid() == 0
@@ -363,29 +369,61 @@ def test_validation_refuses_a_manifest_and_files_zookeeper_cannot_use(zk_host: Z
 # hardhouse-zk-roots and hardhouse-zk-create
 
 
-def test_roots_are_read_as_missing_closed_or_open_with_digests_cut_to_their_user(zk_host: ZkHost) -> None:
-    znodes = zk_host.stub_state / "znodes"
-    (znodes / "closed").write_text("closed\n")
-    (znodes / "open").write_text("'world,'anyone\n: cdrwa\n'digest,'clickhouse:SECRETDIGEST=\n: cdrwa\n")
-    result = zk_host.run("hardhouse-zk-roots", "127.0.0.1", "2181", "/missing", "/closed", "/open")
+def roots(
+    address: str, port: int, *names: str, limit: int = 65536, timeout: int = 10
+) -> subprocess.CompletedProcess[str]:
+    """hardhouse-zk-roots as the fact runs it (its own command line, with the request it builds)."""
+    command = ZooKeeperRootsFact().command(address, port, list(names))
+    raw = command.get_raw_value().replace(f" {ROOTS_ANSWER_LIMIT} {ROOTS_READ_TIMEOUT} ", f" {limit} {timeout} ")
+    return subprocess.run(["bash", "-c", raw], capture_output=True, text=True, timeout=60)
+
+
+def test_roots_relay_only_bytes_and_nothing_that_answers_leaves_every_root_unknown() -> None:
+    result = roots("127.0.0.1", closed_port(), "/clickhouse", "/other")
     assert result.returncode == 0, result.stderr
-    assert "SECRETDIGEST" not in result.stdout
+    assert result.stdout.splitlines() == ["ROOT /clickhouse", "ROOT /other", "ANSWER "]
     found = ZooKeeperRootsFact().process(result.stdout.splitlines())
-    assert {root: state.state for root, state in found.items()} == {
-        "/missing": "missing",
-        "/closed": "closed",
-        "/open": "open",
-    }
-    assert found["/open"].acl == ["world:anyone cdrwa", "digest:clickhouse:* cdrwa"]
-    # zkCli.sh runs with its heap bounded, against the address and port given.
-    assert all(call.endswith(f"[{SCRIPT_VALUES['HH_ZK_CLI_HEAP']}]") for call in zk_host.calls())
-    assert zk_host.calls()[0].startswith("zkCli.sh -server 127.0.0.1:2181 getAcl /missing")
+    assert {root: state.state for root, state in found.items()} == {"/clickhouse": "unknown", "/other": "unknown"}
 
 
-def test_roots_without_zkcli_say_so(zk_host: ZkHost) -> None:
-    result = zk_host.run("hardhouse-zk-roots", "127.0.0.1", "2181", "/clickhouse", HH_ZK_CLI="/nonexistent/zkCli.sh")
-    assert result.stdout.splitlines() == ["NO-CLIENT"]
-    assert ZooKeeperRootsFact().process(result.stdout.splitlines()) == {}
+def test_roots_refuse_a_request_that_is_not_escaped_bytes_and_send_nothing() -> None:
+    script = hostscripts.load("hardhouse-zk-roots")
+    for request, limit in (("$(touch /tmp/x)", "10"), ("\\x00", "0"), ("\\x0", "10"), ("\\x00", "1e3")):
+        result = subprocess.run(
+            ["bash", "-c", script.text, "hardhouse-zk-roots", "127.0.0.1", "1", request, limit, "5", "/a"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 2 and result.stdout == "" and "not of its form" in result.stderr, request
+
+
+@pytest.mark.parametrize("how", ["endless", "silent"])
+def test_an_answer_that_never_ends_is_cut_at_the_limit_or_the_timeout(how: str) -> None:
+    """A hostile or hung server: at most LIMIT bytes are read, within TIMEOUT seconds."""
+
+    class Endless(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            try:
+                while how == "endless":
+                    self.request.sendall(b"\x7f" * 65536)
+                time.sleep(30)
+            except OSError:
+                pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Endless)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        result = roots("127.0.0.1", server.server_address[1], "/clickhouse", limit=4096, timeout=2)
+        assert time.monotonic() - started < 15
+    finally:
+        server.shutdown()
+        server.server_close()
+    answer = result.stdout.splitlines()[-1]
+    assert answer.startswith("ANSWER ") and len(answer) <= len("ANSWER ") + 2 * 4096
+    assert ZooKeeperRootsFact().process(result.stdout.splitlines())["/clickhouse"].state == "unknown"
 
 
 def test_a_root_is_created_and_one_created_meanwhile_is_not_a_failure(zk_host: ZkHost) -> None:

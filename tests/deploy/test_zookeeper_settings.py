@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from hardhouse.deploy.zookeeper_settings import (
     read_zookeeper_settings,
     zoo_cfg,
 )
+from hardhouse.probe.wire.zookeeper import NO_AUTH, NO_NODE, OK, PERM_ADMIN, PERM_ALL, PERM_READ, frame
+from hardhouse.probe.wire.zookeeper import string as zk_string
 from tests.deploy.test_operations import FakeHost
 
 PASSWORD = secrets.token_urlsafe(24)  # made per run: no password, even a test one, is written down
@@ -148,16 +151,39 @@ def test_facts_read_what_the_host_scripts_print() -> None:
     assert live.current
     assert not ZooKeeperLiveFact().process(["CONFIG abc", "LIVE abc"]).current
     assert not ZooKeeperLiveFact().process(["ANSWERS", "CONFIG abc", "LIVE "]).current
-    roots = ZooKeeperRootsFact().process(
-        ["ROOT /clickhouse", "CLOSED", "ROOT /new", "MISSING", "ROOT /open", "'world,'anyone", ": cdrwa", "ROOT /x"]
+    names = ["/clickhouse", "/new", "/open", "/x", "/y"]
+    answer = _zookeeper_answer(
+        (1, NO_AUTH, b""),
+        (2, NO_NODE, b""),
+        (-1, OK, b"\0" * 12),  # a watch event in between: not an answer
+        (3, OK, _acl((PERM_ALL, "world", "anyone"), (PERM_READ | PERM_ADMIN, "digest", "clickhouse:SECRETDIGEST="))),
+        (4, OK, struct.pack(">i", 1000)),  # an ACL vector longer than its reply: damaged, unknown
+        # /y: never answered (the connection ended)
     )
+    roots = ZooKeeperRootsFact().process([*(f"ROOT {n}" for n in names), f"ANSWER {answer.hex()}"])
     assert {root: state.state for root, state in roots.items()} == {
         "/clickhouse": "closed",
         "/new": "missing",
         "/open": "open",
         "/x": "unknown",
+        "/y": "unknown",
     }
-    assert roots["/open"].acl == ["world:anyone cdrwa"]
+    assert roots["/open"].acl == ["world:anyone cdrwa", "digest:clickhouse:* ra"]  # a digest cut to its user
+    for hostile in ("", "zz", "00" * 40, (struct.pack(">i", 1 << 30) + b"\0" * 64).hex()):
+        found = ZooKeeperRootsFact().process(["ROOT /clickhouse", f"ANSWER {hostile}"])
+        assert found == {"/clickhouse": RootState("unknown")}
+
+
+def _acl(*entries: tuple[int, str, str]) -> bytes:
+    return struct.pack(">i", len(entries)) + b"".join(
+        struct.pack(">i", perms) + zk_string(scheme) + zk_string(ident) for perms, scheme, ident in entries
+    )
+
+
+def _zookeeper_answer(*replies: tuple[int, int, bytes]) -> bytes:
+    """A ZooKeeper session's bytes: its handshake, then each (xid, error, body) reply."""
+    handshake = frame(struct.pack(">iiq", 0, 10000, 7) + struct.pack(">i", 16) + b"\0" * 16)
+    return handshake + b"".join(frame(struct.pack(">iqi", xid, 0, err) + body) for xid, err, body in replies)
 
 
 def _settings() -> Any:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import socket
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from hardhouse.cli.probe import probe_command
+from hardhouse.deploy.zookeeper import ZooKeeperRootsFact
 from hardhouse.probe import ProbeOptions, probe_endpoint_sync
 from hardhouse.probe.wire.zookeeper import PERM_ALL, ZooKeeperClient
 from hardhouse.testing.local_server import free_port
@@ -197,3 +199,32 @@ def test_a_zookeeper_on_an_unusual_port_is_judged_by_what_answers(servers: tuple
     with tcp_service(garbage(b"\x00\x00\x00\x24" + b"\xff" * 36), host=HARDENED) as port:
         other = probe_endpoint_sync(HARDENED, port, ProbeOptions(timeout=1.0, tls_scan=False))
     assert other.service == "unknown" and other.zookeeper is None
+
+
+def test_the_deploys_relay_reads_each_root_of_a_real_zookeeper_as_an_anonymous_client_does(
+    servers: tuple[Zk, Zk],
+) -> None:
+    """hardhouse-zk-roots (the deploy's read of ClickHouse's roots, relayed by the host's bash)
+    against ZooKeeper 3.8 itself: a root with the identity's digest ACL is closed, one ClickHouse
+    made without an identity is open with the world's ACL, an absent one is missing; and the
+    relay changed nothing."""
+    hardened, weak = servers
+    before = (hardened.tree(), weak.tree())
+    fact = ZooKeeperRootsFact()
+    seen = {}
+    for server in (hardened, weak):
+        command = fact.command(server.address, server.port, ["/clickhouse", "/clickhouse/tables", "/absent"])
+        result = subprocess.run(["bash", "-c", command.get_raw_value()], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        seen[server.address] = fact.process(result.stdout.splitlines())
+    assert {root: state.state for root, state in seen[HARDENED].items()} == {
+        "/clickhouse": "closed",
+        "/clickhouse/tables": "closed",
+        "/absent": "missing",
+    }
+    assert {root: (state.state, state.acl) for root, state in seen[OPEN].items()} == {
+        "/clickhouse": ("open", ["world:anyone cdrwa"]),
+        "/clickhouse/tables": ("open", ["world:anyone cdrwa"]),
+        "/absent": ("missing", []),
+    }
+    assert (hardened.tree(), weak.tree()) == before

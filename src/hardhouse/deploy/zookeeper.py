@@ -44,7 +44,9 @@ Steps, each idempotent (a re-run with nothing changed reports no change and rest
 5. create each root znode that is missing with an ACL of only ClickHouse's digest (cdrwa),
    with Debian's zkCli.sh on the host. Only the digest `user:base64(sha1(user:password))` is on
    its command line, masked in pyinfra's output; the password never leaves the deploy machine.
-   A root that exists is asked for its ACL anonymously: refused means anonymous clients can
+   Each root is asked for its ACL anonymously, in one session whose bytes the deploy builds
+   and the host's bash relays to its own ZooKeeper (no JVM for a read; hardhouse-zk-roots.sh),
+   the answer parsed here as hostile bytes: refused means anonymous clients can
    neither read it nor administer it, and the root is kept as it is; answered means the world
    (or an address) may read it, which fails the host naming the root and the fix, and is never
    changed by the deploy. (Not seen without the password: whether an existing closed root
@@ -79,6 +81,20 @@ from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload
 from hardhouse.deploy.settings import DATA_DEFAULTS as CLICKHOUSE_DEFAULTS
 from hardhouse.deploy.zookeeper_settings import KEY, ZooKeeperSettings, jvm_defaults, read_zookeeper_settings, zoo_cfg
+from hardhouse.probe.wire.zookeeper import (
+    NO_AUTH,
+    NO_NODE,
+    OK,
+    PERM_ADMIN,
+    PERM_CREATE,
+    PERM_DELETE,
+    PERM_READ,
+    PERM_WRITE,
+    ZooKeeperError,
+    acl_requests,
+    parse_acl_answers,
+)
+from hardhouse.spec.errors import bounded_text
 
 # Host data the ZooKeeper deploy reads: one mapping, documented key by key in ZOOKEEPER_DEFAULTS.
 DATA_DEFAULTS: dict[str, Any] = {
@@ -100,6 +116,8 @@ STAGED_DIR = f"{STATE_DIR}/{contract.STAGED_DIR}"
 APPLY_PATH = f"{STATE_DIR}/{contract.BIN_DIR}/{contract.APPLY_SCRIPT}"
 CLI_HEAP = "-Xmx64m"  # zkCli.sh's JVM: one request, then it exits
 CLI_TIMEOUT = 60  # seconds for one zkCli.sh call (it retries a refused connection for ever)
+ROOTS_ANSWER_LIMIT = 64 * 1024  # bytes of ZooKeeper's answer about the roots (an ACL is tens of bytes)
+ROOTS_READ_TIMEOUT = 10  # seconds for that whole anonymous session
 
 # The host half: hostscripts/hardhouse-zk-*.sh (each header says what it takes and prints),
 # with these places and bounds in their shared contract block (hostscripts/lib/zookeeper.sh),
@@ -113,10 +131,11 @@ SCRIPT_VALUES = {
     "HH_ZK_CLI_HEAP": CLI_HEAP,
     "HH_ZK_CLI_TIMEOUT": str(CLI_TIMEOUT),
 }
-LIVE_SCRIPT, ROOTS_SCRIPT, CREATE_SCRIPT = (
+LIVE_SCRIPT, CREATE_SCRIPT = (
     hostscripts.load(f"hardhouse-zk-{name}", SCRIPT_VALUES, origin="hardhouse.deploy.zookeeper")
-    for name in ("live", "roots", "create")
+    for name in ("live", "create")
 )
+ROOTS_SCRIPT = hostscripts.load("hardhouse-zk-roots")  # a relay: it needs none of the places above
 
 
 def apply_script() -> Payload:
@@ -211,29 +230,49 @@ class RootState:
     acl: list[str] = field(default_factory=list)
 
 
+# zkCli.sh's letters for ACL permissions, in its order.
+PERMISSION_LETTERS = ((PERM_CREATE, "c"), (PERM_DELETE, "d"), (PERM_READ, "r"), (PERM_WRITE, "w"), (PERM_ADMIN, "a"))
+
+
+def acl_line(perms: int, scheme: str, ident: str) -> str:
+    """One ACL entry as the deploy shows it: 'digest:clickhouse:* cdrwa' (a digest cut to its
+    user: it lets anyone test password guesses), names escaped and bounded."""
+    shown = f"{ident.split(':', 1)[0]}:*" if scheme == "digest" else ident
+    letters = "".join(letter for bit, letter in PERMISSION_LETTERS if perms & bit)
+    return f"{bounded_text(scheme, 40)}:{bounded_text(shown, 120)} {letters}"
+
+
 class ZooKeeperRootsFact(FactBase):
     """What an anonymous client sees of each root: missing, closed (its ACL refused), open (its
-    ACL answered: the world or an address may read or administer it), or unknown (no answer)."""
+    ACL answered: the world or an address may read or administer it), or unknown (no answer).
+    One anonymous session's getACLs, built here and relayed by the host's bash to its own
+    ZooKeeper (hostscripts/hardhouse-zk-roots.sh); the answer is parsed here, as hostile bytes."""
 
     def command(self, address: str, port: int, roots: list[str]) -> StringCommand:
-        return ROOTS_SCRIPT.command(QuoteString(address), str(port), *(QuoteString(root) for root in roots))
+        request = "".join(f"\\x{byte:02x}" for byte in acl_requests(list(roots)))
+        return ROOTS_SCRIPT.command(
+            QuoteString(address),
+            str(port),
+            QuoteString(request),
+            str(ROOTS_ANSWER_LIMIT),
+            str(ROOTS_READ_TIMEOUT),
+            *(QuoteString(root) for root in roots),
+        )
 
     def process(self, output: list[str]) -> dict[str, RootState]:
-        found: dict[str, RootState] = {}
-        current: RootState | None = None
-        pending = ""
-        for line in output:
-            if line.startswith("ROOT "):
-                current = found.setdefault(line[5:], RootState())
-            elif current is None:
-                continue
-            elif line in ("MISSING", "CLOSED"):
-                current.state = line.lower()
-            elif line.startswith("'"):
-                pending = line.replace("'", "").replace(",", ":", 1)
-            elif line.startswith(": "):
-                current.state = "open"
-                current.acl.append(f"{pending} {line[2:]}")
+        roots = [line[5:] for line in output if line.startswith("ROOT ")]
+        hex_answer = next((line[7:].strip() for line in output if line.startswith("ANSWER ")), "")
+        try:
+            answers = parse_acl_answers(bytes.fromhex(hex_answer[: 2 * ROOTS_ANSWER_LIMIT]), roots)
+        except (ValueError, ZooKeeperError):
+            answers = {}  # nothing, or not ZooKeeper, answered: every root unknown
+        found = {}
+        for root in roots:
+            code, entries = answers.get(root, (None, []))
+            if code == OK:
+                found[root] = RootState("open", [acl_line(*entry) for entry in entries[:40]])
+            else:
+                found[root] = RootState({NO_NODE: "missing", NO_AUTH: "closed"}.get(code, "unknown"))  # type: ignore[arg-type]
         return found
 
     def default(self) -> dict[str, RootState]:
@@ -279,7 +318,11 @@ def zookeeper_roots(settings: ZooKeeperSettings) -> Iterator[Any]:
             "creates it closed, or list another root"
             for root, s in open_roots.items()
         ]
-        lines += [f"{root}: zkCli.sh gave no answer about it within {CLI_TIMEOUT}s" for root in unknown]
+        lines += [
+            f"{root}: ZooKeeper at {settings.listen}:{settings.client_port} gave no answer about it within "
+            f"{ROOTS_READ_TIMEOUT}s (is it running, and on that address?)"
+            for root in unknown
+        ]
         yield FunctionCommand(fail_with_lines, (["ZooKeeper roots not closed to anonymous clients:", *lines],), {})
         return
     missing = [root for root in settings.roots if found[root].state == "missing"]

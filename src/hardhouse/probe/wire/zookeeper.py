@@ -1,5 +1,6 @@
 """ZooKeeper's client protocol (jute), as far as the probe and the tests need it: the session
-handshake, digest auth, getData, getChildren, getACL, create, and the four-letter words.
+handshake, digest auth, getData, getChildren, getACL, create, and the four-letter words; and
+getACL of several paths as one batch of bytes for a relay (acl_requests, parse_acl_answers).
 ClickHouse Keeper speaks the same protocol (and the same four-letter words).
 
 Pure encoders and parsers first (the probe's asyncio transport sends `connect_frame()` and
@@ -169,6 +170,50 @@ class Reader:
         if size > (len(self.data) - self.at) // 4:
             raise ZooKeeperError(-1, "vector longer than its reply")
         return max(size, 0)
+
+
+def acl_requests(paths: list[str]) -> bytes:
+    """One anonymous session sent in one go, for a relay that cannot converse (a host's bash
+    writing these bytes to its own ZooKeeper and reading back what comes): the handshake, getACL
+    of each path (xid 1, 2, ...) and closeSession, after whose answer the server closes the
+    connection. ZooKeeper reads nothing more of a connection until its session is set up, so
+    the requests wait their turn."""
+    requests = [frame(struct.pack(">ii", xid, OP_GET_ACL) + string(path)) for xid, path in enumerate(paths, 1)]
+    return connect_frame() + b"".join(requests) + frame(struct.pack(">ii", len(paths) + 1, OP_CLOSE))
+
+
+def parse_acl_answers(data: bytes, paths: list[str]) -> dict[str, tuple[int, list[tuple[int, str, str]]]]:
+    """The server's bytes for acl_requests(paths) -> each answered path's (error code, its ACL
+    entries when OK). A path whose answer is missing or damaged is not in the result. Raises
+    ZooKeeperError when the handshake is not a ZooKeeper one or the session was refused.
+    Untrusted bytes: every length is checked against what arrived."""
+    frames: list[bytes] = []
+    at = 0
+    while at < len(data):
+        try:
+            size = frame_size(data[at:])
+        except ValueError:
+            break
+        if size is None or at + 4 + size > len(data):
+            break
+        frames.append(data[at + 4 : at + 4 + size])
+        at += 4 + size
+    if not frames or parse_connect_response(frame(frames[0])) is None:
+        raise ZooKeeperError(-1, "not a ZooKeeper ConnectResponse")
+    if Reader(frames[0][4:8]).int() <= 0:
+        raise ZooKeeperError(-1, "session refused")
+    answers: dict[str, tuple[int, list[tuple[int, str, str]]]] = {}
+    for payload in frames[1:]:
+        reply = Reader(payload)
+        try:
+            xid, _zxid, err = reply.int(), reply.long(), reply.int()
+            if not 1 <= xid <= len(paths) or paths[xid - 1] in answers:
+                continue  # a watch event, the close's answer, or a repeat: not a getACL answer
+            entries = [] if err != OK else [(reply.int(), reply.string(), reply.string()) for _ in range(reply.count())]
+        except ZooKeeperError:
+            continue  # damaged: that path stays unanswered
+        answers[paths[xid - 1]] = (err, entries)
+    return answers
 
 
 class ZooKeeperClient:
