@@ -42,7 +42,7 @@ def clickhouse_image_name() -> str:
 
 
 # Modules that run ZooKeeper's JVM (and zkCli.sh, a JVM per call): kept on one worker when the
-# suite runs in parallel (scripts/test: -n 2 --dist loadfile), as two of them at once starve each
+# suite runs in parallel (scripts/test: -n 3 --dist loadfile), as two of them at once starve each
 # other of the 2 cores this project runs on (a zkCli.sh answer took over 60 s in one such run).
 ZOOKEEPER_MODULES = frozenset(
     {
