@@ -27,11 +27,8 @@ def test_tmpdir_set_by_the_operator_wins(monkeypatch: pytest.MonkeyPatch, tmp_pa
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile caches its choice: read TMPDIR again
-    path = scratch.make_scratch("hardhouse-test-")
-    try:
+    with scratch.scratch("hardhouse-test-") as path:
         assert path.parent == tmp_path
-    finally:
-        path.rmdir()
 
 
 def test_without_a_memory_directory_the_default_temporary_directory_is_used(

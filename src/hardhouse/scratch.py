@@ -27,16 +27,11 @@ def _parent() -> str | None:
     return None
 
 
-def make_scratch(prefix: str) -> Path:
-    """A new directory only this process's user may enter (0700, a random name); the caller
-    removes it."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=_parent()))
-
-
 @contextlib.contextmanager
 def scratch(prefix: str) -> Iterator[Path]:
-    """make_scratch, removed with everything in it on leaving."""
-    path = make_scratch(prefix)
+    """A new directory only this process's user may enter (0700, a random name), removed with
+    everything in it on leaving."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=_parent()))
     try:
         yield path
     finally:

@@ -28,7 +28,6 @@ import hashlib
 import io
 import os
 import secrets
-import shutil
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from pyinfra.api import FactBase, HiddenValue, QuoteString, StringCommand
 
 from hardhouse.deploy import hostscripts
-from hardhouse.scratch import make_scratch
+from hardhouse.scratch import scratch
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 from hardhouse.spec.fields import has_control_character
@@ -286,16 +285,15 @@ def audit_archive(
     from hardhouse.audit.merge import ConfigTreeError
     from hardhouse.audit.run import audit_tree
 
-    scratch = make_scratch("hardhouse-audit-")  # 0700, this process's own
-    try:
-        tree = scratch / "tree"
+    with scratch("hardhouse-audit-") as workdir:  # 0700, this process's own; removed on leaving
+        tree = workdir / "tree"
         tree.mkdir()
         extract_tree(archive, tree)
         if not (tree / "config.xml").is_file():
             raise AuditFetchError(f"{config_dir}/config.xml is not in the fetched tree")
         includes: dict[str, Any] = {"assume_no_default_include": include_absent}
         if include is not None:
-            includes["default_include"] = scratch / "metrika.xml"
+            includes["default_include"] = workdir / "metrika.xml"
             includes["default_include"].write_bytes(include)
         try:
             return audit_tree(
@@ -312,7 +310,5 @@ def audit_archive(
             )
         except ConfigTreeError as error:
             # Name the host's directory, not this machine's scratch copy.
-            shown = str(error).replace(str(tree), config_dir).replace(str(scratch), "(the host's)")
+            shown = str(error).replace(str(tree), config_dir).replace(str(workdir), "(the host's)")
             raise AuditFetchError(bounded_text(shown, 600)) from None
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

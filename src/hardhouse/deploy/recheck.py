@@ -152,9 +152,8 @@ def audit_live(
     """Read the live tree back (one remote command, or the users check's read while no step
     since ran a command on the host: hardhouse.deploy.live_tree) and judge it whole: every
     control the audit knows, drift from the spec among them, and the users the spec does not
-    declare. A control
-    that fails (or that the audit cannot decide) fails the host unless a waiver covers it. A
-    read: nothing on the host is touched. Passwords come from this process's environment (read
+    declare. A control that fails (or that the audit cannot decide) fails the host unless a
+    waiver covers it. A read: nothing on the host is touched. Passwords come from this process's environment (read
     here, not passed in, so no operation argument holds them) or the files the spec names, as
     for the rendering, so their hashes are compared too. With `proof`, a host that passes asks
     the helper child for its proof at once (hardhouse.deploy.early_proof)."""

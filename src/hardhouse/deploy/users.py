@@ -27,7 +27,6 @@ host, so a user added meanwhile is not left open either.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.snapshot import Trust, host_files, skip_if_trusted
 from hardhouse.render.build import FILE_PREFIX
 from hardhouse.render.users import REMOVABLE_NAME
-from hardhouse.scratch import make_scratch
+from hardhouse.scratch import scratch
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 
@@ -86,15 +85,14 @@ MAX_MERGED = 256
 
 
 def _merge_key(archive: bytes, config_dir: str, dialect: Any, own: Mapping[str, bytes] | None) -> str:
-    digest = hashlib.sha256()
-    for part in (archive, config_dir.encode(), str(dialect).encode()):
-        digest.update(len(part).to_bytes(8, "big") + part)
-    if own is not None:
-        for relative, content in sorted(own.items()):
-            for part in (relative.encode(), content):
-                digest.update(len(part).to_bytes(8, "big") + part)
+    parts = [archive, config_dir.encode(), str(dialect).encode()]
+    if own is None:
+        parts.append(b"as-is")
     else:
-        digest.update(b"as-is")
+        parts += [part for relative, content in sorted(own.items()) for part in (relative.encode(), content)]
+    digest = hashlib.sha256()
+    for part in parts:  # each length-prefixed: no two inputs run together into the same bytes
+        digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
 
 
@@ -121,27 +119,24 @@ def _read_users(
     from hardhouse.audit.users import users
     from hardhouse.audit.values import Unknown
 
-    scratch = make_scratch("hardhouse-users-")  # 0700, this process's own
-    try:
-        extract_tree(archive, scratch)
+    with scratch("hardhouse-users-") as workdir:  # 0700, this process's own; removed on leaving
+        extract_tree(archive, workdir)
         if own is not None:
             for directory in OWN_DIRECTORIES:
-                for path in (scratch / directory).glob(f"{FILE_PREFIX}*.xml"):
+                for path in (workdir / directory).glob(f"{FILE_PREFIX}*.xml"):
                     path.unlink()
             for relative, content in own.items():
-                target = scratch / relative
+                target = workdir / relative
                 target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 target.write_bytes(content)
         try:
-            tree = read_server_tree(scratch, _dialect(spec), installed_at=Path(config_dir))
+            tree = read_server_tree(workdir, _dialect(spec), installed_at=Path(config_dir))
         except ConfigTreeError as error:
-            raise AuditFetchError(bounded_text(str(error).replace(str(scratch), config_dir), 600)) from None
+            raise AuditFetchError(bounded_text(str(error).replace(str(workdir), config_dir), 600)) from None
         found = users(tree.users_values, tree.dialect)  # named by Poco key: a second <bob> is bob[1]
         if isinstance(found, Unknown):
             raise AuditFetchError(f"the host's users cannot be decided: {found}")
-        return [HostUser(user.name, str(user.element.origin).replace(str(scratch), config_dir)) for user in found]
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        return [HostUser(user.name, str(user.element.origin).replace(str(workdir), config_dir)) for user in found]
 
 
 def undeclared(users: list[HostUser], spec: HardeningSpec) -> list[HostUser]:
