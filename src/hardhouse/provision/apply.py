@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hardhouse import polling
 from hardhouse.childproc import Refused
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.helper_requests import ProvisionRequest
@@ -114,9 +114,7 @@ def _wait_for_rewrites(session: Session, databases: list[DesiredDatabase]) -> No
     """Until the rewrites' mutations are done (18.16 cannot wait for them itself)."""
     names = ", ".join(f"'{d.name}'" for d in databases)
     query = f"SELECT count() AS n FROM system.mutations WHERE database IN ({names}) AND is_done = 0"
-    deadline = time.monotonic() + MUTATION_WAIT
-    while session.rows(query)[0]["n"] and time.monotonic() < deadline:
-        time.sleep(0.5)
+    polling.until(lambda: not session.rows(query)[0]["n"], MUTATION_WAIT, ceiling=0.5)
 
 
 WOULD = {"created": "would create", "altered": "would alter", "dropped": "would drop"}
