@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from hardhouse.clickhouse.xmlcache import parse_kept
 from hardhouse.clickhouse.xmltree import (
     DEFAULT_MAX_BYTES,
     MAX_ELEMENTS,
@@ -17,7 +18,6 @@ from hardhouse.clickhouse.xmltree import (
     Origin,
     XmlInputError,
     count_elements,
-    parse_bytes,
     read_bounded,
 )
 
@@ -125,7 +125,7 @@ class TreeReader:
         if self.dialect is Dialect.MODERN:
             self._refuse_yaml(path, shown, data)
         try:
-            root = parse_bytes(data, shown, max_elements=self.elements_left)
+            root = parse_kept(data, shown, max_elements=self.elements_left)
         except XmlInputError as error:
             if "more than" in str(error) and "elements" in str(error) and self.elements_left < MAX_ELEMENTS:
                 raise ConfigTreeError(f"{error} (the limit counts all files of the configuration together)") from None
