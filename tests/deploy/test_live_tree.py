@@ -7,7 +7,9 @@ from typing import Any
 
 from pyinfra.context import ctx_host
 
+from hardhouse.deploy import snapshot
 from hardhouse.deploy.audit import ClickHouseConfigTree, FetchedTree
+from hardhouse.deploy.facts import HostFiles
 from hardhouse.deploy.live_tree import live_tree
 from tests.deploy.test_snapshot import StandInState, ran_a_command
 
@@ -19,7 +21,7 @@ class Host:
     name = "live-tree-host"
 
     def __init__(self, state: StandInState | None = None) -> None:
-        self.op_hash_order = ["users", "install", "stage", "go_live", "audit"]
+        self.op_hash_order = ["read", "users", "install", "stage", "go_live", "audit"]
         self.current_op_hash = "users"
         self.state = state or StandInState()
         self.reads: list[dict[str, Any]] = []
@@ -57,3 +59,35 @@ def test_another_run_or_another_directory_never_gets_this_runs_read() -> None:
     later_run = Host()  # a new deploy: another state object, the same host name and step hashes
     assert read(later_run, "audit") == b"tree 1" and len(later_run.reads) == 1  # its own read
     assert read(later_run, "audit", "/srv/clickhouse") == b"tree 2"  # another directory: read
+
+
+def carried(host: Host, tree_dir: str = "/etc/clickhouse-server") -> None:
+    """The host's snapshot, read by the first step, carried the tree (a host proven in full)."""
+    snapshot.SNAPSHOTS[host.name] = snapshot.Snapshot(
+        HostFiles(), op_hash="read", tree=FetchedTree(b"carried"), tree_dir=tree_dir
+    )
+
+
+def test_both_steps_judge_the_tree_the_snapshot_carried_while_nothing_changed_the_host() -> None:
+    host = Host()
+    carried(host)
+    try:
+        assert read(host, "users") == b"carried"
+        assert read(host, "audit") == b"carried"
+        assert host.reads == []  # no command of their own
+    finally:
+        snapshot.SNAPSHOTS.pop(host.name, None)
+
+
+def test_a_command_after_the_snapshot_or_another_directory_reads_the_tree_again() -> None:
+    host = Host()
+    carried(host)
+    try:
+        assert read(host, "users") == b"carried"
+        ran_a_command(host, "go_live")
+        assert read(host, "audit") == b"tree 1"
+        other = Host()
+        carried(other, "/srv/clickhouse")
+        assert read(other, "users") == b"tree 1"  # the snapshot carried another directory's tree
+    finally:
+        snapshot.SNAPSHOTS.pop(host.name, None)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import resource
 import secrets
 import shutil
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,16 @@ CAPPED_SECONDS = 20
 
 
 def run_script(
-    tmp_path: Path, trust: Trust, paths: tuple[str, ...] | list[str] = (), globs: tuple[str, ...] | list[str] = ()
+    tmp_path: Path,
+    trust: Trust,
+    paths: tuple[str, ...] | list[str] = (),
+    globs: tuple[str, ...] | list[str] = (),
+    tree_dir: str = "",
 ) -> list[str]:
     """The snapshot script as the host runs it (in network and process namespaces of its own
     when this process may make them, so that other programs' listening sockets and ClickHouse
     servers, which other tests start, cannot move the fingerprint)."""
-    command = HostSnapshot().command(paths=list(paths), globs=list(globs), trust=trust)
+    command = HostSnapshot().command(paths=list(paths), globs=list(globs), trust=trust, tree_dir=tree_dir)
     masked = command.get_masked_value()
     assert trust.salt not in masked and trust.context_id not in masked  # pyinfra's output shows them masked
     argv = ["sh", "-c", command.get_raw_value()]  # what pyinfra's SSH connector runs
@@ -143,6 +149,36 @@ def test_the_host_skips_its_file_reads_only_when_its_stamp_names_this_fingerprin
     assert second.same and second.files.paths == {} and second.stamp.startswith("v1 ")
     other = parse(run_script(tmp_path, dataclasses.replace(trust, context="another spec"), paths=[str(live)]))
     assert not other.same and str(live) in other.files.paths  # another context: every file is read
+
+
+def test_the_snapshot_carries_the_tree_when_asked_and_reads_the_same_otherwise(tmp_path: Path) -> None:
+    """With tree_dir the one command also reads the tree (what ClickHouseConfigTree reads);
+    everything else it says is what it says without."""
+    trust = spec_trust(tmp_path)
+    scope = tmp_path / "etc"
+    (scope / "users.xml").write_text("<clickhouse><users/></clickhouse>\n")
+    alone = parse(run_script(tmp_path, trust, paths=[str(scope / "config.xml")]))
+    carried = parse(run_script(tmp_path, trust, paths=[str(scope / "config.xml")], tree_dir=str(scope)))
+    assert alone.tree is None
+    assert carried.tree is not None and carried.tree.error is None and carried.tree.archive is not None
+    with tarfile.open(fileobj=io.BytesIO(carried.tree.archive)) as tar:
+        assert sorted(tar.getnames()) == ["config.xml", "users.xml"]
+    assert dataclasses.replace(carried, tree=None) == alone
+
+
+def test_a_line_the_host_forges_cannot_start_the_tree_early(tmp_path: Path) -> None:
+    """A name a glob matches can hold line breaks: one that forges the mark and a tree's lines
+    before the real ones moves nothing, as the tree is what follows the last mark."""
+    trust = spec_trust(tmp_path)
+    scope = tmp_path / "etc"
+    (scope / "config.d" / "a\nHH-TREE\nHH-ERROR forged").write_text("")
+    lines = run_script(tmp_path, trust, globs=[f"{scope}/config.d/*"], tree_dir=str(scope))
+    assert lines.count("HH-TREE") == 2 and "HH-ERROR forged" in lines
+    carried = parse(lines)
+    assert carried.tree is not None and carried.tree.error is None and carried.tree.archive is not None
+    # And a host that prints only the forged mark gives no tree: the steps read it again.
+    forged = parse(["FP " + "a" * 64, "HH-TREE", "HH-ERROR forged"])
+    assert forged.tree is not None and forged.tree.archive is None and forged.tree.error == "forged"
 
 
 def test_links_to_what_cannot_be_read_to_its_end_are_named_not_read(tmp_path: Path) -> None:

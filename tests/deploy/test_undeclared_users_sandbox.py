@@ -148,6 +148,23 @@ def test_refuse_fails_before_anything_is_touched_and_names_the_user(adopted: Any
     assert grafana_login(adopted, grafana_password, 9000) is None
 
 
+def test_refuse_judges_the_tree_the_first_command_read_when_the_host_is_proven_in_full(
+    adopted: Any, grafana_password: str
+) -> None:
+    """With no stamp trusted (a trust period of 0, as a cluster always runs), the deploy's first
+    command reads the tree with the host's state (hardhouse.deploy.live_tree): the users check
+    judges that read, so the refusal comes after one remote command, and at -vvv (every
+    command and fact output printed) grafana's password still shows nowhere."""
+    with_data(adopted)
+    result = deploy(adopted, "-vvv", "--data", "hardhouse_trust_verified_for=0")
+    assert result.returncode != 0, result.output[-3000:]
+    assert f"  grafana ({USERS_XML}:{grafana_line(adopted)})" in result.output, result.output[-3000:]
+    assert "going live (" not in result.output
+    commands = re.findall(r"^\s*\[sandbox-1\]\s+>>> ", result.output, re.MULTILINE)
+    assert len(commands) == 1, result.output[-3000:]
+    no_secret_in(result.output, grafana_password)
+
+
 def test_keep_without_a_waiver_fails_the_host_naming_the_controls(adopted: Any, grafana_password: str) -> None:
     with_data(adopted, undeclared_users="keep")
     result = deploy(adopted)

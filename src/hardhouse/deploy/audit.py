@@ -65,6 +65,17 @@ FETCH_SCRIPT = hostscripts.load(
 )
 
 
+def tree_command(config_dir: str) -> StringCommand:
+    """The read-only command that prints the tree under config_dir, sealed (parse_answer reads
+    it): the fact ClickHouseConfigTree's, and the host's snapshot's when it carries the tree."""
+    return FETCH_SCRIPT.command(
+        QuoteString(config_dir),
+        str(ARCHIVE_LIMIT),
+        str(MAX_DEPTH),
+        QuoteString(HiddenValue(ARCHIVE_KEY)),
+    )
+
+
 class AuditFetchError(Exception):
     """A tree that could not be fetched or unpacked; the message says what and where."""
 
@@ -149,12 +160,7 @@ class ClickHouseConfigTree(FactBase):
     """
 
     def command(self, config_dir: str) -> StringCommand:
-        return FETCH_SCRIPT.command(
-            QuoteString(config_dir),
-            str(ARCHIVE_LIMIT),
-            str(MAX_DEPTH),
-            QuoteString(HiddenValue(ARCHIVE_KEY)),
-        )
+        return tree_command(config_dir)
 
     def process(self, output: list[str]) -> FetchedTree:
         return parse_answer(output)

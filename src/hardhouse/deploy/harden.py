@@ -242,6 +242,7 @@ def harden_clickhouse() -> None:
         trust=trust,
         outside=outside,
         prepare_full_proof=settings.verify or bool(settings.spec.log_databases),
+        tree_dir=settings.config_dir,
     )
 
     # Users the host has and the spec does not declare: refused (the default) before anything

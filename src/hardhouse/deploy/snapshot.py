@@ -63,6 +63,7 @@ from hardhouse import __version__
 from hardhouse.childproc import Pending
 from hardhouse.controls.waivers import Waiver
 from hardhouse.deploy import hostscripts
+from hardhouse.deploy.audit import FetchedTree, parse_answer, tree_command
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.contract import SERVER_PROCESSES
 from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles
@@ -87,6 +88,9 @@ SNAPSHOT_SCRIPT = hostscripts.load(
     {"HH_SERVER_PROCESSES": SERVER_PROCESSES, "HH_FIND_DEPTH": str(FIND_DEPTH), "HH_FIND_SECONDS": str(FIND_SECONDS)},
     origin="hardhouse.deploy.snapshot",
 )
+# The line after which a snapshot that carries the live tree prints it (the tree's own script,
+# hardhouse-config-tree.sh, whose lines all start with "HH-" and a word).
+TREE_MARK = "HH-TREE"
 # $1 the stamp's path, $2 its line: written whole or not at all, readable by root only.
 STAMP_SCRIPT = hostscripts.load("hardhouse-stamp")
 
@@ -100,6 +104,8 @@ class Snapshot:
     stamp: str = ""
     same: bool = False  # the host found its fingerprint and our context id in the stamp: files not read
     op_hash: str | None = None  # the step that read it
+    tree: FetchedTree | None = None  # the live tree under tree_dir, when the read carried it
+    tree_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,14 +145,16 @@ class Trust:
 class HostSnapshot(FactBase):
     """Everything the deploy's steps compare, and the host's fingerprint, in one command."""
 
-    def command(self, paths: list[str], globs: list[str], trust: Trust) -> StringCommand:
+    def command(self, paths: list[str], globs: list[str], trust: Trust, tree_dir: str = "") -> StringCommand:
+        """With tree_dir, the tree under it is read too, after TREE_MARK (the same command as
+        the fact hardhouse.deploy.audit.ClickHouseConfigTree's)."""
         # The salt and context id come inside `trust`, whose repr hides them: pyinfra prints a
         # fact's arguments at -v, and its command masks only HiddenValues.
         arguments = [QuoteString(p) for p in paths]
         arguments += ["--globs", *(QuoteString(g) for g in globs)]
         arguments += ["--packages", *(QuoteString(p) for p in trust.packages)]
         arguments += ["--scope", *(QuoteString(p) for p in trust.scope)]
-        return SNAPSHOT_SCRIPT.command(
+        snapshot = SNAPSHOT_SCRIPT.command(
             QuoteString(HiddenValue(DIGEST_KEY)),
             QuoteString(HiddenValue(trust.salt)),
             QuoteString(trust.stamp_path or ""),
@@ -154,8 +162,16 @@ class HostSnapshot(FactBase):
             QuoteString(HiddenValue(trust.context_id if trust.stamps else "-")),
             *arguments,
         )
+        if not tree_dir:
+            return snapshot
+        return StringCommand(snapshot, "&&", "echo", TREE_MARK, "&&", tree_command(tree_dir))
 
     def process(self, output: list[str]) -> Snapshot:
+        # The tree, when carried, follows the last mark: a glob-matched name holding a line
+        # break cannot move the split past what the tree's own script printed.
+        marks = [index for index, line in enumerate(output) if line == TREE_MARK]
+        tree = parse_answer(output[marks[-1] + 1 :]) if marks else None
+        output = output[: marks[-1]] if marks else output
         files = HardhouseFiles().process(output)
         packages, fingerprint, stamp, same = set(), "", "", False
         for line in output:
@@ -166,7 +182,7 @@ class HostSnapshot(FactBase):
                 fingerprint = line[3:]
             elif line.startswith("STAMP ") and STAMP_PATTERN.fullmatch(line[6:]):
                 stamp = line[6:]
-        return Snapshot(files, packages=frozenset(packages), fingerprint=fingerprint, stamp=stamp, same=same)
+        return Snapshot(files, packages=frozenset(packages), fingerprint=fingerprint, stamp=stamp, same=same, tree=tree)
 
     def default(self) -> Snapshot:
         return Snapshot(HostFiles())
@@ -202,6 +218,7 @@ def read_host_state(
     trust: Trust,
     outside: dict[str, Any] | None = None,
     prepare_full_proof: bool = False,
+    tree_dir: str = "",
 ) -> Iterator[Any]:
     """Read everything the steps below compare with one command; changes nothing. `outside`, a
     request for the checks from outside (hardhouse.verify.checks.answer), is sent to the helper
@@ -210,12 +227,19 @@ def read_host_state(
     unchanged has their answer by its last step (a host that is not is verified in full after
     going live, and this answer is not used). With prepare_full_proof, a host that is not
     trusted unchanged has the helper child load its full verification and provisioning now,
-    while its steps run."""
+    while its steps run. With tree_dir, a host whose stamp is not trusted at all (a trust
+    period of 0, a cluster: its users and its audit read that tree) has the tree under it read
+    by the same command (hardhouse.deploy.live_tree takes it while nothing changed the host)."""
     executing = host.state.is_executing
     if outside is not None and executing:
         ask_outside(outside)
-    snapshot = host.get_fact(HostSnapshot, paths=sorted(set(paths)), globs=sorted(set(globs)), trust=trust)
-    SNAPSHOTS[host.name] = replace(snapshot, globs=frozenset(globs), op_hash=host.current_op_hash)
+    carried = "" if trust.stamps else tree_dir
+    snapshot = host.get_fact(
+        HostSnapshot, paths=sorted(set(paths)), globs=sorted(set(globs)), trust=trust, tree_dir=carried
+    )
+    SNAPSHOTS[host.name] = replace(
+        snapshot, globs=frozenset(globs), op_hash=host.current_op_hash, tree_dir=carried if snapshot.tree else ""
+    )
     if prepare_full_proof and executing and trusted(trust) is None:
         SERVICE.submit("load", {})
     host.noop(f"read {len(snapshot.files.paths)} paths, packages and the host's fingerprint")
