@@ -166,6 +166,32 @@ def test_the_snapshot_carries_the_tree_when_asked_and_reads_the_same_otherwise(t
     assert dataclasses.replace(carried, tree=None) == alone
 
 
+def test_a_run_that_trusts_no_stamp_reads_no_fingerprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trust period of 0 (or a cluster): no stamp is trusted or written, so the host neither
+    computes the fingerprint (its files hashed, its sockets listed: find is never run) nor
+    reads the stamp; the rest of what it says is the same."""
+    trust = spec_trust(tmp_path)
+    live = tmp_path / "etc" / "config.xml"
+    first = parse(run_script(tmp_path, trust, paths=[str(live)]))
+    Path(trust.stamp_path).write_text(trust.stamp(first.fingerprint, int(time.time())) + "\n")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    called = tmp_path / "find-called"
+    (shims / "find").write_text(f"#!/bin/sh\ntouch {called}\nexec {shutil.which('find')} \"$@\"\n")
+    (shims / "find").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    untrusting = dataclasses.replace(trust, seconds=0)
+    assert not untrusting.stamps
+    lines = run_script(tmp_path, untrusting, paths=[str(live)])
+    assert not called.exists()
+    assert not [line for line in lines if line.startswith(("FP", "STAMP")) or line == "SAME"], lines
+    read = parse(lines)
+    assert read.fingerprint == "" and not read.same
+    assert read.files == first.files and read.packages == first.packages
+    run_script(tmp_path, trust, paths=[str(live)])  # with stamps, the fingerprint is read (the shim sees find)
+    assert called.exists()
+
+
 def test_a_line_the_host_forges_cannot_start_the_tree_early(tmp_path: Path) -> None:
     """A name a glob matches can hold line breaks: one that forges the mark and a tree's lines
     before the real ones moves nothing, as the tree is what follows the last mark."""

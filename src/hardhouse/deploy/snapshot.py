@@ -156,7 +156,9 @@ class HostSnapshot(FactBase):
         arguments += ["--scope", *(QuoteString(p) for p in trust.scope)]
         snapshot = SNAPSHOT_SCRIPT.command(
             QuoteString(HiddenValue(DIGEST_KEY)),
-            QuoteString(HiddenValue(trust.salt)),
+            # No stamp trusted or written: the fingerprint would serve nothing, and it is most
+            # of the host's work (every file hashed, the listening sockets listed).
+            QuoteString(HiddenValue(trust.salt if trust.stamps else "")),
             QuoteString(trust.stamp_path or ""),
             # A stamp that cannot be trusted need not be matched: "-" makes the host read every file.
             QuoteString(HiddenValue(trust.context_id if trust.stamps else "-")),

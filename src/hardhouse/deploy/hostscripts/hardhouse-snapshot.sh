@@ -7,7 +7,8 @@
 #       --packages PACKAGE... --scope SCOPE...
 #
 #   KEY      the digest key of lib/paths-report.sh (masked in pyinfra's output)
-#   SALT     the fingerprint's salt (masked)
+#   SALT     the fingerprint's salt (masked), or "" for none: a run that trusts no stamp
+#            needs no fingerprint, and nothing of state() below is read (no FP, STAMP or SAME)
 #   STAMP    the verified-state stamp's path, or "" for none
 #   CONTEXT  the context id a stamp must name for SAME (masked; "-" never matches)
 #   PATH     paths to report on (lib/paths-report.sh); GLOB patterns expanded here
@@ -16,10 +17,10 @@
 #            HH_FIND_SECONDS); an absent one is fingerprinted as absent
 #
 # Prints, in this order: "P NAME VERSION" for each installed PACKAGE; RUNNING when a server
-# process (HH_SERVER_PROCESSES) runs; "FP FINGERPRINT" (64 hex digits: SHA-256 over SALT and
-# what the host's state is, see state() below); "STAMP LINE" when STAMP exists; then either
-# SAME (the stamp names FINGERPRINT and CONTEXT: nothing more is read) or the paths report
-# and "G PATH" for each existing path a glob matches.
+# process (HH_SERVER_PROCESSES) runs; with a SALT, "FP FINGERPRINT" (64 hex digits: SHA-256
+# over SALT and what the host's state is, see state() below) and "STAMP LINE" when STAMP
+# exists; then either SAME (the stamp names FINGERPRINT and CONTEXT: nothing more is read) or
+# the paths report and "G PATH" for each existing path a glob matches.
 # Exit status: 0, whatever it finds.
 #
 # The fingerprint is what every verified-state stamp in the field was made over: a change to
@@ -74,12 +75,14 @@ state() {
     done
     awk 'FNR > 1 && $4 == "0A" {print "listen", $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | LC_ALL=C sort -u
 }
-fp=$({ printf '%s\n' "$salt"; state; } | sha256sum | cut -c1-64)
-printf 'FP %s\n' "$fp"
-if [ -n "$stamp" ] && [ -f "$stamp" ]; then
-    line=$(head -c 300 "$stamp" | head -n 1 | tr -cd 'v0-9a-f ')
-    printf 'STAMP %s\n' "$line"
-    case $line in "v1 "*" $fp $context "*) echo SAME; exit 0 ;; esac
+if [ -n "$salt" ]; then
+    fp=$({ printf '%s\n' "$salt"; state; } | sha256sum | cut -c1-64)
+    printf 'FP %s\n' "$fp"
+    if [ -n "$stamp" ] && [ -f "$stamp" ]; then
+        line=$(head -c 300 "$stamp" | head -n 1 | tr -cd 'v0-9a-f ')
+        printf 'STAMP %s\n' "$line"
+        case $line in "v1 "*" $fp $context "*) echo SAME; exit 0 ;; esac
+    fi
 fi
 paths_report "$key" "${paths[@]}"
 for arg in "${globs[@]}"; do
