@@ -19,6 +19,11 @@ import ipaddress
 import socket
 import string
 
+# The C function itself: a numeric lookup never waits on a resolver, and an event loop that
+# patches socket.getaddrinfo (gevent, in pyinfra's process) would otherwise hand each call to
+# a thread and switch to another host's work mid-audit.
+from _socket import getaddrinfo as _getaddrinfo
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Poco's trim(): std::isspace in the C locale.
 C_SPACE = " \t\n\v\f\r"
@@ -36,7 +41,7 @@ def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
 def _numeric_host(text: str, family: int) -> IPAddress | None:
     """getaddrinfo with AI_NUMERICHOST: glibc's numeric forms only, no resolver."""
     try:
-        found = socket.getaddrinfo(text, None, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+        found = _getaddrinfo(text, None, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
     except (OSError, ValueError, UnicodeError):
         return None
     for entry in found:
