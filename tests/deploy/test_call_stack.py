@@ -3,6 +3,7 @@ from call stacks read without source lines."""
 
 from __future__ import annotations
 
+import inspect
 import types
 
 import pyinfra
@@ -69,5 +70,30 @@ def test_deploy_installs_it_only_inside_a_pyinfra_run(monkeypatch: pytest.Monkey
     monkeypatch.setattr(util, "stack", util.stack)
     monkeypatch.setattr(util, "getframeinfo", util.getframeinfo)
     original = util.stack
-    deploy._read_call_stacks_without_source()  # no pyinfra state set: a test importing the deploy
+    deploy._lighten_pyinfra_bookkeeping()  # no pyinfra state set: a test importing the deploy
     assert util.stack is original
+
+
+def _both_stacks(
+    depth: int,
+) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]:
+    if depth:
+        return _both_stacks(
+            depth - 1,
+        )
+    plain = [(f.filename, f.lineno, f.function) for f in inspect.stack(0)]
+    ours = [(f.filename, f.lineno, f.function) for f in call_stack.stack_without_source()]
+    return plain, ours
+
+
+def test_every_frame_has_inspects_file_line_and_function_also_in_a_call_over_several_lines() -> None:
+    plain, ours = _both_stacks(
+        3,
+    )
+    # Frame 0 is _both_stacks itself, at the line of each call; every frame above is the same.
+    assert len(ours) == len(plain) > 5
+    assert ours[0][::2] == plain[0][::2] and ours[1:] == plain[1:]
+    frame = inspect.currentframe()
+    assert frame is not None
+    expected, found = inspect.getframeinfo(frame, 0), call_stack.frameinfo_without_source(frame)
+    assert (found.filename, found.lineno, found.function) == (expected.filename, expected.lineno, expected.function)

@@ -25,21 +25,23 @@ def __getattr__(name: str) -> Any:
     if name == "harden_clickhouse":
         _start_helper()
     if name in ("harden_clickhouse", "harden_zookeeper"):
-        _read_call_stacks_without_source()
+        _lighten_pyinfra_bookkeeping()
     value = getattr(import_module(_PUBLIC[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
-def _read_call_stacks_without_source() -> None:
+def _lighten_pyinfra_bookkeeping() -> None:
     """Inside a pyinfra run, before the deploy's operations are called: pyinfra then finds each
-    operation's order without reading a source line per frame (hardhouse.deploy.call_stack)."""
+    operation's order without reading a source line per frame (hardhouse.deploy.call_stack),
+    and checks arguments against types worked out once (hardhouse.deploy.operation_arguments)."""
     from pyinfra.context import ctx_state
 
     if ctx_state.isset():
-        from hardhouse.deploy.call_stack import install
+        from hardhouse.deploy import call_stack, operation_arguments
 
-        install()
+        call_stack.install()
+        operation_arguments.install()
 
 
 def _start_helper() -> None:

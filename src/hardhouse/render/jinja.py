@@ -18,6 +18,8 @@ def environment() -> jinja2.Environment:
             enabled_extensions=("xml.j2",), disabled_extensions=("sql.j2",), default=True
         ),
         keep_trailing_newline=True,
+        # The templates are the package's own files: no need to look at them again on each use.
+        auto_reload=False,
         trim_blocks=True,
         lstrip_blocks=True,
     )
