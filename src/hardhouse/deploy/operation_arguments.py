@@ -13,13 +13,15 @@ def install() -> None:
     import pyinfra.api.arguments as arguments
     import pyinfra.api.facts as facts
 
-    if getattr(arguments.all_global_arguments, "hardhouse_once", False):
-        return
-    found = tuple(arguments.all_global_arguments())
+    original = getattr(arguments, "all_global_arguments", None)
+    if original is None or getattr(original, "hardhouse_once", False):
+        return  # a pyinfra without it (nothing to spare), or installed already
+    found = tuple(original())
 
     def all_global_arguments() -> list[tuple[str, type]]:
         return list(found)  # a list of its own each time, as pyinfra's gives
 
     all_global_arguments.hardhouse_once = True  # type: ignore[attr-defined]
     arguments.all_global_arguments = all_global_arguments  # type: ignore[assignment]
-    facts.all_global_arguments = all_global_arguments  # type: ignore[assignment,attr-defined]
+    if getattr(facts, "all_global_arguments", None) is original:
+        facts.all_global_arguments = all_global_arguments  # type: ignore[assignment,attr-defined]
