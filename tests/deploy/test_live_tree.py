@@ -91,3 +91,10 @@ def test_a_command_after_the_snapshot_or_another_directory_reads_the_tree_again(
         assert read(other, "users") == b"tree 1"  # the snapshot carried another directory's tree
     finally:
         snapshot.SNAPSHOTS.pop(host.name, None)
+
+
+def test_a_carried_tree_never_shows_in_a_repr() -> None:
+    """pyinfra may print a fact's value when debugging: the tree holds the users' password hashes."""
+    tree = FetchedTree(b"<password_sha256_hex>f00d</password_sha256_hex>", include=b"metrika-secret")
+    shown = repr(snapshot.Snapshot(HostFiles(), tree=tree, tree_dir="/etc/clickhouse-server"))
+    assert "f00d" not in shown and "metrika-secret" not in shown

@@ -30,7 +30,7 @@ import os
 import secrets
 import tarfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,10 +86,12 @@ class UnsafeArchive(AuditFetchError):
 
 @dataclass(frozen=True)
 class FetchedTree:
-    archive: bytes | None  # the plaintext tar (at most ARCHIVE_LIMIT bytes), or None with error
+    # The plaintext tar (at most ARCHIVE_LIMIT bytes), or None with error. Its users' password
+    # hashes are in it: never in a repr (pyinfra may print a fact's value when debugging).
+    archive: bytes | None = field(repr=False)
     error: str | None = None
     server_version: str | None = None  # the clickhouse-server package's version, when installed
-    include: bytes | None = None  # the host's /etc/metrika.xml
+    include: bytes | None = field(default=None, repr=False)  # the host's /etc/metrika.xml
     include_absent: bool = False  # the host has no /etc/metrika.xml (neither known: undecided)
 
 
