@@ -554,6 +554,12 @@ def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_
             result.output[-3000:]
         )
         assert "verified from the deploy machine" not in result.output  # failed before any login was tried
+        # Proven in full (no stamp trusted): the tree the first command read with the host's
+        # state is the one judged, and it names the planted file the same way.
+        result = deploy(exposed_host, "--data", "hardhouse_trust_verified_for=0")
+        assert result.returncode != 0, result.output[-3000:]
+        assert "HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1: not in the spec" in result.output
+        assert "verified from the deploy machine" not in result.output
         audited = audit_hosts(exposed_host, "--spec-from-inventory")
         assert audited.returncode == 1, audited.stdout + audited.stderr
         assert "HH-DRIFT-1 listen_host 0.0.0.0 from config.d/zzz-debug.xml:1" in audited.stdout, audited.stdout
