@@ -244,7 +244,9 @@ def read_host_state(
     )
     if prepare_full_proof and executing and trusted(trust) is None:
         SERVICE.submit("load", {})
-    host.noop(f"read {len(snapshot.files.paths)} paths, packages and the host's fingerprint")
+    # What was read: a run that trusts no stamp reads no fingerprint, and the live tree instead.
+    what = "the host's fingerprint" if snapshot.fingerprint else "the live configuration tree" if snapshot.tree else ""
+    host.noop(f"read {len(snapshot.files.paths)} paths, packages{' and ' + what if what else ''}")
     return
     yield  # an operation is a generator
 
