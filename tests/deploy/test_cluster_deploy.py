@@ -63,7 +63,24 @@ def went_live(output: str) -> list[str]:
 @pytest.fixture(scope="module")
 def deployed(cluster: Any) -> tuple[Any, Any]:
     result = deploy(cluster)
+    if result.returncode != 0:
+        # Once in a full CI run a replica's server was gone in the middle of its verification
+        # (every later connection refused) and did not come back: keep what each replica's
+        # server said last, and whether it still runs, in the output the assertions show.
+        result.output += "\n".join(["", "--- the replicas' servers after the failed deploy:", *server_states(cluster)])
     return cluster, result
+
+
+def server_states(sandbox: Any) -> list[str]:
+    lines = []
+    for host in replicas(sandbox):
+        state = docker_exec(
+            host.container,
+            "pgrep -x clickhouse-serv >/dev/null && echo running || echo 'not running'; "
+            "tail -n 15 /var/log/clickhouse-server/clickhouse-server.err.log 2>/dev/null | cut -c1-300; true",
+        )
+        lines += [f"[{host.name}] {line}" for line in state.splitlines()]
+    return lines
 
 
 def test_the_first_deploy_rolls_the_replicas_out_one_at_a_time_and_proves_the_cluster(deployed: Any) -> None:
