@@ -65,8 +65,8 @@ def proven_in_full(inventory: Any) -> bool:
     """Whether a host of this run trusts no stamp (a trust period of 0, a cluster spec), read
     from the inventory before any host is planned, so that the helper child loads the full
     proof at once, while pyinfra connects. A hint only: each host's settings decide, and a host
-    they find to need its full proof has it loaded as it is planned
-    (hardhouse.deploy.harden)."""
+    they find not trusted unchanged has it loaded as its state is read
+    (hardhouse.deploy.snapshot.read_host_state)."""
     for member in inventory:
         data = member.data
         spec = data.get("hardhouse_spec")

@@ -42,7 +42,6 @@ from pyinfra.operations import apt, files
 
 from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
 from hardhouse.deploy.audit import ClickHouseConfigTree
-from hardhouse.deploy.child import SERVICE as HELPER
 from hardhouse.deploy.contract import KEY_KINDS, KIND_CONFIG, KIND_USERS, SERVER_USER, SERVICE, TLS_KINDS
 from hardhouse.deploy.early_proof import ProofCall
 from hardhouse.deploy.keys import KEYS_DIR, SYSTEMD_DROPIN_DIR, SYSV_DEFAULTS
@@ -236,17 +235,13 @@ def harden_clickhouse() -> None:
     outside = outside_request(settings, verify_ca) if settings.verify and trust.stamps else None
     if outside is not None and not host.state.should_check_for_changes():
         ask_outside(outside)
-    proves = settings.verify or bool(settings.spec.log_databases)
-    if proves and not trust.stamps:
-        # No stamp can spare this host its proof: the helper child loads it while pyinfra plans.
-        HELPER.submit("load", {})
     read_host_state(
         name="Read the host's state (one command: files, packages, the fingerprint verification stamps)",
         paths=[p.path for p in payloads + directories] + [m.live.path for m in managed],
         globs=prune + live_globs(settings.config_dir),
         trust=trust,
         outside=outside,
-        prepare_full_proof=proves,
+        prepare_full_proof=settings.verify or bool(settings.spec.log_databases),
         tree_dir=settings.config_dir,
     )
 

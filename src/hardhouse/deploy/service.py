@@ -58,8 +58,9 @@ def _answer_with(module: str) -> Callable[[dict[str, Any]], Any]:
 
 def _load(body: dict[str, Any]) -> dict[str, Any]:
     """Import what the full verification and provisioning use, now: the deploy asks as soon as
-    it knows a host will be proven in full (as it plans, when no stamp is trusted; else as it
-    finds a host not trusted unchanged), so that the imports overlap that host's steps."""
+    it knows a host will be proven in full (as it starts, when the inventory says no stamp is
+    trusted: hardhouse.deploy.proven_in_full; else as it finds a host not trusted unchanged),
+    so that the imports overlap that host's steps."""
     for kind in ("verify", "provision", "proof"):
         _imported(ANSWERED_BY[kind])
     _imported("clickhouse_driver")  # the sessions import it on first use
