@@ -82,9 +82,9 @@ def main() -> int:
     run = "no-change re-run" if args.no_change else "re-run, every host re-proven"
     floor_median = statistics.median(seconds["floor"])
     print(f"{args.hosts} hosts, {run}, medians of {args.runs}: floor {floor_median:.2f} s", end="")
-    for label, revision in (("baseline", args.baseline), ("this checkout", "HEAD")):
+    for label, shown in (("baseline", f"baseline ({args.baseline})"), ("this checkout", "this checkout")):
         median = statistics.median(seconds[label])
-        print(f"; {label} ({revision}) {median:.2f} s ({median / floor_median:.2f}x)", end="")
+        print(f"; {shown} {median:.2f} s ({median / floor_median:.2f}x)", end="")
     print()
     return 0
 
