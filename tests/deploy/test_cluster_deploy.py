@@ -15,6 +15,7 @@ credentials is refused, ZooKeeper refuses anonymous access to ClickHouse's znode
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import socket
@@ -24,9 +25,14 @@ from typing import Any
 
 import pytest
 
+from hardhouse.reach import readable_passwords, source_address
+from hardhouse.spec import load_spec
 from hardhouse.testing.clients import native_query
 from hardhouse.testing.zookeeper import NO_AUTH, ZooKeeperClient, ZooKeeperError
-from hardhouse.verify.cluster import interserver_status
+from hardhouse.verify import cluster as cluster_module
+from hardhouse.verify import replicas as replicas_module
+from hardhouse.verify.cluster import cluster_checks, interserver_status
+from hardhouse.verify.deployment import verify_deployment
 from hardhouse_dev.sandbox import CLUSTER, LOG_DATABASE
 from tests.deploy.test_deploy_sandbox import deploy, docker_exec, grand_total, make_sandbox
 from tests.deploy.test_deploy_sandbox import tooling as tooling  # noqa: F401 (a fixture)
@@ -147,6 +153,61 @@ def test_a_secret_written_through_one_replicas_ingest_table_is_stored_redacted_o
             docker_exec(other.container, "sleep 0.2")
         else:
             raise AssertionError(f"the redacted row did not reach {other.name}")
+
+
+def replica_spec(sandbox: Any, host: Any) -> Any:
+    (entry,) = [e for e in json.loads(sandbox.hosts_file.read_text())["hosts"] if e["name"] == host.name]
+    return load_spec(entry["data"]["hardhouse_spec"])
+
+
+def test_replication_is_judged_from_the_redaction_checks_row_and_fails_on_a_replica_that_stops_fetching(
+    deployed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verification writes no row of its own for replication: the redaction check's row is
+    followed to the peers. A peer that fetches nothing fails the line, naming that peer."""
+    sandbox, _ = deployed
+    first, second, *_ = replicas(sandbox)
+    table = f"{LOG_DATABASE}.requests"
+    monkeypatch.setattr(replicas_module, "REPLICATION_WAIT", 2.0)
+    monkeypatch.setattr(cluster_module, "REPLICATION_WAIT", 2.0)
+    as_ingest(sandbox, second.address, f"SYSTEM STOP FETCHES {table}")
+    try:
+        checks = verify_deployment(first.address, replica_spec(sandbox, first), ca=sandbox.ca_dir / "ca.crt")
+    finally:
+        as_ingest(sandbox, second.address, f"SYSTEM START FETCHES {table}")
+    lines = {c.check: c for c in checks}
+    reached = lines["a row written here is read on every other replica of its shard"]
+    assert not reached.ok, reached
+    assert reached.detail == (f"the log rights checks' marked row in {table} was not on {second.address} after 2s"), (
+        reached.detail
+    )
+    # The redaction itself held; only the replication line fails.
+    assert [c.check for c in checks if not c.ok] == [reached.check], [c for c in checks if not c.ok]
+    # Fetching again, the peer catches up with the row and its delete: nothing marked is left.
+    for _ in range(150):
+        if as_ingest(
+            sandbox, second.address, f"SELECT count() FROM {table} WHERE message LIKE 'hardhouse-verify-%'"
+        ) == [(0,)]:
+            break
+        docker_exec(second.container, "sleep 0.2")
+    else:
+        raise AssertionError(f"the marked row stayed on {second.name}")
+
+
+def test_without_a_row_to_follow_the_cluster_check_writes_and_deletes_its_own(deployed: Any) -> None:
+    sandbox, _ = deployed
+    first = replicas(sandbox)[0]
+    spec = replica_spec(sandbox, first)
+    passwords, unreadable = readable_passwords(spec, os.environ)
+    here = source_address(first.address)
+    checks = cluster_checks(first.address, spec, sandbox.ca_dir / "ca.crt", os.environ, passwords, unreadable, here)
+    lines = {c.check: c for c in checks}
+    reached = lines["a row written here is read on every other replica of its shard"]
+    assert reached.ok and reached.detail.startswith(f"a marked row in {LOG_DATABASE}.requests reached "), reached
+    assert lines["the marked row is deleted again on every replica"].ok
+    assert as_ingest(
+        sandbox, first.address, f"SELECT count() FROM {LOG_DATABASE}.requests WHERE message LIKE 'hardhouse-verify-%'"
+    ) == [(0,)]
 
 
 def test_interserver_and_zookeeper_refuse_anonymous_access(deployed: Any) -> None:

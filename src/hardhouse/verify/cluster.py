@@ -9,9 +9,12 @@ runs this with its other checks, as one of its last steps):
     closed with the other stock ports (hardhouse.verify.checks);
   * Distributed queries (HH-CLUSTER-1): system.clusters defines the cluster on the native TLS
     port only, and a query through it (`cluster(...)`, never the local replica) is answered;
-  * replication: an owner inserts one row marked `hardhouse-verify-<random>` into the first
-    log table here, reads it back on every other replica of this shard, then deletes it
-    (ALTER TABLE ... DELETE, waited for on every replica), so readers are left nothing;
+  * replication: a row marked `hardhouse-verify-<random>` written here as a log database's
+    owner is read back on every other replica of this shard, then deleted (ALTER TABLE ...
+    DELETE, waited for on every replica), so readers are left nothing. The row is the first
+    one the log rights or redaction checks write (followed to the peers by
+    hardhouse.verify.replicas); where they wrote none, an owner inserts one into the first
+    log table for this check alone;
   * ZooKeeper (HH-ZK-1): an anonymous session can neither list ClickHouse's root znode nor
     create under it (tried as an ephemeral znode, which ends with the session, so even an
     accepted attempt leaves nothing).
@@ -33,7 +36,6 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
-from hardhouse import polling
 from hardhouse.clickhouse import versions
 from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.controls.ids import ControlId
@@ -46,8 +48,8 @@ from hardhouse.render.cluster import read_source
 from hardhouse.spec import HardeningSpec
 from hardhouse.verify.checks import Check
 from hardhouse.verify.privileges import MARK_PREFIX, insert_marked, marker_column
+from hardhouse.verify.replicas import REPLICATION_WAIT, Followed, Replicas, wait_for
 
-REPLICATION_WAIT = 30.0  # seconds for a row to reach the other replicas (and its deletion)
 ANSWER_LIMIT = 64 * 1024  # bytes read of an interserver answer
 TIMEOUT = 10.0
 
@@ -74,8 +76,10 @@ def cluster_checks(
     passwords: Mapping[str, str],
     unreadable: Mapping[str, str],
     here: str | None,
+    replicas: Replicas | None = None,
 ) -> list[Check]:
-    """Every cluster check for the replica at `address` (spec.cluster names which one it is)."""
+    """Every cluster check for the replica at `address` (spec.cluster names which one it is);
+    `replicas`: those the log rights checks followed their first row to (replicas_of)."""
     assert spec.cluster is not None
     checks = _interserver(address, spec, ca, environ) + _zookeeper(spec)
     owners, problems = owners_among(spec, here, passwords, unreadable)
@@ -107,7 +111,25 @@ def cluster_checks(
                 checked=False,
             )
         ]
-    return checks + distributed + _replication(address, spec, ca, owners, passwords)
+    followed = replicas.followed if replicas is not None else None
+    return checks + distributed + _replication(address, spec, ca, owners, passwords, followed)
+
+
+def replicas_of(address: str, spec: HardeningSpec, ca: Path, passwords: Mapping[str, str]) -> Replicas | None:
+    """The replica at `address` and its shard's others, for the proof's first marked row to be
+    followed to (None: no cluster, no native TLS port, or a shard of one replica)."""
+    if spec.cluster is None or spec.ports.native_tls is None:
+        return None
+    peers = _peers(spec)
+    return Replicas(address, peers, spec.ports.native_tls, ca, passwords) if peers else None
+
+
+def _peers(spec: HardeningSpec) -> list[str]:
+    """The addresses of the other replicas of this replica's shard."""
+    assert spec.cluster is not None
+    mine = spec.cluster.this_replica()
+    assert mine is not None
+    return [r.address for r in spec.cluster.shards[mine[0]].replicas if r.host != mine[2].host]
 
 
 def _may_use_remote(spec: HardeningSpec, owners: dict[str, str]) -> dict[str, str]:
@@ -201,16 +223,19 @@ def _distributed(address: str, spec: HardeningSpec, ca: Path, user: str, passwor
 
 
 def _replication(
-    address: str, spec: HardeningSpec, ca: Path, owners: Mapping[str, str], passwords: Mapping[str, str]
+    address: str,
+    spec: HardeningSpec,
+    ca: Path,
+    owners: Mapping[str, str],
+    passwords: Mapping[str, str],
+    followed: Followed | None = None,
 ) -> list[Check]:
-    """A marked row written here, as the owner of its log database, read on every peer, then deleted."""
-    cluster = spec.cluster
-    assert cluster is not None and spec.ports.native_tls is not None
+    """A marked row written here, as the owner of its log database, read on every peer, then
+    deleted: the one the log rights checks `followed`, else one written here for this check."""
+    assert spec.cluster is not None and spec.ports.native_tls is not None
     port = spec.ports.native_tls
     endpoint = f"{address}:{port} (native_tls)"
-    mine = cluster.this_replica()
-    assert mine is not None
-    peers = [r.address for r in cluster.shards[mine[0]].replicas if r.host != mine[2].host]
+    peers = _peers(spec)
     # A table of a database whose owner logs in from here, with a String column to mark a row in.
     target = next(
         (
@@ -224,6 +249,8 @@ def _replication(
     name = "a row written here is read on every other replica of its shard"
     if not peers:
         return [Check(endpoint, name, True, "not checked: this shard has one replica", checked=False)]
+    if followed is not None:
+        return _replication_lines(endpoint, name, peers, followed, "the log rights checks' marked row")
     if target is None:
         why = "not checked from here: no log table with a String column to mark a row in"
         return [Check(endpoint, name, True, why, checked=False)]
@@ -233,6 +260,7 @@ def _replication(
     time_column = spec.log_databases[db_name].tables[t_name].time_column
     mark = MARK_PREFIX + secrets.token_hex(8)
     count = f"SELECT count() AS n FROM {table} WHERE {column} = '{mark}'"
+    written = Followed(table, missing=[])
     try:
         with ExitStack() as stack:
             sessions = {
@@ -240,41 +268,39 @@ def _replication(
             }
             sessions[address].execute(insert_marked(table, time_column, column, mark))
             try:
-                missing = _wait_for({peer: sessions[peer] for peer in peers}, count, 1)
+                written.missing = wait_for({peer: sessions[peer] for peer in peers}, count, 1)
             finally:
                 sessions[address].execute(f"ALTER TABLE {table} DELETE WHERE {column} = '{mark}'")
-            left = _wait_for(sessions, count, 0)
+                written.removed = True
+            written.left = wait_for(sessions, count, 0)
     except (ServerError, Unreachable) as error:
         return [Check(endpoint, name, False, str(error))]
+    return _replication_lines(endpoint, name, peers, written, "a marked row")
+
+
+def _replication_lines(endpoint: str, name: str, peers: list[str], row: Followed, what: str) -> list[Check]:
+    """The two replication lines, judged from one marked row followed to the peers."""
+    if row.error is not None:
+        return [Check(endpoint, name, False, f"{what} in {row.table} could not be looked for: {row.error}")]
+    reached = Check(
+        endpoint,
+        name,
+        not row.missing,
+        f"{what} in {row.table} reached {', '.join(peers)}"
+        if not row.missing
+        else f"{what} in {row.table} was not on {', '.join(row.missing)} after {REPLICATION_WAIT:.0f}s",
+    )
+    if not row.removed:
+        return [reached, Check(endpoint, "the marked row is deleted again on every replica", False, "not deleted")]
     return [
-        Check(
-            endpoint,
-            name,
-            not missing,
-            f"a marked row in {table} reached {', '.join(peers)}"
-            if not missing
-            else f"not on {', '.join(missing)} after {REPLICATION_WAIT:.0f}s",
-        ),
+        reached,
         Check(
             endpoint,
             "the marked row is deleted again on every replica",
-            not left,
-            "deleted everywhere" if not left else f"still on {', '.join(left)}",
+            not row.left,
+            "deleted everywhere" if not row.left else f"still on {', '.join(row.left)}",
         ),
     ]
-
-
-def _wait_for(sessions: Mapping[str, Session], count: str, wanted: int) -> list[str]:
-    """The addresses whose session's `count` did not reach `wanted` within REPLICATION_WAIT."""
-    pending = list(sessions)
-
-    def arrived() -> bool:
-        nonlocal pending
-        pending = [at for at in pending if sessions[at].rows(count) != [{"n": wanted}]]
-        return not pending
-
-    polling.until(arrived, REPLICATION_WAIT)
-    return pending
 
 
 # -- ZooKeeper ------------------------------------------------------------------------------------

@@ -44,8 +44,9 @@ from hardhouse.helper_requests import VerifyRequest
 from hardhouse.reach import in_networks, readable_passwords, source_address
 from hardhouse.spec import HardeningSpec, SpecError, User, load_spec
 from hardhouse.verify.checks import Check, login_as, report_text, verify_server
-from hardhouse.verify.cluster import cluster_checks
+from hardhouse.verify.cluster import cluster_checks, replicas_of
 from hardhouse.verify.privileges import LOG_RIGHTS, log_rights_checks
+from hardhouse.verify.replicas import Replicas
 
 TLS_KINDS = ("native_tls", "https")
 LOGINS_AT_ONCE = 8  # users whose logins are checked at the same time
@@ -127,10 +128,13 @@ def _user_checks(address: str, spec: HardeningSpec, ca: Path | None, environ: Ma
             else f"{names} could not log in"
         )
         checks.append(Check(endpoint, "an authorized user logs in over TLS", False, why))
-    checks += _log_rights(address, spec, ca, passwords, unreadable, here)
+    # On a cluster the first row the log rights checks write is followed to the other replicas,
+    # and judged again by the cluster's replication lines (hardhouse.verify.replicas).
+    replicas = replicas_of(address, spec, ca, passwords)
+    checks += _log_rights(address, spec, ca, passwords, unreadable, here, replicas)
     if spec.cluster is not None:
         # The replicas were all live before this step: replication and the peers can be proven.
-        checks += cluster_checks(address, spec, ca, environ, passwords, unreadable, here)
+        checks += cluster_checks(address, spec, ca, environ, passwords, unreadable, here, replicas)
     return checks
 
 
@@ -141,6 +145,7 @@ def _log_rights(
     passwords: Mapping[str, str],
     unreadable: Mapping[str, str],
     here: str | None,
+    replicas: Replicas | None,
 ) -> list[Check]:
     """Each log user's rights (hardhouse.verify.privileges), over native TLS."""
     if not spec.log_databases:
@@ -156,7 +161,7 @@ def _log_rights(
                 checked=False,
             )
         ]
-    return log_rights_checks(address, spec.ports.native_tls, spec, ca, passwords, unreadable, here)
+    return log_rights_checks(address, spec.ports.native_tls, spec, ca, passwords, unreadable, here, replicas)
 
 
 def _refusal_check(address: str, port: int, kind: str, user: User, here: str | None, ca: Path, endpoint: str) -> Check:

@@ -54,6 +54,7 @@ from hardhouse.verify.redaction import (
     remove_marked,
     stored_check,
 )
+from hardhouse.verify.replicas import Replicas
 
 # Every line here is part of one registered check: each log user holds its rights and no more.
 LOG_RIGHTS = register(Tool.VERIFY, "log readers and writers hold only their rights", ControlId.DATA_1)
@@ -117,9 +118,11 @@ class _Prover:
         passwords: Mapping[str, str],
         unreadable: Mapping[str, str],
         here: str | None,
+        replicas: Replicas | None = None,
     ):
         self.address, self.port, self.spec, self.ca = address, port, spec, ca
         self.passwords, self.unreadable, self.here = passwords, unreadable, here
+        self.replicas = replicas  # a cluster: the first marked row is followed to the peers
         self.endpoint = f"{address}:{port} (native_tls)"
         self.users = {user.name: user for user in spec.users}
 
@@ -261,7 +264,8 @@ class _Prover:
             inserted = self.check(name, landed == 1, f"accepted; {landed} row marked {mark} seen by the owner")
         except (ServerError, Unreachable) as error:
             inserted = self.check(name, False, f"accepted, but the owner could not count it: {error}")
-        return [inserted, remove_marked(self.endpoint, owner, qualified, where, mark, LOG_RIGHTS)]
+        followed = self.replicas if inserted.ok else None
+        return [inserted, remove_marked(self.endpoint, owner, qualified, where, mark, LOG_RIGHTS, followed)]
 
     def _insert_redacted(
         self, user: str, session: Session, owner: Session | None, db_name: str, t_name: str
@@ -281,7 +285,7 @@ class _Prover:
         except ServerError as error:
             return [self.check(name, False, f"refused: {error}")]
         return [self.check(name, True, "accepted")] + stored_check(
-            self.endpoint, owner, db_name, t_name, column, planted, f"writer {user}"
+            self.endpoint, owner, db_name, t_name, column, planted, f"writer {user}", self.replicas
         )
 
     def _drop(self, user: str, session: Session, owner: Session | None, db_name: str, how: str) -> Check:
@@ -312,9 +316,11 @@ def log_rights_checks(
     passwords: Mapping[str, str],
     unreadable: Mapping[str, str],
     here: str | None,
+    replicas: Replicas | None = None,
 ) -> list[Check]:
-    """Every reader's and writer's rights on every log database, as far as this machine reaches."""
-    prover = _Prover(address, port, spec, ca, passwords, unreadable, here)
+    """Every reader's and writer's rights on every log database, as far as this machine reaches
+    (on a cluster, the first row written is followed to the `replicas`: hardhouse.verify.replicas)."""
+    prover = _Prover(address, port, spec, ca, passwords, unreadable, here, replicas)
     checks: list[Check] = []
     for db_name, db in spec.log_databases.items():
         for reader in db.readers:
@@ -351,6 +357,6 @@ def _redaction_as_owner(prover: _Prover, db_name: str, redacted: dict[str, LogTa
         return [Check.of(STORED_REDACTED, prover.endpoint, True, f"{db_name}: {detail}", checked=False)]
     try:
         with prover.session(owner_name) as owner:
-            return owner_checks(prover.endpoint, owner, db_name, redacted)
+            return owner_checks(prover.endpoint, owner, db_name, redacted, prover.replicas)
     except (ServerError, Unreachable) as error:
         return [prover.check(f"owner {owner_name} on {db_name}", False, f"could not log in: {error}")]

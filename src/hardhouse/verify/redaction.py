@@ -17,6 +17,7 @@ not (the spec's own rules match text hardhouse cannot invent), and the line says
 from __future__ import annotations
 
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from hardhouse import polling
@@ -29,6 +30,7 @@ from hardhouse.controls.registry import Judge, Tool, register
 from hardhouse.spec.log_databases import LogTable
 from hardhouse.spec.redaction import ingest_table, redacted_columns
 from hardhouse.verify.checks import Check
+from hardhouse.verify.replicas import Replicas
 
 STORED_REDACTED = register(
     Tool.VERIFY, "a secret written through the ingest table is stored redacted", ControlId.DATA_3
@@ -74,9 +76,17 @@ def plant(session: Session, database: str, name: str, table: LogTable, column: s
 
 
 def stored_check(
-    endpoint: str, owner: Session, database: str, name: str, column: str, planted: Planted, written_as: str
+    endpoint: str,
+    owner: Session,
+    database: str,
+    name: str,
+    column: str,
+    planted: Planted,
+    written_as: str,
+    replicas: Replicas | None = None,
 ) -> list[Check]:
-    """The marked row as the owner finds it, then removed."""
+    """The marked row as the owner finds it, then removed (on a cluster, followed to the
+    `replicas` first when it arrived here)."""
     qualified = f"{database}.{name}"
     where = f"startsWith({column}, {sql_string(planted.mark)})"
     secret = "0" if planted.secret is None else f"countIf(position({column}, {sql_string(planted.secret)}) > 0)"
@@ -99,39 +109,54 @@ def stored_check(
             f"{qualified}: written as {written_as} into {ingest_table(name)}, stored with the fake api_key rewritten"
         )
         result = Check.of(STORED_REDACTED, endpoint, True, detail)
-    return [result, remove_marked(endpoint, owner, qualified, where, planted.mark)]
+    followed = replicas if row["n"] == 1 else None
+    return [result, remove_marked(endpoint, owner, qualified, where, planted.mark, replicas=followed)]
 
 
 def remove_marked(
-    endpoint: str, owner: Session, qualified: str, where: str, mark: str, proves: Judge | None = None
+    endpoint: str,
+    owner: Session,
+    qualified: str,
+    where: str,
+    mark: str,
+    proves: Judge | None = None,
+    replicas: Replicas | None = None,
 ) -> Check:
-    """The rows a check wrote (`where`) deleted by an owner, and waited for."""
+    """The rows a check wrote (`where`, one row) deleted by an owner, and waited for. With
+    `replicas` (a cluster), the row is followed to the peers before the delete and after it
+    (hardhouse.verify.replicas): the cluster's replication lines are judged from it."""
     name = f"rows marked by the check removed from {qualified}"
     delete, count = (
         f"ALTER TABLE {qualified} DELETE WHERE {where}",
         f"SELECT count() AS n FROM {qualified} WHERE {where}",
     )
-    try:
+    with replicas.follow(owner.user, qualified, count) if replicas else nullcontext() as followed:
         try:
-            owner.execute(delete, settings={"mutations_sync": 2})
-        except ServerError as error:
-            if error.code != codes.UNKNOWN_SETTING:
-                raise
-            owner.execute(delete)  # 18.16 has no mutations_sync: the mutation is waited for below
-        left = -1
+            try:
+                owner.execute(delete, settings={"mutations_sync": 2})
+            except ServerError as error:
+                if error.code != codes.UNKNOWN_SETTING:
+                    raise
+                owner.execute(delete)  # 18.16 has no mutations_sync: the mutation is waited for below
+            left = -1
 
-        def removed() -> bool:
-            nonlocal left
-            left = owner.rows(count)[0]["n"]
-            return not left
+            def removed() -> bool:
+                nonlocal left
+                left = owner.rows(count)[0]["n"]
+                return not left
 
-        polling.until(removed, REMOVAL_WAIT)
-    except (ServerError, Unreachable) as error:
-        return Check(endpoint, name, False, f"not removed ({error}); remove rows where {where} as an owner", proves)
+            polling.until(removed, REMOVAL_WAIT)
+        except (ServerError, Unreachable) as error:
+            return Check(endpoint, name, False, f"not removed ({error}); remove rows where {where} as an owner", proves)
+        if replicas is not None and followed is not None:
+            followed.removed = True
+            followed.left += [replicas.address] if left else []
     return Check(endpoint, name, left == 0, f"{left} rows marked {mark} left (removed as owner {owner.user})", proves)
 
 
-def owner_checks(endpoint: str, owner: Session, database: str, tables: dict[str, LogTable]) -> list[Check]:
+def owner_checks(
+    endpoint: str, owner: Session, database: str, tables: dict[str, LogTable], replicas: Replicas | None = None
+) -> list[Check]:
     """Each redacted table's path proven as the owner (a database without writers)."""
     checks: list[Check] = []
     for name, table in tables.items():
@@ -146,5 +171,5 @@ def owner_checks(endpoint: str, owner: Session, database: str, tables: dict[str,
                 Check.of(STORED_REDACTED, endpoint, False, f"{database}.{name}: the owner's write failed: {error}")
             )
             continue
-        checks += stored_check(endpoint, owner, database, name, column, planted, f"owner {owner.user}")
+        checks += stored_check(endpoint, owner, database, name, column, planted, f"owner {owner.user}", replicas)
     return checks
