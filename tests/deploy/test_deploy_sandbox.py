@@ -575,6 +575,9 @@ def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_
     result = deploy(exposed_host, "-vvv", "--data", "hardhouse_trust_verified_for=0")
     assert result.returncode == 0, result.output[-3000:]
     assert "audited /etc/clickhouse-server: " in result.output and "files merged, no drift" in result.output
+    # Judged ahead too (hardhouse.deploy.recheck.audit_ahead), where the planted file had kept
+    # the proof from starting.
+    assert "the live configuration passes the audit already: its proof starts now" in result.output
     totals = grand_total(result.output)
     assert totals["success"] == "-" and totals["error"] == "-", totals
     users = docker_exec(host.container, "cat /etc/clickhouse-server/users.d/zz-hardhouse-users.xml")
@@ -588,6 +591,34 @@ def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_
     (report,) = json.loads(audited.stdout)["reports"]
     assert report["target"] == "sandbox-1" and "config.d/zzz-debug.xml" not in report["files"]
 
+
+
+def test_a_proof_started_ahead_is_not_taken_when_a_later_step_changes_the_host(exposed_host: Any) -> None:
+    """Trust period 0: the tree the state read carried is judged before the steps that may
+    change the host, and a passing host's proof starts then. Here the server certificate was
+    swapped behind hardhouse's back (one from a foreign CA, served after a restart): the
+    configuration tree still passes, so the proof starts ahead and fails (the certificate does
+    not verify; no password is sent). The staging step then puts the right certificate back
+    and going live restarts: the steps must prove the host again, not take the early answer."""
+    host, _ = host_data(exposed_host)
+    good = served_fingerprint(host.address)
+    foreign = issue_leaf(issue_ca(), "clickhouse", [host.address])
+    docker_exec(
+        host.container,
+        f"printf '%s' '{foreign.cert_pem.decode()}' > /etc/clickhouse-server/tls/server.crt && "
+        f"printf '%s' '{foreign.key_pem.decode()}' > /etc/clickhouse-server/tls/server.key && "
+        # Debian's script cannot find the server in a container: stopped by name, then started.
+        "pkill -x clickhouse-serv; while pgrep -x clickhouse-serv >/dev/null; do sleep 0.1; done; "
+        "/etc/init.d/clickhouse-server start >/dev/null",
+    )
+    swapped = ssl.PEM_cert_to_DER_cert(foreign.cert_pem.decode()).hex()
+    _wait_for(lambda: port_open(host.address, 9440) and served_fingerprint(host.address) == swapped, "the swap")
+    result = deploy(exposed_host, "-v", "--data", "hardhouse_trust_verified_for=0")
+    assert result.returncode == 0, result.output[-4000:]
+    assert "the live configuration passes the audit already: its proof starts now" in result.output
+    assert "going live (restart" in result.output, result.output[-4000:]
+    assert "verified from the deploy machine" in result.output
+    assert served_fingerprint(host.address) == good
 
 def test_official_repository_install_is_planned_with_a_checked_key_and_a_pinned_version(exposed_host: Any) -> None:
     """ClickHouse's own repository cannot be reached here: the plan is made against the real

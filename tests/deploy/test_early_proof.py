@@ -113,6 +113,22 @@ def test_a_command_after_the_audit_makes_the_verification_step_check_again(
     assert early_proof.early_verification() is None
 
 
+
+def test_asked_ahead_then_changed_by_a_later_step_both_steps_ask_again_without_waiting(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """audit_ahead asks at the users check's step; a step after it changed the host (a staged
+    file, an activation), so the answer may describe the host before that change."""
+    host.current_op_hash = "users"
+    service = ask(monkeypatch, {"plan": PLAN, "verify": VERIFIED})
+    assert len(service.sent) == 1
+    ran_a_command(host, "go_live")
+    host.current_op_hash = "provision"
+    assert early_proof.early_plan() is None
+    host.current_op_hash = "verify"
+    assert early_proof.early_verification() is None
+    assert service.pending.waits == 0  # the stale answer is not even waited for
+
 def test_a_host_changed_before_its_audit_asks_for_nothing_early(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     ran_a_command(host, "go_live")
     service = ask(monkeypatch, {"plan": PLAN, "verify": VERIFIED})

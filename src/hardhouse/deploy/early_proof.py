@@ -7,13 +7,17 @@ and checks from the deploy machine, waited for the last host's audit before prov
 host, and pyinfra then waited for it. Now each host that passes its audit sends one request
 (hardhouse.helper_requests.ProofRequest: its log databases planned, then, when the plan changes
 nothing, its full verification), and the helper proves it while pyinfra audits the others.
-The steps then take the answers:
+A host proven in full on every run (a trust period of 0), not of a cluster, is judged even
+earlier, on the tree its state read carried (hardhouse.deploy.recheck.audit_ahead), and asks
+then, before the steps that find nothing to do on an unchanged host. A cluster's replica waits
+for its audit after going live: its proof also reaches its peers and ZooKeeper, which other
+hosts' steps of this run may still change. The steps then take the answers only while no
+step since the audit ran a command on the host; otherwise they ask again:
 
 - the provisioning step takes the plan (hardhouse.deploy.provision_ops); a plan that would
   change the server is applied by that step as before, and the verification then runs after
   it, in order;
-- the verification step takes the checks (hardhouse.deploy.operations.verify_from_here) only
-  while no step since the audit ran a command on the host; otherwise it verifies again.
+- the verification step takes the checks (hardhouse.deploy.operations.verify_from_here).
 
 Asked only when nothing this run changed the host before its audit (a re-run that proves an
 unchanged host): the verified-state stamp then blesses the fingerprint read at the start of
@@ -98,9 +102,15 @@ def ask_for_proof(call: ProofCall, trust: Trust | None) -> None:
     )
 
 
-def _answered() -> _Asked | None:
+def _answered(part: str) -> _Asked | None:
+    """This run's request for the host, answered, the first time `part` of it is taken; None
+    when there was none, or a step since the audit ran a command on the host (the answer may
+    describe what that step changed: the step then asks again, without waiting for it)."""
     asked = _ASKED.get(host.name)
-    if asked is None or asked.state() is not host.state:
+    if asked is None or asked.state() is not host.state or part in asked.taken:
+        return None
+    asked.taken.add(part)
+    if changed_since(asked.audit_step):
         return None
     if not asked.waited:
         asked.answer, asked.why = asked.pending.wait(TIMEOUT)
@@ -109,11 +119,11 @@ def _answered() -> _Asked | None:
 
 
 def early_plan() -> dict[str, Any] | None:
-    """The provision plan asked for after the audit (its failure as one), or None when none was."""
-    asked = _answered()
-    if asked is None or "plan" in asked.taken:
+    """The provision plan asked for after the audit (its failure as one), while no step since
+    ran a command on the host; else None (the step plans now)."""
+    asked = _answered("plan")
+    if asked is None:
         return None
-    asked.taken.add("plan")
     if asked.answer is None:
         return {"ok": False, "changed": False, "outcomes": [], "errors": [asked.why]}
     plan = asked.answer.get("plan")
@@ -123,11 +133,8 @@ def early_plan() -> dict[str, Any] | None:
 def early_verification() -> tuple[dict[str, Any], str] | None:
     """(the verification's answer, the fingerprint a pass stamps) asked for after the audit,
     while no step since ran a command on the host; else None (the step verifies now)."""
-    asked = _answered()
-    if asked is None or "verify" in asked.taken:
-        return None
-    asked.taken.add("verify")
-    if changed_since(asked.audit_step):
+    asked = _answered("verify")
+    if asked is None:
         return None
     if asked.answer is None:
         failed = {"endpoint": asked.address, "check": "verification ran", "ok": False, "detail": asked.why}

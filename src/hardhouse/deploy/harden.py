@@ -56,7 +56,7 @@ from hardhouse.deploy.operations import (
 )
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
-from hardhouse.deploy.recheck import audit_live
+from hardhouse.deploy.recheck import audit_ahead, audit_live
 from hardhouse.deploy.scan_ops import scan_for_secrets
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
 from hardhouse.deploy.snapshot import ask_outside, installed_packages, make_trust, read_host_state
@@ -254,6 +254,18 @@ def harden_clickhouse() -> None:
         removal=removal,
         trust=trust,
     )
+
+    if settings.spec.cluster is None and not trust.stamps and (settings.verify or settings.spec.log_databases):
+        # Proven in full on every run: the tree the state read carried is judged now, and a
+        # host that already passes has its proof started while pyinfra runs the steps that
+        # find nothing to do (taken only if none of them changes the host).
+        audit_ahead(
+            name="Audit the live configuration ahead (trust period 0: a passing host's proof starts now)",
+            config_dir=settings.config_dir,
+            spec=settings.spec,
+            waivers=settings.waivers,
+            proof=ProofCall(settings, verify_ca),
+        )
 
     install_clickhouse(settings)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
-from hardhouse.deploy.audit import AuditFetchError, audit_archive, host_facts
+from hardhouse.deploy.audit import AuditFetchError, FetchedTree, audit_archive, host_facts
 from hardhouse.deploy.early_proof import ProofCall, ask_for_proof
 from hardhouse.deploy.live_tree import live_tree
 from hardhouse.deploy.messages import fail_with_lines
-from hardhouse.deploy.snapshot import Trust, skip_if_trusted
+from hardhouse.deploy.snapshot import Trust, current, skip_if_trusted
 from hardhouse.spec import HardeningSpec
 from hardhouse.spec.errors import bounded_text
 
@@ -141,6 +142,85 @@ def undeclared_users(archive: bytes, config_dir: str, spec: HardeningSpec, repor
     return UndeclaredUsers(host_users if spec.undeclared_users == "remove" else [], lines)
 
 
+@dataclass
+class _Judged:
+    """A live tree judged whole for this run, kept while that read still describes the host."""
+
+    state: weakref.ref[Any]  # the deploy run that judged it (a later run's state is another object)
+    fetched: FetchedTree  # the read it judged (the same object while nothing changed the host)
+    report: AuditReport
+    verdict: HostVerdict
+    others: UndeclaredUsers
+    asked: bool = False  # the host's proof was asked for on this judgment
+
+    @property
+    def passed(self) -> bool:
+        return not self.verdict.failed and not self.others.lines
+
+
+# Host name -> this run's judgment of its live tree (audit_ahead's, for audit_live to take).
+_JUDGED: dict[str, _Judged] = {}
+
+
+def _judge(fetched: FetchedTree, config_dir: str, spec: HardeningSpec, waivers: tuple[Waiver, ...]) -> _Judged:
+    """The tree judged whole: every control, the users the spec does not declare. Raises
+    AuditFetchError."""
+    kept = _JUDGED.get(host.name)
+    if kept is not None and kept.state() is host.state and kept.fetched is fetched:
+        return kept
+    if fetched.archive is None:
+        raise AuditFetchError(f"could not read {config_dir}: {fetched.error}")
+    report = audit_archive(
+        fetched.archive,
+        target=host.name,
+        config_dir=config_dir,
+        spec=spec,
+        spec_name="hardhouse_spec",
+        environ=os.environ,
+        waivers=list(waivers),
+        **host_facts(fetched),
+    )
+    others = undeclared_users(fetched.archive, config_dir, spec, report)
+    # Kept users are not the spec's, and removed ones are meant to be missing: drift about
+    # either is no failure (the kept are judged by every other control; a removed one still
+    # live is named by audit_live).
+    judged = _Judged(weakref.ref(host.state), fetched, report, judge_host(report, set(others.host)), others)
+    _JUDGED[host.name] = judged
+    return judged
+
+
+@operation()
+def audit_ahead(
+    config_dir: str, spec: HardeningSpec, waivers: tuple[Waiver, ...] = (), proof: ProofCall | None = None
+) -> Iterator[Any]:
+    """A host proven in full on every run (a trust period of 0), not of a cluster: the live tree
+    its state read carried, judged before the steps that may change the host. Passing, its
+    proof is asked for at once (hardhouse.deploy.early_proof), while pyinfra runs the steps
+    that find nothing to do on the others. A read, and never a failure: audit_live judges the
+    host after going live and takes this judgment while no step since ran a command on the
+    host; a command in between (an install, a staged file, an activation), and the tree is
+    read and judged again there and the proof asked again (this one is not taken)."""
+    if not host.state.is_executing:
+        return
+    snapshot = current()
+    if snapshot is None or snapshot.tree is None or snapshot.tree_dir != config_dir:
+        host.noop("the live configuration is judged after going live")
+        return
+    try:
+        judged = _judge(snapshot.tree, config_dir, spec, waivers)
+    except AuditFetchError:
+        host.noop("the live configuration is judged after going live")
+        return
+    if not judged.passed:
+        host.noop("the live configuration does not pass the audit yet: it is judged again after going live")
+        return
+    if proof is not None:
+        ask_for_proof(proof, None)
+        judged.asked = True
+    host.noop("the live configuration passes the audit already: its proof starts now")
+    yield from ()  # a read: no command (pyinfra takes an operation's commands from a generator)
+
+
 @operation()
 def audit_live(
     config_dir: str,
@@ -161,28 +241,12 @@ def audit_live(
         return  # the live tree exists only after go_live; the plan reads nothing
     if skip_if_trusted(trust, "the live tree's audit"):
         return
-    fetched = live_tree(config_dir)
     try:
-        if fetched.archive is None:
-            raise AuditFetchError(f"could not read {config_dir}: {fetched.error}")
-        report = audit_archive(
-            fetched.archive,
-            target=host.name,
-            config_dir=config_dir,
-            spec=spec,
-            spec_name="hardhouse_spec",
-            environ=os.environ,
-            waivers=list(waivers),
-            **host_facts(fetched),
-        )
-        others = undeclared_users(fetched.archive, config_dir, spec, report)
+        judged = _judge(live_tree(config_dir), config_dir, spec, waivers)
     except AuditFetchError as error:
         yield FunctionCommand(fail_with_lines, ([f"audit after going live failed: {error}"],), {})
         return
-    # Kept users are not the spec's, and removed ones are meant to be missing: drift about
-    # either is no failure (the kept are judged by every other control; a removed one still
-    # live is named below).
-    verdict = judge_host(report, set(others.host))
+    report, verdict, others = judged.report, judged.verdict, judged.others
     if others.host and spec.undeclared_users == "keep":
         kept = others.host
         host.log(
@@ -203,6 +267,7 @@ def audit_live(
     )
     for line in waived_lines(verdict):
         host.log(line)
-    if proof is not None:
+    if proof is not None and not judged.asked:
         # Passed: the helper child may prove the host now, while pyinfra audits the others.
         ask_for_proof(proof, trust)
+        judged.asked = True
