@@ -32,6 +32,18 @@ class Host:
 @dataclass(frozen=True)
 class Spec:
     log_databases: tuple[str, ...] = ("app_logs",)
+    cluster: str | None = None
+
+
+class RunState(StandInState):
+    """Enough of pyinfra's State for a run of several hosts: its hosts and the steps' order."""
+
+    def __init__(self, hosts: list[Host]) -> None:
+        super().__init__()
+        self.inventory = hosts
+
+    def get_op_order(self) -> list[str]:
+        return ["read", "users", "go_live", "audit", "provision", "verify"]
 
 
 @dataclass
@@ -128,6 +140,25 @@ def test_asked_ahead_then_changed_by_a_later_step_both_steps_ask_again_without_w
     host.current_op_hash = "verify"
     assert early_proof.early_verification() is None
     assert service.pending.waits == 0  # the stale answer is not even waited for
+
+
+@pytest.mark.parametrize("peer_changed", [False, True])
+def test_a_cluster_replicas_answer_is_stale_once_any_host_of_the_run_changed(
+    host: Host, monkeypatch: pytest.MonkeyPatch, peer_changed: bool
+) -> None:
+    """A replica's proof reaches its peers and ZooKeeper: a command on another host of the run
+    after the ask (a peer going live, ZooKeeper restarted) makes both steps ask again."""
+    peer = Host()
+    peer.name = "early-proof-peer"
+    host.state = peer.state = RunState([host, peer])
+    host.current_op_hash = "users"
+    ask(monkeypatch, {"plan": PLAN, "verify": VERIFIED}, Settings(spec=Spec(cluster="logs"), spec_data={}))
+    if peer_changed:
+        ran_a_command(peer, "go_live")
+    host.current_op_hash = "provision"
+    assert early_proof.early_plan() == (None if peer_changed else PLAN)
+    host.current_op_hash = "verify"
+    assert early_proof.early_verification() == (None if peer_changed else (VERIFIED, FINGERPRINT))
 
 def test_a_host_changed_before_its_audit_asks_for_nothing_early(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     ran_a_command(host, "go_live")

@@ -7,12 +7,12 @@ and checks from the deploy machine, waited for the last host's audit before prov
 host, and pyinfra then waited for it. Now each host that passes its audit sends one request
 (hardhouse.helper_requests.ProofRequest: its log databases planned, then, when the plan changes
 nothing, its full verification), and the helper proves it while pyinfra audits the others.
-A host proven in full on every run (a trust period of 0), not of a cluster, is judged even
+A host proven in full on every run (a trust period of 0, a cluster's replica) is judged even
 earlier, on the tree its state read carried (hardhouse.deploy.recheck.audit_ahead), and asks
-then, before the steps that find nothing to do on an unchanged host. A cluster's replica waits
-for its audit after going live: its proof also reaches its peers and ZooKeeper, which other
-hosts' steps of this run may still change. The steps then take the answers only while no
-step since the audit ran a command on the host; otherwise they ask again:
+then, before the steps that find nothing to do on an unchanged host. The steps then take the
+answers only while no step since the audit ran a command on the host (for a cluster's replica,
+on any host of the run: its proof also reaches its peers and ZooKeeper); otherwise they ask
+again:
 
 - the provisioning step takes the plan (hardhouse.deploy.provision_ops); a plan that would
   change the server is applied by that step as before, and the verification then runs after
@@ -38,7 +38,7 @@ from pyinfra import host
 from hardhouse.childproc import Pending
 from hardhouse.deploy.child import SERVICE
 from hardhouse.deploy.settings import Settings
-from hardhouse.deploy.snapshot import Trust, changed_since, current
+from hardhouse.deploy.snapshot import Trust, changed_on_any_host_since, changed_since, current
 from hardhouse.helper_requests import ProofRequest
 
 TIMEOUT = 600  # seconds for one host's plan and verification together (each step allows 300)
@@ -63,6 +63,7 @@ class _Asked:
     audit_step: str | None  # the audit's step: a command after it makes the checks stale
     fingerprint: str  # what a passing verification stamps (read before any check), or ""
     pending: Pending
+    whole_run: bool  # a cluster's replica: a command on any host of the run makes the answer stale
     answer: dict[str, Any] | None = None
     why: str = ""
     waited: bool = False
@@ -99,18 +100,20 @@ def ask_for_proof(call: ProofCall, trust: Trust | None) -> None:
         host.current_op_hash,
         fingerprint,
         SERVICE.submit(request.KIND, request.body()),
+        whole_run=settings.spec.cluster is not None,
     )
 
 
 def _answered(part: str) -> _Asked | None:
     """This run's request for the host, answered, the first time `part` of it is taken; None
-    when there was none, or a step since the audit ran a command on the host (the answer may
-    describe what that step changed: the step then asks again, without waiting for it)."""
+    when there was none, or a step since the audit ran a command on the host (on a cluster, on
+    any host of the run): the answer may describe what that step changed, so the step asks
+    again, without waiting for it."""
     asked = _ASKED.get(host.name)
     if asked is None or asked.state() is not host.state or part in asked.taken:
         return None
     asked.taken.add(part)
-    if changed_since(asked.audit_step):
+    if changed_since(asked.audit_step) or (asked.whole_run and changed_on_any_host_since(asked.audit_step)):
         return None
     if not asked.waited:
         asked.answer, asked.why = asked.pending.wait(TIMEOUT)

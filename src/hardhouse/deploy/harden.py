@@ -255,12 +255,13 @@ def harden_clickhouse() -> None:
         trust=trust,
     )
 
-    if settings.spec.cluster is None and not trust.stamps and (settings.verify or settings.spec.log_databases):
+    if not trust.stamps and (settings.verify or settings.spec.log_databases):
         # Proven in full on every run: the tree the state read carried is judged now, and a
         # host that already passes has its proof started while pyinfra runs the steps that
-        # find nothing to do (taken only if none of them changes the host).
+        # find nothing to do (taken only if none of them changes the host, or on a cluster
+        # any host).
         audit_ahead(
-            name="Audit the live configuration ahead (trust period 0: a passing host's proof starts now)",
+            name="Audit the live configuration ahead (proven in full on every run: a passing host's proof starts now)",
             config_dir=settings.config_dir,
             spec=settings.spec,
             waivers=settings.waivers,

@@ -193,13 +193,14 @@ def _judge(fetched: FetchedTree, config_dir: str, spec: HardeningSpec, waivers: 
 def audit_ahead(
     config_dir: str, spec: HardeningSpec, waivers: tuple[Waiver, ...] = (), proof: ProofCall | None = None
 ) -> Iterator[Any]:
-    """A host proven in full on every run (a trust period of 0), not of a cluster: the live tree
-    its state read carried, judged before the steps that may change the host. Passing, its
+    """A host proven in full on every run (a trust period of 0, a cluster's replica): the live
+    tree its state read carried, judged before the steps that may change the host. Passing, its
     proof is asked for at once (hardhouse.deploy.early_proof), while pyinfra runs the steps
     that find nothing to do on the others. A read, and never a failure: audit_live judges the
     host after going live and takes this judgment while no step since ran a command on the
     host; a command in between (an install, a staged file, an activation), and the tree is
-    read and judged again there and the proof asked again (this one is not taken)."""
+    read and judged again there and the proof asked again. The steps never take an answer a
+    later command may have outdated (on a cluster, a command on any host of the run)."""
     if not host.state.is_executing:
         return
     snapshot = current()
@@ -218,7 +219,8 @@ def audit_ahead(
         ask_for_proof(proof, None)
         judged.asked = True
     host.noop("the live configuration passes the audit already: its proof starts now")
-    yield from ()  # a read: no command (pyinfra takes an operation's commands from a generator)
+    return
+    yield  # an operation is a generator
 
 
 @operation()

@@ -268,6 +268,24 @@ def changed_since(op_hash: str | None) -> bool:
     return False
 
 
+def changed_on_any_host_since(op_hash: str | None) -> bool:
+    """Whether a step after `op_hash` (and before the current one) ran a command on any host of
+    this run: a cluster replica's proof also reaches its peers and ZooKeeper."""
+    state = host.state
+    order = state.get_op_order()  # every host's steps, in the order the run takes them
+    if op_hash not in order:
+        return True
+    end = order.index(host.current_op_hash) if host.current_op_hash in order else len(order)
+    later = order[order.index(op_hash) + 1 : end]
+    for other in state.inventory:
+        done = state.ops.get(other, {})
+        for step in later:
+            data = done.get(step)
+            if data is not None and data.operation_meta.is_complete() and data.operation_meta.did_change():
+                return True
+    return False
+
+
 def current() -> Snapshot | None:
     """This host's snapshot while it still describes the host, else None."""
     snapshot = SNAPSHOTS.get(host.name)
