@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from clickhouse_driver.errors import ServerException
 
 from hardhouse.audit.online import native_query_function
 from hardhouse.audit.run import audit_tree
 from hardhouse.ca import write_server_material
 from hardhouse.cli import main
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.render import render
 from hardhouse.spec import load_spec
 from hardhouse.testing.clients import native_query, port_open

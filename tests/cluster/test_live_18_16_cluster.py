@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from clickhouse_driver.errors import ServerException
 from lxml import etree
 
 from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.controls.severity import Severity
 from hardhouse.probe import ProbeOptions, probe_endpoint_sync
 from hardhouse.probe.transport import tls_context

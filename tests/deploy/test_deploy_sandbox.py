@@ -592,7 +592,6 @@ def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_
     assert report["target"] == "sandbox-1" and "config.d/zzz-debug.xml" not in report["files"]
 
 
-
 def test_a_proof_started_ahead_is_not_taken_when_a_later_step_changes_the_host(exposed_host: Any) -> None:
     """Trust period 0: the tree the state read carried is judged before the steps that may
     change the host, and a passing host's proof starts then. Here the server certificate was
@@ -619,6 +618,7 @@ def test_a_proof_started_ahead_is_not_taken_when_a_later_step_changes_the_host(e
     assert "going live (restart" in result.output, result.output[-4000:]
     assert "verified from the deploy machine" in result.output
     assert served_fingerprint(host.address) == good
+
 
 def test_official_repository_install_is_planned_with_a_checked_key_and_a_pinned_version(exposed_host: Any) -> None:
     """ClickHouse's own repository cannot be reached here: the plan is made against the real

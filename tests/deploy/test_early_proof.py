@@ -125,7 +125,6 @@ def test_a_command_after_the_audit_makes_the_verification_step_check_again(
     assert early_proof.early_verification() is None
 
 
-
 def test_asked_ahead_then_changed_by_a_later_step_both_steps_ask_again_without_waiting(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,6 +158,7 @@ def test_a_cluster_replicas_answer_is_stale_once_any_host_of_the_run_changed(
     assert early_proof.early_plan() == (None if peer_changed else PLAN)
     host.current_op_hash = "verify"
     assert early_proof.early_verification() == (None if peer_changed else (VERIFIED, FINGERPRINT))
+
 
 def test_a_host_changed_before_its_audit_asks_for_nothing_early(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     ran_a_command(host, "go_live")

@@ -90,7 +90,7 @@ def adopted(tooling: None, tmp_path_factory: pytest.TempPathFactory, grafana_pas
 def grafana_login(sandbox: Any, password: str, port: int = 9440) -> int | None:
     """grafana's native-protocol login from this machine: None when accepted, else the server's
     error code. Over TLS (certificate checked against the sandbox CA) on 9440, plaintext on 9000."""
-    from clickhouse_driver.errors import ServerException
+    from hardhouse.clickhouse.driver import ServerException
 
     (host,) = sandbox.hosts()
     tls = {"tls": True, "ca": sandbox.ca_dir / "ca.crt"} if port == 9440 else {}

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from clickhouse_driver import Client
 
+from hardhouse.clickhouse.driver import Client
 from hardhouse.clickhouse.native import Session
 from hardhouse.provision import provision
 from hardhouse.render import render

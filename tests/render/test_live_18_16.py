@@ -13,9 +13,9 @@ import ssl
 from dataclasses import dataclass
 
 import pytest
-from clickhouse_driver.errors import ServerException
 
 from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.render import render
 from hardhouse.spec import load_spec
 from hardhouse.testing.clients import http_query, listening_sockets, native_query, port_open, tls_handshake

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from clickhouse_driver.errors import ServerException
 
 from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.render import SQL_FILE, render, sql_statements
 from hardhouse.spec import load_spec
 from hardhouse.testing.clients import native_client

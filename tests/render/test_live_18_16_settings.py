@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clickhouse_driver.errors import ServerException
 
 from hardhouse.ca import TlsFiles, write_server_material
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.probe.transport import tls_context
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import load_spec

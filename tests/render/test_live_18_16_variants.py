@@ -8,9 +8,9 @@ import ssl
 from pathlib import Path
 
 import pytest
-from clickhouse_driver.errors import ServerException
 
 from hardhouse.ca import write_server_material
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.render import render
 from hardhouse.spec import load_spec
 from hardhouse.testing.clients import http_query, native_query, tls_handshake

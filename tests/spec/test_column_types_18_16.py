@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clickhouse_driver.errors import ServerException
 
 from hardhouse.clickhouse.column_types import FAMILIES, families, parse_column_type
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.clickhouse.versions import LEGACY_TYPE_FAMILIES
 from hardhouse.spec import load_spec
 from hardhouse.spec.errors import SpecError

@@ -13,9 +13,9 @@ from typing import Any
 
 import docker
 import pytest
-from clickhouse_driver.errors import ServerException
 from docker.types import EndpointConfig
 
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.testing.assertions import assert_anonymous_refused, assert_tls_only
 from hardhouse.testing.clients import http_query, native_query, parse_listening, port_open, tls_handshake
 from hardhouse.testing.containers import (

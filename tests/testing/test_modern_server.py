@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clickhouse_driver.errors import ServerException
 
+from hardhouse.clickhouse.driver import ServerException
 from hardhouse.render import RenderedFile, render
 from hardhouse.spec import load_spec
 from hardhouse.testing.clients import http_query, native_query, port_open

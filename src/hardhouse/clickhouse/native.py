@@ -47,7 +47,7 @@ class Session:
     def __init__(
         self, address: str, port: int, user: str, password: str, ca: Path, query_timeout: float = QUERY_TIMEOUT
     ):
-        from clickhouse_driver import Client  # imported late: only the steps that log in need it
+        from hardhouse.clickhouse.driver import Client  # imported late: only the steps that log in need it
 
         self.endpoint = f"{address}:{port}"
         self.user = user
@@ -75,7 +75,7 @@ class Session:
         self._run(query, settings)
 
     def _run(self, query: str, settings: dict[str, Any] | None, **kwargs: Any) -> Any:
-        from clickhouse_driver import errors
+        from hardhouse.clickhouse.driver import errors
 
         try:
             return self._client.execute(query, settings=settings, **kwargs)

@@ -63,7 +63,7 @@ def _load(body: dict[str, Any]) -> dict[str, Any]:
     so that the imports overlap that host's steps."""
     for kind in ("verify", "provision", "proof"):
         _imported(ANSWERED_BY[kind])
-    _imported("clickhouse_driver")  # the sessions import it on first use
+    _imported("hardhouse.clickhouse.driver")  # the sessions import it on first use
     return {}
 
 

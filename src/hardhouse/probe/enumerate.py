@@ -211,9 +211,7 @@ def native_inventory_job(
     """The native listing with clickhouse-driver (blocking; runs in the worker child)."""
     import asyncio
 
-    from clickhouse_driver import Client
-    from clickhouse_driver.errors import Error as DriverError
-    from clickhouse_driver.errors import ServerException
+    from hardhouse.clickhouse.driver import Client, DriverError, ServerException
 
     settings: dict[str, Any] = {"readonly": 1, "max_execution_time": QUERY_TIMEOUT, "max_result_bytes": LISTING_ANSWER}
     options: dict[str, Any] = {"secure": True, "verify": False} if tls else {}

@@ -247,10 +247,7 @@ def native_query(
     host: str, port: int, tls: bool, user: str, password: str, timeout: float, limits: CountLimits
 ) -> tuple[Query, Callable[[], None]]:
     """Queries through clickhouse-driver, each waited for max_seconds + CLIENT_MARGIN at most."""
-    from clickhouse_driver import Client
-    from clickhouse_driver.errors import Error as DriverError
-    from clickhouse_driver.errors import ServerException
-
+    from hardhouse.clickhouse.driver import Client, DriverError, ServerException
     from hardhouse.clickhouse.native import ServerError
     from hardhouse.probe.model import CLIENT_NAME
     from hardhouse.scan.sent import CLIENT_MARGIN

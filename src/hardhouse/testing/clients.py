@@ -83,7 +83,7 @@ def native_client(
     ca: Path | None = None,
     timeout: float = 10.0,
 ):  # type: ignore[no-untyped-def]
-    from clickhouse_driver import Client  # test extra; imported late so the core package stays light
+    from hardhouse.clickhouse.driver import Client  # imported late so the core package stays light
 
     options: dict[str, object] = {}
     if tls:
