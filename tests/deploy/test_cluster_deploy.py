@@ -30,6 +30,7 @@ from hardhouse.spec import load_spec
 from hardhouse.testing.clients import native_query
 from hardhouse.testing.zookeeper import NO_AUTH, ZooKeeperClient, ZooKeeperError
 from hardhouse.verify import cluster as cluster_module
+from hardhouse.verify import redaction as redaction_module
 from hardhouse.verify import replicas as replicas_module
 from hardhouse.verify.cluster import cluster_checks, interserver_status
 from hardhouse.verify.deployment import verify_deployment
@@ -164,12 +165,15 @@ def test_replication_is_judged_from_the_redaction_checks_row_and_fails_on_a_repl
     deployed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The verification writes no row of its own for replication: the redaction check's row is
-    followed to the peers. A peer that fetches nothing fails the line, naming that peer."""
+    followed to the peers. A peer that fetches nothing fails the line, naming that peer. (18.16
+    may then hold the row's delete back on the other replicas too, so the removal lines are not
+    judged here; once the peer fetches again, the row is gone everywhere.)"""
     sandbox, _ = deployed
     first, second, *_ = replicas(sandbox)
     table = f"{LOG_DATABASE}.requests"
-    monkeypatch.setattr(replicas_module, "REPLICATION_WAIT", 2.0)
-    monkeypatch.setattr(cluster_module, "REPLICATION_WAIT", 2.0)
+    for module in (replicas_module, cluster_module):
+        monkeypatch.setattr(module, "REPLICATION_WAIT", 5.0)
+    monkeypatch.setattr(redaction_module, "REMOVAL_WAIT", 2.0)
     as_ingest(sandbox, second.address, f"SYSTEM STOP FETCHES {table}")
     try:
         checks = verify_deployment(first.address, replica_spec(sandbox, first), ca=sandbox.ca_dir / "ca.crt")
@@ -178,20 +182,20 @@ def test_replication_is_judged_from_the_redaction_checks_row_and_fails_on_a_repl
     lines = {c.check: c for c in checks}
     reached = lines["a row written here is read on every other replica of its shard"]
     assert not reached.ok, reached
-    assert reached.detail == (f"the log rights checks' marked row in {table} was not on {second.address} after 2s"), (
-        reached.detail
-    )
-    # The redaction itself held; only the replication line fails.
-    assert [c.check for c in checks if not c.ok] == [reached.check], [c for c in checks if not c.ok]
-    # Fetching again, the peer catches up with the row and its delete: nothing marked is left.
-    for _ in range(150):
-        if as_ingest(
-            sandbox, second.address, f"SELECT count() FROM {table} WHERE message LIKE 'hardhouse-verify-%'"
-        ) == [(0,)]:
-            break
-        docker_exec(second.container, "sleep 0.2")
-    else:
-        raise AssertionError(f"the marked row stayed on {second.name}")
+    # The other peer fetches: it may be named too only if it took longer than the wait.
+    assert reached.detail.startswith(f"the log rights checks' marked row in {table} was not on "), reached.detail
+    assert second.address in reached.detail and reached.detail.endswith(" after 5s"), reached.detail
+    # The redaction itself held.
+    assert lines["a secret written through the ingest table is stored redacted"].ok
+    # Fetching again, every replica catches up with the row and its delete: nothing marked is left.
+    marked = f"SELECT count() FROM {table} WHERE message LIKE 'hardhouse-verify-%' OR level LIKE 'hardhouse-verify-%'"
+    for replica in replicas(sandbox):
+        for _ in range(300):
+            if as_ingest(sandbox, replica.address, marked) == [(0,)]:
+                break
+            docker_exec(replica.container, "sleep 0.2")
+        else:
+            raise AssertionError(f"marked rows stayed on {replica.name}")
 
 
 def test_without_a_row_to_follow_the_cluster_check_writes_and_deletes_its_own(deployed: Any) -> None:
