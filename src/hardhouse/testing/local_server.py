@@ -8,6 +8,7 @@ stock ports to free ones). Everything hardhouse renders sorts after it and wins.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -33,7 +34,38 @@ def server_binary() -> str | None:
     return None
 
 
+# Ports handed out for servers are taken below the kernel's ephemeral range: a port bind(0)
+# gives is in that range, where an outgoing connection of a parallel test (or a container's
+# published port) may take it before the server binds it (seen once in CI: a 26.9 server's
+# "Address already in use").
+LOWEST_PORT = 20000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()  # one process never hands a port out twice
+
+
+def _below_ephemeral() -> range:
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    return range(LOWEST_PORT, low)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on at `host` now, for a server to bind: below the ephemeral range
+    when that leaves room, else one the kernel picks."""
+    choices = _below_ephemeral()
+    for _ in range(100 if len(choices) > 1000 else 0):
+        port = choices[secrets.randbelow(len(choices))]
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
