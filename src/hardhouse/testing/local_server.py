@@ -8,10 +8,13 @@ stock ports to free ones). Everything hardhouse renders sorts after it and wins.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -37,9 +40,11 @@ def server_binary() -> str | None:
 # Ports handed out for servers are taken below the kernel's ephemeral range: a port bind(0)
 # gives is in that range, where an outgoing connection of a parallel test (or a container's
 # published port) may take it before the server binds it (seen once in CI: a 26.9 server's
-# "Address already in use").
+# "Address already in use"). Each port is also reserved across processes (pytest-xdist's
+# workers pick from the same range) by a file created exclusively, kept RESERVED_FOR seconds.
 LOWEST_PORT = 20000
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+RESERVED_FOR = 900.0
 _handed_out: set[int] = set()  # one process never hands a port out twice
 
 
@@ -51,11 +56,44 @@ def _below_ephemeral() -> range:
     return range(LOWEST_PORT, low)
 
 
+def _reservations() -> Path | None:
+    """This user's directory of port reservations (0700, its own), or None when it cannot be trusted."""
+    directory = Path(tempfile.gettempdir()) / f"hardhouse-ports-{os.getuid()}"
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        found = directory.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        return None
+    return directory
+
+
+def _reserve(directory: Path, port: int) -> bool:
+    """Whether this process now holds `port` (no other process reserved it in RESERVED_FOR s)."""
+    path = directory / str(port)
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - path.lstat().st_mtime < RESERVED_FOR:
+                    return False
+                path.unlink()  # an old reservation: its server is gone or holds the port bound
+            except FileNotFoundError:
+                continue
+        except OSError:
+            return False
+    return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on at `host` now, for a server to bind: below the ephemeral range
-    when that leaves room, else one the kernel picks."""
+    when that leaves room (reserved for this process), else one the kernel picks."""
     choices = _below_ephemeral()
-    for _ in range(100 if len(choices) > 1000 else 0):
+    directory = _reservations() if len(choices) > 1000 else None
+    for _ in range(100 if directory is not None else 0):
         port = choices[secrets.randbelow(len(choices))]
         if port in _handed_out:
             continue
@@ -64,6 +102,8 @@ def free_port(host: str = "127.0.0.1") -> int:
                 sock.bind((host, port))
             except OSError:
                 continue
+        if not _reserve(directory, port):
+            continue
         _handed_out.add(port)
         return port
     with socket.socket() as sock:
