@@ -235,13 +235,14 @@ def harden_clickhouse() -> None:
     outside = outside_request(settings, verify_ca) if settings.verify and trust.stamps else None
     if outside is not None and not host.state.should_check_for_changes():
         ask_outside(outside)
+    proves = settings.verify or bool(settings.spec.log_databases)  # the host has a proof to make
     read_host_state(
         name="Read the host's state (one command: files, packages, the fingerprint verification stamps)",
         paths=[p.path for p in payloads + directories] + [m.live.path for m in managed],
         globs=prune + live_globs(settings.config_dir),
         trust=trust,
         outside=outside,
-        prepare_full_proof=settings.verify or bool(settings.spec.log_databases),
+        prepare_full_proof=proves,
         tree_dir=settings.config_dir,
     )
 
@@ -255,7 +256,7 @@ def harden_clickhouse() -> None:
         trust=trust,
     )
 
-    if not trust.stamps and (settings.verify or settings.spec.log_databases):
+    if proves and not trust.stamps:
         # Proven in full on every run: the tree the state read carried is judged now, and a
         # host that already passes has its proof started while pyinfra runs the steps that
         # find nothing to do (taken only if none of them changes the host, or on a cluster

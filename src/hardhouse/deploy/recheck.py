@@ -255,7 +255,7 @@ def audit_live(
             f"undeclared_users: keep: {len(kept)} user{'s' if len(kept) != 1 else ''} the spec does not declare "
             f"stay, judged by every control: {', '.join(bounded_text(name, 100) for name in kept)}"
         )
-    if verdict.failed or others.lines:
+    if not judged.passed:
         lines = recheck_lines(report, config_dir, verdict) if verdict.failed else []
         if others.lines:
             lines += [f"users in {config_dir} that the spec does not declare:", *others.lines]

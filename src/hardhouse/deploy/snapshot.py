@@ -259,11 +259,7 @@ def changed_since(op_hash: str | None) -> bool:
     for later in order[order.index(op_hash) + 1 :]:
         if later == host.current_op_hash:
             break
-        data = host.state.ops.get(host, {}).get(later)
-        if data is None:
-            continue
-        meta = data.operation_meta
-        if meta.is_complete() and meta.did_change():
+        if _ran_a_command(host.state, host, later):
             return True
     return False
 
@@ -277,13 +273,13 @@ def changed_on_any_host_since(op_hash: str | None) -> bool:
         return True
     end = order.index(host.current_op_hash) if host.current_op_hash in order else len(order)
     later = order[order.index(op_hash) + 1 : end]
-    for other in state.inventory:
-        done = state.ops.get(other, {})
-        for step in later:
-            data = done.get(step)
-            if data is not None and data.operation_meta.is_complete() and data.operation_meta.did_change():
-                return True
-    return False
+    return any(_ran_a_command(state, other, step) for other in state.inventory for step in later)
+
+
+def _ran_a_command(state: Any, member: Any, step: str) -> bool:
+    """Whether `step` has finished on `member` (a host of the run) and changed something there."""
+    data = state.ops.get(member, {}).get(step)
+    return data is not None and data.operation_meta.is_complete() and data.operation_meta.did_change()
 
 
 def current() -> Snapshot | None:

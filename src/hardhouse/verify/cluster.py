@@ -260,7 +260,7 @@ def _replication(
     time_column = spec.log_databases[db_name].tables[t_name].time_column
     mark = MARK_PREFIX + secrets.token_hex(8)
     count = f"SELECT count() AS n FROM {table} WHERE {column} = '{mark}'"
-    written = Followed(table, missing=[])
+    written = Followed(table)
     try:
         with ExitStack() as stack:
             sessions = {

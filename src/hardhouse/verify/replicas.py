@@ -32,7 +32,7 @@ class Followed:
     """One marked row followed to the peers: where it did not arrive, where its delete did not."""
 
     table: str
-    missing: list[str]  # peers the row did not reach within REPLICATION_WAIT
+    missing: list[str] = field(default_factory=list)  # peers the row did not reach within REPLICATION_WAIT
     left: list[str] = field(default_factory=list)  # replicas still holding it after the delete
     error: str | None = None  # a peer could not be asked (the lines fail with it)
     removed: bool = False  # the delete ran, so `left` says where it did not arrive
@@ -57,7 +57,7 @@ class Replicas:
         if self.followed is not None or user not in self.passwords:
             yield None
             return
-        followed = Followed(table, missing=[])
+        followed = Followed(table)
         self.followed = followed
         with ExitStack() as stack:
             try:
