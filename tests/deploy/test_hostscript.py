@@ -570,6 +570,33 @@ def test_validate_refuses_a_bad_set_and_changes_nothing(host: Host, case: str, m
     assert host.snapshot() == before
 
 
+@needs_root
+def test_validate_fails_closed_when_the_server_users_view_cannot_be_checked(host: Host) -> None:
+    """What the server user can read is checked in one runuser process: where that process
+    fails (a broken PAM setup), nothing counts as readable and validation fails."""
+    host.stage(host.files("new", tls_for()))
+    (host.stub_state / "runuser-fails").write_text("")
+    result = host.run("validate")
+    assert result.returncode == 1, result.stderr
+    assert f"could not check as {SERVER_USER} which staged files it can read" in result.stderr
+
+
+@needs_root
+def test_validate_names_each_unreadable_file_and_each_closed_directory_once(host: Host) -> None:
+    files = host.files("new", tls_for())
+    host.stage(files)
+    unreadable = [f for f in files if f.kind in ("config", "users")][:2]
+    for file in unreadable:
+        (host.staged / file.staged).chmod(0o600)
+    closed = files[0].live.parent
+    closed.chmod(0o700)
+    result = host.run("validate")
+    assert result.returncode == 1, result.stderr
+    for file in unreadable:
+        assert f"{file.live}: not readable by {SERVER_USER} (" in result.stderr, result.stderr
+    assert result.stderr.count(f"{closed}: {SERVER_USER} cannot enter it (") == 1, result.stderr
+
+
 @pytest.mark.parametrize("parser", ["modern", "18.16"])
 def test_validate_refuses_what_clickhouses_parser_rejects(base: Path, parser: str) -> None:
     """Modern servers: clickhouse extract-from-config; 18.16: clickhouse-client --config-file."""
@@ -1036,18 +1063,49 @@ def test_rollback_of_a_stopped_server_leaves_it_stopped(host: Host) -> None:
     assert not host.running()
 
 
-@pytest.mark.slow
-def test_sysv_restart_stops_a_server_its_init_script_missed(base: Path, listening: str) -> None:
-    """Debian's init script cannot find the server in some containers: the script kills it by pid."""
+BY_PID = "/proc/PID/exe is hidden here): stopping it by pid"
+
+
+@pytest.mark.parametrize(
+    "exe_hidden",
+    [
+        pytest.param(True, id="exe hidden: stopped by pid at once"),
+        # The script may have signalled the server: it gets the profile's grace (2 s) to exit.
+        pytest.param(False, id="exe readable: after the grace", marks=pytest.mark.slow),
+    ],
+)
+def test_sysv_restart_stops_a_server_its_init_script_missed(base: Path, listening: str, exe_hidden: bool) -> None:
+    """Debian's init script cannot find the server in some containers: the script kills it by pid.
+    Where the server's /proc/PID/exe is hidden from root too, the init script stopped nothing,
+    and the server is stopped by pid without waiting for it."""
     host = Host(base, systemd=False)
     try:
         host.stage(host.files("new"))
         host.start_server()
         first = (host.stub_state / "server.pid").read_text()
         (host.stub_state / "stop-does-nothing").write_text("")
+        if exe_hidden:
+            (host.stub_state / "exe-hidden").write_text("")
         result = host.activate("restart", TIMEOUT, listening)
         assert result.returncode == 0, result.stderr
         assert (host.stub_state / "server.pid").read_text() != first and host.running()
+        assert (BY_PID in result.stderr) == exe_hidden, result.stderr
+    finally:
+        host.stop_everything()
+
+
+def test_a_server_the_init_script_can_see_is_left_to_it(base: Path, listening: str) -> None:
+    """An init script that stops the server itself: no stop by pid is announced, and the restart
+    serves the new files."""
+    host = Host(base, systemd=False)
+    try:
+        host.stage(host.files("new"))
+        host.start_server()
+        first = (host.stub_state / "server.pid").read_text()
+        result = host.activate("restart", TIMEOUT, listening)
+        assert result.returncode == 0, result.stderr
+        assert (host.stub_state / "server.pid").read_text() != first and host.running()
+        assert BY_PID not in result.stderr
     finally:
         host.stop_everything()
 

@@ -58,7 +58,8 @@
 #
 # Stopping: systemd stops ClickHouse itself. Debian's SysV scripts find their server with
 # start-stop-daemon --exec, which cannot read /proc/PID/exe where ptrace is not allowed
-# (containers): whatever they leave running is stopped by pid, TERM then KILL. zookeeperd ships
+# (containers): whatever they leave running is stopped by pid, TERM then KILL (at once where
+# that link is hidden from us too, as the script then stopped nothing). zookeeperd ships
 # only such a script, and under systemd, systemd-sysv-generator makes a unit of it with
 # KillMode=process, GuessMainPID=no and no PIDFile: systemd knows no main process and stops
 # nothing itself, it runs the same init script, and a plain `systemctl restart` leaves the old
@@ -330,6 +331,30 @@ as_server_user() {
     fi
 }
 
+# Which of the checks "OP PATH ..." (test's -r, -x...) fail as the server user sees them, one
+# "OP PATH" a line (paths are plain: one word each): one process for them all, as a runuser per
+# check was most of a validation. Returns 1, printing nothing, when the checks could not run:
+# then none of them holds.
+server_user_failing() {
+    local out runner
+    # shellcheck disable=SC2016  # $0, $1 and $2 expand in the server user's shell, not here
+    local check='while [ $# -gt 1 ]; do test "$1" "$2" || printf "%s %s\n" "$1" "$2"; shift 2; done; echo "$0"'
+    [ $# -gt 0 ] || return 0
+    if [ "$CALLER_NAME" = "$SERVER_USER" ]; then
+        runner=(sh -c "$check")
+    elif command -v runuser >/dev/null 2>&1; then
+        runner=(runuser -u "$SERVER_USER" -- sh -c "$check")
+    else
+        runner=(su -s /bin/sh "$SERVER_USER" -c "$check")
+    fi
+    out=$("${runner[@]}" checked "$@" 2>/dev/null) || return 1
+    case $out in
+        checked) ;;
+        *$'\n'checked) printf '%s\n' "${out%$'\n'checked}" ;;
+        *) return 1 ;;
+    esac
+}
+
 # What must hold before any file goes live, for validate and again right before the swap:
 # the staged files are there, and no live path or directory lets root be steered elsewhere.
 safety_problems() {
@@ -380,7 +405,7 @@ validate() {
 # it half-written), then renamed over $2. A rename replaces a link at $2, never follows it.
 put() {
     local tmp
-    tmp=$(mktemp -- "$(dirname -- "$2")/.hardhouse-new.XXXXXXXXXX") || return 1
+    tmp=$(mktemp -- "${2%/*}/.hardhouse-new.XXXXXXXXXX") || return 1
     CLEANUP+=("$tmp")
     cat -- "$1" >"$tmp" && chown -- "$3" "$tmp" && chmod -- "$4" "$tmp" && mv -T -f -- "$tmp" "$2"
 }
@@ -389,18 +414,28 @@ put() {
 # before, "N KIND UID GID MODE PATH" (N: the copy in previous/files) or "- KIND - - - PATH"
 # (nothing there: a rollback removes it).
 backup() {
-    local new i n=0 path kind
+    local new i n=0 path kind uid gid mode existing=()
+    local -A meta_of=()
     rm -rf -- "$STATE/.$HH_PREVIOUS_DIR".*  # a crashed run's half-made set (it may hold a key)
     new=$(mktemp -d -- "$STATE/.$HH_PREVIOUS_DIR.XXXXXXXXXX") || return 1
     CLEANUP+=("$new")
     mkdir -- "$new/files" || return 1
+    for path in "${MANAGED[@]}"; do
+        if [ -f "$path" ] && [ ! -L "$path" ]; then existing+=("$path"); fi
+    done
+    # Their owners and modes from one stat (plain paths, one word each: safety_problems refused others).
+    if [ ${#existing[@]} -gt 0 ]; then
+        while read -r uid gid mode path; do
+            meta_of[$path]="$uid $gid $mode"
+        done < <(stat -c '%u %g %a %n' -- "${existing[@]}")
+    fi
     {
         for i in "${!MANAGED[@]}"; do
             path=${MANAGED[i]} kind=${MANAGED_KIND[i]}
             if [ -f "$path" ] && [ ! -L "$path" ]; then
                 n=$((n + 1))
-                cat -- "$path" >"$new/files/$n" || return 1
-                printf '%s %s %s %s\n' "$n" "$kind" "$(stat -c '%u %g %a' -- "$path")" "$path"
+                [ -n "${meta_of[$path]:-}" ] && cat -- "$path" >"$new/files/$n" || return 1
+                printf '%s %s %s %s\n' "$n" "$kind" "${meta_of[$path]}" "$path"
             else
                 printf -- '- %s - - - %s\n' "$kind" "$path"
             fi
@@ -413,10 +448,17 @@ backup() {
 }
 
 install_staged() {
-    local i src path
+    local i src path owner mode sources=()
+    local -A owner_of=() mode_of=()
+    for i in "${!M_KIND[@]}"; do sources+=("$STAGED/${M_STAGED[i]}"); done
+    # Each staged file's owner and mode, from one stat (paths are plain: one word each).
+    while read -r owner mode path; do
+        owner_of[$path]=$owner mode_of[$path]=$mode
+    done < <(stat -c '%u:%g %a %n' -- "${sources[@]}")
     for i in "${!M_KIND[@]}"; do
         src=$STAGED/${M_STAGED[i]}
-        put "$src" "${M_LIVE[i]}" "$(stat -c '%u:%g' -- "$src")" "$(stat -c '%a' -- "$src")" || return 1
+        [ -n "${owner_of[$src]:-}" ] || return 1
+        put "$src" "${M_LIVE[i]}" "${owner_of[$src]}" "${mode_of[$src]}" || return 1
     done
     for path in "${STALE[@]}"; do
         rm -f -- "$path" || return 1
@@ -488,6 +530,18 @@ wait_gone() {
     done
 }
 
+# Every server process's executable is hidden from us: readlink /proc/PID/exe fails even as
+# root where ptrace is not allowed (containers without CAP_SYS_PTRACE).
+exe_hidden() {
+    local pid pids
+    read -r -a pids <<<"$(server_pids)"
+    [ ${#pids[@]} -gt 0 ] || return 1
+    for pid in "${pids[@]}"; do
+        readlink -- "/proc/$pid/exe" >/dev/null 2>&1 && return 1
+    done
+    return 0
+}
+
 kill_server() {
     local pids
     read -r -a pids <<<"$(server_pids)"
@@ -517,14 +571,19 @@ restart_server() {
 }
 
 stop_server() {
-    local gone=0
+    local gone=0 grace=$PROFILE_STOP_GRACE
     if systemd_runs && profile unit_stops; then
         as_caller systemctl stop "$SERVICE"
         return
     fi
+    if exe_hidden; then
+        # start-stop-daemon --exec matches by that link: the init script will stop nothing.
+        say "the init script cannot see $SERVICE's executable (/proc/PID/exe is hidden here): stopping it by pid"
+        grace=0
+    fi
     service_do stop
     # start-stop-daemon waits for what it stops, so anything left was never matched.
-    if ! wait_gone "$PROFILE_STOP_GRACE"; then
+    if ! wait_gone "$grace"; then
         kill_server -TERM
         if ! wait_gone 30; then
             kill_server -KILL
@@ -607,9 +666,9 @@ wait_healthy() {
             [ -n "$errors" ] && REASON="$REASON; the server logged: $errors"
             return 1
         fi
-        # Often at first (a restart of 18.16 takes about half a second), then every half second.
+        # Often at first (18.16 listens about 0.1 s after its start), then every half second.
         polls=$((polls + 1))
-        if [ "$polls" -le 20 ]; then sleep 0.1; else sleep 0.5; fi
+        if [ "$polls" -le 10 ]; then sleep 0.05; elif [ "$polls" -le 20 ]; then sleep 0.1; else sleep 0.5; fi
     done
 }
 
