@@ -576,7 +576,7 @@ stop_server() {
         as_caller systemctl stop "$SERVICE"
         return
     fi
-    if exe_hidden; then
+    if [ "$grace" -gt 0 ] && exe_hidden; then
         # start-stop-daemon --exec matches by that link: the init script will stop nothing.
         say "the init script cannot see $SERVICE's executable (/proc/PID/exe is hidden here): stopping it by pid"
         grace=0
