@@ -319,18 +319,6 @@ dir_problem() {
     done
 }
 
-# test $1 $2 as the server user would see it.
-as_server_user() {
-    if [ "$CALLER_NAME" = "$SERVER_USER" ]; then
-        test "$1" "$2"
-    elif command -v runuser >/dev/null 2>&1; then
-        runuser -u "$SERVER_USER" -- test "$1" "$2"
-    else
-        # shellcheck disable=SC2016  # $1 and $2 expand in the server user's shell, not here
-        su -s /bin/sh "$SERVER_USER" -c 'test "$1" "$2"' sh "$1" "$2"
-    fi
-}
-
 # Which of the checks "OP PATH ..." (test's -r, -x...) fail as the server user sees them, one
 # "OP PATH" a line (paths are plain: one word each): one process for them all, as a runuser per
 # check was most of a validation. Returns 1, printing nothing, when the checks could not run:
@@ -353,6 +341,12 @@ server_user_failing() {
         *$'\n'checked) printf '%s\n' "${out%$'\n'checked}" ;;
         *) return 1 ;;
     esac
+}
+
+# test $1 $2 as the server user would see it (false, too, when that cannot be checked).
+as_server_user() {
+    local failing
+    failing=$(server_user_failing "$1" "$2") && [ -z "$failing" ]
 }
 
 # What must hold before any file goes live, for validate and again right before the swap:
