@@ -575,7 +575,7 @@ def test_a_file_planted_after_hardhouses_fails_the_redeploy_and_the_audit_names_
     result = deploy(exposed_host, "-vvv", "--data", "hardhouse_trust_verified_for=0")
     assert result.returncode == 0, result.output[-3000:]
     assert "audited /etc/clickhouse-server: " in result.output and "files merged, no drift" in result.output
-    # Judged ahead too (hardhouse.deploy.recheck.audit_ahead), where the planted file had kept
+    # Judged ahead too (hardhouse.deploy.recheck.JudgeAhead), where the planted file had kept
     # the proof from starting.
     assert "the live configuration passes the audit already: its proof starts now" in result.output
     totals = grand_total(result.output)
@@ -806,8 +806,12 @@ def test_deploy_as_a_sudo_user_keeps_the_private_key_out_of_tmp(exposed_host: An
     try:
         result = deploy(exposed_host, "-vv")
         assert result.returncode == 0, result.output[-3000:]
-        assert "cp .hardhouse-upload/" in result.output and "private_key.pem" in result.output
+        # The files went as one archive the SSH user uploaded into its private directory, which
+        # root unpacked and removed: nothing waited in /tmp, and nothing is left behind.
+        assert "tar -x -f .hardhouse-upload/stage.tar" in result.output, result.output[-3000:]
         assert "pyinfra-" not in docker_exec(host.container, "ls -a /tmp")
+        assert docker_exec(host.container, "stat -c '%U %a' /home/deploy/.hardhouse-upload").strip() == "deploy 700"
+        assert docker_exec(host.container, "ls -A /home/deploy/.hardhouse-upload").strip() == ""
         assert (
             docker_exec(host.container, "stat -c '%U:%G %a' /var/lib/hardhouse/staged/tls/private_key.pem").strip()
             == "clickhouse:clickhouse 600"

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
+import stat
+import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,7 +102,11 @@ def yielded(commands: Iterator[Any]) -> list[Any]:
     shown: list[Any] = []
     for command in commands:
         if isinstance(command, FileUploadCommand):
-            shown.append({"upload": command.dest})
+            # The stage step's one archive: each member's path and mode (its content is a payload's).
+            with tarfile.open(fileobj=command.src) as archive:
+                members = [[member.name, f"{member.mode:o}"] for member in archive.getmembers()]
+            command.src.seek(0)
+            shown.append({"upload": command.dest, "members": members})
         elif isinstance(command, FunctionCommand):
             shown.append("function")
         else:
@@ -223,3 +230,25 @@ def test_a_trusted_host_is_still_checked_from_outside_and_a_finding_fails_it(mon
         assert forgotten == [trust]
         forgotten.clear()
     assert asked == [True, True, True, True]  # only the checks from outside, never the logins
+
+
+def test_the_stage_archive_unpacks_with_each_files_mode_and_replaces_a_planted_link(tmp_path: Path) -> None:
+    """The archive the stage step uploads, unpacked by GNU tar as the step does (here under a
+    scratch root): each file with its content and final mode, and a symbolic link planted at a
+    file's path is replaced, not written through."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "staged/tls").mkdir(parents=True)
+    outside.write_text("not the key's place")
+    (root / "staged/tls/private_key.pem").symlink_to(outside)
+    payloads = [
+        Payload(f"{root}/staged/tls/private_key.pem", b"key", "root", "root", 0o600),
+        Payload(f"{root}/staged/users.xml", b"<users/>", "root", "root", 0o640),
+    ]
+    archive = tmp_path / "stage.tar"
+    archive.write_bytes(operations.upload_archive(payloads))
+    subprocess.run(["tar", "-x", "-f", str(archive), "-C", "/", "--no-same-owner", "-p"], check=True)
+    key = root / "staged/tls/private_key.pem"
+    assert not key.is_symlink() and key.read_bytes() == b"key" and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (root / "staged/users.xml").read_bytes() == b"<users/>"
+    assert stat.S_IMODE((root / "staged/users.xml").stat().st_mode) == 0o640
+    assert outside.read_text() == "not the key's place"

@@ -3,9 +3,10 @@ or say there is nothing to do."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import secrets
+import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ from hardhouse.render.build import FILE_PREFIX
 VERIFY_TIMEOUT = 300  # seconds for the whole verification of one host
 # Names this deploy run's held activations: the host undoes one only for the run that made it.
 RUN_TOKEN = secrets.token_hex(contract.HOLD_TOKEN_HEX_DIGITS // 2)
-PRIVATE_UPLOAD_DIR = ".hardhouse-upload"  # where uploads wait with sudo (relative to the SSH user's home)
+PRIVATE_UPLOAD_DIR = ".hardhouse-upload"  # where uploads wait (relative to the SSH user's home)
+UPLOAD_ARCHIVE = "stage.tar"  # a stage step's files, unpacked and removed by the same step
 # A cluster goes live one replica at a time (go_live runs serially there): cluster name ->
 # the replica going live now. An entry left behind means that replica did not come back
 # healthy (it rolled back), and the rollout stops before the next replica is touched.
@@ -52,6 +54,29 @@ def _chain(commands: list[list[Any]]) -> StringCommand:
     for command in commands:
         bits += (["&&"] if bits else []) + command
     return StringCommand(*bits)
+
+
+def upload_archive(payloads: list[Payload]) -> bytes:
+    """The payloads as one tar archive: member names relative to /, each with its final mode
+    (so a private key is 0600 from the moment it exists; the owner is set after)."""
+    buffer = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for payload in payloads:
+            info = tarfile.TarInfo(payload.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(payload.data), payload.mode, now
+            archive.addfile(info, io.BytesIO(payload.data))
+    return buffer.getvalue()
+
+
+def _extract(archive: str) -> list[Any]:
+    """Unpack the uploaded archive over / as root (GNU tar replaces a file, or a link, at a
+    member's path, and refuses members with ".."), remove it whatever happened, and go on only
+    if the unpacking succeeded."""
+    return [
+        *("tar", "-x", "-f", QuoteString(archive), "-C", "/", "--no-same-owner"),
+        *(";", "status=$?", ";", "rm", "-f", QuoteString(archive), ";", "[", '"$status"', "=", "0", "]"),
+    ]
 
 
 def _owner_mode(path: str, user: str, group: str, mode: int) -> list[Any]:
@@ -68,8 +93,8 @@ def stage(
     """Make directories and files exactly as given (content, owner, mode) and remove files
     matching `prune` globs that are not among them. File contents never reach the log.
     One fact command reads everything (none when the host is trusted unchanged: its stamp
-    covers these files); directories, then each changed file's upload, then one command for
-    every owner/mode and removal."""
+    covers these files); directories, then one upload of the changed files (one archive), then
+    one command that unpacks it and sets every owner/mode and removal."""
     if skip_if_trusted(trust, f"{len(payloads)} files in place"):
         return
     directories = directories or []
@@ -92,24 +117,30 @@ def stage(
                     QuoteString(directory.path),
                 ]
             )
+    upload, fix = files_to_upload(payloads, found)
+    # The files to upload go as one archive (one SFTP transfer instead of one per file, each a
+    # round trip), into a directory only the SSH user can enter (relative: the SSH user's
+    # home, where both SFTP and the commands start). With sudo/su/doas the upload is the SSH
+    # user's and the extraction root's; a private key never sits where others may read it.
+    arguments = host.current_op_global_arguments or {}
+    as_another_user = any(arguments.get(k) for k in ("_sudo", "_su_user", "_doas"))
+    # (pyinfra's _temp_dir only where it applies, to sudo's uploads: root never chmods it.)
+    upload_dir = (as_another_user and arguments.get("_temp_dir")) or PRIVATE_UPLOAD_DIR
+    private_dir = ["install", "-d", "-m", "700", QuoteString(upload_dir)]
+    if upload and not as_another_user:
+        make_dirs.append(private_dir)
     if make_dirs:
         yield _chain(make_dirs)
-    upload, fix = files_to_upload(payloads, found)
-    arguments = host.current_op_global_arguments or {}
-    temp_dir = arguments.get("_temp_dir")
-    if upload and any(arguments.get(k) for k in ("_sudo", "_su_user", "_doas")):
-        # With sudo/su/doas, pyinfra uploads as the SSH user to a temporary file and copies it
-        # into place as root. A private key must not sit world-readable in /tmp meanwhile: use
-        # a directory only the SSH user can enter (relative: the SSH user's home, where both
-        # SFTP and the copy command start).
-        temp_dir = temp_dir or PRIVATE_UPLOAD_DIR
-        yield StringCommand(
-            "install", "-d", "-m", "700", QuoteString(temp_dir), _sudo=False, _su_user=None, _doas=False
+    finish = []
+    if upload:
+        if as_another_user:
+            yield StringCommand(*private_dir, _sudo=False, _su_user=None, _doas=False)
+        archive = f"{upload_dir}/{UPLOAD_ARCHIVE}"
+        yield FileUploadCommand(
+            io.BytesIO(upload_archive(upload)), archive, _sudo=False, _su_user=None, _doas=False
         )
-    for payload in upload:
-        temporary = f"{temp_dir}/{hashlib.sha1(payload.path.encode()).hexdigest()}" if temp_dir else None
-        yield FileUploadCommand(io.BytesIO(payload.data), payload.path, remote_temp_filename=temporary)
-    finish = [_owner_mode(p.path, p.user, p.group, p.mode) for p in upload + fix]
+        finish.append(_extract(archive))
+    finish += [_owner_mode(p.path, p.user, p.group, p.mode) for p in upload + fix]
     wanted = {p.path for p in payloads}
     stale = [p for p in found.matches if p not in wanted]
     if stale:
