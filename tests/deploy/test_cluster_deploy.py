@@ -241,7 +241,7 @@ def test_a_rerun_changes_nothing(deployed: Any) -> None:
     result = deploy(sandbox, "-v")
     assert result.returncode == 0, result.output[-4000:]
     # Every replica is proven on every run, and its proof starts as soon as its state is read
-    # (hardhouse.deploy.recheck.audit_ahead); nothing changed, so the steps take its answer.
+    # (hardhouse.deploy.recheck.JudgeAhead, in the state read); nothing changed, so the steps take its answer.
     assert result.output.count("the live configuration passes the audit already: its proof starts now") == REPLICAS
     assert result.output.count("verified from the deploy machine") == REPLICAS
     total = grand_total(result.output)

@@ -128,9 +128,9 @@ def test_a_command_after_the_audit_makes_the_verification_step_check_again(
 def test_asked_ahead_then_changed_by_a_later_step_both_steps_ask_again_without_waiting(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """audit_ahead asks at the users check's step; a step after it changed the host (a staged
+    """JudgeAhead asks at the state read's step; a step after it changed the host (a staged
     file, an activation), so the answer may describe the host before that change."""
-    host.current_op_hash = "users"
+    host.current_op_hash = "read"
     service = ask(monkeypatch, {"plan": PLAN, "verify": VERIFIED})
     assert len(service.sent) == 1
     ran_a_command(host, "go_live")

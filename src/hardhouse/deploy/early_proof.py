@@ -8,8 +8,9 @@ host, and pyinfra then waited for it. Now each host that passes its audit sends 
 (hardhouse.helper_requests.ProofRequest: its log databases planned, then, when the plan changes
 nothing, its full verification), and the helper proves it while pyinfra audits the others.
 A host proven in full on every run (a trust period of 0, a cluster's replica) is judged even
-earlier, on the tree its state read carried (hardhouse.deploy.recheck.audit_ahead), and asks
-then, before the steps that find nothing to do on an unchanged host. The steps then take the
+earlier, on the tree its state read carried, as that read returns
+(hardhouse.deploy.recheck.JudgeAhead), and asks then, before the steps that find nothing to do
+on an unchanged host. The steps then take the
 answers only while no step since the audit ran a command on the host (for a cluster's replica,
 on any host of the run: its proof also reaches its peers and ZooKeeper); otherwise they ask
 again:

@@ -56,7 +56,7 @@ from hardhouse.deploy.operations import (
 )
 from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
-from hardhouse.deploy.recheck import audit_ahead, audit_live
+from hardhouse.deploy.recheck import JudgeAhead, audit_live
 from hardhouse.deploy.scan_ops import scan_for_secrets
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
 from hardhouse.deploy.snapshot import ask_outside, installed_packages, make_trust, read_host_state
@@ -244,6 +244,15 @@ def harden_clickhouse() -> None:
         outside=outside,
         prepare_full_proof=proves,
         tree_dir=settings.config_dir,
+        # Proven in full on every run: the tree the state read carries is judged as it arrives,
+        # and a host that already passes has its proof started while pyinfra reads the others
+        # and runs the steps that find nothing to do (taken only if none of them changes the
+        # host, or on a cluster any host).
+        judge_ahead=(
+            JudgeAhead(settings.config_dir, settings.spec, settings.waivers, ProofCall(settings, verify_ca))
+            if proves and not trust.stamps
+            else None
+        ),
     )
 
     # Users the host has and the spec does not declare: refused (the default) before anything
@@ -255,19 +264,6 @@ def harden_clickhouse() -> None:
         removal=removal,
         trust=trust,
     )
-
-    if proves and not trust.stamps:
-        # Proven in full on every run: the tree the state read carried is judged now, and a
-        # host that already passes has its proof started while pyinfra runs the steps that
-        # find nothing to do (taken only if none of them changes the host, or on a cluster
-        # any host).
-        audit_ahead(
-            name="Audit the live configuration ahead (proven in full on every run: a passing host's proof starts now)",
-            config_dir=settings.config_dir,
-            spec=settings.spec,
-            waivers=settings.waivers,
-            proof=ProofCall(settings, verify_ca),
-        )
 
     install_clickhouse(settings)
 

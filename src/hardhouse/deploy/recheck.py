@@ -158,7 +158,7 @@ class _Judged:
         return not self.verdict.failed and not self.others.lines
 
 
-# Host name -> this run's judgment of its live tree (audit_ahead's, for audit_live to take).
+# Host name -> this run's judgment of its live tree (JudgeAhead's, for audit_live to take).
 _JUDGED: dict[str, _Judged] = {}
 
 
@@ -189,38 +189,39 @@ def _judge(fetched: FetchedTree, config_dir: str, spec: HardeningSpec, waivers: 
     return judged
 
 
-@operation()
-def audit_ahead(
-    config_dir: str, spec: HardeningSpec, waivers: tuple[Waiver, ...] = (), proof: ProofCall | None = None
-) -> Iterator[Any]:
+@dataclass(frozen=True)
+class JudgeAhead:
     """A host proven in full on every run (a trust period of 0, a cluster's replica): the live
-    tree its state read carried, judged before the steps that may change the host. Passing, its
-    proof is asked for at once (hardhouse.deploy.early_proof), while pyinfra runs the steps
-    that find nothing to do on the others. A read, and never a failure: audit_live judges the
-    host after going live and takes this judgment while no step since ran a command on the
-    host; a command in between (an install, a staged file, an activation), and the tree is
-    read and judged again there and the proof asked again. The steps never take an answer a
-    later command may have outdated (on a cluster, a command on any host of the run)."""
-    if not host.state.is_executing:
-        return
-    snapshot = current()
-    if snapshot is None or snapshot.tree is None or snapshot.tree_dir != config_dir:
-        host.noop("the live configuration is judged after going live")
-        return
-    try:
-        judged = _judge(snapshot.tree, config_dir, spec, waivers)
-    except AuditFetchError:
-        host.noop("the live configuration is judged after going live")
-        return
-    if not judged.passed:
-        host.noop("the live configuration does not pass the audit yet: it is judged again after going live")
-        return
-    if proof is not None:
-        ask_for_proof(proof, None)
-        judged.asked = True
-    host.noop("the live configuration passes the audit already: its proof starts now")
-    return
-    yield  # an operation is a generator
+    tree its state read carried, judged by that same step (hardhouse.deploy.snapshot
+    .read_host_state), as soon as the host's read returns and before any step that may change
+    the host. Passing, its proof is asked for at once (hardhouse.deploy.early_proof), while
+    pyinfra reads the other hosts and runs the steps that find nothing to do. A read, and never
+    a failure: audit_live judges the host after going live and takes this judgment while no
+    step since ran a command on the host; a command in between (an install, a staged file, an
+    activation), and the tree is read and judged again there and the proof asked again. The
+    steps never take an answer a later command may have outdated (on a cluster, a command on
+    any host of the run). Its repr (pyinfra prints arguments at -vvv) names only the directory."""
+
+    config_dir: str
+    spec: HardeningSpec = dataclasses.field(repr=False)
+    waivers: tuple[Waiver, ...] = dataclasses.field(default=(), repr=False)
+    proof: ProofCall | None = None
+
+    def __call__(self) -> str:
+        """Judge the tree the state read just carried; what was decided, for the step's line."""
+        snapshot = current()
+        if snapshot is None or snapshot.tree is None or snapshot.tree_dir != self.config_dir:
+            return "the live configuration is judged after going live"
+        try:
+            judged = _judge(snapshot.tree, self.config_dir, self.spec, self.waivers)
+        except AuditFetchError:
+            return "the live configuration is judged after going live"
+        if not judged.passed:
+            return "the live configuration does not pass the audit yet: it is judged again after going live"
+        if self.proof is not None:
+            ask_for_proof(self.proof, None)
+            judged.asked = True
+        return "the live configuration passes the audit already: its proof starts now"
 
 
 @operation()

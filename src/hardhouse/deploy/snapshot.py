@@ -50,7 +50,7 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -221,6 +221,7 @@ def read_host_state(
     outside: dict[str, Any] | None = None,
     prepare_full_proof: bool = False,
     tree_dir: str = "",
+    judge_ahead: Callable[[], str] | None = None,
 ) -> Iterator[Any]:
     """Read everything the steps below compare with one command; changes nothing. `outside`, a
     request for the checks from outside (hardhouse.verify.checks.answer), is sent to the helper
@@ -231,7 +232,9 @@ def read_host_state(
     trusted unchanged has the helper child load its full verification and provisioning now,
     while its steps run. With tree_dir, a host whose stamp is not trusted at all (a trust
     period of 0, a cluster: its users and its audit read that tree) has the tree under it read
-    by the same command (hardhouse.deploy.live_tree takes it while nothing changed the host)."""
+    by the same command (hardhouse.deploy.live_tree takes it while nothing changed the host),
+    and `judge_ahead` (hardhouse.deploy.recheck.JudgeAhead) judges that tree as soon as the
+    read returns, asking for a passing host's proof at once."""
     executing = host.state.is_executing
     if outside is not None and executing:
         ask_outside(outside)
@@ -247,6 +250,8 @@ def read_host_state(
     # What was read: a run that trusts no stamp reads no fingerprint, and the live tree instead.
     what = "the host's fingerprint" if snapshot.fingerprint else "the live configuration tree" if snapshot.tree else ""
     host.noop(f"read {len(snapshot.files.paths)} paths, packages{' and ' + what if what else ''}")
+    if judge_ahead is not None and executing:
+        host.noop(judge_ahead())
     return
     yield  # an operation is a generator
 
