@@ -76,3 +76,22 @@ class HardhouseFiles(FactBase):
 
     def default(self) -> HostFiles:
         return HostFiles()
+
+
+class InstalledDebianPackages(FactBase):
+    """Which of the named Debian packages are installed (dpkg's status "install ok installed"),
+    read with one `dpkg-query` of those names: pyinfra's DebPackages lists every package of the
+    host (`dpkg -l`), which took a cluster's ZooKeeper host 0.12 s while the deploy was planned.
+    The host's answer is untrusted text: callers test only the names they asked for."""
+
+    def command(self, packages: list[str]) -> StringCommand:
+        fields = QuoteString("${Status} ${Package}\\n")
+        return StringCommand(
+            "dpkg-query", "-W", "-f", fields, *(QuoteString(p) for p in packages), "2>/dev/null", "||", "true"
+        )
+
+    def process(self, output: list[str]) -> set[str]:
+        return {line.rsplit(" ", 1)[1] for line in output if line.startswith("install ok installed ")}
+
+    def default(self) -> set[str]:
+        return set()

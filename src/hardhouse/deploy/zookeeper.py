@@ -70,11 +70,10 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FactBase, FunctionCommand, HiddenValue, QuoteString, StringCommand, deploy, operation
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
 from hardhouse.deploy import contract, hostscripts
-from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles
+from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles, InstalledDebianPackages
 from hardhouse.deploy.messages import fail_with_lines
 from hardhouse.deploy.operations import stage
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
@@ -353,17 +352,18 @@ def harden_zookeeper() -> None:
     settings = read_zookeeper_settings(host.data, os.environ)
     if settings is None:
         return
-    installed = host.get_fact(DebPackages)
-    missing = [p for p in ("zookeeper", "zookeeperd") if p not in installed]
+    packages = ["zookeeper", "zookeeperd"]
+    installed = host.get_fact(InstalledDebianPackages, packages=packages)
+    missing = [p for p in packages if p not in installed]
     cache_time = host.data.get("hardhouse_apt_cache_time", CLICKHOUSE_DEFAULTS["hardhouse_apt_cache_time"])
-    apt.packages(
-        name="Install Debian's ZooKeeper (server code and zkCli.sh; no service yet)",
-        packages=["zookeeper"],
-        no_recommends=True,
-        # Refresh the package lists only when something is missing (no apt traffic on a re-run).
-        update=bool(missing),
-        cache_time=cache_time,
-    )
+    if missing:  # installed both: no apt step (and no apt traffic) on a re-run
+        apt.packages(
+            name="Install Debian's ZooKeeper (server code and zkCli.sh; no service yet)",
+            packages=["zookeeper"],
+            no_recommends=True,
+            update=True,
+            cache_time=cache_time,
+        )
     files = managed_files(settings)
     # One step, one read: the deploy's own stage (hardhouse.deploy.operations).
     stage(
@@ -378,11 +378,11 @@ def harden_zookeeper() -> None:
             name="Write the three files live before zookeeperd's installation starts ZooKeeper (nothing ran yet)",
             payloads=[m.live for m in files],
         )
-    apt.packages(
-        name="Install Debian's zookeeperd (the service; it starts with the files above)",
-        packages=["zookeeperd"],
-        no_recommends=True,
-    )
+        apt.packages(
+            name="Install Debian's zookeeperd (the service; it starts with the files above)",
+            packages=["zookeeperd"],
+            no_recommends=True,
+        )
     zookeeper_live(
         name="Activate ZooKeeper's files if they changed: restart, wait until it answers, else roll back",
         settings=settings,
