@@ -4,6 +4,7 @@ plans first and verifies only when the plan changes nothing (hardhouse.deploy.pr
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,9 +201,12 @@ def test_another_run_never_takes_this_runs_answer(host: Host, monkeypatch: pytes
 # --- the helper child's side --------------------------------------------------------------
 
 
-def test_the_child_verifies_only_when_the_plan_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_child_verifies_beside_the_plan_and_answers_it_only_when_the_plan_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     asked: list[str] = []
-    plans = iter([PLAN, {"ok": True, "outcomes": [{"outcome": "would alter"}]}, {"ok": False, "outcomes": []}])
+    alters = {"ok": True, "outcomes": [{"outcome": "would alter"}]}
+    plans = itertools.chain([PLAN, alters, {"ok": False, "outcomes": []}], itertools.repeat(PLAN))
 
     def plan(body: dict[str, Any]) -> dict[str, Any]:
         asked.append(f"plan {body['mode']}")
@@ -216,7 +220,11 @@ def test_the_child_verifies_only_when_the_plan_changes_nothing(monkeypatch: pyte
     monkeypatch.setattr(deployment, "answer", verify)
     body = ProofRequest({}, "10.0.0.5").body()
     assert proof_answer.answer(body) == {"plan": PLAN, "verify": VERIFIED}
-    assert proof_answer.answer(body)["verify"] is None  # would alter: applied and verified by the steps
+    # would alter: applied and verified again by the steps; the early verification is not answered
+    assert proof_answer.answer(body) == {"plan": alters, "verify": None}
     assert proof_answer.answer(body)["verify"] is None  # a plan refused: the host fails at its step
-    assert asked == ["plan plan", "verify", "plan plan", "plan plan"]
+    assert sorted(asked) == ["plan plan"] * 3 + ["verify"] * 3
+    asked.clear()
+    assert proof_answer.answer(ProofRequest({}, "10.0.0.5", verify=False).body()) == {"plan": PLAN, "verify": None}
+    assert asked == ["plan plan"]  # nothing verified where the request asks for no verification
     assert proof_answer.answer(ProofRequest({}, "10.0.0.5", plan=False).body()) == {"plan": None, "verify": VERIFIED}
