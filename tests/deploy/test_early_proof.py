@@ -142,6 +142,21 @@ def test_asked_ahead_then_changed_by_a_later_step_both_steps_ask_again_without_w
     assert service.pending.waits == 0  # the stale answer is not even waited for
 
 
+def test_a_change_to_the_tables_waits_for_a_proof_no_step_takes_any_more(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stale proof is not waited for by the steps that ask again, but the provisioning
+    step's DDL waits for it to end: its verification writes and deletes marked rows."""
+    host.current_op_hash = "read"
+    service = ask(monkeypatch, {"plan": PLAN, "verify": VERIFIED})
+    ran_a_command(host, "go_live")
+    host.current_op_hash = "provision"
+    assert early_proof.early_plan() is None and service.pending.waits == 0
+    early_proof.settle()
+    early_proof.settle()
+    assert service.pending.waits == 1  # once, however often the steps settle
+
+
 @pytest.mark.parametrize("peer_changed", [False, True])
 def test_a_cluster_replicas_answer_is_stale_once_any_host_of_the_run_changed(
     host: Host, monkeypatch: pytest.MonkeyPatch, peer_changed: bool

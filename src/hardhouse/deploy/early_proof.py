@@ -122,6 +122,17 @@ def _answered(part: str) -> _Asked | None:
     return asked
 
 
+def settle() -> None:
+    """Before a step changes the server's tables: wait for this run's proof of the host to end,
+    if one was asked for, even one no step takes any more (a later step changed the host). Its
+    verification runs beside its plan and writes and deletes marked rows, which must not race
+    the provisioning step's DDL."""
+    asked = _ASKED.get(host.name)
+    if asked is not None and asked.state() is host.state and not asked.waited:
+        asked.answer, asked.why = asked.pending.wait(TIMEOUT)
+        asked.waited = True
+
+
 def early_plan() -> dict[str, Any] | None:
     """The provision plan asked for after the audit (its failure as one), while no step since
     ran a command on the host; else None (the step plans now)."""

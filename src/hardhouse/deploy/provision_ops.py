@@ -22,7 +22,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
 from hardhouse.deploy.child import SERVICE
-from hardhouse.deploy.early_proof import early_plan
+from hardhouse.deploy.early_proof import early_plan, settle
 from hardhouse.deploy.settings import Settings
 from hardhouse.deploy.snapshot import Trust, skip_if_trusted
 from hardhouse.helper_requests import ProvisionRequest, plan_changes
@@ -104,4 +104,5 @@ def provision_log_databases(settings: Settings, ca: Path | None, trust: Trust | 
         matched = [o["target"] for o in outcomes if o["outcome"] == "matched"]
         host.noop(f"log databases match the spec: {', '.join(matched)}")
         return
+    settle()  # a proof asked earlier in this run has ended before the tables change
     yield FunctionCommand(_apply, (call,), {})
