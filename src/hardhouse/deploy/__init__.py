@@ -10,21 +10,22 @@ from importlib import import_module
 from typing import Any
 
 _PUBLIC = {
+    "harden": "hardhouse.deploy.fleet",
     "harden_clickhouse": "hardhouse.deploy.harden",
     "harden_zookeeper": "hardhouse.deploy.zookeeper",
     "DATA_DEFAULTS": "hardhouse.deploy.settings",
     "HardhouseDeployError": "hardhouse.deploy.settings",
 }
 
-__all__ = ["DATA_DEFAULTS", "HardhouseDeployError", "harden_clickhouse", "harden_zookeeper"]
+__all__ = ["DATA_DEFAULTS", "HardhouseDeployError", "harden", "harden_clickhouse", "harden_zookeeper"]
 
 
 def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'hardhouse.deploy' has no attribute {name!r}")
-    if name == "harden_clickhouse":
+    if name in ("harden", "harden_clickhouse"):
         _start_helper()
-    if name in ("harden_clickhouse", "harden_zookeeper"):
+    if name in ("harden", "harden_clickhouse", "harden_zookeeper"):
         _lighten_pyinfra_bookkeeping()
     value = getattr(import_module(_PUBLIC[name]), name)
     globals()[name] = value  # later lookups skip this function

@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,12 @@ from hardhouse.deploy.operations import (
     validate_staged,
     verify_from_here,
 )
-from hardhouse.deploy.payloads import Directory, apply_script, managed_files, manifest
+from hardhouse.deploy.payloads import Directory, ManagedFile, Payload, apply_script, managed_files, manifest
 from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.recheck import JudgeAhead, audit_live
 from hardhouse.deploy.scan_ops import scan_for_secrets
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
-from hardhouse.deploy.snapshot import ask_outside, installed_packages, make_trust, read_host_state
+from hardhouse.deploy.snapshot import Trust, ask_outside, installed_packages, make_trust, read_host_state
 from hardhouse.deploy.users import check_removal, check_undeclared_users, plan_removal
 from hardhouse.provision import provision_problems
 
@@ -82,14 +83,17 @@ SERVICE_MANAGER_PATHS = (
 
 
 @operation()
-def install_packages(packages: list[str], cache_time: int) -> Iterator[Any]:
-    """apt.packages, skipped without a command when the host's snapshot lists them all."""
-    installed = installed_packages(packages)
-    if installed == set(packages):
+def install_packages(packages: list[str], cache_time: int, missing: list[str] | None = None) -> Iterator[Any]:
+    """apt.packages of `packages`, skipped without a command when the host's snapshot lists
+    them all, and of `missing` (what a fact read while planning found missing: ZooKeeper's)."""
+    wanted = list(missing or [])
+    if installed_packages(packages) != set(packages):
+        wanted += packages
+    if not wanted:
         host.noop(f"installed: {', '.join(packages)}")
         return
     # Something is missing: refresh the package lists (if older than cache_time), then install.
-    yield from apt.packages._inner(packages=packages, no_recommends=True, update=True, cache_time=cache_time)
+    yield from apt.packages._inner(packages=wanted, no_recommends=True, update=True, cache_time=cache_time)
 
 
 def fingerprint_scope(settings: Settings, extra_dirs: list[str]) -> list[str]:
@@ -153,8 +157,44 @@ def install_clickhouse(settings: Settings) -> None:
     )
 
 
+@dataclass(frozen=True)
+class BeforeInstall:
+    """What the steps before the install decided, for the steps after it (one host's)."""
+
+    settings: Settings
+    managed: list[ManagedFile]
+    verify_ca: Path | None
+    payloads: list[Payload]
+    directories: list[Directory]
+    prune: list[str]
+    trust: Trust
+
+
 @deploy("Harden ClickHouse", data_defaults=DATA_DEFAULTS)
 def harden_clickhouse() -> None:
+    ahead = _before_install()
+    install_clickhouse(ahead.settings)
+    _after_install(ahead)
+
+
+@deploy("Harden ClickHouse", data_defaults=DATA_DEFAULTS)
+def clickhouse_before_install() -> BeforeInstall:
+    """harden_clickhouse's steps before its install, for a deploy that installs every host's
+    packages in one step (hardhouse.deploy.fleet); ClickHouse's own repository is set up and
+    installed from here, in order, as harden_clickhouse does."""
+    ahead = _before_install()
+    if ahead.settings.install_source != "debian":
+        install_clickhouse(ahead.settings)
+    return ahead
+
+
+@deploy("Harden ClickHouse", data_defaults=DATA_DEFAULTS)
+def clickhouse_after_install(ahead: BeforeInstall) -> None:
+    """harden_clickhouse's steps after its install (hardhouse.deploy.fleet)."""
+    _after_install(ahead)
+
+
+def _before_install() -> BeforeInstall:
     settings = read_settings(host.data)
     removal, archive = None, None
     if settings.spec.undeclared_users == "remove":
@@ -264,9 +304,12 @@ def harden_clickhouse() -> None:
         removal=removal,
         trust=trust,
     )
+    return BeforeInstall(settings, managed, verify_ca, payloads, directories, prune, trust)
 
-    install_clickhouse(settings)
 
+def _after_install(ahead: BeforeInstall) -> None:
+    settings, managed, verify_ca, trust = ahead.settings, ahead.managed, ahead.verify_ca, ahead.trust
+    payloads, directories, prune = ahead.payloads, ahead.directories, ahead.prune
     stage(
         name="Stage hardhouse-apply, the rendered files and TLS material (hashes only; key 0600 owned by clickhouse)",
         payloads=payloads,

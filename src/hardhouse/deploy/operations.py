@@ -136,9 +136,7 @@ def stage(
         if as_another_user:
             yield StringCommand(*private_dir, _sudo=False, _su_user=None, _doas=False)
         archive = f"{upload_dir}/{UPLOAD_ARCHIVE}"
-        yield FileUploadCommand(
-            io.BytesIO(upload_archive(upload)), archive, _sudo=False, _su_user=None, _doas=False
-        )
+        yield FileUploadCommand(io.BytesIO(upload_archive(upload)), archive, _sudo=False, _su_user=None, _doas=False)
         finish.append(_extract(archive))
     finish += [_owner_mode(p.path, p.user, p.group, p.mode) for p in upload + fix]
     wanted = {p.path for p in payloads}

@@ -347,23 +347,62 @@ def zookeeper_roots(settings: ZooKeeperSettings) -> Iterator[Any]:
         yield FunctionCommand(fail_with_lines, (["ZooKeeper roots not closed to anonymous clients:", *problems],), {})
 
 
+@dataclass(frozen=True)
+class ZooKeeperAhead:
+    """What the deploy found while planning a ZooKeeper host, for its steps."""
+
+    settings: ZooKeeperSettings
+    missing: tuple[str, ...]  # of zookeeper and zookeeperd, those not installed
+    cache_time: int
+
+    @property
+    def install(self) -> list[str]:
+        """What the install step installs: zookeeper when either is missing (zookeeperd comes
+        after the files it starts with), with the package lists refreshed."""
+        return ["zookeeper"] if self.missing else []
+
+
 @deploy("Harden ZooKeeper", data_defaults=DATA_DEFAULTS)
 def harden_zookeeper() -> None:
-    settings = read_zookeeper_settings(host.data, os.environ)
-    if settings is None:
+    ahead = _plan()
+    if ahead is None:
         return
-    packages = ["zookeeper", "zookeeperd"]
-    installed = host.get_fact(InstalledDebianPackages, packages=packages)
-    missing = [p for p in packages if p not in installed]
-    cache_time = host.data.get("hardhouse_apt_cache_time", CLICKHOUSE_DEFAULTS["hardhouse_apt_cache_time"])
-    if missing:  # installed both: no apt step (and no apt traffic) on a re-run
+    if ahead.install:  # installed both: no apt step (and no apt traffic) on a re-run
         apt.packages(
             name="Install Debian's ZooKeeper (server code and zkCli.sh; no service yet)",
-            packages=["zookeeper"],
+            packages=ahead.install,
             no_recommends=True,
             update=True,
-            cache_time=cache_time,
+            cache_time=ahead.cache_time,
         )
+    _after_install(ahead)
+
+
+@deploy("Harden ZooKeeper", data_defaults=DATA_DEFAULTS)
+def zookeeper_before_install() -> ZooKeeperAhead | None:
+    """harden_zookeeper's planning, for a deploy that installs every host's packages in one
+    step (hardhouse.deploy.fleet); None on a host without hardhouse_zookeeper."""
+    return _plan()
+
+
+@deploy("Harden ZooKeeper", data_defaults=DATA_DEFAULTS)
+def zookeeper_after_install(ahead: ZooKeeperAhead) -> None:
+    """harden_zookeeper's steps after its install (hardhouse.deploy.fleet)."""
+    _after_install(ahead)
+
+
+def _plan() -> ZooKeeperAhead | None:
+    settings = read_zookeeper_settings(host.data, os.environ)
+    if settings is None:
+        return None
+    packages = ["zookeeper", "zookeeperd"]
+    installed = host.get_fact(InstalledDebianPackages, packages=packages)
+    cache_time = host.data.get("hardhouse_apt_cache_time", CLICKHOUSE_DEFAULTS["hardhouse_apt_cache_time"])
+    return ZooKeeperAhead(settings, tuple(p for p in packages if p not in installed), cache_time)
+
+
+def _after_install(ahead: ZooKeeperAhead) -> None:
+    settings = ahead.settings
     files = managed_files(settings)
     # One step, one read: the deploy's own stage (hardhouse.deploy.operations).
     stage(
@@ -373,7 +412,7 @@ def harden_zookeeper() -> None:
         payloads=[apply_script()] + [m.staged for m in files] + [manifest(files)],
         directories=DIRECTORIES,
     )
-    if "zookeeperd" in missing:
+    if "zookeeperd" in ahead.missing:
         stage(
             name="Write the three files live before zookeeperd's installation starts ZooKeeper (nothing ran yet)",
             payloads=[m.live for m in files],
