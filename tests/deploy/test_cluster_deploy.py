@@ -110,6 +110,25 @@ def test_the_first_deploy_rolls_the_replicas_out_one_at_a_time_and_proves_the_cl
         } <= passed, report["host"]
 
 
+def test_zookeeper_and_the_replicas_install_in_one_step(deployed: Any) -> None:
+    """pyinfra runs a step on every host before the next: ZooKeeper's packages and the
+    replicas' are one step (hardhouse.deploy.fleet), so they install side by side, after the
+    replicas' state was read and their undeclared users refused, and before anything is staged."""
+    sandbox, result = deployed
+    assert result.returncode == 0, result.output[-6000:]
+    steps = re.findall(r"--> Starting (?:serial )?operation: (.+?)\s*$", result.output, flags=re.MULTILINE)
+    installs = [i for i, step in enumerate(steps) if step.startswith("Install the packages")]
+    assert len(installs) == 1, steps
+    assert not any("Install Debian's ZooKeeper" in step or "Install ClickHouse" in step for step in steps), steps
+    before, after = steps[: installs[0]], steps[installs[0] + 1 :]
+    assert any("Read the host's state" in step for step in before) and any("undeclared" in step for step in before)
+    assert not any("Stage" in step for step in before) and any("Stage" in step for step in after), steps
+    # Its hosts: the ZooKeeper host and every replica, each of which installed something.
+    block = result.output.split("--> Starting operation: Install the packages", 1)[1].split("--> Starting", 1)[0]
+    installed = set(re.findall(r"\[(sandbox-[\w-]+)\]\s+Success", block))
+    assert installed == {h.name for h in sandbox.hosts()}, block[-3000:]
+
+
 def test_a_row_written_on_one_replica_is_read_on_the_others(deployed: Any) -> None:
     sandbox, _ = deployed
     first, *others = replicas(sandbox)
