@@ -90,7 +90,7 @@ def install_packages(packages: list[str], cache_time: int, missing: list[str] | 
     if installed_packages(packages) != set(packages):
         wanted += packages
     if not wanted:
-        host.noop(f"installed: {', '.join(packages)}")
+        host.noop(f"installed: {', '.join(packages)}" if packages else "nothing to install")
         return
     # Something is missing: refresh the package lists (if older than cache_time), then install.
     yield from apt.packages._inner(packages=wanted, no_recommends=True, update=True, cache_time=cache_time)
