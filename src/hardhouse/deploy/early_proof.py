@@ -70,6 +70,12 @@ class _Asked:
     waited: bool = False
     taken: set[str] = field(default_factory=set)
 
+    def settle(self) -> None:
+        """Wait for the answer, once (it is kept)."""
+        if not self.waited:
+            self.answer, self.why = self.pending.wait(TIMEOUT)
+            self.waited = True
+
 
 # Host name -> this run's request for its proof.
 _ASKED: dict[str, _Asked] = {}
@@ -110,16 +116,20 @@ def _answered(part: str) -> _Asked | None:
     when there was none, or a step since the audit ran a command on the host (on a cluster, on
     any host of the run): the answer may describe what that step changed, so the step asks
     again, without waiting for it."""
-    asked = _ASKED.get(host.name)
-    if asked is None or asked.state() is not host.state or part in asked.taken:
+    asked = _this_run()
+    if asked is None or part in asked.taken:
         return None
     asked.taken.add(part)
     if changed_since(asked.audit_step) or (asked.whole_run and changed_on_any_host_since(asked.audit_step)):
         return None
-    if not asked.waited:
-        asked.answer, asked.why = asked.pending.wait(TIMEOUT)
-        asked.waited = True
+    asked.settle()
     return asked
+
+
+def _this_run() -> _Asked | None:
+    """This run's request for the host's proof, if it made one (a later run's state is another object)."""
+    asked = _ASKED.get(host.name)
+    return asked if asked is not None and asked.state() is host.state else None
 
 
 def settle() -> None:
@@ -127,10 +137,9 @@ def settle() -> None:
     if one was asked for, even one no step takes any more (a later step changed the host). Its
     verification runs beside its plan and writes and deletes marked rows, which must not race
     the provisioning step's DDL."""
-    asked = _ASKED.get(host.name)
-    if asked is not None and asked.state() is host.state and not asked.waited:
-        asked.answer, asked.why = asked.pending.wait(TIMEOUT)
-        asked.waited = True
+    asked = _this_run()
+    if asked is not None:
+        asked.settle()
 
 
 def early_plan() -> dict[str, Any] | None:
