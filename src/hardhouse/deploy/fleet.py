@@ -5,7 +5,7 @@ saying hardhouse_spec is missing), with every host's packages installed in one s
 pyinfra runs a step on every host before it starts the next, and a step is one call site: as
 harden_zookeeper() and harden_clickhouse() one after the other, ZooKeeper's install (about 22 s
 on a fresh host, its JRE) and the replicas' ClickHouse install (about 8 s) were two steps, run
-one after the other. Here both are one step (hardhouse.deploy.harden.install_packages, called
+one after the other. Here both are one step (hardhouse.deploy.operations.install_packages, called
 from one place for every host), which comes after ClickHouse's state read and its refusal of
 undeclared users, as in harden_clickhouse(). The other steps are the two @deploys' own, in
 their order; ClickHouse's own repository is set up and installed in its steps before that one.
@@ -19,13 +19,8 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from hardhouse.deploy.harden import (
-    DEBIAN_PACKAGES,
-    clickhouse_after_install,
-    clickhouse_before_install,
-    install_packages,
-)
-from hardhouse.deploy.settings import DATA_DEFAULTS as CLICKHOUSE_DEFAULTS
+from hardhouse.deploy.harden import DEBIAN_PACKAGES, clickhouse_after_install, clickhouse_before_install
+from hardhouse.deploy.operations import install_packages
 from hardhouse.deploy.zookeeper import zookeeper_after_install, zookeeper_before_install
 
 
@@ -34,14 +29,11 @@ def harden() -> None:
     zookeeper = zookeeper_before_install()
     runs_clickhouse = host.data.get("hardhouse_spec") is not None or zookeeper is None
     clickhouse = clickhouse_before_install() if runs_clickhouse else None
-    from_debian = clickhouse is not None and clickhouse.settings.install_source == "debian"
-    cache_time = (
-        clickhouse.settings.apt_cache_time
-        if clickhouse is not None
-        else zookeeper.cache_time
-        if zookeeper is not None
-        else CLICKHOUSE_DEFAULTS["hardhouse_apt_cache_time"]
-    )
+    if clickhouse is not None:
+        from_debian, cache_time = clickhouse.settings.install_source == "debian", clickhouse.settings.apt_cache_time
+    else:
+        assert zookeeper is not None  # a host without ClickHouse is a ZooKeeper host
+        from_debian, cache_time = False, zookeeper.cache_time
     install_packages(
         name="Install the packages (ClickHouse's from the distribution, ZooKeeper's): one step for every host",
         packages=list(DEBIAN_PACKAGES) if from_debian else [],

@@ -32,13 +32,11 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from hardhouse.clickhouse.stock import DEFAULT_INCLUDE_FROM
@@ -48,6 +46,7 @@ from hardhouse.deploy.early_proof import ProofCall
 from hardhouse.deploy.keys import KEYS_DIR, SYSTEMD_DROPIN_DIR, SYSV_DEFAULTS
 from hardhouse.deploy.operations import (
     go_live,
+    install_packages,
     live_globs,
     outside_request,
     signing_key,
@@ -60,7 +59,7 @@ from hardhouse.deploy.provision_ops import provision_log_databases
 from hardhouse.deploy.recheck import JudgeAhead, audit_live
 from hardhouse.deploy.scan_ops import scan_for_secrets
 from hardhouse.deploy.settings import DATA_DEFAULTS, Settings, _fail, read_settings
-from hardhouse.deploy.snapshot import Trust, ask_outside, installed_packages, make_trust, read_host_state
+from hardhouse.deploy.snapshot import Trust, ask_outside, make_trust, read_host_state
 from hardhouse.deploy.users import check_removal, check_undeclared_users, plan_removal
 from hardhouse.provision import provision_problems
 
@@ -80,20 +79,6 @@ SERVICE_MANAGER_PATHS = (
     f"/run/systemd/system/{SERVICE}.service.d",
     SYSV_DEFAULTS,
 )
-
-
-@operation()
-def install_packages(packages: list[str], cache_time: int, missing: list[str] | None = None) -> Iterator[Any]:
-    """apt.packages of `packages`, skipped without a command when the host's snapshot lists
-    them all, and of `missing` (what a fact read while planning found missing: ZooKeeper's)."""
-    wanted = list(missing or [])
-    if installed_packages(packages) != set(packages):
-        wanted += packages
-    if not wanted:
-        host.noop(f"installed: {', '.join(packages)}" if packages else "nothing to install")
-        return
-    # Something is missing: refresh the package lists (if older than cache_time), then install.
-    yield from apt.packages._inner(packages=wanted, no_recommends=True, update=True, cache_time=cache_time)
 
 
 def fingerprint_scope(settings: Settings, extra_dirs: list[str]) -> list[str]:

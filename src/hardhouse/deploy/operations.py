@@ -15,6 +15,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File
 from pyinfra.facts.gpg import GpgKey
+from pyinfra.operations import apt
 
 from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.child import SERVICE
@@ -29,6 +30,7 @@ from hardhouse.deploy.snapshot import (
     fingerprint_now,
     forget_verified,
     host_files,
+    installed_packages,
     outside_answer,
     record_verified,
     skip_if_trusted,
@@ -147,6 +149,20 @@ def stage(
         yield _chain(finish)
     if not (make_dirs or finish):
         host.noop(f"{len(payloads)} files already in place")
+
+
+@operation()
+def install_packages(packages: list[str], cache_time: int, missing: list[str] | None = None) -> Iterator[Any]:
+    """apt.packages of `packages`, skipped without a command when the host's snapshot lists
+    them all, and of `missing` (what a fact read while planning found missing: ZooKeeper's)."""
+    wanted = list(missing or [])
+    if installed_packages(packages) != set(packages):
+        wanted += packages
+    if not wanted:
+        host.noop(f"installed: {', '.join(packages)}" if packages else "nothing to install")
+        return
+    # Something is missing: refresh the package lists (if older than cache_time), then install.
+    yield from apt.packages._inner(packages=wanted, no_recommends=True, update=True, cache_time=cache_time)
 
 
 def _apply_command(settings: Settings, *args: str) -> StringCommand:

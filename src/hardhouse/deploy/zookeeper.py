@@ -75,7 +75,7 @@ from pyinfra.operations import apt
 from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.facts import DIGEST_KEY, HardhouseFiles, HostFiles, InstalledDebianPackages
 from hardhouse.deploy.messages import fail_with_lines
-from hardhouse.deploy.operations import stage
+from hardhouse.deploy.operations import install_packages, stage
 from hardhouse.deploy.payloads import Directory, ManagedFile, Payload
 from hardhouse.deploy.plan import files_to_upload
 from hardhouse.deploy.settings import DATA_DEFAULTS as CLICKHOUSE_DEFAULTS
@@ -368,12 +368,11 @@ def harden_zookeeper() -> None:
     if ahead is None:
         return
     if ahead.install:  # installed both: no apt step (and no apt traffic) on a re-run
-        apt.packages(
+        install_packages(
             name="Install Debian's ZooKeeper (server code and zkCli.sh; no service yet)",
-            packages=ahead.install,
-            no_recommends=True,
-            update=True,
+            packages=[],
             cache_time=ahead.cache_time,
+            missing=ahead.install,
         )
     _after_install(ahead)
 
