@@ -351,3 +351,24 @@ def test_a_host_that_is_no_replica_of_the_cluster_is_refused_naming_the_fix() ->
             }
         )
     assert "hardhouse_spec.cluster" in str(raised.value) and "nothing was touched" in str(raised.value)
+
+
+def test_installed_packages_are_read_by_dpkg_query_and_only_installed_ones_count() -> None:
+    """The fact's own command, run by this machine's dpkg (a Debian, as the hosts are): an
+    installed package counts, a missing one and a name never heard of do not. What a host says
+    is untrusted: a status other than "install ok installed", garbage or control characters
+    count for nothing, and only the names a caller asks for are tested (hardhouse.deploy.zookeeper)."""
+    from hardhouse.deploy.facts import InstalledDebianPackages
+
+    fact = InstalledDebianPackages()
+    command = fact.command(["bash", "hardhouse-no-such-package"]).get_raw_value()
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert fact.process(output.splitlines()) == {"bash"}
+    hostile = [
+        "deinstall ok config-files zookeeper",
+        "install ok half-installed zookeeperd",
+        "install ok installed",
+        "\x1b[2Jinstall ok installed zookeeper",
+        "x" * 100_000,
+    ]
+    assert fact.process(hostile) == set()
