@@ -48,6 +48,7 @@ class Session:
         self, address: str, port: int, user: str, password: str, ca: Path, query_timeout: float = QUERY_TIMEOUT
     ):
         from hardhouse.clickhouse.driver import Client  # imported late: only the steps that log in need it
+        from hardhouse.verifying_tls import verifying_context
 
         self.endpoint = f"{address}:{port}"
         self.user = user
@@ -64,6 +65,10 @@ class Session:
             connect_timeout=CONNECT_TIMEOUT,
             send_receive_timeout=query_timeout,
         )
+        # The driver makes a TLS context per connection with the same checks (the CA, the
+        # name): hardhouse's one per CA file (hardhouse.verifying_tls)
+        # spares a proof the CA's parse on each. A driver without this hook keeps its own.
+        self._client.connection._create_ssl_context = lambda _options: verifying_context(ca)
 
     def rows(self, query: str, settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """The query's rows as {column: value}."""

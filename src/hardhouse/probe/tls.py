@@ -24,6 +24,7 @@ from hardhouse.probe import text
 from hardhouse.probe.model import CertificateInfo, TlsPosture
 from hardhouse.probe.sslyze_load import sslyze_connections, sslyze_package
 from hardhouse.probe.worker import JobFailed, JobServer, run_job, run_job_sync
+from hardhouse.verifying_tls import verifying_context
 
 # How long a whole scan may take, beyond the per-connection timeout: one handshake per
 # protocol version and suite (three connections at a time) plus the certificate chain.
@@ -256,7 +257,7 @@ def _openssl_validates(host: str, port: int, ca: Path, timeout: float) -> bool:
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
-            ssl.create_default_context(cafile=str(ca)).wrap_socket(raw, server_hostname=host),
+            verifying_context(ca).wrap_socket(raw, server_hostname=host),
         ):
             return True
     except (OSError, ssl.SSLError):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from hardhouse.verifying_tls import verifying_context
+
 READ_CHUNK = 65536
 # What each kind of answer may cost at most; a peer sending more is cut off there.
 SMALL_ANSWER = 64 * 1024  # a ping, a login refusal, a native Hello answer
@@ -45,11 +47,6 @@ def permissive_context() -> ssl.SSLContext:
         context.minimum_version = ssl.TLSVersion.TLSv1
     context.set_ciphers("ALL:@SECLEVEL=0")
     return context
-
-
-def verifying_context(ca: Path) -> ssl.SSLContext:
-    """Trusts only `ca` and checks that the certificate names the address it is served on."""
-    return ssl.create_default_context(cafile=str(ca))
 
 
 def tls_context(ca: Path | None) -> ssl.SSLContext:
