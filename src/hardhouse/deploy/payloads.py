@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from pyinfra import host
@@ -130,5 +131,10 @@ def manifest(settings: Settings, managed: list[ManagedFile]) -> Payload:
 
 def apply_script(settings: Settings) -> Payload:
     """hardhouse-apply as shipped: its source with the contract block filled in."""
-    text = hostscripts.shipped("hardhouse-apply", contract.shell_values(), "hardhouse.deploy.contract")
-    return Payload(settings.apply_path, text.encode(), "root", "root", 0o750)
+    return Payload(settings.apply_path, _apply_text(tuple(contract.shell_values().items())), "root", "root", 0o750)
+
+
+@cache
+def _apply_text(values: tuple[tuple[str, str | tuple[str, ...]], ...]) -> bytes:
+    """The same for every host (the package's script, hardhouse's constants): made once a run."""
+    return hostscripts.shipped("hardhouse-apply", dict(values), "hardhouse.deploy.contract").encode()
