@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,78 +35,58 @@ def compiles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     jinja.environment.cache_clear()
 
 
-def with_cache(monkeypatch: pytest.MonkeyPatch, directory: Path | None) -> None:
-    """The next environment() keeps its compiled templates in `directory` (None: no cache)."""
-    made = compiled_cache(str(directory)) if directory is not None else None
-    monkeypatch.setattr(jinja, "compiled_cache", lambda: made)
-    jinja.environment.cache_clear()
+Render = Callable[[Path | None], list[tuple[str, str]]]
 
 
-def rendered(spec_dict: dict[str, Any], environ: dict[str, str]) -> list[tuple[str, str]]:
-    return [(f.path, f.content) for f in render(load_spec(spec_dict), environ)]
+@pytest.fixture
+def render_in(spec_dict: dict[str, Any], environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Render:
+    """Render the spec as a new run would (a fresh environment()), its compiled templates kept in
+    the directory given (None: no cache)."""
+
+    def run(directory: Path | None) -> list[tuple[str, str]]:
+        made = compiled_cache(str(directory)) if directory is not None else None
+        monkeypatch.setattr(jinja, "compiled_cache", lambda: made)
+        jinja.environment.cache_clear()
+        return [(f.path, f.content) for f in render(load_spec(spec_dict), environ)]
+
+    return run
 
 
 def test_a_render_from_the_cache_is_the_render_compiled_afresh(
-    spec_dict: dict[str, Any],
-    environ: dict[str, str],
-    compiles: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    render_in: Render, compiles: list[str], tmp_path: Path
 ) -> None:
-    with_cache(monkeypatch, None)
-    afresh = rendered(spec_dict, environ)
+    afresh = render_in(None)
     used = len(compiles)
     assert used > 5
-    with_cache(monkeypatch, tmp_path)
-    assert rendered(spec_dict, environ) == afresh
+    assert render_in(tmp_path) == afresh
     assert len(compiles) == 2 * used and len(os.listdir(tmp_path)) == used
-    with_cache(monkeypatch, tmp_path)  # a new process, as the next run
-    assert rendered(spec_dict, environ) == afresh
+    assert render_in(tmp_path) == afresh  # the next run
     assert len(compiles) == 2 * used  # nothing compiled: every template came from the cache
 
 
-def test_a_damaged_entry_is_compiled_again(
-    spec_dict: dict[str, Any],
-    environ: dict[str, str],
-    compiles: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    with_cache(monkeypatch, tmp_path)
-    expected = rendered(spec_dict, environ)
+def test_a_damaged_entry_is_compiled_again(render_in: Render, compiles: list[str], tmp_path: Path) -> None:
+    expected = render_in(tmp_path)
     used = len(compiles)
     entries = sorted(tmp_path.iterdir())
     entries[0].write_bytes(b"")
     entries[1].write_bytes(os.urandom(64))
     entries[2].write_bytes(entries[2].read_bytes()[:40])  # cut in the middle of its code
-    with_cache(monkeypatch, tmp_path)
-    assert rendered(spec_dict, environ) == expected
+    assert render_in(tmp_path) == expected
     assert len(compiles) == used + 3
 
 
 def test_a_cache_that_cannot_be_written_or_read_leaves_the_render_as_it_was(
-    spec_dict: dict[str, Any],
-    environ: dict[str, str],
-    compiles: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    render_in: Render, compiles: list[str], tmp_path: Path
 ) -> None:
-    with_cache(monkeypatch, None)
-    expected = rendered(spec_dict, environ)
-    gone = tmp_path / "gone"
-    gone.mkdir()
-    with_cache(monkeypatch, gone)
-    gone.rmdir()  # removed under the running process
-    assert rendered(spec_dict, environ) == expected
+    expected = render_in(None)
+    assert render_in(tmp_path / "gone") == expected  # a directory removed under the running process
     unreadable = tmp_path / "entries-are-directories"
     unreadable.mkdir()
-    with_cache(monkeypatch, unreadable)
-    assert rendered(spec_dict, environ) == expected  # fills it
+    assert render_in(unreadable) == expected  # fills it
     for entry in unreadable.iterdir():
         entry.unlink()
         entry.mkdir()
-    with_cache(monkeypatch, unreadable)
-    assert rendered(spec_dict, environ) == expected
+    assert render_in(unreadable) == expected
 
 
 def test_a_changed_template_is_compiled_again(tmp_path: Path) -> None:
