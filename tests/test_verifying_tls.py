@@ -5,6 +5,7 @@ more than the file says now. Real handshakes with a local TLS server whose certi
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
@@ -119,3 +120,23 @@ def test_a_native_session_checks_the_ca_file_as_it_is_now(served: tuple[TlsFiles
 def test_a_missing_ca_file_fails_as_before(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         verifying_context(tmp_path / "absent.pem")
+
+
+def test_a_ca_path_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """OpenSSL would wait for a writer for ever; the connection fails instead, naming why."""
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            verifying_context(fifo)
+        except BaseException as error:  # noqa: BLE001 (whatever it is, the test names it)
+            outcome.append(error)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "verifying_context waited on the FIFO"
+    assert len(outcome) == 1 and isinstance(outcome[0], OSError)
+    assert "FIFO" in str(outcome[0]) and "not a regular file" in str(outcome[0])

@@ -15,7 +15,7 @@ import ssl
 import threading
 from pathlib import Path
 
-from hardhouse.bounded_file import FileRefused, read_bounded
+from hardhouse.bounded_file import FileRefused, NotRegularFile, read_bounded
 
 CA_READ_LIMIT = 4 * 1024 * 1024  # a CA file read to know its content (larger ones are loaded, not kept)
 KEPT_CONTEXTS = 16  # contexts kept, one per CA file's content
@@ -29,8 +29,11 @@ def verifying_context(ca: Path) -> ssl.SSLContext:
     """Trusts only `ca` and checks that the certificate names the address it is served on."""
     try:
         content = _ca_digest(ca)
+    except NotRegularFile as refused:
+        # OpenSSL would wait on a FIFO for ever: refused as a failed connection is.
+        raise OSError(f"the CA file {refused}") from None
     except FileRefused:
-        return ssl.create_default_context(cafile=str(ca))  # not kept; it fails as it always did
+        return ssl.create_default_context(cafile=str(ca))  # not kept: missing (raises) or very large
     key = (str(ca), content)
     with _CONTEXTS_LOCK:
         kept = _CONTEXTS.get(key)

@@ -65,9 +65,9 @@ class Session:
             connect_timeout=CONNECT_TIMEOUT,
             send_receive_timeout=query_timeout,
         )
-        # The driver makes a TLS context per connection with the same checks (the CA, the
-        # name): hardhouse's one per CA file (hardhouse.verifying_tls)
-        # spares a proof the CA's parse on each. A driver without this hook keeps its own.
+        # The driver makes a TLS context per connection with the same checks (the CA, the name);
+        # hardhouse's, one per CA file's content (hardhouse.verifying_tls), spares a proof the
+        # CA's parse on each. A driver without this hook makes its own, as before.
         self._client.connection._create_ssl_context = lambda _options: verifying_context(ca)
 
     def rows(self, query: str, settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
