@@ -7,8 +7,12 @@ import os
 import resource
 import secrets
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +138,61 @@ def stock_tree(etc: Path) -> Path:
     for name in ("config.xml", "users.xml"):
         shutil.copyfile(STOCK_CONFIG_DIR / name, etc / name)
     return etc
+
+
+def outcome_within(call: Callable[[], object], seconds: float = 5.0) -> BaseException | None:
+    """Run `call` in a thread and fail the test if it still runs after `seconds` (a read that
+    would wait for ever); else what it raised, or None if it returned."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still waiting after {seconds:g} s"
+    return outcome[0]
+
+
+class TlsServer:
+    """Answers TLS handshakes on 127.0.0.1 with the certificate given, one connection at a time,
+    as a server would. With `read`, it then reads what the client sends and counts the bytes
+    (`received`): a client that must send nothing can be held to it."""
+
+    def __init__(self, certificate: Path, private_key: Path, *, read: bool = False) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(certificate, private_key)
+        self.socket = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.socket.settimeout(0.2)
+        self.port: int = self.socket.getsockname()[1]
+        self.read, self.received = read, 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(2)
+                try:
+                    with self.context.wrap_socket(connection, server_side=True) as tls:
+                        if self.read:
+                            self.received += len(tls.recv(65536))
+                except (ssl.SSLError, OSError):
+                    pass
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.socket.close()

@@ -6,12 +6,12 @@ to, or opened a FIFO blocking (the FIFO test runs under a timeout of its own).""
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
 from hardhouse.bounded_file import CannotOpen, NotRegularFile, TooLarge, read_bounded
+from tests.helpers import outcome_within
 
 
 def test_a_regular_file_within_the_limit_is_read_whole(tmp_path: Path) -> None:
@@ -24,20 +24,9 @@ def test_a_regular_file_within_the_limit_is_read_whole(tmp_path: Path) -> None:
 def test_a_fifo_without_a_writer_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    outcome: list[BaseException] = []
-
-    def read() -> None:
-        try:
-            read_bounded(fifo, 10, shown_as="shown/fifo")
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread
-            outcome.append(error)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(5)
-    assert not reader.is_alive(), "opening a FIFO without a writer blocked"
-    assert isinstance(outcome[0], NotRegularFile)
-    assert str(outcome[0]) == "shown/fifo: is a FIFO, not a regular file"
+    refused = outcome_within(lambda: read_bounded(fifo, 10, shown_as="shown/fifo"))
+    assert isinstance(refused, NotRegularFile)
+    assert str(refused) == "shown/fifo: is a FIFO, not a regular file"
 
 
 def test_a_device_is_refused_without_reading_it() -> None:

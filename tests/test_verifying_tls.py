@@ -10,7 +10,6 @@ import secrets
 import shutil
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,48 +18,15 @@ import pytest
 from hardhouse.ca import TlsFiles, write_server_material
 from hardhouse.clickhouse.native import Session, Unreachable
 from hardhouse.verifying_tls import verifying_context
+from tests.helpers import TlsServer, outcome_within
 
 HOST = "127.0.0.1"
-
-
-class TlsServer:
-    """Accepts TLS connections on HOST and counts the application bytes each sends."""
-
-    def __init__(self, material: TlsFiles):
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(material.certificate, material.private_key)
-        self.listener = socket.create_server((HOST, 0))
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.received = 0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                connection.settimeout(2)
-                try:
-                    with self.context.wrap_socket(connection, server_side=True) as tls:
-                        self.received += len(tls.recv(65536))
-                except (ssl.SSLError, OSError):
-                    pass
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        self.listener.close()
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[TlsFiles, TlsServer]]:
     material = write_server_material(tmp_path / "served", [HOST])
-    server = TlsServer(material)
+    server = TlsServer(material.certificate, material.private_key, read=True)
     yield material, server
     server.close()
 
@@ -126,17 +92,6 @@ def test_a_ca_path_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     """OpenSSL would wait for a writer for ever; the connection fails instead, naming why."""
     fifo = tmp_path / "ca.pem"
     os.mkfifo(fifo)
-    outcome: list[BaseException] = []
-
-    def attempt() -> None:
-        try:
-            verifying_context(fifo)
-        except BaseException as error:  # noqa: BLE001 (whatever it is, the test names it)
-            outcome.append(error)
-
-    worker = threading.Thread(target=attempt, daemon=True)
-    worker.start()
-    worker.join(5)
-    assert not worker.is_alive(), "verifying_context waited on the FIFO"
-    assert len(outcome) == 1 and isinstance(outcome[0], OSError)
-    assert "FIFO" in str(outcome[0]) and "not a regular file" in str(outcome[0])
+    refused = outcome_within(lambda: verifying_context(fifo))
+    assert isinstance(refused, OSError)
+    assert "FIFO" in str(refused) and "not a regular file" in str(refused)

@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -32,7 +31,7 @@ from hardhouse.ca.issue import Issued, issue_ca, issue_leaf
 from hardhouse.deploy import contract, hostscripts
 from hardhouse.deploy.payloads import apply_script
 from hardhouse.deploy.settings import DATA_DEFAULTS, read_settings
-from tests.helpers import VALID_SPEC, require
+from tests.helpers import VALID_SPEC, TlsServer, require
 
 SOURCE = Path(contract.__file__).parent / "hostscripts" / "hardhouse-apply.sh"
 STUBS = Path(__file__).parent / "hoststubs"
@@ -298,43 +297,16 @@ def closed_target() -> str:
     return f"tcp:127.0.0.1:{port}"
 
 
-class TlsServer:
-    """Answers TLS handshakes on 127.0.0.1 with a given certificate (as the server would)."""
+def serving(directory: Path, leaf: Issued) -> TlsServer:
+    """A TLS server on 127.0.0.1 answering with `leaf` (as the ClickHouse server would)."""
+    cert, key = directory / "served.crt", directory / "served.key"
+    cert.write_bytes(leaf.cert_pem)
+    key.write_bytes(leaf.key_pem)
+    return TlsServer(cert, key)
 
-    def __init__(self, directory: Path, leaf: Issued) -> None:
-        cert, key = directory / "served.crt", directory / "served.key"
-        cert.write_bytes(leaf.cert_pem)
-        key.write_bytes(leaf.key_pem)
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(16)
-        self.socket.settimeout(0.2)
-        self.target = f"tls:127.0.0.1:{self.socket.getsockname()[1]}"
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
 
-    def serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                connection, _ = self.socket.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            connection.settimeout(2)
-            try:
-                with self.context.wrap_socket(connection, server_side=True):
-                    pass
-            except (ssl.SSLError, OSError):
-                connection.close()
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-        self.socket.close()
+def tls_target(server: TlsServer) -> str:
+    return f"tls:127.0.0.1:{server.port}"
 
 
 def expired_leaf(ca: Issued, monkeypatch: pytest.MonkeyPatch) -> Issued:
@@ -964,9 +936,9 @@ def test_tls_target_healthy_when_it_serves_the_new_certificate(host: Host) -> No
     new = host.files("new", tls)
     host.stage(new)
     host.start_server()
-    server = TlsServer(host.base, tls.leaf)
+    server = serving(host.base, tls.leaf)
     try:
-        result = host.activate("restart", TIMEOUT, server.target)
+        result = host.activate("restart", TIMEOUT, tls_target(server))
     finally:
         server.close()
     assert result.returncode == 0, result.stderr
@@ -980,13 +952,13 @@ def test_tls_target_serving_another_certificate_is_not_healthy(host: Host) -> No
     host.make_live(old)
     host.stage(host.files("new", tls_for()))
     host.start_server()
-    server = TlsServer(host.base, old_tls.leaf)  # still the old certificate
+    server = serving(host.base, old_tls.leaf)  # still the old certificate
     try:
-        result = host.activate("restart", SHORT, server.target)
+        result = host.activate("restart", SHORT, tls_target(server))
     finally:
         server.close()
     assert result.returncode == 1
-    assert f"not healthy (waiting for: {server.target.split(':', 1)[1]})" in result.stderr
+    assert f"not healthy (waiting for: 127.0.0.1:{server.port})" in result.stderr
     host.assert_live(old)
 
 
