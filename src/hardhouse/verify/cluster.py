@@ -41,7 +41,6 @@ from hardhouse.clickhouse.native import ServerError, Session, Unreachable
 from hardhouse.controls.ids import ControlId
 from hardhouse.controls.registry import Tool, register
 from hardhouse.probe.scanner import INTERSERVER_PART_REQUEST
-from hardhouse.probe.transport import verifying_context
 from hardhouse.probe.wire.zookeeper import NO_AUTH, NO_NODE, ZooKeeperClient, ZooKeeperError
 from hardhouse.reach import owners_among
 from hardhouse.render.cluster import read_source
@@ -49,6 +48,7 @@ from hardhouse.spec import HardeningSpec
 from hardhouse.verify.checks import Check
 from hardhouse.verify.privileges import MARK_PREFIX, insert_marked, marker_column
 from hardhouse.verify.replicas import REPLICATION_WAIT, Followed, Replicas, wait_for
+from hardhouse.verifying_tls import verifying_context
 
 ANSWER_LIMIT = 64 * 1024  # bytes read of an interserver answer
 TIMEOUT = 10.0
